@@ -1,0 +1,63 @@
+// `blockframe list`, `find` and `info`: what is archived, located by name, directory or hash prefix.
+import type { Command } from 'commander';
+import { find, info, list } from '../engine/find.js';
+import { formatSize } from '../layout/units.js';
+import { printJson, shortHash, withCommon, type CommonOptions } from './common.js';
+
+export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
+  withCommon(program.command('list'))
+    .description('list every archive: name, size, tier, hash prefix, creation time')
+    .option('--json', 'print one JSON document')
+    .action((opts: CommonOptions) =>
+      run(async () => {
+        const l = await list({ archive: opts.archive });
+        if (opts.json) return printJson(l), 0;
+        if (l.archives.length === 0 && l.damaged.length === 0) process.stdout.write('no archives\n');
+        for (const a of l.archives) {
+          process.stdout.write(`${a.name}\t${formatSize(a.size)}\ttier ${a.tier}\t${shortHash(a.originalHash)}\t${a.createdAt}\n`);
+        }
+        for (const d of l.damaged) process.stdout.write(`${d.dir}\tDAMAGED\t${d.code}: ${d.message}\n`);
+        return 0;
+      }),
+    );
+
+  withCommon(program.command('find'))
+    .description('find one archive by file name, directory name or hash prefix; prints its directory')
+    .argument('<name>', 'file name, archive directory name, or hash prefix (4+ hex digits)')
+    .option('--json', 'print one JSON document')
+    .action((name: string, opts: CommonOptions) =>
+      run(async () => {
+        const a = await find(name, { archive: opts.archive });
+        if (opts.json) printJson(a);
+        else process.stdout.write(`${a.path}\n`);
+        return 0;
+      }),
+    );
+
+  withCommon(program.command('info'))
+    .description('summarise the manifest of one archive')
+    .argument('<name>', 'file name, archive directory name, or hash prefix')
+    .option('--json', 'print the full manifest with a summary')
+    .action((name: string, opts: CommonOptions) =>
+      run(async () => {
+        const { summary: s, manifest } = await info(name, { archive: opts.archive });
+        if (opts.json) return printJson({ summary: s, manifest }), 0;
+        const rows: [string, string][] = [
+          ['name', s.name],
+          ['archive', s.path],
+          ['size', `${formatSize(s.size)} (${s.size} bytes)`],
+          ['tier', String(s.tier)],
+          ['segment size', manifest.tier === 1 ? 'whole file' : formatSize(manifest.segment_size)],
+          ['segments', String(s.segments)],
+          ['stripes', `${s.stripes} x RS(${s.dataShards},${s.parityShards})`],
+          ['overhead', `${(s.overhead * 100).toFixed(1)}% parity`],
+          ['original hash', s.originalHash],
+          ['merkle root', s.merkleRoot],
+          ['created', s.createdAt],
+          ['format', `v${manifest.format_version}, ${manifest.generator}`],
+        ];
+        for (const [k, v] of rows) process.stdout.write(`${k.padEnd(14)} ${v}\n`);
+        return 0;
+      }),
+    );
+}

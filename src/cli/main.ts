@@ -1,0 +1,54 @@
+// The CLI entry: builds the commander program, runs one command, maps errors to one line and an exit code.
+import { Command, CommanderError } from 'commander';
+import { BlockFrameError, EXIT } from '../errors.js';
+import { VERSION } from '../version.js';
+import { register as registerCommit } from './commit.js';
+import { register as registerList } from './list.js';
+import { register as registerRestore } from './restore.js';
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode: number = EXIT.OK;
+  const debug = argv.includes('--debug');
+  const run = async (fn: () => Promise<number>): Promise<void> => {
+    exitCode = await fn();
+  };
+  const program = new Command('blockframe')
+    .description('Self-healing, erasure-coded archival storage')
+    .version(VERSION)
+    .exitOverride()
+    .showHelpAfterError('(run blockframe --help for usage)')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 ok, 1 failure, 2 usage error, 3 damaged but repairable (verify), 4 unrecoverable (verify).\n' +
+        'Archive directory: --archive DIR, else $BLOCKFRAME_ARCHIVE, else ./archive_directory.',
+    );
+  registerCommit(program, run);
+  registerList(program, run);
+  registerRestore(program, run);
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(exitCode);
+  });
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (err) {
+    return report(err, debug);
+  }
+}
+
+function report(err: unknown, debug: boolean): number {
+  if (err instanceof CommanderError) {
+    // commander has already printed its message; help and version are successes.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.OK;
+    return EXIT.USAGE;
+  }
+  if (err instanceof BlockFrameError) {
+    process.stderr.write(`blockframe: ${err.message} [${err.code}]\n`);
+    if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
+    return err.exitCode;
+  }
+  const e = err as Error;
+  process.stderr.write(`blockframe: unexpected error: ${e?.message ?? String(err)} [BF_INTERNAL]${debug ? '' : ' (run with --debug for details)'}\n`);
+  if (debug && e?.stack) process.stderr.write(`${e.stack}\n`);
+  return EXIT.FAILURE;
+}

@@ -1,0 +1,36 @@
+// A terminal progress bar (bytes, MB/s, ETA) on stderr when it is a TTY; silent on pipes and with --json.
+import { formatSize } from '../layout/units.js';
+
+export interface ProgressBar {
+  update(done: number, total: number): void;
+  done(): void;
+}
+
+const SILENT: ProgressBar = { update() {}, done() {} };
+
+export function progressBar(label: string, enabled: boolean, stream: NodeJS.WriteStream = process.stderr): ProgressBar {
+  if (!enabled || !stream.isTTY) return SILENT;
+  const start = Date.now();
+  let last = 0;
+  let shown = false;
+  return {
+    update(done, total) {
+      const now = Date.now();
+      if (now - last < 100 && done < total) return;
+      last = now;
+      shown = true;
+      const frac = total > 0 ? Math.min(1, done / total) : 1;
+      const secs = Math.max(0.001, (now - start) / 1000);
+      const rate = done / secs;
+      const eta = rate > 0 ? Math.max(0, (total - done) / rate) : 0;
+      const width = 24;
+      const fill = Math.round(frac * width);
+      const bar = `${'#'.repeat(fill)}${'-'.repeat(width - fill)}`;
+      const line = `${label} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${formatSize(done)}/${formatSize(total)} ${(rate / 1e6).toFixed(0)} MB/s ETA ${eta.toFixed(0)}s`;
+      stream.write(`\r${line.slice(0, (stream.columns || 100) - 1)}\x1b[K`);
+    },
+    done() {
+      if (shown) stream.write('\r\x1b[K');
+    },
+  };
+}

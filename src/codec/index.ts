@@ -1,0 +1,138 @@
+// Public Reed-Solomon codec: systematic MDS erasure code over GF(2^8), k data + m parity shards.
+import { BlockFrameError } from '../errors.js';
+import { invert, matrix, selectRows, type Matrix } from './gf256.js';
+import { portableKernel, type Kernel } from './kernel-portable.js';
+import { wasmKernel } from './kernel-wasm.js';
+import { checkShape, encodingMatrix } from './matrix.js';
+
+export { RS_FIELD, RS_MATRIX } from './matrix.js';
+
+export type KernelName = 'simd' | 'portable';
+
+export interface ReedSolomon {
+  readonly dataShards: number; // k
+  readonly parityShards: number; // m
+  readonly kernel: KernelName;
+  /** data: exactly k arrays of equal length L (L may be 0 or odd); parity: exactly m arrays of length L, fully overwritten. */
+  encode(data: readonly Uint8Array[], parity: readonly Uint8Array[]): void;
+  /** shards: k+m entries (data first, then parity), all present ones of equal length L; null marks a missing shard.
+   *  Fills every null entry with a newly allocated, reconstructed Uint8Array (or only the data ones if opts.dataOnly).
+   *  Throws an Error with `code = 'BF_RS_TOO_FEW_SHARDS'` if fewer than k shards are present. */
+  reconstruct(shards: (Uint8Array | null)[], opts?: { dataOnly?: boolean }): void;
+}
+
+/** True when the WebAssembly SIMD kernel loads in this runtime. */
+export function simdAvailable(): boolean {
+  return wasmKernel() !== null;
+}
+
+/** Decode matrices kept per codec (keyed by the surviving-shard set). */
+const DECODE_CACHE_SIZE = 16;
+
+function misuse(message: string): BlockFrameError {
+  return new BlockFrameError('BF_INTERNAL', `reed-solomon: ${message}`);
+}
+
+class Codec implements ReedSolomon {
+  readonly dataShards: number;
+  readonly parityShards: number;
+  readonly kernel: KernelName;
+  private readonly impl: Kernel;
+  /** [I_k ; A], (k + m) x k. */
+  private readonly gen: Matrix;
+  /** A alone, m x k. */
+  private readonly parity: Matrix;
+  private readonly decodeCache = new Map<string, Matrix>();
+
+  constructor(k: number, m: number, impl: Kernel) {
+    this.dataShards = k;
+    this.parityShards = m;
+    this.impl = impl;
+    this.kernel = impl.name;
+    this.gen = encodingMatrix(k, m);
+    this.parity = matrix(m, k, this.gen.data.slice(k * k));
+  }
+
+  encode(data: readonly Uint8Array[], parity: readonly Uint8Array[]): void {
+    const { dataShards: k, parityShards: m } = this;
+    if (data.length !== k) throw misuse(`encode needs ${k} data shards, got ${data.length}`);
+    if (parity.length !== m) throw misuse(`encode needs ${m} parity shards, got ${parity.length}`);
+    const len = k > 0 ? data[0].length : 0;
+    for (const s of data) if (s.length !== len) throw misuse('data shards differ in length');
+    for (const s of parity) if (s.length !== len) throw misuse('parity shards must have the data shard length');
+    this.impl.matMul(this.parity, data, parity, len);
+  }
+
+  reconstruct(shards: (Uint8Array | null)[], opts?: { dataOnly?: boolean }): void {
+    const { dataShards: k, parityShards: m } = this;
+    if (shards.length !== k + m) throw misuse(`reconstruct needs ${k + m} shard slots, got ${shards.length}`);
+    const present: number[] = [];
+    let len = -1;
+    for (let i = 0; i < shards.length; i++) {
+      const s = shards[i];
+      if (s === null || s === undefined) continue;
+      if (len === -1) len = s.length;
+      else if (s.length !== len) throw misuse('present shards differ in length');
+      present.push(i);
+    }
+    if (present.length < k) {
+      throw new BlockFrameError('BF_RS_TOO_FEW_SHARDS', `only ${present.length} of ${k + m} shards survive; ${k} are needed`, {
+        present: present.length, needed: k,
+      });
+    }
+    const missingData: number[] = [];
+    for (let i = 0; i < k; i++) if (shards[i] == null) missingData.push(i);
+    if (missingData.length > 0) {
+      const use = present.slice(0, k);
+      const inputs = use.map((i) => shards[i] as Uint8Array);
+      const dec = this.decodeMatrix(use);
+      const coeffs = selectRows(dec, missingData);
+      const outputs = missingData.map(() => new Uint8Array(len));
+      this.impl.matMul(coeffs, inputs, outputs, len);
+      missingData.forEach((i, n) => { shards[i] = outputs[n]; });
+    }
+    if (opts?.dataOnly) return;
+    const missingParity: number[] = [];
+    for (let i = 0; i < m; i++) if (shards[k + i] == null) missingParity.push(i);
+    if (missingParity.length === 0) return;
+    const outputs = missingParity.map(() => new Uint8Array(len));
+    this.impl.matMul(selectRows(this.parity, missingParity), shards.slice(0, k) as Uint8Array[], outputs, len);
+    missingParity.forEach((i, n) => { shards[k + i] = outputs[n]; });
+  }
+
+  /** Inverse of the generator rows `use` (k surviving shards): maps those shards back to the data. */
+  private decodeMatrix(use: number[]): Matrix {
+    const key = use.join(',');
+    const hit = this.decodeCache.get(key);
+    if (hit !== undefined) {
+      this.decodeCache.delete(key);
+      this.decodeCache.set(key, hit);
+      return hit;
+    }
+    const dec = invert(selectRows(this.gen, use));
+    this.decodeCache.set(key, dec);
+    if (this.decodeCache.size > DECODE_CACHE_SIZE) this.decodeCache.delete(this.decodeCache.keys().next().value as string);
+    return dec;
+  }
+}
+
+/**
+ * A Reed-Solomon codec with k data and m parity shards (1 <= k, 0 <= m, k + m <= 256); see docs/codec.md.
+ * kernel 'auto' (default) picks SIMD when available, else portable; an explicit 'simd' throws when unavailable.
+ */
+export function createReedSolomon(k: number, m: number, opts?: { kernel?: KernelName | 'auto' }): ReedSolomon {
+  try {
+    checkShape(k, m);
+  } catch (err) {
+    throw misuse((err as Error).message);
+  }
+  const want = opts?.kernel ?? 'auto';
+  let impl: Kernel;
+  if (want === 'portable') impl = portableKernel;
+  else {
+    const simd = wasmKernel();
+    if (simd === null && want === 'simd') throw misuse('the WebAssembly SIMD kernel is not available in this runtime');
+    impl = simd ?? portableKernel;
+  }
+  return new Codec(k, m, impl);
+}

@@ -1,0 +1,143 @@
+// The compute pool: worker threads that hash and erasure-code shared-memory buffers, so every core works.
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { BlockFrameError } from '../errors.js';
+import type { Envelope, Reply, Request, SharedView } from './protocol.js';
+
+/** A BLAKE3 stream pinned to one worker, so its updates are applied in order. */
+export interface HashHandle {
+  readonly stream: number;
+  readonly worker: number;
+}
+
+interface Pending {
+  resolve: (v: string | undefined) => void;
+  reject: (e: Error) => void;
+}
+
+export class ComputePool {
+  private readonly workers: Worker[];
+  private readonly pending = new Map<number, Pending>();
+  private readonly inflight: number[];
+  private nextId = 1;
+  private nextStream = 1;
+  private closed = false;
+
+  private constructor(size: number) {
+    this.workers = [];
+    this.inflight = new Array(size).fill(0);
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(new URL('./worker.js', import.meta.url));
+      w.on('message', (r: Reply) => this.settle(i, r));
+      w.on('error', (err) => this.failAll(err));
+      w.unref();
+      this.workers.push(w);
+    }
+  }
+
+  /** Start `size` workers (default: one per core). */
+  static start(size = Math.max(1, availableParallelism())): ComputePool {
+    return new ComputePool(size);
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  private settle(worker: number, r: Reply): void {
+    const p = this.pending.get(r.id);
+    if (!p) return;
+    this.pending.delete(r.id);
+    this.inflight[worker]!--;
+    if (this.pending.size === 0) for (const w of this.workers) w.unref();
+    if (r.ok) p.resolve(r.value);
+    else p.reject(Object.assign(new Error(r.message), r.code ? { code: r.code } : {}));
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  private send(worker: number, req: Request): Promise<string | undefined> {
+    if (this.closed) return Promise.reject(new BlockFrameError('BF_INTERNAL', 'compute pool is closed'));
+    const id = this.nextId++;
+    const env: Envelope = { id, req };
+    return new Promise((resolve, reject) => {
+      // Idle workers are unref'd so an idle pool never holds the process open; busy ones keep it alive.
+      if (this.pending.size === 0) for (const w of this.workers) w.ref();
+      this.pending.set(id, { resolve, reject });
+      this.inflight[worker]!++;
+      this.workers[worker]!.postMessage(env);
+    });
+  }
+
+  /** The worker with the fewest requests in flight. */
+  private leastBusy(): number {
+    let best = 0;
+    for (let i = 1; i < this.inflight.length; i++) if (this.inflight[i]! < this.inflight[best]!) best = i;
+    return best;
+  }
+
+  /** Open a hash stream; `worker` pins it (taken modulo the pool size), otherwise the least busy worker. */
+  openHash(worker?: number): HashHandle {
+    const w = worker === undefined ? this.leastBusy() : worker % this.workers.length;
+    const h = { stream: this.nextStream++, worker: w };
+    void this.send(w, { op: 'hashOpen', stream: h.stream }).catch(() => undefined);
+    return h;
+  }
+
+  update(h: HashHandle, data: SharedView): Promise<void> {
+    return this.send(h.worker, { op: 'hashUpdate', stream: h.stream, data }).then(() => undefined);
+  }
+
+  async digest(h: HashHandle): Promise<string> {
+    return (await this.send(h.worker, { op: 'hashDigest', stream: h.stream }))!;
+  }
+
+  async hashOnce(data: SharedView): Promise<string> {
+    return (await this.send(this.leastBusy(), { op: 'hashOnce', data }))!;
+  }
+
+  /** Reed-Solomon parity of k data views into m parity views (all shared memory, equal length). */
+  encode(k: number, m: number, data: SharedView[], parity: SharedView[], worker?: number): Promise<void> {
+    const w = worker === undefined ? this.leastBusy() : worker % this.workers.length;
+    return this.send(w, { op: 'encode', k, m, data, parity }).then(() => undefined);
+  }
+
+  /** Rebuild the null entries of `shards` into `out` (one view per missing shard, in index order). */
+  reconstruct(k: number, m: number, shards: (SharedView | null)[], out: SharedView[]): Promise<void> {
+    return this.send(this.leastBusy(), { op: 'reconstruct', k, m, shards, out }).then(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.failAll(new BlockFrameError('BF_ABORTED', 'compute pool closed'));
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/** A fixed set of equal-size shared-memory buffers; acquire() waits while all are in use (this bounds memory). */
+export class SlabPool {
+  private readonly free: Uint8Array[] = [];
+  private readonly waiters: ((s: Uint8Array) => void)[] = [];
+  constructor(
+    count: number,
+    readonly slabSize: number,
+  ) {
+    for (let i = 0; i < count; i++) this.free.push(new Uint8Array(new SharedArrayBuffer(slabSize)));
+  }
+
+  acquire(): Promise<Uint8Array> {
+    const s = this.free.pop();
+    if (s) return Promise.resolve(s);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  release(s: Uint8Array): void {
+    const w = this.waiters.shift();
+    if (w) w(s);
+    else this.free.push(s);
+  }
+}

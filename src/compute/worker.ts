@@ -1,0 +1,70 @@
+// A compute worker thread: BLAKE3 hash streams and Reed-Solomon work on shared-memory buffers.
+import { parentPort } from 'node:worker_threads';
+import { createReedSolomon, type ReedSolomon } from '../codec/index.js';
+import { createBlake3Stream, initBlake3, blake3Hex, type Blake3Stream } from '../integrity/blake3.js';
+import type { Envelope, Reply, Request } from './protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('compute worker must run in a worker thread');
+
+const streams = new Map<number, Blake3Stream>();
+const codecs = new Map<string, ReedSolomon>();
+const ready = initBlake3();
+
+function codec(k: number, m: number): ReedSolomon {
+  const key = `${k},${m}`;
+  let rs = codecs.get(key);
+  if (!rs) codecs.set(key, (rs = createReedSolomon(k, m)));
+  return rs;
+}
+
+async function handle(req: Request): Promise<string | undefined> {
+  await ready;
+  switch (req.op) {
+    case 'hashOpen':
+      streams.set(req.stream, await createBlake3Stream());
+      return undefined;
+    case 'hashUpdate': {
+      const s = streams.get(req.stream);
+      if (!s) throw new Error(`unknown hash stream ${req.stream}`);
+      s.update(req.data);
+      return undefined;
+    }
+    case 'hashDigest': {
+      const s = streams.get(req.stream);
+      if (!s) throw new Error(`unknown hash stream ${req.stream}`);
+      streams.delete(req.stream);
+      return s.digestHex();
+    }
+    case 'hashOnce':
+      return blake3Hex(req.data);
+    case 'encode':
+      codec(req.k, req.m).encode(req.data, req.parity);
+      return undefined;
+    case 'reconstruct': {
+      const shards = req.shards.slice();
+      codec(req.k, req.m).reconstruct(shards);
+      // Copy rebuilt shards into the caller's shared buffers, in order of the missing indexes.
+      let o = 0;
+      req.shards.forEach((s, i) => {
+        if (s === null) req.out[o++]!.set(shards[i]!);
+      });
+      return undefined;
+    }
+  }
+}
+
+// Requests run strictly in arrival order, so updates to one hash stream stay ordered.
+let queue: Promise<void> = Promise.resolve();
+port.on('message', (env: Envelope) => {
+  queue = queue.then(async () => {
+    let reply: Reply;
+    try {
+      reply = { id: env.id, ok: true, value: await handle(env.req) };
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      reply = { id: env.id, ok: false, message: e.message, code: e.code };
+    }
+    port.postMessage(reply);
+  });
+});

@@ -1,0 +1,55 @@
+// Shared plumbing for operations: the store, the compute pool, cancellation and progress reporting.
+import { BlockFrameError } from '../errors.js';
+import { ComputePool } from '../compute/pool.js';
+import { LocalStore, resolveArchiveRoot } from '../store/local.js';
+
+export interface Progress {
+  /** Bytes processed so far and the total expected. */
+  (done: number, total: number): void;
+}
+
+export interface OperationOptions {
+  /** Archive root; default BLOCKFRAME_ARCHIVE or ./archive_directory. */
+  archive?: string;
+  signal?: AbortSignal;
+  onProgress?: Progress;
+  /** Reuse a compute pool across operations; otherwise one is started and stopped per call. */
+  pool?: ComputePool;
+}
+
+export function storeFor(opts: OperationOptions): LocalStore {
+  return new LocalStore(resolveArchiveRoot(opts.archive));
+}
+
+export function checkAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new BlockFrameError('BF_ABORTED', 'operation cancelled');
+}
+
+/** Run `fn` with the caller's pool or a temporary one that is always closed afterwards. */
+export async function withPool<T>(opts: OperationOptions, fn: (pool: ComputePool) => Promise<T>): Promise<T> {
+  if (opts.pool) return fn(opts.pool);
+  const pool = ComputePool.start();
+  try {
+    return await fn(pool);
+  } finally {
+    await pool.close();
+  }
+}
+
+/** Collects the first failure of fire-and-forget promises, so a pipeline can stop at its next step. */
+export class FirstError {
+  private err: unknown;
+  private failed = false;
+  track<T>(p: Promise<T>): Promise<T | undefined> {
+    return p.catch((e) => {
+      if (!this.failed) {
+        this.failed = true;
+        this.err = e;
+      }
+      return undefined;
+    });
+  }
+  throwIfAny(): void {
+    if (this.failed) throw this.err;
+  }
+}

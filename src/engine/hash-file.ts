@@ -1,0 +1,23 @@
+// One BLAKE3 pass over an open file through the compute pool (used to detect content already archived).
+import type { FileHandle } from 'node:fs/promises';
+import { fromSystemError } from '../errors.js';
+import { SlabPool, type ComputePool } from '../compute/pool.js';
+import type { OperationOptions } from './context.js';
+import { pump } from './pump.js';
+import { changed } from './shard-writer.js';
+
+export async function hashFile(pool: ComputePool, fh: FileHandle, path: string, size: number, opts: OperationOptions = {}): Promise<string> {
+  const h = pool.openHash(0);
+  await pump({
+    pool,
+    slabs: new SlabPool(4, 4 * 1024 * 1024),
+    src: fh,
+    offset: 0,
+    size,
+    hashes: [h],
+    short: () => changed(path),
+    readError: (err) => fromSystemError(err, path, 'reading the input'),
+    signal: opts.signal,
+  });
+  return pool.digest(h);
+}

@@ -1,0 +1,61 @@
+// The byte pump: stream a file range through bounded shared slabs into a sink and hash streams, pipelined.
+import type { FileHandle } from 'node:fs/promises';
+import type { ComputePool, HashHandle, SlabPool } from '../compute/pool.js';
+import { readFully } from '../store/fsutil.js';
+import { checkAborted, FirstError } from './context.js';
+
+export interface PumpArgs {
+  pool: ComputePool;
+  slabs: SlabPool;
+  src: FileHandle;
+  /** Where the range starts in `src`. */
+  offset: number;
+  size: number;
+  /** Receives each slice with its offset relative to the range start; may run concurrently with later reads. */
+  sink?: (view: Uint8Array, at: number) => Promise<void>;
+  /** Streams every slice is fed to, in order. */
+  hashes: HashHandle[];
+  /** Error for a range that ends early (the source is shorter than expected). */
+  short: () => Error;
+  /** Error mapping for a failed read. */
+  readError?: (err: unknown) => unknown;
+  signal?: AbortSignal;
+  onBytes?: (n: number) => void;
+}
+
+/**
+ * Read [offset, offset+size) of `src` slab by slab. Reading the next slab overlaps sinking and hashing the previous
+ * ones; the slab pool bounds memory. Resolves when every slice has been sunk and hashed.
+ */
+export async function pump(a: PumpArgs): Promise<void> {
+  const errors = new FirstError();
+  const inflight: Promise<unknown>[] = [];
+  try {
+    for (let o = 0; o < a.size; o += a.slabs.slabSize) {
+      checkAborted(a.signal);
+      errors.throwIfAny();
+      const len = Math.min(a.slabs.slabSize, a.size - o);
+      const slab = await a.slabs.acquire();
+      let n: number;
+      try {
+        n = await readFully(a.src, slab, len, a.offset + o);
+      } catch (err) {
+        a.slabs.release(slab);
+        throw a.readError ? a.readError(err) : err;
+      }
+      if (n !== len) {
+        a.slabs.release(slab);
+        throw a.short();
+      }
+      const view = slab.subarray(0, len);
+      const step = Promise.all([a.sink?.(view, o), ...a.hashes.map((h) => a.pool.update(h, view))]).finally(() => {
+        a.slabs.release(slab);
+        a.onBytes?.(len);
+      });
+      inflight.push(errors.track(step));
+    }
+  } finally {
+    await Promise.all(inflight);
+  }
+  errors.throwIfAny();
+}

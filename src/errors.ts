@@ -1,0 +1,106 @@
+// The error catalogue: every stable BlockFrame error code with its CLI exit code and HTTP status.
+
+/** Exit codes documented in the README. */
+export const EXIT = {
+  OK: 0,
+  FAILURE: 1,
+  USAGE: 2,
+  DAMAGED_REPAIRABLE: 3,
+  UNRECOVERABLE: 4,
+} as const;
+
+interface CodeInfo {
+  /** What the code means, for docs and `--json` output. */
+  readonly summary: string;
+  readonly exitCode: number;
+  readonly httpStatus: number;
+}
+
+export const ERROR_CODES = {
+  BF_USAGE: { summary: 'the command line is wrong', exitCode: EXIT.USAGE, httpStatus: 400 },
+  BF_INVALID_SIZE: { summary: 'a size argument is not a valid byte count', exitCode: EXIT.USAGE, httpStatus: 400 },
+  BF_INVALID_TIER: { summary: 'a tier argument is not 1, 2 or 3', exitCode: EXIT.USAGE, httpStatus: 400 },
+  BF_FILE_NOT_FOUND: { summary: 'the input file does not exist', exitCode: EXIT.FAILURE, httpStatus: 404 },
+  BF_NOT_A_FILE: { summary: 'the input is not a regular file', exitCode: EXIT.FAILURE, httpStatus: 400 },
+  BF_FILE_UNREADABLE: { summary: 'the input file cannot be read', exitCode: EXIT.FAILURE, httpStatus: 403 },
+  BF_FILE_CHANGED: { summary: 'the input file changed while it was being committed', exitCode: EXIT.FAILURE, httpStatus: 409 },
+  BF_NO_SPACE: { summary: 'the disk is full', exitCode: EXIT.FAILURE, httpStatus: 507 },
+  BF_IO: { summary: 'an I/O operation failed', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  BF_ARCHIVE_NOT_FOUND: { summary: 'no archive matches the name', exitCode: EXIT.FAILURE, httpStatus: 404 },
+  BF_AMBIGUOUS_NAME: { summary: 'more than one archive matches the name', exitCode: EXIT.FAILURE, httpStatus: 409 },
+  BF_MANIFEST_MISSING: { summary: 'an archive has no manifest.json', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  BF_MANIFEST_INVALID: { summary: 'manifest.json is damaged or fails the schema', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  BF_SHARD_MISSING: { summary: 'a shard file is missing', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  BF_SHARD_CORRUPT: { summary: 'a shard file does not match its manifest hash', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  BF_HASH_MISMATCH: { summary: 'restored bytes do not match original_hash', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  BF_OUTPUT_EXISTS: { summary: 'the output path exists and --force was not given', exitCode: EXIT.FAILURE, httpStatus: 409 },
+  BF_ABORTED: { summary: 'the operation was cancelled', exitCode: EXIT.FAILURE, httpStatus: 499 },
+  BF_RS_TOO_FEW_SHARDS: { summary: 'fewer than k shards survive: the stripe cannot be rebuilt', exitCode: EXIT.UNRECOVERABLE, httpStatus: 500 },
+  BF_HEX_INVALID: { summary: 'a string is not lowercase hex of the expected length', exitCode: EXIT.FAILURE, httpStatus: 400 },
+  BF_BLAKE3_NOT_READY: { summary: 'BLAKE3 was used before initBlake3() finished (a bug)', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  BF_BLAKE3_FINALIZED: { summary: 'a hash stream was updated after digest() (a bug)', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  BF_MERKLE_LEAF_INVALID: { summary: 'a Merkle leaf is not a 32-byte hash', exitCode: EXIT.FAILURE, httpStatus: 400 },
+  BF_MERKLE_INDEX: { summary: 'a Merkle proof was asked for a leaf outside the tree', exitCode: EXIT.FAILURE, httpStatus: 400 },
+  BF_INTERNAL: { summary: 'an internal error (a bug): please report it', exitCode: EXIT.FAILURE, httpStatus: 500 },
+} as const satisfies Record<string, CodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Context a user needs to act on an error; every field optional. */
+export interface ErrorContext {
+  archive?: string;
+  path?: string;
+  shard?: string;
+  field?: string;
+  [key: string]: unknown;
+}
+
+/** The one error type BlockFrame throws on purpose. Match on `code`, never on `message`. */
+export class BlockFrameError extends Error {
+  readonly code: ErrorCode;
+  readonly context: ErrorContext;
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BlockFrameError';
+    this.code = code;
+    this.context = context;
+  }
+  get exitCode(): number {
+    return ERROR_CODES[this.code].exitCode;
+  }
+  get httpStatus(): number {
+    return ERROR_CODES[this.code].httpStatus;
+  }
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, ...this.context };
+  }
+}
+
+export function isBlockFrameError(err: unknown, code?: ErrorCode): err is BlockFrameError {
+  return err instanceof BlockFrameError && (code === undefined || err.code === code);
+}
+
+/** Map a Node system error (ENOENT, ENOSPC, …) on `path` to a coded error; other errors pass through. */
+export function fromSystemError(err: unknown, path: string, what: string): unknown {
+  if (err instanceof BlockFrameError) return err;
+  const sys = err as NodeJS.ErrnoException;
+  switch (sys?.code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new BlockFrameError('BF_NO_SPACE', `no space left on device while ${what}: ${path}`, { path }, { cause: err });
+    case 'ENOENT':
+      return new BlockFrameError('BF_FILE_NOT_FOUND', `no such file: ${path}`, { path }, { cause: err });
+    case 'EACCES':
+    case 'EPERM':
+      return new BlockFrameError('BF_FILE_UNREADABLE', `permission denied while ${what}: ${path}`, { path }, { cause: err });
+    case 'EISDIR':
+      return new BlockFrameError('BF_NOT_A_FILE', `not a regular file: ${path}`, { path }, { cause: err });
+    case 'ABORT_ERR':
+      return new BlockFrameError('BF_ABORTED', `cancelled while ${what}`, { path }, { cause: err });
+    default:
+      if (typeof sys?.code === 'string' && /^E[A-Z]+$/.test(sys.code)) {
+        return new BlockFrameError('BF_IO', `${sys.code} while ${what}: ${path}`, { path, errno: sys.code }, { cause: err });
+      }
+      return err;
+  }
+}

@@ -1,0 +1,117 @@
+// manifest.json: the zod schema, semantic checks against the geometry, and (de)serialisation. No I/O here.
+import { z } from 'zod';
+import { BlockFrameError } from '../errors.js';
+import { merkleRootHex } from '../integrity/merkle.js';
+import { computeGeometry, type Geometry } from './geometry.js';
+
+export const FORMAT_VERSION = 1;
+export const MANIFEST_FILE = 'manifest.json';
+export const MERKLE_ALGORITHM = 'blake3-merkle-v1';
+
+const hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (a BLAKE3 hash)');
+const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+const shardSchema = z.strictObject({ index: count, path: z.string(), size: count, hash: hex32 });
+const segmentSchema = z.strictObject({ index: count, path: z.string(), offset: count, size: count, hash: hex32 });
+
+export const manifestSchema = z.strictObject({
+  format_version: z.literal(FORMAT_VERSION),
+  name: z.string().min(1).max(4096),
+  size: count,
+  original_hash: hex32,
+  tier: z.union([z.literal(1), z.literal(2), z.literal(3)]),
+  segment_size: count,
+  erasure_coding: z.strictObject({
+    type: z.literal('reed-solomon'),
+    field: z.literal('gf(2^8)/0x11d'),
+    matrix: z.string().min(1),
+    data_shards: z.number().int().min(1).max(255),
+    parity_shards: z.number().int().min(0).max(255),
+  }),
+  stripes: z.array(z.strictObject({ index: count, shard_size: count, data: z.array(segmentSchema), parity: z.array(shardSchema) })),
+  merkle: z.strictObject({ algorithm: z.literal(MERKLE_ALGORITHM), leaf_count: count, root: hex32 }),
+  created_at: z.iso.datetime({ offset: true }),
+  generator: z.string(),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type ManifestStripe = Manifest['stripes'][number];
+
+/** Merkle leaves in canonical order: per stripe, its data shards then its parity shards. */
+export function merkleLeaves(m: Pick<Manifest, 'stripes'>): string[] {
+  return m.stripes.flatMap((s) => [...s.data.map((d) => d.hash), ...s.parity.map((p) => p.hash)]);
+}
+
+/** The geometry a manifest claims; parse/validate first. */
+export function manifestGeometry(m: Manifest): Geometry {
+  return computeGeometry({
+    tier: m.tier,
+    size: m.size,
+    segmentSize: m.segment_size,
+    blockSegments: m.erasure_coding.data_shards,
+    parityShards: m.erasure_coding.parity_shards,
+  });
+}
+
+function invalid(where: string, field: string, problem: string): BlockFrameError {
+  return new BlockFrameError('BF_MANIFEST_INVALID', `${where}: field "${field}" ${problem}`, { path: where, field });
+}
+
+/**
+ * Parse and fully validate manifest text: JSON syntax, the schema, the geometry (every path, offset and size
+ * must be exactly what the format prescribes, so no path can point outside the archive) and the Merkle root.
+ * `where` names the file in errors.
+ */
+export function parseManifest(text: string, where = MANIFEST_FILE): Manifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new BlockFrameError('BF_MANIFEST_INVALID', `${where}: not valid JSON (${(err as Error).message})`, { path: where });
+  }
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.length ? issue.path.map(String).join('.') : '(root)';
+    throw invalid(where, field, issue.message.toLowerCase());
+  }
+  const m = parsed.data;
+  checkGeometry(m, where);
+  const root = merkleRootHex(merkleLeaves(m));
+  if (m.merkle.leaf_count !== merkleLeaves(m).length) throw invalid(where, 'merkle.leaf_count', `is ${m.merkle.leaf_count}, expected ${merkleLeaves(m).length}`);
+  if (root !== m.merkle.root) throw invalid(where, 'merkle.root', 'does not match the shard hashes');
+  return m;
+}
+
+function checkGeometry(m: Manifest, where: string): void {
+  if (m.tier !== 3 && m.erasure_coding.data_shards !== 1) throw invalid(where, 'erasure_coding.data_shards', `must be 1 for tier ${m.tier}`);
+  if (m.tier === 1 && m.segment_size !== m.size) throw invalid(where, 'segment_size', 'must equal size for tier 1');
+  if (m.tier !== 1 && m.segment_size < 1) throw invalid(where, 'segment_size', 'must be at least 1 for tiers 2 and 3');
+  const g = manifestGeometry(m);
+  if (m.stripes.length !== g.stripes.length) throw invalid(where, 'stripes', `has ${m.stripes.length} entries, expected ${g.stripes.length}`);
+  g.stripes.forEach((gs, i) => {
+    const ms = m.stripes[i]!;
+    const at = `stripes.${i}`;
+    if (ms.index !== gs.index) throw invalid(where, `${at}.index`, `is ${ms.index}, expected ${gs.index}`);
+    if (ms.shard_size !== gs.shardSize) throw invalid(where, `${at}.shard_size`, `is ${ms.shard_size}, expected ${gs.shardSize}`);
+    if (ms.data.length !== gs.segments.length) throw invalid(where, `${at}.data`, `has ${ms.data.length} entries, expected ${gs.segments.length}`);
+    if (ms.parity.length !== gs.parity.length) throw invalid(where, `${at}.parity`, `has ${ms.parity.length} entries, expected ${gs.parity.length}`);
+    gs.segments.forEach((s, j) => {
+      const d = ms.data[j]!;
+      for (const key of ['index', 'path', 'offset', 'size'] as const) {
+        if (d[key] !== s[key]) throw invalid(where, `${at}.data.${j}.${key}`, `is ${JSON.stringify(d[key])}, expected ${JSON.stringify(s[key])}`);
+      }
+    });
+    gs.parity.forEach((p, j) => {
+      const d = ms.parity[j]!;
+      for (const key of ['index', 'path', 'size'] as const) {
+        if (d[key] !== p[key]) throw invalid(where, `${at}.parity.${j}.${key}`, `is ${JSON.stringify(d[key])}, expected ${JSON.stringify(p[key])}`);
+      }
+    });
+  });
+}
+
+/** Canonical manifest text: stable key order, two-space indent, trailing newline. */
+export function serializeManifest(m: Manifest): string {
+  return `${JSON.stringify(m, null, 2)}\n`;
+}

@@ -1,0 +1,98 @@
+// The real CLI in child processes: exit codes, one-line errors, --json, list/find/info/restore/cat.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { CLI, runCli, tempDir, writeRandomFile } from '../helpers/fixtures.js';
+
+describe('cli', () => {
+  let root: string;
+  let archive: string;
+  let cleanup: () => Promise<void>;
+  let src: string;
+  let data: Uint8Array;
+  before(async () => {
+    ({ dir: root, cleanup } = await tempDir());
+    archive = join(root, 'archive');
+    src = join(root, 'movie.bin');
+    data = await writeRandomFile(src, 700_000, 42);
+  });
+  after(() => cleanup());
+
+  test('commit --json prints one document; BLOCKFRAME_ARCHIVE selects the root', () => {
+    const r = runCli(['commit', src, '--tier', '3', '--segment-size', '16KiB', '--json'], { env: { BLOCKFRAME_ARCHIVE: archive } });
+    assert.equal(r.status, 0, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    assert.equal(doc.results.length, 1);
+    assert.equal(doc.results[0].status, 'archived');
+    assert.equal(doc.results[0].tier, 3);
+    assert.equal(doc.results[0].segments, 43);
+    assert.equal(r.stderr, '', 'no progress bar on a pipe');
+    const again = runCli(['commit', src, '--archive', archive]);
+    assert.equal(again.status, 0);
+    assert.match(again.stdout, /^already archived: movie\.bin/);
+  });
+
+  test('list, find, info', () => {
+    const l = runCli(['list', '--archive', archive, '--json']);
+    assert.equal(l.status, 0);
+    const doc = JSON.parse(l.stdout);
+    assert.equal(doc.archives[0].name, 'movie.bin');
+    const hash: string = doc.archives[0].originalHash;
+    const human = runCli(['list', '--archive', archive]);
+    assert.match(human.stdout, new RegExp(`movie\\.bin\\t684 KiB\\ttier 3\\t${hash.slice(0, 12)}\\t\\d{4}-`));
+    const f = runCli(['find', '--archive', archive, hash.slice(0, 8)]);
+    assert.equal(f.status, 0);
+    assert.equal(f.stdout.trim(), join(archive, `movie.bin_${hash}`));
+    const i = runCli(['info', '--archive', archive, 'movie.bin']);
+    assert.match(i.stdout, /stripes +2 x RS\(30,3\)/);
+    assert.match(i.stdout, new RegExp(`original hash +${hash}`));
+    const ij = JSON.parse(runCli(['info', '--archive', archive, 'movie.bin', '--json']).stdout);
+    assert.equal(ij.manifest.original_hash, hash);
+  });
+
+  test('restore and cat give the bytes back', async () => {
+    const out = join(root, 'out.bin');
+    const r = runCli(['restore', 'movie.bin', '-o', out, '--archive', archive]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(new Uint8Array(await readFile(out)), data);
+    const again = runCli(['restore', 'movie.bin', '-o', out, '--archive', archive]);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /output exists.*--force.*\[BF_OUTPUT_EXISTS\]/);
+    const c = spawnSync(process.execPath, [CLI, 'cat', 'movie.bin', '--archive', archive], { maxBuffer: 1 << 26 });
+    assert.equal(c.status, 0);
+    assert.deepEqual(new Uint8Array(c.stdout), data);
+  });
+
+  test('usage errors exit 2; failures exit 1 with one line and no stack unless --debug', () => {
+    assert.equal(runCli([]).status, 2);
+    assert.equal(runCli(['frobnicate']).status, 2);
+    assert.equal(runCli(['commit']).status, 2);
+    const badSize = runCli(['commit', src, '--segment-size', '12MB', '--archive', archive]);
+    assert.equal(badSize.status, 2);
+    assert.match(badSize.stderr, /invalid segment size "12MB".*\[BF_INVALID_SIZE\]/);
+    const badTier = runCli(['commit', src, '--tier', '9', '--archive', archive]);
+    assert.equal(badTier.status, 2);
+    const missing = runCli(['commit', join(root, 'absent'), '--archive', archive]);
+    assert.equal(missing.status, 1);
+    assert.equal(missing.stderr.trim().split('\n').length, 1);
+    assert.match(missing.stderr, /no such file.*absent.*\[BF_FILE_NOT_FOUND\]/);
+    const debug = runCli(['commit', join(root, 'absent'), '--archive', archive, '--debug']);
+    assert.match(debug.stderr, /\n\s+at /);
+    const unknown = runCli(['restore', 'nothing-here', '-o', join(root, 'x'), '--archive', archive]);
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /\[BF_ARCHIVE_NOT_FOUND\]/);
+    assert.equal(runCli(['--help']).status, 0);
+    assert.equal(runCli(['--version']).status, 0);
+  });
+
+  test('several files: a failure is reported and the others still commit', () => {
+    const a2 = join(root, 'archive-multi');
+    const r = runCli(['commit', src, join(root, 'absent'), '--archive', a2, '--json']);
+    assert.equal(r.status, 1);
+    const doc = JSON.parse(r.stdout);
+    assert.equal(doc.results.length, 1);
+    assert.equal(doc.errors[0].code, 'BF_FILE_NOT_FOUND');
+  });
+});
