@@ -11,7 +11,9 @@ import { pump } from './pump.js';
 /** Bytes moved per data-pass step, and per shard per parity-pass step. */
 export const SLAB = 4 * 1024 * 1024;
 const SLABS = 8;
-const PARITY_SLICE = 1024 * 1024;
+const PARITY_SLICE = 256 * 1024;
+/** Shard files whose fsync may be in flight at once (bounds open file descriptors). */
+const MAX_PENDING_SYNCS = 64;
 const PARITY_BUFFERS = 3;
 
 export interface ShardHashes {
@@ -19,6 +21,26 @@ export interface ShardHashes {
   data: string[][];
   parity: string[][];
   original: string;
+}
+
+/**
+ * fsyncs run in the background while later shards are written, so the pipeline never stalls on one file's
+ * flush; at most `max` are outstanding, and drain() waits for all (and surfaces the first failure).
+ */
+class SyncQueue {
+  private readonly q: Promise<void>[] = [];
+  constructor(private readonly max: number) {}
+  async add(p: Promise<void>): Promise<void> {
+    p.catch(() => undefined);
+    this.q.push(p);
+    while (this.q.length > this.max) await this.q.shift();
+  }
+  async drain(): Promise<void> {
+    const all = this.q.splice(0);
+    const results = await Promise.allSettled(all);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
 }
 
 export interface WriteShardsArgs {
@@ -38,22 +60,33 @@ export async function writeShards(a: WriteShardsArgs): Promise<ShardHashes> {
   // Pin the whole-file hash to worker 0 and shard hashes to worker 1, so both cores hash at once.
   const fileHash = a.pool.openHash(0);
   const out: ShardHashes = { data: [], parity: [], original: '' };
+  const syncs = new SyncQueue(MAX_PENDING_SYNCS);
+  try {
+    await writeAll(a, slabs, parityBufs, fileHash, syncs, out);
+  } catch (err) {
+    await syncs.drain().catch(() => undefined);
+    throw err;
+  }
+  await syncs.drain();
+  out.original = await a.pool.digest(fileHash);
+  return out;
+}
+
+async function writeAll(a: WriteShardsArgs, slabs: SlabPool, parityBufs: Map<number, SlabPool>, fileHash: HashHandle, syncs: SyncQueue, out: ShardHashes): Promise<void> {
   for (const stripe of a.geometry.stripes) {
     const dataHashes: string[] = [];
     for (const seg of stripe.segments) {
-      dataHashes.push(await writeSegment(a, slabs, fileHash, seg.path, seg.offset, seg.size));
+      dataHashes.push(await writeSegment(a, slabs, fileHash, syncs, seg.path, seg.offset, seg.size));
     }
     out.data.push(dataHashes);
     const bytes = stripe.dataShards * Math.min(PARITY_SLICE, Math.max(1, stripe.shardSize)) + stripe.parityShards * Math.min(PARITY_SLICE, Math.max(1, stripe.shardSize));
     let pool = parityBufs.get(bytes);
     if (!pool) parityBufs.set(bytes, (pool = new SlabPool(PARITY_BUFFERS, bytes)));
-    out.parity.push(await writeParity(a, pool, stripe));
+    out.parity.push(await writeParity(a, pool, syncs, stripe));
   }
   // A file that grew after we stat'ed it would otherwise be archived truncated without notice.
   const probe = new Uint8Array(1);
   if ((await readFully(a.input, probe, 1, a.geometry.size)) !== 0) throw changed(a.inputPath);
-  out.original = await a.pool.digest(fileHash);
-  return out;
 }
 
 async function createShard(staging: string, rel: string): Promise<FileHandle> {
@@ -76,7 +109,7 @@ async function finishShard(fh: FileHandle, path: string): Promise<void> {
   }
 }
 
-async function writeSegment(a: WriteShardsArgs, slabs: SlabPool, fileHash: HashHandle, rel: string, offset: number, size: number): Promise<string> {
+async function writeSegment(a: WriteShardsArgs, slabs: SlabPool, fileHash: HashHandle, syncs: SyncQueue, rel: string, offset: number, size: number): Promise<string> {
   const path = join(a.staging, rel);
   const fh = await createShard(a.staging, rel);
   const segHash = a.pool.openHash(1);
@@ -95,15 +128,16 @@ async function writeSegment(a: WriteShardsArgs, slabs: SlabPool, fileHash: HashH
       onBytes: a.onBytes,
     });
     const hash = await a.pool.digest(segHash);
-    await finishShard(fh, path);
+    await syncs.add(finishShard(fh, path));
     return hash;
-  } finally {
+  } catch (err) {
     await fh.close().catch(() => undefined);
+    throw err;
   }
 }
 
 /** Encode one stripe's parity slice by slice, reading the segments back from staging (not the input, which could change). */
-async function writeParity(a: WriteShardsArgs, bufs: SlabPool, stripe: StripeGeometry): Promise<string[]> {
+async function writeParity(a: WriteShardsArgs, bufs: SlabPool, syncs: SyncQueue, stripe: StripeGeometry): Promise<string[]> {
   const k = stripe.dataShards;
   const m = stripe.parityShards;
   if (m === 0) return [];
@@ -134,7 +168,7 @@ async function writeParity(a: WriteShardsArgs, bufs: SlabPool, stripe: StripeGeo
         }),
       );
       const work = a.pool
-        .encode(k, m, data, parity, 1)
+        .encode(k, m, data, parity)
         .then(() =>
           Promise.all(
             parity.map((view, j) =>
@@ -155,7 +189,8 @@ async function writeParity(a: WriteShardsArgs, bufs: SlabPool, stripe: StripeGeo
     errors.throwIfAny();
     const out: string[] = [];
     for (const h of hashes) out.push(await a.pool.digest(h));
-    for (let j = 0; j < m; j++) await finishShard(outputs[j]!, join(a.staging, stripe.parity[j]!.path));
+    for (let j = 0; j < m; j++) await syncs.add(finishShard(outputs[j]!, join(a.staging, stripe.parity[j]!.path)));
+    outputs.length = 0;
     return out;
   } catch (err) {
     await Promise.all(inflight);
