@@ -99,6 +99,11 @@ export class ComputePool {
     return (await this.send(this.leastBusy(), { op: 'hashOnce', data }))!;
   }
 
+  /** BLAKE3 of each chunkSize piece of `data` (the last may be short), written as 32-byte hashes into `out`. */
+  chunkHashes(data: SharedView, chunkSize: number, out: SharedView): Promise<void> {
+    return this.send(this.leastBusy(), { op: 'chunkHashes', data, chunkSize, out }).then(() => undefined);
+  }
+
   /** Reed-Solomon parity of k data views into m parity views (all shared memory, equal length). */
   encode(k: number, m: number, data: SharedView[], parity: SharedView[], worker?: number): Promise<void> {
     const w = worker === undefined ? this.leastBusy() : worker % this.workers.length;

@@ -5,14 +5,15 @@ import { BlockFrameError, fromSystemError } from '../errors.js';
 import { RS_MATRIX } from '../codec/index.js';
 import { merkleRootHex } from '../integrity/merkle.js';
 import { computeGeometry, type Geometry } from '../layout/geometry.js';
-import { FORMAT_VERSION, MANIFEST_FILE, MERKLE_ALGORITHM, merkleLeaves, serializeManifest, type Manifest } from '../layout/manifest.js';
+import { FORMAT_VERSION, MERKLE_ALGORITHM, merkleLeaves, serializeManifest, type Manifest } from '../layout/manifest.js';
 import { archiveDirName, safeNameComponent } from '../layout/names.js';
 import { chooseTier, DEFAULTS, type Tier, type TierPolicy } from '../layout/tiers.js';
-import { fsyncDir, writeFileAtomic } from '../store/fsutil.js';
-import type { LocalStore } from '../store/local.js';
+import { fsyncDir } from '../store/fsutil.js';
+import { writeManifestSet, type LocalStore } from '../store/local.js';
 import { checkAborted, storeFor, withPool, type OperationOptions } from './context.js';
 import { hashFile } from './hash-file.js';
-import { changed, writeShards } from './shard-writer.js';
+import { changed, writeShards, type ShardHashes } from './shard-writer.js';
+import { CHUNK_INDEX_FILE, DEFAULT_CHUNK_SIZE } from '../layout/chunks.js';
 import { VERSION } from '../version.js';
 
 export interface CommitOptions extends OperationOptions {
@@ -79,6 +80,7 @@ export async function commit(file: string, opts: CommitOptions = {}): Promise<Co
           input,
           inputPath: file,
           geometry,
+          chunkSize: DEFAULT_CHUNK_SIZE,
           staging,
           pool,
           signal: opts.signal,
@@ -86,7 +88,7 @@ export async function commit(file: string, opts: CommitOptions = {}): Promise<Co
         });
         await checkUnchanged(file, before);
         const manifest = buildManifest(name, geometry, hashes);
-        await writeFileAtomic(join(staging, MANIFEST_FILE), serializeManifest(manifest));
+        await writeManifestSet(staging, serializeManifest(manifest));
         await syncTree(staging, geometry);
         const dir = archiveDirName(name, hashes.original);
         const outcome = await store.publish(staging, dir);
@@ -136,12 +138,13 @@ async function sameNameAndSize(store: LocalStore, name: string, size: number): P
   return out;
 }
 
-function buildManifest(name: string, g: Geometry, h: { data: string[][]; parity: string[][]; original: string }): Manifest {
+function buildManifest(name: string, g: Geometry, h: ShardHashes): Manifest {
   const stripes = g.stripes.map((st, i) => ({
     index: st.index,
     shard_size: st.shardSize,
     data: st.segments.map((s, j) => ({ index: s.index, path: s.path, offset: s.offset, size: s.size, hash: h.data[i]![j]! })),
     parity: st.parity.map((p, j) => ({ index: p.index, path: p.path, size: p.size, hash: h.parity[i]![j]! })),
+    chunks_hash: h.chunks[i]!,
   }));
   const leaves = merkleLeaves({ stripes });
   return {
@@ -158,6 +161,7 @@ function buildManifest(name: string, g: Geometry, h: { data: string[][]; parity:
       data_shards: g.stripes[0]!.dataShards,
       parity_shards: g.stripes[0]!.parityShards,
     },
+    chunk_index: { path: CHUNK_INDEX_FILE, chunk_size: DEFAULT_CHUNK_SIZE },
     stripes,
     merkle: { algorithm: MERKLE_ALGORITHM, leaf_count: leaves.length, root: merkleRootHex(leaves) },
     created_at: new Date().toISOString(),

@@ -15,6 +15,8 @@ export interface PumpArgs {
   sink?: (view: Uint8Array, at: number) => Promise<void>;
   /** Streams every slice is fed to, in order. */
   hashes: HashHandle[];
+  /** Also hash every chunkSize piece (relative to the range start) into `out` at 32 bytes per chunk. */
+  chunks?: { chunkSize: number; out: Uint8Array };
   /** Error for a range that ends early (the source is shorter than expected). */
   short: () => Error;
   /** Error mapping for a failed read. */
@@ -48,7 +50,8 @@ export async function pump(a: PumpArgs): Promise<void> {
         throw a.short();
       }
       const view = slab.subarray(0, len);
-      const step = Promise.all([a.sink?.(view, o), ...a.hashes.map((h) => a.pool.update(h, view))]).finally(() => {
+      const chunkHashes = a.chunks ? a.pool.chunkHashes(view, a.chunks.chunkSize, a.chunks.out.subarray((o / a.chunks.chunkSize) * 32)) : undefined;
+      const step = Promise.all([a.sink?.(view, o), chunkHashes, ...a.hashes.map((h) => a.pool.update(h, view))]).finally(() => {
         a.slabs.release(slab);
         a.onBytes?.(len);
       });

@@ -1,26 +1,55 @@
-// Writes one archive's shards into a staging directory: data segments from the input, then parity per stripe.
+// Writes one archive's shards into a staging directory: data segments from the input, then parity per stripe,
+// with every shard hash, every chunk hash (chunks.idx) and the whole-file hash computed on the way.
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BlockFrameError, fromSystemError } from '../errors.js';
 import { SlabPool, type ComputePool, type HashHandle } from '../compute/pool.js';
+import { blake3Hex } from '../integrity/blake3.js';
+import { CHUNK_INDEX_FILE, chunkIndexLayout, HASH_LEN, type StripeChunks } from '../layout/chunks.js';
 import type { Geometry, StripeGeometry } from '../layout/geometry.js';
 import { readFully, writeFully } from '../store/fsutil.js';
 import { checkAborted, FirstError } from './context.js';
 import { pump } from './pump.js';
 
-/** Bytes moved per data-pass step, and per shard per parity-pass step. */
+/** Bytes moved per data-pass step, and per shard per parity-pass step (both multiples of any chunk size). */
 export const SLAB = 4 * 1024 * 1024;
 const SLABS = 8;
 const PARITY_SLICE = 256 * 1024;
+const PARITY_BUFFERS = 3;
 /** Shard files whose fsync may be in flight at once (bounds open file descriptors). */
 const MAX_PENDING_SYNCS = 64;
-const PARITY_BUFFERS = 3;
 
 export interface ShardHashes {
-  /** Per stripe: data shard hashes then parity shard hashes, hex. */
+  /** Per stripe: data shard hashes, parity shard hashes, and the hash of the stripe's chunks.idx section. */
   data: string[][];
   parity: string[][];
+  chunks: string[];
   original: string;
+}
+
+export interface WriteShardsArgs {
+  input: FileHandle;
+  inputPath: string;
+  geometry: Geometry;
+  chunkSize: number;
+  staging: string;
+  pool: ComputePool;
+  signal?: AbortSignal;
+  onBytes?: (n: number) => void;
+}
+
+/** Write every shard of `geometry` and chunks.idx into `staging`, fsynced, and return all hashes. */
+export async function writeShards(a: WriteShardsArgs): Promise<ShardHashes> {
+  const w = new ShardWriter(a);
+  try {
+    await w.run();
+  } catch (err) {
+    await w.syncs.drain().catch(() => undefined);
+    throw err;
+  }
+  await w.syncs.drain();
+  w.out.original = await a.pool.digest(w.fileHash);
+  return w.out;
 }
 
 /**
@@ -36,57 +65,166 @@ class SyncQueue {
     while (this.q.length > this.max) await this.q.shift();
   }
   async drain(): Promise<void> {
-    const all = this.q.splice(0);
-    const results = await Promise.allSettled(all);
+    const results = await Promise.allSettled(this.q.splice(0));
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 }
 
-export interface WriteShardsArgs {
-  input: FileHandle;
-  inputPath: string;
-  geometry: Geometry;
-  staging: string;
-  pool: ComputePool;
-  signal?: AbortSignal;
-  onBytes?: (n: number) => void;
-}
+class ShardWriter {
+  readonly syncs = new SyncQueue(MAX_PENDING_SYNCS);
+  readonly out: ShardHashes = { data: [], parity: [], chunks: [], original: '' };
+  /** The whole-file hash is pinned to worker 0 and shard hashes to worker 1, so both cores hash at once. */
+  readonly fileHash: HashHandle;
+  private readonly slabs = new SlabPool(SLABS, SLAB);
+  private readonly parityBufs = new Map<number, SlabPool>();
 
-/** Write every shard of `geometry` into `staging`, fsynced, and return all hashes. */
-export async function writeShards(a: WriteShardsArgs): Promise<ShardHashes> {
-  const slabs = new SlabPool(SLABS, SLAB);
-  const parityBufs = new Map<number, SlabPool>();
-  // Pin the whole-file hash to worker 0 and shard hashes to worker 1, so both cores hash at once.
-  const fileHash = a.pool.openHash(0);
-  const out: ShardHashes = { data: [], parity: [], original: '' };
-  const syncs = new SyncQueue(MAX_PENDING_SYNCS);
-  try {
-    await writeAll(a, slabs, parityBufs, fileHash, syncs, out);
-  } catch (err) {
-    await syncs.drain().catch(() => undefined);
-    throw err;
+  constructor(private readonly a: WriteShardsArgs) {
+    this.fileHash = a.pool.openHash(0);
   }
-  await syncs.drain();
-  out.original = await a.pool.digest(fileHash);
-  return out;
-}
 
-async function writeAll(a: WriteShardsArgs, slabs: SlabPool, parityBufs: Map<number, SlabPool>, fileHash: HashHandle, syncs: SyncQueue, out: ShardHashes): Promise<void> {
-  for (const stripe of a.geometry.stripes) {
-    const dataHashes: string[] = [];
-    for (const seg of stripe.segments) {
-      dataHashes.push(await writeSegment(a, slabs, fileHash, syncs, seg.path, seg.offset, seg.size));
+  async run(): Promise<void> {
+    const a = this.a;
+    const layout = chunkIndexLayout(a.geometry, a.chunkSize);
+    const index = await createShard(a.staging, CHUNK_INDEX_FILE);
+    try {
+      for (const [i, stripe] of a.geometry.stripes.entries()) {
+        const chunks = layout[i]!;
+        const section = new Uint8Array(new SharedArrayBuffer(chunks.length));
+        const dataHashes: string[] = [];
+        for (const [j, seg] of stripe.segments.entries()) {
+          dataHashes.push(await this.writeSegment(seg.path, seg.offset, seg.size, shardChunks(section, chunks, j)));
+        }
+        this.out.data.push(dataHashes);
+        this.out.parity.push(await this.writeParity(stripe, section, chunks, dataHashes));
+        this.out.chunks.push(blake3Hex(section));
+        await writeFully(index, section, chunks.offset);
+      }
+      // A file that grew after we stat'ed it would otherwise be archived truncated without notice.
+      if ((await readFully(a.input, new Uint8Array(1), 1, a.geometry.size)) !== 0) throw changed(a.inputPath);
+      await this.syncs.add(finishShard(index, join(a.staging, CHUNK_INDEX_FILE)));
+    } catch (err) {
+      await index.close().catch(() => undefined);
+      throw err;
     }
-    out.data.push(dataHashes);
-    const bytes = stripe.dataShards * Math.min(PARITY_SLICE, Math.max(1, stripe.shardSize)) + stripe.parityShards * Math.min(PARITY_SLICE, Math.max(1, stripe.shardSize));
-    let pool = parityBufs.get(bytes);
-    if (!pool) parityBufs.set(bytes, (pool = new SlabPool(PARITY_BUFFERS, bytes)));
-    out.parity.push(await writeParity(a, pool, syncs, stripe));
   }
-  // A file that grew after we stat'ed it would otherwise be archived truncated without notice.
-  const probe = new Uint8Array(1);
-  if ((await readFully(a.input, probe, 1, a.geometry.size)) !== 0) throw changed(a.inputPath);
+
+  private async writeSegment(rel: string, offset: number, size: number, chunkOut: Uint8Array): Promise<string> {
+    const a = this.a;
+    const path = join(a.staging, rel);
+    const fh = await createShard(a.staging, rel);
+    const segHash = a.pool.openHash(1);
+    try {
+      await pump({
+        pool: a.pool,
+        slabs: this.slabs,
+        src: a.input,
+        offset,
+        size,
+        sink: (view, at) => writeFully(fh, view, at).catch((err) => Promise.reject(fromSystemError(err, path, 'writing a shard'))),
+        hashes: [segHash, this.fileHash],
+        chunks: { chunkSize: a.chunkSize, out: chunkOut },
+        short: () => changed(a.inputPath),
+        readError: (err) => fromSystemError(err, a.inputPath, 'reading the input'),
+        signal: a.signal,
+        onBytes: a.onBytes,
+      });
+      const hash = await a.pool.digest(segHash);
+      await this.syncs.add(finishShard(fh, path));
+      return hash;
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Encode one stripe's parity slice by slice, reading segments back from staging (not the input, which could change). */
+  private async writeParity(stripe: StripeGeometry, section: Uint8Array, chunks: StripeChunks, dataHashes: string[]): Promise<string[]> {
+    const a = this.a;
+    const k = stripe.dataShards;
+    const m = stripe.parityShards;
+    if (m === 0) return [];
+    // With k = 1 every parity coefficient is 1 (docs/codec.md): parity shards are copies of the segment, so
+    // their file and chunk hashes are the segment's and need not be computed again.
+    const copies = k === 1;
+    const step = Math.min(PARITY_SLICE, Math.max(1, stripe.shardSize));
+    const bufs = this.parityBuffers((k + m) * step);
+    const inputs = await Promise.all(stripe.segments.map((s) => open(join(a.staging, s.path), 'r')));
+    const outputs: FileHandle[] = [];
+    const hashes = copies ? [] : stripe.parity.map(() => a.pool.openHash(1));
+    const parityChunks = stripe.parity.map((_, j) => shardChunks(section, chunks, stripe.segments.length + j));
+    const errors = new FirstError();
+    const inflight: Promise<unknown>[] = [];
+    try {
+      for (const p of stripe.parity) outputs.push(await createShard(a.staging, p.path));
+      for (let o = 0; o < stripe.shardSize; o += step) {
+        checkAborted(a.signal);
+        errors.throwIfAny();
+        const len = Math.min(step, stripe.shardSize - o);
+        const buf = await bufs.acquire();
+        const data: Uint8Array[] = [];
+        for (let i = 0; i < k; i++) data.push(buf.subarray(i * step, i * step + len));
+        const parity: Uint8Array[] = [];
+        for (let j = 0; j < m; j++) parity.push(buf.subarray((k + j) * step, (k + j) * step + len));
+        // Segments shorter than the shard, and segments absent from a short last block, encode as zeros.
+        await Promise.all(
+          data.map(async (view, i) => {
+            const seg = stripe.segments[i];
+            const have = seg ? Math.max(0, Math.min(len, seg.size - o)) : 0;
+            if (have > 0 && (await readFully(inputs[i]!, view, have, o)) !== have) throw new BlockFrameError('BF_INTERNAL', `staged segment ${seg!.path} is short`);
+            view.fill(0, have);
+          }),
+        );
+        const work = a.pool
+          .encode(k, m, data, parity)
+          .then(() =>
+            Promise.all(
+              parity.map((view, j) => {
+                const path = join(a.staging, stripe.parity[j]!.path);
+                const write = writeFully(outputs[j]!, view, o).catch((err) => Promise.reject(fromSystemError(err, path, 'writing parity')));
+                if (copies) return write;
+                return Promise.all([write, a.pool.update(hashes[j]!, view), a.pool.chunkHashes(view, a.chunkSize, parityChunks[j]!.subarray((o / a.chunkSize) * HASH_LEN))]);
+              }),
+            ),
+          )
+          .finally(() => {
+            bufs.release(buf);
+            a.onBytes?.(len * m);
+          });
+        inflight.push(errors.track(work));
+      }
+      await Promise.all(inflight);
+      errors.throwIfAny();
+      const out: string[] = [];
+      if (copies) {
+        for (const pc of parityChunks) pc.set(shardChunks(section, chunks, 0));
+        for (let j = 0; j < m; j++) out.push(dataHashes[0]!);
+      } else {
+        for (const h of hashes) out.push(await a.pool.digest(h));
+      }
+      for (let j = 0; j < m; j++) await this.syncs.add(finishShard(outputs[j]!, join(a.staging, stripe.parity[j]!.path)));
+      outputs.length = 0;
+      return out;
+    } catch (err) {
+      await Promise.all(inflight);
+      throw err;
+    } finally {
+      await Promise.all([...inputs, ...outputs].map((fh) => fh.close().catch(() => undefined)));
+    }
+  }
+
+  private parityBuffers(bytes: number): SlabPool {
+    let pool = this.parityBufs.get(bytes);
+    if (!pool) this.parityBufs.set(bytes, (pool = new SlabPool(PARITY_BUFFERS, bytes)));
+    return pool;
+  }
+}
+
+/** The slice of a stripe's chunk-index section that belongs to its n-th shard (data first, then parity). */
+function shardChunks(section: Uint8Array, chunks: StripeChunks, n: number): Uint8Array {
+  const s = chunks.shards[n]!;
+  const start = s.offset - chunks.offset;
+  return section.subarray(start, start + s.count * HASH_LEN);
 }
 
 async function createShard(staging: string, rel: string): Promise<FileHandle> {
@@ -106,97 +244,6 @@ async function finishShard(fh: FileHandle, path: string): Promise<void> {
     throw fromSystemError(err, path, 'syncing a shard');
   } finally {
     await fh.close();
-  }
-}
-
-async function writeSegment(a: WriteShardsArgs, slabs: SlabPool, fileHash: HashHandle, syncs: SyncQueue, rel: string, offset: number, size: number): Promise<string> {
-  const path = join(a.staging, rel);
-  const fh = await createShard(a.staging, rel);
-  const segHash = a.pool.openHash(1);
-  try {
-    await pump({
-      pool: a.pool,
-      slabs,
-      src: a.input,
-      offset,
-      size,
-      sink: (view, at) => writeFully(fh, view, at).catch((err) => Promise.reject(fromSystemError(err, path, 'writing a shard'))),
-      hashes: [segHash, fileHash],
-      short: () => changed(a.inputPath),
-      readError: (err) => fromSystemError(err, a.inputPath, 'reading the input'),
-      signal: a.signal,
-      onBytes: a.onBytes,
-    });
-    const hash = await a.pool.digest(segHash);
-    await syncs.add(finishShard(fh, path));
-    return hash;
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    throw err;
-  }
-}
-
-/** Encode one stripe's parity slice by slice, reading the segments back from staging (not the input, which could change). */
-async function writeParity(a: WriteShardsArgs, bufs: SlabPool, syncs: SyncQueue, stripe: StripeGeometry): Promise<string[]> {
-  const k = stripe.dataShards;
-  const m = stripe.parityShards;
-  if (m === 0) return [];
-  const step = Math.min(PARITY_SLICE, Math.max(1, stripe.shardSize));
-  const inputs = await Promise.all(stripe.segments.map((s) => open(join(a.staging, s.path), 'r')));
-  const outputs: FileHandle[] = [];
-  const hashes = stripe.parity.map(() => a.pool.openHash(1));
-  const errors = new FirstError();
-  const inflight: Promise<unknown>[] = [];
-  try {
-    for (const p of stripe.parity) outputs.push(await createShard(a.staging, p.path));
-    for (let o = 0; o < stripe.shardSize; o += step) {
-      checkAborted(a.signal);
-      errors.throwIfAny();
-      const len = Math.min(step, stripe.shardSize - o);
-      const buf = await bufs.acquire();
-      const data: Uint8Array[] = [];
-      for (let i = 0; i < k; i++) data.push(buf.subarray(i * step, i * step + len));
-      const parity: Uint8Array[] = [];
-      for (let j = 0; j < m; j++) parity.push(buf.subarray((k + j) * step, (k + j) * step + len));
-      // Segments shorter than the shard, and segments absent from a short last block, encode as zeros.
-      await Promise.all(
-        data.map(async (view, i) => {
-          const seg = stripe.segments[i];
-          const have = seg ? Math.max(0, Math.min(len, seg.size - o)) : 0;
-          if (have > 0 && (await readFully(inputs[i]!, view, have, o)) !== have) throw new BlockFrameError('BF_INTERNAL', `staged segment ${seg!.path} is short`);
-          view.fill(0, have);
-        }),
-      );
-      const work = a.pool
-        .encode(k, m, data, parity)
-        .then(() =>
-          Promise.all(
-            parity.map((view, j) =>
-              Promise.all([
-                writeFully(outputs[j]!, view, o).catch((err) => Promise.reject(fromSystemError(err, join(a.staging, stripe.parity[j]!.path), 'writing parity'))),
-                a.pool.update(hashes[j]!, view),
-              ]),
-            ),
-          ),
-        )
-        .finally(() => {
-          bufs.release(buf);
-          a.onBytes?.(len * m);
-        });
-      inflight.push(errors.track(work));
-    }
-    await Promise.all(inflight);
-    errors.throwIfAny();
-    const out: string[] = [];
-    for (const h of hashes) out.push(await a.pool.digest(h));
-    for (let j = 0; j < m; j++) await syncs.add(finishShard(outputs[j]!, join(a.staging, stripe.parity[j]!.path)));
-    outputs.length = 0;
-    return out;
-  } catch (err) {
-    await Promise.all(inflight);
-    throw err;
-  } finally {
-    await Promise.all([...inputs, ...outputs].map((fh) => fh.close().catch(() => undefined)));
   }
 }
 

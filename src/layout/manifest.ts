@@ -3,9 +3,14 @@ import { z } from 'zod';
 import { BlockFrameError } from '../errors.js';
 import { merkleRootHex } from '../integrity/merkle.js';
 import { computeGeometry, type Geometry } from './geometry.js';
+import { CHUNK_INDEX_FILE } from './chunks.js';
 
 export const FORMAT_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
+/** A byte-identical redundant copy of manifest.json. */
+export const MANIFEST_COPY = 'manifest.copy.json';
+/** BLAKE3 of manifest.json in b3sum's format, so `b3sum -c manifest.b3` checks it. */
+export const MANIFEST_SUM = 'manifest.b3';
 export const MERKLE_ALGORITHM = 'blake3-merkle-v1';
 
 const hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (a BLAKE3 hash)');
@@ -28,7 +33,13 @@ export const manifestSchema = z.strictObject({
     data_shards: z.number().int().min(1).max(255),
     parity_shards: z.number().int().min(0).max(255),
   }),
-  stripes: z.array(z.strictObject({ index: count, shard_size: count, data: z.array(segmentSchema), parity: z.array(shardSchema) })),
+  chunk_index: z.strictObject({
+    path: z.literal(CHUNK_INDEX_FILE),
+    chunk_size: z.number().int().min(1024).max(256 * 1024).refine((n) => (n & (n - 1)) === 0, 'must be a power of two'),
+  }),
+  stripes: z.array(
+    z.strictObject({ index: count, shard_size: count, data: z.array(segmentSchema), parity: z.array(shardSchema), chunks_hash: hex32 }),
+  ),
   merkle: z.strictObject({ algorithm: z.literal(MERKLE_ALGORITHM), leaf_count: count, root: hex32 }),
   created_at: z.iso.datetime({ offset: true }),
   generator: z.string(),
@@ -114,4 +125,15 @@ function checkGeometry(m: Manifest, where: string): void {
 /** Canonical manifest text: stable key order, two-space indent, trailing newline. */
 export function serializeManifest(m: Manifest): string {
   return `${JSON.stringify(m, null, 2)}\n`;
+}
+
+/** The text of manifest.b3 for a manifest's text hash. */
+export function manifestSumText(hashHex: string): string {
+  return `${hashHex}  ${MANIFEST_FILE}\n`;
+}
+
+/** The hash in a manifest.b3 file, or null when it is not in the expected form. */
+export function parseManifestSum(text: string): string | null {
+  const m = /^([0-9a-f]{64})  manifest\.json\n?$/.exec(text);
+  return m ? m[1]! : null;
 }

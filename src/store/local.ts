@@ -3,9 +3,10 @@ import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { BlockFrameError, fromSystemError } from '../errors.js';
-import { MANIFEST_FILE, parseManifest, type Manifest } from '../layout/manifest.js';
+import { MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM, manifestSumText, parseManifest, parseManifestSum, type Manifest } from '../layout/manifest.js';
+import { blake3Hex } from '../integrity/blake3.js';
 import { parseArchiveDirName } from '../layout/names.js';
-import { fsyncDir } from './fsutil.js';
+import { fsyncDir, writeFileAtomic } from './fsutil.js';
 
 export const STAGING_DIR = '.staging';
 export const DEFAULT_ARCHIVE = 'archive_directory';
@@ -13,6 +14,14 @@ export const DEFAULT_ARCHIVE = 'archive_directory';
 /** The archive root from an explicit option, then BLOCKFRAME_ARCHIVE, then ./archive_directory. */
 export function resolveArchiveRoot(option?: string): string {
   return resolve(option ?? process.env.BLOCKFRAME_ARCHIVE ?? DEFAULT_ARCHIVE);
+}
+
+export interface ManifestRead {
+  manifest: Manifest;
+  /** The exact text of the manifest that was used. */
+  text: string;
+  /** Which of manifest.json, manifest.copy.json and manifest.b3 are missing or wrong. */
+  damaged: string[];
 }
 
 export interface ArchiveEntry {
@@ -115,26 +124,64 @@ export class LocalStore {
     return names.filter((n) => !n.startsWith('.') && parseArchiveDirName(n) !== null).sort();
   }
 
+  /** The archive's manifest, falling back to its redundant copy (see loadManifest). */
   async readManifest(dir: string): Promise<Manifest> {
-    const p = this.path(dir, MANIFEST_FILE);
-    let text: string;
-    try {
-      text = await readFile(p, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    return (await this.loadManifest(dir)).manifest;
+  }
+
+  /**
+   * Read manifest.json, manifest.copy.json and manifest.b3 and pick a good manifest: one whose bytes match the
+   * checksum file and that validates; failing that, one that validates. `damaged` names the files that are
+   * missing or wrong, so verify can report them and repair can rewrite them.
+   */
+  async loadManifest(dir: string): Promise<ManifestRead> {
+    const [primary, copy, sum] = await Promise.all([MANIFEST_FILE, MANIFEST_COPY, MANIFEST_SUM].map((f) => this.readText(dir, f)));
+    const expected = sum === null ? null : parseManifestSum(sum);
+    const candidates = [
+      { file: MANIFEST_FILE, text: primary },
+      { file: MANIFEST_COPY, text: copy },
+    ];
+    let firstError: BlockFrameError | undefined;
+    const parsed = candidates.map((c) => {
+      if (c.text === null) return null;
+      try {
+        const m = parseManifest(c.text, `${dir}/${c.file}`);
+        if (parseArchiveDirName(dir)?.hash !== m.original_hash) {
+          throw new BlockFrameError('BF_MANIFEST_INVALID', `${dir}/${c.file}: field "original_hash" does not match the directory name`, { archive: dir, field: 'original_hash' });
+        }
+        return m;
+      } catch (err) {
+        if (!(err instanceof BlockFrameError)) throw err;
+        firstError ??= err;
+        return null;
+      }
+    });
+    const sums = candidates.map((c) => (c.text === null ? null : blake3Hex(new TextEncoder().encode(c.text))));
+    let pick = parsed.findIndex((m, i) => m !== null && expected !== null && sums[i] === expected);
+    if (pick < 0) pick = parsed.findIndex((m) => m !== null);
+    if (pick < 0) {
+      if (primary === null && copy === null) {
         throw new BlockFrameError('BF_MANIFEST_MISSING', `archive ${dir} has no ${MANIFEST_FILE}`, { archive: dir });
       }
+      throw firstError!;
+    }
+    const good = sums[pick]!;
+    const damaged: string[] = [];
+    candidates.forEach((c, i) => {
+      if (sums[i] !== good) damaged.push(c.file);
+    });
+    if (expected !== good) damaged.push(MANIFEST_SUM);
+    return { manifest: parsed[pick]!, text: candidates[pick]!.text!, damaged };
+  }
+
+  private async readText(dir: string, file: string): Promise<string | null> {
+    const p = this.path(dir, file);
+    try {
+      return await readFile(p, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw fromSystemError(err, p, 'reading the manifest');
     }
-    const m = parseManifest(text, `${dir}/${MANIFEST_FILE}`);
-    const parsed = parseArchiveDirName(dir);
-    if (parsed && parsed.hash !== m.original_hash) {
-      throw new BlockFrameError('BF_MANIFEST_INVALID', `${dir}/${MANIFEST_FILE}: field "original_hash" does not match the directory name`, {
-        archive: dir,
-        field: 'original_hash',
-      });
-    }
-    return m;
   }
 
   /** All archives with their manifests; damaged ones carry `error` instead of failing the listing. */
@@ -159,4 +206,14 @@ function isAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * Write manifest.json, its copy and its checksum into an archive (or staging) directory, each atomically.
+ * The copy and checksum go first, so a crash part-way always leaves one manifest that matches the checksum.
+ */
+export async function writeManifestSet(dirPath: string, text: string): Promise<void> {
+  await writeFileAtomic(join(dirPath, MANIFEST_COPY), text);
+  await writeFileAtomic(join(dirPath, MANIFEST_SUM), manifestSumText(blake3Hex(new TextEncoder().encode(text))));
+  await writeFileAtomic(join(dirPath, MANIFEST_FILE), text);
 }

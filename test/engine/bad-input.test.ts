@@ -156,19 +156,25 @@ describe('bad input', () => {
   test('a corrupt or hand-edited manifest gives a schema error naming the field', async () => {
     const archive = join(root, 'a-manifest');
     const f = join(root, 'm.bin');
-    await writeRandomFile(f, 3000, 10);
+    const data = await writeRandomFile(f, 3000, 10);
     const r = await commit(f, { archive, pool });
     const mf = join(r.path, 'manifest.json');
+    const copy = join(r.path, 'manifest.copy.json');
     const text = await readFile(mf, 'utf8');
-    await chmod(mf, 0o644);
+    // A hand edit of manifest.json alone is caught by manifest.b3; the redundant copy is used instead.
     await writeFile(mf, text.replace(/"size": 3000/, '"size": "3000"'));
     const out = join(root, 'm.out');
-    await assert.rejects(restore(r.dir, out, { archive, pool }), (e: any) => e.code === 'BF_MANIFEST_INVALID' && e.context.field === 'size');
+    await restore(r.dir, out, { archive, pool });
+    assert.deepEqual(new Uint8Array(await readFile(out)), data);
+    // With the copy damaged as well, the error names the field.
+    await writeFile(copy, text.replace(/"size": 3000/, '"size": "3000"'));
+    await assert.rejects(restore(r.dir, join(root, 'm2.out'), { archive, pool }), (e: any) => e.code === 'BF_MANIFEST_INVALID' && e.context.field === 'size');
     const cli = runCli(['info', '--archive', archive, r.dir]);
     assert.equal(cli.status, 1);
     assert.match(cli.stderr, /field "size".*\[BF_MANIFEST_INVALID\]/);
     assert.equal(cli.stderr.trim().split('\n').length, 1);
     await writeFile(mf, '{"format_version": 1, "name": ');
+    await writeFile(copy, '[]');
     const l = runCli(['list', '--archive', archive]);
     assert.equal(l.status, 0, l.stderr);
     assert.match(l.stdout, /DAMAGED\tBF_MANIFEST_INVALID/);

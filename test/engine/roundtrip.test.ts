@@ -6,6 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { BlockFrame, ComputePool, commit, restore } from '../../src/index.js';
+import { blake3, blake3Hex } from '../../src/integrity/blake3.js';
+import { chunkIndexLayout } from '../../src/layout/chunks.js';
+import { manifestGeometry } from '../../src/layout/manifest.js';
 import { b3sum, haveCommand, tempDir, writeRandomFile } from '../helpers/fixtures.js';
 
 describe('round trip per tier', () => {
@@ -52,6 +55,20 @@ describe('round trip per tier', () => {
         const shard = r.manifest.stripes[0]!.parity[0]!;
         assert.equal(b3sum(join(r.path, shard.path)), shard.hash, 'shard hashes are plain BLAKE3 of the file');
       }
+      // chunks.idx holds the BLAKE3 of every chunk of every shard, in the layout docs/FORMAT.md gives.
+      const index = new Uint8Array(await readFile(join(r.path, 'chunks.idx')));
+      const layout = chunkIndexLayout(manifestGeometry(r.manifest), r.manifest.chunk_index.chunk_size);
+      const C = r.manifest.chunk_index.chunk_size;
+      for (const [i, st] of layout.entries()) {
+        assert.equal(blake3Hex(index.subarray(st.offset, st.offset + st.length)), r.manifest.stripes[i]!.chunks_hash);
+        for (const sh of st.shards) {
+          const bytes = new Uint8Array(await readFile(join(r.path, sh.path)));
+          for (let n = 0; n < sh.count; n++) {
+            assert.deepEqual(index.subarray(sh.offset + n * 32, sh.offset + n * 32 + 32), blake3(bytes.subarray(n * C, (n + 1) * C)), `${sh.path} chunk ${n}`);
+          }
+        }
+      }
+      assert.equal(index.length, layout.reduce((n, st) => n + st.length, 0));
       const out = join(root, `${c.name}.restored`);
       await restore(c.name, out, { archive, pool });
       assert.deepEqual(new Uint8Array(await readFile(out)), data);

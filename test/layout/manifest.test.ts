@@ -15,6 +15,7 @@ function sample(): Manifest {
     shard_size: st.shardSize,
     data: st.segments.map((s) => ({ index: s.index, path: s.path, offset: s.offset, size: s.size, hash: h() })),
     parity: st.parity.map((p) => ({ index: p.index, path: p.path, size: p.size, hash: h() })),
+    chunks_hash: h(),
   }));
   const leaves = merkleLeaves({ stripes });
   return {
@@ -25,6 +26,7 @@ function sample(): Manifest {
     tier: 3,
     segment_size: 100,
     erasure_coding: { type: 'reed-solomon', field: 'gf(2^8)/0x11d', matrix: 'test', data_shards: 30, parity_shards: 3 },
+    chunk_index: { path: 'chunks.idx', chunk_size: 65536 },
     stripes,
     merkle: { algorithm: MERKLE_ALGORITHM, leaf_count: leaves.length, root: merkleRootHex(leaves) },
     created_at: '2026-11-25T12:00:00.000Z',
@@ -60,6 +62,8 @@ test('errors name the bad field', () => {
   expectField(edit((m) => (m.stripes[0].data[1].size = 5)), /^stripes\.0\.data\.1\.size$/);
   expectField(edit((m) => m.stripes.pop()), /^stripes$/);
   expectField(edit((m) => (m.tier = 7)), /^tier$/);
+  expectField(edit((m) => (m.chunk_index.chunk_size = 3000)), /^chunk_index\.chunk_size$/);
+  expectField(edit((m) => (m.chunk_index.path = '../x')), /^chunk_index\.path$/);
   expectField(edit((m) => (m.extra = 1)), /^\(root\)$/);
   expectField(edit((m) => delete m.created_at), /^created_at$/);
   expectField(edit((m) => (m.stripes[0].parity[2].hash = '0'.repeat(64))), /^merkle\.root$/);
