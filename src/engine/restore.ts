@@ -1,21 +1,14 @@
-// restore and cat: stream an archived file back out, verifying every shard hash and the whole-file hash.
+// restore and cat: stream an archived file back out through the self-healing reader, checking the whole-file hash.
 import { link, open, rename, rm, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { BlockFrameError, fromSystemError } from '../errors.js';
-import { SlabPool, type ComputePool } from '../compute/pool.js';
-import type { Manifest } from '../layout/manifest.js';
 import { fsyncDir, writeFully } from '../store/fsutil.js';
-import type { LocalStore } from '../store/local.js';
-import { storeFor, withPool, type OperationOptions } from './context.js';
-import { resolveArchive } from './find.js';
-import { pump } from './pump.js';
-import { corrupt, openShard, shortShard } from './shards.js';
+import type { OperationOptions } from './context.js';
+import { openArchive, verifiedWindows, type OpenArchive, type ReadOptions } from './read.js';
 
-const SLAB = 4 * 1024 * 1024;
-
-export interface RestoreOptions extends OperationOptions {
+export interface RestoreOptions extends ReadOptions {
   /** Replace an existing output file. */
   force?: boolean;
 }
@@ -30,9 +23,17 @@ export interface RestoreResult {
 
 /** Restore archive `query` to `output`. The output appears only complete and verified, never partially. */
 export async function restore(query: string, output: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
-  const store = storeFor(opts);
-  const dir = await resolveArchive(store, query);
-  const manifest = await store.readManifest(dir);
+  const archive = await openArchive(query, opts);
+  try {
+    return await restoreFrom(archive, output, opts);
+  } finally {
+    await archive.close();
+  }
+}
+
+async function restoreFrom(archive: OpenArchive, output: string, opts: RestoreOptions): Promise<RestoreResult> {
+  const { manifest, reader } = archive;
+  const dir = reader.dir;
   const out = resolve(output);
   const existing = await stat(out).catch(() => null);
   if (existing?.isDirectory()) throw new BlockFrameError('BF_OUTPUT_EXISTS', `output is a directory: ${output}`, { path: output });
@@ -45,9 +46,7 @@ export async function restore(query: string, output: string, opts: RestoreOption
     throw fromSystemError(err, tmp, 'creating the output');
   }
   try {
-    await withPool(opts, (pool) =>
-      streamVerified(store, dir, manifest, pool, opts, (view, at) => writeFully(fh, view, at).catch((e) => Promise.reject(fromSystemError(e, out, 'writing the output')))),
-    );
+    await streamVerified(archive, opts, (view, at) => writeFully(fh, view, at).catch((e) => Promise.reject(fromSystemError(e, out, 'writing the output'))));
     await fh.sync();
     await fh.close();
     if (opts.force) {
@@ -72,70 +71,36 @@ export async function restore(query: string, output: string, opts: RestoreOption
 }
 
 /**
- * Write archive `query` to a stream (for `blockframe cat`). Each segment is hash-checked before any of its bytes
- * are written, so only verified bytes ever leave; backpressure is honoured.
+ * Write archive `query` to a stream (for `blockframe cat`). Bytes are verified chunk by chunk (and rebuilt from
+ * parity where a shard is damaged) before they are written; backpressure is honoured.
  */
-export async function cat(query: string, dest: Writable, opts: OperationOptions = {}): Promise<void> {
-  const store = storeFor(opts);
-  const dir = await resolveArchive(store, query);
-  const manifest = await store.readManifest(dir);
-  await withPool(opts, async (pool) => {
-    const slabs = new SlabPool(4, SLAB);
-    for (const stripe of manifest.stripes) {
-      for (const seg of stripe.data) {
-        const fh = await openShard(store, dir, seg);
-        try {
-          const h = pool.openHash(1);
-          await pump({ pool, slabs, src: fh, offset: 0, size: seg.size, hashes: [h], short: () => shortShard(dir, seg), signal: opts.signal });
-          if ((await pool.digest(h)) !== seg.hash) throw corrupt(dir, seg);
-          // Second read comes from the page cache; the slab is reused only after the stream has taken the bytes.
-          await pump({ pool, slabs, src: fh, offset: 0, size: seg.size, hashes: [], short: () => shortShard(dir, seg), sink: (v) => writeTo(dest, v), signal: opts.signal, onBytes: progress(opts, manifest) });
-        } finally {
-          await fh.close();
-        }
-      }
-    }
-  });
+export async function cat(query: string, dest: Writable, opts: ReadOptions = {}): Promise<void> {
+  const archive = await openArchive(query, opts);
+  try {
+    await streamVerified(archive, opts, (v) => writeTo(dest, v));
+  } finally {
+    await archive.close();
+  }
 }
 
-function progress(opts: OperationOptions, m: Manifest): ((n: number) => void) | undefined {
-  if (!opts.onProgress) return undefined;
-  let done = 0;
-  return (n) => opts.onProgress!((done += n), m.size);
-}
-
-/** Write in order; resolve once the stream has consumed the bytes (so the shared slab may be reused). */
+/** Write in order; resolve once the stream has taken the bytes. */
 function writeTo(dest: Writable, view: Uint8Array): Promise<void> {
   return new Promise((res, rej) => {
-    dest.write(Buffer.from(view), (err) => (err ? rej(err) : res()));
+    dest.write(Buffer.from(view.buffer, view.byteOffset, view.length), (err) => (err ? rej(err) : res()));
   });
 }
 
-/** Read every data shard in order, checking each shard hash and the whole-file hash, sinking bytes at file offsets. */
-async function streamVerified(
-  store: LocalStore,
-  dir: string,
-  manifest: Manifest,
-  pool: ComputePool,
-  opts: OperationOptions,
-  sink: (view: Uint8Array, at: number) => Promise<void>,
-): Promise<void> {
-  const slabs = new SlabPool(8, SLAB);
+/** Every verified byte of the file in order into `sink`, with a final check of the whole-file hash. */
+async function streamVerified(archive: OpenArchive, opts: OperationOptions, sink: (view: Uint8Array, at: number) => Promise<void>): Promise<void> {
+  const { manifest, pool, reader } = archive;
   const fileHash = pool.openHash(0);
-  const onBytes = progress(opts, manifest);
-  for (const stripe of manifest.stripes) {
-    for (const seg of stripe.data) {
-      const fh = await openShard(store, dir, seg);
-      try {
-        const h = pool.openHash(1);
-        await pump({ pool, slabs, src: fh, offset: 0, size: seg.size, hashes: [h, fileHash], sink: (v, at) => sink(v, seg.offset + at), short: () => shortShard(dir, seg), signal: opts.signal, onBytes });
-        if ((await pool.digest(h)) !== seg.hash) throw corrupt(dir, seg);
-      } finally {
-        await fh.close();
-      }
-    }
+  let at = 0;
+  for await (const w of verifiedWindows(reader, 0, manifest.size)) {
+    await Promise.all([sink(w, at), pool.update(fileHash, w)]);
+    at += w.length;
+    opts.onProgress?.(at, manifest.size);
   }
   if ((await pool.digest(fileHash)) !== manifest.original_hash) {
-    throw new BlockFrameError('BF_HASH_MISMATCH', `archive ${dir}: restored bytes do not match original_hash`, { archive: dir });
+    throw new BlockFrameError('BF_HASH_MISMATCH', `archive ${reader.dir}: restored bytes do not match original_hash`, { archive: reader.dir });
   }
 }

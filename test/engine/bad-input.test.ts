@@ -205,14 +205,21 @@ describe('bad input', () => {
     assert.equal(await readFile(out, 'utf8'), 'keep me');
     await restore(r.dir, out, { archive, pool, force: true });
     assert.deepEqual(new Uint8Array(await readFile(out)), data);
-    // A corrupt shard fails the restore; no partial output remains.
+    // A flipped bit in data.dat is healed from parity on the fly, and reported.
     const shard = join(r.path, 'data.dat');
     await chmod(shard, 0o644);
     const bytes = await readFile(shard);
     bytes[100] ^= 1;
     await writeFile(shard, bytes);
-    const out2 = join(root, 'never.out');
-    await assert.rejects(restore(r.dir, out2, { archive, pool }), (e: any) => e.code === 'BF_SHARD_CORRUPT' && e.context.shard === 'data.dat');
+    const out2 = join(root, 'healed.out');
+    const damage: string[] = [];
+    await restore(r.dir, out2, { archive, pool, onDamage: (d) => damage.push(`${d.kind}:${d.path}`) });
+    assert.deepEqual(new Uint8Array(await readFile(out2)), data);
+    assert.deepEqual(damage, ['corrupt:data.dat']);
+    // With every copy gone the restore fails cleanly: no partial output remains.
+    for (const p of ['data.dat', 'parity_0.dat', 'parity_1.dat', 'parity_2.dat']) await writeFile(join(r.path, p), 'junk');
+    const out3 = join(root, 'never.out');
+    await assert.rejects(restore(r.dir, out3, { archive, pool }), (e: any) => e.code === 'BF_UNRECOVERABLE');
     assert.deepEqual((await readdir(root)).filter((n) => n.includes('never.out')), []);
   });
 });

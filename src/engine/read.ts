@@ -1,0 +1,126 @@
+// Verified reads: byte ranges, range streams and whole-file streams over the self-healing ArchiveReader.
+import { Readable } from 'node:stream';
+import { BlockFrameError } from '../errors.js';
+import type { ComputePool } from '../compute/pool.js';
+import type { Manifest } from '../layout/manifest.js';
+import { segmentsForRange } from '../layout/geometry.js';
+import { manifestGeometry } from '../layout/manifest.js';
+import { ComputePool as Pool } from '../compute/pool.js';
+import { storeFor, type OperationOptions } from './context.js';
+import { resolveArchive } from './find.js';
+import { ArchiveReader, READ_WINDOW, type Damage } from './reader.js';
+
+export interface ReadOptions extends OperationOptions {
+  /** Called once per damaged file found while reading (the bytes returned are still correct and verified). */
+  onDamage?: (d: Damage) => void;
+}
+
+/** An open archive for reading: its reader plus the pool it runs on; close() releases both. */
+export interface OpenArchive {
+  reader: ArchiveReader;
+  manifest: Manifest;
+  pool: ComputePool;
+  close(): Promise<void>;
+}
+
+export async function openArchive(query: string, opts: ReadOptions = {}): Promise<OpenArchive> {
+  const store = storeFor(opts);
+  const dir = await resolveArchive(store, query);
+  const manifest = await store.readManifest(dir);
+  const pool = opts.pool ?? Pool.start();
+  const reader = new ArchiveReader(store, dir, manifest, pool, opts.signal);
+  return {
+    reader,
+    manifest,
+    pool,
+    async close() {
+      if (opts.onDamage) for (const d of reader.damage.values()) opts.onDamage(d);
+      await reader.close();
+      if (!opts.pool) await pool.close();
+    },
+  };
+}
+
+/**
+ * Verified windows of [offset, offset + length) in file order, each a fresh shared-memory buffer of at most
+ * READ_WINDOW bytes. Up to `ahead` windows are read and verified concurrently; memory stays bounded.
+ */
+export async function* verifiedWindows(reader: ArchiveReader, offset: number, length: number, ahead = 3): AsyncGenerator<Uint8Array> {
+  const g = manifestGeometry(reader.manifest);
+  const jobs: { seg: number; from: number; to: number }[] = [];
+  for (const s of segmentsForRange(g, offset, length)) {
+    const from = Math.max(offset, s.offset) - s.offset;
+    const to = Math.min(offset + length, s.offset + s.size) - s.offset;
+    // Window edges on READ_WINDOW multiples inside the segment keep reads chunk-aligned.
+    for (let a = from; a < to; a = Math.min(to, (Math.floor(a / READ_WINDOW) + 1) * READ_WINDOW)) {
+      jobs.push({ seg: s.index, from: a, to: Math.min(to, (Math.floor(a / READ_WINDOW) + 1) * READ_WINDOW) });
+    }
+  }
+  const queue: Promise<Uint8Array>[] = [];
+  const start = (j: (typeof jobs)[number]) => {
+    const out = new Uint8Array(new SharedArrayBuffer(j.to - j.from));
+    const p = reader.readInto(j.seg, j.from, j.to, out).then(() => out);
+    p.catch(() => undefined);
+    queue.push(p);
+  };
+  let next = 0;
+  try {
+    while (next < jobs.length && queue.length < ahead) start(jobs[next++]!);
+    while (queue.length) {
+      const w = await queue.shift()!;
+      if (next < jobs.length) start(jobs[next++]!);
+      yield w;
+    }
+  } finally {
+    await Promise.allSettled(queue);
+  }
+}
+
+function checkRange(m: Manifest, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new BlockFrameError('BF_INVALID_RANGE', `invalid range: offset ${offset}, length ${length}`, { field: 'range' });
+  }
+  if (length > 0 && offset >= m.size) {
+    throw new BlockFrameError('BF_RANGE_NOT_SATISFIABLE', `offset ${offset} is outside the file (${m.size} bytes)`, { field: 'range', size: m.size });
+  }
+}
+
+/** Read `length` verified bytes at `offset` (clamped to the end of the file). Only overlapping segments are read. */
+export async function read(query: string, offset: number, length: number, opts: ReadOptions = {}): Promise<Buffer> {
+  const a = await openArchive(query, opts);
+  try {
+    checkRange(a.manifest, offset, length);
+    const n = Math.max(0, Math.min(length, a.manifest.size - offset));
+    const out = Buffer.allocUnsafe(n);
+    let pos = 0;
+    for await (const w of verifiedWindows(a.reader, offset, n)) {
+      out.set(w, pos);
+      pos += w.length;
+    }
+    return out;
+  } finally {
+    await a.close();
+  }
+}
+
+/** A Readable of verified bytes [start, end] (end inclusive, like fs.createReadStream); the whole file by default. */
+export function createReadStream(query: string, range: { start?: number; end?: number } = {}, opts: ReadOptions = {}): Readable {
+  const controller = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
+  async function* gen(): AsyncGenerator<Buffer> {
+    const a = await openArchive(query, { ...opts, signal });
+    try {
+      const start = range.start ?? 0;
+      const end = Math.min(range.end ?? a.manifest.size - 1, a.manifest.size - 1);
+      if (end < start) return;
+      checkRange(a.manifest, start, end - start + 1);
+      for await (const w of verifiedWindows(a.reader, start, end - start + 1)) yield Buffer.from(w.buffer, w.byteOffset, w.length);
+    } finally {
+      await a.close();
+    }
+  }
+  const stream = Readable.from(gen(), { objectMode: false });
+  // Destroying the stream (a client going away) stops shard reads at the next window.
+  stream.once('close', () => controller.abort());
+  return stream;
+}

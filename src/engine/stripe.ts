@@ -1,0 +1,202 @@
+// Stripe-level work for verify, repair and the reader: check each shard once, rebuild lost shards from the rest.
+import { chmod, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import { BlockFrameError, fromSystemError } from '../errors.js';
+import { SlabPool, type ComputePool } from '../compute/pool.js';
+import { blake3Hex } from '../integrity/blake3.js';
+import { chunkIndexLayout, HASH_LEN, type StripeChunks } from '../layout/chunks.js';
+import { manifestGeometry, type Manifest } from '../layout/manifest.js';
+import { fsyncDir, readFully, writeFully } from '../store/fsutil.js';
+import type { LocalStore } from '../store/local.js';
+import { checkAborted } from './context.js';
+import { pump } from './pump.js';
+
+export type ShardState = 'ok' | 'missing' | 'truncated' | 'corrupt';
+
+export interface ArchiveCtx {
+  store: LocalStore;
+  dir: string;
+  manifest: Manifest;
+  pool: ComputePool;
+  layout: StripeChunks[];
+  signal?: AbortSignal;
+  onBytes?: (n: number) => void;
+}
+
+export function archiveCtx(store: LocalStore, dir: string, manifest: Manifest, pool: ComputePool, opts: { signal?: AbortSignal; onBytes?: (n: number) => void } = {}): ArchiveCtx {
+  return { store, dir, manifest, pool, layout: chunkIndexLayout(manifestGeometry(manifest), manifest.chunk_index.chunk_size), ...opts };
+}
+
+export interface ShardCheck {
+  /** Shard number within the stripe's layout: data positions first, then parity rows. */
+  n: number;
+  path: string;
+  state: ShardState;
+  /** Per-chunk hashes computed while checking (only when asked for and the shard is ok). */
+  chunks?: Uint8Array;
+}
+
+const SLAB = 4 * 1024 * 1024;
+const REBUILD_SLICE = 256 * 1024;
+
+/** Hash one shard (one read) and compare it with the manifest: size first, then BLAKE3. */
+export async function checkShard(ctx: ArchiveCtx, si: number, n: number, slabs: SlabPool, withChunks = false): Promise<ShardCheck> {
+  const sh = ctx.layout[si]!.shards[n]!;
+  const abs = ctx.store.path(ctx.dir, sh.path);
+  let fh: FileHandle;
+  try {
+    fh = await open(abs, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { n, path: sh.path, state: 'missing' };
+    throw fromSystemError(err, abs, 'opening a shard');
+  }
+  try {
+    const { size } = await fh.stat();
+    if (size !== sh.size) return { n, path: sh.path, state: size < sh.size ? 'truncated' : 'corrupt' };
+    const h = ctx.pool.openHash();
+    const chunks = withChunks ? new Uint8Array(new SharedArrayBuffer(sh.count * HASH_LEN)) : undefined;
+    let short = false;
+    await pump({
+      pool: ctx.pool,
+      slabs,
+      src: fh,
+      offset: 0,
+      size: sh.size,
+      hashes: [h],
+      chunks: chunks && { chunkSize: ctx.manifest.chunk_index.chunk_size, out: chunks },
+      short: () => ((short = true), new BlockFrameError('BF_SHARD_CORRUPT', `shard ${sh.path} shrank while being read`)),
+      signal: ctx.signal,
+      onBytes: ctx.onBytes,
+    }).catch((err) => {
+      if (!short) throw err;
+    });
+    const digest = await ctx.pool.digest(h);
+    if (short) return { n, path: sh.path, state: 'truncated' };
+    return { n, path: sh.path, state: digest === expectedHash(ctx.manifest, si, n) ? 'ok' : 'corrupt', chunks };
+  } finally {
+    await fh.close();
+  }
+}
+
+export function expectedHash(m: Manifest, si: number, n: number): string {
+  const st = m.stripes[si]!;
+  return n < st.data.length ? st.data[n]!.hash : st.parity[n - st.data.length]!.hash;
+}
+
+export interface RebuildResult {
+  /** Chunk hashes of every rebuilt shard, by shard number. */
+  chunks: Map<number, Uint8Array>;
+  bytesRead: number;
+}
+
+/**
+ * Rebuild the shards `lost` (layout numbers) of stripe `si` from its other shards, which must be intact, slice by
+ * slice in bounded memory. Each rebuilt shard is checked against its manifest hash; with `write` it is then
+ * written through a temp file, fsynced and renamed into place, so a good file is never touched.
+ */
+export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[], write: boolean): Promise<RebuildResult> {
+  const st = ctx.manifest.stripes[si]!;
+  const lay = ctx.layout[si]!;
+  const k = ctx.manifest.erasure_coding.data_shards;
+  const m = ctx.manifest.erasure_coding.parity_shards;
+  const C = ctx.manifest.chunk_index.chunk_size;
+  if (lost.length > m) {
+    throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${ctx.dir}: stripe ${si} lost ${lost.length} shards (${lost.map((n) => lay.shards[n]!.path).join(', ')}); at most ${m} can be rebuilt`, {
+      archive: ctx.dir,
+      stripe: si,
+    });
+  }
+  // Slot i of the code: data positions 0..k-1 (absent ones in a short block are zeros), then parity rows.
+  const slotOf = (n: number): number => (n < st.data.length ? n : k + (n - st.data.length));
+  const lostSlots = new Set(lost.map(slotOf));
+  const sources = new Map<number, FileHandle>();
+  const temps = new Map<number, { fh: FileHandle; path: string; final: string }>();
+  const hashes = new Map(lost.map((n) => [n, ctx.pool.openHash()]));
+  const chunks = new Map(lost.map((n) => [n, new Uint8Array(new SharedArrayBuffer(lay.shards[n]!.count * HASH_LEN))]));
+  let bytesRead = 0;
+  try {
+    for (const [n, sh] of lay.shards.entries()) {
+      if (!lostSlots.has(slotOf(n))) sources.set(slotOf(n), await open(ctx.store.path(ctx.dir, sh.path), 'r'));
+    }
+    if (write) {
+      for (const n of lost) {
+        const final = ctx.store.path(ctx.dir, lay.shards[n]!.path);
+        const path = join(dirname(final), `.${basename(final)}.repair-${process.pid}-${randomBytes(4).toString('hex')}`);
+        temps.set(n, { fh: await open(path, 'wx', 0o644), path, final });
+      }
+    }
+    const step = Math.max(C, Math.min(REBUILD_SLICE, st.shard_size));
+    const mem = new Uint8Array(new SharedArrayBuffer((k + m) * step));
+    for (let o = 0; o < st.shard_size; o += step) {
+      checkAborted(ctx.signal);
+      const len = Math.min(step, st.shard_size - o);
+      const views = Array.from({ length: k + m }, (_, i) => mem.subarray(i * step, i * step + len));
+      await Promise.all(
+        views.map(async (v, slot) => {
+          const fh = sources.get(slot);
+          if (!fh) return v.fill(0);
+          const n = slot < k ? slot : st.data.length + (slot - k);
+          const own = Math.max(0, Math.min(len, (lay.shards[n]?.size ?? 0) - o));
+          const got = own > 0 ? await readFully(fh, v, own, o) : 0;
+          bytesRead += got;
+          v.fill(0, got);
+        }),
+      );
+      const shards = views.map((v, slot) => (lostSlots.has(slot) ? null : v));
+      const outs = views.filter((_, slot) => lostSlots.has(slot));
+      await ctx.pool.reconstruct(k, m, shards, outs);
+      for (const n of lost) {
+        const own = Math.max(0, Math.min(len, lay.shards[n]!.size - o));
+        if (own === 0) continue;
+        const v = views[slotOf(n)]!.subarray(0, own);
+        const t = temps.get(n);
+        await Promise.all([
+          t && writeFully(t.fh, v, o),
+          ctx.pool.update(hashes.get(n)!, v),
+          ctx.pool.chunkHashes(v, C, chunks.get(n)!.subarray((o / C) * HASH_LEN)),
+        ]);
+      }
+    }
+    for (const n of lost) {
+      const got = await ctx.pool.digest(hashes.get(n)!);
+      if (got !== expectedHash(ctx.manifest, si, n)) {
+        throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${ctx.dir}: rebuilt ${lay.shards[n]!.path} does not match its hash (other shards of stripe ${si} are damaged too)`, {
+          archive: ctx.dir,
+          shard: lay.shards[n]!.path,
+        });
+      }
+    }
+    for (const t of temps.values()) {
+      await t.fh.sync();
+      await t.fh.close();
+      await chmod(t.path, 0o444);
+      await rename(t.path, t.final);
+      await fsyncDir(dirname(t.final));
+    }
+    temps.clear();
+    return { chunks, bytesRead };
+  } finally {
+    for (const fh of sources.values()) await fh.close().catch(() => undefined);
+    for (const t of temps.values()) {
+      await t.fh.close().catch(() => undefined);
+      await rm(t.path, { force: true });
+    }
+  }
+}
+
+/** The stripe's chunks.idx section computed from its shards (rebuilding lost ones in memory), checked against the manifest. */
+export async function computeSection(ctx: ArchiveCtx, si: number): Promise<Uint8Array> {
+  const lay = ctx.layout[si]!;
+  const slabs = new SlabPool(3, SLAB);
+  const checks: ShardCheck[] = [];
+  for (let n = 0; n < lay.shards.length; n++) checks.push(await checkShard(ctx, si, n, slabs, true));
+  const lost = checks.filter((c) => c.state !== 'ok').map((c) => c.n);
+  const rebuilt = lost.length ? (await rebuildShards(ctx, si, lost, false)).chunks : new Map<number, Uint8Array>();
+  const section = new Uint8Array(lay.length);
+  for (const [n, sh] of lay.shards.entries()) section.set(checks[n]!.chunks ?? rebuilt.get(n)!, sh.offset - lay.offset);
+  if (blake3Hex(section) !== ctx.manifest.stripes[si]!.chunks_hash) {
+    throw new BlockFrameError('BF_INTERNAL', `archive ${ctx.dir}: recomputed chunk index of stripe ${si} does not match the manifest`, { archive: ctx.dir });
+  }
+  return section;
+}
