@@ -5,9 +5,16 @@ import type { OperationOptions } from './engine/context.js';
 import { find, info, list, type ArchiveListing, type ArchiveSummary } from './engine/find.js';
 import { cat, restore, type RestoreOptions, type RestoreResult } from './engine/restore.js';
 import type { Manifest } from './layout/manifest.js';
+import { createReadStream, openArchive, read, type ReadOptions } from './engine/read.js';
+import { repair, type RepairOptions, type RepairReport } from './engine/repair.js';
+import { verify, verifySegment, type SegmentCheck, type VerifyReport } from './engine/verify.js';
+import type { Readable } from 'node:stream';
 import type { Writable } from 'node:stream';
 
-export { commit, find, info, list, restore, cat, ComputePool };
+export { commit, find, info, list, restore, cat, read, createReadStream, openArchive, verify, verifySegment, repair, ComputePool };
+export type { ReadOptions, RepairOptions, RepairReport, VerifyReport, SegmentCheck };
+export type { Damage } from './engine/reader.js';
+export { parseRange } from './layout/range.js';
 export type { CommitOptions, CommitResult, OperationOptions, ArchiveListing, ArchiveSummary, RestoreOptions, RestoreResult, Manifest };
 export { BlockFrameError, ERROR_CODES, EXIT, isBlockFrameError, type ErrorCode } from './errors.js';
 export { createReedSolomon, simdAvailable, type ReedSolomon } from './codec/index.js';
@@ -24,6 +31,8 @@ export { VERSION } from './version.js';
  *   const bf = new BlockFrame({ archive: 'archive_directory' });
  *   await bf.commit('my_dataset.bin');
  *   const file = await bf.find('my_dataset.bin');
+ *   await bf.verify();                       // or bf.repair()
+ *   const head = await bf.read('my_dataset.bin', 0, 1024);
  *   await bf.restore('my_dataset.bin', 'copy.bin');
  *   await bf.close();
  */
@@ -53,6 +62,23 @@ export class BlockFrame {
   }
   cat(name: string, dest: Writable, opts?: Omit<OperationOptions, 'archive' | 'pool'>): Promise<void> {
     return cat(name, dest, this.opts(opts));
+  }
+  /** Verified bytes [offset, offset + length), rebuilt from parity where shards are damaged. */
+  read(name: string, offset: number, length: number, opts?: Omit<ReadOptions, 'archive' | 'pool'>): Promise<Buffer> {
+    return read(name, offset, length, this.opts(opts));
+  }
+  /** A Readable of verified bytes [start, end] (end inclusive). */
+  createReadStream(name: string, range?: { start?: number; end?: number }, opts?: Omit<ReadOptions, 'archive' | 'pool'>): Readable {
+    return createReadStream(name, range, this.opts(opts));
+  }
+  verify(names: string[] = [], opts?: Omit<OperationOptions, 'archive' | 'pool'>): Promise<VerifyReport> {
+    return verify(names, this.opts(opts));
+  }
+  verifySegment(name: string, segment: number): Promise<SegmentCheck> {
+    return verifySegment(name, segment, this.opts());
+  }
+  repair(names: string[] = [], opts?: Omit<RepairOptions, 'archive' | 'pool'>): Promise<RepairReport> {
+    return repair(names, this.opts(opts));
   }
   async close(): Promise<void> {
     await this.pool?.close();

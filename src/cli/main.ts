@@ -5,6 +5,7 @@ import { VERSION } from '../version.js';
 import { register as registerCommit } from './commit.js';
 import { register as registerList } from './list.js';
 import { register as registerRestore } from './restore.js';
+import { register as registerVerify } from './verify.js';
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.OK;
@@ -19,12 +20,13 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run blockframe --help for usage)')
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok, 1 failure, 2 usage error, 3 damaged but repairable (verify), 4 unrecoverable (verify).\n' +
+      '\nExit codes: 0 ok, 1 failure, 2 usage error, 3 damaged but repairable (verify, repair --dry-run), 4 unrecoverable.\n' +
         'Archive directory: --archive DIR, else $BLOCKFRAME_ARCHIVE, else ./archive_directory.',
     );
   registerCommit(program, run);
   registerList(program, run);
   registerRestore(program, run);
+  registerVerify(program, run);
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(exitCode);
   });

@@ -1,6 +1,9 @@
 // `blockframe restore NAME -o PATH` and `blockframe cat NAME`: get a verified file back.
 import type { Command } from 'commander';
 import { cat, restore } from '../engine/restore.js';
+import { openArchive, verifiedWindows } from '../engine/read.js';
+import type { Damage } from '../engine/reader.js';
+import { parseRange } from '../layout/range.js';
 import { formatSize } from '../layout/units.js';
 import { withCommon, type CommonOptions } from './common.js';
 import { progressBar } from './progress.js';
@@ -15,9 +18,13 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
       run(async () => {
         const bar = progressBar('restore', true);
         try {
-          const r = await restore(name, opts.output, { archive: opts.archive, force: opts.force, onProgress: bar.update });
+          const damage: Damage[] = [];
+          const r = await restore(name, opts.output, { archive: opts.archive, force: opts.force, onProgress: bar.update, onDamage: (d) => damage.push(d) });
           bar.done();
           process.stderr.write(`restored ${r.name} (${formatSize(r.size)}) -> ${r.output}\n`);
+          if (damage.length) {
+            process.stderr.write(`blockframe: warning: damaged ${damage.map((d) => `${d.kind} ${d.path}`).join(', ')}; rebuilt from parity and verified (run: blockframe repair ${name})\n`);
+          }
         } finally {
           bar.done();
         }
@@ -26,11 +33,31 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     );
 
   withCommon(program.command('cat'))
-    .description('write a file to stdout; every segment is verified before its bytes are written')
+    .description('write a file (or a byte range of it) to stdout; every byte is verified first and rebuilt from parity if a shard is damaged')
     .argument('<name>', 'file name, archive directory name, or hash prefix')
-    .action((name: string, opts: CommonOptions) =>
+    .option('--range <range>', 'bytes START-END (END inclusive), START- or -SUFFIX')
+    .action((name: string, opts: CommonOptions & { range?: string }) =>
       run(async () => {
-        await cat(name, process.stdout, { archive: opts.archive });
+        const damage: Damage[] = [];
+        const ropts = { archive: opts.archive, onDamage: (d: Damage) => damage.push(d) };
+        if (opts.range === undefined) {
+          await cat(name, process.stdout, ropts);
+        } else {
+          const a = await openArchive(name, ropts);
+          try {
+            const r = parseRange(opts.range, a.manifest.size);
+            for await (const w of verifiedWindows(a.reader, r.offset, r.length)) {
+              await new Promise<void>((res, rej) => process.stdout.write(Buffer.from(w.buffer, w.byteOffset, w.length), (e) => (e ? rej(e) : res())));
+            }
+          } finally {
+            await a.close();
+          }
+        }
+        if (damage.length) {
+          process.stderr.write(
+            `blockframe: warning: damaged ${damage.map((d) => `${d.kind} ${d.path}`).join(', ')}; the bytes were rebuilt from parity and verified (run: blockframe repair ${name})\n`,
+          );
+        }
         return 0;
       }),
     );

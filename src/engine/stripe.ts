@@ -35,6 +35,8 @@ export interface ShardCheck {
   state: ShardState;
   /** Per-chunk hashes computed while checking (only when asked for and the shard is ok). */
   chunks?: Uint8Array;
+  /** BLAKE3 of the bytes on disk, when the size was right. */
+  digest?: string;
 }
 
 const SLAB = 4 * 1024 * 1024;
@@ -73,7 +75,7 @@ export async function checkShard(ctx: ArchiveCtx, si: number, n: number, slabs: 
     });
     const digest = await ctx.pool.digest(h);
     if (short) return { n, path: sh.path, state: 'truncated' };
-    return { n, path: sh.path, state: digest === expectedHash(ctx.manifest, si, n) ? 'ok' : 'corrupt', chunks };
+    return { n, path: sh.path, state: digest === expectedHash(ctx.manifest, si, n) ? 'ok' : 'corrupt', chunks, digest };
   } finally {
     await fh.close();
   }

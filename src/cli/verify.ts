@@ -1,0 +1,81 @@
+// `blockframe verify [NAME...]` and `blockframe repair [NAME...]`: find damage, say if it is repairable, heal it.
+import type { Command } from 'commander';
+import { BlockFrameError, EXIT } from '../errors.js';
+import { repair } from '../engine/repair.js';
+import { exitCodeFor, verify, verifySegment, type ArchiveHealth } from '../engine/verify.js';
+import { printJson, withCommon, type CommonOptions } from './common.js';
+import { progressBar } from './progress.js';
+
+function problemLines(problems: ArchiveHealth['problems']): string {
+  return problems
+    .map((p) => `  ${p.kind.padEnd(10)} ${p.path}${p.stripe === undefined ? '' : ` (stripe ${p.stripe})`}  ${p.repairable ? 'repairable' : 'NOT repairable'}: ${p.detail}\n`)
+    .join('');
+}
+
+export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
+  withCommon(program.command('verify'))
+    .description('check every shard against the manifest and Merkle root (all archives when no NAME); exit 0 healthy, 3 repairable, 4 unrecoverable')
+    .argument('[name...]', 'archives to check (file name, directory name or hash prefix)')
+    .option('--segment <n>', 'check one data segment and its Merkle proof only (O(log n))')
+    .option('--json', 'print one JSON report')
+    .action((names: string[], opts: CommonOptions & { segment?: string }) =>
+      run(async () => {
+        if (opts.segment !== undefined) {
+          if (names.length !== 1 || !/^\d+$/.test(opts.segment)) {
+            throw new BlockFrameError('BF_USAGE', 'verify --segment N needs exactly one NAME and a segment number', {});
+          }
+          const r = await verifySegment(names[0]!, Number(opts.segment), { archive: opts.archive });
+          if (opts.json) printJson(r);
+          else {
+            process.stdout.write(
+              r.ok
+                ? `segment ${r.segment} (${r.path}): ok, Merkle proof of ${r.proofSteps} steps verified against root ${r.merkleRoot.slice(0, 16)}\n`
+                : `segment ${r.segment} (${r.path}): DAMAGED, ${r.hash === null ? 'missing or wrong size' : 'hash does not prove against the Merkle root'} (run: blockframe repair)\n`,
+            );
+          }
+          return r.ok ? EXIT.OK : EXIT.DAMAGED_REPAIRABLE;
+        }
+        const bar = progressBar('verify', !opts.json);
+        const report = await verify(names, { archive: opts.archive, onProgress: bar.update });
+        bar.done();
+        if (opts.json) {
+          printJson({ status: report.status, archives: report.archives.map(({ dir, name, status, problems, bytesChecked }) => ({ dir, name, status, problems, bytesChecked })) });
+        } else {
+          if (report.archives.length === 0) process.stdout.write('no archives\n');
+          for (const a of report.archives) {
+            process.stdout.write(`${a.status === 'healthy' ? 'ok' : a.status === 'repairable' ? 'DAMAGED (repairable)' : 'DAMAGED (unrecoverable)'}: ${a.name} [${a.dir}]\n`);
+            process.stdout.write(problemLines(a.problems));
+          }
+        }
+        return exitCodeFor(report.status);
+      }),
+    );
+
+  withCommon(program.command('repair'))
+    .description('rebuild missing or corrupt shards, the chunk index and the manifest from what survives (all archives when no NAME)')
+    .argument('[name...]', 'archives to repair')
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--json', 'print one JSON report')
+    .action((names: string[], opts: CommonOptions & { dryRun?: boolean }) =>
+      run(async () => {
+        const bar = progressBar(opts.dryRun ? 'check' : 'repair', !opts.json);
+        const report = await repair(names, { archive: opts.archive, dryRun: opts.dryRun, onProgress: bar.update });
+        bar.done();
+        if (opts.json) printJson(report);
+        else {
+          for (const a of report.archives) {
+            if (a.outcome === 'healthy') process.stdout.write(`ok: ${a.name} [${a.dir}] needs no repair\n`);
+            else if (a.outcome === 'unrecoverable') {
+              process.stdout.write(`UNRECOVERABLE: ${a.name} [${a.dir}]: nothing was changed; lost beyond repair:\n`);
+              for (const p of a.lost) process.stdout.write(`  ${p}\n`);
+              process.stdout.write(problemLines(a.problems.filter((p) => p.repairable)));
+            } else {
+              process.stdout.write(`${a.outcome === 'planned' ? 'would repair' : 'repaired'}: ${a.name} [${a.dir}]\n`);
+              for (const x of a.actions) process.stdout.write(`  ${x.action.padEnd(8)} ${x.path}\n`);
+            }
+          }
+        }
+        return exitCodeFor(report.status);
+      }),
+    );
+}

@@ -1,0 +1,122 @@
+// repair: rebuild lost shards, the chunk index and the manifest set from what survives; all or nothing per archive.
+import { open, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { ComputePool } from '../compute/pool.js';
+import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
+import { fsyncDir, readFully, writeFully } from '../store/fsutil.js';
+import { writeManifestSet, type LocalStore } from '../store/local.js';
+import { storeFor, withPool, type OperationOptions } from './context.js';
+import { resolveArchive } from './find.js';
+import { archiveCtx, computeSection, rebuildShards, type ArchiveCtx } from './stripe.js';
+import { verifyArchive, worst, type ArchiveHealth, type Health, type Problem } from './verify.js';
+
+export interface RepairAction {
+  action: 'rebuild' | 'rewrite' | 'remove';
+  path: string;
+  stripe?: number;
+}
+
+export interface ArchiveRepair {
+  dir: string;
+  name: string;
+  /** Health found before repairing. */
+  before: Health;
+  /** 'repaired' when actions were carried out; 'planned' for --dry-run; 'unrecoverable' changes nothing. */
+  outcome: 'healthy' | 'repaired' | 'planned' | 'unrecoverable';
+  actions: RepairAction[];
+  /** For an unrecoverable archive: exactly which files are lost beyond repair. */
+  lost: string[];
+  problems: Problem[];
+  /** Shard bytes read to rebuild (only the damaged stripes). */
+  bytesReadForRebuild: number;
+}
+
+export interface RepairReport {
+  status: Health;
+  archives: ArchiveRepair[];
+}
+
+export interface RepairOptions extends OperationOptions {
+  dryRun?: boolean;
+}
+
+/** Repair the named archives (all when `names` is empty). */
+export async function repair(names: string[] = [], opts: RepairOptions = {}): Promise<RepairReport> {
+  const store = storeFor(opts);
+  const dirs = names.length ? await Promise.all(names.map((n) => resolveArchive(store, n))) : await store.listDirs();
+  return withPool(opts, async (pool) => {
+    const archives: ArchiveRepair[] = [];
+    for (const dir of dirs) archives.push(await repairArchive(store, dir, pool, opts));
+    const after = archives.map((a): Health => (a.outcome === 'unrecoverable' ? 'unrecoverable' : a.outcome === 'planned' ? 'repairable' : 'healthy'));
+    return { status: worst(after), archives };
+  });
+}
+
+export function plan(h: ArchiveHealth): RepairAction[] {
+  const actions: RepairAction[] = [];
+  for (const p of h.problems) {
+    if (p.kind === 'unexpected') actions.push({ action: 'remove', path: p.path });
+    else if (p.kind === 'manifest') actions.push({ action: 'rewrite', path: p.path });
+    else if (p.path === CHUNK_INDEX_FILE) actions.push({ action: 'rewrite', path: p.path });
+    else actions.push({ action: 'rebuild', path: p.path, stripe: p.stripe });
+  }
+  return actions;
+}
+
+async function repairArchive(store: LocalStore, dir: string, pool: ComputePool, opts: RepairOptions): Promise<ArchiveRepair> {
+  const h = await verifyArchive(store, dir, pool, opts);
+  const r: ArchiveRepair = { dir, name: h.name, before: h.status, outcome: 'healthy', actions: plan(h), lost: [], problems: h.problems, bytesReadForRebuild: 0 };
+  if (h.status === 'healthy') return r;
+  if (h.status === 'unrecoverable') {
+    // Beyond tolerance nothing is touched: name what is lost and stop.
+    r.outcome = 'unrecoverable';
+    r.lost = h.problems.filter((p) => !p.repairable).map((p) => p.path);
+    return r;
+  }
+  if (opts.dryRun) {
+    r.outcome = 'planned';
+    return r;
+  }
+  const ctx = archiveCtx(store, dir, h.manifest!, pool, { signal: opts.signal });
+  for (const [si, lost] of [...h.lost.entries()].sort((a, b) => a[0] - b[0])) {
+    r.bytesReadForRebuild += (await rebuildShards(ctx, si, lost, true)).bytesRead;
+  }
+  if (h.badSections.length) await rewriteChunkIndex(ctx, h.badSections);
+  if (h.problems.some((p) => p.kind === 'manifest')) await writeManifestSet(store.path(dir), h.manifestText!);
+  for (const a of r.actions) if (a.action === 'remove') await rm(store.path(dir, a.path), { recursive: true, force: true });
+  r.outcome = 'repaired';
+  return r;
+}
+
+/** Write a new chunks.idx: intact sections copied, damaged ones recomputed from the (now intact) shards. */
+async function rewriteChunkIndex(ctx: ArchiveCtx, bad: number[]): Promise<void> {
+  const total = ctx.layout.reduce((s, l) => s + l.length, 0);
+  const final = ctx.store.path(ctx.dir, CHUNK_INDEX_FILE);
+  const tmp = join(ctx.store.path(ctx.dir), `.${CHUNK_INDEX_FILE}.repair-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const old = await open(final, 'r').catch(() => null);
+  const out = await open(tmp, 'wx', 0o444);
+  try {
+    for (const [si, lay] of ctx.layout.entries()) {
+      let section: Uint8Array;
+      if (bad.includes(si) || !old) {
+        section = await computeSection(ctx, si);
+      } else {
+        section = new Uint8Array(lay.length);
+        await readFully(old, section, lay.length, lay.offset);
+      }
+      await writeFully(out, section, lay.offset);
+    }
+    await out.truncate(total);
+    await out.sync();
+    await out.close();
+    await rename(tmp, final);
+    await fsyncDir(ctx.store.path(ctx.dir));
+  } catch (err) {
+    await out.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw err;
+  } finally {
+    await old?.close();
+  }
+}
