@@ -1,16 +1,20 @@
-// `npm run bench`: codec and hash speed, commit/restore of a 2 GiB Tier 3 file against dd, peak RSS; writes bench/results.json.
+// `npm run bench`: codec and hash speed; commit/restore of a 2 GiB Tier 3 file against dd; verify and repair against
+// par2; verified 1 MiB range reads; peak RSS. Prints a table and writes bench/results.json.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchCodec } from './codec.js';
-import { blake3, initBlake3 } from '../src/integrity/blake3.js';
+import { benchBlake3 } from './blake3.js';
+import { ComputePool, read } from '../src/index.js';
+import { prng } from '../test/helpers/fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
 const work = process.env.BENCH_DIR ?? join(repo, 'bench', 'work');
 const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
 const quick = process.argv.includes('--quick');
 const BIG = quick ? GiB / 4 : 2 * GiB;
 const RUNS = quick ? 1 : 3;
@@ -23,15 +27,21 @@ interface Row {
 }
 const rows: Row[] = [];
 const results: Record<string, unknown> = { date: new Date().toISOString(), quick };
+const row = (measure: string, value: string, target = '', met: boolean | null = null) => rows.push({ measure, value, target, met });
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
 
 async function makeFile(path: string, size: number): Promise<void> {
   const fh = await open(path, 'w');
-  const buf = Buffer.alloc(64 * 1024 * 1024);
+  const buf = Buffer.alloc(64 * MiB);
   for (let o = 0; o < size; o += buf.length) {
     randomFillSync(buf);
     await fh.write(buf, 0, Math.min(buf.length, size - o), o);
@@ -40,90 +50,139 @@ async function makeFile(path: string, size: number): Promise<void> {
   await fh.close();
 }
 
-function timeDd(src: string, dst: string): number {
+function timed(cmd: string, args: string[]): number {
   const t0 = process.hrtime.bigint();
-  execFileSync('dd', [`if=${src}`, `of=${dst}`, 'bs=4M', 'conv=fsync'], { stdio: 'ignore' });
+  execFileSync(cmd, args, { stdio: 'ignore' });
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-function child(args: string[]): { seconds: number; maxRssMiB: number } {
-  const r = spawnSync(process.execPath, [join(here, 'commit-child.js'), ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`bench child failed: ${r.stderr}`);
+function child(args: string[]): { seconds: number; maxRssMiB: number; status?: string; bytesReadForRebuild?: number } {
+  const r = spawnSync(process.execPath, [join(here, 'child.js'), ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`bench child ${args[0]} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
+function havePar2(): boolean {
+  if (spawnSync('sh', ['-c', 'command -v par2']).status === 0) return true;
+  log('par2 missing: installing it from Debian');
+  spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq par2'], { stdio: 'ignore' });
+  return spawnSync('sh', ['-c', 'command -v par2']).status === 0;
+}
+
 async function main(): Promise<void> {
+  await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
-  // 1. Codec, one thread.
+  log('codec and BLAKE3 micro-benchmarks');
   const codec = await benchCodec();
   results.codec = codec;
   for (const c of codec) {
-    const isTarget = /RS\(30,3\)/.test(c.name) && /simd/i.test(c.name);
-    rows.push({ measure: `${c.name} encode, 1 thread`, value: `${c.gbps.toFixed(2)} GB/s`, target: isTarget ? '>= 5 GB/s' : '', met: isTarget ? c.gbps >= 5 : null });
+    const target = /RS\(30,3\)/.test(c.name) && /wasm/.test(c.name);
+    row(`${c.name} encode, 1 thread`, `${c.gbps.toFixed(2)} GB/s`, target ? '>= 5 GB/s' : '', target ? c.gbps >= 5 : null);
   }
-  // 2. BLAKE3 (hash-wasm), one thread.
-  await initBlake3();
-  const buf = randomFillSync(new Uint8Array(256 * 1024 * 1024));
-  blake3(buf.subarray(0, 1 << 20));
-  const t0 = process.hrtime.bigint();
-  blake3(buf);
-  const b3 = buf.length / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e9;
-  results.blake3GBps = b3;
-  rows.push({ measure: 'BLAKE3 (hash-wasm), 1 thread', value: `${b3.toFixed(2)} GB/s`, target: '', met: null });
+  const b3 = await benchBlake3();
+  results.blake3 = b3;
+  for (const b of b3) row(`${b.name}, 1 thread`, `${b.gbps.toFixed(2)} GB/s`);
 
-  // 3. Commit and restore of a Tier 3 file, each beside dd in the same run (alternating, median of RUNS).
+  // Commit and restore of a Tier 3 file, each beside dd in the same run (alternating, median of RUNS).
   const src = join(work, 'big.bin');
   const copy = join(work, 'copy.bin');
   const out = join(work, 'restored.bin');
   const archive = join(work, 'archive');
+  const label = `${BIG / GiB} GiB`;
+  log(`generating ${label}`);
   await makeFile(src, BIG);
   const dd: number[] = [];
   const commits: number[] = [];
   const restores: number[] = [];
   let commitRss = 0;
   for (let i = 0; i < RUNS; i++) {
+    log(`run ${i + 1}/${RUNS}: dd, commit, restore`);
     await rm(copy, { force: true });
-    dd.push(timeDd(src, copy));
+    dd.push(timed('dd', [`if=${src}`, `of=${copy}`, 'bs=4M', 'conv=fsync']));
+    await rm(copy, { force: true });
     await rm(archive, { recursive: true, force: true });
     const c = child(['commit', src, '', archive, '3']);
     commits.push(c.seconds);
     commitRss = Math.max(commitRss, c.maxRssMiB);
     await rm(out, { force: true });
     restores.push(child(['restore', 'big.bin', out, archive]).seconds);
+    await rm(out, { force: true });
   }
-  const sizeLabel = `${BIG / GiB} GiB`;
   const ddS = median(dd);
   const commitRatio = median(commits) / ddS;
   const restoreRatio = median(restores) / ddS;
   results.tier3 = { bytes: BIG, ddSeconds: dd, commitSeconds: commits, restoreSeconds: restores, commitRatio, restoreRatio };
-  rows.push({ measure: `dd bs=4M conv=fsync, ${sizeLabel}`, value: `${ddS.toFixed(2)} s (${(BIG / ddS / 1e6).toFixed(0)} MB/s)`, target: 'reference', met: null });
-  rows.push({ measure: `commit ${sizeLabel} (Tier 3) / dd`, value: `${commitRatio.toFixed(2)} (${median(commits).toFixed(2)} s)`, target: '<= 1.4', met: commitRatio <= 1.4 });
-  rows.push({ measure: `restore ${sizeLabel} / dd`, value: `${restoreRatio.toFixed(2)} (${median(restores).toFixed(2)} s)`, target: '<= 1.3', met: restoreRatio <= 1.3 });
-  await rm(copy, { force: true });
-  await rm(out, { force: true });
+  row(`dd bs=4M conv=fsync, ${label} (reference)`, `${ddS.toFixed(2)} s (${(BIG / ddS / 1e6).toFixed(0)} MB/s)`);
+  row(`commit ${label} (Tier 3) / dd`, `${commitRatio.toFixed(2)} (${median(commits).toFixed(2)} s)`, '<= 1.4', commitRatio <= 1.4);
+  row(`restore ${label} / dd`, `${restoreRatio.toFixed(2)} (${median(restores).toFixed(2)} s)`, '<= 1.3', restoreRatio <= 1.3);
+
+  // Verified 1 MiB random range reads, warm cache, in one process with a pool (as a server would run).
+  log('range reads');
+  const pool = ComputePool.start();
+  const rand = prng(7);
+  const lat: number[] = [];
+  for (let i = 0; i < 220; i++) {
+    const off = (rand() * 4096 + rand()) % (BIG - MiB);
+    const t0 = process.hrtime.bigint();
+    await read('big.bin', off, MiB, { archive, pool });
+    if (i >= 20) lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  await pool.close();
+  const p50 = pct(lat, 50);
+  results.rangeReadMs = { p50, p99: pct(lat, 99), n: lat.length };
+  row('verified 1 MiB range read, warm, p50', `${p50.toFixed(2)} ms`, '<= 5 ms', p50 <= 5);
+  row('verified 1 MiB range read, warm, p99', `${pct(lat, 99).toFixed(2)} ms`);
+
+  // verify and single-segment repair against par2 on the same file.
+  const adir = join(archive, (await readdir(archive)).find((d) => d.startsWith('big.bin_'))!);
+  const v = child(['verify', 'big.bin', '', archive]);
+  row(`blockframe verify ${label}`, `${v.seconds.toFixed(2)} s`);
+  await rm(join(adir, 'blocks/block_0/segments/segment_7.dat'));
+  const rp = child(['repair', 'big.bin', '', archive]);
+  row(`blockframe repair of one lost 32 MiB segment (${label})`, `${rp.seconds.toFixed(2)} s, rebuild read ${((rp.bytesReadForRebuild ?? 0) / MiB).toFixed(0)} MiB`);
+  results.blockframe = { verifySeconds: v.seconds, repairSeconds: rp.seconds, repairRebuildBytes: rp.bytesReadForRebuild };
+  if (!quick && havePar2()) {
+    log('par2 create -r10 (about a minute)');
+    const create = timed('par2', ['create', '-q', '-q', '-r10', join(work, 'big.par2'), src]);
+    const pv = timed('par2', ['verify', '-q', '-q', join(work, 'big.par2')]);
+    // The same damage: 32 MiB of the file gone (zeroed in place).
+    const fh = await open(src, 'r+');
+    await fh.write(Buffer.alloc(32 * MiB), 0, 32 * MiB, 7 * 32 * MiB);
+    await fh.close();
+    let pr = NaN;
+    try {
+      pr = timed('par2', ['repair', '-q', '-q', join(work, 'big.par2')]);
+    } catch {
+      log('par2 repair failed');
+    }
+    results.par2 = { createSeconds: create, verifySeconds: pv, repairSeconds: pr };
+    row('par2 create -r10 (reference)', `${create.toFixed(1)} s`);
+    row('verify: par2 verify / blockframe verify', `${(pv / v.seconds).toFixed(1)}x faster (${pv.toFixed(2)} s vs ${v.seconds.toFixed(2)} s)`, '>= 5x', pv / v.seconds >= 5);
+    row('repair 32 MiB: par2 repair / blockframe repair', `${(pr / rp.seconds).toFixed(1)}x faster (${pr.toFixed(2)} s vs ${rp.seconds.toFixed(2)} s)`, '>= 10x', pr / rp.seconds >= 10);
+  } else {
+    row('par2 comparison', quick ? 'skipped (--quick)' : 'skipped: par2 not available');
+  }
   await rm(archive, { recursive: true, force: true });
 
-  // 4. Peak RSS of commit at two sizes (must not grow with file size).
-  const rss: Record<string, number> = { [sizeLabel]: commitRss };
+  // Peak RSS of commit at two sizes (must not grow with file size).
+  const rss: Record<string, number> = { [label]: commitRss };
   if (!quick) {
-    await rm(src, { force: true });
-    await makeFile(src, 4 * GiB);
-    rss['4 GiB'] = child(['commit', src, '', archive, '3']).maxRssMiB;
-    await rm(archive, { recursive: true, force: true });
-    await rm(src, { force: true });
-    await makeFile(src, 1 * GiB);
-    rss['1 GiB'] = child(['commit', src, '', archive, '3']).maxRssMiB;
-    await rm(archive, { recursive: true, force: true });
+    for (const size of [4 * GiB, 1 * GiB]) {
+      log(`peak RSS at ${size / GiB} GiB`);
+      await rm(src, { force: true });
+      await makeFile(src, size);
+      rss[`${size / GiB} GiB`] = child(['commit', src, '', archive, '3']).maxRssMiB;
+      await rm(archive, { recursive: true, force: true });
+    }
   }
   results.peakRssMiB = rss;
-  for (const [k, v] of Object.entries(rss)) rows.push({ measure: `peak RSS, commit ${k}`, value: `${v.toFixed(0)} MiB`, target: '<= 256 MiB', met: v <= 256 });
+  for (const [k, val] of Object.entries(rss)) row(`peak RSS, commit ${k}`, `${val.toFixed(0)} MiB`, '<= 256 MiB', val <= 256);
   await rm(work, { recursive: true, force: true });
 
   results.table = rows;
-  await writeFile(join(repo, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
-  const line = (r: Row) => `| ${r.measure} | ${r.value} | ${r.target} | ${r.met === null ? '' : r.met ? 'met' : 'MISSED'} |`;
+  await writeFile(join(repo, 'bench', quick ? 'results-quick.json' : 'results.json'), JSON.stringify(results, null, 2) + '\n');
   console.log('| measure | result | target | |\n|---|---|---|---|');
-  for (const r of rows) console.log(line(r));
+  for (const r of rows) console.log(`| ${r.measure} | ${r.value} | ${r.target} | ${r.met === null ? '' : r.met ? 'met' : 'MISSED'} |`);
 }
 
 await main();

@@ -1,6 +1,6 @@
 // `blockframe restore NAME -o PATH` and `blockframe cat NAME`: get a verified file back.
 import type { Command } from 'commander';
-import { cat, restore } from '../engine/restore.js';
+import { cat, restore, writeTo } from '../engine/restore.js';
 import { openArchive, verifiedWindows } from '../engine/read.js';
 import type { Damage } from '../engine/reader.js';
 import { parseRange } from '../layout/range.js';
@@ -47,7 +47,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           try {
             const r = parseRange(opts.range, a.manifest.size);
             for await (const w of verifiedWindows(a.reader, r.offset, r.length)) {
-              await new Promise<void>((res, rej) => process.stdout.write(Buffer.from(w.buffer, w.byteOffset, w.length), (e) => (e ? rej(e) : res())));
+              await writeTo(process.stdout, w);
             }
           } finally {
             await a.close();

@@ -5,7 +5,7 @@ import type { ComputePool } from '../compute/pool.js';
 import type { Manifest } from '../layout/manifest.js';
 import { segmentsForRange } from '../layout/geometry.js';
 import { manifestGeometry } from '../layout/manifest.js';
-import { ComputePool as Pool } from '../compute/pool.js';
+import { ComputePool as Pool, SlabPool } from '../compute/pool.js';
 import { storeFor, type OperationOptions } from './context.js';
 import { resolveArchive } from './find.js';
 import { ArchiveReader, READ_WINDOW, type Damage } from './reader.js';
@@ -42,8 +42,9 @@ export async function openArchive(query: string, opts: ReadOptions = {}): Promis
 }
 
 /**
- * Verified windows of [offset, offset + length) in file order, each a fresh shared-memory buffer of at most
- * READ_WINDOW bytes. Up to `ahead` windows are read and verified concurrently; memory stays bounded.
+ * Verified windows of [offset, offset + length) in file order, each at most READ_WINDOW bytes of shared memory.
+ * A window is valid only until the next iteration (its buffer is then reused): copy it or finish with it first.
+ * Up to `ahead` windows are read and verified concurrently, so memory stays bounded whatever the file size.
  */
 export async function* verifiedWindows(reader: ArchiveReader, offset: number, length: number, ahead = 3): AsyncGenerator<Uint8Array> {
   const g = manifestGeometry(reader.manifest);
@@ -56,23 +57,37 @@ export async function* verifiedWindows(reader: ArchiveReader, offset: number, le
       jobs.push({ seg: s.index, from: a, to: Math.min(to, (Math.floor(a / READ_WINDOW) + 1) * READ_WINDOW) });
     }
   }
-  const queue: Promise<Uint8Array>[] = [];
+  const slabs = new SlabPool(ahead + 1, Math.min(READ_WINDOW, Math.max(1, length)));
+  const queue: Promise<{ slab: Uint8Array; view: Uint8Array }>[] = [];
   const start = (j: (typeof jobs)[number]) => {
-    const out = new Uint8Array(new SharedArrayBuffer(j.to - j.from));
-    const p = reader.readInto(j.seg, j.from, j.to, out).then(() => out);
+    const p = slabs.acquire().then(async (slab) => {
+      const view = slab.subarray(0, j.to - j.from);
+      try {
+        await reader.readInto(j.seg, j.from, j.to, view);
+      } catch (err) {
+        slabs.release(slab);
+        throw err;
+      }
+      return { slab, view };
+    });
     p.catch(() => undefined);
     queue.push(p);
   };
   let next = 0;
+  let held: Uint8Array | undefined;
   try {
     while (next < jobs.length && queue.length < ahead) start(jobs[next++]!);
     while (queue.length) {
       const w = await queue.shift()!;
       if (next < jobs.length) start(jobs[next++]!);
-      yield w;
+      held = w.slab;
+      yield w.view;
+      slabs.release(held);
+      held = undefined;
     }
   } finally {
-    await Promise.allSettled(queue);
+    for (const r of await Promise.allSettled(queue)) if (r.status === 'fulfilled') slabs.release(r.value.slab);
+    if (held) slabs.release(held);
   }
 }
 
@@ -114,7 +129,7 @@ export function createReadStream(query: string, range: { start?: number; end?: n
       const end = Math.min(range.end ?? a.manifest.size - 1, a.manifest.size - 1);
       if (end < start) return;
       checkRange(a.manifest, start, end - start + 1);
-      for await (const w of verifiedWindows(a.reader, start, end - start + 1)) yield Buffer.from(w.buffer, w.byteOffset, w.length);
+      for await (const w of verifiedWindows(a.reader, start, end - start + 1)) yield Buffer.from(w); // a copy: the window is reused
     } finally {
       await a.close();
     }

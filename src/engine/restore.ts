@@ -83,10 +83,10 @@ export async function cat(query: string, dest: Writable, opts: ReadOptions = {})
   }
 }
 
-/** Write in order; resolve once the stream has taken the bytes. */
-function writeTo(dest: Writable, view: Uint8Array): Promise<void> {
+/** Write a copy (a Writable may keep the chunk after its callback; the window is reused) and honour backpressure. */
+export function writeTo(dest: Writable, view: Uint8Array): Promise<void> {
   return new Promise((res, rej) => {
-    dest.write(Buffer.from(view.buffer, view.byteOffset, view.length), (err) => (err ? rej(err) : res()));
+    dest.write(Buffer.from(view), (err) => (err ? rej(err) : res()));
   });
 }
 

@@ -155,6 +155,7 @@ class ShardWriter {
     const parityChunks = stripe.parity.map((_, j) => shardChunks(section, chunks, stripe.segments.length + j));
     const errors = new FirstError();
     const inflight: Promise<unknown>[] = [];
+    let inOrder: Promise<unknown> = Promise.resolve();
     try {
       for (const p of stripe.parity) outputs.push(await createShard(a.staging, p.path));
       for (let o = 0; o < stripe.shardSize; o += step) {
@@ -175,18 +176,29 @@ class ShardWriter {
             view.fill(0, have);
           }),
         );
-        const work = a.pool
-          .encode(k, m, data, parity)
+        // Slices encode on whichever worker is free and may finish out of order, but a hash stream must see
+        // them in order: each slice's hash updates are issued only after the previous slice's were.
+        const encoded = a.pool.encode(k, m, data, parity);
+        const hashed = new Promise<void>((resolve, reject) => {
+          inOrder = Promise.all([inOrder, encoded]).then(() => {
+            if (copies) return resolve();
+            // Resolves once the workers have hashed the slice; only then may the buffer be reused.
+            Promise.all(parity.map((view, j) => a.pool.update(hashes[j]!, view))).then(() => resolve(), reject);
+          });
+          inOrder.catch(reject);
+        });
+        const work = encoded
           .then(() =>
             Promise.all(
               parity.map((view, j) => {
                 const path = join(a.staging, stripe.parity[j]!.path);
                 const write = writeFully(outputs[j]!, view, o).catch((err) => Promise.reject(fromSystemError(err, path, 'writing parity')));
                 if (copies) return write;
-                return Promise.all([write, a.pool.update(hashes[j]!, view), a.pool.chunkHashes(view, a.chunkSize, parityChunks[j]!.subarray((o / a.chunkSize) * HASH_LEN))]);
+                return Promise.all([write, a.pool.chunkHashes(view, a.chunkSize, parityChunks[j]!.subarray((o / a.chunkSize) * HASH_LEN))]);
               }),
             ),
           )
+          .then(() => hashed)
           .finally(() => {
             bufs.release(buf);
             a.onBytes?.(len * m);

@@ -47,13 +47,6 @@ function vectorInput(len: number): Uint8Array {
   return b;
 }
 
-test('sync hashing before initBlake3() throws BF_BLAKE3_NOT_READY', () => {
-  // Must run first in this file (node:test runs top-level tests in order, one process per file).
-  assert.equal(isBlake3Ready(), false);
-  assert.throws(() => blake3(new Uint8Array(1)), { code: 'BF_BLAKE3_NOT_READY' });
-  assert.throws(() => blake3Hex(new Uint8Array(1)), (e: unknown) => e instanceof Error && (e as { code?: unknown }).code === 'BF_BLAKE3_NOT_READY');
-});
-
 test('initBlake3 is idempotent and concurrent-safe', async () => {
   await Promise.all([initBlake3(), initBlake3(), initBlake3()]);
   await initBlake3();

@@ -1,0 +1,16 @@
+// Bench helper run in its own process: one operation, printing wall time and peak RSS as JSON.
+import { commit, repair, restore, verify } from '../src/index.js';
+
+const [op, a, b, archive, tier] = process.argv.slice(2);
+const t0 = process.hrtime.bigint();
+let extra: Record<string, unknown> = {};
+if (op === 'commit') await commit(a!, { archive, tier: tier ? (Number(tier) as 1 | 2 | 3) : undefined });
+else if (op === 'restore') await restore(a!, b!, { archive, force: true });
+else if (op === 'verify') extra = { status: (await verify([a!], { archive })).status };
+else if (op === 'repair') {
+  const r = await repair([a!], { archive });
+  extra = { status: r.status, bytesReadForRebuild: r.archives[0]!.bytesReadForRebuild };
+} else throw new Error(`unknown op ${op}`);
+const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+// maxRSS is in KiB and covers the worker threads too (they share the process).
+process.stdout.write(JSON.stringify({ seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, ...extra }) + '\n');
