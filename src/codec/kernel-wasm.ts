@@ -2,18 +2,8 @@
 import { MUL_TABLE, type Matrix } from './gf256.js';
 import type { Kernel } from './kernel-portable.js';
 import { RS_WASM_BASE64, RS_WASM_RELAXED_BASE64 } from './rs-wasm-binary.js';
+import { WASM, type WasmMemory } from '../wasm.js';
 
-// lib ES2022 + @types/node 20 declare no WebAssembly global, so describe the few parts used here.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: unknown };
-}
-const WASM = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
 
 interface RsExports {
   readonly memory: WasmMemory;

@@ -83,6 +83,14 @@ export async function resolveArchive(store: LocalStore, query: string): Promise<
   });
 }
 
+/** Each name resolved to its archive directory, or every archive when no name is given. */
+export async function resolveMany(store: LocalStore, names: string[]): Promise<string[]> {
+  if (names.length === 0) return store.listDirs();
+  const dirs: string[] = [];
+  for (const n of names) dirs.push(await resolveArchive(store, n));
+  return [...new Set(dirs)];
+}
+
 /** The summary of one archive by name, directory name or hash prefix. */
 export async function find(query: string, opts: OperationOptions = {}): Promise<ArchiveSummary> {
   const store = storeFor(opts);

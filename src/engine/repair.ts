@@ -7,7 +7,7 @@ import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
 import { fsyncDir, readFully, writeFully } from '../store/fsutil.js';
 import { writeManifestSet, type LocalStore } from '../store/local.js';
 import { storeFor, withPool, type OperationOptions } from './context.js';
-import { resolveArchive } from './find.js';
+import { resolveMany } from './find.js';
 import { archiveCtx, computeSection, rebuildShards, type ArchiveCtx } from './stripe.js';
 import { verifyArchive, worst, type ArchiveHealth, type Health, type Problem } from './verify.js';
 
@@ -44,7 +44,7 @@ export interface RepairOptions extends OperationOptions {
 /** Repair the named archives (all when `names` is empty). */
 export async function repair(names: string[] = [], opts: RepairOptions = {}): Promise<RepairReport> {
   const store = storeFor(opts);
-  const dirs = names.length ? await Promise.all(names.map((n) => resolveArchive(store, n))) : await store.listDirs();
+  const dirs = await resolveMany(store, names);
   return withPool(opts, async (pool) => {
     const archives: ArchiveRepair[] = [];
     for (const dir of dirs) archives.push(await repairArchive(store, dir, pool, opts));

@@ -10,7 +10,7 @@ import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
 import { readFully } from '../store/fsutil.js';
 import type { LocalStore } from '../store/local.js';
 import { storeFor, withPool, type OperationOptions } from './context.js';
-import { resolveArchive } from './find.js';
+import { resolveArchive, resolveMany } from './find.js';
 import { archiveCtx, checkShard, type ArchiveCtx } from './stripe.js';
 
 export type ProblemKind = 'missing' | 'truncated' | 'corrupt' | 'unexpected' | 'manifest';
@@ -56,7 +56,7 @@ export function worst(states: Health[]): Health {
 /** Verify the named archives (all of them when `names` is empty). */
 export async function verify(names: string[] = [], opts: OperationOptions = {}): Promise<VerifyReport> {
   const store = storeFor(opts);
-  const dirs = names.length ? await Promise.all(names.map((n) => resolveArchive(store, n))) : await store.listDirs();
+  const dirs = await resolveMany(store, names);
   return withPool(opts, async (pool) => {
     const archives: ArchiveHealth[] = [];
     for (const dir of dirs) archives.push(await verifyArchive(store, dir, pool, opts));

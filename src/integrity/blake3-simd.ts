@@ -1,17 +1,8 @@
 // Owns the WebAssembly SIMD BLAKE3 driver: the hash tree (CV stack, partial-chunk buffer, ROOT) over the asm/blake3.ts kernel.
 import { BLAKE3_WASM_BASE64 } from './blake3-wasm-binary.js';
 import { IntegrityError } from './hex.js';
+import { WASM, type WasmMemory } from '../wasm.js';
 
-// lib ES2022 + @types/node 20 declare no WebAssembly global, so describe the few parts used here.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: unknown };
-}
-const WASM = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
 
 /** The kernel's exports (see asm/blake3.ts for the contract of each). */
 interface Blake3Exports {
