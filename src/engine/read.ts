@@ -95,7 +95,7 @@ function checkRange(m: Manifest, offset: number, length: number): void {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
     throw new BlockFrameError('BF_INVALID_RANGE', `invalid range: offset ${offset}, length ${length}`, { field: 'range' });
   }
-  if (length > 0 && offset >= m.size) {
+  if (offset > m.size || (length > 0 && offset >= m.size)) {
     throw new BlockFrameError('BF_RANGE_NOT_SATISFIABLE', `offset ${offset} is outside the file (${m.size} bytes)`, { field: 'range', size: m.size });
   }
 }
@@ -127,6 +127,8 @@ export function createReadStream(query: string, range: { start?: number; end?: n
     try {
       const start = range.start ?? 0;
       const end = Math.min(range.end ?? a.manifest.size - 1, a.manifest.size - 1);
+      // An explicit start past the end is an error, as for read() and `cat --range`; an empty file streams nothing.
+      if (range.start !== undefined && range.start >= a.manifest.size) checkRange(a.manifest, start, 1);
       if (end < start) return;
       checkRange(a.manifest, start, end - start + 1);
       for await (const w of verifiedWindows(a.reader, start, end - start + 1)) yield Buffer.from(w); // a copy: the window is reused

@@ -1,11 +1,11 @@
 // The self-healing reader: verified byte ranges of data segments, chunk by chunk, rebuilt from parity on the fly.
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { BlockFrameError, fromSystemError } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { CHUNK_INDEX_FILE, chunkIndexLayout, HASH_LEN, type StripeChunks } from '../layout/chunks.js';
 import { manifestGeometry, type Manifest } from '../layout/manifest.js';
-import { readFully } from '../store/fsutil.js';
+import { openRegular, readFully } from '../store/fsutil.js';
 import type { LocalStore } from '../store/local.js';
 import { checkAborted } from './context.js';
 import { archiveCtx, computeSection } from './stripe.js';
@@ -117,15 +117,10 @@ export class ArchiveReader {
     if (!f) {
       f = (async () => {
         const abs = this.store.path(this.dir, path);
-        let fh: FileHandle;
-        try {
-          fh = await open(abs, 'r');
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-            if (expected >= 0) this.note(path, 'missing', stripe);
-            return { fh: null, size: 0 };
-          }
-          throw fromSystemError(err, abs, 'opening a shard');
+        const fh = await openRegular(abs).catch((err) => Promise.reject(fromSystemError(err, abs, 'opening a shard')));
+        if (typeof fh === 'string') {
+          if (expected >= 0) this.note(path, fh === 'missing' ? 'missing' : 'corrupt', stripe);
+          return { fh: null, size: 0 };
         }
         const { size } = await fh.stat();
         if (expected >= 0 && size !== expected) this.note(path, size < expected ? 'truncated' : 'corrupt', stripe);

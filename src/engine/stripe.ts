@@ -1,5 +1,5 @@
 // Stripe-level work for verify, repair and the reader: check each shard once, rebuild lost shards from the rest.
-import { chmod, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { chmod, lstat, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { BlockFrameError, fromSystemError } from '../errors.js';
@@ -7,7 +7,7 @@ import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { chunkIndexLayout, HASH_LEN, type StripeChunks } from '../layout/chunks.js';
 import { manifestGeometry, type Manifest } from '../layout/manifest.js';
-import { fsyncDir, readFully, writeFully } from '../store/fsutil.js';
+import { fsyncDir, openRegular, readFully, writeFully } from '../store/fsutil.js';
 import type { LocalStore } from '../store/local.js';
 import { checkAborted } from './context.js';
 import { pump } from './pump.js';
@@ -46,13 +46,10 @@ const REBUILD_SLICE = 256 * 1024;
 export async function checkShard(ctx: ArchiveCtx, si: number, n: number, slabs: SlabPool, withChunks = false): Promise<ShardCheck> {
   const sh = ctx.layout[si]!.shards[n]!;
   const abs = ctx.store.path(ctx.dir, sh.path);
-  let fh: FileHandle;
-  try {
-    fh = await open(abs, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { n, path: sh.path, state: 'missing' };
-    throw fromSystemError(err, abs, 'opening a shard');
-  }
+  const fh = await openRegular(abs).catch((err) => Promise.reject(fromSystemError(err, abs, 'opening a shard')));
+  if (fh === 'missing') return { n, path: sh.path, state: 'missing' };
+  // A directory or symlink where a shard belongs is damage like any other (and a link is never followed).
+  if (fh === 'not-a-file') return { n, path: sh.path, state: 'corrupt' };
   try {
     const { size } = await fh.stat();
     if (size !== sh.size) return { n, path: sh.path, state: size < sh.size ? 'truncated' : 'corrupt' };
@@ -75,7 +72,8 @@ export async function checkShard(ctx: ArchiveCtx, si: number, n: number, slabs: 
     });
     const digest = await ctx.pool.digest(h);
     if (short) return { n, path: sh.path, state: 'truncated' };
-    return { n, path: sh.path, state: digest === expectedHash(ctx.manifest, si, n) ? 'ok' : 'corrupt', chunks, digest };
+    const ok = digest === expectedHash(ctx.manifest, si, n);
+    return { n, path: sh.path, state: ok ? 'ok' : 'corrupt', chunks: ok ? chunks : undefined, digest };
   } finally {
     await fh.close();
   }
@@ -173,6 +171,8 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
       await t.fh.sync();
       await t.fh.close();
       await chmod(t.path, 0o444);
+      // rename() replaces a file or a symlink, but not a directory squatting on the shard's path.
+      if ((await lstat(t.final).catch(() => null))?.isDirectory()) await rm(t.final, { recursive: true, force: true });
       await rename(t.path, t.final);
       await fsyncDir(dirname(t.final));
     }

@@ -1,5 +1,5 @@
 // verify: check every shard once against the manifest (both cores), name each problem and whether it is repairable.
-import { lstat, open, readdir } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
@@ -11,7 +11,7 @@ import { readFully } from '../store/fsutil.js';
 import type { LocalStore } from '../store/local.js';
 import { storeFor, withPool, type OperationOptions } from './context.js';
 import { resolveArchive, resolveMany } from './find.js';
-import { archiveCtx, checkShard, type ArchiveCtx } from './stripe.js';
+import { archiveCtx, checkShard, type ArchiveCtx, type ShardState } from './stripe.js';
 
 export type ProblemKind = 'missing' | 'truncated' | 'corrupt' | 'unexpected' | 'manifest';
 export type Health = 'healthy' | 'repairable' | 'unrecoverable';
@@ -96,12 +96,14 @@ async function checkShards(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> {
   const width = ctx.pool.size + 1;
   const slabs = Array.from({ length: width }, () => new SlabPool(3, 4 * 1024 * 1024));
   let next = 0;
+  const states = new Map<string, ShardState>();
   await Promise.all(
     slabs.map(async (s) => {
       while (next < jobs.length) {
         const [si, n] = jobs[next++]!;
         const c = await checkShard(ctx, si, n, s);
         if (c.state === 'ok') continue;
+        states.set(c.path, c.state);
         const lost = h.lost.get(si) ?? [];
         lost.push(n);
         h.lost.set(si, lost);
@@ -114,7 +116,7 @@ async function checkShards(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> {
     const ok = lost.length <= m;
     for (const n of lost) {
       const sh = ctx.layout[si]!.shards[n]!;
-      const state = await stateOf(ctx, sh.path, sh.size);
+      const state = states.get(sh.path) as Exclude<ShardState, 'ok'>;
       h.problems.push({
         kind: state,
         path: sh.path,
@@ -124,12 +126,6 @@ async function checkShards(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> {
       });
     }
   }
-}
-
-async function stateOf(ctx: ArchiveCtx, path: string, size: number): Promise<'missing' | 'truncated' | 'corrupt'> {
-  const st = await lstat(ctx.store.path(ctx.dir, path)).catch(() => null);
-  if (!st) return 'missing';
-  return st.size < size ? 'truncated' : 'corrupt';
 }
 
 /** Each stripe's section of chunks.idx against its hash in the manifest. */
@@ -175,7 +171,8 @@ async function findUnexpected(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> 
     for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
       const p = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory() && dirs.has(p)) await walk(p);
-      else if (!(e.isFile() && files.has(p))) {
+      // A non-file at a shard's own path is reported as a corrupt shard, not twice.
+      else if (!files.has(p)) {
         h.problems.push({ kind: 'unexpected', path: p, repairable: true, detail: `unexpected ${e.isDirectory() ? 'directory' : 'file'} (repair removes it)` });
       }
     }

@@ -23,7 +23,7 @@ export function parseRange(spec: string, size: number): ByteRange {
     return { offset: size - length, length };
   }
   const start = Number(a);
-  const end = b === '' ? size - 1 : Number(b);
+  const end = b === '' ? Number.MAX_SAFE_INTEGER : Number(b);
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) {
     throw new BlockFrameError('BF_INVALID_RANGE', `invalid range "${spec}": END must not be before START`, { field: 'range' });
   }

@@ -54,3 +54,24 @@ export async function readFully(fh: FileHandle, buf: Uint8Array, length: number,
   }
   return done;
 }
+
+/**
+ * Open an archive file for reading without following a symlink. Returns 'missing' when nothing is there and
+ * 'not-a-file' for a symlink, directory or other non-regular entry (never followed out of the archive).
+ */
+export async function openRegular(path: string): Promise<FileHandle | 'missing' | 'not-a-file'> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return 'missing';
+    if (code === 'ELOOP') return 'not-a-file';
+    throw err;
+  }
+  if (!(await fh.stat()).isFile()) {
+    await fh.close();
+    return 'not-a-file';
+  }
+  return fh;
+}
