@@ -30,8 +30,20 @@ export interface PumpArgs {
  * ones; the slab pool bounds memory. Resolves when every slice has been sunk and hashed.
  */
 export async function pump(a: PumpArgs): Promise<void> {
+  await (await pumpReads(a)).drained;
+}
+
+/**
+ * Like pump(), but resolves as soon as every read has been issued, with `drained` settling once the last slice
+ * has been sunk and hashed. The caller can start the next range meanwhile (hash updates stay in issue order).
+ */
+export async function pumpReads(a: PumpArgs): Promise<{ drained: Promise<void> }> {
   const errors = new FirstError();
   const inflight: Promise<unknown>[] = [];
+  const drained = async (): Promise<void> => {
+    await Promise.all(inflight);
+    errors.throwIfAny();
+  };
   try {
     for (let o = 0; o < a.size; o += a.slabs.slabSize) {
       checkAborted(a.signal);
@@ -57,8 +69,11 @@ export async function pump(a: PumpArgs): Promise<void> {
       });
       inflight.push(errors.track(step));
     }
-  } finally {
+  } catch (err) {
     await Promise.all(inflight);
+    throw err;
   }
-  errors.throwIfAny();
+  const done = drained();
+  done.catch(() => undefined);
+  return { drained: done };
 }

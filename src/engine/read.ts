@@ -20,6 +20,8 @@ export interface OpenArchive {
   reader: ArchiveReader;
   manifest: Manifest;
   pool: ComputePool;
+  /** Verified bytes [offset, offset + length), reusing this open archive (no manifest or index reload). */
+  read(offset: number, length: number): Promise<Buffer>;
   close(): Promise<void>;
 }
 
@@ -33,6 +35,7 @@ export async function openArchive(query: string, opts: ReadOptions = {}): Promis
     reader,
     manifest,
     pool,
+    read: (offset, length) => readFrom(reader, offset, length),
     async close() {
       if (opts.onDamage) for (const d of reader.damage.values()) opts.onDamage(d);
       await reader.close();
@@ -57,7 +60,7 @@ export async function* verifiedWindows(reader: ArchiveReader, offset: number, le
       jobs.push({ seg: s.index, from: a, to: Math.min(to, (Math.floor(a / READ_WINDOW) + 1) * READ_WINDOW) });
     }
   }
-  const slabs = new SlabPool(ahead + 1, Math.min(READ_WINDOW, Math.max(1, length)));
+  const slabs = new SlabPool(Math.min(ahead + 1, Math.max(1, jobs.length)), Math.min(READ_WINDOW, Math.max(1, length)));
   const queue: Promise<{ slab: Uint8Array; view: Uint8Array }>[] = [];
   const start = (j: (typeof jobs)[number]) => {
     const p = slabs.acquire().then(async (slab) => {
@@ -104,18 +107,22 @@ function checkRange(m: Manifest, offset: number, length: number): void {
 export async function read(query: string, offset: number, length: number, opts: ReadOptions = {}): Promise<Buffer> {
   const a = await openArchive(query, opts);
   try {
-    checkRange(a.manifest, offset, length);
-    const n = Math.max(0, Math.min(length, a.manifest.size - offset));
-    const out = Buffer.allocUnsafe(n);
-    let pos = 0;
-    for await (const w of verifiedWindows(a.reader, offset, n)) {
-      out.set(w, pos);
-      pos += w.length;
-    }
-    return out;
+    return await a.read(offset, length);
   } finally {
     await a.close();
   }
+}
+
+async function readFrom(reader: ArchiveReader, offset: number, length: number): Promise<Buffer> {
+  checkRange(reader.manifest, offset, length);
+  const n = Math.max(0, Math.min(length, reader.manifest.size - offset));
+  const out = Buffer.allocUnsafe(n);
+  let pos = 0;
+  for await (const w of verifiedWindows(reader, offset, n)) {
+    out.set(w, pos);
+    pos += w.length;
+  }
+  return out;
 }
 
 /** A Readable of verified bytes [start, end] (end inclusive, like fs.createReadStream); the whole file by default. */

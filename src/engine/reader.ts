@@ -71,9 +71,11 @@ export class ArchiveReader {
     const c1 = Math.ceil(to / C);
     const start = c0 * C;
     const end = Math.min(c1 * C, size);
-    const buf = await this.scratch.acquire();
+    // Chunk-aligned reads into shared memory go straight to `out`; others through a scratch buffer.
+    const direct = from === start && to === end && out.buffer instanceof SharedArrayBuffer;
+    const buf = direct ? null : await this.scratch.acquire();
     try {
-      const view = buf.subarray(0, end - start);
+      const view = buf ? buf.subarray(0, end - start) : out.subarray(0, end - start);
       const good = await this.readChunks(si, pos, c0, c1, view);
       for (let c = c0; c < c1; c++) {
         if (good[c - c0]) continue;
@@ -82,9 +84,9 @@ export class ArchiveReader {
         await this.heal(si, pos, c, ce, view.subarray((c - c0) * C));
         c = ce;
       }
-      out.set(view.subarray(from - start, to - start));
+      if (buf) out.set(view.subarray(from - start, to - start));
     } finally {
-      this.scratch.release(buf);
+      if (buf) this.scratch.release(buf);
     }
   }
 

@@ -2,6 +2,7 @@
 import { link, open, rename, rm, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
+import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { BlockFrameError, fromSystemError } from '../errors.js';
 import { fsyncDir, writeFully } from '../store/fsutil.js';
@@ -83,10 +84,16 @@ export async function cat(query: string, dest: Writable, opts: ReadOptions = {})
   }
 }
 
-/** Write a copy (a Writable may keep the chunk after its callback; the window is reused) and honour backpressure. */
+/**
+ * Write in order and honour backpressure. Streams over a file descriptor (stdout, files, sockets) have taken the
+ * bytes when the callback runs, so they get the shared window itself; any other Writable may keep the chunk, so
+ * it gets a copy (the window is reused).
+ */
 export function writeTo(dest: Writable, view: Uint8Array): Promise<void> {
+  const fdBacked = typeof (dest as { fd?: unknown }).fd === 'number' || dest instanceof Socket;
+  const chunk = fdBacked ? Buffer.from(view.buffer, view.byteOffset, view.length) : Buffer.from(view);
   return new Promise((res, rej) => {
-    dest.write(Buffer.from(view), (err) => (err ? rej(err) : res()));
+    dest.write(chunk, (err) => (err ? rej(err) : res()));
   });
 }
 

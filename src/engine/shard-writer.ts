@@ -9,7 +9,7 @@ import { CHUNK_INDEX_FILE, chunkIndexLayout, HASH_LEN, type StripeChunks } from 
 import type { Geometry, StripeGeometry } from '../layout/geometry.js';
 import { readFully, writeFully } from '../store/fsutil.js';
 import { checkAborted, FirstError } from './context.js';
-import { pump } from './pump.js';
+import { pumpReads } from './pump.js';
 
 /** Bytes moved per data-pass step, and per shard per parity-pass step (both multiples of any chunk size). */
 export const SLAB = 4 * 1024 * 1024;
@@ -87,35 +87,53 @@ class ShardWriter {
     const a = this.a;
     const layout = chunkIndexLayout(a.geometry, a.chunkSize);
     const index = await createShard(a.staging, CHUNK_INDEX_FILE);
+    // Block i's data pass overlaps block i-1's parity pass (one at a time), and segments follow one another
+    // without draining the pipeline in between; the slab pools bound memory throughout.
+    let previous: Promise<void> = Promise.resolve();
+    let tails: Promise<string>[] = [];
     try {
       for (const [i, stripe] of a.geometry.stripes.entries()) {
         const chunks = layout[i]!;
         const section = new Uint8Array(new SharedArrayBuffer(chunks.length));
-        const dataHashes: string[] = [];
+        tails = [];
         for (const [j, seg] of stripe.segments.entries()) {
-          dataHashes.push(await this.writeSegment(seg.path, seg.offset, seg.size, shardChunks(section, chunks, j)));
+          tails.push((await this.startSegment(seg.path, seg.offset, seg.size, shardChunks(section, chunks, j))).tail);
         }
-        this.out.data.push(dataHashes);
-        this.out.parity.push(await this.writeParity(stripe, section, chunks, dataHashes));
-        this.out.chunks.push(blake3Hex(section));
-        await writeFully(index, section, chunks.offset);
+        const prev = previous;
+        const blockTails = tails;
+        const current = (async () => {
+          const dataHashes = await Promise.all(blockTails);
+          await prev;
+          this.out.data[i] = dataHashes;
+          this.out.parity[i] = await this.writeParity(stripe, section, chunks, dataHashes);
+          this.out.chunks[i] = blake3Hex(section);
+          await writeFully(index, section, chunks.offset);
+        })();
+        current.catch(() => undefined);
+        await prev;
+        previous = current;
       }
+      await previous;
       // A file that grew after we stat'ed it would otherwise be archived truncated without notice.
       if ((await readFully(a.input, new Uint8Array(1), 1, a.geometry.size)) !== 0) throw changed(a.inputPath);
       await this.syncs.add(finishShard(index, join(a.staging, CHUNK_INDEX_FILE)));
     } catch (err) {
+      // Let in-flight writes settle before the caller removes the staging directory.
+      await Promise.allSettled([previous, ...tails]);
       await index.close().catch(() => undefined);
       throw err;
     }
   }
 
-  private async writeSegment(rel: string, offset: number, size: number, chunkOut: Uint8Array): Promise<string> {
+  /** Issue every read of one segment; `tail` settles with its hash once it is written, hashed and queued for fsync. */
+  private async startSegment(rel: string, offset: number, size: number, chunkOut: Uint8Array): Promise<{ tail: Promise<string> }> {
     const a = this.a;
     const path = join(a.staging, rel);
     const fh = await createShard(a.staging, rel);
     const segHash = a.pool.openHash(1);
+    let drained: Promise<void>;
     try {
-      await pump({
+      ({ drained } = await pumpReads({
         pool: a.pool,
         slabs: this.slabs,
         src: a.input,
@@ -128,14 +146,24 @@ class ShardWriter {
         readError: (err) => fromSystemError(err, a.inputPath, 'reading the input'),
         signal: a.signal,
         onBytes: a.onBytes,
-      });
-      const hash = await a.pool.digest(segHash);
-      await this.syncs.add(finishShard(fh, path));
-      return hash;
+      }));
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw err;
     }
+    const tail = (async () => {
+      try {
+        await drained;
+      } catch (err) {
+        await fh.close().catch(() => undefined);
+        throw err;
+      }
+      const hash = await a.pool.digest(segHash);
+      await this.syncs.add(finishShard(fh, path));
+      return hash;
+    })();
+    tail.catch(() => undefined);
+    return { tail };
   }
 
   /** Encode one stripe's parity slice by slice, reading segments back from staging (not the input, which could change). */
