@@ -44,12 +44,18 @@ export async function openArchive(query: string, opts: ReadOptions = {}): Promis
   };
 }
 
+/** A verified window whose buffer stays valid until release(). */
+export interface HeldWindow {
+  view: Uint8Array;
+  release(): void;
+}
+
 /**
  * Verified windows of [offset, offset + length) in file order, each at most READ_WINDOW bytes of shared memory.
- * A window is valid only until the next iteration (its buffer is then reused): copy it or finish with it first.
- * Up to `ahead` windows are read and verified concurrently, so memory stays bounded whatever the file size.
+ * Up to `ahead` windows are read and verified concurrently, and the consumer may hold up to `hold` windows (say,
+ * while their writes are in flight) before reading waits: memory stays bounded whatever the file size.
  */
-export async function* verifiedWindows(reader: ArchiveReader, offset: number, length: number, ahead = 3): AsyncGenerator<Uint8Array> {
+export async function* heldWindows(reader: ArchiveReader, offset: number, length: number, ahead = 3, hold = 1): AsyncGenerator<HeldWindow> {
   const g = manifestGeometry(reader.manifest);
   const jobs: { seg: number; from: number; to: number }[] = [];
   for (const s of segmentsForRange(g, offset, length)) {
@@ -60,7 +66,7 @@ export async function* verifiedWindows(reader: ArchiveReader, offset: number, le
       jobs.push({ seg: s.index, from: a, to: Math.min(to, (Math.floor(a / READ_WINDOW) + 1) * READ_WINDOW) });
     }
   }
-  const slabs = new SlabPool(Math.min(ahead + 1, Math.max(1, jobs.length)), Math.min(READ_WINDOW, Math.max(1, length)));
+  const slabs = new SlabPool(Math.min(ahead + hold, Math.max(1, jobs.length)), Math.min(READ_WINDOW, Math.max(1, length)));
   const queue: Promise<{ slab: Uint8Array; view: Uint8Array }>[] = [];
   const start = (j: (typeof jobs)[number]) => {
     const p = slabs.acquire().then(async (slab) => {
@@ -77,20 +83,33 @@ export async function* verifiedWindows(reader: ArchiveReader, offset: number, le
     queue.push(p);
   };
   let next = 0;
-  let held: Uint8Array | undefined;
   try {
     while (next < jobs.length && queue.length < ahead) start(jobs[next++]!);
     while (queue.length) {
       const w = await queue.shift()!;
       if (next < jobs.length) start(jobs[next++]!);
-      held = w.slab;
-      yield w.view;
-      slabs.release(held);
-      held = undefined;
+      let released = false;
+      yield {
+        view: w.view,
+        release: () => {
+          if (!released) slabs.release(w.slab);
+          released = true;
+        },
+      };
     }
   } finally {
     for (const r of await Promise.allSettled(queue)) if (r.status === 'fulfilled') slabs.release(r.value.slab);
-    if (held) slabs.release(held);
+  }
+}
+
+/** Like heldWindows, but each window is valid only until the next iteration (its buffer is then reused). */
+export async function* verifiedWindows(reader: ArchiveReader, offset: number, length: number, ahead = 3): AsyncGenerator<Uint8Array> {
+  for await (const w of heldWindows(reader, offset, length, ahead, 1)) {
+    try {
+      yield w.view;
+    } finally {
+      w.release();
+    }
   }
 }
 

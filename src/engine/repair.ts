@@ -1,10 +1,8 @@
 // repair: rebuild lost shards, the chunk index and the manifest set from what survives; all or nothing per archive.
 import { open, rename, rm } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import type { ComputePool } from '../compute/pool.js';
 import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
-import { fsyncDir, readFully, writeFully } from '../store/fsutil.js';
+import { fsyncDir, readFully, tempSibling, writeFully } from '../store/fsutil.js';
 import { writeManifestSet, type LocalStore } from '../store/local.js';
 import { storeFor, withPool, type OperationOptions } from './context.js';
 import { resolveMany } from './find.js';
@@ -93,7 +91,7 @@ async function repairArchive(store: LocalStore, dir: string, pool: ComputePool, 
 async function rewriteChunkIndex(ctx: ArchiveCtx, bad: number[]): Promise<void> {
   const total = ctx.layout.reduce((s, l) => s + l.length, 0);
   const final = ctx.store.path(ctx.dir, CHUNK_INDEX_FILE);
-  const tmp = join(ctx.store.path(ctx.dir), `.${CHUNK_INDEX_FILE}.repair-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = tempSibling(final, 'repair');
   const old = await open(final, 'r').catch(() => null);
   const out = await open(tmp, 'wx', 0o444);
   try {

@@ -1,13 +1,12 @@
 // restore and cat: stream an archived file back out through the self-healing reader, checking the whole-file hash.
 import { link, open, rename, rm, stat, unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { BlockFrameError, fromSystemError } from '../errors.js';
-import { fsyncDir, writeFully } from '../store/fsutil.js';
-import type { OperationOptions } from './context.js';
-import { openArchive, verifiedWindows, type OpenArchive, type ReadOptions } from './read.js';
+import { fsyncDir, tempSibling, writeFully } from '../store/fsutil.js';
+import { FirstError, type OperationOptions } from './context.js';
+import { heldWindows, openArchive, type OpenArchive, type ReadOptions } from './read.js';
 
 export interface RestoreOptions extends ReadOptions {
   /** Replace an existing output file. */
@@ -39,7 +38,7 @@ async function restoreFrom(archive: OpenArchive, output: string, opts: RestoreOp
   const existing = await stat(out).catch(() => null);
   if (existing?.isDirectory()) throw new BlockFrameError('BF_OUTPUT_EXISTS', `output is a directory: ${output}`, { path: output });
   if (existing && !opts.force) throw new BlockFrameError('BF_OUTPUT_EXISTS', `output exists: ${output} (use --force to replace it)`, { path: output });
-  const tmp = join(dirname(out), `.${basename(out)}.blockframe-${process.pid}-${randomBytes(4).toString('hex')}.partial`);
+  const tmp = tempSibling(out, 'partial');
   let fh;
   try {
     fh = await open(tmp, 'wx', 0o644);
@@ -97,16 +96,34 @@ export function writeTo(dest: Writable, view: Uint8Array): Promise<void> {
   });
 }
 
-/** Every verified byte of the file in order into `sink`, with a final check of the whole-file hash. */
+/**
+ * Every verified byte of the file in order into `sink` (calls are issued in file order, several in flight), with a
+ * final check of the whole-file hash.
+ */
 async function streamVerified(archive: OpenArchive, opts: OperationOptions, sink: (view: Uint8Array, at: number) => Promise<void>): Promise<void> {
   const { manifest, pool, reader } = archive;
   const fileHash = pool.openHash(0);
+  const errors = new FirstError();
+  const inflight = new Set<Promise<unknown>>();
   let at = 0;
-  for await (const w of verifiedWindows(reader, 0, manifest.size)) {
-    await Promise.all([sink(w, at), pool.update(fileHash, w)]);
-    at += w.length;
-    opts.onProgress?.(at, manifest.size);
+  try {
+    for await (const w of heldWindows(reader, 0, manifest.size, 3, 4)) {
+      errors.throwIfAny();
+      const pos = at;
+      at += w.view.length;
+      const p = errors.track(
+        Promise.all([sink(w.view, pos), pool.update(fileHash, w.view)]).finally(() => {
+          w.release();
+          opts.onProgress?.(pos + w.view.length, manifest.size);
+        }),
+      );
+      inflight.add(p);
+      void p.then(() => inflight.delete(p));
+    }
+  } finally {
+    await Promise.all(inflight);
   }
+  errors.throwIfAny();
   if ((await pool.digest(fileHash)) !== manifest.original_hash) {
     throw new BlockFrameError('BF_HASH_MISMATCH', `archive ${reader.dir}: restored bytes do not match original_hash`, { archive: reader.dir });
   }

@@ -13,7 +13,7 @@ import { pumpReads } from './pump.js';
 
 /** Bytes moved per data-pass step, and per shard per parity-pass step (both multiples of any chunk size). */
 export const SLAB = 4 * 1024 * 1024;
-const SLABS = 8;
+const SLABS = 6;
 const PARITY_SLICE = 256 * 1024;
 const PARITY_BUFFERS = 3;
 /** Shard files whose fsync may be in flight at once (bounds open file descriptors). */

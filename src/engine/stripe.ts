@@ -1,13 +1,12 @@
 // Stripe-level work for verify, repair and the reader: check each shard once, rebuild lost shards from the rest.
 import { chmod, lstat, open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { BlockFrameError, fromSystemError } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { chunkIndexLayout, HASH_LEN, type StripeChunks } from '../layout/chunks.js';
 import { manifestGeometry, type Manifest } from '../layout/manifest.js';
-import { fsyncDir, openRegular, readFully, writeFully } from '../store/fsutil.js';
+import { fsyncDir, openRegular, readFully, tempSibling, writeFully } from '../store/fsutil.js';
 import type { LocalStore } from '../store/local.js';
 import { checkAborted } from './context.js';
 import { pump } from './pump.js';
@@ -122,7 +121,7 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
     if (write) {
       for (const n of lost) {
         const final = ctx.store.path(ctx.dir, lay.shards[n]!.path);
-        const path = join(dirname(final), `.${basename(final)}.repair-${process.pid}-${randomBytes(4).toString('hex')}`);
+        const path = tempSibling(final, 'repair');
         temps.set(n, { fh: await open(path, 'wx', 0o644), path, final });
       }
     }

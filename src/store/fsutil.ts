@@ -1,8 +1,13 @@
 // Small durable-filesystem helpers: fsync of files and directories, atomic text writes, safe removal.
 import { constants } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+
+/** A hidden, unique temp path next to `path` ("." + name + "." + tag + "-" + pid + "-" + random): same filesystem, so rename is atomic. */
+export function tempSibling(path: string, tag: string): string {
+  return join(dirname(path), `.${basename(path)}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
 
 /** fsync a directory so a rename or create inside it survives a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -17,7 +22,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /** Write `text` to `path` through a temp file in the same directory, fsync, rename. Readers see old or new. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = join(dirname(path), `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const tmp = tempSibling(path, 'tmp');
   try {
     const fh = await open(tmp, 'wx', 0o644);
     try {
