@@ -8,6 +8,13 @@ import { formatSize } from '../layout/units.js';
 import { withCommon, type CommonOptions } from './common.js';
 import { progressBar } from './progress.js';
 
+/** After a read that healed on the fly: say what is damaged and how to fix it (the bytes were correct). */
+function warnDamage(name: string, damage: Damage[]): void {
+  if (damage.length === 0) return;
+  const what = damage.map((d) => `${d.kind} ${d.path}`).join(', ');
+  process.stderr.write(`blockframe: warning: damaged ${what}; the bytes were rebuilt from parity and verified (run: blockframe repair ${name})\n`);
+}
+
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
   withCommon(program.command('restore'))
     .description('restore a file, verifying every shard and the whole-file hash; the output appears only when complete')
@@ -22,9 +29,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           const r = await restore(name, opts.output, { archive: opts.archive, force: opts.force, onProgress: bar.update, onDamage: (d) => damage.push(d) });
           bar.done();
           process.stderr.write(`restored ${r.name} (${formatSize(r.size)}) -> ${r.output}\n`);
-          if (damage.length) {
-            process.stderr.write(`blockframe: warning: damaged ${damage.map((d) => `${d.kind} ${d.path}`).join(', ')}; rebuilt from parity and verified (run: blockframe repair ${name})\n`);
-          }
+          warnDamage(name, damage);
         } finally {
           bar.done();
         }
@@ -53,11 +58,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
             await a.close();
           }
         }
-        if (damage.length) {
-          process.stderr.write(
-            `blockframe: warning: damaged ${damage.map((d) => `${d.kind} ${d.path}`).join(', ')}; the bytes were rebuilt from parity and verified (run: blockframe repair ${name})\n`,
-          );
-        }
+        warnDamage(name, damage);
         return 0;
       }),
     );
