@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchCodec } from './codec.js';
 import { benchBlake3 } from './blake3.js';
+import { benchServe } from './serve.js';
 import { ComputePool, openArchive, read } from '../src/index.js';
 import { prng } from '../test/helpers/fixtures.js';
 
@@ -143,6 +144,12 @@ async function main(): Promise<void> {
   row('verified 1 MiB range read, warm, p50', `${p50.toFixed(2)} ms`, '<= 5 ms', p50 <= 5);
   row('verified 1 MiB range read, warm, p99', `${pct(lat, 99).toFixed(2)} ms`);
   row('read() one-shot incl. opening the archive, p50', `${pct(cold, 50).toFixed(2)} ms`);
+
+  // blockframe serve: full-file GET against cat, and 1 MiB range GETs with 16 concurrent clients.
+  log('HTTP server');
+  const served = await benchServe(archive, src, 'big.bin');
+  results.serve = served.rows;
+  rows.push(...served.rows);
 
   // verify and single-segment repair against par2 on the same file.
   const adir = join(archive, (await readdir(archive)).find((d) => d.startsWith('big.bin_'))!);

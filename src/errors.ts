@@ -45,6 +45,11 @@ export const ERROR_CODES = {
   BF_BLAKE3_FINALIZED: { summary: 'a hash stream was updated after digest() (a bug)', exitCode: EXIT.FAILURE, httpStatus: 500 },
   BF_MERKLE_LEAF_INVALID: { summary: 'a Merkle leaf is not a 32-byte hash', exitCode: EXIT.FAILURE, httpStatus: 400 },
   BF_MERKLE_INDEX: { summary: 'a Merkle proof was asked for a leaf outside the tree', exitCode: EXIT.FAILURE, httpStatus: 400 },
+  BF_BAD_REQUEST: { summary: 'an HTTP request is malformed or names a forbidden path', exitCode: EXIT.USAGE, httpStatus: 400 },
+  BF_UNAUTHORIZED: { summary: 'the HTTP request lacks a valid bearer token', exitCode: EXIT.FAILURE, httpStatus: 401 },
+  BF_FORBIDDEN: { summary: 'the server does not allow this operation (uploads are off)', exitCode: EXIT.FAILURE, httpStatus: 403 },
+  BF_NOT_FOUND: { summary: 'no such HTTP route or resource', exitCode: EXIT.FAILURE, httpStatus: 404 },
+  BF_METHOD_NOT_ALLOWED: { summary: 'the HTTP method is not supported on this route', exitCode: EXIT.FAILURE, httpStatus: 405 },
   BF_INTERNAL: { summary: 'an internal error (a bug): please report it', exitCode: EXIT.FAILURE, httpStatus: 500 },
 } as const satisfies Record<string, CodeInfo>;
 

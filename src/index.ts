@@ -24,6 +24,7 @@ export { computeGeometry, segmentsForRange, type Geometry } from './layout/geome
 export { chooseTier, DEFAULTS, type Tier, type TierPolicy } from './layout/tiers.js';
 export { parseSize, formatSize } from './layout/units.js';
 export { VERSION } from './version.js';
+export { createBlockFrameServer, type BlockFrameServer, type ServerOptions } from './server/server.js';
 
 /**
  * One archive root with a long-lived compute pool: the convenient way to run several operations.

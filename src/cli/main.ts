@@ -5,6 +5,7 @@ import { VERSION } from '../version.js';
 import { register as registerCommit } from './commit.js';
 import { register as registerList } from './list.js';
 import { register as registerRestore } from './restore.js';
+import { register as registerServe } from './serve.js';
 import { register as registerVerify } from './verify.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -27,6 +28,7 @@ export async function main(argv: string[]): Promise<number> {
   registerList(program, run);
   registerRestore(program, run);
   registerVerify(program, run);
+  registerServe(program, run);
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(exitCode);
   });

@@ -13,11 +13,29 @@ export interface HashHandle {
 interface Pending {
   resolve: (v: string | undefined) => void;
   reject: (e: Error) => void;
+  cost: number;
+}
+
+/** Work a request queues on its worker, in bytes it must process (a small constant for bookkeeping ops). */
+function costOf(req: Request): number {
+  switch (req.op) {
+    case 'hashUpdate':
+    case 'hashOnce':
+    case 'chunkHashes':
+      return req.data.length;
+    case 'encode':
+      return req.data.reduce((n, d) => n + d.length, 0);
+    case 'reconstruct':
+      return req.out.reduce((n, d) => n + d.length, 0) * req.k;
+    default:
+      return 1;
+  }
 }
 
 export class ComputePool {
   private readonly workers: Worker[];
   private readonly pending = new Map<number, Pending>();
+  /** Bytes of queued work per worker: leastBusy() balances on this, not on message counts. */
   private readonly inflight: number[];
   private nextId = 1;
   private nextStream = 1;
@@ -48,7 +66,7 @@ export class ComputePool {
     const p = this.pending.get(r.id);
     if (!p) return;
     this.pending.delete(r.id);
-    this.inflight[worker]!--;
+    this.inflight[worker]! -= p.cost;
     if (this.pending.size === 0) for (const w of this.workers) w.unref();
     if (r.ok) p.resolve(r.value);
     else p.reject(Object.assign(new Error(r.message), r.code ? { code: r.code } : {}));
@@ -66,13 +84,14 @@ export class ComputePool {
     return new Promise((resolve, reject) => {
       // Idle workers are unref'd so an idle pool never holds the process open; busy ones keep it alive.
       if (this.pending.size === 0) for (const w of this.workers) w.ref();
-      this.pending.set(id, { resolve, reject });
-      this.inflight[worker]!++;
+      const cost = costOf(req);
+      this.pending.set(id, { resolve, reject, cost });
+      this.inflight[worker]! += cost;
       this.workers[worker]!.postMessage(env);
     });
   }
 
-  /** The worker with the fewest requests in flight. */
+  /** The worker with the least queued work. */
   private leastBusy(): number {
     let best = 0;
     for (let i = 1; i < this.inflight.length; i++) if (this.inflight[i]! < this.inflight[best]!) best = i;

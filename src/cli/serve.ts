@@ -1,0 +1,53 @@
+// `blockframe serve`: run the HTTP byte-range server until SIGINT/SIGTERM.
+import type { Command } from 'commander';
+import type { AddressInfo } from 'node:net';
+import { BlockFrameError, EXIT } from '../errors.js';
+import { createBlockFrameServer } from '../server/server.js';
+import { withCommon, type CommonOptions } from './common.js';
+
+interface ServeOptions extends CommonOptions {
+  host: string;
+  port: string;
+  allowUpload?: boolean;
+  token?: string;
+}
+
+export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
+  withCommon(program.command('serve'))
+    .description('serve the archives over HTTP: verified byte ranges, a JSON API and a web UI (read-only unless --allow-upload)')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 picks a free one)', '8080')
+    .option('--allow-upload', 'accept PUT /files/NAME and POST /files/NAME/repair (needs --token)')
+    .option('--token <token>', 'bearer token for writes (default: $BLOCKFRAME_TOKEN)')
+    .action((opts: ServeOptions) =>
+      run(async () => {
+        if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535) throw new BlockFrameError('BF_USAGE', `--port must be 0-65535, not ${JSON.stringify(opts.port)}`);
+        const token = opts.token ?? (process.env.BLOCKFRAME_TOKEN || undefined);
+        const bf = createBlockFrameServer({ archive: opts.archive, allowUpload: opts.allowUpload, token });
+        await new Promise<void>((resolve, reject) => {
+          bf.server.once('error', (err: NodeJS.ErrnoException) =>
+            reject(new BlockFrameError('BF_IO', `cannot listen on ${opts.host}:${opts.port}: ${err.code ?? err.message}`, { errno: err.code }, { cause: err })),
+          );
+          bf.server.listen(Number(opts.port), opts.host, () => resolve());
+        }).catch(async (err) => {
+          await bf.close();
+          throw err;
+        });
+        const addr = bf.server.address() as AddressInfo;
+        const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+        process.stdout.write(`blockframe: serving ${bf.root} at http://${host}:${addr.port}/\n`);
+        if (opts.allowUpload) process.stdout.write('blockframe: uploads and repair are ON (bearer token required)\n');
+        await new Promise<void>((resolve) => {
+          const stop = () => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            resolve();
+          };
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+        });
+        await bf.close();
+        return EXIT.OK;
+      }),
+    );
+}

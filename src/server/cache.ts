@@ -1,0 +1,113 @@
+// The server's archive cache: name → directory resolution and a small LRU of open readers, shared by requests.
+import type { ComputePool } from '../compute/pool.js';
+import { resolveArchive } from '../engine/find.js';
+import { openArchive, type OpenArchive } from '../engine/read.js';
+import type { LocalStore } from '../store/local.js';
+
+interface Entry {
+  dir: string;
+  archive: Promise<OpenArchive>;
+  refs: number;
+  stale: boolean;
+}
+
+/** A leased open archive: release() when the request is done with it. */
+export interface Lease {
+  dir: string;
+  archive: OpenArchive;
+  release(): void;
+}
+
+/** How long a name → directory resolution is trusted (archives committed by other processes show up after this). */
+const RESOLVE_TTL_MS = 2000;
+
+export class ArchiveCache {
+  private readonly open = new Map<string, Entry>();
+  private readonly names = new Map<string, { dir: string; at: number }>();
+
+  constructor(
+    private readonly store: LocalStore,
+    private readonly pool: ComputePool,
+    private readonly capacity = 8,
+  ) {}
+
+  /** The archive directory for a file name, directory name or hash prefix (errors as resolveArchive). */
+  async resolve(query: string): Promise<string> {
+    const hit = this.names.get(query);
+    if (hit && Date.now() - hit.at < RESOLVE_TTL_MS) return hit.dir;
+    const dir = await resolveArchive(this.store, query);
+    if (this.names.size > 1024) this.names.clear();
+    this.names.set(query, { dir, at: Date.now() });
+    return dir;
+  }
+
+  /** Lease the open archive for `query`, opening it (once) if needed. */
+  async lease(query: string): Promise<Lease> {
+    const dir = await this.resolve(query);
+    let e = this.open.get(dir);
+    if (e && !e.stale) {
+      this.open.delete(dir); // re-insert: most recently used last
+      this.open.set(dir, e);
+    } else {
+      e = { dir, archive: openArchive(dir, { archive: this.store.root, pool: this.pool }), refs: 0, stale: false };
+      this.open.set(dir, e);
+      e.archive.catch(() => this.open.get(dir) === e && this.open.delete(dir));
+      this.evict();
+    }
+    const entry = e;
+    entry.refs++;
+    let archive: OpenArchive;
+    try {
+      archive = await entry.archive;
+    } catch (err) {
+      entry.refs--;
+      throw err;
+    }
+    let released = false;
+    return {
+      dir,
+      archive,
+      release: () => {
+        if (released) return;
+        released = true;
+        entry.refs--;
+        if (entry.stale && entry.refs === 0) void this.closeEntry(entry);
+      },
+    };
+  }
+
+  /** Forget resolutions and reopen `dir` (or everything) on next use: after a repair or an upload. */
+  invalidate(dir?: string): void {
+    this.names.clear();
+    for (const [d, e] of [...this.open]) {
+      if (dir !== undefined && d !== dir) continue;
+      this.open.delete(d);
+      e.stale = true;
+      if (e.refs === 0) void this.closeEntry(e);
+    }
+  }
+
+  private evict(): void {
+    while (this.open.size > this.capacity) {
+      const [d, e] = this.open.entries().next().value!;
+      this.open.delete(d);
+      e.stale = true;
+      if (e.refs === 0) void this.closeEntry(e);
+    }
+  }
+
+  private async closeEntry(e: Entry): Promise<void> {
+    try {
+      await (await e.archive).close();
+    } catch {
+      // an archive that failed to open has nothing to close
+    }
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.open.values()];
+    this.open.clear();
+    this.names.clear();
+    await Promise.all(all.map((e) => this.closeEntry(e)));
+  }
+}

@@ -1,0 +1,117 @@
+// GET/HEAD /files/{name}: verified bytes with validators, conditional requests, single and multipart byte ranges.
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { READ_WINDOW, type ArchiveReader } from '../engine/reader.js';
+import type { ArchiveCache } from './cache.js';
+import type { WindowReader } from './windows.js';
+import { contentDisposition, contentTypeFor, drained, queryFlag } from './http-util.js';
+import { ifRangeHolds, noneMatch, notModifiedSince, parseRangeHeader, type Span } from './ranges.js';
+
+/** Windows read ahead per response: bounded memory per client whatever the range (more for long streams). */
+const AHEAD = 2;
+const AHEAD_LONG = 4;
+
+/** Security headers for archived content: never sniffed, never scripted in our origin. */
+export const CONTENT_SECURITY = {
+  'X-Content-Type-Options': 'nosniff',
+  'Content-Security-Policy': "default-src 'none'; media-src 'self'; img-src 'self'; style-src 'unsafe-inline'; sandbox",
+} as const;
+
+export async function serveFile(req: IncomingMessage, res: ServerResponse, cache: ArchiveCache, windows: WindowReader, name: string): Promise<void> {
+  const lease = await cache.lease(name);
+  try {
+    const m = lease.archive.manifest;
+    const size = m.size;
+    const etag = `"${m.original_hash}"`;
+    const modified = new Date(m.created_at);
+    const type = contentTypeFor(m.name);
+    const base: Record<string, string | number> = {
+      'Accept-Ranges': 'bytes',
+      ETag: etag,
+      'Last-Modified': modified.toUTCString(),
+      'Cache-Control': 'no-cache',
+      'Content-Disposition': contentDisposition(m.name, queryFlag(req, 'download')),
+      ...CONTENT_SECURITY,
+    };
+    const inm = noneMatch(req.headers['if-none-match'], etag);
+    if (inm === true || (inm === undefined && notModifiedSince(req.headers['if-modified-since'], modified))) {
+      res.writeHead(304, base);
+      res.end();
+      return;
+    }
+    const head = req.method === 'HEAD';
+    // Range is defined for GET only (RFC 9110 §14.2); If-Range failing means "send it all".
+    const range = !head && ifRangeHolds(header(req, 'if-range'), etag, modified) ? parseRangeHeader(req.headers.range, size) : ({ kind: 'full' } as const);
+    if (range.kind === 'unsatisfiable') {
+      const body = JSON.stringify({ error: { code: 'BF_RANGE_NOT_SATISFIABLE', message: `no requested range overlaps the file (${size} bytes)`, size } });
+      res.writeHead(416, { ...base, 'Content-Range': `bytes */${size}`, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    if (range.kind === 'full' || range.spans.length === 1) {
+      const s: Span = range.kind === 'full' ? { start: 0, end: size - 1 } : range.spans[0]!;
+      const headers = { ...base, 'Content-Type': type, 'Content-Length': s.end - s.start + 1 };
+      if (range.kind === 'ranges') Object.assign(headers, { 'Content-Range': `bytes ${s.start}-${s.end}/${size}` });
+      const status = range.kind === 'ranges' ? 206 : 200;
+      if (head || size === 0) {
+        res.writeHead(status, headers);
+        res.end();
+        return;
+      }
+      await streamSpans(res, windows, lease.archive.reader, [{ span: s }], () => res.writeHead(status, headers));
+      return;
+    }
+    const boundary = `bf-${randomBytes(12).toString('hex')}`;
+    const parts = range.spans.map((span, i) => ({
+      span,
+      prefix: Buffer.from(`${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Type: ${type}\r\nContent-Range: bytes ${span.start}-${span.end}/${size}\r\n\r\n`),
+    }));
+    const trailer = Buffer.from(`\r\n--${boundary}--\r\n`);
+    const length = parts.reduce((n, p) => n + p.prefix.length + p.span.end - p.span.start + 1, trailer.length);
+    const headers = { ...base, 'Content-Type': `multipart/byteranges; boundary=${boundary}`, 'Content-Length': length };
+    await streamSpans(res, windows, lease.archive.reader, parts, () => res.writeHead(206, headers), trailer);
+  } finally {
+    lease.release();
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/**
+ * Write verified windows of each span (each after its optional prefix) with backpressure. The first window is read
+ * before `writeHeaders` runs, so damage found at once still gets a JSON error. Damage found later destroys the
+ * socket: the client sees a short response, never wrong bytes. A client that goes away stops the reading.
+ */
+async function streamSpans(res: ServerResponse, wr: WindowReader, reader: ArchiveReader, parts: { span: Span; prefix?: Buffer }[], writeHeaders: () => void, trailer?: Buffer): Promise<void> {
+  let started = false;
+  const write = async (chunk: Uint8Array): Promise<boolean> => {
+    if (res.destroyed) return false;
+    if (!res.write(chunk)) await drained(res);
+    return !res.destroyed;
+  };
+  try {
+    for (const part of parts) {
+      const length = part.span.end - part.span.start + 1;
+      let prefixDone = false;
+      for await (const chunk of wr.windows(reader, part.span.start, length, length > 4 * READ_WINDOW ? AHEAD_LONG : AHEAD)) {
+        if (!started) {
+          started = true;
+          writeHeaders();
+        }
+        if (!prefixDone && part.prefix) {
+          prefixDone = true;
+          if (!(await write(part.prefix))) return;
+        }
+        if (!(await write(chunk))) return; // leaving the loop stops the generator: no more shard reads
+      }
+    }
+    if (trailer && !(await write(trailer))) return;
+    res.end();
+  } catch (err) {
+    if (!started) throw err;
+    res.destroy(err instanceof Error ? err : undefined);
+  }
+}

@@ -1,0 +1,141 @@
+// createBlockFrameServer: the node:http server of `blockframe serve`, its router and its shared pool and cache.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { ComputePool } from '../compute/pool.js';
+import { BlockFrameError } from '../errors.js';
+import { LocalStore, resolveArchiveRoot } from '../store/local.js';
+import { archiveHealth, archiveInfo, listArchives, serveShard, type ApiContext } from './api.js';
+import { ArchiveCache } from './cache.js';
+import { serveFile } from './files.js';
+import { WindowReader } from './windows.js';
+import { badRequest, decodeSegment, methodNotAllowed, notFound, sendError, sendJson } from './http-util.js';
+import { OPENAPI } from './openapi.js';
+import { serveUi } from './static.js';
+import { authorize, repairRoute, upload, type WritePolicy } from './write.js';
+
+export interface ServerOptions {
+  /** Archive root; default BLOCKFRAME_ARCHIVE or ./archive_directory. */
+  archive?: string;
+  /** Accept PUT /files/{name} and POST /files/{name}/repair (also needs `token`). */
+  allowUpload?: boolean;
+  /** Bearer token for the write routes. */
+  token?: string;
+}
+
+export interface BlockFrameServer {
+  server: Server;
+  /** The archive root being served. */
+  root: string;
+  /** Stop accepting connections, drop open ones, close cached archives and the compute pool. */
+  close(): Promise<void>;
+}
+
+const READ = ['GET', 'HEAD'];
+/** Idle connections (no bytes moving either way) are closed after this. */
+const IDLE_MS = 120_000;
+
+/** For routes that compute for a long time before answering (commit, repair, verify). */
+function noIdleTimeout(req: IncomingMessage): void {
+  req.socket.setTimeout(0);
+}
+
+/** Build (but do not listen) the BlockFrame HTTP server. */
+export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServer {
+  if (opts.allowUpload && !opts.token) throw new BlockFrameError('BF_USAGE', 'uploads need a token: pass --token T or set BLOCKFRAME_TOKEN');
+  const store = new LocalStore(resolveArchiveRoot(opts.archive));
+  const pool = ComputePool.start();
+  const cache = new ArchiveCache(store, pool);
+  const windows = new WindowReader();
+  const ctx: ApiContext = { store, pool, cache };
+  const policy: WritePolicy = { allowUpload: !!opts.allowUpload, token: opts.token };
+  const server = createServer((req, res) => {
+    route(req, res, ctx, policy, windows).catch((err) => {
+      // A write refused before its body was read: close the connection rather than read a body we do not want.
+      sendError(res, err, req.method === 'PUT' && !req.complete ? { Connection: 'close' } : {});
+    });
+  });
+  // Uploads may take a while, so no overall request deadline; but a connection idle for IDLE_MS (say, a reader
+  // that stopped reading and holds its read-ahead windows) is closed. Long server-side work turns this off.
+  server.requestTimeout = 0;
+  server.setTimeout(IDLE_MS);
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    root: store.root,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        await cache.close();
+        await pool.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function allow(req: IncomingMessage, methods: string[]): void {
+  if (!methods.includes(req.method ?? '')) throw methodNotAllowed(req.method ?? '?', methods);
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, policy: WritePolicy, windows: WindowReader): Promise<void> {
+  const url = req.url ?? '';
+  if (!url.startsWith('/')) throw badRequest('the request target must be an absolute path');
+  const rawPath = url.split('?')[0]!;
+  // Split before decoding: an encoded "/" (%2F) stays inside its segment, where decodeSegment refuses it.
+  const raw = rawPath.split('/').slice(1);
+  if (raw.some((s) => s === '.' || s === '..')) throw badRequest('"." and ".." are not allowed in paths');
+  const head = req.method === 'HEAD';
+
+  if (rawPath === '/' || rawPath === '/index.html') {
+    allow(req, READ);
+    return serveUi(res, 'index.html', head);
+  }
+  if (raw[0] === 'ui' && raw.length === 2) {
+    allow(req, READ);
+    return serveUi(res, decodeSegment(raw[1]!), head);
+  }
+  if (rawPath === '/openapi.json') {
+    allow(req, READ);
+    return sendJson(res, 200, OPENAPI, { 'Cache-Control': 'no-cache' });
+  }
+  if (raw[0] === 'files' && raw.length === 2) {
+    const name = decodeSegment(raw[1]!);
+    allow(req, [...READ, 'PUT']);
+    if (req.method === 'PUT') {
+      authorize(req, policy);
+      noIdleTimeout(req);
+      return upload(req, res, ctx, name);
+    }
+    return serveFile(req, res, ctx.cache, windows, name);
+  }
+  if (raw[0] === 'files' && raw.length === 3 && raw[2] === 'repair') {
+    const name = decodeSegment(raw[1]!);
+    allow(req, ['POST']);
+    authorize(req, policy);
+    noIdleTimeout(req);
+    return repairRoute(res, ctx, name);
+  }
+  if (raw[0] === 'api' && raw[1] === 'archives') {
+    if (raw.length === 2 || (raw.length === 3 && raw[2] === '')) {
+      allow(req, READ);
+      return listArchives(res, ctx);
+    }
+    const name = decodeSegment(raw[2]!);
+    if (raw.length === 3) {
+      allow(req, READ);
+      return archiveInfo(res, ctx, name);
+    }
+    if (raw.length === 4 && raw[3] === 'health') {
+      allow(req, READ);
+      noIdleTimeout(req);
+      return archiveHealth(res, ctx, name);
+    }
+    if (raw.length === 7 && raw[3] === 'shards') {
+      allow(req, READ);
+      return serveShard(req, res, ctx, name, raw[4]!, raw[5]!, raw[6]!);
+    }
+  }
+  throw notFound(`route ${rawPath}`);
+}

@@ -1,0 +1,543 @@
+// BlockFrame web UI: an archive list and a per-file page (summary, stripe map, player).
+// Plain ES module, no dependencies. All data is inserted with textContent / attributes, never as HTML.
+
+const main = /** @type {HTMLElement} */ (document.getElementById('main'));
+const statusRegion = document.getElementById('status');
+
+const AUDIO_EXT = new Set(['wav', 'mp3', 'ogg', 'oga', 'opus', 'flac', 'm4a', 'aac']);
+const VIDEO_EXT = new Set(['mp4', 'm4v', 'webm', 'mkv', 'mov', 'ogv']);
+const HEALTH_CONCURRENCY = 2;
+const STATE_LABEL = { ok: 'OK', missing: 'Missing', truncated: 'Truncated', corrupt: 'Corrupt', unknown: 'Checking…' };
+
+// ---------- small helpers ----------
+
+/**
+ * Create an element. `props` sets attributes (class via "class"); children are nodes or strings (as text).
+ * @param {string} tag
+ * @param {Record<string, string | number | boolean | null | undefined>} [props]
+ * @param {...(Node | string | number | null | undefined | false)} children
+ */
+function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v === null || v === undefined || v === false) continue;
+    el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+  }
+  return el;
+}
+
+function announce(text) {
+  if (statusRegion) statusRegion.textContent = text;
+}
+
+/** Binary units: 1536 → "1.5 KiB". */
+export function formatBytes(n) {
+  if (!Number.isFinite(n)) return '?';
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = n;
+  let i = -1;
+  do {
+    v /= 1024;
+    i++;
+  } while (v >= 1024 && i < units.length - 1);
+  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[i]}`;
+}
+
+function formatPercent(x) {
+  if (!Number.isFinite(x)) return '?';
+  const p = x * 100;
+  return `${p >= 100 || Number.isInteger(p) ? p.toFixed(0) : p.toFixed(1)}%`;
+}
+
+function formatDate(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
+}
+
+function extensionOf(name) {
+  const m = /\.([A-Za-z0-9]+)$/.exec(String(name));
+  return m ? m[1].toLowerCase() : '';
+}
+
+function fileUrl(dir, download) {
+  return `/files/${encodeURIComponent(dir)}${download ? '?download=1' : ''}`;
+}
+
+function apiUrl(dir, suffix = '') {
+  return `/api/archives/${encodeURIComponent(dir)}${suffix}`;
+}
+
+async function getJson(url, signal) {
+  const res = await fetch(url, { headers: { Accept: 'application/json' }, signal });
+  let body = null;
+  try {
+    body = await res.json();
+  } catch {
+    /* not JSON */
+  }
+  if (!res.ok) {
+    const e = body && (body.error ?? body);
+    const msg = (e && typeof e === 'object' ? e.message : typeof e === 'string' ? e : null) || `${res.status} ${res.statusText}`;
+    const code = e && typeof e === 'object' && e.code ? `${e.code}: ` : '';
+    throw new Error(`${code}${msg}`);
+  }
+  return body;
+}
+
+function healthBadge(status) {
+  const known = status === 'healthy' || status === 'repairable' || status === 'unrecoverable';
+  const cls = known ? `badge badge-${status}` : status === 'checking' ? 'badge badge-checking' : 'badge badge-error';
+  const text = status === 'checking' ? 'checking…' : known ? status : 'error';
+  return h('span', { class: cls, 'data-health': known ? status : status === 'checking' ? 'checking' : 'error' }, text);
+}
+
+function errorBox(message) {
+  return h('p', { class: 'error', role: 'alert' }, message);
+}
+
+/** A tiny queue so the list page never runs more than a few verifies at once. */
+function createQueue(limit) {
+  let running = 0;
+  const waiting = [];
+  const pump = () => {
+    while (running < limit && waiting.length) {
+      const job = waiting.shift();
+      running++;
+      job().finally(() => {
+        running--;
+        pump();
+      });
+    }
+  };
+  return (job) => {
+    waiting.push(job);
+    pump();
+  };
+}
+
+// ---------- routing ----------
+
+let currentAbort = null;
+
+function parseRoute() {
+  const hash = location.hash.replace(/^#/, '');
+  const m = /^\/file\/(.+)$/.exec(hash);
+  if (m) {
+    try {
+      return { page: 'file', dir: decodeURIComponent(m[1]) };
+    } catch {
+      return { page: 'notfound' };
+    }
+  }
+  if (hash === '' || hash === '/') return { page: 'list' };
+  return { page: 'notfound' };
+}
+
+function render() {
+  currentAbort?.abort();
+  currentAbort = new AbortController();
+  const { signal } = currentAbort;
+  const route = parseRoute();
+  main.replaceChildren();
+  if (route.page === 'list') renderList(signal);
+  else if (route.page === 'file') renderFile(route.dir, signal);
+  else {
+    document.title = 'Not found · BlockFrame';
+    main.append(h('h1', { tabindex: '-1' }, 'Page not found'), h('p', {}, h('a', { href: '#/' }, 'Back to all archives')));
+  }
+}
+
+function focusHeading() {
+  const h1 = main.querySelector('h1');
+  // Only move focus after a navigation, not on the first load (keeps the page from scrolling oddly).
+  if (h1 && rendered > 1) h1.focus({ preventScroll: false });
+}
+let rendered = 0;
+
+window.addEventListener('hashchange', () => {
+  rendered++;
+  render();
+});
+
+// The skip link jumps to <main> without touching the hash (the hash is the router's).
+document.querySelector('.skip-link')?.addEventListener('click', (ev) => {
+  ev.preventDefault();
+  main.focus();
+});
+
+// ---------- the list page ----------
+
+async function renderList(signal) {
+  document.title = 'Archives · BlockFrame';
+  const heading = h('h1', { tabindex: '-1' }, 'Archives');
+  const body = h('div', { class: 'list-body' }, h('p', { class: 'loading' }, 'Loading archives…'));
+  main.append(heading, body);
+  focusHeading();
+  let listing;
+  try {
+    listing = await getJson('/api/archives', signal);
+  } catch (err) {
+    if (signal.aborted) return;
+    body.replaceChildren(errorBox(`Could not load the archive list: ${err.message}`));
+    return;
+  }
+  if (signal.aborted) return;
+  const archives = Array.isArray(listing.archives) ? listing.archives : [];
+  const damaged = Array.isArray(listing.damaged) ? listing.damaged : [];
+  body.replaceChildren();
+
+  if (archives.length === 0) {
+    body.append(h('p', { class: 'empty' }, 'No archives yet. Commit a file with ', h('code', {}, 'blockframe commit FILE'), '.'));
+  } else {
+    const total = archives.reduce((n, a) => n + (a.size || 0), 0);
+    body.append(h('p', { class: 'summary-line' }, `${archives.length} archive${archives.length === 1 ? '' : 's'}, ${formatBytes(total)} of original data.`));
+    const tbody = h('tbody');
+    const table = h(
+      'table',
+      { class: 'archives' },
+      h('caption', { class: 'visually-hidden' }, 'Committed files'),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Name'),
+          h('th', { scope: 'col', class: 'num' }, 'Size'),
+          h('th', { scope: 'col', class: 'num' }, 'Tier'),
+          h('th', { scope: 'col', class: 'num' }, 'Overhead'),
+          h('th', { scope: 'col' }, 'Health'),
+        ),
+      ),
+      tbody,
+    );
+    const enqueue = createQueue(HEALTH_CONCURRENCY);
+    const cells = new Map();
+    for (const a of archives) {
+      const healthCell = h('td', { class: 'health' }, healthBadge('checking'));
+      cells.set(a.dir, healthCell);
+      const row = h(
+        'tr',
+        { 'data-dir': a.dir },
+        h('th', { scope: 'row', class: 'name' }, h('a', { href: `#/file/${encodeURIComponent(a.dir)}`, title: a.dir }, a.name)),
+        h('td', { class: 'num', title: `${a.size} bytes` }, formatBytes(a.size)),
+        h('td', { class: 'num' }, a.tier),
+        h('td', { class: 'num', title: `RS(${a.dataShards},${a.parityShards}); parity bytes per data byte: ${a.overhead}` }, formatPercent(a.overhead)),
+        healthCell,
+      );
+      tbody.append(row);
+    }
+    body.append(h('div', { class: 'table-wrap' }, table));
+
+    const check = (dir) =>
+      enqueue(async () => {
+        if (signal.aborted) return;
+        const cell = cells.get(dir);
+        try {
+          const health = await getJson(apiUrl(dir, '/health'), signal);
+          cell.replaceChildren(healthBadge(health.status));
+          const n = Array.isArray(health.problems) ? health.problems.length : 0;
+          if (n) cell.firstChild.setAttribute('title', `${n} problem${n === 1 ? '' : 's'}`);
+        } catch (err) {
+          if (signal.aborted) return;
+          const badge = healthBadge('error');
+          badge.setAttribute('title', err.message);
+          cell.replaceChildren(badge);
+        }
+      });
+
+    // Lazily: verify a row's archive when it scrolls into view.
+    if ('IntersectionObserver' in window) {
+      const seen = new Set();
+      const io = new IntersectionObserver((entries) => {
+        for (const e of entries) {
+          if (!e.isIntersecting) continue;
+          const dir = e.target.getAttribute('data-dir');
+          io.unobserve(e.target);
+          if (dir !== null && !seen.has(dir)) {
+            seen.add(dir);
+            check(dir);
+          }
+        }
+      });
+      signal.addEventListener('abort', () => io.disconnect());
+      for (const row of tbody.rows) io.observe(row);
+    } else {
+      for (const a of archives) check(a.dir);
+    }
+  }
+
+  if (damaged.length) {
+    body.append(
+      h('h2', {}, 'Damaged archives'),
+      h('p', {}, 'These directories have no readable manifest:'),
+      h('ul', { class: 'damaged' }, ...damaged.map((d) => h('li', {}, h('code', {}, d.dir), ` — ${d.code}: ${d.message}`))),
+    );
+  }
+  announce(`${archives.length} archives listed`);
+}
+
+// ---------- the file page ----------
+
+async function renderFile(dir, signal) {
+  document.title = 'Archive · BlockFrame';
+  const back = h('p', { class: 'back' }, h('a', { href: '#/' }, '← All archives'));
+  const heading = h('h1', { tabindex: '-1' }, dir);
+  const body = h('div', { class: 'file-body' }, h('p', { class: 'loading' }, 'Loading…'));
+  main.append(back, heading, body);
+  focusHeading();
+
+  let data;
+  try {
+    data = await getJson(apiUrl(dir), signal);
+  } catch (err) {
+    if (signal.aborted) return;
+    body.replaceChildren(errorBox(`Could not load this archive: ${err.message}`));
+    return;
+  }
+  if (signal.aborted) return;
+  const s = data.summary;
+  const manifest = data.manifest;
+  heading.textContent = s.name;
+  document.title = `${s.name} · BlockFrame`;
+  body.replaceChildren();
+
+  // Summary
+  const healthDd = h('dd', { class: 'health' }, healthBadge('checking'));
+  const dl = h('dl', { class: 'summary' });
+  const item = (label, value, title) => {
+    dl.append(h('dt', {}, label), value instanceof Node ? value : h('dd', title ? { title } : {}, value));
+  };
+  item('Size', formatBytes(s.size), `${s.size} bytes`);
+  item('Tier', String(s.tier));
+  item('Code', `RS(${s.dataShards},${s.parityShards})`);
+  item('Segments', String(s.segments));
+  item('Stripes', String(s.stripes));
+  item('Overhead', formatPercent(s.overhead), `${s.overhead} parity bytes per data byte`);
+  item('Committed', formatDate(s.createdAt), s.createdAt);
+  item('BLAKE3', h('dd', {}, h('code', { class: 'hash' }, s.originalHash)));
+  item('Merkle root', h('dd', {}, h('code', { class: 'hash' }, s.merkleRoot)));
+  item('Directory', h('dd', {}, h('code', {}, s.dir)));
+  dl.append(h('dt', {}, 'Health'), healthDd);
+  const summarySection = h('section', { class: 'card', 'aria-labelledby': 'sum-h' }, h('h2', { id: 'sum-h' }, 'Summary'), dl);
+
+  // Player and links
+  const ext = extensionOf(s.name);
+  const src = fileUrl(s.dir, false);
+  const mediaSection = h('section', { class: 'card', 'aria-labelledby': 'media-h' }, h('h2', { id: 'media-h' }, 'File'));
+  if (AUDIO_EXT.has(ext)) {
+    mediaSection.append(h('audio', { controls: true, preload: 'metadata', src, class: 'player', 'aria-label': `Play ${s.name}` }, 'Your browser cannot play this audio.'));
+  } else if (VIDEO_EXT.has(ext)) {
+    mediaSection.append(h('video', { controls: true, preload: 'metadata', src, class: 'player', 'aria-label': `Play ${s.name}` }, 'Your browser cannot play this video.'));
+  }
+  mediaSection.append(
+    h(
+      'p',
+      { class: 'actions' },
+      h('a', { class: 'button', href: fileUrl(s.dir, true), download: s.name }, `Download (${formatBytes(s.size)})`),
+      ' ',
+      h('a', { class: 'button secondary', href: src, target: '_blank', rel: 'noopener' }, 'Open in a new tab'),
+    ),
+    h('p', { class: 'note' }, 'Bytes are verified against their hashes as they are served; damaged shards are rebuilt from parity.'),
+  );
+
+  // Stripe map
+  const mapSection = h('section', { class: 'card', 'aria-labelledby': 'map-h' }, h('h2', { id: 'map-h' }, 'Stripe map'));
+  const map = buildStripeMap(manifest, s);
+  const detail = h('p', { class: 'shard-detail', 'aria-live': 'polite' }, 'Hover over or focus a shard (arrow keys move) to see its details.');
+  const healthText = h('p', { class: 'map-status' }, 'Checking shard health…');
+  mapSection.append(legend(), healthText, map.element, detail);
+  map.onSelect((info) => {
+    detail.textContent = info;
+  });
+
+  const problemsSection = h('section', { class: 'card', 'aria-labelledby': 'prob-h', hidden: true }, h('h2', { id: 'prob-h' }, 'Problems'));
+
+  body.append(summarySection, mediaSection, mapSection, problemsSection);
+  announce(`Opened ${s.name}`);
+
+  // Health (a full verify: may take a while on large files)
+  try {
+    const health = await getJson(apiUrl(s.dir, '/health'), signal);
+    if (signal.aborted) return;
+    healthDd.replaceChildren(healthBadge(health.status));
+    const counts = map.applyHealth(health);
+    const parts = Object.entries(counts)
+      .filter(([, n]) => n > 0)
+      .map(([state, n]) => `${n} ${state}`);
+    healthText.textContent = `${health.status[0].toUpperCase()}${health.status.slice(1)}: ${parts.join(', ') || 'no shards'}.`;
+    healthText.className = `map-status status-${health.status}`;
+    const problems = Array.isArray(health.problems) ? health.problems : [];
+    if (problems.length) {
+      problemsSection.hidden = false;
+      problemsSection.append(
+        h(
+          'ul',
+          { class: 'problems' },
+          ...problems.map((p) =>
+            h(
+              'li',
+              {},
+              h('span', { class: `tag tag-${p.kind}` }, p.kind),
+              ' ',
+              h('code', {}, p.path),
+              p.stripe !== undefined && p.stripe !== null ? ` (stripe ${p.stripe})` : '',
+              p.detail ? ` — ${p.detail}` : '',
+              p.repairable === false ? ' (not repairable)' : '',
+            ),
+          ),
+        ),
+      );
+    }
+    announce(`Health: ${health.status}`);
+  } catch (err) {
+    if (signal.aborted) return;
+    const badge = healthBadge('error');
+    badge.setAttribute('title', err.message);
+    healthDd.replaceChildren(badge);
+    healthText.replaceChildren(errorBox(`Could not check health: ${err.message}`));
+  }
+}
+
+function legend() {
+  const states = ['ok', 'missing', 'truncated', 'corrupt', 'unknown'];
+  return h(
+    'ul',
+    { class: 'legend', 'aria-label': 'Legend' },
+    h('li', {}, h('span', { class: 'shard role-data', 'aria-hidden': 'true' }), 'data shard'),
+    h('li', {}, h('span', { class: 'shard role-parity', 'aria-hidden': 'true' }), 'parity shard'),
+    ...states.map((st) => h('li', {}, h('span', { class: `shard state-${st}`, 'aria-hidden': 'true' }), st === 'unknown' ? 'not checked yet' : st)),
+  );
+}
+
+/**
+ * One row per stripe, one square per data shard then per parity shard.
+ * Keyboard: the map is one tab stop; arrow keys move between squares (roving tabindex).
+ */
+function buildStripeMap(manifest, summary) {
+  const stripes = manifest && Array.isArray(manifest.stripes) ? manifest.stripes : [];
+  const rowLabel = summary.tier === 3 ? 'Block' : summary.tier === 2 ? 'Segment' : 'Stripe';
+  const root = h('div', { class: 'stripe-map', role: 'grid', 'aria-label': `Stripe map: ${stripes.length} ${rowLabel.toLowerCase()}${stripes.length === 1 ? '' : 's'}` });
+  /** @type {HTMLElement[][]} */
+  const grid = [];
+  const byPath = new Map();
+  const frag = document.createDocumentFragment();
+  for (const st of stripes) {
+    const row = h('div', { class: 'stripe', role: 'row', 'data-stripe': st.index });
+    row.append(h('span', { class: 'stripe-label', role: 'rowheader' }, `${rowLabel} ${st.index}`));
+    const cellsEl = h('span', { class: 'stripe-cells' });
+    const rowCells = [];
+    const add = (shard, role) => {
+      const base =
+        role === 'data'
+          ? `Data shard (segment ${shard.index}) of ${rowLabel.toLowerCase()} ${st.index}\n${shard.path}\n${formatBytes(shard.size)} (${shard.size} bytes) at offset ${shard.offset}\nBLAKE3 ${shard.hash}`
+          : `Parity shard ${shard.index} of ${rowLabel.toLowerCase()} ${st.index}\n${shard.path}\n${formatBytes(shard.size)} (${shard.size} bytes)\nBLAKE3 ${shard.hash}`;
+      const cell = h('span', {
+        class: `shard role-${role} state-unknown`,
+        role: 'gridcell',
+        tabindex: '-1',
+        'data-path': shard.path,
+        'data-role': role,
+        'data-state': 'unknown',
+        title: `${base}\nState: not checked yet`,
+        'aria-label': `${role} ${shard.index}: not checked yet`,
+      });
+      cell.dataset.base = base;
+      byPath.set(shard.path, cell);
+      rowCells.push(cell);
+      cellsEl.append(cell);
+    };
+    for (const d of st.data || []) add(d, 'data');
+    if ((st.parity || []).length) cellsEl.append(h('span', { class: 'divider', 'aria-hidden': 'true' }));
+    for (const p of st.parity || []) add(p, 'parity');
+    row.append(cellsEl);
+    frag.append(row);
+    grid.push(rowCells);
+  }
+  root.append(frag);
+  if (grid[0] && grid[0][0]) grid[0][0].tabIndex = 0;
+
+  let selectCb = () => {};
+  const describe = (cell) => cell.getAttribute('title') || '';
+  const position = (cell) => {
+    for (let r = 0; r < grid.length; r++) {
+      const c = grid[r].indexOf(cell);
+      if (c >= 0) return [r, c];
+    }
+    return [0, 0];
+  };
+  const focusCell = (cell) => {
+    for (const c of root.querySelectorAll('.shard[tabindex="0"]')) c.tabIndex = -1;
+    cell.tabIndex = 0;
+    cell.focus();
+  };
+  root.addEventListener('keydown', (ev) => {
+    const cell = ev.target;
+    if (!(cell instanceof HTMLElement) || !cell.classList.contains('shard')) return;
+    let [r, c] = position(cell);
+    switch (ev.key) {
+      case 'ArrowRight': c++; break;
+      case 'ArrowLeft': c--; break;
+      case 'ArrowDown': r++; break;
+      case 'ArrowUp': r--; break;
+      case 'Home': c = 0; if (ev.ctrlKey) r = 0; break;
+      case 'End': c = Infinity; if (ev.ctrlKey) r = grid.length - 1; break;
+      case 'PageDown': r += 10; break;
+      case 'PageUp': r -= 10; break;
+      default: return;
+    }
+    ev.preventDefault();
+    r = Math.max(0, Math.min(grid.length - 1, r));
+    const row = grid[r];
+    if (!row || row.length === 0) return;
+    c = Math.max(0, Math.min(row.length - 1, c));
+    focusCell(row[c]);
+  });
+  const onPoint = (ev) => {
+    const cell = ev.target;
+    if (cell instanceof HTMLElement && cell.classList.contains('shard')) selectCb(describe(cell).replace(/\n/g, ' · '));
+  };
+  root.addEventListener('focusin', onPoint);
+  root.addEventListener('mouseover', onPoint);
+
+  return {
+    element: h('div', { class: 'map-wrap' }, root),
+    onSelect(cb) {
+      selectCb = cb;
+    },
+    /** Colour the squares from a health report; returns counts per state. */
+    applyHealth(health) {
+      const counts = { ok: 0, missing: 0, truncated: 0, corrupt: 0 };
+      const states = new Map();
+      if (Array.isArray(health.shards)) {
+        for (const sh of health.shards) states.set(sh.path, sh.state);
+      }
+      // Fallback for reports without a shard list: problems name the bad files, everything else is ok.
+      const problemState = new Map();
+      for (const p of Array.isArray(health.problems) ? health.problems : []) {
+        if (p.kind === 'missing' || p.kind === 'truncated' || p.kind === 'corrupt') problemState.set(p.path, p.kind);
+      }
+      for (const [path, cell] of byPath) {
+        let state = states.get(path) ?? problemState.get(path) ?? (states.size === 0 ? 'ok' : 'unknown');
+        if (!(state in STATE_LABEL)) state = 'unknown';
+        if (state in counts) counts[state]++;
+        cell.className = cell.className.replace(/\bstate-\S+/, `state-${state}`);
+        cell.setAttribute('data-state', state);
+        cell.setAttribute('title', `${cell.dataset.base}\nState: ${STATE_LABEL[state]}`);
+        cell.setAttribute('aria-label', `${cell.getAttribute('data-role')} ${cell.dataset.base.split('\n')[1]}: ${STATE_LABEL[state]}`);
+      }
+      root.setAttribute('data-health', health.status);
+      return counts;
+    },
+  };
+}
+
+// ---------- start ----------
+
+rendered = 1;
+render();

@@ -1,0 +1,60 @@
+// The write routes, off by default: bearer-token auth, PUT /files/{name} (streamed upload → commit), repair.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { commit } from '../engine/commit.js';
+import { repair } from '../engine/repair.js';
+import { BlockFrameError } from '../errors.js';
+import type { ApiContext } from './api.js';
+import { sendJson } from './http-util.js';
+
+export interface WritePolicy {
+  allowUpload: boolean;
+  token?: string;
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
+/** Refuse unless uploads are on and the request carries `Authorization: Bearer <token>` (compared in constant time). */
+export function authorize(req: IncomingMessage, policy: WritePolicy): void {
+  if (!policy.allowUpload || !policy.token) {
+    throw new BlockFrameError('BF_FORBIDDEN', 'this server is read-only (start it with --allow-upload and --token to allow writes)');
+  }
+  const m = /^Bearer[ ]+([^\s]+)\s*$/i.exec(req.headers.authorization ?? '');
+  // Equal-length digests: timingSafeEqual never sees the raw lengths, so timing reveals nothing about the token.
+  if (!m || !timingSafeEqual(digest(m[1]!), digest(policy.token))) {
+    throw new BlockFrameError('BF_UNAUTHORIZED', m ? 'the bearer token is wrong' : 'this route needs Authorization: Bearer <token>');
+  }
+}
+
+/** PUT /files/{name}: stream the body to a private staging file (constant memory), then commit it under `name`. */
+export async function upload(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, name: string): Promise<void> {
+  const staging = await ctx.store.createStaging();
+  try {
+    const tmp = join(staging, 'upload');
+    try {
+      // pipeline applies backpressure to the socket and rejects if the client goes away mid-body.
+      await pipeline(req, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+    } catch (err) {
+      throw new BlockFrameError('BF_ABORTED', `the upload of ${JSON.stringify(name)} was interrupted`, {}, { cause: err });
+    }
+    if (req.readableAborted || !req.complete) throw new BlockFrameError('BF_ABORTED', `the upload of ${JSON.stringify(name)} was interrupted`);
+    const r = await commit(tmp, { name, archive: ctx.store.root, pool: ctx.pool });
+    ctx.cache.invalidate();
+    const { manifest, ...rest } = r;
+    sendJson(res, r.status === 'archived' ? 201 : 200, { ...rest, path: undefined, manifest }, r.status === 'archived' ? { Location: `/files/${encodeURIComponent(r.dir)}` } : {});
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** POST /files/{name}/repair: repair one archive and return the report. */
+export async function repairRoute(res: ServerResponse, ctx: ApiContext, name: string): Promise<void> {
+  const dir = await ctx.cache.resolve(name);
+  const report = await repair([dir], { archive: ctx.store.root, pool: ctx.pool });
+  ctx.cache.invalidate(dir);
+  sendJson(res, 200, report);
+}
