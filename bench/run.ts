@@ -92,30 +92,43 @@ async function main(): Promise<void> {
   const label = `${BIG / GiB} GiB`;
   log(`generating ${label}`);
   await makeFile(src, BIG);
+  // Each operation is paired with a dd taken right before it, after a sync and a pause, so both see the same disk
+  // state (this machine's disk is very noisy, and a write burst slows whatever follows it).
+  const settle = () => {
+    execFileSync('sync');
+    execFileSync('sleep', ['2']);
+  };
+  const ddRun = (): number => {
+    settle();
+    const s = timed('dd', [`if=${src}`, `of=${copy}`, 'bs=4M', 'conv=fsync']);
+    execFileSync('rm', ['-f', copy]);
+    settle();
+    return s;
+  };
   const dd: number[] = [];
+  const ddRestore: number[] = [];
   const commits: number[] = [];
   const restores: number[] = [];
   let commitRss = 0;
   for (let i = 0; i < RUNS; i++) {
-    log(`run ${i + 1}/${RUNS}: dd, commit, restore`);
-    await rm(copy, { force: true });
-    dd.push(timed('dd', [`if=${src}`, `of=${copy}`, 'bs=4M', 'conv=fsync']));
-    await rm(copy, { force: true });
+    log(`run ${i + 1}/${RUNS}: dd, commit, dd, restore`);
     await rm(archive, { recursive: true, force: true });
+    dd.push(ddRun());
     const c = child(['commit', src, '', archive, '3']);
     commits.push(c.seconds);
     commitRss = Math.max(commitRss, c.maxRssMiB);
     await rm(out, { force: true });
+    ddRestore.push(ddRun());
     restores.push(child(['restore', 'big.bin', out, archive]).seconds);
     await rm(out, { force: true });
   }
   const ddS = median(dd);
-  const commitRatio = median(commits) / ddS;
-  const restoreRatio = median(restores) / ddS;
-  results.tier3 = { bytes: BIG, ddSeconds: dd, commitSeconds: commits, restoreSeconds: restores, commitRatio, restoreRatio };
+  const commitRatio = median(commits.map((c, i) => c / dd[i]!));
+  const restoreRatio = median(restores.map((r, i) => r / ddRestore[i]!));
+  results.tier3 = { bytes: BIG, ddSeconds: dd, ddBeforeRestoreSeconds: ddRestore, commitSeconds: commits, restoreSeconds: restores, commitRatio, restoreRatio };
   row(`dd bs=4M conv=fsync, ${label} (reference)`, `${ddS.toFixed(2)} s (${(BIG / ddS / 1e6).toFixed(0)} MB/s)`);
-  row(`commit ${label} (Tier 3) / dd`, `${commitRatio.toFixed(2)} (${median(commits).toFixed(2)} s)`, '<= 1.4', commitRatio <= 1.4);
-  row(`restore ${label} / dd`, `${restoreRatio.toFixed(2)} (${median(restores).toFixed(2)} s)`, '<= 1.3', restoreRatio <= 1.3);
+  row(`commit ${label} (Tier 3) / dd, median of per-run ratios`, `${commitRatio.toFixed(2)} (commit ${median(commits).toFixed(2)} s)`, '<= 1.4', commitRatio <= 1.4);
+  row(`restore ${label} / dd, median of per-run ratios`, `${restoreRatio.toFixed(2)} (restore ${median(restores).toFixed(2)} s, dd ${median(ddRestore).toFixed(2)} s)`, '<= 1.3', restoreRatio <= 1.3);
 
   // Verified 1 MiB random range reads, warm cache, in one process with a pool (as a server would run).
   log('range reads');

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { ComputePool } from '../compute/pool.js';
-import { list, summarize } from '../engine/find.js';
+import { list, summarize, type ArchiveSummary } from '../engine/find.js';
 import { verifyArchive } from '../engine/verify.js';
 import { BlockFrameError } from '../errors.js';
 import { openRegular } from '../store/fsutil.js';
@@ -18,15 +18,22 @@ export interface ApiContext {
   cache: ArchiveCache;
 }
 
+/** A summary without the server's absolute filesystem path (clients address archives by `dir`). */
+function publicSummary(s: ArchiveSummary): Omit<ArchiveSummary, 'path'> {
+  const out: Partial<ArchiveSummary> = { ...s };
+  delete out.path;
+  return out as Omit<ArchiveSummary, 'path'>;
+}
+
 export async function listArchives(res: ServerResponse, ctx: ApiContext): Promise<void> {
   const l = await list({ archive: ctx.store.root });
-  sendJson(res, 200, { archives: l.archives.map((a) => ({ ...a, health: null })), damaged: l.damaged });
+  sendJson(res, 200, { archives: l.archives.map((a) => ({ ...publicSummary(a), health: null })), damaged: l.damaged });
 }
 
 export async function archiveInfo(res: ServerResponse, ctx: ApiContext, name: string): Promise<void> {
   const dir = await ctx.cache.resolve(name);
   const manifest = await ctx.store.readManifest(dir);
-  sendJson(res, 200, { summary: summarize(ctx.store, dir, manifest), manifest });
+  sendJson(res, 200, { summary: publicSummary(summarize(ctx.store, dir, manifest)), manifest });
 }
 
 export interface ShardHealth {
