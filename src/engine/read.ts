@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { BlockFrameError } from '../errors.js';
 import type { ComputePool } from '../compute/pool.js';
 import type { Manifest } from '../layout/manifest.js';
-import { segmentsForRange } from '../layout/geometry.js';
+import { segmentsForRange, type Geometry } from '../layout/geometry.js';
 import { manifestGeometry } from '../layout/manifest.js';
 import { ComputePool as Pool, SlabPool } from '../compute/pool.js';
 import { storeFor, type OperationOptions } from './context.js';
@@ -44,6 +44,28 @@ export async function openArchive(query: string, opts: ReadOptions = {}): Promis
   };
 }
 
+/** One window to read: bytes [from, to) of data segment `seg`. */
+export interface WindowJob {
+  seg: number;
+  from: number;
+  to: number;
+}
+
+/** The windows of [offset, offset + length): per segment, edges on READ_WINDOW multiples (chunk-aligned reads). */
+export function windowJobs(g: Geometry, offset: number, length: number): WindowJob[] {
+  const out: WindowJob[] = [];
+  for (const s of segmentsForRange(g, offset, length)) {
+    const from = Math.max(offset, s.offset) - s.offset;
+    const to = Math.min(offset + length, s.offset + s.size) - s.offset;
+    for (let a = from; a < to; ) {
+      const b = Math.min(to, (Math.floor(a / READ_WINDOW) + 1) * READ_WINDOW);
+      out.push({ seg: s.index, from: a, to: b });
+      a = b;
+    }
+  }
+  return out;
+}
+
 /** A verified window whose buffer stays valid until release(). */
 export interface HeldWindow {
   view: Uint8Array;
@@ -56,16 +78,7 @@ export interface HeldWindow {
  * while their writes are in flight) before reading waits: memory stays bounded whatever the file size.
  */
 export async function* heldWindows(reader: ArchiveReader, offset: number, length: number, ahead = 3, hold = 1): AsyncGenerator<HeldWindow> {
-  const g = manifestGeometry(reader.manifest);
-  const jobs: { seg: number; from: number; to: number }[] = [];
-  for (const s of segmentsForRange(g, offset, length)) {
-    const from = Math.max(offset, s.offset) - s.offset;
-    const to = Math.min(offset + length, s.offset + s.size) - s.offset;
-    // Window edges on READ_WINDOW multiples inside the segment keep reads chunk-aligned.
-    for (let a = from; a < to; a = Math.min(to, (Math.floor(a / READ_WINDOW) + 1) * READ_WINDOW)) {
-      jobs.push({ seg: s.index, from: a, to: Math.min(to, (Math.floor(a / READ_WINDOW) + 1) * READ_WINDOW) });
-    }
-  }
+  const jobs = windowJobs(manifestGeometry(reader.manifest), offset, length);
   const slabs = new SlabPool(Math.min(ahead + hold, Math.max(1, jobs.length)), Math.min(READ_WINDOW, Math.max(1, length)));
   const queue: Promise<{ slab: Uint8Array; view: Uint8Array }>[] = [];
   const start = (j: (typeof jobs)[number]) => {

@@ -3,30 +3,16 @@
 import { SlabPool } from '../compute/pool.js';
 import type { ArchiveReader } from '../engine/reader.js';
 import { READ_WINDOW } from '../engine/reader.js';
-import { segmentsForRange, type Geometry } from '../layout/geometry.js';
+import type { Geometry } from '../layout/geometry.js';
+import { windowJobs, type WindowJob } from '../engine/read.js';
 import { manifestGeometry } from '../layout/manifest.js';
 
 const geometries = new WeakMap<ArchiveReader, Geometry>();
 
-function geometryOf(reader: ArchiveReader): Geometry {
+function jobs(reader: ArchiveReader, offset: number, length: number): WindowJob[] {
   let g = geometries.get(reader);
   if (!g) geometries.set(reader, (g = manifestGeometry(reader.manifest)));
-  return g;
-}
-
-/** Window jobs of [offset, offset + length): per segment, edges on READ_WINDOW multiples (chunk-aligned reads). */
-function jobs(reader: ArchiveReader, offset: number, length: number): { seg: number; from: number; to: number }[] {
-  const out: { seg: number; from: number; to: number }[] = [];
-  for (const s of segmentsForRange(geometryOf(reader), offset, length)) {
-    const from = Math.max(offset, s.offset) - s.offset;
-    const to = Math.min(offset + length, s.offset + s.size) - s.offset;
-    for (let a = from; a < to; ) {
-      const b = Math.min(to, (Math.floor(a / READ_WINDOW) + 1) * READ_WINDOW);
-      out.push({ seg: s.index, from: a, to: b });
-      a = b;
-    }
-  }
-  return out;
+  return windowJobs(g, offset, length);
 }
 
 export class WindowReader {
@@ -36,7 +22,7 @@ export class WindowReader {
   }
 
   /** One window: a shared slab for the verified read, then a private copy (the slab goes straight back). */
-  private async readOne(reader: ArchiveReader, j: { seg: number; from: number; to: number }): Promise<Buffer> {
+  private async readOne(reader: ArchiveReader, j: WindowJob): Promise<Buffer> {
     const slab = await this.slabs.acquire();
     try {
       const view = slab.subarray(0, j.to - j.from);
