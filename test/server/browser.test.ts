@@ -1,5 +1,5 @@
 // The web UI of `blockframe serve`, driven in headless Chromium: list → file page → stripe map → audio playback with
-// Range requests → seek. Saves a full-page screenshot to test-artifacts/ui.png and docs/screenshot.png.
+// Range requests → seek. Saves a full-page screenshot to test-artifacts/ui.png (and docs/screenshot.png with UPDATE_SCREENSHOT=1).
 // Skipped when Debian's Chromium (/usr/bin/chromium) is not installed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -213,7 +213,8 @@ test('web UI: archive list, stripe map, audio playback with Range requests and s
     const shot = join(artifacts, 'ui.png');
     await page.screenshot({ path: shot, fullPage: true, timeout: WAIT });
     await mkdir(join(REPO_ROOT, 'docs'), { recursive: true });
-    await copyFile(shot, join(REPO_ROOT, 'docs', 'screenshot.png'));
+    // The README's screenshot is refreshed on request only, so a test run never dirties the work tree.
+    if (process.env.UPDATE_SCREENSHOT === '1') await copyFile(shot, join(REPO_ROOT, 'docs', 'screenshot.png'));
   } finally {
     await browser?.close().catch(() => {});
     await srv?.close().catch(() => {});
