@@ -20,7 +20,6 @@ interface Pending {
 function costOf(req: Request): number {
   switch (req.op) {
     case 'hashUpdate':
-    case 'hashOnce':
     case 'chunkHashes':
       return req.data.length;
     case 'encode':
@@ -75,6 +74,7 @@ export class ComputePool {
   private failAll(err: Error): void {
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
+    this.inflight.fill(0);
   }
 
   private send(worker: number, req: Request): Promise<string | undefined> {
@@ -112,10 +112,6 @@ export class ComputePool {
 
   async digest(h: HashHandle): Promise<string> {
     return (await this.send(h.worker, { op: 'hashDigest', stream: h.stream }))!;
-  }
-
-  async hashOnce(data: SharedView): Promise<string> {
-    return (await this.send(this.leastBusy(), { op: 'hashOnce', data }))!;
   }
 
   /** BLAKE3 of each chunkSize piece of `data` (the last may be short), written as 32-byte hashes into `out`. */

@@ -7,7 +7,6 @@ export type Request =
   | { op: 'hashOpen'; stream: number }
   | { op: 'hashUpdate'; stream: number; data: SharedView }
   | { op: 'hashDigest'; stream: number }
-  | { op: 'hashOnce'; data: SharedView }
   | { op: 'chunkHashes'; data: SharedView; chunkSize: number; out: SharedView }
   | { op: 'encode'; k: number; m: number; data: SharedView[]; parity: SharedView[] }
   | { op: 'reconstruct'; k: number; m: number; shards: (SharedView | null)[]; out: SharedView[] };

@@ -1,7 +1,7 @@
 // A compute worker thread: BLAKE3 hash streams and Reed-Solomon work on shared-memory buffers.
 import { parentPort } from 'node:worker_threads';
 import { createReedSolomon, type ReedSolomon } from '../codec/index.js';
-import { blake3, createBlake3Stream, initBlake3, blake3Hex, type Blake3Stream } from '../integrity/blake3.js';
+import { blake3, createBlake3Stream, initBlake3, type Blake3Stream } from '../integrity/blake3.js';
 import type { Envelope, Reply, Request } from './protocol.js';
 
 const port = parentPort;
@@ -36,8 +36,6 @@ async function handle(req: Request): Promise<string | undefined> {
       streams.delete(req.stream);
       return s.digestHex();
     }
-    case 'hashOnce':
-      return blake3Hex(req.data);
     case 'chunkHashes':
       for (let i = 0, o = 0; o < req.data.length; i++, o += req.chunkSize) {
         req.out.set(blake3(req.data.subarray(o, Math.min(o + req.chunkSize, req.data.length))), i * 32);

@@ -106,11 +106,6 @@ export function segmentsForRange(g: Geometry, offset: number, length: number): S
   return out;
 }
 
-/** Every shard path of the archive, data then parity per stripe. */
-export function allShardPaths(g: Geometry): string[] {
-  return g.stripes.flatMap((st) => [...st.segments.map((s) => s.path), ...st.parity.map((p) => p.path)]);
-}
-
 function internal(msg: string): BlockFrameError {
   return new BlockFrameError('BF_INTERNAL', msg);
 }
