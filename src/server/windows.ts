@@ -17,7 +17,12 @@ function jobs(reader: ArchiveReader, offset: number, length: number): WindowJob[
 
 export class WindowReader {
   private readonly slabs: SlabPool;
-  constructor(slabCount = 8) {
+  /** Bytes of read-ahead (windows beyond each response's current one) held across all responses. */
+  private readAheadBytes = 0;
+  constructor(
+    slabCount = 8,
+    private readonly readAheadBudget = 64 * 1024 * 1024,
+  ) {
     this.slabs = new SlabPool(slabCount, READ_WINDOW);
   }
 
@@ -36,27 +41,51 @@ export class WindowReader {
   }
 
   /**
-   * Verified bytes of [offset, offset + length) in order, `ahead` windows read concurrently. Leaving the loop early
-   * (a client gone) waits for the reads in flight and starts no more.
+   * Verified bytes of [offset, offset + length) in order. Each response always has one window in hand; read-ahead
+   * beyond that (up to `ahead` windows) only happens while the server-wide read-ahead budget has room, so memory
+   * stays bounded however many clients read, and slow clients cannot starve the others (they only hold their own
+   * window plus whatever read-ahead they already had). Leaving the loop early (a client gone) waits for the reads
+   * in flight and starts no more.
    */
   async *windows(reader: ArchiveReader, offset: number, length: number, ahead: number): AsyncGenerator<Buffer> {
     const todo = jobs(reader, offset, length);
-    const queue: Promise<Buffer>[] = [];
+    const queue: { p: Promise<Buffer>; budget: number }[] = [];
     let next = 0;
-    const start = () => {
+    const start = (budget: number) => {
       const p = this.readOne(reader, todo[next++]!);
       p.catch(() => undefined);
-      queue.push(p);
+      queue.push({ p, budget });
+    };
+    /** Start the next window if this response has none queued, or if the shared budget allows read-ahead. */
+    const fill = () => {
+      while (next < todo.length && queue.length < ahead) {
+        const j = todo[next]!;
+        const bytes = j.to - j.from;
+        if (queue.length === 0) start(0);
+        else if (this.readAheadBytes + bytes <= this.readAheadBudget) {
+          this.readAheadBytes += bytes;
+          start(bytes);
+        } else break;
+      }
     };
     try {
-      while (next < todo.length && queue.length < ahead) start();
+      fill();
       while (queue.length) {
-        const w = await queue.shift()!;
-        if (next < todo.length) start();
-        yield w;
+        const w = queue.shift()!;
+        let buf: Buffer;
+        try {
+          buf = await w.p;
+        } finally {
+          this.readAheadBytes -= w.budget;
+        }
+        fill();
+        yield buf;
       }
     } finally {
-      await Promise.allSettled(queue);
+      for (const w of queue.splice(0)) {
+        await w.p.catch(() => undefined);
+        this.readAheadBytes -= w.budget;
+      }
     }
   }
 }
