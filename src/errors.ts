@@ -19,7 +19,7 @@ interface CodeInfo {
 export const ERROR_CODES = {
   BF_USAGE: { summary: 'the command line is wrong', exitCode: EXIT.USAGE, httpStatus: 400 },
   BF_INVALID_SIZE: { summary: 'a size argument is not a valid byte count', exitCode: EXIT.USAGE, httpStatus: 400 },
-  BF_INVALID_TIER: { summary: 'a tier argument is not 1, 2 or 3', exitCode: EXIT.USAGE, httpStatus: 400 },
+  BF_INVALID_TIER: { summary: 'a tier argument is not 1, 2, 3 or 4', exitCode: EXIT.USAGE, httpStatus: 400 },
   BF_INVALID_RANGE: { summary: 'a byte range is malformed', exitCode: EXIT.USAGE, httpStatus: 400 },
   BF_RANGE_NOT_SATISFIABLE: { summary: 'a byte range lies outside the file', exitCode: EXIT.FAILURE, httpStatus: 416 },
   BF_FILE_NOT_FOUND: { summary: 'the input file does not exist', exitCode: EXIT.FAILURE, httpStatus: 404 },

@@ -17,8 +17,8 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
   withCommon(program.command('commit'))
     .description('archive one or more files (the tier is chosen by size unless --tier is given)')
     .argument('<file...>', 'files to archive')
-    .option('--tier <n>', 'force tier 1, 2 or 3')
-    .option('--segment-size <size>', 'segment size for tiers 2 and 3, e.g. 32MiB (default 32MiB)')
+    .option('--tier <n>', 'force tier 1, 2, 3 or 4')
+    .option('--segment-size <size>', 'segment size for tiers 2 to 4, e.g. 32MiB (default 32MiB)')
     .option('--json', 'print one JSON document')
     .action((files: string[], opts: Opts) =>
       run(async () => {
@@ -35,7 +35,6 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
               bar.done();
               results.push(r);
               if (!opts.json) {
-                if (r.note) process.stderr.write(`note: ${r.note}\n`);
                 const what = r.status === 'archived' ? 'archived' : 'already archived';
                 process.stdout.write(`${what}: ${r.name} (${formatSize(r.size)}, tier ${r.tier}, ${r.segments} segment${r.segments === 1 ? '' : 's'}, ${shortHash(r.originalHash)}) -> ${r.dir}\n`);
               }

@@ -71,7 +71,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
               process.stdout.write(problemLines(a.problems.filter((p) => p.repairable)));
             } else {
               process.stdout.write(`${a.outcome === 'planned' ? 'would repair' : 'repaired'}: ${a.name} [${a.dir}]\n`);
-              for (const x of a.actions) process.stdout.write(`  ${x.action.padEnd(8)} ${x.path}\n`);
+              for (const x of a.actions) process.stdout.write(`  ${x.action.padEnd(8)} ${x.path}${x.via ? ` (from ${x.via})` : ''}\n`);
             }
           }
         }

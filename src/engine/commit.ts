@@ -19,7 +19,7 @@ import { VERSION } from '../version.js';
 export interface CommitOptions extends OperationOptions {
   /** Force a tier instead of choosing by size. */
   tier?: Tier;
-  /** Segment size for Tiers 2 and 3 (default 32 MiB). */
+  /** Segment size for Tiers 2 to 4 (default 32 MiB). */
   segmentSize?: number;
   /** Override the size thresholds between tiers. */
   policy?: Partial<TierPolicy>;
@@ -39,8 +39,6 @@ export interface CommitResult {
   originalHash: string;
   segments: number;
   stripes: number;
-  /** Set when the tier policy asked for something not built yet (Tier 4). */
-  note?: string;
   manifest: Manifest;
 }
 
@@ -68,14 +66,14 @@ export async function commit(file: string, opts: CommitOptions = {}): Promise<Co
         const hit = existing.find((e) => e.manifest.original_hash === hash);
         if (hit) {
           await checkUnchanged(file, before);
-          return result('already-archived', store, hit.dir, hit.manifest, choice.note);
+          return result('already-archived', store, hit.dir, hit.manifest);
         }
       }
       const staging = await store.createStaging();
       try {
         checkAborted(opts.signal);
         let done = 0;
-        const total = before.size + geometry.stripes.reduce((s, st) => s + st.shardSize * st.parityShards, 0);
+        const total = before.size + [...geometry.stripes, ...geometry.level2].reduce((s, st) => s + st.shardSize * st.parityShards, 0);
         const hashes = await writeShards({
           input,
           inputPath: file,
@@ -92,7 +90,7 @@ export async function commit(file: string, opts: CommitOptions = {}): Promise<Co
         await syncTree(staging, geometry);
         const dir = archiveDirName(name, hashes.original);
         const outcome = await store.publish(staging, dir);
-        return result(outcome === 'published' ? 'archived' : 'already-archived', store, dir, outcome === 'published' ? manifest : await store.readManifest(dir), choice.note);
+        return result(outcome === 'published' ? 'archived' : 'already-archived', store, dir, outcome === 'published' ? manifest : await store.readManifest(dir));
       } catch (err) {
         await rm(staging, { recursive: true, force: true });
         throw err;
@@ -146,7 +144,22 @@ function buildManifest(name: string, g: Geometry, h: ShardHashes): Manifest {
     parity: st.parity.map((p, j) => ({ index: p.index, path: p.path, size: p.size, hash: h.parity[i]![j]! })),
     chunks_hash: h.chunks[i]!,
   }));
-  const leaves = merkleLeaves({ stripes });
+  const level2 =
+    g.tier === 4
+      ? {
+          group_blocks: DEFAULTS.groupBlocks,
+          parity_shards: DEFAULTS.level2ParityShards,
+          stripes: g.level2.map((st, i) => ({
+            index: st.index,
+            group: st.group,
+            position: st.position,
+            shard_size: st.shardSize,
+            parity: st.parity.map((p, j) => ({ index: p.index, path: p.path, size: p.size, hash: h.level2Parity[i]![j]! })),
+            chunks_hash: h.level2Chunks[i]!,
+          })),
+        }
+      : undefined;
+  const leaves = merkleLeaves({ stripes, level2 });
   return {
     format_version: FORMAT_VERSION,
     name,
@@ -163,6 +176,7 @@ function buildManifest(name: string, g: Geometry, h: ShardHashes): Manifest {
     },
     chunk_index: { path: CHUNK_INDEX_FILE, chunk_size: DEFAULT_CHUNK_SIZE },
     stripes,
+    ...(level2 && { level2 }),
     merkle: { algorithm: MERKLE_ALGORITHM, leaf_count: leaves.length, root: merkleRootHex(leaves) },
     created_at: new Date().toISOString(),
     generator: `blockframe ${VERSION}`,
@@ -172,18 +186,17 @@ function buildManifest(name: string, g: Geometry, h: ShardHashes): Manifest {
 /** fsync every directory of the staged tree, deepest first, so the published tree is durable as a whole. */
 async function syncTree(staging: string, g: Geometry): Promise<void> {
   const dirs = new Set<string>();
-  for (const st of g.stripes) {
-    for (const p of [...st.segments.map((s) => s.path), ...st.parity.map((x) => x.path)]) {
-      const parts = p.split('/');
-      for (let i = parts.length - 1; i > 0; i--) dirs.add(parts.slice(0, i).join('/'));
-    }
+  const paths = [...g.stripes.flatMap((st) => [...st.segments.map((s) => s.path), ...st.parity.map((x) => x.path)]), ...g.level2.flatMap((st) => st.parity.map((x) => x.path))];
+  for (const p of paths) {
+    const parts = p.split('/');
+    for (let i = parts.length - 1; i > 0; i--) dirs.add(parts.slice(0, i).join('/'));
   }
   const sorted = [...dirs].sort((x, y) => y.split('/').length - x.split('/').length);
   for (const d of sorted) await fsyncDir(join(staging, d));
   await fsyncDir(staging);
 }
 
-function result(status: CommitResult['status'], store: LocalStore, dir: string, manifest: Manifest, note?: string): CommitResult {
+function result(status: CommitResult['status'], store: LocalStore, dir: string, manifest: Manifest): CommitResult {
   return {
     status,
     name: manifest.name,
@@ -194,7 +207,6 @@ function result(status: CommitResult['status'], store: LocalStore, dir: string, 
     originalHash: manifest.original_hash,
     segments: manifest.stripes.reduce((n, s) => n + s.data.length, 0),
     stripes: manifest.stripes.length,
-    note,
     manifest,
   };
 }

@@ -1,27 +1,33 @@
-// The self-healing reader: verified byte ranges of data segments, chunk by chunk, rebuilt from parity on the fly.
+// The self-healing reader: verified byte ranges of data segments, chunk by chunk, rebuilt on the fly through any
+// stripe that protects them (level 1, and in Tier 4 level 2, healing other lost shards through theirs).
 import type { FileHandle } from 'node:fs/promises';
-import { BlockFrameError, fromSystemError } from '../errors.js';
+import { BlockFrameError, fromSystemError, isBlockFrameError } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
-import { CHUNK_INDEX_FILE, chunkIndexLayout, HASH_LEN, type StripeChunks } from '../layout/chunks.js';
-import { manifestGeometry, type Manifest } from '../layout/manifest.js';
+import { CHUNK_INDEX_FILE, HASH_LEN } from '../layout/chunks.js';
+import type { CodeLayout } from '../layout/code.js';
+import type { Manifest } from '../layout/manifest.js';
 import { openRegular, readFully } from '../store/fsutil.js';
 import type { LocalStore } from '../store/local.js';
 import { checkAborted } from './context.js';
-import { archiveCtx, computeSection } from './stripe.js';
+import { archiveCtx, computeSection, type ArchiveCtx } from './stripe.js';
 
 export type DamageKind = 'missing' | 'truncated' | 'corrupt';
 
 export interface Damage {
   path: string;
   kind: DamageKind;
+  /** The stripe the file belongs to, numbered within its level (a block, or a Tier 4 level-2 stripe). */
   stripe: number;
+  level: 1 | 2;
 }
 
 /** Largest range one readInto call serves; callers split bigger reads. */
 export const READ_WINDOW = 4 * 1024 * 1024;
 /** Bytes per shard gathered at once when rebuilding chunks from the rest of the stripe. */
 const HEAL_BATCH = 256 * 1024;
+/** How many times a heal may in turn heal another lost shard through that shard's other stripe (Tier 4). */
+const HEAL_DEPTH = 2;
 
 interface ShardFile {
   fh: FileHandle | null;
@@ -31,24 +37,23 @@ interface ShardFile {
 export class ArchiveReader {
   /** Damage seen while reading, by shard path: repair can fix it. */
   readonly damage = new Map<string, Damage>();
-  private readonly layout: StripeChunks[];
+  private readonly ctx: ArchiveCtx;
+  private readonly code: CodeLayout;
   private readonly C: number;
   private readonly sections = new Map<number, Uint8Array>();
   private readonly files = new Map<string, Promise<ShardFile>>();
   private readonly scratch: SlabPool;
-  /** Global segment index → [stripe, position in stripe]. */
-  private readonly where: [number, number][] = [];
 
   constructor(
-    private readonly store: LocalStore,
+    store: LocalStore,
     readonly dir: string,
     readonly manifest: Manifest,
     private readonly pool: ComputePool,
     private readonly signal?: AbortSignal,
   ) {
-    this.C = manifest.chunk_index.chunk_size;
-    this.layout = chunkIndexLayout(manifestGeometry(manifest), this.C);
-    manifest.stripes.forEach((st, i) => st.data.forEach((_, j) => this.where.push([i, j])));
+    this.ctx = archiveCtx(store, dir, manifest, pool, { signal });
+    this.code = this.ctx.code;
+    this.C = this.code.chunkSize;
     this.scratch = new SlabPool(4, READ_WINDOW + 2 * this.C);
   }
 
@@ -61,9 +66,8 @@ export class ArchiveReader {
   /** Verified bytes [from, to) of data segment `seg` (global index) into `out` (shared memory, to - from <= READ_WINDOW). */
   async readInto(seg: number, from: number, to: number, out: Uint8Array): Promise<void> {
     checkAborted(this.signal);
-    const [si, pos] = this.where[seg]!;
-    const stripe = this.manifest.stripes[si]!;
-    const size = stripe.data[pos]!.size;
+    const n = this.code.segments[seg]!;
+    const size = this.code.shards[n]!.size;
     if (from < 0 || to > size || to - from > READ_WINDOW || from > to) throw new BlockFrameError('BF_INTERNAL', `bad segment read ${seg}:${from}-${to}`);
     if (from === to) return;
     const C = this.C;
@@ -76,17 +80,23 @@ export class ArchiveReader {
     const buf = direct ? null : await this.scratch.acquire();
     try {
       const view = buf ? buf.subarray(0, end - start) : out.subarray(0, end - start);
-      const good = await this.readChunks(si, pos, c0, c1, view);
-      for (let c = c0; c < c1; c++) {
-        if (good[c - c0]) continue;
-        let ce = c;
-        while (ce < c1 && !good[ce - c0]) ce++;
-        await this.heal(si, pos, c, ce, view.subarray((c - c0) * C));
-        c = ce;
-      }
+      await this.fetch(n, c0, c1, view, HEAL_DEPTH, []);
       if (buf) out.set(view.subarray(from - start, to - start));
     } finally {
       if (buf) this.scratch.release(buf);
+    }
+  }
+
+  /** Verified chunks [c0, c1) of shard `n` into `view`: read, and heal the chunks that fail their hash. */
+  private async fetch(n: number, c0: number, c1: number, view: Uint8Array, depth: number, exclude: number[]): Promise<void> {
+    const C = this.C;
+    const good = await this.readChunks(n, c0, c1, view);
+    for (let c = c0; c < c1; c++) {
+      if (good[c - c0]) continue;
+      let ce = c;
+      while (ce < c1 && !good[ce - c0]) ce++;
+      await this.recover(n, c, ce, view.subarray((c - c0) * C), depth, exclude);
+      c = ce;
     }
   }
 
@@ -94,23 +104,24 @@ export class ArchiveReader {
   private async section(si: number): Promise<Uint8Array> {
     const cached = this.sections.get(si);
     if (cached) return cached;
-    const lay = this.layout[si]!;
-    const sec = new Uint8Array(lay.length);
+    const want = this.code.stripes[si]!.section;
+    const sec = new Uint8Array(want.length);
     const idx = await this.file(CHUNK_INDEX_FILE, -1);
-    const n = idx.fh ? await readFully(idx.fh, sec, lay.length, lay.offset) : 0;
+    const n = idx.fh ? await readFully(idx.fh, sec, want.length, want.offset) : 0;
     let section: Uint8Array = sec;
-    if (n !== lay.length || blake3Hex(sec) !== this.manifest.stripes[si]!.chunks_hash) {
+    if (n !== want.length || blake3Hex(sec) !== want.hash) {
       // chunks.idx is damaged here: recompute the section from the shards themselves (one pass over the stripe).
       this.note(CHUNK_INDEX_FILE, idx.fh ? 'corrupt' : 'missing', si);
-      section = await computeSection(archiveCtx(this.store, this.dir, this.manifest, this.pool, { signal: this.signal }), si);
+      section = await computeSection(this.ctx, si);
     }
     if (this.sections.size > 64) this.sections.delete(this.sections.keys().next().value!);
     this.sections.set(si, section);
     return section;
   }
 
-  private note(path: string, kind: DamageKind, stripe: number): void {
-    if (!this.damage.has(path)) this.damage.set(path, { path, kind, stripe });
+  private note(path: string, kind: DamageKind, si: number): void {
+    const st = this.code.stripes[si]!;
+    if (!this.damage.has(path)) this.damage.set(path, { path, kind, stripe: st.index, level: st.level });
   }
 
   /** Open (once) and size-check a file of the archive; size -1 skips the check. */
@@ -118,7 +129,7 @@ export class ArchiveReader {
     let f = this.files.get(path);
     if (!f) {
       f = (async () => {
-        const abs = this.store.path(this.dir, path);
+        const abs = this.ctx.store.path(this.dir, path);
         const fh = await openRegular(abs).catch((err) => Promise.reject(fromSystemError(err, abs, 'opening a shard')));
         if (typeof fh === 'string') {
           if (expected >= 0) this.note(path, fh === 'missing' ? 'missing' : 'corrupt', stripe);
@@ -134,31 +145,25 @@ export class ArchiveReader {
   }
 
   /**
-   * Read chunks [c0, c1) of shard `n` of stripe `si` (data positions first, then parity rows) into `view`, zero
-   * past the shard's end, and check each chunk against chunks.idx. Returns which chunks verified.
+   * Read chunks [c0, c1) of shard `n` into `view`, zero past the shard's end, and check each chunk against
+   * chunks.idx. Returns which chunks verified.
    */
-  private async readChunks(si: number, n: number, c0: number, c1: number, view: Uint8Array): Promise<boolean[]> {
+  private async readChunks(n: number, c0: number, c1: number, view: Uint8Array): Promise<boolean[]> {
     const C = this.C;
-    const lay = this.layout[si]!;
-    const sh = lay.shards[n];
+    const sh = this.code.shards[n]!;
     const good: boolean[] = new Array(c1 - c0).fill(false);
-    if (!sh) {
-      // A data position past the end of a short last block: known zeros.
-      view.fill(0);
-      return good.fill(true);
-    }
-    const f = await this.file(sh.path, sh.size, si);
+    const f = await this.file(sh.path, sh.size, sh.home);
     const want = Math.max(0, Math.min(view.length, sh.size - c0 * C));
     const got = f.fh ? await readFully(f.fh, view, want, c0 * C) : 0;
     view.fill(0, got);
-    const sec = await this.section(si);
+    const sec = await this.section(sh.home);
     const hashes = new Uint8Array(new SharedArrayBuffer((c1 - c0) * HASH_LEN));
-    const nChunks = Math.min(c1, sh.count) - c0;
+    const nChunks = Math.min(c1, sh.chunkCount) - c0;
     if (nChunks > 0) await this.pool.chunkHashes(view.subarray(0, Math.min(want, nChunks * C)), C, hashes);
-    const base = sh.offset - lay.offset;
+    const base = sh.chunkOffset - this.code.stripes[sh.home]!.section.offset;
     let bad = false;
     for (let c = c0; c < c1; c++) {
-      if (c >= sh.count) {
+      if (c >= sh.chunkCount) {
         good[c - c0] = true; // beyond the shard's own bytes: zero padding
         continue;
       }
@@ -171,54 +176,67 @@ export class ArchiveReader {
       good[c - c0] = equal(hashes.subarray((c - c0) * HASH_LEN, (c - c0 + 1) * HASH_LEN), sec.subarray(e, e + HASH_LEN));
       if (!good[c - c0]) bad = true;
     }
-    if (bad && f.fh) this.note(sh.path, f.size < sh.size ? 'truncated' : 'corrupt', si);
+    if (bad && f.fh) this.note(sh.path, f.size < sh.size ? 'truncated' : 'corrupt', sh.home);
     return good;
   }
 
-  /** Rebuild chunks [ca, cb) of shard `n` of stripe `si` from the stripe's other shards, into `dest`. */
-  private async heal(si: number, n: number, ca: number, cb: number, dest: Uint8Array): Promise<void> {
+  /**
+   * Rebuild chunks [ca, cb) of shard `n` into `dest` through the stripes it belongs to that are not in `exclude`:
+   * first each from the other shards as read, then (depth > 0) each with the other lost shards healed in turn.
+   */
+  private async recover(n: number, ca: number, cb: number, dest: Uint8Array, depth: number, exclude: number[]): Promise<void> {
+    const routes = this.code.stripesOf[n]!.filter((si) => !exclude.includes(si));
+    let last: unknown = null;
+    for (const d of depth > 0 ? [0, depth] : [0]) {
+      for (const si of routes) {
+        try {
+          await this.heal(si, n, ca, cb, dest, d, [...exclude, si]);
+          return;
+        } catch (err) {
+          if (!isBlockFrameError(err, 'BF_UNRECOVERABLE')) throw err;
+          last = err;
+        }
+      }
+    }
+    throw last ?? new BlockFrameError('BF_UNRECOVERABLE', `archive ${this.dir}: ${this.code.shards[n]!.path} is damaged and has no stripe left to rebuild it from`, { archive: this.dir });
+  }
+
+  /** Rebuild chunks [ca, cb) of shard `n` from the other shards of stripe `si`, into `dest`. */
+  private async heal(si: number, n: number, ca: number, cb: number, dest: Uint8Array, depth: number, exclude: number[]): Promise<void> {
     const C = this.C;
-    const st = this.manifest.stripes[si]!;
-    const k = this.manifest.erasure_coding.data_shards;
-    const m = this.manifest.erasure_coding.parity_shards;
+    const st = this.code.stripes[si]!;
+    const { k, m } = st;
+    const target = st.slots.indexOf(n);
     const per = Math.max(1, Math.floor(HEAL_BATCH / C));
     for (let b0 = ca; b0 < cb; b0 += per) {
       const b1 = Math.min(cb, b0 + per);
-      const len = Math.min(b1 * C, st.shard_size) - b0 * C;
+      const len = Math.min(b1 * C, st.shardSize) - b0 * C;
       const mem = new Uint8Array(new SharedArrayBuffer((k + m) * len));
       const views = Array.from({ length: k + m }, (_, i) => mem.subarray(i * len, (i + 1) * len));
-      // Shard slot i: data positions 0..k-1, then parity rows; layout.shards skips absent data positions.
-      const slot = (i: number): number => (i < k ? i : st.data.length + (i - k));
       const goods: boolean[][] = [];
-      for (let i = 0; i < k + m; i++) {
-        if (i === n || (i >= k && i - k + st.data.length === n)) {
-          goods.push(new Array(b1 - b0).fill(false));
-          continue;
-        }
-        if (i < k && i >= st.data.length) {
-          views[i]!.fill(0);
-          goods.push(new Array(b1 - b0).fill(true));
-          continue;
-        }
-        goods.push(await this.readChunks(si, slot(i), b0, b1, views[i]!));
+      for (const [i, s] of st.slots.entries()) {
+        if (i === target) goods.push(new Array(b1 - b0).fill(false));
+        else if (s === null) goods.push(new Array(b1 - b0).fill(true)); // known zeros (views start zeroed)
+        else goods.push(await this.readChunks(s, b0, b1, views[i]!));
       }
-      const target = n < st.data.length ? n : k + (n - st.data.length);
+      const alive = (c: number) => goods.map((g, i) => i !== target && g[c - b0]!);
+      const short = () => Array.from({ length: b1 - b0 }, (_, j) => alive(b0 + j).filter(Boolean).length < k).some(Boolean);
+      if (depth > 0 && short()) await this.healOthers(st, target, b0, b1, views, goods, depth - 1, exclude);
       for (let c = b0; c < b1; ) {
-        const present = (cc: number) => goods.map((g, i) => i !== target && g[cc - b0]!);
-        const key = present(c).join();
+        const key = alive(c).join();
         let ce = c + 1;
-        while (ce < b1 && present(ce).join() === key) ce++;
-        const alive = present(c);
-        if (alive.filter(Boolean).length < k) {
-          const lost = goods.map((g, i) => (g[c - b0] ? null : i)).filter((i) => i !== null);
-          throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${this.dir}: stripe ${si} has lost ${lost.length} shards at chunk ${c}; only ${m} can be rebuilt`, {
+        while (ce < b1 && alive(ce).join() === key) ce++;
+        const live = alive(c);
+        if (live.filter(Boolean).length < k) {
+          const lost = live.length - live.filter(Boolean).length - 1;
+          throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${this.dir}: ${st.label} has lost ${lost} shards at chunk ${c}; only ${m} can be rebuilt`, {
             archive: this.dir,
-            stripe: si,
+            stripe: st.index,
           });
         }
         const from = (c - b0) * C;
         const to = Math.min((ce - b0) * C, len);
-        const shards = views.map((v, i) => (alive[i] ? v.subarray(from, to) : null));
+        const shards = views.map((v, i) => (live[i] ? v.subarray(from, to) : null));
         const outs: Uint8Array[] = [];
         shards.forEach((s, i) => s === null && outs.push(views[i]!.subarray(from, to)));
         await this.pool.reconstruct(k, m, shards, outs);
@@ -226,18 +244,39 @@ export class ArchiveReader {
       }
       // The rebuilt chunks must match chunks.idx before anyone sees them.
       const rebuilt = views[target]!;
-      const sh = this.layout[si]!.shards[n]!;
-      const sec = await this.section(si);
+      const sh = this.code.shards[n]!;
+      const sec = await this.section(sh.home);
       const hashes = new Uint8Array(new SharedArrayBuffer((b1 - b0) * HASH_LEN));
       const own = Math.min(len, sh.size - b0 * C);
       await this.pool.chunkHashes(rebuilt.subarray(0, own), C, hashes);
-      for (let c = b0; c < Math.min(b1, sh.count); c++) {
-        const e = sh.offset - this.layout[si]!.offset + c * HASH_LEN;
+      for (let c = b0; c < Math.min(b1, sh.chunkCount); c++) {
+        const e = sh.chunkOffset - this.code.stripes[sh.home]!.section.offset + c * HASH_LEN;
         if (!equal(hashes.subarray((c - b0) * HASH_LEN, (c - b0 + 1) * HASH_LEN), sec.subarray(e, e + HASH_LEN))) {
           throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${this.dir}: rebuilt chunk ${c} of ${sh.path} does not verify`, { archive: this.dir, shard: sh.path });
         }
       }
       dest.set(rebuilt.subarray(0, Math.min(len, dest.length - (b0 - ca) * C)), (b0 - ca) * C);
+    }
+  }
+
+  /** Heal, through their other stripes, the chunks other shards of `st` lost in [b0, b1); those that can't stay lost. */
+  private async healOthers(st: CodeLayout['stripes'][number], target: number, b0: number, b1: number, views: Uint8Array[], goods: boolean[][], depth: number, exclude: number[]): Promise<void> {
+    const C = this.C;
+    for (const [i, s] of st.slots.entries()) {
+      if (i === target || s === null) continue;
+      const g = goods[i]!;
+      for (let c = b0; c < b1; c++) {
+        if (g[c - b0]) continue;
+        let ce = c;
+        while (ce < b1 && !g[ce - b0]) ce++;
+        try {
+          await this.recover(s, c, ce, views[i]!.subarray((c - b0) * C), depth, exclude);
+          g.fill(true, c - b0, ce - b0);
+        } catch (err) {
+          if (!isBlockFrameError(err, 'BF_UNRECOVERABLE')) throw err;
+        }
+        c = ce;
+      }
     }
   }
 }

@@ -13,6 +13,9 @@ export interface RepairAction {
   action: 'rebuild' | 'rewrite' | 'remove';
   path: string;
   stripe?: number;
+  level?: 1 | 2;
+  /** For a rebuild: the stripe whose other shards it is rebuilt from ("block 3", "level-2 group 0 position 5"). */
+  via?: string;
 }
 
 export interface ArchiveRepair {
@@ -51,15 +54,20 @@ export async function repair(names: string[] = [], opts: RepairOptions = {}): Pr
   });
 }
 
+/** What repair does: rebuilds in the order it carries them out (verify's plan), then rewrites and removals. */
 export function plan(h: ArchiveHealth): RepairAction[] {
-  const actions: RepairAction[] = [];
+  const rebuilds: RepairAction[] = [];
+  const order = new Map<string, [number, string]>();
+  h.plan?.steps.forEach((s, i) => s.shards.forEach((n) => order.set(h.code!.shards[n]!.path, [i, s.via])));
+  const others: RepairAction[] = [];
   for (const p of h.problems) {
-    if (p.kind === 'unexpected') actions.push({ action: 'remove', path: p.path });
-    else if (p.kind === 'manifest') actions.push({ action: 'rewrite', path: p.path });
-    else if (p.path === CHUNK_INDEX_FILE) actions.push({ action: 'rewrite', path: p.path });
-    else actions.push({ action: 'rebuild', path: p.path, stripe: p.stripe });
+    if (p.kind === 'unexpected') others.push({ action: 'remove', path: p.path });
+    else if (p.kind === 'manifest') others.push({ action: 'rewrite', path: p.path });
+    else if (p.path === CHUNK_INDEX_FILE) others.push({ action: 'rewrite', path: p.path });
+    else rebuilds.push({ action: 'rebuild', path: p.path, stripe: p.stripe, level: p.level, via: order.get(p.path)?.[1] });
   }
-  return actions;
+  const rank = (a: RepairAction) => order.get(a.path)?.[0] ?? Infinity;
+  return [...rebuilds.sort((a, b) => rank(a) - rank(b)), ...others];
 }
 
 async function repairArchive(store: LocalStore, dir: string, pool: ComputePool, opts: RepairOptions): Promise<ArchiveRepair> {
@@ -77,8 +85,9 @@ async function repairArchive(store: LocalStore, dir: string, pool: ComputePool, 
     return r;
   }
   const ctx = archiveCtx(store, dir, h.manifest!, pool, { signal: opts.signal });
-  for (const [si, lost] of [...h.lost.entries()].sort((a, b) => a[0] - b[0])) {
-    r.bytesReadForRebuild += (await rebuildShards(ctx, si, lost, true)).bytesRead;
+  // Level 1 first; level-2 stripes only for what level 1 can't rebuild, then level 1 again (verify's plan).
+  for (const step of h.plan?.steps ?? []) {
+    r.bytesReadForRebuild += (await rebuildShards(ctx, step.stripe, step.shards, true)).bytesRead;
   }
   if (h.badSections.length) await rewriteChunkIndex(ctx, h.badSections);
   if (h.problems.some((p) => p.kind === 'manifest')) await writeManifestSet(store.path(dir), h.manifestText!);
@@ -89,21 +98,21 @@ async function repairArchive(store: LocalStore, dir: string, pool: ComputePool, 
 
 /** Write a new chunks.idx: intact sections copied, damaged ones recomputed from the (now intact) shards. */
 async function rewriteChunkIndex(ctx: ArchiveCtx, bad: number[]): Promise<void> {
-  const total = ctx.layout.reduce((s, l) => s + l.length, 0);
+  const total = ctx.code.indexSize;
   const final = ctx.store.path(ctx.dir, CHUNK_INDEX_FILE);
   const tmp = tempSibling(final, 'repair');
   const old = await open(final, 'r').catch(() => null);
   const out = await open(tmp, 'wx', 0o444);
   try {
-    for (const [si, lay] of ctx.layout.entries()) {
+    for (const st of ctx.code.stripes) {
       let section: Uint8Array;
-      if (bad.includes(si) || !old) {
-        section = await computeSection(ctx, si);
+      if (bad.includes(st.id) || !old) {
+        section = await computeSection(ctx, st.id);
       } else {
-        section = new Uint8Array(lay.length);
-        await readFully(old, section, lay.length, lay.offset);
+        section = new Uint8Array(st.section.length);
+        await readFully(old, section, st.section.length, st.section.offset);
       }
-      await writeFully(out, section, lay.offset);
+      await writeFully(out, section, st.section.offset);
     }
     await out.truncate(total);
     await out.sync();

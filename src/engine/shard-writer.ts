@@ -6,7 +6,7 @@ import { BlockFrameError, fromSystemError } from '../errors.js';
 import { SlabPool, type ComputePool, type HashHandle } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { CHUNK_INDEX_FILE, chunkIndexLayout, HASH_LEN, type StripeChunks } from '../layout/chunks.js';
-import type { Geometry, StripeGeometry } from '../layout/geometry.js';
+import type { Geometry, GroupGeometry } from '../layout/geometry.js';
 import { readFully, writeFully } from '../store/fsutil.js';
 import { checkAborted, FirstError } from './context.js';
 import { pumpReads } from './pump.js';
@@ -15,6 +15,8 @@ import { pumpReads } from './pump.js';
 export const SLAB = 4 * 1024 * 1024;
 const SLABS = 6;
 const PARITY_SLICE = 256 * 1024;
+/** Upper bound of one parity buffer (k + m slices): wide level-2 stripes use thinner slices. */
+const PARITY_BUFFER_MAX = 8 * 1024 * 1024;
 const PARITY_BUFFERS = 3;
 /** Shard files whose fsync may be in flight at once (bounds open file descriptors). */
 const MAX_PENDING_SYNCS = 64;
@@ -24,7 +26,23 @@ export interface ShardHashes {
   data: string[][];
   parity: string[][];
   chunks: string[];
+  /** Tier 4, per level-2 stripe: its parity shard hashes and the hash of its chunks.idx section. */
+  level2Parity: string[][];
+  level2Chunks: string[];
   original: string;
+}
+
+/** One parity computation: k data shards (null = zeros) in, m parity shards and their chunk hashes out. */
+interface ParityJob {
+  k: number;
+  m: number;
+  shardSize: number;
+  members: ({ path: string; size: number } | null)[];
+  parity: { path: string }[];
+  /** Where each parity shard's chunk hashes go. */
+  chunksOut: Uint8Array[];
+  /** With k = 1 the parity shards are copies of the one data shard, whose hash and chunk hashes these are. */
+  copyOf?: { hash: string; chunks: Uint8Array };
 }
 
 export interface WriteShardsArgs {
@@ -73,7 +91,7 @@ class SyncQueue {
 
 class ShardWriter {
   readonly syncs = new SyncQueue(MAX_PENDING_SYNCS);
-  readonly out: ShardHashes = { data: [], parity: [], chunks: [], original: '' };
+  readonly out: ShardHashes = { data: [], parity: [], chunks: [], level2Parity: [], level2Chunks: [], original: '' };
   /** The whole-file hash is pinned to worker 0 and shard hashes to worker 1, so both cores hash at once. */
   readonly fileHash: HashHandle;
   private readonly slabs = new SlabPool(SLABS, SLAB);
@@ -101,13 +119,25 @@ class ShardWriter {
         }
         const prev = previous;
         const blockTails = tails;
+        const group = a.geometry.groups.find((g) => g.firstBlock + g.blocks - 1 === i);
         const current = (async () => {
           const dataHashes = await Promise.all(blockTails);
           await prev;
           this.out.data[i] = dataHashes;
-          this.out.parity[i] = await this.writeParity(stripe, section, chunks, dataHashes);
+          const n = stripe.segments.length;
+          this.out.parity[i] = await this.writeParity({
+            k: stripe.dataShards,
+            m: stripe.parityShards,
+            shardSize: stripe.shardSize,
+            members: stripe.segments,
+            parity: stripe.parity,
+            chunksOut: stripe.parity.map((_, j) => shardChunks(section, chunks, n + j)),
+            copyOf: stripe.dataShards === 1 ? { hash: dataHashes[0]!, chunks: shardChunks(section, chunks, 0) } : undefined,
+          });
           this.out.chunks[i] = blake3Hex(section);
           await writeFully(index, section, chunks.offset);
+          // Tier 4: the group's last block is staged, so its level-2 stripes can be computed (reading back segments).
+          if (group) await this.writeLevel2(group, layout, index);
         })();
         current.catch(() => undefined);
         await prev;
@@ -166,30 +196,51 @@ class ShardWriter {
     return { tail };
   }
 
+  /** Tier 4: every level-2 stripe of a group, one after another, and their chunks.idx sections. */
+  private async writeLevel2(group: GroupGeometry, layout: StripeChunks[], index: FileHandle): Promise<void> {
+    const g = this.a.geometry;
+    for (const st of g.level2) {
+      if (st.group !== group.index) continue;
+      const chunks = layout[g.stripes.length + st.index]!;
+      const section = new Uint8Array(new SharedArrayBuffer(chunks.length));
+      this.out.level2Parity[st.index] = await this.writeParity({
+        k: st.dataShards,
+        m: st.parityShards,
+        shardSize: st.shardSize,
+        members: st.members,
+        parity: st.parity,
+        chunksOut: st.parity.map((_, j) => shardChunks(section, chunks, j)),
+      });
+      this.out.level2Chunks[st.index] = blake3Hex(section);
+      await writeFully(index, section, chunks.offset);
+    }
+  }
+
   /** Encode one stripe's parity slice by slice, reading segments back from staging (not the input, which could change). */
-  private async writeParity(stripe: StripeGeometry, section: Uint8Array, chunks: StripeChunks, dataHashes: string[]): Promise<string[]> {
+  private async writeParity(job: ParityJob): Promise<string[]> {
     const a = this.a;
-    const k = stripe.dataShards;
-    const m = stripe.parityShards;
+    const { k, m } = job;
     if (m === 0) return [];
     // With k = 1 every parity coefficient is 1 (docs/codec.md): parity shards are copies of the segment, so
     // their file and chunk hashes are the segment's and need not be computed again.
-    const copies = k === 1;
-    const step = Math.min(PARITY_SLICE, Math.max(1, stripe.shardSize));
+    const copies = job.copyOf !== undefined;
+    const C = a.chunkSize;
+    const thin = Math.max(C, Math.floor(PARITY_BUFFER_MAX / (k + m) / C) * C);
+    const step = Math.min(PARITY_SLICE, thin, Math.max(1, job.shardSize));
     const bufs = this.parityBuffers((k + m) * step);
-    const inputs = await Promise.all(stripe.segments.map((s) => open(join(a.staging, s.path), 'r')));
+    const inputs = await Promise.all(job.members.map((s) => s && open(join(a.staging, s.path), 'r')));
     const outputs: FileHandle[] = [];
-    const hashes = copies ? [] : stripe.parity.map(() => a.pool.openHash(1));
-    const parityChunks = stripe.parity.map((_, j) => shardChunks(section, chunks, stripe.segments.length + j));
+    const hashes = copies ? [] : job.parity.map(() => a.pool.openHash(1));
+    const parityChunks = job.chunksOut;
     const errors = new FirstError();
     const inflight: Promise<unknown>[] = [];
     let inOrder: Promise<unknown> = Promise.resolve();
     try {
-      for (const p of stripe.parity) outputs.push(await createShard(a.staging, p.path));
-      for (let o = 0; o < stripe.shardSize; o += step) {
+      for (const p of job.parity) outputs.push(await createShard(a.staging, p.path));
+      for (let o = 0; o < job.shardSize; o += step) {
         checkAborted(a.signal);
         errors.throwIfAny();
-        const len = Math.min(step, stripe.shardSize - o);
+        const len = Math.min(step, job.shardSize - o);
         const buf = await bufs.acquire();
         const data: Uint8Array[] = [];
         for (let i = 0; i < k; i++) data.push(buf.subarray(i * step, i * step + len));
@@ -198,7 +249,7 @@ class ShardWriter {
         // Segments shorter than the shard, and segments absent from a short last block, encode as zeros.
         await Promise.all(
           data.map(async (view, i) => {
-            const seg = stripe.segments[i];
+            const seg = job.members[i];
             const have = seg ? Math.max(0, Math.min(len, seg.size - o)) : 0;
             if (have > 0 && (await readFully(inputs[i]!, view, have, o)) !== have) throw new BlockFrameError('BF_INTERNAL', `staged segment ${seg!.path} is short`);
             view.fill(0, have);
@@ -219,10 +270,10 @@ class ShardWriter {
           .then(() =>
             Promise.all(
               parity.map((view, j) => {
-                const path = join(a.staging, stripe.parity[j]!.path);
+                const path = join(a.staging, job.parity[j]!.path);
                 const write = writeFully(outputs[j]!, view, o).catch((err) => Promise.reject(fromSystemError(err, path, 'writing parity')));
                 if (copies) return write;
-                return Promise.all([write, a.pool.chunkHashes(view, a.chunkSize, parityChunks[j]!.subarray((o / a.chunkSize) * HASH_LEN))]);
+                return Promise.all([write, a.pool.chunkHashes(view, C, parityChunks[j]!.subarray((o / C) * HASH_LEN))]);
               }),
             ),
           )
@@ -236,20 +287,20 @@ class ShardWriter {
       await Promise.all(inflight);
       errors.throwIfAny();
       const out: string[] = [];
-      if (copies) {
-        for (const pc of parityChunks) pc.set(shardChunks(section, chunks, 0));
-        for (let j = 0; j < m; j++) out.push(dataHashes[0]!);
+      if (job.copyOf) {
+        for (const pc of parityChunks) pc.set(job.copyOf.chunks);
+        for (let j = 0; j < m; j++) out.push(job.copyOf.hash);
       } else {
         for (const h of hashes) out.push(await a.pool.digest(h));
       }
-      for (let j = 0; j < m; j++) await this.syncs.add(finishShard(outputs[j]!, join(a.staging, stripe.parity[j]!.path)));
+      for (let j = 0; j < m; j++) await this.syncs.add(finishShard(outputs[j]!, join(a.staging, job.parity[j]!.path)));
       outputs.length = 0;
       return out;
     } catch (err) {
       await Promise.all(inflight);
       throw err;
     } finally {
-      await Promise.all([...inputs, ...outputs].map((fh) => fh.close().catch(() => undefined)));
+      await Promise.all([...inputs, ...outputs].map((fh) => fh?.close().catch(() => undefined)));
     }
   }
 

@@ -4,8 +4,9 @@ import { dirname } from 'node:path';
 import { BlockFrameError, fromSystemError } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
-import { chunkIndexLayout, HASH_LEN, type StripeChunks } from '../layout/chunks.js';
-import { manifestGeometry, type Manifest } from '../layout/manifest.js';
+import { HASH_LEN } from '../layout/chunks.js';
+import { codeLayout, type CodeLayout } from '../layout/code.js';
+import type { Manifest } from '../layout/manifest.js';
 import { fsyncDir, openRegular, readFully, tempSibling, writeFully } from '../store/fsutil.js';
 import type { LocalStore } from '../store/local.js';
 import { checkAborted } from './context.js';
@@ -18,17 +19,17 @@ export interface ArchiveCtx {
   dir: string;
   manifest: Manifest;
   pool: ComputePool;
-  layout: StripeChunks[];
+  code: CodeLayout;
   signal?: AbortSignal;
   onBytes?: (n: number) => void;
 }
 
 export function archiveCtx(store: LocalStore, dir: string, manifest: Manifest, pool: ComputePool, opts: { signal?: AbortSignal; onBytes?: (n: number) => void } = {}): ArchiveCtx {
-  return { store, dir, manifest, pool, layout: chunkIndexLayout(manifestGeometry(manifest), manifest.chunk_index.chunk_size), ...opts };
+  return { store, dir, manifest, pool, code: codeLayout(manifest), ...opts };
 }
 
 export interface ShardCheck {
-  /** Shard number within the stripe's layout: data positions first, then parity rows. */
+  /** Shard id (CodeLayout.shards). */
   n: number;
   path: string;
   state: ShardState;
@@ -42,8 +43,8 @@ const SLAB = 4 * 1024 * 1024;
 const REBUILD_SLICE = 256 * 1024;
 
 /** Hash one shard (one read) and compare it with the manifest: size first, then BLAKE3. */
-export async function checkShard(ctx: ArchiveCtx, si: number, n: number, slabs: SlabPool, withChunks = false): Promise<ShardCheck> {
-  const sh = ctx.layout[si]!.shards[n]!;
+export async function checkShard(ctx: ArchiveCtx, n: number, slabs: SlabPool, withChunks = false): Promise<ShardCheck> {
+  const sh = ctx.code.shards[n]!;
   const abs = ctx.store.path(ctx.dir, sh.path);
   const fh = await openRegular(abs).catch((err) => Promise.reject(fromSystemError(err, abs, 'opening a shard')));
   if (fh === 'missing') return { n, path: sh.path, state: 'missing' };
@@ -53,7 +54,7 @@ export async function checkShard(ctx: ArchiveCtx, si: number, n: number, slabs: 
     const { size } = await fh.stat();
     if (size !== sh.size) return { n, path: sh.path, state: size < sh.size ? 'truncated' : 'corrupt' };
     const h = ctx.pool.openHash();
-    const chunks = withChunks ? new Uint8Array(new SharedArrayBuffer(sh.count * HASH_LEN)) : undefined;
+    const chunks = withChunks ? new Uint8Array(new SharedArrayBuffer(sh.chunkCount * HASH_LEN)) : undefined;
     let short = false;
     await pump({
       pool: ctx.pool,
@@ -71,72 +72,64 @@ export async function checkShard(ctx: ArchiveCtx, si: number, n: number, slabs: 
     });
     const digest = await ctx.pool.digest(h);
     if (short) return { n, path: sh.path, state: 'truncated' };
-    const ok = digest === expectedHash(ctx.manifest, si, n);
+    const ok = digest === sh.hash;
     return { n, path: sh.path, state: ok ? 'ok' : 'corrupt', chunks: ok ? chunks : undefined, digest };
   } finally {
     await fh.close();
   }
 }
 
-export function expectedHash(m: Manifest, si: number, n: number): string {
-  const st = m.stripes[si]!;
-  return n < st.data.length ? st.data[n]!.hash : st.parity[n - st.data.length]!.hash;
-}
-
 export interface RebuildResult {
-  /** Chunk hashes of every rebuilt shard, by shard number. */
+  /** Chunk hashes of every rebuilt shard, by shard id. */
   chunks: Map<number, Uint8Array>;
   bytesRead: number;
 }
 
 /**
- * Rebuild the shards `lost` (layout numbers) of stripe `si` from its other shards, which must be intact, slice by
+ * Rebuild the shards `lost` (shard ids) of stripe `si` from its other shards, which must be intact, slice by
  * slice in bounded memory. Each rebuilt shard is checked against its manifest hash; with `write` it is then
  * written through a temp file, fsynced and renamed into place, so a good file is never touched.
  */
 export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[], write: boolean): Promise<RebuildResult> {
-  const st = ctx.manifest.stripes[si]!;
-  const lay = ctx.layout[si]!;
-  const k = ctx.manifest.erasure_coding.data_shards;
-  const m = ctx.manifest.erasure_coding.parity_shards;
-  const C = ctx.manifest.chunk_index.chunk_size;
+  const st = ctx.code.stripes[si]!;
+  const { k, m } = st;
+  const C = ctx.code.chunkSize;
+  const shard = (n: number) => ctx.code.shards[n]!;
   if (lost.length > m) {
-    throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${ctx.dir}: stripe ${si} lost ${lost.length} shards (${lost.map((n) => lay.shards[n]!.path).join(', ')}); at most ${m} can be rebuilt`, {
+    throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${ctx.dir}: ${st.label} lost ${lost.length} shards (${lost.map((n) => shard(n).path).join(', ')}); at most ${m} can be rebuilt`, {
       archive: ctx.dir,
       stripe: si,
     });
   }
-  // Slot i of the code: data positions 0..k-1 (absent ones in a short block are zeros), then parity rows.
-  const slotOf = (n: number): number => (n < st.data.length ? n : k + (n - st.data.length));
-  const lostSlots = new Set(lost.map(slotOf));
+  const lostSlots = new Set(lost.map((n) => st.slots.indexOf(n)));
   const sources = new Map<number, FileHandle>();
   const temps = new Map<number, { fh: FileHandle; path: string; final: string }>();
   const hashes = new Map(lost.map((n) => [n, ctx.pool.openHash()]));
-  const chunks = new Map(lost.map((n) => [n, new Uint8Array(new SharedArrayBuffer(lay.shards[n]!.count * HASH_LEN))]));
+  const chunks = new Map(lost.map((n) => [n, new Uint8Array(new SharedArrayBuffer(shard(n).chunkCount * HASH_LEN))]));
   let bytesRead = 0;
   try {
-    for (const [n, sh] of lay.shards.entries()) {
-      if (!lostSlots.has(slotOf(n))) sources.set(slotOf(n), await open(ctx.store.path(ctx.dir, sh.path), 'r'));
+    for (const [slot, n] of st.slots.entries()) {
+      if (n !== null && !lostSlots.has(slot)) sources.set(slot, await open(ctx.store.path(ctx.dir, shard(n).path), 'r'));
     }
     if (write) {
       for (const n of lost) {
-        const final = ctx.store.path(ctx.dir, lay.shards[n]!.path);
+        const final = ctx.store.path(ctx.dir, shard(n).path);
         const path = tempSibling(final, 'repair');
         temps.set(n, { fh: await open(path, 'wx', 0o644), path, final });
       }
     }
-    const step = Math.max(C, Math.min(REBUILD_SLICE, st.shard_size));
+    const step = Math.max(C, Math.min(REBUILD_SLICE, st.shardSize));
     const mem = new Uint8Array(new SharedArrayBuffer((k + m) * step));
-    for (let o = 0; o < st.shard_size; o += step) {
+    for (let o = 0; o < st.shardSize; o += step) {
       checkAborted(ctx.signal);
-      const len = Math.min(step, st.shard_size - o);
+      const len = Math.min(step, st.shardSize - o);
       const views = Array.from({ length: k + m }, (_, i) => mem.subarray(i * step, i * step + len));
+      // Absent slots (past the end of a short last block) are zeros; shards shorter than the stripe are zero-padded.
       await Promise.all(
         views.map(async (v, slot) => {
           const fh = sources.get(slot);
           if (!fh) return v.fill(0);
-          const n = slot < k ? slot : st.data.length + (slot - k);
-          const own = Math.max(0, Math.min(len, (lay.shards[n]?.size ?? 0) - o));
+          const own = Math.max(0, Math.min(len, shard(st.slots[slot]!).size - o));
           const got = own > 0 ? await readFully(fh, v, own, o) : 0;
           bytesRead += got;
           v.fill(0, got);
@@ -146,9 +139,9 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
       const outs = views.filter((_, slot) => lostSlots.has(slot));
       await ctx.pool.reconstruct(k, m, shards, outs);
       for (const n of lost) {
-        const own = Math.max(0, Math.min(len, lay.shards[n]!.size - o));
+        const own = Math.max(0, Math.min(len, shard(n).size - o));
         if (own === 0) continue;
-        const v = views[slotOf(n)]!.subarray(0, own);
+        const v = views[st.slots.indexOf(n)]!.subarray(0, own);
         const t = temps.get(n);
         await Promise.all([
           t && writeFully(t.fh, v, o),
@@ -159,10 +152,10 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
     }
     for (const n of lost) {
       const got = await ctx.pool.digest(hashes.get(n)!);
-      if (got !== expectedHash(ctx.manifest, si, n)) {
-        throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${ctx.dir}: rebuilt ${lay.shards[n]!.path} does not match its hash (other shards of stripe ${si} are damaged too)`, {
+      if (got !== shard(n).hash) {
+        throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${ctx.dir}: rebuilt ${shard(n).path} does not match its hash (other shards of ${st.label} are damaged too)`, {
           archive: ctx.dir,
-          shard: lay.shards[n]!.path,
+          shard: shard(n).path,
         });
       }
     }
@@ -186,18 +179,18 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
   }
 }
 
-/** The stripe's chunks.idx section computed from its shards (rebuilding lost ones in memory), checked against the manifest. */
+/** Stripe `si`'s chunks.idx section computed from its shards (rebuilding lost ones in memory), checked against the manifest. */
 export async function computeSection(ctx: ArchiveCtx, si: number): Promise<Uint8Array> {
-  const lay = ctx.layout[si]!;
+  const st = ctx.code.stripes[si]!;
   const slabs = new SlabPool(3, SLAB);
-  const checks: ShardCheck[] = [];
-  for (let n = 0; n < lay.shards.length; n++) checks.push(await checkShard(ctx, si, n, slabs, true));
-  const lost = checks.filter((c) => c.state !== 'ok').map((c) => c.n);
+  const checks = new Map<number, ShardCheck>();
+  for (const n of st.section.shards) checks.set(n, await checkShard(ctx, n, slabs, true));
+  const lost = [...checks.values()].filter((c) => c.state !== 'ok').map((c) => c.n);
   const rebuilt = lost.length ? (await rebuildShards(ctx, si, lost, false)).chunks : new Map<number, Uint8Array>();
-  const section = new Uint8Array(lay.length);
-  for (const [n, sh] of lay.shards.entries()) section.set(checks[n]!.chunks ?? rebuilt.get(n)!, sh.offset - lay.offset);
-  if (blake3Hex(section) !== ctx.manifest.stripes[si]!.chunks_hash) {
-    throw new BlockFrameError('BF_INTERNAL', `archive ${ctx.dir}: recomputed chunk index of stripe ${si} does not match the manifest`, { archive: ctx.dir });
+  const section = new Uint8Array(st.section.length);
+  for (const n of st.section.shards) section.set(checks.get(n)!.chunks ?? rebuilt.get(n)!, ctx.code.shards[n]!.chunkOffset - st.section.offset);
+  if (blake3Hex(section) !== st.section.hash) {
+    throw new BlockFrameError('BF_INTERNAL', `archive ${ctx.dir}: recomputed chunk index of ${st.label} does not match the manifest`, { archive: ctx.dir });
   }
   return section;
 }

@@ -5,6 +5,7 @@ import { BlockFrameError, EXIT } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { merkleProof, verifyMerkleProof } from '../integrity/merkle.js';
+import { codeLayout, planRecovery, type CodeLayout, type RecoveryPlan } from '../layout/code.js';
 import { merkleLeaves, MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM, type Manifest } from '../layout/manifest.js';
 import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
 import { readFully } from '../store/fsutil.js';
@@ -20,8 +21,10 @@ export interface Problem {
   kind: ProblemKind;
   /** Path relative to the archive directory. */
   path: string;
-  /** The stripe (Tier 2 segment, Tier 3 block) the file belongs to, when it belongs to one. */
+  /** The stripe (Tier 2 segment, Tier 3/4 block, Tier 4 level-2 stripe) the file belongs to, numbered within its level. */
   stripe?: number;
+  /** 2 for Tier 4 level-2 parity shards, 1 for every other shard. */
+  level?: 1 | 2;
   repairable: boolean;
   detail: string;
 }
@@ -33,8 +36,10 @@ export interface ArchiveHealth {
   problems: Problem[];
   /** Shard bytes hashed. */
   bytesChecked: number;
-  /** Internal: what repair needs (lost shard numbers per stripe, damaged chunk-index sections). */
-  lost: Map<number, number[]>;
+  /** Internal: what repair needs (lost shard ids, the order to rebuild them in, damaged chunk-index sections by stripe id). */
+  lost: number[];
+  plan?: RecoveryPlan;
+  code?: CodeLayout;
   badSections: number[];
   manifest?: Manifest;
   manifestText?: string;
@@ -65,7 +70,7 @@ export async function verify(names: string[] = [], opts: OperationOptions = {}):
 }
 
 export async function verifyArchive(store: LocalStore, dir: string, pool: ComputePool, opts: OperationOptions = {}): Promise<ArchiveHealth> {
-  const h: ArchiveHealth = { dir, name: dir, status: 'healthy', problems: [], bytesChecked: 0, lost: new Map(), badSections: [] };
+  const h: ArchiveHealth = { dir, name: dir, status: 'healthy', problems: [], bytesChecked: 0, lost: [], badSections: [] };
   let read;
   try {
     read = await store.loadManifest(dir);
@@ -81,7 +86,7 @@ export async function verifyArchive(store: LocalStore, dir: string, pool: Comput
   h.manifestText = read.text;
   for (const f of read.damaged) h.problems.push({ kind: 'manifest', path: f, repairable: true, detail: `${f} is missing or does not match the intact manifest` });
   const ctx = archiveCtx(store, dir, m, pool, { signal: opts.signal });
-  const total = m.stripes.reduce((n, st) => n + st.data.reduce((x, d) => x + d.size, 0) + st.parity.reduce((x, p) => x + p.size, 0), 0);
+  const total = ctx.code.shards.reduce((n, sh) => n + sh.size, 0);
   ctx.onBytes = (n) => opts.onProgress?.((h.bytesChecked += n), total);
   await checkShards(ctx, h);
   await checkChunkIndex(ctx, h);
@@ -90,67 +95,69 @@ export async function verifyArchive(store: LocalStore, dir: string, pool: Comput
   return h;
 }
 
-/** Every shard hashed once, a few at a time so both workers stay busy. */
+/** Every shard hashed once, a few at a time so both workers stay busy; then which of the lost can be rebuilt. */
 async function checkShards(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> {
-  const jobs = ctx.layout.flatMap((st, si) => st.shards.map((_, n) => [si, n] as const));
+  const code = ctx.code;
   const width = ctx.pool.size + 1;
   const slabs = Array.from({ length: width }, () => new SlabPool(3, 4 * 1024 * 1024));
   let next = 0;
-  const states = new Map<string, ShardState>();
+  const states = new Map<number, Exclude<ShardState, 'ok'>>();
   await Promise.all(
     slabs.map(async (s) => {
-      while (next < jobs.length) {
-        const [si, n] = jobs[next++]!;
-        const c = await checkShard(ctx, si, n, s);
-        if (c.state === 'ok') continue;
-        states.set(c.path, c.state);
-        const lost = h.lost.get(si) ?? [];
-        lost.push(n);
-        h.lost.set(si, lost);
+      while (next < code.shards.length) {
+        const c = await checkShard(ctx, next++, s);
+        if (c.state !== 'ok') states.set(c.n, c.state);
       }
     }),
   );
-  const m = ctx.manifest.erasure_coding.parity_shards;
-  for (const [si, lost] of [...h.lost.entries()].sort((a, b) => a[0] - b[0])) {
-    lost.sort((a, b) => a - b);
-    const ok = lost.length <= m;
-    for (const n of lost) {
-      const sh = ctx.layout[si]!.shards[n]!;
-      const state = states.get(sh.path) as Exclude<ShardState, 'ok'>;
-      h.problems.push({
-        kind: state,
-        path: sh.path,
-        stripe: si,
-        repairable: ok,
-        detail: `${state} shard${ok ? '' : `: stripe ${si} lost ${lost.length} shards, more than the ${m} parity can rebuild`}`,
-      });
-    }
+  h.code = code;
+  h.lost = [...states.keys()].sort((a, b) => a - b);
+  h.plan = planRecovery(code, h.lost);
+  const beyond = new Set(h.plan.lost);
+  for (const n of h.lost) {
+    const sh = code.shards[n]!;
+    const home = code.stripes[sh.home]!;
+    const state = states.get(n)!;
+    const ok = !beyond.has(n);
+    h.problems.push({ kind: state, path: sh.path, stripe: home.index, level: home.level, repairable: ok, detail: ok ? `${state} shard` : `${state} shard: ${whyLost(ctx, n, states)}` });
   }
+}
+
+/** Why shard `n` can't be rebuilt: how many shards each of its stripes lost, against what its parity can rebuild. */
+function whyLost(ctx: ArchiveCtx, n: number, states: Map<number, unknown>): string {
+  return ctx.code.stripesOf[n]!
+    .map((si) => {
+      const st = ctx.code.stripes[si]!;
+      const lost = st.slots.filter((s) => s !== null && states.has(s)).length;
+      return `${st.label} lost ${lost} shards, more than the ${st.m} its parity can rebuild`;
+    })
+    .join('; and ');
 }
 
 /** Each stripe's section of chunks.idx against its hash in the manifest. */
 async function checkChunkIndex(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> {
   const fh = await open(ctx.store.path(ctx.dir, CHUNK_INDEX_FILE), 'r').catch(() => null);
+  const stripes = ctx.code.stripes;
   try {
-    for (const [si, lay] of ctx.layout.entries()) {
-      const buf = new Uint8Array(lay.length);
-      const n = fh ? await readFully(fh, buf, lay.length, lay.offset) : -1;
-      if (n !== lay.length || blake3Hex(buf) !== ctx.manifest.stripes[si]!.chunks_hash) h.badSections.push(si);
+    for (const st of stripes) {
+      const buf = new Uint8Array(st.section.length);
+      const n = fh ? await readFully(fh, buf, st.section.length, st.section.offset) : -1;
+      if (n !== st.section.length || blake3Hex(buf) !== st.section.hash) h.badSections.push(st.id);
     }
     const size = fh ? (await fh.stat()).size : 0;
-    const expected = ctx.layout.reduce((s, l) => s + l.length, 0);
-    if (fh && size !== expected && h.badSections.length === 0) h.badSections.push(ctx.layout.length - 1);
+    if (fh && size !== ctx.code.indexSize && h.badSections.length === 0) h.badSections.push(stripes.length - 1);
   } finally {
     await fh?.close();
   }
   if (h.badSections.length) {
-    const m = ctx.manifest.erasure_coding.parity_shards;
-    const ok = h.badSections.every((si) => (h.lost.get(si)?.length ?? 0) <= m);
+    // A section is recomputed from its own shards, so it can be rewritten once those are intact again.
+    const beyond = new Set(h.plan?.lost ?? []);
+    const ok = h.badSections.every((si) => stripes[si]!.section.shards.every((n) => !beyond.has(n)));
     h.problems.push({
       kind: fh ? 'corrupt' : 'missing',
       path: CHUNK_INDEX_FILE,
       repairable: ok,
-      detail: `chunk index damaged for stripe${h.badSections.length > 1 ? 's' : ''} ${h.badSections.join(', ')}`,
+      detail: `chunk index damaged for ${h.badSections.map((si) => stripes[si]!.label).join(', ')}`,
     });
   }
 }
@@ -159,12 +166,10 @@ async function checkChunkIndex(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void>
 async function findUnexpected(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> {
   const files = new Set([MANIFEST_FILE, MANIFEST_COPY, MANIFEST_SUM, CHUNK_INDEX_FILE]);
   const dirs = new Set<string>();
-  for (const lay of ctx.layout) {
-    for (const sh of lay.shards) {
-      files.add(sh.path);
-      const parts = sh.path.split('/');
-      for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
-    }
+  for (const sh of ctx.code.shards) {
+    files.add(sh.path);
+    const parts = sh.path.split('/');
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
   }
   const root = ctx.store.path(ctx.dir);
   const walk = async (rel: string): Promise<void> => {
@@ -195,27 +200,17 @@ export async function verifySegment(query: string, segment: number, opts: Operat
   const store = storeFor(opts);
   const dir = await resolveArchive(store, query);
   const m = await store.loadManifest(dir).then((r) => r.manifest);
-  const leaves = merkleLeaves(m);
-  let leaf = 0;
-  let found: { si: number; n: number } | undefined;
-  for (const [si, st] of m.stripes.entries()) {
-    const n = st.data.findIndex((d) => d.index === segment);
-    if (n >= 0) {
-      found = { si, n };
-      leaf += n;
-      break;
-    }
-    leaf += st.data.length + st.parity.length;
-  }
-  if (!found) {
-    const count = m.stripes.reduce((n, s) => n + s.data.length, 0);
-    throw new BlockFrameError('BF_USAGE', `archive ${dir} has no segment ${segment} (it has ${count}: 0-${count - 1})`, { archive: dir });
+  const code = codeLayout(m);
+  // Merkle leaves are the shards in code order, so a segment's leaf index is its shard id.
+  const leaf = code.segments[segment];
+  if (!Number.isInteger(segment) || leaf === undefined) {
+    throw new BlockFrameError('BF_USAGE', `archive ${dir} has no segment ${segment} (it has ${code.segments.length}: 0-${code.segments.length - 1})`, { archive: dir });
   }
   return withPool(opts, async (pool) => {
     const ctx = archiveCtx(store, dir, m, pool, opts);
-    const path = m.stripes[found!.si]!.data[found!.n]!.path;
-    const c = await checkShard(ctx, found!.si, found!.n, new SlabPool(3, 4 * 1024 * 1024));
-    const proof = merkleProof(leaves, leaf);
+    const path = code.shards[leaf]!.path;
+    const c = await checkShard(ctx, leaf, new SlabPool(3, 4 * 1024 * 1024));
+    const proof = merkleProof(merkleLeaves(m), leaf);
     // The proof is checked with the hash of the bytes on disk as the leaf, so a corrupt segment fails it.
     const hash = c.digest ?? null;
     const ok = hash !== null && verifyMerkleProof({ ...proof, leaf: hash }, m.merkle.root);

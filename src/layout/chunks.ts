@@ -29,19 +29,27 @@ export function chunkCount(size: number, chunkSize: number): number {
   return Math.ceil(size / chunkSize);
 }
 
-/** Section per stripe, in stripe order; inside a section, data shards then parity shards (the Merkle leaf order). */
+/**
+ * Section per stripe, in stripe order; inside a section, data shards then parity shards (the Merkle leaf order).
+ * Tier 4 appends one section per level-2 stripe holding only its level-2 parity shards (its data shards are
+ * segments, whose chunk hashes are already in their block's section).
+ */
 export function chunkIndexLayout(g: Geometry, chunkSize: number): StripeChunks[] {
   let pos = 0;
-  return g.stripes.map((st) => {
+  type Entry = Pick<ShardChunks, 'role' | 'index' | 'path' | 'size'>;
+  const section = (entries: Entry[]): StripeChunks => {
     const start = pos;
-    const shards: ShardChunks[] = [];
-    const add = (role: 'data' | 'parity', index: number, path: string, size: number): void => {
-      const count = chunkCount(size, chunkSize);
-      shards.push({ role, index, path, size, offset: pos, count });
+    const shards = entries.map((e): ShardChunks => {
+      const count = chunkCount(e.size, chunkSize);
+      const sh = { ...e, offset: pos, count };
       pos += count * HASH_LEN;
-    };
-    st.segments.forEach((s, i) => add('data', i, s.path, s.size));
-    st.parity.forEach((p) => add('parity', p.index, p.path, p.size));
+      return sh;
+    });
     return { offset: start, length: pos - start, shards };
-  });
+  };
+  const parity = (p: { index: number; path: string; size: number }): Entry => ({ role: 'parity', index: p.index, path: p.path, size: p.size });
+  return [
+    ...g.stripes.map((st) => section([...st.segments.map((s, i): Entry => ({ role: 'data', index: i, path: s.path, size: s.size })), ...st.parity.map(parity)])),
+    ...g.level2.map((st) => section(st.parity.map(parity))),
+  ];
 }

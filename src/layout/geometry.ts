@@ -33,12 +33,41 @@ export interface StripeGeometry {
   parity: ParityGeometry[];
 }
 
+/**
+ * Tier 4 level 2: one stripe per (group of blocks, segment position). Its data shards are the segments at that
+ * position in each block of the group (the same files as level 1; nothing is stored twice), its parity shards
+ * live under level2/.
+ */
+export interface Level2StripeGeometry {
+  index: number;
+  group: number;
+  /** Segment position inside a block, 0..blockSegments-1. */
+  position: number;
+  /** Nominal k: the number of blocks in the group; a block without a segment at this position counts as zeros. */
+  dataShards: number;
+  parityShards: number;
+  shardSize: number;
+  /** One entry per block of the group, in block order; null where that (short last) block has no such segment. */
+  members: (SegmentGeometry | null)[];
+  parity: ParityGeometry[];
+}
+
+/** A Tier 4 group: consecutive blocks [firstBlock, firstBlock + blocks). */
+export interface GroupGeometry {
+  index: number;
+  firstBlock: number;
+  blocks: number;
+}
+
 export interface Geometry {
   tier: Tier;
   size: number;
   segmentSize: number;
   segmentCount: number;
   stripes: StripeGeometry[];
+  /** Tier 4 only (empty otherwise). */
+  groups: GroupGeometry[];
+  level2: Level2StripeGeometry[];
 }
 
 export interface GeometryParams {
@@ -47,6 +76,10 @@ export interface GeometryParams {
   segmentSize: number;
   blockSegments?: number;
   parityShards?: number;
+  /** Tier 4: target blocks per level-2 group. */
+  groupBlocks?: number;
+  /** Tier 4: parity shards per level-2 stripe. */
+  level2ParityShards?: number;
 }
 
 /** The segment size recorded for a tier: Tier 1 stores the whole file as one segment. */
@@ -79,13 +112,57 @@ export function computeGeometry(p: GeometryParams): Geometry {
       stripes.push(stripe(s.index, 1, m, [s], (j) => `parity/segment_${s.index}_parity_${j}.dat`));
     }
   } else {
+    // Tiers 3 and 4: blocks of blockSegments segments, each an RS(blockSegments, m) stripe.
     for (let b = 0; b * blockSegments < segmentCount; b++) {
       const group = segments.slice(b * blockSegments, (b + 1) * blockSegments);
       for (const s of group) s.path = `blocks/block_${b}/segments/segment_${s.index}.dat`;
       stripes.push(stripe(b, blockSegments, m, group, (j) => `blocks/block_${b}/parity/block_parity_${j}.dat`));
     }
   }
-  return { tier: p.tier, size: p.size, segmentSize, segmentCount, stripes };
+  const groups = p.tier === 4 ? splitGroups(stripes.length, p.groupBlocks ?? DEFAULTS.groupBlocks) : [];
+  const level2 = level2Stripes(stripes, groups, blockSegments, p.level2ParityShards ?? DEFAULTS.level2ParityShards);
+  return { tier: p.tier, size: p.size, segmentSize, segmentCount, stripes, groups, level2 };
+}
+
+/**
+ * Tier 4 groups: n = max(1, floor(B / target)) groups of consecutive blocks, group j holding blocks
+ * [floor(j*B/n), floor((j+1)*B/n)). Every group but a lone one has between target and 2*target-1 blocks, which
+ * keeps the level-2 overhead between 1/(2*target) and 1/target of the data (docs/FORMAT.md §4.4).
+ */
+export function splitGroups(blocks: number, target: number): GroupGeometry[] {
+  if (!Number.isSafeInteger(target) || target < 1) throw internal(`bad group size ${target}`);
+  const n = Math.max(1, Math.floor(blocks / target));
+  const out: GroupGeometry[] = [];
+  for (let j = 0; j < n; j++) {
+    const first = Math.floor((j * blocks) / n);
+    out.push({ index: j, firstBlock: first, blocks: Math.floor(((j + 1) * blocks) / n) - first });
+  }
+  return out;
+}
+
+function level2Stripes(blocks: StripeGeometry[], groups: GroupGeometry[], blockSegments: number, m: number): Level2StripeGeometry[] {
+  const out: Level2StripeGeometry[] = [];
+  for (const g of groups) {
+    const members = blocks.slice(g.firstBlock, g.firstBlock + g.blocks);
+    for (let pos = 0; pos < blockSegments; pos++) {
+      const column = members.map((b) => b.segments[pos] ?? null);
+      // Only the last block can be short; a position no block of the group reaches has no stripe.
+      if (column.every((s) => s === null)) continue;
+      const shardSize = column.reduce((mx, s) => Math.max(mx, s?.size ?? 0), 0);
+      const parity: ParityGeometry[] = [];
+      for (let j = 0; j < m; j++) parity.push({ index: j, size: shardSize, path: `level2/group_${g.index}/position_${pos}_parity_${j}.dat` });
+      out.push({ index: out.length, group: g.index, position: pos, dataShards: g.blocks, parityShards: m, shardSize, members: column, parity });
+    }
+  }
+  return out;
+}
+
+/** Parity bytes stored per data byte: level-1 parity plus (Tier 4) level-2 parity, over the file size. */
+export function parityOverhead(g: Geometry): number {
+  if (g.size === 0) return 0;
+  const l1 = g.stripes.reduce((n, st) => n + st.parity.reduce((x, p) => x + p.size, 0), 0);
+  const l2 = g.level2.reduce((n, st) => n + st.parity.reduce((x, p) => x + p.size, 0), 0);
+  return (l1 + l2) / g.size;
 }
 
 function stripe(index: number, k: number, m: number, segments: SegmentGeometry[], parityPath: (j: number) => string): StripeGeometry {

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { BlockFrameError } from '../errors.js';
 import { merkleRootHex } from '../integrity/merkle.js';
-import { computeGeometry, type Geometry } from './geometry.js';
+import { computeGeometry, type Geometry, type ParityGeometry } from './geometry.js';
 import { CHUNK_INDEX_FILE } from './chunks.js';
 
 export const FORMAT_VERSION = 1;
@@ -24,7 +24,7 @@ export const manifestSchema = z.strictObject({
   name: z.string().min(1).max(4096),
   size: count,
   original_hash: hex32,
-  tier: z.union([z.literal(1), z.literal(2), z.literal(3)]),
+  tier: z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)]),
   segment_size: count,
   erasure_coding: z.strictObject({
     type: z.literal('reed-solomon'),
@@ -40,6 +40,16 @@ export const manifestSchema = z.strictObject({
   stripes: z.array(
     z.strictObject({ index: count, shard_size: count, data: z.array(segmentSchema), parity: z.array(shardSchema), chunks_hash: hex32 }),
   ),
+  /** Tier 4 only: level-2 parity across groups of blocks (docs/FORMAT.md §4.4). */
+  level2: z
+    .strictObject({
+      group_blocks: z.number().int().min(1).max(100),
+      parity_shards: z.number().int().min(1).max(32),
+      stripes: z.array(
+        z.strictObject({ index: count, group: count, position: count, shard_size: count, parity: z.array(shardSchema), chunks_hash: hex32 }),
+      ),
+    })
+    .optional(),
   merkle: z.strictObject({ algorithm: z.literal(MERKLE_ALGORITHM), leaf_count: count, root: hex32 }),
   created_at: z.iso.datetime({ offset: true }),
   generator: z.string(),
@@ -47,10 +57,14 @@ export const manifestSchema = z.strictObject({
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestStripe = Manifest['stripes'][number];
+export type ManifestLevel2 = NonNullable<Manifest['level2']>;
 
-/** Merkle leaves in canonical order: per stripe, its data shards then its parity shards. */
-export function merkleLeaves(m: Pick<Manifest, 'stripes'>): string[] {
-  return m.stripes.flatMap((s) => [...s.data.map((d) => d.hash), ...s.parity.map((p) => p.hash)]);
+/** Merkle leaves in canonical order: per stripe, its data shards then its parity shards; then level-2 parity. */
+export function merkleLeaves(m: Pick<Manifest, 'stripes' | 'level2'>): string[] {
+  return [
+    ...m.stripes.flatMap((s) => [...s.data.map((d) => d.hash), ...s.parity.map((p) => p.hash)]),
+    ...(m.level2?.stripes.flatMap((s) => s.parity.map((p) => p.hash)) ?? []),
+  ];
 }
 
 /** The geometry a manifest claims; parse/validate first. */
@@ -61,6 +75,8 @@ export function manifestGeometry(m: Manifest): Geometry {
     segmentSize: m.segment_size,
     blockSegments: m.erasure_coding.data_shards,
     parityShards: m.erasure_coding.parity_shards,
+    groupBlocks: m.level2?.group_blocks,
+    level2ParityShards: m.level2?.parity_shards,
   });
 }
 
@@ -95,9 +111,10 @@ export function parseManifest(text: string, where = MANIFEST_FILE): Manifest {
 }
 
 function checkGeometry(m: Manifest, where: string): void {
-  if (m.tier !== 3 && m.erasure_coding.data_shards !== 1) throw invalid(where, 'erasure_coding.data_shards', `must be 1 for tier ${m.tier}`);
+  if (m.tier < 3 && m.erasure_coding.data_shards !== 1) throw invalid(where, 'erasure_coding.data_shards', `must be 1 for tier ${m.tier}`);
   if (m.tier === 1 && m.segment_size !== m.size) throw invalid(where, 'segment_size', 'must equal size for tier 1');
-  if (m.tier !== 1 && m.segment_size < 1) throw invalid(where, 'segment_size', 'must be at least 1 for tiers 2 and 3');
+  if (m.tier !== 1 && m.segment_size < 1) throw invalid(where, 'segment_size', 'must be at least 1 for tiers 2 to 4');
+  if ((m.tier === 4) !== (m.level2 !== undefined)) throw invalid(where, 'level2', m.tier === 4 ? 'is required for tier 4' : `must be absent for tier ${m.tier}`);
   const g = manifestGeometry(m);
   if (m.stripes.length !== g.stripes.length) throw invalid(where, 'stripes', `has ${m.stripes.length} entries, expected ${g.stripes.length}`);
   g.stripes.forEach((gs, i) => {
@@ -106,19 +123,34 @@ function checkGeometry(m: Manifest, where: string): void {
     if (ms.index !== gs.index) throw invalid(where, `${at}.index`, `is ${ms.index}, expected ${gs.index}`);
     if (ms.shard_size !== gs.shardSize) throw invalid(where, `${at}.shard_size`, `is ${ms.shard_size}, expected ${gs.shardSize}`);
     if (ms.data.length !== gs.segments.length) throw invalid(where, `${at}.data`, `has ${ms.data.length} entries, expected ${gs.segments.length}`);
-    if (ms.parity.length !== gs.parity.length) throw invalid(where, `${at}.parity`, `has ${ms.parity.length} entries, expected ${gs.parity.length}`);
     gs.segments.forEach((s, j) => {
       const d = ms.data[j]!;
       for (const key of ['index', 'path', 'offset', 'size'] as const) {
         if (d[key] !== s[key]) throw invalid(where, `${at}.data.${j}.${key}`, `is ${JSON.stringify(d[key])}, expected ${JSON.stringify(s[key])}`);
       }
     });
-    gs.parity.forEach((p, j) => {
-      const d = ms.parity[j]!;
-      for (const key of ['index', 'path', 'size'] as const) {
-        if (d[key] !== p[key]) throw invalid(where, `${at}.parity.${j}.${key}`, `is ${JSON.stringify(d[key])}, expected ${JSON.stringify(p[key])}`);
-      }
-    });
+    checkParity(where, `${at}.parity`, ms.parity, gs.parity);
+  });
+  const l2 = m.level2?.stripes ?? [];
+  if (l2.length !== g.level2.length) throw invalid(where, 'level2.stripes', `has ${l2.length} entries, expected ${g.level2.length}`);
+  g.level2.forEach((gs, i) => {
+    const ms = l2[i]!;
+    const at = `level2.stripes.${i}`;
+    const want = { index: gs.index, group: gs.group, position: gs.position, shard_size: gs.shardSize };
+    for (const key of ['index', 'group', 'position', 'shard_size'] as const) {
+      if (ms[key] !== want[key]) throw invalid(where, `${at}.${key}`, `is ${ms[key]}, expected ${want[key]}`);
+    }
+    checkParity(where, `${at}.parity`, ms.parity, gs.parity);
+  });
+}
+
+function checkParity(where: string, at: string, got: { index: number; path: string; size: number }[], want: ParityGeometry[]): void {
+  if (got.length !== want.length) throw invalid(where, at, `has ${got.length} entries, expected ${want.length}`);
+  want.forEach((p, j) => {
+    const d = got[j]!;
+    for (const key of ['index', 'path', 'size'] as const) {
+      if (d[key] !== p[key]) throw invalid(where, `${at}.${j}.${key}`, `is ${JSON.stringify(d[key])}, expected ${JSON.stringify(p[key])}`);
+    }
   });
 }
 

@@ -1,7 +1,7 @@
 // Tier policy: which tier a file of a given size gets, and each tier's erasure-coding parameters.
 import { BlockFrameError } from '../errors.js';
 
-export type Tier = 1 | 2 | 3;
+export type Tier = 1 | 2 | 3 | 4;
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
@@ -12,12 +12,16 @@ export const DEFAULTS = {
   tier2Threshold: 10 * MiB,
   /** Files from tier2Threshold up to (not including) this are Tier 2 (per-segment RS(1,3)). */
   tier3Threshold: 1 * GiB,
-  /** Files from this size up are Tier 4 by design; Tier 4 is not built yet, so they get Tier 3. */
+  /** Files from this size up are Tier 4 (RS(30,3) blocks plus level-2 parity across groups of blocks). */
   tier4Threshold: 35 * GiB,
   segmentSize: 32 * MiB,
   /** Segments per Tier 3 block: RS(30,3). */
   blockSegments: 30,
   parityShards: 3,
+  /** Tier 4: blocks per level-2 group, as a target; groups hold between this and twice this many blocks. */
+  groupBlocks: 24,
+  /** Tier 4: level-2 parity shards per (group, segment position) stripe; 1 makes it the XOR of the column. */
+  level2ParityShards: 1,
 } as const;
 
 export interface TierPolicy {
@@ -28,30 +32,26 @@ export interface TierPolicy {
 
 export interface TierChoice {
   tier: Tier;
-  /** Set when the size asked for a tier that is not built yet and a lower one was used. */
-  note?: string;
 }
 
 export function chooseTier(size: number, policy: TierPolicy = DEFAULTS, forced?: number): TierChoice {
   if (forced !== undefined) {
-    if (forced !== 1 && forced !== 2 && forced !== 3) {
-      throw new BlockFrameError('BF_INVALID_TIER', `invalid tier ${forced}: use 1, 2 or 3 (Tier 4 is not built yet)`, { field: 'tier' });
-    }
+    if (!isTier(forced)) throw new BlockFrameError('BF_INVALID_TIER', `invalid tier ${forced}: use 1, 2, 3 or 4`, { field: 'tier' });
     return { tier: forced };
   }
   if (size < policy.tier2Threshold) return { tier: 1 };
   if (size < policy.tier3Threshold) return { tier: 2 };
-  if (size >= policy.tier4Threshold) {
-    return { tier: 3, note: 'file is above the Tier 4 threshold; Tier 4 (hierarchical parity) is not built yet, so Tier 3 is used' };
-  }
-  return { tier: 3 };
+  if (size < policy.tier4Threshold) return { tier: 3 };
+  return { tier: 4 };
+}
+
+function isTier(n: number): n is Tier {
+  return n === 1 || n === 2 || n === 3 || n === 4;
 }
 
 /** Parse a tier given on the command line. */
 export function parseTier(text: string): Tier {
   const n = Number(text);
-  if (n !== 1 && n !== 2 && n !== 3) {
-    throw new BlockFrameError('BF_INVALID_TIER', `invalid tier "${text}": use 1, 2 or 3`, { field: 'tier' });
-  }
+  if (!/^[1-4]$/.test(text.trim()) || !isTier(n)) throw new BlockFrameError('BF_INVALID_TIER', `invalid tier "${text}": use 1, 2, 3 or 4`, { field: 'tier' });
   return n;
 }

@@ -14,11 +14,12 @@ test('tiers follow the seed thresholds', () => {
   assert.equal(chooseTier(10 * MiB).tier, 2);
   assert.equal(chooseTier(GiB - 1).tier, 2);
   assert.equal(chooseTier(GiB).tier, 3);
-  const big = chooseTier(35 * GiB);
-  assert.equal(big.tier, 3);
-  assert.match(big.note ?? '', /Tier 4/);
+  assert.equal(chooseTier(35 * GiB - 1).tier, 3);
+  assert.equal(chooseTier(35 * GiB).tier, 4);
   assert.equal(chooseTier(5, DEFAULTS, 3).tier, 3);
-  assert.throws(() => chooseTier(5, DEFAULTS, 4), (e) => isBlockFrameError(e, 'BF_INVALID_TIER'));
+  assert.equal(chooseTier(5, DEFAULTS, 4).tier, 4);
+  assert.throws(() => chooseTier(5, DEFAULTS, 5), (e) => isBlockFrameError(e, 'BF_INVALID_TIER'));
+  assert.throws(() => chooseTier(5, DEFAULTS, 0), (e) => isBlockFrameError(e, 'BF_INVALID_TIER'));
 });
 
 test('tier 1 is one segment with three parity files', () => {
