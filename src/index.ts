@@ -2,7 +2,7 @@
 import { ComputePool } from './compute/pool.js';
 import { commit, type CommitOptions, type CommitResult } from './engine/commit.js';
 import type { OperationOptions } from './engine/context.js';
-import { find, info, list, type ArchiveListing, type ArchiveSummary } from './engine/find.js';
+import { find, info, list, type ArchiveListing, type ArchiveSummary, type Level2Summary } from './engine/find.js';
 import { cat, restore, type RestoreOptions, type RestoreResult } from './engine/restore.js';
 import type { Manifest } from './layout/manifest.js';
 import { createReadStream, openArchive, read, type ReadOptions } from './engine/read.js';
@@ -15,7 +15,7 @@ export { commit, find, info, list, restore, cat, read, createReadStream, openArc
 export type { ReadOptions, RepairOptions, RepairReport, VerifyReport, SegmentCheck };
 export type { Damage } from './engine/reader.js';
 export { parseRange } from './layout/range.js';
-export type { CommitOptions, CommitResult, OperationOptions, ArchiveListing, ArchiveSummary, RestoreOptions, RestoreResult, Manifest };
+export type { CommitOptions, CommitResult, OperationOptions, ArchiveListing, ArchiveSummary, Level2Summary, RestoreOptions, RestoreResult, Manifest };
 export { BlockFrameError, ERROR_CODES, EXIT, isBlockFrameError, type ErrorCode } from './errors.js';
 export { createReedSolomon, simdAvailable, type ReedSolomon } from './codec/index.js';
 export { merkleProof, merkleRootHex, verifyMerkleProof, type MerkleProof } from './integrity/merkle.js';

@@ -25,6 +25,8 @@ export interface CommitOptions extends OperationOptions {
   policy?: Partial<TierPolicy>;
   /** Name recorded in the manifest (default: the input's base name). */
   name?: string;
+  /** Tier 4: target blocks per level-2 group (default 24; see docs/FORMAT.md for the overhead it gives). */
+  groupBlocks?: number;
 }
 
 export interface CommitResult {
@@ -48,7 +50,11 @@ export async function commit(file: string, opts: CommitOptions = {}): Promise<Co
   const before = await statInput(file);
   const policy: TierPolicy = { ...DEFAULTS, ...opts.policy };
   const choice = chooseTier(before.size, policy, opts.tier);
-  const geometry = computeGeometry({ tier: choice.tier, size: before.size, segmentSize: opts.segmentSize ?? DEFAULTS.segmentSize });
+  const groupBlocks = opts.groupBlocks ?? DEFAULTS.groupBlocks;
+  if (!Number.isSafeInteger(groupBlocks) || groupBlocks < 1 || groupBlocks > 100) {
+    throw new BlockFrameError('BF_USAGE', `invalid group size ${groupBlocks}: use 1 to 100 blocks per level-2 group`, { field: 'group_blocks' });
+  }
+  const geometry = computeGeometry({ tier: choice.tier, size: before.size, segmentSize: opts.segmentSize ?? DEFAULTS.segmentSize, groupBlocks });
   await store.ensureRoot();
   await store.cleanStaleStaging();
   let input: FileHandle;
@@ -85,7 +91,7 @@ export async function commit(file: string, opts: CommitOptions = {}): Promise<Co
           onBytes: (n) => opts.onProgress?.((done += n), total),
         });
         await checkUnchanged(file, before);
-        const manifest = buildManifest(name, geometry, hashes);
+        const manifest = buildManifest(name, geometry, hashes, groupBlocks);
         await writeManifestSet(staging, serializeManifest(manifest));
         await syncTree(staging, geometry);
         const dir = archiveDirName(name, hashes.original);
@@ -136,7 +142,7 @@ async function sameNameAndSize(store: LocalStore, name: string, size: number): P
   return out;
 }
 
-function buildManifest(name: string, g: Geometry, h: ShardHashes): Manifest {
+function buildManifest(name: string, g: Geometry, h: ShardHashes, groupBlocks: number): Manifest {
   const stripes = g.stripes.map((st, i) => ({
     index: st.index,
     shard_size: st.shardSize,
@@ -147,7 +153,7 @@ function buildManifest(name: string, g: Geometry, h: ShardHashes): Manifest {
   const level2 =
     g.tier === 4
       ? {
-          group_blocks: DEFAULTS.groupBlocks,
+          group_blocks: groupBlocks,
           parity_shards: DEFAULTS.level2ParityShards,
           stripes: g.level2.map((st, i) => ({
             index: st.index,

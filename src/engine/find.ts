@@ -1,6 +1,7 @@
 // find/list/info: locate archives by file name, directory name or hash prefix, and summarise manifests.
 import { BlockFrameError } from '../errors.js';
-import type { Manifest } from '../layout/manifest.js';
+import { parityOverhead, type Geometry } from '../layout/geometry.js';
+import { manifestGeometry, type Manifest } from '../layout/manifest.js';
 import type { LocalStore } from '../store/local.js';
 import { storeFor, type OperationOptions } from './context.js';
 
@@ -16,9 +17,25 @@ export interface ArchiveSummary {
   stripes: number;
   dataShards: number;
   parityShards: number;
-  /** Parity bytes stored per data byte, e.g. 0.1 for RS(30,3) with full blocks. */
+  /** Parity bytes stored per data byte, level 2 included, e.g. 0.1 for RS(30,3) with full blocks. */
   overhead: number;
   merkleRoot: string;
+  /** Tier 4's level-2 parity across groups of blocks; null for tiers 1 to 3. */
+  level2: Level2Summary | null;
+}
+
+export interface Level2Summary {
+  /** Groups of consecutive blocks. */
+  groups: number;
+  /** Level-2 stripes: one per (group, segment position). */
+  stripes: number;
+  /** Target blocks per group (the manifest's level2.group_blocks); groups hold between this and twice this many. */
+  groupBlocks: number;
+  /** Data shards per level-2 stripe = blocks in its group: the smallest and largest group. */
+  dataShards: { min: number; max: number };
+  parityShards: number;
+  /** Level-2 parity bytes per data byte (already counted in the archive's overhead). */
+  overhead: number;
 }
 
 export interface ArchiveListing {
@@ -28,7 +45,7 @@ export interface ArchiveListing {
 }
 
 export function summarize(store: LocalStore, dir: string, m: Manifest): ArchiveSummary {
-  const parity = m.stripes.reduce((n, s) => n + s.parity.reduce((x, p) => x + p.size, 0), 0);
+  const g = manifestGeometry(m);
   return {
     name: m.name,
     dir,
@@ -41,8 +58,23 @@ export function summarize(store: LocalStore, dir: string, m: Manifest): ArchiveS
     stripes: m.stripes.length,
     dataShards: m.erasure_coding.data_shards,
     parityShards: m.erasure_coding.parity_shards,
-    overhead: m.size === 0 ? 0 : parity / m.size,
+    overhead: parityOverhead(g),
     merkleRoot: m.merkle.root,
+    level2: level2Summary(m, g),
+  };
+}
+
+function level2Summary(m: Manifest, g: Geometry): Level2Summary | null {
+  if (!m.level2) return null;
+  const blocks = g.groups.map((x) => x.blocks);
+  const l2 = m.level2.stripes.reduce((n, st) => n + st.parity.reduce((x, p) => x + p.size, 0), 0);
+  return {
+    groups: g.groups.length,
+    stripes: m.level2.stripes.length,
+    groupBlocks: m.level2.group_blocks,
+    dataShards: { min: Math.min(...blocks), max: Math.max(...blocks) },
+    parityShards: m.level2.parity_shards,
+    overhead: m.size === 0 ? 0 : l2 / m.size,
   };
 }
 

@@ -1,7 +1,7 @@
 // Stripe-level work for verify, repair and the reader: check each shard once, rebuild lost shards from the rest.
 import { chmod, lstat, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { BlockFrameError, fromSystemError } from '../errors.js';
+import { BlockFrameError, fromSystemError, isBlockFrameError } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { HASH_LEN } from '../layout/chunks.js';
@@ -109,7 +109,16 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
   let bytesRead = 0;
   try {
     for (const [slot, n] of st.slots.entries()) {
-      if (n !== null && !lostSlots.has(slot)) sources.set(slot, await open(ctx.store.path(ctx.dir, shard(n).path), 'r'));
+      if (n === null || lostSlots.has(slot)) continue;
+      const abs = ctx.store.path(ctx.dir, shard(n).path);
+      const fh = await openRegular(abs).catch((err) => Promise.reject(fromSystemError(err, abs, 'opening a shard')));
+      if (typeof fh === 'string') {
+        throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${ctx.dir}: cannot rebuild from ${st.label}: ${shard(n).path} is ${fh === 'missing' ? 'missing' : 'not a regular file'}`, {
+          archive: ctx.dir,
+          shard: shard(n).path,
+        });
+      }
+      sources.set(slot, fh);
     }
     if (write) {
       for (const n of lost) {
@@ -185,8 +194,20 @@ export async function computeSection(ctx: ArchiveCtx, si: number): Promise<Uint8
   const slabs = new SlabPool(3, SLAB);
   const checks = new Map<number, ShardCheck>();
   for (const n of st.section.shards) checks.set(n, await checkShard(ctx, n, slabs, true));
-  const lost = [...checks.values()].filter((c) => c.state !== 'ok').map((c) => c.n);
-  const rebuilt = lost.length ? (await rebuildShards(ctx, si, lost, false)).chunks : new Map<number, Uint8Array>();
+  let lost = [...checks.values()].filter((c) => c.state !== 'ok').map((c) => c.n);
+  const rebuilt = new Map<number, Uint8Array>();
+  // Tier 4: when the stripe lost more than its parity rebuilds, rebuild each lost shard through its other stripe
+  // (in memory; each result is checked against its hash). Rebuilt bytes are not kept, so it is all or nothing.
+  for (const n of lost.length > st.m ? [...lost] : []) {
+    for (const other of ctx.code.stripesOf[n]!.filter((x) => x !== si)) {
+      const got = await rebuildShards(ctx, other, [n], false).catch((err) => (isBlockFrameError(err, 'BF_UNRECOVERABLE') ? null : Promise.reject(err)));
+      if (!got) continue;
+      rebuilt.set(n, got.chunks.get(n)!);
+      lost = lost.filter((x) => x !== n);
+      break;
+    }
+  }
+  if (lost.length) for (const [n, c] of (await rebuildShards(ctx, si, lost, false)).chunks) rebuilt.set(n, c);
   const section = new Uint8Array(st.section.length);
   for (const n of st.section.shards) section.set(checks.get(n)!.chunks ?? rebuilt.get(n)!, ctx.code.shards[n]!.chunkOffset - st.section.offset);
   if (blake3Hex(section) !== st.section.hash) {

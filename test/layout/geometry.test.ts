@@ -50,7 +50,7 @@ test('tier 3 blocks hold 30 segments with global numbering; the last block is sh
 });
 
 test('an empty file has one empty segment in every tier', () => {
-  for (const tier of [1, 2, 3] as const) {
+  for (const tier of [1, 2, 3, 4] as const) {
     const g = computeGeometry({ tier, size: 0, segmentSize: 64 });
     assert.equal(g.segmentCount, 1);
     assert.equal(g.stripes[0]!.shardSize, 0);
@@ -59,8 +59,8 @@ test('an empty file has one empty segment in every tier', () => {
 
 test('segments tile the file exactly and range lookup returns the overlapping ones (property)', () => {
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: 20000 }), fc.integer({ min: 1, max: 3000 }), fc.constantFrom(1, 2, 3), fc.nat(), fc.nat(), (size, seg, tier, a, b) => {
-      const g = computeGeometry({ tier: tier as 1 | 2 | 3, size, segmentSize: seg });
+    fc.property(fc.integer({ min: 0, max: 20000 }), fc.integer({ min: 1, max: 3000 }), fc.constantFrom(1, 2, 3, 4), fc.nat(), fc.nat(), (size, seg, tier, a, b) => {
+      const g = computeGeometry({ tier: tier as 1 | 2 | 3 | 4, size, segmentSize: seg });
       const segs = g.stripes.flatMap((s) => s.segments);
       let pos = 0;
       for (const s of segs) {
