@@ -1,6 +1,6 @@
 // `blockframe list`, `find` and `info`: what is archived, located by name, directory or hash prefix.
 import type { Command } from 'commander';
-import { find, info, list } from '../engine/find.js';
+import { find, info, list, type ArchiveSummary, type Level2Summary } from '../engine/find.js';
 import { formatSize } from '../layout/units.js';
 import { printJson, shortHash, withCommon, type CommonOptions } from './common.js';
 
@@ -50,7 +50,8 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           ['segment size', manifest.tier === 1 ? 'whole file' : formatSize(manifest.segment_size)],
           ['segments', String(s.segments)],
           ['stripes', `${s.stripes} x RS(${s.dataShards},${s.parityShards})`],
-          ['overhead', `${(s.overhead * 100).toFixed(1)}% parity`],
+          ...(s.level2 ? [['level 2', level2Line(s.level2)] as [string, string]] : []),
+          ['overhead', overheadLine(s)],
           ['original hash', s.originalHash],
           ['merkle root', s.merkleRoot],
           ['created', s.createdAt],
@@ -60,4 +61,25 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         return 0;
       }),
     );
+}
+
+function percent(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** "30 stripes x RS(3,1) across 1 group of 3 blocks" (a range "24-47" when groups differ in size). */
+function level2Line(l: Level2Summary): string {
+  const k = l.dataShards.min === l.dataShards.max ? String(l.dataShards.min) : `${l.dataShards.min}-${l.dataShards.max}`;
+  const blocks = l.dataShards.max === 1 ? 'block' : 'blocks';
+  return `${plural(l.stripes, 'stripe')} x RS(${k},${l.parityShards}) across ${plural(l.groups, 'group')} of ${k} ${blocks}`;
+}
+
+/** "10.3% parity", with the level-1 / level-2 split for Tier 4. */
+function overheadLine(s: ArchiveSummary): string {
+  if (!s.level2) return `${percent(s.overhead)} parity`;
+  return `${percent(s.overhead)} parity (level 1 ${percent(s.overhead - s.level2.overhead)}, level 2 ${percent(s.level2.overhead)})`;
 }

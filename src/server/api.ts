@@ -1,4 +1,4 @@
-// The read-only JSON API: archive listing, one archive's manifest, its health per shard, and raw shard bytes.
+// The read-only JSON API: archive listing, one archive's manifest, its health per shard (both levels), and raw shard bytes.
 import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
@@ -6,6 +6,7 @@ import type { ComputePool } from '../compute/pool.js';
 import { list, summarize, type ArchiveSummary } from '../engine/find.js';
 import { verifyArchive } from '../engine/verify.js';
 import { BlockFrameError } from '../errors.js';
+import type { Manifest } from '../layout/manifest.js';
 import { openRegular } from '../store/fsutil.js';
 import type { LocalStore } from '../store/local.js';
 import type { ArchiveCache } from './cache.js';
@@ -39,6 +40,9 @@ export async function archiveInfo(res: ServerResponse, ctx: ApiContext, name: st
 export interface ShardHealth {
   path: string;
   role: 'data' | 'parity';
+  /** 1 for every shard but Tier 4's level-2 parity (2). */
+  level: 1 | 2;
+  /** Index of the stripe within its level (manifest stripes[] or level2.stripes[]). */
   stripe: number;
   index: number;
   size: number;
@@ -49,14 +53,22 @@ export async function archiveHealth(res: ServerResponse, ctx: ApiContext, name: 
   const dir = await ctx.cache.resolve(name);
   const h = await verifyArchive(ctx.store, dir, ctx.pool);
   const states = new Map(h.problems.filter((p) => p.kind === 'missing' || p.kind === 'truncated' || p.kind === 'corrupt').map((p) => [p.path, p.kind]));
-  const shards: ShardHealth[] = [];
-  h.manifest?.stripes.forEach((st, si) => {
-    const add = (role: 'data' | 'parity', index: number, path: string, size: number) =>
-      shards.push({ path, role, stripe: si, index, size, state: (states.get(path) as ShardHealth['state'] | undefined) ?? 'ok' });
-    st.data.forEach((d, i) => add('data', i, d.path, d.size));
-    st.parity.forEach((p) => add('parity', p.index, p.path, p.size));
-  });
+  const shards = h.manifest ? shardList(h.manifest) : [];
+  for (const sh of shards) sh.state = (states.get(sh.path) as ShardHealth['state'] | undefined) ?? 'ok';
   sendJson(res, 200, { dir: h.dir, name: h.name, status: h.status, problems: h.problems, shards });
+}
+
+/** Every shard of the manifest in Merkle-leaf order (level-1 stripes: data then parity; then level-2 parity), all 'ok'. */
+function shardList(m: Manifest): ShardHealth[] {
+  const out: ShardHealth[] = [];
+  const add = (level: 1 | 2, stripe: number, role: ShardHealth['role'], index: number, sh: { path: string; size: number }) =>
+    out.push({ path: sh.path, role, level, stripe, index, size: sh.size, state: 'ok' });
+  m.stripes.forEach((st, si) => {
+    st.data.forEach((d, i) => add(1, si, 'data', i, d));
+    st.parity.forEach((p) => add(1, si, 'parity', p.index, p));
+  });
+  m.level2?.stripes.forEach((st, si) => st.parity.forEach((p) => add(2, si, 'parity', p.index, p)));
+  return out;
 }
 
 function index(raw: string, what: string): number {
@@ -65,20 +77,39 @@ function index(raw: string, what: string): number {
 }
 
 /**
- * GET/HEAD /api/archives/{name}/shards/{stripe}/{data|parity}/{index}: the shard file exactly as stored (damaged
- * or not) with its expected BLAKE3 from the manifest, so another machine can fetch and check pieces. The shard is
- * looked up in the manifest by integer indexes; the request never supplies a path.
+ * GET/HEAD /api/archives/{name}/shards/{stripe}/{data|parity}/{index} (level 1) and
+ * /api/archives/{name}/level2/{stripe}/parity/{index} (Tier 4 level-2 parity): the shard file exactly as stored
+ * (damaged or not) with its expected BLAKE3 from the manifest, so another machine can fetch and check pieces. The
+ * shard is looked up in the manifest by integer indexes; the request never supplies a path.
  */
-export async function serveShard(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, name: string, stripeRaw: string, role: string, indexRaw: string): Promise<void> {
-  if (role !== 'data' && role !== 'parity') throw notFound(`shard role ${JSON.stringify(role)} (use data or parity)`);
+export async function serveShard(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, name: string, level: 1 | 2, stripeRaw: string, role: string, indexRaw: string): Promise<void> {
+  const r = shardRole(level, role);
   const si = index(stripeRaw, 'stripe');
   const i = index(indexRaw, 'index');
   const dir = await ctx.cache.resolve(name);
-  const m = await ctx.store.readManifest(dir);
-  const st = m.stripes[si];
-  if (!st) throw notFound(`stripe ${si} of ${m.name} (it has ${m.stripes.length})`);
-  const sh = role === 'data' ? st.data[i] : st.parity.find((p) => p.index === i);
-  if (!sh) throw notFound(`${role} shard ${i} of stripe ${stripeRaw}`);
+  const sh = findShard(await ctx.store.readManifest(dir), level, si, r, i);
+  await sendShard(req, res, ctx, dir, sh);
+}
+
+function shardRole(level: 1 | 2, raw: string): 'data' | 'parity' {
+  if (raw === 'parity' || (raw === 'data' && level === 1)) return raw;
+  if (level === 1) throw notFound(`shard role ${JSON.stringify(raw)} (use data or parity)`);
+  throw notFound(`level-2 shard role ${JSON.stringify(raw)} (level-2 stripes store parity only; their data shards are level-1 segments)`);
+}
+
+/** A shard's manifest entry by level, stripe index within the level, role and index; BF_NOT_FOUND otherwise. */
+function findShard(m: Manifest, level: 1 | 2, si: number, role: 'data' | 'parity', i: number): { path: string; hash: string } {
+  const stripes = level === 1 ? m.stripes : (m.level2?.stripes ?? []);
+  const what = level === 1 ? 'stripe' : 'level-2 stripe';
+  const st = stripes[si];
+  if (!st) throw notFound(`${what} ${si} of ${m.name} (it has ${stripes.length}${level === 2 && !m.level2 ? '; only Tier 4 archives have level 2' : ''})`);
+  const sh = role === 'data' && 'data' in st ? st.data[i] : st.parity.find((p) => p.index === i);
+  if (!sh) throw notFound(`${role} shard ${i} of ${what} ${si}`);
+  return sh;
+}
+
+/** Stream one shard file (a single range at most) with its manifest hash in X-BlockFrame-Hash and the ETag. */
+async function sendShard(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, dir: string, sh: { path: string; hash: string }): Promise<void> {
   const abs = ctx.store.path(dir, sh.path);
   const fh = await openRegular(abs);
   if (fh === 'missing') throw new BlockFrameError('BF_SHARD_MISSING', `shard ${sh.path} is missing (run: blockframe repair)`, { archive: dir, shard: sh.path });

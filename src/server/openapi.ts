@@ -20,6 +20,30 @@ const fileResponses = {
 };
 const bearer = [{ bearer: [] }];
 
+/** The raw-shard routes (level 1 and level 2 share parameters and responses). */
+function shardRoute(summary: string, stripe: string, roles: string[]) {
+  return {
+    get: {
+      summary,
+      parameters: [
+        name,
+        { name: 'stripe', in: 'path', required: true, description: stripe, schema: { type: 'integer', minimum: 0 } },
+        { name: 'role', in: 'path', required: true, schema: { enum: roles } },
+        { name: 'index', in: 'path', required: true, description: 'data: position in the stripe; parity: parity row', schema: { type: 'integer', minimum: 0 } },
+        rangeHeaders[0],
+      ],
+      responses: {
+        '200': { description: 'the shard bytes', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+        '206': { description: 'a range of the shard' },
+        '400': err('stripe or index is not an integer'),
+        '404': err('no such archive, stripe, role or shard'),
+        '416': err('range outside the shard'),
+        '500': err('the shard file is missing (BF_SHARD_MISSING) or not a regular file'),
+      },
+    },
+  };
+}
+
 export const OPENAPI = {
   openapi: '3.1.0',
   info: {
@@ -41,7 +65,8 @@ export const OPENAPI = {
         properties: {
           path: { type: 'string' },
           role: { enum: ['data', 'parity'] },
-          stripe: { type: 'integer' },
+          level: { enum: [1, 2], description: '2 for Tier 4 level-2 parity shards, 1 for every other shard' },
+          stripe: { type: 'integer', description: 'index of the stripe within its level (manifest stripes[] or level2.stripes[])' },
           index: { type: 'integer' },
           size: { type: 'integer' },
           state: { enum: ['ok', 'missing', 'truncated', 'corrupt'] },
@@ -85,7 +110,7 @@ export const OPENAPI = {
       },
     },
     '/api/archives': { get: { summary: 'every archive with its summary (health: null) and the damaged ones', responses: { '200': json('{archives, damaged}') } } },
-    '/api/archives/{name}': { get: { summary: 'one archive: summary and full manifest', parameters: [name], responses: { '200': json('{summary, manifest}'), '404': err('no archive matches'), '409': err('ambiguous name') } } },
+    '/api/archives/{name}': { get: { summary: 'one archive: summary and full manifest', parameters: [name], responses: { '200': json('{summary, manifest}; summary.overhead counts all parity, summary.level2 describes Tier 4 level-2 parity (null for tiers 1 to 3)'), '404': err('no archive matches'), '409': err('ambiguous name') } } },
     '/api/archives/{name}/health': {
       get: {
         summary: 'verify the archive now: status, problems and the state of every shard',
@@ -103,25 +128,15 @@ export const OPENAPI = {
         },
       },
     },
-    '/api/archives/{name}/shards/{stripe}/{role}/{index}': {
-      get: {
-        summary: 'a shard file exactly as stored, with X-BlockFrame-Hash (its BLAKE3 in the manifest); one Range supported',
-        parameters: [
-          name,
-          { name: 'stripe', in: 'path', required: true, schema: { type: 'integer', minimum: 0 } },
-          { name: 'role', in: 'path', required: true, schema: { enum: ['data', 'parity'] } },
-          { name: 'index', in: 'path', required: true, schema: { type: 'integer', minimum: 0 } },
-          rangeHeaders[0],
-        ],
-        responses: {
-          '200': { description: 'the shard bytes', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
-          '206': { description: 'a range of the shard' },
-          '400': err('stripe or index is not an integer'),
-          '404': err('no such archive, stripe or shard'),
-          '416': err('range outside the shard'),
-          '500': err('the shard file is missing (BF_SHARD_MISSING) or not a regular file'),
-        },
-      },
-    },
+    '/api/archives/{name}/shards/{stripe}/{role}/{index}': shardRoute(
+      'a level-1 shard file exactly as stored, with X-BlockFrame-Hash (its BLAKE3 in the manifest); one Range supported',
+      'index of the stripe in the manifest\'s stripes[]',
+      ['data', 'parity'],
+    ),
+    '/api/archives/{name}/level2/{stripe}/{role}/{index}': shardRoute(
+      'a Tier 4 level-2 parity shard file exactly as stored, with X-BlockFrame-Hash; one Range supported (its data shards are level-1 segments: use /shards/)',
+      'index of the stripe in the manifest\'s level2.stripes[]',
+      ['parity'],
+    ),
   },
 } as const;

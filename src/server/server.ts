@@ -134,7 +134,11 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext,
     }
     if (raw.length === 7 && raw[3] === 'shards') {
       allow(req, READ);
-      return serveShard(req, res, ctx, name, raw[4]!, raw[5]!, raw[6]!);
+      return serveShard(req, res, ctx, name, 1, raw[4]!, raw[5]!, raw[6]!);
+    }
+    if (raw.length === 7 && raw[3] === 'level2') {
+      allow(req, READ);
+      return serveShard(req, res, ctx, name, 2, raw[4]!, raw[5]!, raw[6]!);
     }
   }
   throw notFound(`route ${rawPath}`);

@@ -52,6 +52,30 @@ describe('cli', () => {
     assert.equal(ij.manifest.original_hash, hash);
   });
 
+  test('info on a Tier 4 archive shows level 2 and counts it in the overhead', () => {
+    const a4 = join(root, 'archive-t4');
+    const c = runCli(['commit', src, '--tier', '4', '--segment-size', '4KiB', '--archive', a4]);
+    assert.equal(c.status, 0, c.stderr);
+    // 700,000 bytes in 4 KiB segments: 171 segments, 6 blocks, one level-2 group of 6 blocks.
+    const i = runCli(['info', '--archive', a4, 'movie.bin']);
+    assert.equal(i.status, 0, i.stderr);
+    assert.match(i.stdout, /^stripes +6 x RS\(30,3\)$/m);
+    assert.match(i.stdout, /^level 2 +30 stripes x RS\(6,1\) across 1 group of 6 blocks$/m);
+    const over = /^overhead +(\d+\.\d)% parity \(level 1 (\d+\.\d)%, level 2 (\d+\.\d)%\)$/m.exec(i.stdout);
+    assert.ok(over, i.stdout);
+    const { summary: s, manifest: m } = JSON.parse(runCli(['info', '--archive', a4, 'movie.bin', '--json']).stdout);
+    const parity = (stripes: { parity: { size: number }[] }[]) => stripes.reduce((n, st) => n + st.parity.reduce((x, p) => x + p.size, 0), 0);
+    assert.equal(s.overhead, (parity(m.stripes) + parity(m.level2.stripes)) / m.size);
+    assert.equal(s.level2.overhead, parity(m.level2.stripes) / m.size);
+    assert.deepEqual({ ...s.level2, overhead: 0 }, { groups: 1, stripes: 30, groupBlocks: m.level2.group_blocks, dataShards: { min: 6, max: 6 }, parityShards: 1, overhead: 0 });
+    assert.equal(over[1], (s.overhead * 100).toFixed(1));
+    const l = JSON.parse(runCli(['list', '--archive', a4, '--json']).stdout);
+    assert.deepEqual(l.archives[0].level2, s.level2);
+    const t3 = JSON.parse(runCli(['info', '--archive', archive, 'movie.bin', '--json']).stdout);
+    assert.equal(t3.summary.level2, null);
+    assert.doesNotMatch(runCli(['info', '--archive', archive, 'movie.bin']).stdout, /level 2/);
+  });
+
   test('restore and cat give the bytes back', async () => {
     const out = join(root, 'out.bin');
     const r = runCli(['restore', 'movie.bin', '-o', out, '--archive', archive]);

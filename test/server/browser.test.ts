@@ -1,5 +1,5 @@
 // The web UI of `blockframe serve`, driven in headless Chromium: list → file page → stripe map → audio playback with
-// Range requests → seek. Saves a full-page screenshot to test-artifacts/ui.png (and docs/screenshot.png with UPDATE_SCREENSHOT=1).
+// Range requests → seek; then a Tier 4 file page with its level-2 map. Saves a full-page screenshot to test-artifacts/ui.png (and docs/screenshot.png with UPDATE_SCREENSHOT=1).
 // Skipped when Debian's Chromium (/usr/bin/chromium) is not installed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,6 +72,11 @@ test('web UI: archive list, stripe map, audio playback with Range requests and s
     const binPath = join(dir, 'data & notes.bin');
     await writeFile(binPath, Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 31) & 0xff)));
     await commit(binPath, { archive });
+    // A Tier 4 file: 3 blocks in one level-2 group (30 positions); one level-2 parity shard deleted.
+    const t4Path = join(dir, 'big.bin');
+    await writeFile(t4Path, Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919 + (i >> 8)) & 0xff)));
+    const t4 = await commit(t4Path, { archive, tier: 4, segmentSize: 4096 });
+    await rm(join(archive, t4.dir, 'level2/group_0/position_5_parity_0.dat'));
     const wavDir = (await readdir(archive)).find((d) => d.startsWith('tone.wav_'));
     assert.ok(wavDir, 'the WAV archive directory exists');
     // Damage two parity shards of the WAV (the data shards stay intact): the map must show them, playback is unaffected.
@@ -125,7 +130,7 @@ test('web UI: archive list, stripe map, audio playback with Range requests and s
     await page.goto(`${base}/`);
     const rows = page.locator('table.archives tbody tr');
     await rows.first().waitFor();
-    assert.equal(await rows.count(), 2);
+    assert.equal(await rows.count(), 3);
     const binRow = page.locator('table.archives tbody tr', { hasText: 'data & notes.bin' });
     assert.equal(await binRow.locator('th a').textContent(), 'data & notes.bin');
     const wavRow = page.locator(`table.archives tbody tr[data-dir="${wavDir}"]`);
@@ -215,6 +220,23 @@ test('web UI: archive list, stripe map, audio playback with Range requests and s
     await mkdir(join(REPO_ROOT, 'docs'), { recursive: true });
     // The README's screenshot is refreshed on request only, so a test run never dirties the work tree.
     if (process.env.UPDATE_SCREENSHOT === '1') await copyFile(shot, join(REPO_ROOT, 'docs', 'screenshot.png'));
+
+    // 7. The Tier 4 page: level-1 blocks, then a Level 2 map with one row per group and one square per position.
+    await page.goto(`${base}/#/file/${encodeURIComponent(t4.dir)}`);
+    await page.locator('.stripe-map[data-level="2"][data-health="repairable"]').waitFor();
+    assert.equal(await page.locator('.stripe-map[data-level="1"] .stripe').count(), 3);
+    assert.equal(await page.locator('.stripe-map[data-level="1"] .shard.state-ok').count(), 74 + 9);
+    const l2 = page.locator('.stripe-map[data-level="2"]');
+    assert.equal(await l2.locator('.stripe').count(), 1);
+    assert.equal(await l2.locator('.shard.role-parity').count(), 30);
+    assert.equal(await l2.locator('.shard.state-ok').count(), 29);
+    assert.equal(await l2.locator('.shard.state-missing').getAttribute('data-path'), 'level2/group_0/position_5_parity_0.dat');
+    assert.match((await l2.locator('.shard').nth(5).getAttribute('title')) ?? '', /group 0, position 5/);
+    assert.equal((await page.locator('dl.summary dt', { hasText: 'Level 2' }).locator('xpath=following-sibling::dd[1]').textContent())?.trim(), '30 stripes × RS(3,1) across 1 group of 3 blocks');
+    assert.match((await page.locator('dl.summary dt', { hasText: 'Overhead' }).locator('xpath=following-sibling::dd[1]').textContent()) ?? '', /^\d+(\.\d)?% \(level 2: \d+(\.\d)?%\)$/);
+    assert.match((await page.locator('ul.problems li').textContent()) ?? '', /position_5_parity_0\.dat \(level-2 stripe 5\)/);
+    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(cspViolations, []);
   } finally {
     await browser?.close().catch(() => {});
     await srv?.close().catch(() => {});

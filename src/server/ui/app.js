@@ -1,4 +1,4 @@
-// BlockFrame web UI: an archive list and a per-file page (summary, stripe map, player).
+// BlockFrame web UI: an archive list and a per-file page (summary, stripe map with Tier 4's level 2, player).
 // Plain ES module, no dependencies. All data is inserted with textContent / attributes, never as HTML.
 
 const main = /** @type {HTMLElement} */ (document.getElementById('main'));
@@ -227,7 +227,7 @@ async function renderList(signal) {
         h('th', { scope: 'row', class: 'name' }, h('a', { href: `#/file/${encodeURIComponent(a.dir)}`, title: a.dir }, a.name)),
         h('td', { class: 'num', title: `${a.size} bytes` }, formatBytes(a.size)),
         h('td', { class: 'num' }, a.tier),
-        h('td', { class: 'num', title: `RS(${a.dataShards},${a.parityShards}); parity bytes per data byte: ${a.overhead}` }, formatPercent(a.overhead)),
+        h('td', { class: 'num', title: `${codeText(a)}; parity bytes per data byte: ${a.overhead}` }, formatPercent(a.overhead)),
         healthCell,
       );
       tbody.append(row);
@@ -315,10 +315,11 @@ async function renderFile(dir, signal) {
   };
   item('Size', formatBytes(s.size), `${s.size} bytes`);
   item('Tier', String(s.tier));
-  item('Code', `RS(${s.dataShards},${s.parityShards})`);
+  item('Code', codeText(s));
   item('Segments', String(s.segments));
   item('Stripes', String(s.stripes));
-  item('Overhead', formatPercent(s.overhead), `${s.overhead} parity bytes per data byte`);
+  if (s.level2) item('Level 2', level2Text(s.level2), `target ${s.level2.groupBlocks} blocks per group`);
+  item('Overhead', overheadText(s), `${s.overhead} parity bytes per data byte${s.level2 ? `, ${s.level2.overhead} of them level 2` : ''}`);
   item('Committed', formatDate(s.createdAt), s.createdAt);
   item('BLAKE3', h('dd', {}, h('code', { class: 'hash' }, s.originalHash)));
   item('Merkle root', h('dd', {}, h('code', { class: 'hash' }, s.merkleRoot)));
@@ -386,7 +387,7 @@ async function renderFile(dir, signal) {
               h('span', { class: `tag tag-${p.kind}` }, p.kind),
               ' ',
               h('code', {}, p.path),
-              p.stripe !== undefined && p.stripe !== null ? ` (stripe ${p.stripe})` : '',
+              p.stripe !== undefined && p.stripe !== null ? ` (${p.level === 2 ? 'level-2 stripe' : 'stripe'} ${p.stripe})` : '',
               p.detail ? ` — ${p.detail}` : '',
               p.repairable === false ? ' (not repairable)' : '',
             ),
@@ -404,6 +405,29 @@ async function renderFile(dir, signal) {
   }
 }
 
+/** "RS(30,3)", plus the level-2 code for Tier 4: "RS(30,3) + level 2 RS(3,1)". */
+function codeText(s) {
+  return `RS(${s.dataShards},${s.parityShards})${s.level2 ? ` + level 2 RS(${level2K(s.level2)},${s.level2.parityShards})` : ''}`;
+}
+
+/** Blocks per level-2 group: "3", or "24–47" when the groups differ. */
+function level2K(l) {
+  const d = l.dataShards || {};
+  return d.min === d.max ? String(d.min) : `${d.min}–${d.max}`;
+}
+
+/** "30 stripes × RS(3,1) across 1 group of 3 blocks". */
+function level2Text(l) {
+  const k = level2K(l);
+  const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
+  return `${plural(l.stripes, 'stripe')} × RS(${k},${l.parityShards}) across ${plural(l.groups, 'group')} of ${k} block${k === '1' ? '' : 's'}`;
+}
+
+/** The overhead, with the level-2 part for Tier 4: "10.4% (level 2: 0.3%)". */
+function overheadText(s) {
+  return s.level2 ? `${formatPercent(s.overhead)} (level 2: ${formatPercent(s.level2.overhead)})` : formatPercent(s.overhead);
+}
+
 function legend() {
   const states = ['ok', 'missing', 'truncated', 'corrupt', 'unknown'];
   return h(
@@ -416,54 +440,142 @@ function legend() {
 }
 
 /**
- * One row per stripe, one square per data shard then per parity shard.
- * Keyboard: the map is one tab stop; arrow keys move between squares (roving tabindex).
+ * The stripe map: one grid per level, coloured once health arrives. Level 1 has one row per stripe (segment or
+ * block), one square per data shard then per parity shard. Tier 4 adds a Level 2 grid: one row per group of
+ * blocks, one square per segment position (the parity of that position across the group's blocks).
  */
 function buildStripeMap(manifest, summary) {
+  const byPath = new Map();
+  const level1 = level1Rows(manifest, summary);
+  const grids = [buildGrid(level1.rows, level1.label, 1, byPath)];
+  const element = h('div', { class: 'stripe-maps' }, h('div', { class: 'map-wrap' }, grids[0].root));
+  const level2 = level2Rows(manifest);
+  if (level2) {
+    grids.push(buildGrid(level2.rows, level2.label, 2, byPath));
+    element.append(
+      h('h3', { class: 'map-level' }, 'Level 2'),
+      h('p', { class: 'note' }, `One row per group of blocks, one square per segment position: ${level2.what}`),
+      h('div', { class: 'map-wrap' }, grids[1].root),
+    );
+  }
+  let selectCb = () => {};
+  const onPoint = (ev) => {
+    const cell = ev.target;
+    if (cell instanceof HTMLElement && cell.classList.contains('shard')) selectCb((cell.getAttribute('title') || '').replace(/\n/g, ' · '));
+  };
+  for (const g of grids) {
+    g.root.addEventListener('focusin', onPoint);
+    g.root.addEventListener('mouseover', onPoint);
+  }
+  return {
+    element,
+    onSelect(cb) {
+      selectCb = cb;
+    },
+    /** Colour the squares from a health report; returns counts per state. */
+    applyHealth(health) {
+      const counts = colourShards(byPath, health);
+      for (const g of grids) g.root.setAttribute('data-health', health.status);
+      return counts;
+    },
+  };
+}
+
+/** Level-1 rows: per stripe its data squares, a divider, its parity squares. */
+function level1Rows(manifest, summary) {
   const stripes = manifest && Array.isArray(manifest.stripes) ? manifest.stripes : [];
-  const rowLabel = summary.tier === 3 ? 'Block' : summary.tier === 2 ? 'Segment' : 'Stripe';
-  const root = h('div', { class: 'stripe-map', role: 'grid', 'aria-label': `Stripe map: ${stripes.length} ${rowLabel.toLowerCase()}${stripes.length === 1 ? '' : 's'}` });
+  const rowLabel = summary.tier >= 3 ? 'Block' : summary.tier === 2 ? 'Segment' : 'Stripe';
+  const noun = rowLabel.toLowerCase();
+  const rows = stripes.map((st) => {
+    const data = (st.data || []).map((d) => ({
+      shard: d,
+      role: 'data',
+      short: `data ${d.index}`,
+      base: `Data shard (segment ${d.index}) of ${noun} ${st.index}\n${d.path}\n${formatBytes(d.size)} (${d.size} bytes) at offset ${d.offset}\nBLAKE3 ${d.hash}`,
+    }));
+    const parity = (st.parity || []).map((p) => ({
+      shard: p,
+      role: 'parity',
+      short: `parity ${p.index}`,
+      base: `Parity shard ${p.index} of ${noun} ${st.index}\n${p.path}\n${formatBytes(p.size)} (${p.size} bytes)\nBLAKE3 ${p.hash}`,
+    }));
+    return { label: `${rowLabel} ${st.index}`, attrs: { 'data-stripe': st.index }, groups: [data, parity] };
+  });
+  return { rows, label: `Stripe map: ${stripes.length} ${noun}${stripes.length === 1 ? '' : 's'}` };
+}
+
+/** Tier 4 level-2 rows, one per group: the parity squares of each (group, position) stripe in position order; null otherwise. */
+function level2Rows(manifest) {
+  const l2 = manifest && manifest.level2 && Array.isArray(manifest.level2.stripes) ? manifest.level2 : null;
+  if (!l2 || l2.stripes.length === 0) return null;
+  const byGroup = new Map();
+  for (const st of l2.stripes) {
+    if (!byGroup.has(st.group)) byGroup.set(st.group, []);
+    for (const p of st.parity || []) {
+      byGroup.get(st.group).push({
+        shard: p,
+        role: 'parity',
+        short: `level-2 parity ${p.index} of position ${st.position}`,
+        base: `Level-2 parity shard ${p.index} of group ${st.group}, position ${st.position} (level-2 stripe ${st.index})\n${p.path}\n${formatBytes(p.size)} (${p.size} bytes)\nBLAKE3 ${p.hash}`,
+      });
+    }
+  }
+  const rows = [...byGroup].map(([group, cells]) => ({ label: `Group ${group}`, attrs: { 'data-group': group }, groups: [cells] }));
+  const what = l2.parity_shards === 1 ? 'the XOR of the segments at that position in each block of the group.' : `${l2.parity_shards} parity shards over the segments at that position in each block of the group.`;
+  return { rows, label: `Level-2 map: ${rows.length} group${rows.length === 1 ? '' : 's'}, ${l2.stripes.length} stripes`, what };
+}
+
+/**
+ * One grid: a row per spec, its cell groups separated by dividers. Registers each square in `byPath`.
+ * Keyboard: the grid is one tab stop; arrow keys move between squares (roving tabindex).
+ */
+function buildGrid(rows, label, level, byPath) {
+  const root = h('div', { class: 'stripe-map', role: 'grid', 'aria-label': label, 'data-level': level });
   /** @type {HTMLElement[][]} */
   const grid = [];
-  const byPath = new Map();
   const frag = document.createDocumentFragment();
-  for (const st of stripes) {
-    const row = h('div', { class: 'stripe', role: 'row', 'data-stripe': st.index });
-    row.append(h('span', { class: 'stripe-label', role: 'rowheader' }, `${rowLabel} ${st.index}`));
+  for (const spec of rows) {
+    const row = h('div', { class: 'stripe', role: 'row', ...spec.attrs });
+    row.append(h('span', { class: 'stripe-label', role: 'rowheader' }, spec.label));
     const cellsEl = h('span', { class: 'stripe-cells' });
     const rowCells = [];
-    const add = (shard, role) => {
-      const base =
-        role === 'data'
-          ? `Data shard (segment ${shard.index}) of ${rowLabel.toLowerCase()} ${st.index}\n${shard.path}\n${formatBytes(shard.size)} (${shard.size} bytes) at offset ${shard.offset}\nBLAKE3 ${shard.hash}`
-          : `Parity shard ${shard.index} of ${rowLabel.toLowerCase()} ${st.index}\n${shard.path}\n${formatBytes(shard.size)} (${shard.size} bytes)\nBLAKE3 ${shard.hash}`;
-      const cell = h('span', {
-        class: `shard role-${role} state-unknown`,
-        role: 'gridcell',
-        tabindex: '-1',
-        'data-path': shard.path,
-        'data-role': role,
-        'data-state': 'unknown',
-        title: `${base}\nState: not checked yet`,
-        'aria-label': `${role} ${shard.index}: not checked yet`,
-      });
-      cell.dataset.base = base;
-      byPath.set(shard.path, cell);
-      rowCells.push(cell);
-      cellsEl.append(cell);
-    };
-    for (const d of st.data || []) add(d, 'data');
-    if ((st.parity || []).length) cellsEl.append(h('span', { class: 'divider', 'aria-hidden': 'true' }));
-    for (const p of st.parity || []) add(p, 'parity');
+    spec.groups.forEach((cells, i) => {
+      if (i > 0 && cells.length) cellsEl.append(h('span', { class: 'divider', 'aria-hidden': 'true' }));
+      for (const c of cells) {
+        const cell = shardCell(c, level);
+        byPath.set(c.shard.path, cell);
+        rowCells.push(cell);
+        cellsEl.append(cell);
+      }
+    });
     row.append(cellsEl);
     frag.append(row);
     grid.push(rowCells);
   }
   root.append(frag);
   if (grid[0] && grid[0][0]) grid[0][0].tabIndex = 0;
+  gridKeys(root, grid);
+  return { root };
+}
 
-  let selectCb = () => {};
-  const describe = (cell) => cell.getAttribute('title') || '';
+function shardCell(c, level) {
+  const cell = h('span', {
+    class: `shard role-${c.role} state-unknown`,
+    role: 'gridcell',
+    tabindex: '-1',
+    'data-path': c.shard.path,
+    'data-role': c.role,
+    'data-level': level,
+    'data-state': 'unknown',
+    title: `${c.base}\nState: not checked yet`,
+    'aria-label': `${c.short}: not checked yet`,
+  });
+  cell.dataset.base = c.base;
+  return cell;
+}
+
+/** Arrow keys, Home/End and PageUp/PageDown move the focus between the squares of one grid. */
+function gridKeys(root, grid) {
   const position = (cell) => {
     for (let r = 0; r < grid.length; r++) {
       const c = grid[r].indexOf(cell);
@@ -498,43 +610,30 @@ function buildStripeMap(manifest, summary) {
     c = Math.max(0, Math.min(row.length - 1, c));
     focusCell(row[c]);
   });
-  const onPoint = (ev) => {
-    const cell = ev.target;
-    if (cell instanceof HTMLElement && cell.classList.contains('shard')) selectCb(describe(cell).replace(/\n/g, ' · '));
-  };
-  root.addEventListener('focusin', onPoint);
-  root.addEventListener('mouseover', onPoint);
+}
 
-  return {
-    element: h('div', { class: 'map-wrap' }, root),
-    onSelect(cb) {
-      selectCb = cb;
-    },
-    /** Colour the squares from a health report; returns counts per state. */
-    applyHealth(health) {
-      const counts = { ok: 0, missing: 0, truncated: 0, corrupt: 0 };
-      const states = new Map();
-      if (Array.isArray(health.shards)) {
-        for (const sh of health.shards) states.set(sh.path, sh.state);
-      }
-      // Fallback for reports without a shard list: problems name the bad files, everything else is ok.
-      const problemState = new Map();
-      for (const p of Array.isArray(health.problems) ? health.problems : []) {
-        if (p.kind === 'missing' || p.kind === 'truncated' || p.kind === 'corrupt') problemState.set(p.path, p.kind);
-      }
-      for (const [path, cell] of byPath) {
-        let state = states.get(path) ?? problemState.get(path) ?? (states.size === 0 ? 'ok' : 'unknown');
-        if (!(state in STATE_LABEL)) state = 'unknown';
-        if (state in counts) counts[state]++;
-        cell.className = cell.className.replace(/\bstate-\S+/, `state-${state}`);
-        cell.setAttribute('data-state', state);
-        cell.setAttribute('title', `${cell.dataset.base}\nState: ${STATE_LABEL[state]}`);
-        cell.setAttribute('aria-label', `${cell.getAttribute('data-role')} ${cell.dataset.base.split('\n')[1]}: ${STATE_LABEL[state]}`);
-      }
-      root.setAttribute('data-health', health.status);
-      return counts;
-    },
-  };
+/** Set each square's state from a health report (its shard list, else its problems); returns counts per state. */
+function colourShards(byPath, health) {
+  const counts = { ok: 0, missing: 0, truncated: 0, corrupt: 0 };
+  const states = new Map();
+  if (Array.isArray(health.shards)) {
+    for (const sh of health.shards) states.set(sh.path, sh.state);
+  }
+  // Fallback for reports without a shard list: problems name the bad files, everything else is ok.
+  const problemState = new Map();
+  for (const p of Array.isArray(health.problems) ? health.problems : []) {
+    if (p.kind === 'missing' || p.kind === 'truncated' || p.kind === 'corrupt') problemState.set(p.path, p.kind);
+  }
+  for (const [path, cell] of byPath) {
+    let state = states.get(path) ?? problemState.get(path) ?? (states.size === 0 ? 'ok' : 'unknown');
+    if (!(state in STATE_LABEL)) state = 'unknown';
+    if (state in counts) counts[state]++;
+    cell.className = cell.className.replace(/\bstate-\S+/, `state-${state}`);
+    cell.setAttribute('data-state', state);
+    cell.setAttribute('title', `${cell.dataset.base}\nState: ${STATE_LABEL[state]}`);
+    cell.setAttribute('aria-label', `${cell.getAttribute('data-role')} ${cell.dataset.base.split('\n')[1]}: ${STATE_LABEL[state]}`);
+  }
+  return counts;
 }
 
 // ---------- start ----------
