@@ -1,10 +1,10 @@
 // Bench helper run in its own process: one operation, printing wall time and peak RSS as JSON.
 import { commit, repair, restore, verify } from '../src/index.js';
 
-const [op, a, b, archive, tier] = process.argv.slice(2);
+const [op, a, b, archive, tier, segmentSize] = process.argv.slice(2);
 const t0 = process.hrtime.bigint();
 let extra: Record<string, unknown> = {};
-if (op === 'commit') await commit(a!, { archive, tier: tier ? (Number(tier) as 1 | 2 | 3) : undefined });
+if (op === 'commit') await commit(a!, { archive, tier: tier ? (Number(tier) as 1 | 2 | 3 | 4) : undefined, segmentSize: segmentSize ? Number(segmentSize) : undefined });
 else if (op === 'restore') await restore(a!, b!, { archive, force: true });
 else if (op === 'verify') extra = { status: (await verify([a!], { archive })).status };
 else if (op === 'repair') {

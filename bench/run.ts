@@ -70,7 +70,96 @@ function havePar2(): boolean {
   return spawnSync('sh', ['-c', 'command -v par2']).status === 0;
 }
 
+/**
+ * dd of the source with fsync, between a sync and a pause on each side. Each operation is paired with a dd taken
+ * right before it, so both see the same disk state (this machine's disk is very noisy, and a write burst slows
+ * whatever follows it).
+ */
+function ddRunner(src: string, copy: string): () => number {
+  const settle = () => {
+    execFileSync('sync');
+    execFileSync('sleep', ['2']);
+  };
+  return () => {
+    settle();
+    const s = timed('dd', [`if=${src}`, `of=${copy}`, 'bs=4M', 'conv=fsync']);
+    execFileSync('rm', ['-f', copy]);
+    settle();
+    return s;
+  };
+}
+
+interface CommitRestore {
+  ddSeconds: number[];
+  ddBeforeRestoreSeconds: number[];
+  commitSeconds: number[];
+  restoreSeconds: number[];
+  commitRatio: number;
+  restoreRatio: number;
+  commitRss: number;
+}
+
+/** RUNS rounds of dd, commit, dd, restore (each operation beside a dd taken right before it); the archive is kept. */
+function commitRestore(src: string, out: string, archive: string, ddRun: () => number, tier: string, segmentSize = ''): CommitRestore {
+  const r: CommitRestore = { ddSeconds: [], ddBeforeRestoreSeconds: [], commitSeconds: [], restoreSeconds: [], commitRatio: 0, restoreRatio: 0, commitRss: 0 };
+  for (let i = 0; i < RUNS; i++) {
+    log(`tier ${tier}${segmentSize ? ` (${segmentSize} B segments)` : ''} run ${i + 1}/${RUNS}: dd, commit, dd, restore`);
+    spawnSync('rm', ['-rf', archive]);
+    r.ddSeconds.push(ddRun());
+    const c = child(['commit', src, '', archive, tier, segmentSize]);
+    r.commitSeconds.push(c.seconds);
+    r.commitRss = Math.max(r.commitRss, c.maxRssMiB);
+    spawnSync('rm', ['-f', out]);
+    r.ddBeforeRestoreSeconds.push(ddRun());
+    r.restoreSeconds.push(child(['restore', 'big.bin', out, archive]).seconds);
+    spawnSync('rm', ['-f', out]);
+  }
+  r.commitRatio = median(r.commitSeconds.map((c, i) => c / r.ddSeconds[i]!));
+  r.restoreRatio = median(r.restoreSeconds.map((x, i) => x / r.ddBeforeRestoreSeconds[i]!));
+  return r;
+}
+
+function ratioRows(what: string, r: CommitRestore): void {
+  row(`commit ${what} / dd, median of per-run ratios`, `${r.commitRatio.toFixed(2)} (commit ${median(r.commitSeconds).toFixed(2)} s)`, '<= 1.4', r.commitRatio <= 1.4);
+  row(
+    `restore ${what} / dd, median of per-run ratios`,
+    `${r.restoreRatio.toFixed(2)} (restore ${median(r.restoreSeconds).toFixed(2)} s, dd ${median(r.ddBeforeRestoreSeconds).toFixed(2)} s)`,
+    '<= 1.3',
+    r.restoreRatio <= 1.3,
+  );
+}
+
+/**
+ * The 2 GiB file forced into Tier 4, twice: with the default 32 MiB segments (3 blocks in one group, so level 2
+ * adds 30 segment-sized parity files, 47% of the data: the worst case) and with 1 MiB segments (69 blocks in 2
+ * groups: the block and group proportions of a 70 GiB file, 13% overhead). Tier 3 with 1 MiB segments runs
+ * too, as the baseline that separates the cost of level 2 from the cost of 2048 small segment files.
+ */
+async function tier4(src: string, out: string, archive: string, ddRun: () => number): Promise<void> {
+  const t4: Record<string, unknown> = {};
+  for (const [tier, segmentSize, key, what] of [
+    ['4', '', 'tier4Segments32MiB', `${BIG / GiB} GiB forced Tier 4, 32 MiB segments`],
+    ['3', String(MiB), 'tier3Segments1MiB', `${BIG / GiB} GiB Tier 3, 1 MiB segments (baseline for the next)`],
+    ['4', String(MiB), 'tier4Segments1MiB', `${BIG / GiB} GiB forced Tier 4, 1 MiB segments`],
+  ] as const) {
+    const r = commitRestore(src, out, archive, ddRun, tier, segmentSize);
+    const overhead = archiveOverhead(archive);
+    t4[key] = { ...r, overhead };
+    ratioRows(`${what} (overhead ${(overhead * 100).toFixed(1)}%)`, r);
+    row(`peak RSS, commit ${what}`, `${r.commitRss.toFixed(0)} MiB`, '<= 256 MiB', r.commitRss <= 256);
+    spawnSync('rm', ['-rf', archive]);
+  }
+  results.tier4 = t4;
+}
+
+/** Parity bytes over data bytes of the one archive under `archive`, from its manifest. */
+function archiveOverhead(archive: string): number {
+  const r = spawnSync(process.execPath, [join(repo, 'bin', 'blockframe.js'), 'list', '--json', '--archive', archive], { encoding: 'utf8' });
+  return JSON.parse(r.stdout).archives[0].overhead;
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--tier4-only')) return tier4Only();
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   log('codec and BLAKE3 micro-benchmarks');
@@ -92,43 +181,12 @@ async function main(): Promise<void> {
   const label = `${BIG / GiB} GiB`;
   log(`generating ${label}`);
   await makeFile(src, BIG);
-  // Each operation is paired with a dd taken right before it, after a sync and a pause, so both see the same disk
-  // state (this machine's disk is very noisy, and a write burst slows whatever follows it).
-  const settle = () => {
-    execFileSync('sync');
-    execFileSync('sleep', ['2']);
-  };
-  const ddRun = (): number => {
-    settle();
-    const s = timed('dd', [`if=${src}`, `of=${copy}`, 'bs=4M', 'conv=fsync']);
-    execFileSync('rm', ['-f', copy]);
-    settle();
-    return s;
-  };
-  const dd: number[] = [];
-  const ddRestore: number[] = [];
-  const commits: number[] = [];
-  const restores: number[] = [];
-  let commitRss = 0;
-  for (let i = 0; i < RUNS; i++) {
-    log(`run ${i + 1}/${RUNS}: dd, commit, dd, restore`);
-    await rm(archive, { recursive: true, force: true });
-    dd.push(ddRun());
-    const c = child(['commit', src, '', archive, '3']);
-    commits.push(c.seconds);
-    commitRss = Math.max(commitRss, c.maxRssMiB);
-    await rm(out, { force: true });
-    ddRestore.push(ddRun());
-    restores.push(child(['restore', 'big.bin', out, archive]).seconds);
-    await rm(out, { force: true });
-  }
-  const ddS = median(dd);
-  const commitRatio = median(commits.map((c, i) => c / dd[i]!));
-  const restoreRatio = median(restores.map((r, i) => r / ddRestore[i]!));
-  results.tier3 = { bytes: BIG, ddSeconds: dd, ddBeforeRestoreSeconds: ddRestore, commitSeconds: commits, restoreSeconds: restores, commitRatio, restoreRatio };
-  row(`dd bs=4M conv=fsync, ${label} (reference)`, `${ddS.toFixed(2)} s (${(BIG / ddS / 1e6).toFixed(0)} MB/s)`);
-  row(`commit ${label} (Tier 3) / dd, median of per-run ratios`, `${commitRatio.toFixed(2)} (commit ${median(commits).toFixed(2)} s)`, '<= 1.4', commitRatio <= 1.4);
-  row(`restore ${label} / dd, median of per-run ratios`, `${restoreRatio.toFixed(2)} (restore ${median(restores).toFixed(2)} s, dd ${median(ddRestore).toFixed(2)} s)`, '<= 1.3', restoreRatio <= 1.3);
+  const ddRun = ddRunner(src, copy);
+  const t3 = commitRestore(src, out, archive, ddRun, '3');
+  const commitRss = t3.commitRss;
+  results.tier3 = { bytes: BIG, ...t3 };
+  row(`dd bs=4M conv=fsync, ${label} (reference)`, `${median(t3.ddSeconds).toFixed(2)} s (${(BIG / median(t3.ddSeconds) / 1e6).toFixed(0)} MB/s)`);
+  ratioRows(`${label} (Tier 3)`, t3);
 
   // Verified 1 MiB random range reads, warm cache, in one process with a pool (as a server would run).
   log('range reads');
@@ -195,6 +253,8 @@ async function main(): Promise<void> {
   }
   await rm(archive, { recursive: true, force: true });
 
+  await tier4(src, out, archive, ddRun);
+
   // Peak RSS of commit at two sizes (must not grow with file size).
   const rss: Record<string, number> = { [label]: commitRss };
   if (!quick) {
@@ -212,6 +272,25 @@ async function main(): Promise<void> {
 
   results.table = rows;
   await writeFile(join(repo, 'bench', quick ? 'results-quick.json' : 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  printTable();
+}
+
+/** `npm run bench -- --tier4-only`: just the Tier 4 commit/restore rows. */
+async function tier4Only(): Promise<void> {
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  const src = join(work, 'big.bin');
+  await makeFile(src, BIG);
+  const ddRun = ddRunner(src, join(work, 'copy.bin'));
+  row(`dd bs=4M conv=fsync, ${BIG / GiB} GiB (reference, quiet disk)`, `${ddRun().toFixed(2)} s`);
+  await tier4(src, join(work, 'restored.bin'), join(work, 'archive'), ddRun);
+  await rm(work, { recursive: true, force: true });
+  results.table = rows;
+  await writeFile(join(repo, 'bench', 'results-tier4.json'), JSON.stringify(results, null, 2) + '\n');
+  printTable();
+}
+
+function printTable(): void {
   console.log('| measure | result | target | |\n|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.measure} | ${r.value} | ${r.target} | ${r.met === null ? '' : r.met ? 'met' : 'MISSED'} |`);
 }
