@@ -186,8 +186,10 @@ export class ArchiveReader {
    */
   private async recover(n: number, ca: number, cb: number, dest: Uint8Array, depth: number, exclude: number[]): Promise<void> {
     const routes = this.code.stripesOf[n]!.filter((si) => !exclude.includes(si));
+    // Only Tier 4 has a second level through which other lost shards could be healed.
+    const deep = depth > 0 && this.code.stripes.length > this.manifest.stripes.length;
     let last: unknown = null;
-    for (const d of depth > 0 ? [0, depth] : [0]) {
+    for (const d of deep ? [0, depth] : [0]) {
       for (const si of routes) {
         try {
           await this.heal(si, n, ca, cb, dest, d, [...exclude, si]);

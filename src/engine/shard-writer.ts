@@ -95,10 +95,16 @@ class ShardWriter {
   /** The whole-file hash is pinned to worker 0 and shard hashes to worker 1, so both cores hash at once. */
   readonly fileHash: HashHandle;
   private readonly slabs = new SlabPool(SLABS, SLAB);
-  private readonly parityBufs = new Map<number, SlabPool>();
+  /** One pool for every stripe's parity pass, its slabs as large as the widest stripe needs. */
+  private readonly parityBufs: SlabPool;
 
   constructor(private readonly a: WriteShardsArgs) {
     this.fileHash = a.pool.openHash(0);
+    const widest = [...a.geometry.stripes, ...a.geometry.level2].reduce(
+      (mx, st) => Math.max(mx, (st.dataShards + st.parityShards) * parityStep(st.dataShards, st.parityShards, st.shardSize, a.chunkSize)),
+      1,
+    );
+    this.parityBufs = new SlabPool(PARITY_BUFFERS, widest);
   }
 
   async run(): Promise<void> {
@@ -225,9 +231,8 @@ class ShardWriter {
     // their file and chunk hashes are the segment's and need not be computed again.
     const copies = job.copyOf !== undefined;
     const C = a.chunkSize;
-    const thin = Math.max(C, Math.floor(PARITY_BUFFER_MAX / (k + m) / C) * C);
-    const step = Math.min(PARITY_SLICE, thin, Math.max(1, job.shardSize));
-    const bufs = this.parityBuffers((k + m) * step);
+    const step = parityStep(k, m, job.shardSize, C);
+    const bufs = this.parityBufs;
     const inputs = await Promise.all(job.members.map((s) => s && open(join(a.staging, s.path), 'r')));
     const outputs: FileHandle[] = [];
     const hashes = copies ? [] : job.parity.map(() => a.pool.openHash(1));
@@ -303,12 +308,12 @@ class ShardWriter {
       await Promise.all([...inputs, ...outputs].map((fh) => fh?.close().catch(() => undefined)));
     }
   }
+}
 
-  private parityBuffers(bytes: number): SlabPool {
-    let pool = this.parityBufs.get(bytes);
-    if (!pool) this.parityBufs.set(bytes, (pool = new SlabPool(PARITY_BUFFERS, bytes)));
-    return pool;
-  }
+/** Bytes per shard in one parity-pass step: a multiple of the chunk size, thinner for wide (level-2) stripes. */
+function parityStep(k: number, m: number, shardSize: number, chunkSize: number): number {
+  const thin = Math.max(chunkSize, Math.floor(PARITY_BUFFER_MAX / (k + m) / chunkSize) * chunkSize);
+  return Math.min(PARITY_SLICE, thin, Math.max(1, shardSize));
 }
 
 /** The slice of a stripe's chunk-index section that belongs to its n-th shard (data first, then parity). */

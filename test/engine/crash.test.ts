@@ -14,9 +14,11 @@ test('commit killed at random points leaves either nothing or a complete archive
     const data = await writeRandomFile(src, 24 * 1024 * 1024, 77);
     const rand = prng(2026);
     let sawStaging = false;
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 8; i++) {
       const archive = join(root, `archive-${i}`);
-      const child = spawn(process.execPath, [CLI, 'commit', src, '--archive', archive, '--tier', '2', '--segment-size', '1MiB'], { stdio: 'ignore' });
+      // Tier 2, and Tier 4 (384 segments in 13 blocks, one level-2 group) every other run.
+      const [tier, segmentSize] = i % 2 ? ([4, 64 * 1024] as const) : ([2, 1024 * 1024] as const);
+      const child = spawn(process.execPath, [CLI, 'commit', src, '--archive', archive, '--tier', String(tier), '--segment-size', String(segmentSize)], { stdio: 'ignore' });
       const started = new Promise((r) => child.on('spawn', r));
       await started;
       await new Promise((r) => setTimeout(r, 150 + (rand() % 400)));
@@ -32,7 +34,7 @@ test('commit killed at random points leaves either nothing or a complete archive
         assert.deepEqual(new Uint8Array(await readFile(out)), data);
       }
       // The next commit succeeds and removes what the killed one left in staging.
-      const r = await commit(src, { archive, tier: 2, segmentSize: 1024 * 1024 });
+      const r = await commit(src, { archive, tier, segmentSize });
       assert.equal(r.status, dirs.length === 1 ? 'already-archived' : 'archived');
       assert.deepEqual(await readdir(join(archive, '.staging')), []);
     }
