@@ -26,6 +26,8 @@ function costOf(req: Request): number {
       return req.data.reduce((n, d) => n + d.length, 0);
     case 'reconstruct':
       return req.out.reduce((n, d) => n + d.length, 0) * req.k;
+    case 'xor':
+      return req.into.length;
     default:
       return 1;
   }
@@ -128,6 +130,11 @@ export class ComputePool {
   /** Rebuild the null entries of `shards` into `out` (one view per missing shard, in index order). */
   reconstruct(k: number, m: number, shards: (SharedView | null)[], out: SharedView[]): Promise<void> {
     return this.send(this.leastBusy(), { op: 'reconstruct', k, m, shards, out }).then(() => undefined);
+  }
+
+  /** into ^= from (shared memory, byte by byte over the shorter length). */
+  xor(into: SharedView, from: SharedView): Promise<void> {
+    return this.send(this.leastBusy(), { op: 'xor', into, from }).then(() => undefined);
   }
 
   async close(): Promise<void> {

@@ -44,6 +44,9 @@ async function handle(req: Request): Promise<string | undefined> {
     case 'encode':
       codec(req.k, req.m).encode(req.data, req.parity);
       return undefined;
+    case 'xor':
+      xorInto(req.into, req.from);
+      return undefined;
     case 'reconstruct': {
       const shards = req.shards.slice();
       codec(req.k, req.m).reconstruct(shards);
@@ -55,6 +58,20 @@ async function handle(req: Request): Promise<string | undefined> {
       return undefined;
     }
   }
+}
+
+/** into ^= from, a word at a time where both are 4-byte aligned. */
+function xorInto(into: Uint8Array, from: Uint8Array): void {
+  const n = Math.min(into.length, from.length);
+  let p = 0;
+  if (into.byteOffset % 4 === 0 && from.byteOffset % 4 === 0) {
+    const words = n >>> 2;
+    const a = new Uint32Array(into.buffer, into.byteOffset, words);
+    const b = new Uint32Array(from.buffer, from.byteOffset, words);
+    for (let w = 0; w < words; w++) a[w]! ^= b[w]!;
+    p = words << 2;
+  }
+  for (; p < n; p++) into[p]! ^= from[p]!;
 }
 
 // Requests run strictly in arrival order, so updates to one hash stream stay ordered.

@@ -6,16 +6,17 @@ import { BlockFrameError, fromSystemError } from '../errors.js';
 import { SlabPool, type ComputePool, type HashHandle } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { CHUNK_INDEX_FILE, chunkIndexLayout, HASH_LEN, type StripeChunks } from '../layout/chunks.js';
-import type { Geometry, GroupGeometry } from '../layout/geometry.js';
+import type { Geometry } from '../layout/geometry.js';
 import { readFully, writeFully } from '../store/fsutil.js';
 import { checkAborted, FirstError } from './context.js';
+import { Level2Writer, type Level2Fold } from './level2-writer.js';
 import { pumpReads } from './pump.js';
 
 /** Bytes moved per data-pass step, and per shard per parity-pass step (both multiples of any chunk size). */
 export const SLAB = 4 * 1024 * 1024;
 const SLABS = 6;
 const PARITY_SLICE = 256 * 1024;
-/** Upper bound of one parity buffer (k + m slices): wide level-2 stripes use thinner slices. */
+/** Upper bound of one parity buffer (k + m slices, and k more in Tier 4): wide buffers use thinner slices. */
 const PARITY_BUFFER_MAX = 8 * 1024 * 1024;
 const PARITY_BUFFERS = 3;
 /** Shard files whose fsync may be in flight at once (bounds open file descriptors). */
@@ -43,6 +44,8 @@ interface ParityJob {
   chunksOut: Uint8Array[];
   /** With k = 1 the parity shards are copies of the one data shard, whose hash and chunk hashes these are. */
   copyOf?: { hash: string; chunks: Uint8Array };
+  /** Tier 4: also fold each slice's data into the group's level-2 parity. */
+  fold?: Level2Fold;
 }
 
 export interface WriteShardsArgs {
@@ -100,10 +103,10 @@ class ShardWriter {
 
   constructor(private readonly a: WriteShardsArgs) {
     this.fileHash = a.pool.openHash(0);
-    const widest = [...a.geometry.stripes, ...a.geometry.level2].reduce(
-      (mx, st) => Math.max(mx, (st.dataShards + st.parityShards) * parityStep(st.dataShards, st.parityShards, st.shardSize, a.chunkSize)),
-      1,
-    );
+    const widest = a.geometry.stripes.reduce((mx, st) => {
+      const width = viewsPerSlice(st.dataShards, st.parityShards, a.geometry.tier === 4);
+      return Math.max(mx, width * parityStep(width, st.shardSize, a.chunkSize));
+    }, 1);
     this.parityBufs = new SlabPool(PARITY_BUFFERS, widest);
   }
 
@@ -111,6 +114,7 @@ class ShardWriter {
     const a = this.a;
     const layout = chunkIndexLayout(a.geometry, a.chunkSize);
     const index = await createShard(a.staging, CHUNK_INDEX_FILE);
+    const level2 = new Level2Writer({ ...a, slabs: this.slabs, layout, index, finish: (fh, path) => this.syncs.add(finishShard(fh, path)) });
     // Block i's data pass overlaps block i-1's parity pass (one at a time), and segments follow one another
     // without draining the pipeline in between; the slab pools bound memory throughout.
     let previous: Promise<void> = Promise.resolve();
@@ -125,11 +129,11 @@ class ShardWriter {
         }
         const prev = previous;
         const blockTails = tails;
-        const group = a.geometry.groups.find((g) => g.firstBlock + g.blocks - 1 === i);
         const current = (async () => {
           const dataHashes = await Promise.all(blockTails);
           await prev;
           this.out.data[i] = dataHashes;
+          const fold = (await level2.forBlock(i)) ?? undefined;
           const n = stripe.segments.length;
           this.out.parity[i] = await this.writeParity({
             k: stripe.dataShards,
@@ -139,23 +143,26 @@ class ShardWriter {
             parity: stripe.parity,
             chunksOut: stripe.parity.map((_, j) => shardChunks(section, chunks, n + j)),
             copyOf: stripe.dataShards === 1 ? { hash: dataHashes[0]!, chunks: shardChunks(section, chunks, 0) } : undefined,
+            fold,
           });
           this.out.chunks[i] = blake3Hex(section);
           await writeFully(index, section, chunks.offset);
-          // Tier 4: the group's last block is staged, so its level-2 stripes can be computed (reading back segments).
-          if (group) await this.writeLevel2(group, layout, index);
+          await level2.afterBlock(i);
         })();
         current.catch(() => undefined);
         await prev;
         previous = current;
       }
       await previous;
+      this.out.level2Parity = level2.parity;
+      this.out.level2Chunks = level2.chunks;
       // A file that grew after we stat'ed it would otherwise be archived truncated without notice.
       if ((await readFully(a.input, new Uint8Array(1), 1, a.geometry.size)) !== 0) throw changed(a.inputPath);
       await this.syncs.add(finishShard(index, join(a.staging, CHUNK_INDEX_FILE)));
     } catch (err) {
       // Let in-flight writes settle before the caller removes the staging directory.
       await Promise.allSettled([previous, ...tails]);
+      await level2.abort();
       await index.close().catch(() => undefined);
       throw err;
     }
@@ -202,26 +209,6 @@ class ShardWriter {
     return { tail };
   }
 
-  /** Tier 4: every level-2 stripe of a group, one after another, and their chunks.idx sections. */
-  private async writeLevel2(group: GroupGeometry, layout: StripeChunks[], index: FileHandle): Promise<void> {
-    const g = this.a.geometry;
-    for (const st of g.level2) {
-      if (st.group !== group.index) continue;
-      const chunks = layout[g.stripes.length + st.index]!;
-      const section = new Uint8Array(new SharedArrayBuffer(chunks.length));
-      this.out.level2Parity[st.index] = await this.writeParity({
-        k: st.dataShards,
-        m: st.parityShards,
-        shardSize: st.shardSize,
-        members: st.members,
-        parity: st.parity,
-        chunksOut: st.parity.map((_, j) => shardChunks(section, chunks, j)),
-      });
-      this.out.level2Chunks[st.index] = blake3Hex(section);
-      await writeFully(index, section, chunks.offset);
-    }
-  }
-
   /** Encode one stripe's parity slice by slice, reading segments back from staging (not the input, which could change). */
   private async writeParity(job: ParityJob): Promise<string[]> {
     const a = this.a;
@@ -231,7 +218,8 @@ class ShardWriter {
     // their file and chunk hashes are the segment's and need not be computed again.
     const copies = job.copyOf !== undefined;
     const C = a.chunkSize;
-    const step = parityStep(k, m, job.shardSize, C);
+    const width = viewsPerSlice(k, m, job.fold !== undefined);
+    const step = parityStep(width, job.shardSize, C);
     const bufs = this.parityBufs;
     const inputs = await Promise.all(job.members.map((s) => s && open(join(a.staging, s.path), 'r')));
     const outputs: FileHandle[] = [];
@@ -251,6 +239,8 @@ class ShardWriter {
         for (let i = 0; i < k; i++) data.push(buf.subarray(i * step, i * step + len));
         const parity: Uint8Array[] = [];
         for (let j = 0; j < m; j++) parity.push(buf.subarray((k + j) * step, (k + j) * step + len));
+        const scratch: Uint8Array[] = [];
+        for (let i = k + m; i < width; i++) scratch.push(buf.subarray(i * step, i * step + len));
         // Segments shorter than the shard, and segments absent from a short last block, encode as zeros.
         await Promise.all(
           data.map(async (view, i) => {
@@ -271,7 +261,7 @@ class ShardWriter {
           });
           inOrder.catch(reject);
         });
-        const work = encoded
+        const written = encoded
           .then(() =>
             Promise.all(
               parity.map((view, j) => {
@@ -282,7 +272,9 @@ class ShardWriter {
               }),
             ),
           )
-          .then(() => hashed)
+          .then(() => hashed);
+        // Level 2 only reads the data views, so it runs beside the encoding.
+        const work = Promise.all([written, job.fold?.(o, len, data, scratch)])
           .finally(() => {
             bufs.release(buf);
             a.onBytes?.(len * m);
@@ -310,9 +302,14 @@ class ShardWriter {
   }
 }
 
-/** Bytes per shard in one parity-pass step: a multiple of the chunk size, thinner for wide (level-2) stripes. */
-function parityStep(k: number, m: number, shardSize: number, chunkSize: number): number {
-  const thin = Math.max(chunkSize, Math.floor(PARITY_BUFFER_MAX / (k + m) / chunkSize) * chunkSize);
+/** Views in one parity-pass buffer: data, parity and, when level 2 is folded in, as many scratch views as data. */
+function viewsPerSlice(k: number, m: number, level2: boolean): number {
+  return k + m + (level2 ? k : 0);
+}
+
+/** Bytes per view in one parity-pass step: a multiple of the chunk size, thinner for wide buffers (Tier 4). */
+function parityStep(width: number, shardSize: number, chunkSize: number): number {
+  const thin = Math.max(chunkSize, Math.floor(PARITY_BUFFER_MAX / width / chunkSize) * chunkSize);
   return Math.min(PARITY_SLICE, thin, Math.max(1, shardSize));
 }
 

@@ -147,6 +147,21 @@ async function runCase(paths: string[], seed: number, opts: { deleteOnly?: boole
   await rm(caseRoot, { recursive: true, force: true });
 }
 
+test('each level-2 parity file is the XOR of its column, computed here from the segment files', async () => {
+  const adir = join(pristine, dir);
+  const g = manifestGeometry(manifest);
+  for (const st of g.level2) {
+    const want = new Uint8Array(st.shardSize);
+    for (const seg of st.members) {
+      if (!seg) continue;
+      const bytes = await readFile(join(adir, seg.path));
+      for (let i = 0; i < bytes.length; i++) want[i]! ^= bytes[i]!;
+    }
+    assert.ok((await readFile(join(adir, st.parity[0]!.path))).equals(want), st.parity[0]!.path);
+  }
+  assert.equal(g.level2.length, 60);
+});
+
 describe('tier 4: beyond level 1, through level 2', () => {
   for (const n of [4, 5, 7]) {
     test(`block 0 loses ${n} shards (damage kinds mixed): read, restore and repair byte-exact`, async () => {

@@ -1,0 +1,130 @@
+// Tier 4 level-2 parity at commit: each block's segments are XORed into its group's level2/ files during the
+// block's own parity pass (no second read of the data), then each file is hashed once when the group is done.
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { BlockFrameError, fromSystemError } from '../errors.js';
+import type { ComputePool, SlabPool } from '../compute/pool.js';
+import { blake3Hex } from '../integrity/blake3.js';
+import type { StripeChunks } from '../layout/chunks.js';
+import type { Geometry, GroupGeometry, Level2StripeGeometry } from '../layout/geometry.js';
+import { readFully, writeFully } from '../store/fsutil.js';
+import { pump } from './pump.js';
+
+/** Folds one slice of a block's data views (positions 0..k-1) into the group's level-2 files; `scratch` is free space of the same shape. */
+export type Level2Fold = (offset: number, len: number, data: Uint8Array[], scratch: Uint8Array[]) => Promise<void>;
+
+interface Level2File {
+  stripe: Level2StripeGeometry;
+  fh: FileHandle;
+  path: string;
+}
+
+export interface Level2Args {
+  geometry: Geometry;
+  staging: string;
+  pool: ComputePool;
+  chunkSize: number;
+  /** Read slabs for the final hash pass (shared with the data pass). */
+  slabs: SlabPool;
+  /** chunks.idx layout and file: level-2 sections follow the blocks' sections. */
+  layout: StripeChunks[];
+  index: FileHandle;
+  /** Hands a finished file over to be fsynced and closed. */
+  finish: (fh: FileHandle, path: string) => Promise<void>;
+  signal?: AbortSignal;
+  onBytes?: (n: number) => void;
+}
+
+export class Level2Writer {
+  readonly parity: string[][] = [];
+  readonly chunks: string[] = [];
+  /** The current group's files by segment position. */
+  private files = new Map<number, Level2File>();
+
+  constructor(private readonly a: Level2Args) {
+    // XOR accumulation is the parity of the all-ones row, which is the whole code only with one parity shard.
+    if (a.geometry.level2.some((st) => st.parityShards !== 1)) throw new BlockFrameError('BF_INTERNAL', 'level-2 writer supports one parity shard per stripe');
+  }
+
+  /** The fold for block `b`'s parity pass (creating the group's files at its first block), or null below Tier 4. */
+  async forBlock(b: number): Promise<Level2Fold | null> {
+    const group = this.groupOf(b);
+    if (!group) return null;
+    const first = b === group.firstBlock;
+    if (first) await this.openGroup(group);
+    const count = this.a.geometry.stripes[b]!.segments.length;
+    return (offset, len, data, scratch) =>
+      Promise.all(
+        [...this.files].map(async ([pos, f]) => {
+          const n = Math.min(len, f.stripe.shardSize - offset);
+          // Positions past a short last block contribute zeros: nothing to fold.
+          if (n <= 0 || pos >= count) return;
+          const view = data[pos]!.subarray(0, n);
+          try {
+            if (first) return await writeFully(f.fh, view, offset);
+            const acc = scratch[pos]!.subarray(0, n);
+            if ((await readFully(f.fh, acc, n, offset)) !== n) throw new BlockFrameError('BF_INTERNAL', `staged ${f.stripe.parity[0]!.path} is short`);
+            await this.a.pool.xor(acc, view);
+            await writeFully(f.fh, acc, offset);
+          } catch (err) {
+            throw err instanceof BlockFrameError ? err : fromSystemError(err, f.path, 'writing level-2 parity');
+          }
+        }),
+      ).then(() => undefined);
+  }
+
+  /** After block `b`'s parity pass: when it closes its group, hash each level-2 file, record it and hand it over. */
+  async afterBlock(b: number): Promise<void> {
+    const group = this.groupOf(b);
+    if (!group || b !== group.firstBlock + group.blocks - 1) return;
+    const a = this.a;
+    for (const f of this.files.values()) {
+      const st = f.stripe;
+      const sec = a.layout[a.geometry.stripes.length + st.index]!;
+      const section = new Uint8Array(new SharedArrayBuffer(sec.length));
+      const h = a.pool.openHash(1);
+      await pump({
+        pool: a.pool,
+        slabs: a.slabs,
+        src: f.fh,
+        offset: 0,
+        size: st.shardSize,
+        hashes: [h],
+        chunks: { chunkSize: a.chunkSize, out: section },
+        short: () => new BlockFrameError('BF_INTERNAL', `staged ${st.parity[0]!.path} is short`),
+        signal: a.signal,
+        onBytes: a.onBytes,
+      });
+      this.parity[st.index] = [await a.pool.digest(h)];
+      this.chunks[st.index] = blake3Hex(section);
+      await writeFully(a.index, section, sec.offset);
+    }
+    const files = [...this.files.values()];
+    this.files = new Map();
+    for (const f of files) await a.finish(f.fh, f.path);
+  }
+
+  /** Close whatever is still open (after a failure). */
+  async abort(): Promise<void> {
+    await Promise.all([...this.files.values()].map((f) => f.fh.close().catch(() => undefined)));
+    this.files.clear();
+  }
+
+  private groupOf(b: number): GroupGeometry | undefined {
+    return this.a.geometry.groups.find((g) => b >= g.firstBlock && b < g.firstBlock + g.blocks);
+  }
+
+  private async openGroup(group: GroupGeometry): Promise<void> {
+    for (const st of this.a.geometry.level2) {
+      if (st.group !== group.index) continue;
+      const path = join(this.a.staging, st.parity[0]!.path);
+      try {
+        await mkdir(dirname(path), { recursive: true });
+        // Read and write: later blocks of the group read each slice back to fold into it.
+        this.files.set(st.position, { stripe: st, fh: await open(path, 'wx+', 0o444), path });
+      } catch (err) {
+        throw fromSystemError(err, path, 'creating a shard');
+      }
+    }
+  }
+}
