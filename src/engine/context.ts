@@ -53,3 +53,9 @@ export class FirstError {
     if (this.failed) throw this.err;
   }
 }
+
+/** Wait for every promise to settle, then fail with the first rejection, if any. */
+export async function settleAll(ps: (Promise<unknown> | undefined)[]): Promise<void> {
+  const failed = (await Promise.allSettled(ps)).find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}

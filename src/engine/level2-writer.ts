@@ -8,6 +8,7 @@ import { blake3Hex } from '../integrity/blake3.js';
 import type { StripeChunks } from '../layout/chunks.js';
 import type { Geometry, GroupGeometry, Level2StripeGeometry } from '../layout/geometry.js';
 import { readFully, writeFully } from '../store/fsutil.js';
+import { settleAll } from './context.js';
 import { pump } from './pump.js';
 
 /** Folds one slice of a block's data views (positions 0..k-1) into the group's level-2 files; `scratch` is free space of the same shape. */
@@ -54,7 +55,7 @@ export class Level2Writer {
     if (first) await this.openGroup(group);
     const count = this.a.geometry.stripes[b]!.segments.length;
     return (offset, len, data, scratch) =>
-      Promise.all(
+      settleAll(
         [...this.files].map(async ([pos, f]) => {
           const n = Math.min(len, f.stripe.shardSize - offset);
           // Positions past a short last block contribute zeros: nothing to fold.
@@ -70,7 +71,7 @@ export class Level2Writer {
             throw err instanceof BlockFrameError ? err : fromSystemError(err, f.path, 'writing level-2 parity');
           }
         }),
-      ).then(() => undefined);
+      );
   }
 
   /** After block `b`'s parity pass: when it closes its group, hash each level-2 file, record it and hand it over. */

@@ -1,11 +1,11 @@
-// The self-healing reader: verified byte ranges of data segments, chunk by chunk, rebuilt on the fly through any
-// stripe that protects them (level 1, and in Tier 4 level 2, healing other lost shards through theirs).
+// The self-healing reader: verified byte ranges of data segments, chunk by chunk, rebuilt on the fly through the
+// stripes that protect them (level 1, and in Tier 4 level 2), peeling at chunk level like repair does per file.
 import type { FileHandle } from 'node:fs/promises';
-import { BlockFrameError, fromSystemError, isBlockFrameError } from '../errors.js';
+import { BlockFrameError, fromSystemError } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { CHUNK_INDEX_FILE, HASH_LEN } from '../layout/chunks.js';
-import type { CodeLayout } from '../layout/code.js';
+import { planRecovery, type CodeLayout } from '../layout/code.js';
 import type { Manifest } from '../layout/manifest.js';
 import { openRegular, readFully } from '../store/fsutil.js';
 import type { LocalStore } from '../store/local.js';
@@ -26,8 +26,6 @@ export interface Damage {
 export const READ_WINDOW = 4 * 1024 * 1024;
 /** Bytes per shard gathered at once when rebuilding chunks from the rest of the stripe. */
 const HEAL_BATCH = 256 * 1024;
-/** How many times a heal may in turn heal another lost shard through that shard's other stripe (Tier 4). */
-const HEAL_DEPTH = 2;
 
 interface ShardFile {
   fh: FileHandle | null;
@@ -41,6 +39,8 @@ export class ArchiveReader {
   private readonly code: CodeLayout;
   private readonly C: number;
   private readonly sections = new Map<number, Uint8Array>();
+  /** Shards whose chunk hashes are unknown: lost, and their stripe's damaged chunk-index section could not be recomputed. */
+  private readonly unhashed = new Set<number>();
   private readonly files = new Map<string, Promise<ShardFile>>();
   private readonly scratch: SlabPool;
 
@@ -80,24 +80,17 @@ export class ArchiveReader {
     const buf = direct ? null : await this.scratch.acquire();
     try {
       const view = buf ? buf.subarray(0, end - start) : out.subarray(0, end - start);
-      await this.fetch(n, c0, c1, view, HEAL_DEPTH, []);
+      await this.fetch(n, c0, c1, view);
       if (buf) out.set(view.subarray(from - start, to - start));
     } finally {
       if (buf) this.scratch.release(buf);
     }
   }
 
-  /** Verified chunks [c0, c1) of shard `n` into `view`: read, and heal the chunks that fail their hash. */
-  private async fetch(n: number, c0: number, c1: number, view: Uint8Array, depth: number, exclude: number[]): Promise<void> {
-    const C = this.C;
+  /** Verified chunks [c0, c1) of shard `n` into `view`: read, and rebuild the chunks that fail their hash. */
+  private async fetch(n: number, c0: number, c1: number, view: Uint8Array): Promise<void> {
     const good = await this.readChunks(n, c0, c1, view);
-    for (let c = c0; c < c1; c++) {
-      if (good[c - c0]) continue;
-      let ce = c;
-      while (ce < c1 && !good[ce - c0]) ce++;
-      await this.recover(n, c, ce, view.subarray((c - c0) * C), depth, exclude);
-      c = ce;
-    }
+    for (const [c, ce] of badRuns(good, c0)) await this.rebuild(n, c, ce, view.subarray((c - c0) * this.C));
   }
 
   /** The stripe's verified section of chunks.idx, or its recomputation from verified shards when it is damaged. */
@@ -112,7 +105,10 @@ export class ArchiveReader {
     if (n !== want.length || blake3Hex(sec) !== want.hash) {
       // chunks.idx is damaged here: recompute the section from the shards themselves (one pass over the stripe).
       this.note(CHUNK_INDEX_FILE, idx.fh ? 'corrupt' : 'missing', si);
-      section = await computeSection(this.ctx, si);
+      // Partial: shards beyond repair keep no chunk hashes, so reads of the intact ones still verify.
+      const got = await computeSection(this.ctx, si, true);
+      section = got.bytes;
+      for (const n of got.unknown) this.unhashed.add(n);
     }
     if (this.sections.size > 64) this.sections.delete(this.sections.keys().next().value!);
     this.sections.set(si, section);
@@ -181,106 +177,120 @@ export class ArchiveReader {
   }
 
   /**
-   * Rebuild chunks [ca, cb) of shard `n` into `dest` through the stripes it belongs to that are not in `exclude`:
-   * first each from the other shards as read, then (depth > 0) each with the other lost shards healed in turn.
+   * Rebuild chunks [ca, cb) of shard `n` into `dest`, a batch at a time, by peeling at chunk level: plan with
+   * planRecovery (level 1 first, then level 2) as if only `n` were lost, carry the steps out in memory, and when a
+   * source chunk turns out bad too, count it as lost and plan again. Every rebuilt chunk is checked against its
+   * hash. Memory is bounded by the batch size times the shards found lost.
    */
-  private async recover(n: number, ca: number, cb: number, dest: Uint8Array, depth: number, exclude: number[]): Promise<void> {
-    const routes = this.code.stripesOf[n]!.filter((si) => !exclude.includes(si));
-    // Only Tier 4 has a second level through which other lost shards could be healed.
-    const deep = depth > 0 && this.code.stripes.length > this.manifest.stripes.length;
-    let last: unknown = null;
-    for (const d of deep ? [0, depth] : [0]) {
-      for (const si of routes) {
-        try {
-          await this.heal(si, n, ca, cb, dest, d, [...exclude, si]);
-          return;
-        } catch (err) {
-          if (!isBlockFrameError(err, 'BF_UNRECOVERABLE')) throw err;
-          last = err;
-        }
-      }
-    }
-    throw last ?? new BlockFrameError('BF_UNRECOVERABLE', `archive ${this.dir}: ${this.code.shards[n]!.path} is damaged and has no stripe left to rebuild it from`, { archive: this.dir });
-  }
-
-  /** Rebuild chunks [ca, cb) of shard `n` from the other shards of stripe `si`, into `dest`. */
-  private async heal(si: number, n: number, ca: number, cb: number, dest: Uint8Array, depth: number, exclude: number[]): Promise<void> {
+  private async rebuild(n: number, ca: number, cb: number, dest: Uint8Array): Promise<void> {
     const C = this.C;
-    const st = this.code.stripes[si]!;
-    const { k, m } = st;
-    const target = st.slots.indexOf(n);
     const per = Math.max(1, Math.floor(HEAL_BATCH / C));
     for (let b0 = ca; b0 < cb; b0 += per) {
       const b1 = Math.min(cb, b0 + per);
-      const len = Math.min(b1 * C, st.shardSize) - b0 * C;
-      const mem = new Uint8Array(new SharedArrayBuffer((k + m) * len));
-      const views = Array.from({ length: k + m }, (_, i) => mem.subarray(i * len, (i + 1) * len));
-      const goods: boolean[][] = [];
-      for (const [i, s] of st.slots.entries()) {
-        if (i === target) goods.push(new Array(b1 - b0).fill(false));
-        else if (s === null) goods.push(new Array(b1 - b0).fill(true)); // known zeros (views start zeroed)
-        else goods.push(await this.readChunks(s, b0, b1, views[i]!));
-      }
-      const alive = (c: number) => goods.map((g, i) => i !== target && g[c - b0]!);
-      const short = () => Array.from({ length: b1 - b0 }, (_, j) => alive(b0 + j).filter(Boolean).length < k).some(Boolean);
-      if (depth > 0 && short()) await this.healOthers(st, target, b0, b1, views, goods, depth - 1, exclude);
-      for (let c = b0; c < b1; ) {
-        const key = alive(c).join();
-        let ce = c + 1;
-        while (ce < b1 && alive(ce).join() === key) ce++;
-        const live = alive(c);
-        if (live.filter(Boolean).length < k) {
-          const lost = live.length - live.filter(Boolean).length - 1;
-          throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${this.dir}: ${st.label} has lost ${lost} shards at chunk ${c}; only ${m} can be rebuilt`, {
-            archive: this.dir,
-            stripe: st.index,
-          });
-        }
-        const from = (c - b0) * C;
-        const to = Math.min((ce - b0) * C, len);
-        const shards = views.map((v, i) => (live[i] ? v.subarray(from, to) : null));
-        const outs: Uint8Array[] = [];
-        shards.forEach((s, i) => s === null && outs.push(views[i]!.subarray(from, to)));
-        await this.pool.reconstruct(k, m, shards, outs);
-        c = ce;
-      }
-      // The rebuilt chunks must match chunks.idx before anyone sees them.
-      const rebuilt = views[target]!;
-      const sh = this.code.shards[n]!;
-      const sec = await this.section(sh.home);
-      const hashes = new Uint8Array(new SharedArrayBuffer((b1 - b0) * HASH_LEN));
-      const own = Math.min(len, sh.size - b0 * C);
-      await this.pool.chunkHashes(rebuilt.subarray(0, own), C, hashes);
-      for (let c = b0; c < Math.min(b1, sh.chunkCount); c++) {
-        const e = sh.chunkOffset - this.code.stripes[sh.home]!.section.offset + c * HASH_LEN;
-        if (!equal(hashes.subarray((c - b0) * HASH_LEN, (c - b0 + 1) * HASH_LEN), sec.subarray(e, e + HASH_LEN))) {
-          throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${this.dir}: rebuilt chunk ${c} of ${sh.path} does not verify`, { archive: this.dir, shard: sh.path });
+      const lost = new Set([n]);
+      const rebuilt = new Map<number, Uint8Array>();
+      while (!rebuilt.has(n)) {
+        const plan = planRecovery(this.code, lost);
+        if (plan.lost.includes(n)) throw this.unrecoverable(n, b0, b1, lost);
+        for (const step of plan.steps) {
+          const bad = await this.applyStep(step.stripe, step.shards, b0, b1, rebuilt, n);
+          for (const s of bad) lost.add(s);
+          if (bad.length) break;
+          for (const s of step.shards) lost.delete(s);
+          if (rebuilt.has(n)) break;
         }
       }
-      dest.set(rebuilt.subarray(0, Math.min(len, dest.length - (b0 - ca) * C)), (b0 - ca) * C);
+      const got = rebuilt.get(n)!;
+      dest.set(got.subarray(0, Math.min(got.length, dest.length - (b0 - ca) * C)), (b0 - ca) * C);
     }
   }
 
-  /** Heal, through their other stripes, the chunks other shards of `st` lost in [b0, b1); those that can't stay lost. */
-  private async healOthers(st: CodeLayout['stripes'][number], target: number, b0: number, b1: number, views: Uint8Array[], goods: boolean[][], depth: number, exclude: number[]): Promise<void> {
+  /**
+   * Rebuild `targets` (shard ids) over chunks [b0, b1) from the other shards of stripe `si`: rebuilt ones from
+   * `rebuilt`, the rest read and checked. Returns the sources whose chunks failed (nothing is rebuilt then);
+   * otherwise stores each target's verified bytes in `rebuilt`.
+   */
+  private async applyStep(si: number, targets: number[], b0: number, b1: number, rebuilt: Map<number, Uint8Array>, target: number): Promise<number[]> {
     const C = this.C;
-    for (const [i, s] of st.slots.entries()) {
-      if (i === target || s === null) continue;
-      const g = goods[i]!;
-      for (let c = b0; c < b1; c++) {
-        if (g[c - b0]) continue;
-        let ce = c;
-        while (ce < b1 && !g[ce - b0]) ce++;
-        try {
-          await this.recover(s, c, ce, views[i]!.subarray((c - b0) * C), depth, exclude);
-          g.fill(true, c - b0, ce - b0);
-        } catch (err) {
-          if (!isBlockFrameError(err, 'BF_UNRECOVERABLE')) throw err;
-        }
-        c = ce;
+    const st = this.code.stripes[si]!;
+    const len = Math.max(0, Math.min(b1 * C, st.shardSize) - b0 * C);
+    const mem = new Uint8Array(new SharedArrayBuffer((st.k + st.m) * len));
+    const views = st.slots.map((_, i) => mem.subarray(i * len, (i + 1) * len));
+    const bad: number[] = [];
+    await Promise.all(
+      st.slots.map(async (s, i) => {
+        // Absent slots are zeros (the views start zeroed); targets are what we rebuild.
+        if (s === null || targets.includes(s)) return;
+        const have = rebuilt.get(s);
+        if (have) return views[i]!.set(have.subarray(0, len));
+        if ((await this.readChunks(s, b0, b1, views[i]!)).includes(false)) bad.push(s);
+      }),
+    );
+    if (bad.length) return bad;
+    const shards = st.slots.map((s, i) => (s !== null && targets.includes(s) ? null : views[i]!));
+    const outs = targets.map((s) => views[st.slots.indexOf(s)]!);
+    if (len > 0) await this.pool.reconstruct(st.k, st.m, shards, outs);
+    for (const s of targets) {
+      const out = views[st.slots.indexOf(s)]!;
+      await this.checkRebuilt(s, b0, b1, out, target);
+      rebuilt.set(s, out);
+    }
+    return [];
+  }
+
+  /**
+   * Rebuilt chunks [b0, b1) of shard `n` must match chunks.idx before anyone sees them. A by-product shard with no
+   * known chunk hashes is let through (it is exact when its verified sources are), but it is never returned itself.
+   */
+  private async checkRebuilt(n: number, b0: number, b1: number, bytes: Uint8Array, target: number): Promise<void> {
+    const C = this.C;
+    const sh = this.code.shards[n]!;
+    const last = Math.min(b1, sh.chunkCount);
+    if (last <= b0) return;
+    const sec = await this.section(sh.home);
+    if (this.unhashed.has(n)) {
+      if (n !== target) return;
+      throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${this.dir}: ${sh.path} is lost and its chunk index can't be recomputed, so rebuilt bytes can't be checked`, {
+        archive: this.dir,
+        shard: sh.path,
+      });
+    }
+    const hashes = new Uint8Array(new SharedArrayBuffer((last - b0) * HASH_LEN));
+    await this.pool.chunkHashes(bytes.subarray(0, Math.min(bytes.length, sh.size - b0 * C)), C, hashes);
+    for (let c = b0; c < last; c++) {
+      const e = sh.chunkOffset - this.code.stripes[sh.home]!.section.offset + c * HASH_LEN;
+      if (!equal(hashes.subarray((c - b0) * HASH_LEN, (c - b0 + 1) * HASH_LEN), sec.subarray(e, e + HASH_LEN))) {
+        throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${this.dir}: rebuilt chunk ${c} of ${sh.path} does not verify`, { archive: this.dir, shard: sh.path });
       }
     }
   }
+
+  /** Shard `n` can't be rebuilt at chunks [b0, b1): say how many shards each of its stripes lost there. */
+  private unrecoverable(n: number, b0: number, b1: number, lost: Set<number>): BlockFrameError {
+    const sh = this.code.shards[n]!;
+    const why = this.code.stripesOf[n]!.map((si) => {
+      const st = this.code.stripes[si]!;
+      const gone = st.slots.filter((s) => s !== null && lost.has(s)).length;
+      return `${st.label} lost ${gone} of its shards there, more than the ${st.m} its parity can rebuild`;
+    });
+    return new BlockFrameError('BF_UNRECOVERABLE', `archive ${this.dir}: chunks ${b0}-${b1 - 1} of ${sh.path} cannot be rebuilt: ${why.join('; ')}`, {
+      archive: this.dir,
+      shard: sh.path,
+    });
+  }
+}
+
+/** Runs [c, ce) of false entries in `good` (indexed from chunk c0). */
+function badRuns(good: boolean[], c0: number): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let i = 0; i < good.length; i++) {
+    if (good[i]) continue;
+    let j = i;
+    while (j < good.length && !good[j]) j++;
+    runs.push([c0 + i, c0 + j]);
+    i = j;
+  }
+  return runs;
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

@@ -54,20 +54,21 @@ export async function repair(names: string[] = [], opts: RepairOptions = {}): Pr
   });
 }
 
-/** What repair does: rebuilds in the order it carries them out (verify's plan), then rewrites and removals. */
+/** What repair does, in the order it does it: removals, rebuilds (verify's plan), then rewrites. */
 export function plan(h: ArchiveHealth): RepairAction[] {
   const rebuilds: RepairAction[] = [];
   const order = new Map<string, [number, string]>();
   h.plan?.steps.forEach((s, i) => s.shards.forEach((n) => order.set(h.code!.shards[n]!.path, [i, s.via])));
-  const others: RepairAction[] = [];
+  const removals: RepairAction[] = [];
+  const rewrites: RepairAction[] = [];
   for (const p of h.problems) {
-    if (p.kind === 'unexpected') others.push({ action: 'remove', path: p.path });
-    else if (p.kind === 'manifest') others.push({ action: 'rewrite', path: p.path });
-    else if (p.path === CHUNK_INDEX_FILE) others.push({ action: 'rewrite', path: p.path });
+    if (p.kind === 'unexpected') removals.push({ action: 'remove', path: p.path });
+    else if (p.kind === 'manifest') rewrites.push({ action: 'rewrite', path: p.path });
+    else if (p.path === CHUNK_INDEX_FILE) rewrites.push({ action: 'rewrite', path: p.path });
     else rebuilds.push({ action: 'rebuild', path: p.path, stripe: p.stripe, level: p.level, via: order.get(p.path)?.[1] });
   }
   const rank = (a: RepairAction) => order.get(a.path)?.[0] ?? Infinity;
-  return [...rebuilds.sort((a, b) => rank(a) - rank(b)), ...others];
+  return [...removals, ...rebuilds.sort((a, b) => rank(a) - rank(b)), ...rewrites];
 }
 
 async function repairArchive(store: LocalStore, dir: string, pool: ComputePool, opts: RepairOptions): Promise<ArchiveRepair> {
@@ -85,13 +86,14 @@ async function repairArchive(store: LocalStore, dir: string, pool: ComputePool, 
     return r;
   }
   const ctx = archiveCtx(store, dir, h.manifest!, pool, { signal: opts.signal });
+  // Unexpected files go first: one may squat on the name of a directory a rebuilt shard needs.
+  for (const a of r.actions) if (a.action === 'remove') await rm(store.path(dir, a.path), { recursive: true, force: true });
   // Level 1 first; level-2 stripes only for what level 1 can't rebuild, then level 1 again (verify's plan).
   for (const step of h.plan?.steps ?? []) {
     r.bytesReadForRebuild += (await rebuildShards(ctx, step.stripe, step.shards, true)).bytesRead;
   }
   if (h.badSections.length) await rewriteChunkIndex(ctx, h.badSections);
   if (h.problems.some((p) => p.kind === 'manifest')) await writeManifestSet(store.path(dir), h.manifestText!);
-  for (const a of r.actions) if (a.action === 'remove') await rm(store.path(dir, a.path), { recursive: true, force: true });
   r.outcome = 'repaired';
   return r;
 }
@@ -107,7 +109,7 @@ async function rewriteChunkIndex(ctx: ArchiveCtx, bad: number[]): Promise<void> 
     for (const st of ctx.code.stripes) {
       let section: Uint8Array;
       if (bad.includes(st.id) || !old) {
-        section = await computeSection(ctx, st.id);
+        section = (await computeSection(ctx, st.id)).bytes;
       } else {
         section = new Uint8Array(st.section.length);
         await readFully(old, section, st.section.length, st.section.offset);

@@ -8,7 +8,7 @@ import { blake3Hex } from '../integrity/blake3.js';
 import { CHUNK_INDEX_FILE, chunkIndexLayout, HASH_LEN, type StripeChunks } from '../layout/chunks.js';
 import type { Geometry } from '../layout/geometry.js';
 import { readFully, writeFully } from '../store/fsutil.js';
-import { checkAborted, FirstError } from './context.js';
+import { checkAborted, FirstError, settleAll } from './context.js';
 import { Level2Writer, type Level2Fold } from './level2-writer.js';
 import { pumpReads } from './pump.js';
 
@@ -221,7 +221,7 @@ class ShardWriter {
     const width = viewsPerSlice(k, m, job.fold !== undefined);
     const step = parityStep(width, job.shardSize, C);
     const bufs = this.parityBufs;
-    const inputs = await Promise.all(job.members.map((s) => s && open(join(a.staging, s.path), 'r')));
+    const inputs: (FileHandle | null)[] = [];
     const outputs: FileHandle[] = [];
     const hashes = copies ? [] : job.parity.map(() => a.pool.openHash(1));
     const parityChunks = job.chunksOut;
@@ -229,6 +229,10 @@ class ShardWriter {
     const inflight: Promise<unknown>[] = [];
     let inOrder: Promise<unknown> = Promise.resolve();
     try {
+      for (const seg of job.members) {
+        const path = seg && join(a.staging, seg.path);
+        inputs.push(path ? await open(path, 'r').catch((err) => Promise.reject(fromSystemError(err, path, 'reading a staged segment'))) : null);
+      }
       for (const p of job.parity) outputs.push(await createShard(a.staging, p.path));
       for (let o = 0; o < job.shardSize; o += step) {
         checkAborted(a.signal);
@@ -261,6 +265,8 @@ class ShardWriter {
           });
           inOrder.catch(reject);
         });
+        hashed.catch(() => undefined); // awaited below unless the encoding failed first
+
         const written = encoded
           .then(() =>
             Promise.all(
@@ -273,12 +279,12 @@ class ShardWriter {
             ),
           )
           .then(() => hashed);
-        // Level 2 only reads the data views, so it runs beside the encoding.
-        const work = Promise.all([written, job.fold?.(o, len, data, scratch)])
-          .finally(() => {
-            bufs.release(buf);
-            a.onBytes?.(len * m);
-          });
+        // Level 2 only reads the data views, so it runs beside the encoding. The buffer is released only once
+        // both sides have settled, even when one fails.
+        const work = settleAll([written, job.fold?.(o, len, data, scratch)]).finally(() => {
+          bufs.release(buf);
+          a.onBytes?.(len * m);
+        });
         inflight.push(errors.track(work));
       }
       await Promise.all(inflight);

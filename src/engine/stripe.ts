@@ -1,5 +1,5 @@
 // Stripe-level work for verify, repair and the reader: check each shard once, rebuild lost shards from the rest.
-import { chmod, lstat, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { BlockFrameError, fromSystemError, isBlockFrameError } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
@@ -124,7 +124,9 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
       for (const n of lost) {
         const final = ctx.store.path(ctx.dir, shard(n).path);
         const path = tempSibling(final, 'repair');
-        temps.set(n, { fh: await open(path, 'wx', 0o644), path, final });
+        await ensureShardDir(ctx, shard(n).path);
+        const fh = await open(path, 'wx', 0o644).catch((err) => Promise.reject(fromSystemError(err, path, 'creating a repaired shard')));
+        temps.set(n, { fh, path, final });
       }
     }
     const step = Math.max(C, Math.min(REBUILD_SLICE, st.shardSize));
@@ -188,30 +190,65 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
   }
 }
 
-/** Stripe `si`'s chunks.idx section computed from its shards (rebuilding lost ones in memory), checked against the manifest. */
-export async function computeSection(ctx: ArchiveCtx, si: number): Promise<Uint8Array> {
-  const st = ctx.code.stripes[si]!;
-  const slabs = new SlabPool(3, SLAB);
-  const checks = new Map<number, ShardCheck>();
-  for (const n of st.section.shards) checks.set(n, await checkShard(ctx, n, slabs, true));
-  let lost = [...checks.values()].filter((c) => c.state !== 'ok').map((c) => c.n);
-  const rebuilt = new Map<number, Uint8Array>();
-  // Tier 4: when the stripe lost more than its parity rebuilds, rebuild each lost shard through its other stripe
-  // (in memory; each result is checked against its hash). Rebuilt bytes are not kept, so it is all or nothing.
-  for (const n of lost.length > st.m ? [...lost] : []) {
-    for (const other of ctx.code.stripesOf[n]!.filter((x) => x !== si)) {
-      const got = await rebuildShards(ctx, other, [n], false).catch((err) => (isBlockFrameError(err, 'BF_UNRECOVERABLE') ? null : Promise.reject(err)));
-      if (!got) continue;
-      rebuilt.set(n, got.chunks.get(n)!);
-      lost = lost.filter((x) => x !== n);
-      break;
+/**
+ * Make sure the directories above shard `rel` exist as directories (a whole block directory may be gone, or a
+ * file may squat on its name), creating them inside the archive and fsyncing each parent that changed.
+ */
+async function ensureShardDir(ctx: ArchiveCtx, rel: string): Promise<void> {
+  const parts = rel.split('/').slice(0, -1);
+  for (let i = 1; i <= parts.length; i++) {
+    const dir = ctx.store.path(ctx.dir, parts.slice(0, i).join('/'));
+    const st = await lstat(dir).catch(() => null);
+    if (st?.isDirectory()) continue;
+    try {
+      if (st) await rm(dir, { force: true });
+      await mkdir(dir);
+      await fsyncDir(dirname(dir));
+    } catch (err) {
+      throw fromSystemError(err, dir, 'recreating a shard directory');
     }
   }
-  if (lost.length) for (const [n, c] of (await rebuildShards(ctx, si, lost, false)).chunks) rebuilt.set(n, c);
+}
+
+/**
+ * Stripe `si`'s chunks.idx section computed from its shards: intact ones are hashed, lost ones rebuilt in memory
+ * (through this stripe when it can, otherwise each through its other stripe), and the result checked against the
+ * manifest. With `partial`, shards that can't be rebuilt are listed in `unknown` and keep all-zero entries (no
+ * chunk hashes to them, so nothing verifies against them) while the rest stays usable; without, that is
+ * BF_UNRECOVERABLE.
+ */
+export async function computeSection(ctx: ArchiveCtx, si: number, partial = false): Promise<{ bytes: Uint8Array; unknown: number[] }> {
+  const st = ctx.code.stripes[si]!;
+  const slabs = new SlabPool(3, SLAB);
+  const hashes = new Map<number, Uint8Array>();
+  const lost: number[] = [];
+  for (const n of st.section.shards) {
+    const c = await checkShard(ctx, n, slabs, true);
+    if (c.chunks) hashes.set(n, c.chunks);
+    else lost.push(n);
+  }
+  const unless = (err: unknown) => (isBlockFrameError(err, 'BF_UNRECOVERABLE') ? null : Promise.reject(err));
+  const together = lost.length && lost.length <= st.m ? await rebuildShards(ctx, si, lost, false).catch(unless) : null;
+  if (together) for (const [n, c] of together.chunks) hashes.set(n, c);
+  // Tier 4: one by one through the other stripe (a rebuilt shard is not kept, so it can't feed another rebuild).
+  for (const n of together ? [] : lost) {
+    for (const other of ctx.code.stripesOf[n]!.filter((x) => x !== si)) {
+      const got = await rebuildShards(ctx, other, [n], false).catch(unless);
+      if (got) hashes.set(n, got.chunks.get(n)!);
+      if (got) break;
+    }
+  }
+  const missing = lost.filter((n) => !hashes.has(n));
+  if (missing.length && !partial) {
+    throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${ctx.dir}: the chunk index of ${st.label} can't be recomputed: ${missing.map((n) => ctx.code.shards[n]!.path).join(', ')} can't be rebuilt`, {
+      archive: ctx.dir,
+      stripe: st.index,
+    });
+  }
   const section = new Uint8Array(st.section.length);
-  for (const n of st.section.shards) section.set(checks.get(n)!.chunks ?? rebuilt.get(n)!, ctx.code.shards[n]!.chunkOffset - st.section.offset);
-  if (blake3Hex(section) !== st.section.hash) {
+  for (const [n, c] of hashes) section.set(c, ctx.code.shards[n]!.chunkOffset - st.section.offset);
+  if (missing.length === 0 && blake3Hex(section) !== st.section.hash) {
     throw new BlockFrameError('BF_INTERNAL', `archive ${ctx.dir}: recomputed chunk index of ${st.label} does not match the manifest`, { archive: ctx.dir });
   }
-  return section;
+  return { bytes: section, unknown: missing };
 }

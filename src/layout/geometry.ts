@@ -127,7 +127,7 @@ export function computeGeometry(p: GeometryParams): Geometry {
 /**
  * Tier 4 groups: n = max(1, floor(B / target)) groups of consecutive blocks, group j holding blocks
  * [floor(j*B/n), floor((j+1)*B/n)). Every group but a lone one has between target and 2*target-1 blocks, which
- * keeps the level-2 overhead between 1/(2*target) and 1/target of the data (docs/FORMAT.md §4.4).
+ * keeps the level-2 overhead between 1/(2*target) and 1/target of the data (docs/FORMAT.md §3.1).
  */
 export function splitGroups(blocks: number, target: number): GroupGeometry[] {
   if (!Number.isSafeInteger(target) || target < 1) throw internal(`bad group size ${target}`);

@@ -40,11 +40,12 @@ export const manifestSchema = z.strictObject({
   stripes: z.array(
     z.strictObject({ index: count, shard_size: count, data: z.array(segmentSchema), parity: z.array(shardSchema), chunks_hash: hex32 }),
   ),
-  /** Tier 4 only: level-2 parity across groups of blocks (docs/FORMAT.md §4.4). */
+  /** Tier 4 only: level-2 parity across groups of blocks (docs/FORMAT.md §3.1). */
   level2: z
     .strictObject({
       group_blocks: z.number().int().min(1).max(100),
-      parity_shards: z.number().int().min(1).max(32),
+      /** Version 1 defines level 2 with one parity shard per stripe (the XOR of its column). */
+      parity_shards: z.literal(1),
       stripes: z.array(
         z.strictObject({ index: count, group: count, position: count, shard_size: count, parity: z.array(shardSchema), chunks_hash: hex32 }),
       ),
@@ -115,6 +116,10 @@ function checkGeometry(m: Manifest, where: string): void {
   if (m.tier === 1 && m.segment_size !== m.size) throw invalid(where, 'segment_size', 'must equal size for tier 1');
   if (m.tier !== 1 && m.segment_size < 1) throw invalid(where, 'segment_size', 'must be at least 1 for tiers 2 to 4');
   if ((m.tier === 4) !== (m.level2 !== undefined)) throw invalid(where, 'level2', m.tier === 4 ? 'is required for tier 4' : `must be absent for tier ${m.tier}`);
+  // Count stripes arithmetically first, so a crafted size/segment_size can't make us build a huge geometry.
+  const segments = m.tier === 1 ? 1 : Math.max(1, Math.ceil(m.size / m.segment_size));
+  const stripes = m.tier === 1 ? 1 : m.tier === 2 ? segments : Math.ceil(segments / m.erasure_coding.data_shards);
+  if (m.stripes.length !== stripes) throw invalid(where, 'stripes', `has ${m.stripes.length} entries, expected ${stripes}`);
   const g = manifestGeometry(m);
   if (m.stripes.length !== g.stripes.length) throw invalid(where, 'stripes', `has ${m.stripes.length} entries, expected ${g.stripes.length}`);
   g.stripes.forEach((gs, i) => {

@@ -2,7 +2,7 @@
 // repaired byte-exact through level 2; patterns beyond the design fail cleanly with nothing changed.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ComputePool, commit, read, repair, restore, verify } from '../../src/index.js';
 import { isBlockFrameError } from '../../src/errors.js';
@@ -170,9 +170,29 @@ describe('tier 4: beyond level 1, through level 2', () => {
     });
   }
   test('a whole block lost (all 33 files) comes back from its group', () => runCase(blockFiles(3), 1, { deleteOnly: true, expect: 'repairable' }));
+  test('a whole block directory removed (regression: repair crashed with ENOENT recreating it)', () =>
+    runCase(blockFiles(3), 11, { deleteOnly: true, expect: 'repairable', extra: (adir) => rm(join(adir, 'blocks/block_3'), { recursive: true }) }));
+  test('level2/ replaced by a file of that name: the file goes, every level-2 parity file comes back', () =>
+    runCase(
+      manifest.level2!.stripes.map((st) => st.parity[0]!.path),
+      12,
+      {
+        deleteOnly: true,
+        expect: 'repairable',
+        extra: async (adir) => {
+          await rm(join(adir, 'level2'), { recursive: true });
+          await writeFile(join(adir, 'level2'), 'not a directory');
+        },
+      },
+    ));
   test('the short last block lost entirely', () => runCase(blockFiles(4), 2, { deleteOnly: true, expect: 'repairable' }));
   test('chained: block 0 lost 1-4, block 1 lost 1 and 5-7 (level 2 frees block 0, which frees column 1)', () =>
     runCase([1, 2, 3, 4].map((p) => segPath(0, p)).concat([1, 5, 6, 7].map((p) => segPath(1, p))), 3, { expect: 'repairable' }));
+  test('a three-hop chain in one group reads before repair (regression: the reader gave up after two hops)', () =>
+    // Columns 5-6 free block 4, which frees column 0 for block 2, which frees columns 1-3 for block 3.
+    runCase([...[0, 1, 2, 3].map((p) => segPath(2, p)), ...[1, 2, 3, 4].map((p) => segPath(3, p)), ...[0, 4, 5, 6].map((p) => segPath(4, p))], 13, { expect: 'repairable' }));
+  test('chunks.idx gone and block 2 beyond level 1 with a parity shard lost (regression: intact segments failed to read)', () =>
+    runCase([...[1, 2, 3, 4].map((p) => segPath(2, p)), parPath(2, 0)], 14, { expect: 'repairable', extra: (adir) => rm(join(adir, 'chunks.idx')) }));
   test('level-2 parity files damaged', () => runCase([l2Path(0, 0), l2Path(0, 29), l2Path(1, 3), l2Path(1, 8)], 4, { expect: 'repairable' }));
   test('4 shards of block 2 with chunks.idx and manifest.json gone', () =>
     runCase([0, 9, 17, 28].map((p) => segPath(2, p)), 5, {
@@ -242,6 +262,14 @@ describe('tier 4: default geometry', () => {
     const moved = JSON.parse(text);
     moved.level2.stripes[3].parity[0].path = '../../escape.dat';
     assert.throws(() => parseManifest(JSON.stringify(moved)), (e) => isBlockFrameError(e, 'BF_MANIFEST_INVALID') && /level2\.stripes\.3\.parity\.0\.path/.test(e.message));
+    // Regression: a huge size with a 1-byte segment made validation build a 2^52-segment geometry (a hang).
+    const huge = JSON.parse(text);
+    huge.size = 2 ** 52;
+    huge.segment_size = 1;
+    assert.throws(() => parseManifest(JSON.stringify(huge)), (e) => isBlockFrameError(e, 'BF_MANIFEST_INVALID') && /"stripes"/.test(e.message));
+    const r2 = JSON.parse(text);
+    r2.level2.parity_shards = 2;
+    assert.throws(() => parseManifest(JSON.stringify(r2)), (e) => isBlockFrameError(e, 'BF_MANIFEST_INVALID') && /level2\.parity_shards/.test(e.message));
     const t3 = JSON.parse(text);
     t3.tier = 3;
     assert.throws(() => parseManifest(JSON.stringify(t3)), (e) => isBlockFrameError(e, 'BF_MANIFEST_INVALID') && /level2/.test(e.message));
