@@ -27,7 +27,7 @@ function costOf(req: Request): number {
     case 'reconstruct':
       return req.out.reduce((n, d) => n + d.length, 0) * req.k;
     case 'xor':
-      return req.into.length;
+      return req.into.reduce((n, d) => n + d.length, 0);
     default:
       return 1;
   }
@@ -132,8 +132,8 @@ export class ComputePool {
     return this.send(this.leastBusy(), { op: 'reconstruct', k, m, shards, out }).then(() => undefined);
   }
 
-  /** into ^= from (shared memory, byte by byte over the shorter length). */
-  xor(into: SharedView, from: SharedView): Promise<void> {
+  /** into[i] ^= from[i] for each pair (shared memory, byte by byte over the shorter of the two). */
+  xor(into: SharedView[], from: SharedView[]): Promise<void> {
     return this.send(this.leastBusy(), { op: 'xor', into, from }).then(() => undefined);
   }
 

@@ -10,7 +10,7 @@ export type Request =
   | { op: 'chunkHashes'; data: SharedView; chunkSize: number; out: SharedView }
   | { op: 'encode'; k: number; m: number; data: SharedView[]; parity: SharedView[] }
   | { op: 'reconstruct'; k: number; m: number; shards: (SharedView | null)[]; out: SharedView[] }
-  | { op: 'xor'; into: SharedView; from: SharedView };
+  | { op: 'xor'; into: SharedView[]; from: SharedView[] };
 
 export type Envelope = { id: number; req: Request };
 

@@ -45,7 +45,7 @@ async function handle(req: Request): Promise<string | undefined> {
       codec(req.k, req.m).encode(req.data, req.parity);
       return undefined;
     case 'xor':
-      xorInto(req.into, req.from);
+      req.into.forEach((into, i) => xorInto(into, req.from[i]!));
       return undefined;
     case 'reconstruct': {
       const shards = req.shards.slice();

@@ -54,24 +54,24 @@ export class Level2Writer {
     const first = b === group.firstBlock;
     if (first) await this.openGroup(group);
     const count = this.a.geometry.stripes[b]!.segments.length;
-    return (offset, len, data, scratch) =>
-      settleAll(
-        [...this.files].map(async ([pos, f]) => {
-          const n = Math.min(len, f.stripe.shardSize - offset);
-          // Positions past a short last block contribute zeros: nothing to fold.
-          if (n <= 0 || pos >= count) return;
-          const view = data[pos]!.subarray(0, n);
-          try {
-            if (first) return await writeFully(f.fh, view, offset);
-            const acc = scratch[pos]!.subarray(0, n);
-            if ((await readFully(f.fh, acc, n, offset)) !== n) throw new BlockFrameError('BF_INTERNAL', `staged ${f.stripe.parity[0]!.path} is short`);
-            await this.a.pool.xor(acc, view);
-            await writeFully(f.fh, acc, offset);
-          } catch (err) {
-            throw err instanceof BlockFrameError ? err : fromSystemError(err, f.path, 'writing level-2 parity');
-          }
+    return async (offset, len, data, scratch) => {
+      // Positions past a short last block contribute zeros: nothing to fold.
+      const work = [...this.files].map(([pos, f]) => ({ pos, f, n: pos < count ? Math.min(len, f.stripe.shardSize - offset) : 0 })).filter((w) => w.n > 0);
+      const io = (f: Level2File, p: Promise<unknown>) => p.catch((err) => Promise.reject(fromSystemError(err, f.path, 'writing level-2 parity')));
+      if (first) {
+        await settleAll(work.map(({ pos, f, n }) => io(f, writeFully(f.fh, data[pos]!.subarray(0, n), offset))));
+        return;
+      }
+      const acc = work.map(({ pos, n }) => scratch[pos]!.subarray(0, n));
+      await settleAll(
+        work.map(async ({ f, n }, i) => {
+          if ((await io(f, readFully(f.fh, acc[i]!, n, offset))) !== n) throw new BlockFrameError('BF_INTERNAL', `staged ${f.stripe.parity[0]!.path} is short`);
         }),
       );
+      // One message folds the whole slice.
+      await this.a.pool.xor(acc, work.map(({ pos, n }) => data[pos]!.subarray(0, n)));
+      await settleAll(work.map(({ f }, i) => io(f, writeFully(f.fh, acc[i]!, offset))));
+    };
   }
 
   /** After block `b`'s parity pass: when it closes its group, hash each level-2 file, record it and hand it over. */
