@@ -8,7 +8,7 @@ import { progressBar } from './progress.js';
 
 function problemLines(problems: ArchiveHealth['problems']): string {
   return problems
-    .map((p) => `  ${p.kind.padEnd(10)} ${p.path}${p.stripe === undefined ? '' : ` (stripe ${p.stripe})`}  ${p.repairable ? 'repairable' : 'NOT repairable'}: ${p.detail}\n`)
+    .map((p) => `  ${p.kind.padEnd(10)} ${p.path}${p.stripe === undefined ? '' : ` (${p.level === 2 ? 'level-2 stripe' : 'stripe'} ${p.stripe})`}  ${p.repairable ? 'repairable' : 'NOT repairable'}: ${p.detail}\n`)
     .join('');
 }
 

@@ -178,7 +178,8 @@ export class ArchiveReader {
 
   /**
    * Rebuild chunks [ca, cb) of shard `n` into `dest`, a batch at a time, by peeling at chunk level: plan with
-   * planRecovery (level 1 first, then level 2) as if only `n` were lost, carry the steps out in memory, and when a
+   * planRecovery for `n` (a stripe that rebuilds it at once, else level 1 first, then level 2) as if only `n` and
+   * the sources already found bad were lost, carry the steps out in memory, and when a
    * source chunk turns out bad too, count it as lost and plan again. Every rebuilt chunk is checked against its
    * hash. Memory is bounded by the batch size times the shards found lost.
    */
@@ -190,7 +191,7 @@ export class ArchiveReader {
       const lost = new Set([n]);
       const rebuilt = new Map<number, Uint8Array>();
       while (!rebuilt.has(n)) {
-        const plan = planRecovery(this.code, lost);
+        const plan = planRecovery(this.code, lost, n);
         if (plan.lost.includes(n)) throw this.unrecoverable(n, b0, b1, lost);
         for (const step of plan.steps) {
           const bad = await this.applyStep(step.stripe, step.shards, b0, b1, rebuilt, n);

@@ -117,24 +117,32 @@ export interface RecoveryPlan {
  * none is left, one level-2 stripe, then level 1 again. So level 2 rebuilds just enough shards of a block for
  * level 1 to rebuild the rest from one read of the block. A step only uses shards that are intact or rebuilt
  * by earlier steps, so repair can carry the plan out file by file. Pure: it looks at shard ids only.
+ * With `target` (a reader wanting one shard back), the plan stops once that shard is rebuilt, and a stripe that
+ * rebuilds it straight away goes first: the fewest reads for one shard, where repair wants the fewest for all.
  */
-export function planRecovery(code: CodeLayout, lost: Iterable<number>): RecoveryPlan {
+export function planRecovery(code: CodeLayout, lost: Iterable<number>, target?: number): RecoveryPlan {
   const missing = new Set(lost);
   const steps: RecoveryStep[] = [];
+  const take = (st: CodeStripe): boolean => {
+    const gone = st.slots.filter((s): s is number => s !== null && missing.has(s));
+    if (gone.length === 0 || gone.length > st.m) return false;
+    steps.push({ stripe: st.id, shards: gone, via: st.label });
+    for (const s of gone) missing.delete(s);
+    return true;
+  };
   const round = (level: 1 | 2, once: boolean): boolean => {
     let progress = false;
     for (const st of code.stripes) {
-      if (st.level !== level) continue;
-      const gone = st.slots.filter((s): s is number => s !== null && missing.has(s));
-      if (gone.length === 0 || gone.length > st.m) continue;
-      steps.push({ stripe: st.id, shards: gone, via: st.label });
-      for (const s of gone) missing.delete(s);
+      if (st.level !== level || !take(st)) continue;
       progress = true;
       if (once) break;
     }
     return progress;
   };
-  while (missing.size > 0) {
+  // With a target (one shard a reader wants), stop once it is rebuilt and take any stripe that rebuilds it at once.
+  const done = () => (target === undefined ? missing.size === 0 : !missing.has(target));
+  while (!done()) {
+    if (target !== undefined && code.stripesOf[target]!.some((si) => take(code.stripes[si]!))) continue;
     if (round(1, false)) continue;
     if (!round(2, true)) break;
   }

@@ -140,6 +140,22 @@ test('plan: level 1 first; level 2 only rebuilds what a block cannot, one stripe
   assert.deepEqual(p.steps.at(-1)!.shards, [seg(0, 3), seg(0, 4), seg(0, 5)]);
 });
 
+test('plan for one target (the reader): the stripe that rebuilds it at once, and nothing more', () => {
+  const lost = [seg(0, 1), seg(0, 2), seg(0, 3), seg(0, 4), seg(0, 5)];
+  const p = planRecovery(CODE, lost, seg(0, 3));
+  assert.deepEqual(p.steps.map((s) => s.via), ['level-2 group 0 position 3']);
+  assert.ok(!p.lost.includes(seg(0, 3)));
+  // Whether the target comes back never depends on the mode (property over random loss sets).
+  const all = CODE.shards.map((s) => s.id);
+  fc.assert(
+    fc.property(fc.uniqueArray(fc.constantFrom(...all), { minLength: 1, maxLength: 40 }), (lost) => {
+      const t = lost[0]!;
+      assert.equal(planRecovery(CODE, lost, t).lost.includes(t), planRecovery(CODE, lost).lost.includes(t));
+    }),
+    { numRuns: 300 },
+  );
+});
+
 test('plan: a whole lost block comes back through level 2; the same positions lost in two blocks of a group do not', () => {
   const block0 = CODE.stripes[0]!.slots.filter((s): s is number => s !== null);
   assert.deepEqual(planRecovery(CODE, block0).lost, []);
