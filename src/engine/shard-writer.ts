@@ -266,7 +266,6 @@ class ShardWriter {
           inOrder.catch(reject);
         });
         hashed.catch(() => undefined); // awaited below unless the encoding failed first
-
         const written = encoded
           .then(() =>
             Promise.all(
