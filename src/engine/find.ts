@@ -1,6 +1,6 @@
 // find/list/info: locate archives by file name, directory name or hash prefix, and summarise manifests.
 import { BlockFrameError } from '../errors.js';
-import { parityOverhead, type Geometry } from '../layout/geometry.js';
+import { overheadByLevel, parityOverhead, type Geometry } from '../layout/geometry.js';
 import { manifestGeometry, type Manifest } from '../layout/manifest.js';
 import type { LocalStore } from '../store/local.js';
 import { storeFor, type OperationOptions } from './context.js';
@@ -67,14 +67,13 @@ export function summarize(store: LocalStore, dir: string, m: Manifest): ArchiveS
 function level2Summary(m: Manifest, g: Geometry): Level2Summary | null {
   if (!m.level2) return null;
   const blocks = g.groups.map((x) => x.blocks);
-  const l2 = m.level2.stripes.reduce((n, st) => n + st.parity.reduce((x, p) => x + p.size, 0), 0);
   return {
     groups: g.groups.length,
     stripes: m.level2.stripes.length,
     groupBlocks: m.level2.group_blocks,
     dataShards: { min: Math.min(...blocks), max: Math.max(...blocks) },
     parityShards: m.level2.parity_shards,
-    overhead: m.size === 0 ? 0 : l2 / m.size,
+    overhead: overheadByLevel(g).level2,
   };
 }
 

@@ -5,7 +5,7 @@ import { BlockFrameError, fromSystemError } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { CHUNK_INDEX_FILE, HASH_LEN } from '../layout/chunks.js';
-import { planRecovery, type CodeLayout } from '../layout/code.js';
+import { lossReasons, planRecovery, type CodeLayout } from '../layout/code.js';
 import type { Manifest } from '../layout/manifest.js';
 import { openRegular, readFully } from '../store/fsutil.js';
 import type { LocalStore } from '../store/local.js';
@@ -269,12 +269,8 @@ export class ArchiveReader {
   /** Shard `n` can't be rebuilt at chunks [b0, b1): say how many shards each of its stripes lost there. */
   private unrecoverable(n: number, b0: number, b1: number, lost: Set<number>): BlockFrameError {
     const sh = this.code.shards[n]!;
-    const why = this.code.stripesOf[n]!.map((si) => {
-      const st = this.code.stripes[si]!;
-      const gone = st.slots.filter((s) => s !== null && lost.has(s)).length;
-      return `${st.label} lost ${gone} of its shards there, more than the ${st.m} its parity can rebuild`;
-    });
-    return new BlockFrameError('BF_UNRECOVERABLE', `archive ${this.dir}: chunks ${b0}-${b1 - 1} of ${sh.path} cannot be rebuilt: ${why.join('; ')}`, {
+    const why = lossReasons(this.code, n, lost).join('; ');
+    return new BlockFrameError('BF_UNRECOVERABLE', `archive ${this.dir}: chunks ${b0}-${b1 - 1} of ${sh.path} cannot be rebuilt there: ${why}`, {
       archive: this.dir,
       shard: sh.path,
     });

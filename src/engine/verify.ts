@@ -5,7 +5,7 @@ import { BlockFrameError, EXIT } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { merkleProof, verifyMerkleProof } from '../integrity/merkle.js';
-import { codeLayout, planRecovery, type CodeLayout, type RecoveryPlan } from '../layout/code.js';
+import { codeLayout, lossReasons, planRecovery, type CodeLayout, type RecoveryPlan } from '../layout/code.js';
 import { merkleLeaves, MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM, type Manifest } from '../layout/manifest.js';
 import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
 import { readFully } from '../store/fsutil.js';
@@ -119,19 +119,8 @@ async function checkShards(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> {
     const home = code.stripes[sh.home]!;
     const state = states.get(n)!;
     const ok = !beyond.has(n);
-    h.problems.push({ kind: state, path: sh.path, stripe: home.index, level: home.level, repairable: ok, detail: ok ? `${state} shard` : `${state} shard: ${whyLost(ctx, n, states)}` });
+    h.problems.push({ kind: state, path: sh.path, stripe: home.index, level: home.level, repairable: ok, detail: ok ? `${state} shard` : `${state} shard: ${lossReasons(code, n, states).join('; and ')}` });
   }
-}
-
-/** Why shard `n` can't be rebuilt: how many shards each of its stripes lost, against what its parity can rebuild. */
-function whyLost(ctx: ArchiveCtx, n: number, states: Map<number, unknown>): string {
-  return ctx.code.stripesOf[n]!
-    .map((si) => {
-      const st = ctx.code.stripes[si]!;
-      const lost = st.slots.filter((s) => s !== null && states.has(s)).length;
-      return `${st.label} lost ${lost} shards, more than the ${st.m} its parity can rebuild`;
-    })
-    .join('; and ');
 }
 
 /** Each stripe's section of chunks.idx against its hash in the manifest. */

@@ -98,6 +98,15 @@ export function slotOf(st: CodeStripe, shard: number): number {
   return i;
 }
 
+/** Why shard `n` can't be rebuilt: for each of its stripes, how many of its shards are in `lost`, against its m. */
+export function lossReasons(code: CodeLayout, n: number, lost: { has(shard: number): boolean }): string[] {
+  return code.stripesOf[n]!.map((si) => {
+    const st = code.stripes[si]!;
+    const gone = st.slots.filter((s) => s !== null && lost.has(s)).length;
+    return `${st.label} lost ${gone} shards, more than the ${st.m} its parity can rebuild`;
+  });
+}
+
 export interface RecoveryStep {
   stripe: number;
   /** Shard ids rebuilt by this step, from the other shards of the stripe (all intact by then). */

@@ -157,12 +157,16 @@ function level2Stripes(blocks: StripeGeometry[], groups: GroupGeometry[], blockS
   return out;
 }
 
+/** Parity bytes stored per data byte at each level (level 2 is 0 below Tier 4), over the file size. */
+export function overheadByLevel(g: Geometry): { level1: number; level2: number } {
+  const bytes = (stripes: { parity: ParityGeometry[] }[]) => stripes.reduce((n, st) => n + st.parity.reduce((x, p) => x + p.size, 0), 0);
+  return g.size === 0 ? { level1: 0, level2: 0 } : { level1: bytes(g.stripes) / g.size, level2: bytes(g.level2) / g.size };
+}
+
 /** Parity bytes stored per data byte: level-1 parity plus (Tier 4) level-2 parity, over the file size. */
 export function parityOverhead(g: Geometry): number {
-  if (g.size === 0) return 0;
-  const l1 = g.stripes.reduce((n, st) => n + st.parity.reduce((x, p) => x + p.size, 0), 0);
-  const l2 = g.level2.reduce((n, st) => n + st.parity.reduce((x, p) => x + p.size, 0), 0);
-  return (l1 + l2) / g.size;
+  const o = overheadByLevel(g);
+  return o.level1 + o.level2;
 }
 
 function stripe(index: number, k: number, m: number, segments: SegmentGeometry[], parityPath: (j: number) => string): StripeGeometry {
