@@ -50,6 +50,12 @@ export const ERROR_CODES = {
   BF_FORBIDDEN: { summary: 'the server does not allow this operation (uploads are off)', exitCode: EXIT.FAILURE, httpStatus: 403 },
   BF_NOT_FOUND: { summary: 'no such HTTP route or resource', exitCode: EXIT.FAILURE, httpStatus: 404 },
   BF_METHOD_NOT_ALLOWED: { summary: 'the HTTP method is not supported on this route', exitCode: EXIT.FAILURE, httpStatus: 405 },
+  BF_STORE_KEY_MISSING: { summary: 'a key is not in the store', exitCode: EXIT.FAILURE, httpStatus: 404 },
+  BF_STORE_NOT_A_FILE: { summary: 'something other than a regular file sits at a key of a local store (it is never followed)', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  BF_STORE_UNAVAILABLE: { summary: 'a store did not answer in time, refused the connection or failed on its side', exitCode: EXIT.FAILURE, httpStatus: 503 },
+  BF_STORE_DENIED: { summary: 'a store refused access (permissions or credentials)', exitCode: EXIT.FAILURE, httpStatus: 403 },
+  BF_STORE_CONFIG: { summary: 'a store specification or the store configuration file is invalid', exitCode: EXIT.USAGE, httpStatus: 400 },
+  BF_PLACEMENT_IMPOSSIBLE: { summary: 'the stores given cannot survive the number of store failures asked for', exitCode: EXIT.USAGE, httpStatus: 400 },
   BF_INTERNAL: { summary: 'an internal error (a bug): please report it', exitCode: EXIT.FAILURE, httpStatus: 500 },
 } as const satisfies Record<string, CodeInfo>;
 
@@ -84,6 +90,9 @@ export class BlockFrameError extends Error {
     return { code: this.code, message: this.message, ...this.context };
   }
 }
+
+/** Codes a retry may cure: the store was down or slow, not wrong. */
+export const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['BF_STORE_UNAVAILABLE']);
 
 export function isBlockFrameError(err: unknown, code?: ErrorCode): err is BlockFrameError {
   return err instanceof BlockFrameError && (code === undefined || err.code === code);

@@ -1,6 +1,6 @@
-// commit: turn one input file into a published archive directory (staging → fsync → rename), idempotently.
-import { open, rm, stat, type FileHandle } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+// commit: turn one input file into a published archive (spool → fsync → publish on every store), idempotently.
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { BlockFrameError, fromSystemError } from '../errors.js';
 import { RS_MATRIX } from '../codec/index.js';
 import { merkleRootHex } from '../integrity/merkle.js';
@@ -8,9 +8,10 @@ import { computeGeometry, type Geometry } from '../layout/geometry.js';
 import { FORMAT_VERSION, MERKLE_ALGORITHM, merkleLeaves, serializeManifest, type Manifest } from '../layout/manifest.js';
 import { archiveDirName, safeNameComponent } from '../layout/names.js';
 import { chooseTier, DEFAULTS, type Tier, type TierPolicy } from '../layout/tiers.js';
-import { fsyncDir } from '../store/fsutil.js';
-import { writeManifestSet, type LocalStore } from '../store/local.js';
-import { checkAborted, storeFor, withPool, type OperationOptions } from './context.js';
+import { chooseCode, pathStores, PLACEMENT_RULE, type Placement } from '../layout/placement.js';
+import { cleanLeftovers, Staging } from '../archive/publish.js';
+import { withRepo, type Repository } from '../archive/repo.js';
+import { checkAborted, withPool, type OperationOptions } from './context.js';
 import { hashFile } from './hash-file.js';
 import { changed, writeShards, type ShardHashes } from './shard-writer.js';
 import { CHUNK_INDEX_FILE, DEFAULT_CHUNK_SIZE } from '../layout/chunks.js';
@@ -32,9 +33,9 @@ export interface CommitOptions extends OperationOptions {
 export interface CommitResult {
   status: 'archived' | 'already-archived';
   name: string;
-  /** Archive directory name under the root. */
+  /** Archive directory name under the root (on every store). */
   dir: string;
-  /** Absolute path of the archive directory. */
+  /** Where it is: the absolute path of the archive directory for a single store, else "dir on N stores (…)". */
   path: string;
   size: number;
   tier: Tier;
@@ -45,8 +46,12 @@ export interface CommitResult {
 }
 
 export async function commit(file: string, opts: CommitOptions = {}): Promise<CommitResult> {
-  const store = storeFor(opts);
+  return withRepo(opts, (repo) => commitTo(repo, file, opts));
+}
+
+async function commitTo(repo: Repository, file: string, opts: CommitOptions): Promise<CommitResult> {
   const name = opts.name ?? basename(file);
+  if (name.length === 0 || name.length > 4096) throw new BlockFrameError('BF_USAGE', `invalid archive name: it must have 1 to 4096 characters (it has ${name.length})`, { field: 'name' });
   const before = await statInput(file);
   const policy: TierPolicy = { ...DEFAULTS, ...opts.policy };
   const choice = chooseTier(before.size, policy, opts.tier);
@@ -54,9 +59,12 @@ export async function commit(file: string, opts: CommitOptions = {}): Promise<Co
   if (!Number.isSafeInteger(groupBlocks) || groupBlocks < 1 || groupBlocks > 100) {
     throw new BlockFrameError('BF_USAGE', `invalid group size ${groupBlocks}: use 1 to 100 blocks per level-2 group`, { field: 'group_blocks' });
   }
-  const geometry = computeGeometry({ tier: choice.tier, size: before.size, segmentSize: opts.segmentSize ?? DEFAULTS.segmentSize, groupBlocks });
-  await store.ensureRoot();
-  await store.cleanStaleStaging();
+  // The code follows from the stores: refused here, before anything is written, when they can't survive the failures.
+  const stores = repo.set.size;
+  const failures = repo.set.failures;
+  const { k, m } = chooseCode(choice.tier, stores, failures);
+  const placement: Placement | undefined = stores > 1 ? { rule: PLACEMENT_RULE, stores, failures } : undefined;
+  const geometry = computeGeometry({ tier: choice.tier, size: before.size, segmentSize: opts.segmentSize ?? DEFAULTS.segmentSize, groupBlocks, blockSegments: k, parityShards: m });
   let input: FileHandle;
   try {
     input = await open(file, 'r');
@@ -66,16 +74,18 @@ export async function commit(file: string, opts: CommitOptions = {}): Promise<Co
   try {
     return await withPool(opts, async (pool) => {
       // Idempotence: only when an archive of the same name and size exists do we pay a hash pass to compare.
-      const existing = await sameNameAndSize(store, name, before.size);
+      const existing = await sameNameAndSize(repo, name, before.size);
       if (existing.length) {
         const hash = await hashFile(pool, input, file, before.size, opts);
         const hit = existing.find((e) => e.manifest.original_hash === hash);
         if (hit) {
           await checkUnchanged(file, before);
-          return result('already-archived', store, hit.dir, hit.manifest);
+          return result('already-archived', repo, hit.dir, hit.manifest);
         }
       }
-      const staging = await store.createStaging();
+      await cleanLeftovers(repo);
+      const where = pathStores(geometry, stores);
+      const staging = await Staging.create(repo, (rel) => where.get(rel) ?? 0);
       try {
         checkAborted(opts.signal);
         let done = 0;
@@ -91,14 +101,12 @@ export async function commit(file: string, opts: CommitOptions = {}): Promise<Co
           onBytes: (n) => opts.onProgress?.((done += n), total),
         });
         await checkUnchanged(file, before);
-        const manifest = buildManifest(name, geometry, hashes, groupBlocks);
-        await writeManifestSet(staging, serializeManifest(manifest));
-        await syncTree(staging, geometry);
+        const manifest = buildManifest(name, geometry, hashes, groupBlocks, placement);
         const dir = archiveDirName(name, hashes.original);
-        const outcome = await store.publish(staging, dir);
-        return result(outcome === 'published' ? 'archived' : 'already-archived', store, dir, outcome === 'published' ? manifest : await store.readManifest(dir));
+        const outcome = await staging.publish(dir, serializeManifest(manifest), opts.signal);
+        return result(outcome === 'published' ? 'archived' : 'already-archived', repo, dir, outcome === 'published' ? manifest : await repo.readManifest(dir));
       } catch (err) {
-        await rm(staging, { recursive: true, force: true });
+        await staging.discard();
         throw err;
       }
     });
@@ -131,7 +139,7 @@ async function checkUnchanged(file: string, before: InputStat): Promise<void> {
   if (!after || after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ino !== before.ino) throw changed(file);
 }
 
-async function sameNameAndSize(store: LocalStore, name: string, size: number): Promise<{ dir: string; manifest: Manifest }[]> {
+async function sameNameAndSize(store: Repository, name: string, size: number): Promise<{ dir: string; manifest: Manifest }[]> {
   const prefix = `${safeNameComponent(name)}_`;
   const out: { dir: string; manifest: Manifest }[] = [];
   for (const dir of await store.listDirs()) {
@@ -142,7 +150,7 @@ async function sameNameAndSize(store: LocalStore, name: string, size: number): P
   return out;
 }
 
-function buildManifest(name: string, g: Geometry, h: ShardHashes, groupBlocks: number): Manifest {
+function buildManifest(name: string, g: Geometry, h: ShardHashes, groupBlocks: number, placement?: Placement): Manifest {
   const stripes = g.stripes.map((st, i) => ({
     index: st.index,
     shard_size: st.shardSize,
@@ -183,31 +191,19 @@ function buildManifest(name: string, g: Geometry, h: ShardHashes, groupBlocks: n
     chunk_index: { path: CHUNK_INDEX_FILE, chunk_size: DEFAULT_CHUNK_SIZE },
     stripes,
     ...(level2 && { level2 }),
+    ...(placement && { placement }),
     merkle: { algorithm: MERKLE_ALGORITHM, leaf_count: leaves.length, root: merkleRootHex(leaves) },
     created_at: new Date().toISOString(),
     generator: `blockframe ${VERSION}`,
   };
 }
 
-/** fsync every directory of the staged tree, deepest first, so the published tree is durable as a whole. */
-async function syncTree(staging: string, g: Geometry): Promise<void> {
-  const dirs = new Set<string>();
-  const paths = [...g.stripes.flatMap((st) => [...st.segments.map((s) => s.path), ...st.parity.map((x) => x.path)]), ...g.level2.flatMap((st) => st.parity.map((x) => x.path))];
-  for (const p of paths) {
-    const parts = p.split('/');
-    for (let i = parts.length - 1; i > 0; i--) dirs.add(parts.slice(0, i).join('/'));
-  }
-  const sorted = [...dirs].sort((x, y) => y.split('/').length - x.split('/').length);
-  for (const d of sorted) await fsyncDir(join(staging, d));
-  await fsyncDir(staging);
-}
-
-function result(status: CommitResult['status'], store: LocalStore, dir: string, manifest: Manifest): CommitResult {
+function result(status: CommitResult['status'], store: Repository, dir: string, manifest: Manifest): CommitResult {
   return {
     status,
     name: manifest.name,
     dir,
-    path: store.path(dir),
+    path: store.where(dir),
     size: manifest.size,
     tier: manifest.tier,
     originalHash: manifest.original_hash,

@@ -1,24 +1,19 @@
 // Shared plumbing for operations: the store, the compute pool, cancellation and progress reporting.
 import { BlockFrameError } from '../errors.js';
 import { ComputePool } from '../compute/pool.js';
-import { LocalStore, resolveArchiveRoot } from '../store/local.js';
+import type { StoreOptions } from '../store/config.js';
 
 export interface Progress {
   /** Bytes processed so far and the total expected. */
   (done: number, total: number): void;
 }
 
-export interface OperationOptions {
-  /** Archive root; default BLOCKFRAME_ARCHIVE or ./archive_directory. */
-  archive?: string;
+/** Where the archives are (`archive`, `stores`, `config` or an open `storeSet`; see StoreOptions) and how to run. */
+export interface OperationOptions extends StoreOptions {
   signal?: AbortSignal;
   onProgress?: Progress;
   /** Reuse a compute pool across operations; otherwise one is started and stopped per call. */
   pool?: ComputePool;
-}
-
-export function storeFor(opts: OperationOptions): LocalStore {
-  return new LocalStore(resolveArchiveRoot(opts.archive));
 }
 
 export function checkAborted(signal?: AbortSignal): void {

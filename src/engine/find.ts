@@ -2,12 +2,13 @@
 import { BlockFrameError } from '../errors.js';
 import { overheadByLevel, parityOverhead, type Geometry } from '../layout/geometry.js';
 import { manifestGeometry, type Manifest } from '../layout/manifest.js';
-import type { LocalStore } from '../store/local.js';
-import { storeFor, type OperationOptions } from './context.js';
+import { withRepo, type Repository } from '../archive/repo.js';
+import type { OperationOptions } from './context.js';
 
 export interface ArchiveSummary {
   name: string;
   dir: string;
+  /** Where it is: its directory for a single store, else "dir on N stores (…)". */
   path: string;
   size: number;
   tier: number;
@@ -22,6 +23,8 @@ export interface ArchiveSummary {
   merkleRoot: string;
   /** Tier 4's level-2 parity across groups of blocks; null for tiers 1 to 3. */
   level2: Level2Summary | null;
+  /** Several stores: the placement; null for a single store. */
+  placement: PlacementSummary | null;
 }
 
 export interface Level2Summary {
@@ -44,12 +47,21 @@ export interface ArchiveListing {
   damaged: { dir: string; code: string; message: string }[];
 }
 
-export function summarize(store: LocalStore, dir: string, m: Manifest): ArchiveSummary {
+/** How an archive spreads over stores: RS(k,m) over N stores, surviving `failures` of them. */
+export interface PlacementSummary {
+  stores: number;
+  failures: number;
+  rule: string;
+  /** Shards of one full level-1 stripe on each store. */
+  shardsPerStore: number;
+}
+
+export function summarize(repo: Repository, dir: string, m: Manifest): ArchiveSummary {
   const g = manifestGeometry(m);
   return {
     name: m.name,
     dir,
-    path: store.path(dir),
+    path: repo.where(dir),
     size: m.size,
     tier: m.tier,
     originalHash: m.original_hash,
@@ -61,6 +73,9 @@ export function summarize(store: LocalStore, dir: string, m: Manifest): ArchiveS
     overhead: parityOverhead(g),
     merkleRoot: m.merkle.root,
     level2: level2Summary(m, g),
+    placement: m.placement
+      ? { stores: m.placement.stores, failures: m.placement.failures, rule: m.placement.rule, shardsPerStore: Math.ceil((m.erasure_coding.data_shards + m.erasure_coding.parity_shards) / m.placement.stores) }
+      : null,
   };
 }
 
@@ -78,20 +93,21 @@ function level2Summary(m: Manifest, g: Geometry): Level2Summary | null {
 }
 
 export async function list(opts: OperationOptions = {}): Promise<ArchiveListing> {
-  const store = storeFor(opts);
-  const out: ArchiveListing = { archives: [], damaged: [] };
-  for (const e of await store.list()) {
-    if (e.manifest) out.archives.push(summarize(store, e.dir, e.manifest));
-    else out.damaged.push({ dir: e.dir, code: e.error!.code, message: e.error!.message });
-  }
-  return out;
+  return withRepo(opts, async (repo) => {
+    const out: ArchiveListing = { archives: [], damaged: [] };
+    for (const e of await repo.list()) {
+      if (e.manifest) out.archives.push(summarize(repo, e.dir, e.manifest));
+      else out.damaged.push({ dir: e.dir, code: e.error!.code, message: e.error!.message });
+    }
+    return out;
+  });
 }
 
 /**
  * Resolve NAME to exactly one archive directory: an exact directory name, else an exact file name, else a
  * hash prefix (at least 4 hex digits). Several matches are a BF_AMBIGUOUS_NAME error listing the candidates.
  */
-export async function resolveArchive(store: LocalStore, query: string): Promise<string> {
+export async function resolveArchive(store: Repository, query: string): Promise<string> {
   const dirs = await store.listDirs();
   if (dirs.includes(query)) return query;
   const byName: string[] = [];
@@ -106,7 +122,7 @@ export async function resolveArchive(store: LocalStore, query: string): Promise<
   }
   if (matches.length === 1) return matches[0]!;
   if (matches.length === 0) {
-    throw new BlockFrameError('BF_ARCHIVE_NOT_FOUND', `no archive named "${query}" in ${store.root} (try: blockframe list)`, { archive: query });
+    throw new BlockFrameError('BF_ARCHIVE_NOT_FOUND', `no archive named "${query}" in ${store.label} (try: blockframe list)`, { archive: query });
   }
   throw new BlockFrameError('BF_AMBIGUOUS_NAME', `"${query}" matches ${matches.length} archives: ${matches.join(', ')} (use a directory name or hash prefix)`, {
     archive: query,
@@ -115,7 +131,7 @@ export async function resolveArchive(store: LocalStore, query: string): Promise<
 }
 
 /** Each name resolved to its archive directory, or every archive when no name is given. */
-export async function resolveMany(store: LocalStore, names: string[]): Promise<string[]> {
+export async function resolveMany(store: Repository, names: string[]): Promise<string[]> {
   if (names.length === 0) return store.listDirs();
   const dirs: string[] = [];
   for (const n of names) dirs.push(await resolveArchive(store, n));
@@ -124,15 +140,17 @@ export async function resolveMany(store: LocalStore, names: string[]): Promise<s
 
 /** The summary of one archive by name, directory name or hash prefix. */
 export async function find(query: string, opts: OperationOptions = {}): Promise<ArchiveSummary> {
-  const store = storeFor(opts);
-  const dir = await resolveArchive(store, query);
-  return summarize(store, dir, await store.readManifest(dir));
+  return withRepo(opts, async (repo) => {
+    const dir = await resolveArchive(repo, query);
+    return summarize(repo, dir, await repo.readManifest(dir));
+  });
 }
 
 /** The full, validated manifest of one archive. */
 export async function info(query: string, opts: OperationOptions = {}): Promise<{ summary: ArchiveSummary; manifest: Manifest }> {
-  const store = storeFor(opts);
-  const dir = await resolveArchive(store, query);
-  const manifest = await store.readManifest(dir);
-  return { summary: summarize(store, dir, manifest), manifest };
+  return withRepo(opts, async (repo) => {
+    const dir = await resolveArchive(repo, query);
+    const manifest = await repo.readManifest(dir);
+    return { summary: summarize(repo, dir, manifest), manifest };
+  });
 }

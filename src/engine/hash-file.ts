@@ -4,6 +4,7 @@ import { fromSystemError } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import type { OperationOptions } from './context.js';
 import { pump } from './pump.js';
+import { readFully } from '../store/fsutil.js';
 import { changed } from './shard-writer.js';
 
 export async function hashFile(pool: ComputePool, fh: FileHandle, path: string, size: number, opts: OperationOptions = {}): Promise<string> {
@@ -11,7 +12,7 @@ export async function hashFile(pool: ComputePool, fh: FileHandle, path: string, 
   await pump({
     pool,
     slabs: new SlabPool(4, 4 * 1024 * 1024),
-    src: fh,
+    src: (buf, len, pos) => readFully(fh, buf, len, pos),
     offset: 0,
     size,
     hashes: [h],

@@ -1,13 +1,12 @@
 // Tier 4 level-2 parity at commit: each block's segments are XORed into its group's level2/ files during the
 // block's own parity pass (no second read of the data), then each file is hashed once when the group is done.
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { BlockFrameError, fromSystemError } from '../errors.js';
+import { BlockFrameError } from '../errors.js';
 import type { ComputePool, SlabPool } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import type { StripeChunks } from '../layout/chunks.js';
 import type { Geometry, GroupGeometry, Level2StripeGeometry } from '../layout/geometry.js';
-import { readFully, writeFully } from '../store/fsutil.js';
+import type { SpoolFile } from '../store/spool.js';
+import type { Staging } from '../archive/publish.js';
 import { settleAll } from './context.js';
 import { pump } from './pump.js';
 
@@ -16,22 +15,21 @@ export type Level2Fold = (offset: number, len: number, data: Uint8Array[], scrat
 
 interface Level2File {
   stripe: Level2StripeGeometry;
-  fh: FileHandle;
-  path: string;
+  fh: SpoolFile;
 }
 
 export interface Level2Args {
   geometry: Geometry;
-  staging: string;
+  staging: Staging;
   pool: ComputePool;
   chunkSize: number;
   /** Read slabs for the final hash pass (shared with the data pass). */
   slabs: SlabPool;
   /** chunks.idx layout and file: level-2 sections follow the blocks' sections. */
   layout: StripeChunks[];
-  index: FileHandle;
+  index: SpoolFile;
   /** Hands a finished file over to be fsynced and closed. */
-  finish: (fh: FileHandle, path: string) => Promise<void>;
+  finish: (f: SpoolFile) => Promise<void>;
   signal?: AbortSignal;
   onBytes?: (n: number) => void;
 }
@@ -57,20 +55,19 @@ export class Level2Writer {
     return async (offset, len, data, scratch) => {
       // Positions past a short last block contribute zeros: nothing to fold.
       const work = [...this.files].map(([pos, f]) => ({ pos, f, n: pos < count ? Math.min(len, f.stripe.shardSize - offset) : 0 })).filter((w) => w.n > 0);
-      const io = (f: Level2File, p: Promise<unknown>) => p.catch((err) => Promise.reject(fromSystemError(err, f.path, 'writing level-2 parity')));
       if (first) {
-        await settleAll(work.map(({ pos, f, n }) => io(f, writeFully(f.fh, data[pos]!.subarray(0, n), offset))));
+        await settleAll(work.map(({ pos, f, n }) => f.fh.write(data[pos]!.subarray(0, n), offset)));
         return;
       }
       const acc = work.map(({ pos, n }) => scratch[pos]!.subarray(0, n));
       await settleAll(
         work.map(async ({ f, n }, i) => {
-          if ((await io(f, readFully(f.fh, acc[i]!, n, offset))) !== n) throw new BlockFrameError('BF_INTERNAL', `staged ${f.stripe.parity[0]!.path} is short`);
+          if ((await f.fh.read(acc[i]!, n, offset)) !== n) throw new BlockFrameError('BF_INTERNAL', `staged ${f.stripe.parity[0]!.path} is short`);
         }),
       );
       // One message folds the whole slice.
       await this.a.pool.xor(acc, work.map(({ pos, n }) => data[pos]!.subarray(0, n)));
-      await settleAll(work.map(({ f }, i) => io(f, writeFully(f.fh, acc[i]!, offset))));
+      await settleAll(work.map(({ f }, i) => f.fh.write(acc[i]!, offset)));
     };
   }
 
@@ -87,7 +84,7 @@ export class Level2Writer {
       await pump({
         pool: a.pool,
         slabs: a.slabs,
-        src: f.fh,
+        src: (buf, len, pos) => f.fh.read(buf, len, pos),
         offset: 0,
         size: st.shardSize,
         hashes: [h],
@@ -98,16 +95,16 @@ export class Level2Writer {
       });
       this.parity[st.index] = [await a.pool.digest(h)];
       this.chunks[st.index] = blake3Hex(section);
-      await writeFully(a.index, section, sec.offset);
+      await a.index.write(section, sec.offset);
     }
     const files = [...this.files.values()];
     this.files = new Map();
-    for (const f of files) await a.finish(f.fh, f.path);
+    for (const f of files) await a.finish(f.fh);
   }
 
   /** Close whatever is still open (after a failure). */
   async abort(): Promise<void> {
-    await Promise.all([...this.files.values()].map((f) => f.fh.close().catch(() => undefined)));
+    await Promise.all([...this.files.values()].map((f) => f.fh.close()));
     this.files.clear();
   }
 
@@ -118,14 +115,8 @@ export class Level2Writer {
   private async openGroup(group: GroupGeometry): Promise<void> {
     for (const st of this.a.geometry.level2) {
       if (st.group !== group.index) continue;
-      const path = join(this.a.staging, st.parity[0]!.path);
-      try {
-        await mkdir(dirname(path), { recursive: true });
-        // Read and write: later blocks of the group read each slice back to fold into it.
-        this.files.set(st.position, { stripe: st, fh: await open(path, 'wx+', 0o444), path });
-      } catch (err) {
-        throw fromSystemError(err, path, 'creating a shard');
-      }
+      // Read and write: later blocks of the group read each slice back to fold into it.
+      this.files.set(st.position, { stripe: st, fh: await this.a.staging.create(st.parity[0]!.path) });
     }
   }
 }

@@ -1,13 +1,14 @@
-// The byte pump: stream a file range through bounded shared slabs into a sink and hash streams, pipelined.
-import type { FileHandle } from 'node:fs/promises';
+// The byte pump: stream a byte range through bounded shared slabs into a sink and hash streams, pipelined.
 import type { ComputePool, HashHandle, SlabPool } from '../compute/pool.js';
-import { readFully } from '../store/fsutil.js';
 import { checkAborted, FirstError } from './context.js';
+
+/** Positional reads from a file, a spool file or a shard on a store: fewer bytes only at the end. */
+export type ReadAt = (buf: Uint8Array, length: number, position: number) => Promise<number>;
 
 export interface PumpArgs {
   pool: ComputePool;
   slabs: SlabPool;
-  src: FileHandle;
+  src: ReadAt;
   /** Where the range starts in `src`. */
   offset: number;
   size: number;
@@ -52,7 +53,7 @@ export async function pumpReads(a: PumpArgs): Promise<{ drained: Promise<void> }
       const slab = await a.slabs.acquire();
       let n: number;
       try {
-        n = await readFully(a.src, slab, len, a.offset + o);
+        n = await a.src(slab, len, a.offset + o);
       } catch (err) {
         a.slabs.release(slab);
         throw a.readError ? a.readError(err) : err;

@@ -6,7 +6,8 @@ import type { Manifest } from '../layout/manifest.js';
 import { segmentsForRange, type Geometry } from '../layout/geometry.js';
 import { manifestGeometry } from '../layout/manifest.js';
 import { ComputePool as Pool, SlabPool } from '../compute/pool.js';
-import { storeFor, type OperationOptions } from './context.js';
+import { Repository } from '../archive/repo.js';
+import type { OperationOptions } from './context.js';
 import { resolveArchive } from './find.js';
 import { ArchiveReader, READ_WINDOW, type Damage } from './reader.js';
 
@@ -26,20 +27,30 @@ export interface OpenArchive {
 }
 
 export async function openArchive(query: string, opts: ReadOptions = {}): Promise<OpenArchive> {
-  const store = storeFor(opts);
-  const dir = await resolveArchive(store, query);
-  const manifest = await store.readManifest(dir);
-  const pool = opts.pool ?? Pool.start();
-  const reader = new ArchiveReader(store, dir, manifest, pool, opts.signal);
+  const repo = await Repository.open(opts);
+  let reader: ArchiveReader;
+  let pool: ComputePool | undefined;
+  try {
+    const dir = await resolveArchive(repo, query);
+    const manifest = await repo.readManifest(dir);
+    pool = opts.pool ?? Pool.start();
+    reader = new ArchiveReader(repo, dir, manifest, pool, opts.signal);
+  } catch (err) {
+    if (pool && !opts.pool) await pool.close();
+    await repo.close();
+    throw err;
+  }
+  const manifest = reader.manifest;
   return {
     reader,
     manifest,
-    pool,
+    pool: pool!,
     read: (offset, length) => readFrom(reader, offset, length),
     async close() {
       if (opts.onDamage) for (const d of reader.damage.values()) opts.onDamage(d);
       await reader.close();
-      if (!opts.pool) await pool.close();
+      if (!opts.pool) await pool!.close();
+      await repo.close();
     },
   };
 }

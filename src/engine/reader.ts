@@ -1,14 +1,13 @@
 // The self-healing reader: verified byte ranges of data segments, chunk by chunk, rebuilt on the fly through the
 // stripes that protect them (level 1, and in Tier 4 level 2), peeling at chunk level like repair does per file.
-import type { FileHandle } from 'node:fs/promises';
-import { BlockFrameError, fromSystemError } from '../errors.js';
+import { BlockFrameError } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
-import { blake3Hex } from '../integrity/blake3.js';
 import { CHUNK_INDEX_FILE, HASH_LEN } from '../layout/chunks.js';
 import { lossReasons, planRecovery, type CodeLayout } from '../layout/code.js';
 import type { Manifest } from '../layout/manifest.js';
-import { openRegular, readFully } from '../store/fsutil.js';
-import type { LocalStore } from '../store/local.js';
+import { readSection } from '../archive/chunk-index.js';
+import type { Repository } from '../archive/repo.js';
+import { readFailure, readShard } from '../archive/shards.js';
 import { checkAborted } from './context.js';
 import { archiveCtx, computeSection, type ArchiveCtx } from './stripe.js';
 
@@ -20,17 +19,14 @@ export interface Damage {
   /** The stripe the file belongs to, numbered within its level (a block, or a Tier 4 level-2 stripe). */
   stripe: number;
   level: 1 | 2;
+  /** With several stores: the store (1-based) the file is on. */
+  store?: number;
 }
 
 /** Largest range one readInto call serves; callers split bigger reads. */
 export const READ_WINDOW = 4 * 1024 * 1024;
 /** Bytes per shard gathered at once when rebuilding chunks from the rest of the stripe. */
 const HEAL_BATCH = 256 * 1024;
-
-interface ShardFile {
-  fh: FileHandle | null;
-  size: number;
-}
 
 export class ArchiveReader {
   /** Damage seen while reading, by shard path: repair can fix it. */
@@ -41,27 +37,23 @@ export class ArchiveReader {
   private readonly sections = new Map<number, Uint8Array>();
   /** Shards whose chunk hashes are unknown: lost, and their stripe's damaged chunk-index section could not be recomputed. */
   private readonly unhashed = new Set<number>();
-  private readonly files = new Map<string, Promise<ShardFile>>();
   private readonly scratch: SlabPool;
 
   constructor(
-    store: LocalStore,
+    repo: Repository,
     readonly dir: string,
     readonly manifest: Manifest,
     private readonly pool: ComputePool,
     private readonly signal?: AbortSignal,
   ) {
-    this.ctx = archiveCtx(store, dir, manifest, pool, { signal });
+    this.ctx = archiveCtx(repo, dir, manifest, pool, { signal });
     this.code = this.ctx.code;
     this.C = this.code.chunkSize;
     this.scratch = new SlabPool(4, READ_WINDOW + 2 * this.C);
   }
 
-  async close(): Promise<void> {
-    const all = await Promise.all(this.files.values());
-    this.files.clear();
-    await Promise.all(all.map((f) => f.fh?.close().catch(() => undefined)));
-  }
+  /** Nothing is held open between reads (each read opens its shard anew, so a repaired file is seen at once). */
+  async close(): Promise<void> {}
 
   /** Verified bytes [from, to) of data segment `seg` (global index) into `out` (shared memory, to - from <= READ_WINDOW). */
   async readInto(seg: number, from: number, to: number, out: Uint8Array): Promise<void> {
@@ -93,18 +85,14 @@ export class ArchiveReader {
     for (const [c, ce] of badRuns(good, c0)) await this.rebuild(n, c, ce, view.subarray((c - c0) * this.C));
   }
 
-  /** The stripe's verified section of chunks.idx, or its recomputation from verified shards when it is damaged. */
+  /** The stripe's verified section of chunks.idx (from any store), or its recomputation from verified shards. */
   private async section(si: number): Promise<Uint8Array> {
     const cached = this.sections.get(si);
     if (cached) return cached;
-    const want = this.code.stripes[si]!.section;
-    const sec = new Uint8Array(want.length);
-    const idx = await this.file(CHUNK_INDEX_FILE, -1);
-    const n = idx.fh ? await readFully(idx.fh, sec, want.length, want.offset) : 0;
-    let section: Uint8Array = sec;
-    if (n !== want.length || blake3Hex(sec) !== want.hash) {
-      // chunks.idx is damaged here: recompute the section from the shards themselves (one pass over the stripe).
-      this.note(CHUNK_INDEX_FILE, idx.fh ? 'corrupt' : 'missing', si);
+    let section = await readSection(this.ctx, si);
+    if (!section) {
+      // chunks.idx is damaged here on every store: recompute the section from the shards (one pass over the stripe).
+      this.note(CHUNK_INDEX_FILE, 'corrupt', si);
       // Partial: shards beyond repair keep no chunk hashes, so reads of the intact ones still verify.
       const got = await computeSection(this.ctx, si, true);
       section = got.bytes;
@@ -115,29 +103,10 @@ export class ArchiveReader {
     return section;
   }
 
-  private note(path: string, kind: DamageKind, si: number): void {
+  private note(path: string, kind: DamageKind, si: number, shard?: number): void {
     const st = this.code.stripes[si]!;
-    if (!this.damage.has(path)) this.damage.set(path, { path, kind, stripe: st.index, level: st.level });
-  }
-
-  /** Open (once) and size-check a file of the archive; size -1 skips the check. */
-  private file(path: string, expected: number, stripe = -1): Promise<ShardFile> {
-    let f = this.files.get(path);
-    if (!f) {
-      f = (async () => {
-        const abs = this.ctx.store.path(this.dir, path);
-        const fh = await openRegular(abs).catch((err) => Promise.reject(fromSystemError(err, abs, 'opening a shard')));
-        if (typeof fh === 'string') {
-          if (expected >= 0) this.note(path, fh === 'missing' ? 'missing' : 'corrupt', stripe);
-          return { fh: null, size: 0 };
-        }
-        const { size } = await fh.stat();
-        if (expected >= 0 && size !== expected) this.note(path, size < expected ? 'truncated' : 'corrupt', stripe);
-        return { fh, size };
-      })();
-      this.files.set(path, f);
-    }
-    return f;
+    const store = shard !== undefined && this.ctx.repo.set.size > 1 ? { store: this.ctx.where[shard]! + 1 } : {};
+    if (!this.damage.has(path)) this.damage.set(path, { path, kind, stripe: st.index, level: st.level, ...store });
   }
 
   /**
@@ -148,9 +117,14 @@ export class ArchiveReader {
     const C = this.C;
     const sh = this.code.shards[n]!;
     const good: boolean[] = new Array(c1 - c0).fill(false);
-    const f = await this.file(sh.path, sh.size, sh.home);
     const want = Math.max(0, Math.min(view.length, sh.size - c0 * C));
-    const got = f.fh ? await readFully(f.fh, view, want, c0 * C) : 0;
+    let got = 0;
+    let failed: ReturnType<typeof readFailure> | undefined;
+    try {
+      got = want > 0 ? await readShard(this.ctx, n, view.subarray(0, want), c0 * C) : 0;
+    } catch (err) {
+      failed = readFailure(err);
+    }
     view.fill(0, got);
     const sec = await this.section(sh.home);
     const hashes = new Uint8Array(new SharedArrayBuffer((c1 - c0) * HASH_LEN));
@@ -172,7 +146,8 @@ export class ArchiveReader {
       good[c - c0] = equal(hashes.subarray((c - c0) * HASH_LEN, (c - c0 + 1) * HASH_LEN), sec.subarray(e, e + HASH_LEN));
       if (!good[c - c0]) bad = true;
     }
-    if (bad && f.fh) this.note(sh.path, f.size < sh.size ? 'truncated' : 'corrupt', sh.home);
+    if (failed) this.note(sh.path, failed === 'missing' || failed === 'unavailable' ? 'missing' : 'corrupt', sh.home, n);
+    else if (bad) this.note(sh.path, got < want ? 'truncated' : 'corrupt', sh.home, n);
     return good;
   }
 

@@ -1,17 +1,19 @@
 // repair: rebuild lost shards, the chunk index and the manifest set from what survives; all or nothing per archive.
-import { open, rename, rm } from 'node:fs/promises';
 import type { ComputePool } from '../compute/pool.js';
+import { BlockFrameError } from '../errors.js';
 import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
-import { fsyncDir, readFully, tempSibling, writeFully } from '../store/fsutil.js';
-import { writeManifestSet, type LocalStore } from '../store/local.js';
-import { storeFor, withPool, type OperationOptions } from './context.js';
+import { rewriteIndex } from '../archive/chunk-index.js';
+import { withRepo, type Repository } from '../archive/repo.js';
+import { withPool, type OperationOptions } from './context.js';
 import { resolveMany } from './find.js';
-import { archiveCtx, computeSection, rebuildShards, type ArchiveCtx } from './stripe.js';
+import { archiveCtx, computeSection, rebuildShards } from './stripe.js';
 import { verifyArchive, worst, type ArchiveHealth, type Health, type Problem } from './verify.js';
 
 export interface RepairAction {
   action: 'rebuild' | 'rewrite' | 'remove';
   path: string;
+  /** With several stores: the store (1-based) the action writes to or removes from. */
+  store?: number;
   stripe?: number;
   level?: 1 | 2;
   /** For a rebuild: the stripe whose other shards it is rebuilt from ("block 3", "level-2 group 0 position 5"). */
@@ -29,8 +31,9 @@ export interface ArchiveRepair {
   /** For an unrecoverable archive: exactly which files are lost beyond repair. */
   lost: string[];
   problems: Problem[];
-  /** Shard bytes read to rebuild (only the damaged stripes). */
+  /** Shard bytes read to rebuild (only the damaged stripes), and shard bytes written. */
   bytesReadForRebuild: number;
+  bytesWritten: number;
 }
 
 export interface RepairReport {
@@ -44,13 +47,14 @@ export interface RepairOptions extends OperationOptions {
 
 /** Repair the named archives (all when `names` is empty). */
 export async function repair(names: string[] = [], opts: RepairOptions = {}): Promise<RepairReport> {
-  const store = storeFor(opts);
-  const dirs = await resolveMany(store, names);
-  return withPool(opts, async (pool) => {
-    const archives: ArchiveRepair[] = [];
-    for (const dir of dirs) archives.push(await repairArchive(store, dir, pool, opts));
-    const after = archives.map((a): Health => (a.outcome === 'unrecoverable' ? 'unrecoverable' : a.outcome === 'planned' ? 'repairable' : 'healthy'));
-    return { status: worst(after), archives };
+  return withRepo(opts, async (repo) => {
+    const dirs = await resolveMany(repo, names);
+    return withPool(opts, async (pool) => {
+      const archives: ArchiveRepair[] = [];
+      for (const dir of dirs) archives.push(await repairArchive(repo, dir, pool, opts));
+      const after = archives.map((a): Health => (a.outcome === 'unrecoverable' ? 'unrecoverable' : a.outcome === 'planned' ? 'repairable' : 'healthy'));
+      return { status: worst(after), archives };
+    });
   });
 }
 
@@ -59,21 +63,22 @@ export function plan(h: ArchiveHealth): RepairAction[] {
   const rebuilds: RepairAction[] = [];
   const order = new Map<string, [number, string]>();
   h.plan?.steps.forEach((s, i) => s.shards.forEach((n) => order.set(h.code!.shards[n]!.path, [i, s.via])));
+  const store = (p: Problem) => (p.store === undefined ? {} : { store: p.store });
   const removals: RepairAction[] = [];
   const rewrites: RepairAction[] = [];
   for (const p of h.problems) {
-    if (p.kind === 'unexpected') removals.push({ action: 'remove', path: p.path });
-    else if (p.kind === 'manifest') rewrites.push({ action: 'rewrite', path: p.path });
-    else if (p.path === CHUNK_INDEX_FILE) rewrites.push({ action: 'rewrite', path: p.path });
-    else rebuilds.push({ action: 'rebuild', path: p.path, stripe: p.stripe, level: p.level, via: order.get(p.path)?.[1] });
+    if (p.kind === 'unexpected') removals.push({ action: 'remove', path: p.path, ...store(p) });
+    else if (p.kind === 'manifest') rewrites.push({ action: 'rewrite', path: p.path, ...store(p) });
+    else if (p.path === CHUNK_INDEX_FILE) rewrites.push({ action: 'rewrite', path: p.path, ...store(p) });
+    else rebuilds.push({ action: 'rebuild', path: p.path, stripe: p.stripe, level: p.level, ...store(p), via: order.get(p.path)?.[1] });
   }
   const rank = (a: RepairAction) => order.get(a.path)?.[0] ?? Infinity;
   return [...removals, ...rebuilds.sort((a, b) => rank(a) - rank(b)), ...rewrites];
 }
 
-async function repairArchive(store: LocalStore, dir: string, pool: ComputePool, opts: RepairOptions): Promise<ArchiveRepair> {
-  const h = await verifyArchive(store, dir, pool, opts);
-  const r: ArchiveRepair = { dir, name: h.name, before: h.status, outcome: 'healthy', actions: plan(h), lost: [], problems: h.problems, bytesReadForRebuild: 0 };
+async function repairArchive(repo: Repository, dir: string, pool: ComputePool, opts: RepairOptions): Promise<ArchiveRepair> {
+  const h = await verifyArchive(repo, dir, pool, opts);
+  const r: ArchiveRepair = { dir, name: h.name, before: h.status, outcome: 'healthy', actions: plan(h), lost: [], problems: h.problems, bytesReadForRebuild: 0, bytesWritten: 0 };
   if (h.status === 'healthy') return r;
   if (h.status === 'unrecoverable') {
     // Beyond tolerance nothing is touched: name what is lost and stop.
@@ -85,47 +90,36 @@ async function repairArchive(store: LocalStore, dir: string, pool: ComputePool, 
     r.outcome = 'planned';
     return r;
   }
-  const ctx = archiveCtx(store, dir, h.manifest!, pool, { signal: opts.signal });
+  // A store that does not answer can't take its shards back: say so before changing anything.
+  const down = h.stores.filter((s) => s.state === 'unavailable');
+  if (down.length) {
+    throw new BlockFrameError(
+      'BF_STORE_UNAVAILABLE',
+      `archive ${dir}: ${down.map((s) => `store ${s.store} (${s.label})`).join(', ')} did not answer; bring it back, or give a replacement with --replace OLD=NEW`,
+      { archive: dir, stores: down.map((s) => s.store) },
+    );
+  }
+  const ctx = archiveCtx(repo, dir, h.manifest!, pool, { signal: opts.signal });
   // Unexpected files go first: one may squat on the name of a directory a rebuilt shard needs.
-  for (const a of r.actions) if (a.action === 'remove') await rm(store.path(dir, a.path), { recursive: true, force: true });
+  for (const a of r.actions) {
+    if (a.action !== 'remove') continue;
+    const d = (a.store ?? 1) - 1;
+    const key = `${dir}/${a.path}`;
+    await repo.set.on(d, async (b) => {
+      const inside: string[] = [];
+      for await (const o of b.list(`${key}/`)) inside.push(o.key);
+      for (const k of inside) await b.delete(k);
+      await b.delete(key);
+    });
+  }
   // Level 1 first; level-2 stripes only for what level 1 can't rebuild, then level 1 again (verify's plan).
   for (const step of h.plan?.steps ?? []) {
-    r.bytesReadForRebuild += (await rebuildShards(ctx, step.stripe, step.shards, true)).bytesRead;
+    const got = await rebuildShards(ctx, step.stripe, step.shards, true);
+    r.bytesReadForRebuild += got.bytesRead;
+    r.bytesWritten += got.bytesWritten;
   }
-  if (h.badSections.length) await rewriteChunkIndex(ctx, h.badSections);
-  if (h.problems.some((p) => p.kind === 'manifest')) await writeManifestSet(store.path(dir), h.manifestText!);
+  if (h.indexStores.length) await rewriteIndex(ctx, h.indexStores, async (si) => (await computeSection(ctx, si)).bytes);
+  if (h.manifestStores.length) await repo.writeManifestSet(dir, h.manifestText!, h.manifestStores, opts.signal);
   r.outcome = 'repaired';
   return r;
-}
-
-/** Write a new chunks.idx: intact sections copied, damaged ones recomputed from the (now intact) shards. */
-async function rewriteChunkIndex(ctx: ArchiveCtx, bad: number[]): Promise<void> {
-  const total = ctx.code.indexSize;
-  const final = ctx.store.path(ctx.dir, CHUNK_INDEX_FILE);
-  const tmp = tempSibling(final, 'repair');
-  const old = await open(final, 'r').catch(() => null);
-  const out = await open(tmp, 'wx', 0o444);
-  try {
-    for (const st of ctx.code.stripes) {
-      let section: Uint8Array;
-      if (bad.includes(st.id) || !old) {
-        section = (await computeSection(ctx, st.id)).bytes;
-      } else {
-        section = new Uint8Array(st.section.length);
-        await readFully(old, section, st.section.length, st.section.offset);
-      }
-      await writeFully(out, section, st.section.offset);
-    }
-    await out.truncate(total);
-    await out.sync();
-    await out.close();
-    await rename(tmp, final);
-    await fsyncDir(ctx.store.path(ctx.dir));
-  } catch (err) {
-    await out.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw err;
-  } finally {
-    await old?.close();
-  }
 }

@@ -1,13 +1,14 @@
-// Writes one archive's shards into a staging directory: data segments from the input, then parity per stripe,
+// Writes one archive's shards into its staging spools: data segments from the input, then parity per stripe,
 // with every shard hash, every chunk hash (chunks.idx) and the whole-file hash computed on the way.
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
 import { BlockFrameError, fromSystemError } from '../errors.js';
 import { SlabPool, type ComputePool, type HashHandle } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { CHUNK_INDEX_FILE, chunkIndexLayout, HASH_LEN, type StripeChunks } from '../layout/chunks.js';
 import type { Geometry } from '../layout/geometry.js';
-import { readFully, writeFully } from '../store/fsutil.js';
+import { readFully } from '../store/fsutil.js';
+import type { SpoolFile } from '../store/spool.js';
+import type { Staging } from '../archive/publish.js';
 import { checkAborted, FirstError, settleAll } from './context.js';
 import { Level2Writer, type Level2Fold } from './level2-writer.js';
 import { pumpReads } from './pump.js';
@@ -53,13 +54,13 @@ export interface WriteShardsArgs {
   inputPath: string;
   geometry: Geometry;
   chunkSize: number;
-  staging: string;
+  staging: Staging;
   pool: ComputePool;
   signal?: AbortSignal;
   onBytes?: (n: number) => void;
 }
 
-/** Write every shard of `geometry` and chunks.idx into `staging`, fsynced, and return all hashes. */
+/** Write every shard of `geometry` and chunks.idx into `staging`'s spools, fsynced, and return all hashes. */
 export async function writeShards(a: WriteShardsArgs): Promise<ShardHashes> {
   const w = new ShardWriter(a);
   try {
@@ -113,8 +114,8 @@ class ShardWriter {
   async run(): Promise<void> {
     const a = this.a;
     const layout = chunkIndexLayout(a.geometry, a.chunkSize);
-    const index = await createShard(a.staging, CHUNK_INDEX_FILE);
-    const level2 = new Level2Writer({ ...a, slabs: this.slabs, layout, index, finish: (fh, path) => this.syncs.add(finishShard(fh, path)) });
+    const index = await a.staging.create(CHUNK_INDEX_FILE);
+    const level2 = new Level2Writer({ ...a, slabs: this.slabs, layout, index, finish: (f) => this.syncs.add(f.finish()) });
     // Block i's data pass overlaps block i-1's parity pass (one at a time), and segments follow one another
     // without draining the pipeline in between; the slab pools bound memory throughout.
     let previous: Promise<void> = Promise.resolve();
@@ -146,7 +147,7 @@ class ShardWriter {
             fold,
           });
           this.out.chunks[i] = blake3Hex(section);
-          await writeFully(index, section, chunks.offset);
+          await index.write(section, chunks.offset);
           await level2.afterBlock(i);
         })();
         current.catch(() => undefined);
@@ -158,7 +159,7 @@ class ShardWriter {
       this.out.level2Chunks = level2.chunks;
       // A file that grew after we stat'ed it would otherwise be archived truncated without notice.
       if ((await readFully(a.input, new Uint8Array(1), 1, a.geometry.size)) !== 0) throw changed(a.inputPath);
-      await this.syncs.add(finishShard(index, join(a.staging, CHUNK_INDEX_FILE)));
+      await this.syncs.add(index.finish());
     } catch (err) {
       // Let in-flight writes settle before the caller removes the staging directory.
       await Promise.allSettled([previous, ...tails]);
@@ -171,18 +172,17 @@ class ShardWriter {
   /** Issue every read of one segment; `tail` settles with its hash once it is written, hashed and queued for fsync. */
   private async startSegment(rel: string, offset: number, size: number, chunkOut: Uint8Array): Promise<{ tail: Promise<string> }> {
     const a = this.a;
-    const path = join(a.staging, rel);
-    const fh = await createShard(a.staging, rel);
+    const fh = await a.staging.create(rel);
     const segHash = a.pool.openHash(1);
     let drained: Promise<void>;
     try {
       ({ drained } = await pumpReads({
         pool: a.pool,
         slabs: this.slabs,
-        src: a.input,
+        src: (buf, len, pos) => readFully(a.input, buf, len, pos),
         offset,
         size,
-        sink: (view, at) => writeFully(fh, view, at).catch((err) => Promise.reject(fromSystemError(err, path, 'writing a shard'))),
+        sink: (view, at) => fh.write(view, at),
         hashes: [segHash, this.fileHash],
         chunks: { chunkSize: a.chunkSize, out: chunkOut },
         short: () => changed(a.inputPath),
@@ -202,7 +202,7 @@ class ShardWriter {
         throw err;
       }
       const hash = await a.pool.digest(segHash);
-      await this.syncs.add(finishShard(fh, path));
+      await this.syncs.add(fh.finish());
       return hash;
     })();
     tail.catch(() => undefined);
@@ -221,19 +221,16 @@ class ShardWriter {
     const width = viewsPerSlice(k, m, job.fold !== undefined);
     const step = parityStep(width, job.shardSize, C);
     const bufs = this.parityBufs;
-    const inputs: (FileHandle | null)[] = [];
-    const outputs: FileHandle[] = [];
+    const inputs: (SpoolFile | null)[] = [];
+    const outputs: SpoolFile[] = [];
     const hashes = copies ? [] : job.parity.map(() => a.pool.openHash(1));
     const parityChunks = job.chunksOut;
     const errors = new FirstError();
     const inflight: Promise<unknown>[] = [];
     let inOrder: Promise<unknown> = Promise.resolve();
     try {
-      for (const seg of job.members) {
-        const path = seg && join(a.staging, seg.path);
-        inputs.push(path ? await open(path, 'r').catch((err) => Promise.reject(fromSystemError(err, path, 'reading a staged segment'))) : null);
-      }
-      for (const p of job.parity) outputs.push(await createShard(a.staging, p.path));
+      for (const seg of job.members) inputs.push(seg ? await a.staging.open(seg.path) : null);
+      for (const p of job.parity) outputs.push(await a.staging.create(p.path));
       for (let o = 0; o < job.shardSize; o += step) {
         checkAborted(a.signal);
         errors.throwIfAny();
@@ -250,7 +247,7 @@ class ShardWriter {
           data.map(async (view, i) => {
             const seg = job.members[i];
             const have = seg ? Math.max(0, Math.min(len, seg.size - o)) : 0;
-            if (have > 0 && (await readFully(inputs[i]!, view, have, o)) !== have) throw new BlockFrameError('BF_INTERNAL', `staged segment ${seg!.path} is short`);
+            if (have > 0 && (await inputs[i]!.read(view, have, o)) !== have) throw new BlockFrameError('BF_INTERNAL', `staged segment ${seg!.path} is short`);
             view.fill(0, have);
           }),
         );
@@ -270,8 +267,7 @@ class ShardWriter {
           .then(() =>
             Promise.all(
               parity.map((view, j) => {
-                const path = join(a.staging, job.parity[j]!.path);
-                const write = writeFully(outputs[j]!, view, o).catch((err) => Promise.reject(fromSystemError(err, path, 'writing parity')));
+                const write = outputs[j]!.write(view, o);
                 if (copies) return write;
                 return Promise.all([write, a.pool.chunkHashes(view, C, parityChunks[j]!.subarray((o / C) * HASH_LEN))]);
               }),
@@ -295,14 +291,14 @@ class ShardWriter {
       } else {
         for (const h of hashes) out.push(await a.pool.digest(h));
       }
-      for (let j = 0; j < m; j++) await this.syncs.add(finishShard(outputs[j]!, join(a.staging, job.parity[j]!.path)));
+      for (let j = 0; j < m; j++) await this.syncs.add(outputs[j]!.finish());
       outputs.length = 0;
       return out;
     } catch (err) {
       await Promise.all(inflight);
       throw err;
     } finally {
-      await Promise.all([...inputs, ...outputs].map((fh) => fh?.close().catch(() => undefined)));
+      await Promise.all([...inputs, ...outputs].map((fh) => fh?.close()));
     }
   }
 }
@@ -323,26 +319,6 @@ function shardChunks(section: Uint8Array, chunks: StripeChunks, n: number): Uint
   const s = chunks.shards[n]!;
   const start = s.offset - chunks.offset;
   return section.subarray(start, start + s.count * HASH_LEN);
-}
-
-async function createShard(staging: string, rel: string): Promise<FileHandle> {
-  const p = join(staging, rel);
-  try {
-    await mkdir(dirname(p), { recursive: true });
-    return await open(p, 'wx', 0o444);
-  } catch (err) {
-    throw fromSystemError(err, p, 'creating a shard');
-  }
-}
-
-async function finishShard(fh: FileHandle, path: string): Promise<void> {
-  try {
-    await fh.sync();
-  } catch (err) {
-    throw fromSystemError(err, path, 'syncing a shard');
-  } finally {
-    await fh.close();
-  }
 }
 
 export function changed(path: string): BlockFrameError {

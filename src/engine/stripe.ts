@@ -1,94 +1,89 @@
 // Stripe-level work for verify, repair and the reader: check each shard once, rebuild lost shards from the rest.
-import { chmod, lstat, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { BlockFrameError, fromSystemError, isBlockFrameError } from '../errors.js';
-import { SlabPool, type ComputePool } from '../compute/pool.js';
+import { BlockFrameError, isBlockFrameError } from '../errors.js';
+import { SlabPool } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { HASH_LEN } from '../layout/chunks.js';
-import { codeLayout, type CodeLayout } from '../layout/code.js';
-import type { Manifest } from '../layout/manifest.js';
-import { fsyncDir, openRegular, readFully, tempSibling, writeFully } from '../store/fsutil.js';
-import type { LocalStore } from '../store/local.js';
+import type { Spool, SpoolFile } from '../store/spool.js';
+import { readFailure, readShard, shardKey, spoolFor, statShard, type ArchiveCtx } from '../archive/shards.js';
 import { checkAborted } from './context.js';
 import { pump } from './pump.js';
 
+export { archiveCtx, type ArchiveCtx } from '../archive/shards.js';
+
 export type ShardState = 'ok' | 'missing' | 'truncated' | 'corrupt';
-
-export interface ArchiveCtx {
-  store: LocalStore;
-  dir: string;
-  manifest: Manifest;
-  pool: ComputePool;
-  code: CodeLayout;
-  signal?: AbortSignal;
-  onBytes?: (n: number) => void;
-}
-
-export function archiveCtx(store: LocalStore, dir: string, manifest: Manifest, pool: ComputePool, opts: { signal?: AbortSignal; onBytes?: (n: number) => void } = {}): ArchiveCtx {
-  return { store, dir, manifest, pool, code: codeLayout(manifest), ...opts };
-}
 
 export interface ShardCheck {
   /** Shard id (CodeLayout.shards). */
   n: number;
   path: string;
   state: ShardState;
+  /** Missing because its store did not answer (not because the store said it is gone). */
+  unavailable?: boolean;
   /** Per-chunk hashes computed while checking (only when asked for and the shard is ok). */
   chunks?: Uint8Array;
-  /** BLAKE3 of the bytes on disk, when the size was right. */
+  /** BLAKE3 of the stored bytes, when the size was right. */
   digest?: string;
 }
 
 const SLAB = 4 * 1024 * 1024;
-const REBUILD_SLICE = 256 * 1024;
+const REBUILD_SLICE = 1024 * 1024;
+
+/** What a failed read or lookup makes of a shard. */
+function failedState(n: number, path: string, err: unknown): ShardCheck {
+  const f = readFailure(err);
+  if (f === 'not-a-file' || f === 'io') return { n, path, state: 'corrupt' };
+  return { n, path, state: 'missing', unavailable: f === 'unavailable' };
+}
 
 /** Hash one shard (one read) and compare it with the manifest: size first, then BLAKE3. */
 export async function checkShard(ctx: ArchiveCtx, n: number, slabs: SlabPool, withChunks = false): Promise<ShardCheck> {
   const sh = ctx.code.shards[n]!;
-  const abs = ctx.store.path(ctx.dir, sh.path);
-  const fh = await openRegular(abs).catch((err) => Promise.reject(fromSystemError(err, abs, 'opening a shard')));
-  if (fh === 'missing') return { n, path: sh.path, state: 'missing' };
-  // A directory or symlink where a shard belongs is damage like any other (and a link is never followed).
-  if (fh === 'not-a-file') return { n, path: sh.path, state: 'corrupt' };
+  let info;
   try {
-    const { size } = await fh.stat();
-    if (size !== sh.size) return { n, path: sh.path, state: size < sh.size ? 'truncated' : 'corrupt' };
-    const h = ctx.pool.openHash();
-    const chunks = withChunks ? new Uint8Array(new SharedArrayBuffer(sh.chunkCount * HASH_LEN)) : undefined;
-    let short = false;
-    await pump({
-      pool: ctx.pool,
-      slabs,
-      src: fh,
-      offset: 0,
-      size: sh.size,
-      hashes: [h],
-      chunks: chunks && { chunkSize: ctx.manifest.chunk_index.chunk_size, out: chunks },
-      short: () => ((short = true), new BlockFrameError('BF_SHARD_CORRUPT', `shard ${sh.path} shrank while being read`)),
-      signal: ctx.signal,
-      onBytes: ctx.onBytes,
-    }).catch((err) => {
-      if (!short) throw err;
-    });
-    const digest = await ctx.pool.digest(h);
-    if (short) return { n, path: sh.path, state: 'truncated' };
-    const ok = digest === sh.hash;
-    return { n, path: sh.path, state: ok ? 'ok' : 'corrupt', chunks: ok ? chunks : undefined, digest };
-  } finally {
-    await fh.close();
+    info = await statShard(ctx, n);
+  } catch (err) {
+    // A directory or symlink where a shard belongs is damage like any other (and a link is never followed).
+    return failedState(n, sh.path, err);
   }
+  if (!info) return { n, path: sh.path, state: 'missing' };
+  if (info.size !== sh.size) return { n, path: sh.path, state: info.size < sh.size ? 'truncated' : 'corrupt' };
+  const h = ctx.pool.openHash();
+  const chunks = withChunks ? new Uint8Array(new SharedArrayBuffer(sh.chunkCount * HASH_LEN)) : undefined;
+  let short = false;
+  let failed: ShardCheck | undefined;
+  await pump({
+    pool: ctx.pool,
+    slabs,
+    src: (buf, len, pos) => readShard(ctx, n, buf.subarray(0, len), pos),
+    offset: 0,
+    size: sh.size,
+    hashes: [h],
+    chunks: chunks && { chunkSize: ctx.manifest.chunk_index.chunk_size, out: chunks },
+    short: () => ((short = true), new BlockFrameError('BF_SHARD_CORRUPT', `shard ${sh.path} shrank while being read`)),
+    readError: (err) => ((failed = failedState(n, sh.path, err)), err),
+    signal: ctx.signal,
+    onBytes: ctx.onBytes,
+  }).catch((err) => {
+    if (!short && !failed) throw err;
+  });
+  const digest = await ctx.pool.digest(h);
+  if (failed) return failed;
+  if (short) return { n, path: sh.path, state: 'truncated' };
+  const ok = digest === sh.hash;
+  return { n, path: sh.path, state: ok ? 'ok' : 'corrupt', chunks: ok ? chunks : undefined, digest };
 }
 
 export interface RebuildResult {
   /** Chunk hashes of every rebuilt shard, by shard id. */
   chunks: Map<number, Uint8Array>;
   bytesRead: number;
+  bytesWritten: number;
 }
 
 /**
  * Rebuild the shards `lost` (shard ids) of stripe `si` from its other shards, which must be intact, slice by
- * slice in bounded memory. Each rebuilt shard is checked against its manifest hash; with `write` it is then
- * written through a temp file, fsynced and renamed into place, so a good file is never touched.
+ * slice in bounded memory. Each rebuilt shard is checked against its manifest hash; with `write` it is spooled,
+ * then put on its own store (atomically: readers see the old file or the new one), so a good file is never touched.
  */
 export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[], write: boolean): Promise<RebuildResult> {
   const st = ctx.code.stripes[si]!;
@@ -102,31 +97,29 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
     });
   }
   const lostSlots = new Set(lost.map((n) => st.slots.indexOf(n)));
-  const sources = new Map<number, FileHandle>();
-  const temps = new Map<number, { fh: FileHandle; path: string; final: string }>();
+  const spools = new Map<number, { spool: Spool; movable: boolean }>();
+  const temps = new Map<number, SpoolFile>();
   const hashes = new Map(lost.map((n) => [n, ctx.pool.openHash()]));
   const chunks = new Map(lost.map((n) => [n, new Uint8Array(new SharedArrayBuffer(shard(n).chunkCount * HASH_LEN))]));
   let bytesRead = 0;
-  try {
-    for (const [slot, n] of st.slots.entries()) {
-      if (n === null || lostSlots.has(slot)) continue;
-      const abs = ctx.store.path(ctx.dir, shard(n).path);
-      const fh = await openRegular(abs).catch((err) => Promise.reject(fromSystemError(err, abs, 'opening a shard')));
-      if (typeof fh === 'string') {
-        throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${ctx.dir}: cannot rebuild from ${st.label}: ${shard(n).path} is ${fh === 'missing' ? 'missing' : 'not a regular file'}`, {
-          archive: ctx.dir,
-          shard: shard(n).path,
-        });
-      }
-      sources.set(slot, fh);
+  let bytesWritten = 0;
+  const source = async (n: number, v: Uint8Array, len: number, o: number): Promise<number> => {
+    try {
+      return await readShard(ctx, n, v.subarray(0, len), o);
+    } catch (err) {
+      const f = readFailure(err);
+      throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${ctx.dir}: cannot rebuild from ${st.label}: ${shard(n).path} is ${f === 'missing' ? 'missing' : f === 'not-a-file' ? 'not a regular file' : 'unreadable'}`, {
+        archive: ctx.dir,
+        shard: shard(n).path,
+      }, { cause: err });
     }
+  };
+  try {
     if (write) {
       for (const n of lost) {
-        const final = ctx.store.path(ctx.dir, shard(n).path);
-        const path = tempSibling(final, 'repair');
-        await ensureShardDir(ctx, shard(n).path);
-        const fh = await open(path, 'wx', 0o644).catch((err) => Promise.reject(fromSystemError(err, path, 'creating a repaired shard')));
-        temps.set(n, { fh, path, final });
+        const d = ctx.where[n]!;
+        if (!spools.has(d)) spools.set(d, await spoolFor(ctx.repo, d));
+        temps.set(n, await spools.get(d)!.spool.create(shard(n).path));
       }
     }
     const step = Math.max(C, Math.min(REBUILD_SLICE, st.shardSize));
@@ -138,10 +131,10 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
       // Absent slots (past the end of a short last block) are zeros; shards shorter than the stripe are zero-padded.
       await Promise.all(
         views.map(async (v, slot) => {
-          const fh = sources.get(slot);
-          if (!fh) return v.fill(0);
-          const own = Math.max(0, Math.min(len, shard(st.slots[slot]!).size - o));
-          const got = own > 0 ? await readFully(fh, v, own, o) : 0;
+          const n = st.slots[slot];
+          if (n === null || n === undefined || lostSlots.has(slot)) return v.fill(0);
+          const own = Math.max(0, Math.min(len, shard(n).size - o));
+          const got = own > 0 ? await source(n, v, own, o) : 0;
           bytesRead += got;
           v.fill(0, got);
         }),
@@ -153,12 +146,7 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
         const own = Math.max(0, Math.min(len, shard(n).size - o));
         if (own === 0) continue;
         const v = views[st.slots.indexOf(n)]!.subarray(0, own);
-        const t = temps.get(n);
-        await Promise.all([
-          t && writeFully(t.fh, v, o),
-          ctx.pool.update(hashes.get(n)!, v),
-          ctx.pool.chunkHashes(v, C, chunks.get(n)!.subarray((o / C) * HASH_LEN)),
-        ]);
+        await Promise.all([temps.get(n)?.write(v, o), ctx.pool.update(hashes.get(n)!, v), ctx.pool.chunkHashes(v, C, chunks.get(n)!.subarray((o / C) * HASH_LEN))]);
       }
     }
     for (const n of lost) {
@@ -170,43 +158,18 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
         });
       }
     }
-    for (const t of temps.values()) {
-      await t.fh.sync();
-      await t.fh.close();
-      await chmod(t.path, 0o444);
-      // rename() replaces a file or a symlink, but not a directory squatting on the shard's path.
-      if ((await lstat(t.final).catch(() => null))?.isDirectory()) await rm(t.final, { recursive: true, force: true });
-      await rename(t.path, t.final);
-      await fsyncDir(dirname(t.final));
+    for (const [n, t] of temps) {
+      await t.finish();
+      temps.delete(n);
+      const d = ctx.where[n]!;
+      const { spool, movable } = spools.get(d)!;
+      await ctx.repo.set.on(d, async (b) => b.put(shardKey(ctx, n), await spool.source(shard(n).path, movable), ctx.signal));
+      bytesWritten += shard(n).size;
     }
-    temps.clear();
-    return { chunks, bytesRead };
+    return { chunks, bytesRead, bytesWritten };
   } finally {
-    for (const fh of sources.values()) await fh.close().catch(() => undefined);
-    for (const t of temps.values()) {
-      await t.fh.close().catch(() => undefined);
-      await rm(t.path, { force: true });
-    }
-  }
-}
-
-/**
- * Make sure the directories above shard `rel` exist as directories (a whole block directory may be gone, or a
- * file may squat on its name), creating them inside the archive and fsyncing each parent that changed.
- */
-async function ensureShardDir(ctx: ArchiveCtx, rel: string): Promise<void> {
-  const parts = rel.split('/').slice(0, -1);
-  for (let i = 1; i <= parts.length; i++) {
-    const dir = ctx.store.path(ctx.dir, parts.slice(0, i).join('/'));
-    const st = await lstat(dir).catch(() => null);
-    if (st?.isDirectory()) continue;
-    try {
-      if (st) await rm(dir, { force: true });
-      await mkdir(dir);
-      await fsyncDir(dirname(dir));
-    } catch (err) {
-      throw fromSystemError(err, dir, 'recreating a shard directory');
-    }
+    for (const t of temps.values()) await t.close();
+    for (const s of spools.values()) await s.spool.discard().catch(() => undefined);
   }
 }
 

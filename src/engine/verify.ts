@@ -1,16 +1,13 @@
 // verify: check every shard once against the manifest (both cores), name each problem and whether it is repairable.
-import { open, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
-import { blake3Hex } from '../integrity/blake3.js';
 import { merkleProof, verifyMerkleProof } from '../integrity/merkle.js';
-import { codeLayout, lossReasons, planRecovery, type CodeLayout, type RecoveryPlan } from '../layout/code.js';
+import { lossReasons, planRecovery, type CodeLayout, type RecoveryPlan } from '../layout/code.js';
 import { merkleLeaves, MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM, type Manifest } from '../layout/manifest.js';
 import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
-import { readFully } from '../store/fsutil.js';
-import type { LocalStore } from '../store/local.js';
-import { storeFor, withPool, type OperationOptions } from './context.js';
+import { checkIndex } from '../archive/chunk-index.js';
+import { withRepo, type Repository } from '../archive/repo.js';
+import { withPool, type OperationOptions } from './context.js';
 import { resolveArchive, resolveMany } from './find.js';
 import { archiveCtx, checkShard, type ArchiveCtx, type ShardState } from './stripe.js';
 
@@ -25,8 +22,22 @@ export interface Problem {
   stripe?: number;
   /** 2 for Tier 4 level-2 parity shards, 1 for every other shard. */
   level?: 1 | 2;
+  /** With several stores: the store (1-based, in the order given) the file is on or belongs on. */
+  store?: number;
   repairable: boolean;
   detail: string;
+}
+
+/** One store's part of an archive, as verify found it. */
+export interface StoreHealth {
+  /** 1-based, in the order the stores were given. */
+  store: number;
+  label: string;
+  /** Shards of this archive placed on the store, and how many of them are missing or unreadable. */
+  shards: number;
+  lost: number;
+  /** 'lost': every shard placed there is gone (a dead or replaced disk); 'unavailable': the store did not answer. */
+  state: 'ok' | 'damaged' | 'lost' | 'unavailable';
 }
 
 export interface ArchiveHealth {
@@ -34,6 +45,8 @@ export interface ArchiveHealth {
   name: string;
   status: Health;
   problems: Problem[];
+  /** Per store, with several stores (one entry for a single directory). */
+  stores: StoreHealth[];
   /** Shard bytes hashed. */
   bytesChecked: number;
   /** Internal: what repair needs (lost shard ids, the order to rebuild them in, damaged chunk-index sections by stripe id). */
@@ -41,6 +54,9 @@ export interface ArchiveHealth {
   plan?: RecoveryPlan;
   code?: CodeLayout;
   badSections: number[];
+  /** Internal: stores (0-based) whose copy of chunks.idx must be rewritten, and whose manifest files must be. */
+  indexStores: number[];
+  manifestStores: number[];
   manifest?: Manifest;
   manifestText?: string;
 }
@@ -60,20 +76,23 @@ export function worst(states: Health[]): Health {
 
 /** Verify the named archives (all of them when `names` is empty). */
 export async function verify(names: string[] = [], opts: OperationOptions = {}): Promise<VerifyReport> {
-  const store = storeFor(opts);
-  const dirs = await resolveMany(store, names);
-  return withPool(opts, async (pool) => {
-    const archives: ArchiveHealth[] = [];
-    for (const dir of dirs) archives.push(await verifyArchive(store, dir, pool, opts));
-    return { status: worst(archives.map((a) => a.status)), archives };
+  return withRepo(opts, async (repo) => {
+    const dirs = await resolveMany(repo, names);
+    return withPool(opts, async (pool) => {
+      const archives: ArchiveHealth[] = [];
+      for (const dir of dirs) archives.push(await verifyArchive(repo, dir, pool, opts));
+      return { status: worst(archives.map((a) => a.status)), archives };
+    });
   });
 }
 
-export async function verifyArchive(store: LocalStore, dir: string, pool: ComputePool, opts: OperationOptions = {}): Promise<ArchiveHealth> {
-  const h: ArchiveHealth = { dir, name: dir, status: 'healthy', problems: [], bytesChecked: 0, lost: [], badSections: [] };
+export async function verifyArchive(repo: Repository, dir: string, pool: ComputePool, opts: OperationOptions = {}): Promise<ArchiveHealth> {
+  const h: ArchiveHealth = { dir, name: dir, status: 'healthy', problems: [], stores: [], bytesChecked: 0, lost: [], badSections: [], indexStores: [], manifestStores: [] };
+  const multi = repo.set.size > 1;
+  const storeNo = (d: number) => (multi ? { store: d + 1 } : {});
   let read;
   try {
-    read = await store.loadManifest(dir);
+    read = await repo.loadManifest(dir);
   } catch (err) {
     if (!(err instanceof BlockFrameError)) throw err;
     h.problems.push({ kind: 'manifest', path: MANIFEST_FILE, repairable: false, detail: `${err.message} (and no intact copy)` });
@@ -84,29 +103,38 @@ export async function verifyArchive(store: LocalStore, dir: string, pool: Comput
   h.name = m.name;
   h.manifest = m;
   h.manifestText = read.text;
-  for (const f of read.damaged) h.problems.push({ kind: 'manifest', path: f, repairable: true, detail: `${f} is missing or does not match the intact manifest` });
-  const ctx = archiveCtx(store, dir, m, pool, { signal: opts.signal });
+  const ctx = archiveCtx(repo, dir, m, pool, { signal: opts.signal });
+  for (const f of read.damaged) {
+    h.problems.push({ kind: 'manifest', path: f.file, ...storeNo(f.store), repairable: true, detail: `${f.file} is missing or does not match the intact manifest` });
+  }
+  for (const d of read.unavailable) {
+    h.problems.push({ kind: 'manifest', path: MANIFEST_FILE, ...storeNo(d), repairable: true, detail: `store ${d + 1} (${repo.set.domains[d]!.label}) did not answer` });
+  }
+  h.manifestStores = [...new Set([...read.damaged.map((f) => f.store), ...read.unavailable])].sort((a, b) => a - b);
   const total = ctx.code.shards.reduce((n, sh) => n + sh.size, 0);
   ctx.onBytes = (n) => opts.onProgress?.((h.bytesChecked += n), total);
-  await checkShards(ctx, h);
+  const unavailable = await checkShards(ctx, h);
   await checkChunkIndex(ctx, h);
   await findUnexpected(ctx, h);
+  summarizeStores(ctx, h, new Set([...unavailable, ...read.unavailable]));
   h.status = worst(h.problems.map((p) => (p.repairable ? 'repairable' : 'unrecoverable')));
   return h;
 }
 
 /** Every shard hashed once, a few at a time so both workers stay busy; then which of the lost can be rebuilt. */
-async function checkShards(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> {
+async function checkShards(ctx: ArchiveCtx, h: ArchiveHealth): Promise<Set<number>> {
   const code = ctx.code;
   const width = ctx.pool.size + 1;
   const slabs = Array.from({ length: width }, () => new SlabPool(3, 4 * 1024 * 1024));
   let next = 0;
   const states = new Map<number, Exclude<ShardState, 'ok'>>();
+  const unavailable = new Set<number>();
   await Promise.all(
     slabs.map(async (s) => {
       while (next < code.shards.length) {
         const c = await checkShard(ctx, next++, s);
         if (c.state !== 'ok') states.set(c.n, c.state);
+        if (c.unavailable) unavailable.add(ctx.where[c.n]!);
       }
     }),
   );
@@ -114,64 +142,94 @@ async function checkShards(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> {
   h.lost = [...states.keys()].sort((a, b) => a - b);
   h.plan = planRecovery(code, h.lost);
   const beyond = new Set(h.plan.lost);
+  const multi = ctx.repo.set.size > 1;
   for (const n of h.lost) {
     const sh = code.shards[n]!;
     const home = code.stripes[sh.home]!;
     const state = states.get(n)!;
     const ok = !beyond.has(n);
-    h.problems.push({ kind: state, path: sh.path, stripe: home.index, level: home.level, repairable: ok, detail: ok ? `${state} shard` : `${state} shard: ${lossReasons(code, n, states).join('; and ')}` });
+    const store = multi ? { store: ctx.where[n]! + 1 } : {};
+    h.problems.push({ kind: state, path: sh.path, stripe: home.index, level: home.level, ...store, repairable: ok, detail: ok ? `${state} shard` : `${state} shard: ${lossReasons(code, n, states).join('; and ')}` });
   }
+  return unavailable;
 }
 
-/** Each stripe's section of chunks.idx against its hash in the manifest. */
+/** Every store's copy of chunks.idx, section by section, against the hashes in the manifest. */
 async function checkChunkIndex(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> {
-  const fh = await open(ctx.store.path(ctx.dir, CHUNK_INDEX_FILE), 'r').catch(() => null);
   const stripes = ctx.code.stripes;
-  try {
-    for (const st of stripes) {
-      const buf = new Uint8Array(st.section.length);
-      const n = fh ? await readFully(fh, buf, st.section.length, st.section.offset) : -1;
-      if (n !== st.section.length || blake3Hex(buf) !== st.section.hash) h.badSections.push(st.id);
-    }
-    const size = fh ? (await fh.stat()).size : 0;
-    if (fh && size !== ctx.code.indexSize && h.badSections.length === 0) h.badSections.push(stripes.length - 1);
-  } finally {
-    await fh?.close();
-  }
-  if (h.badSections.length) {
-    // A section is recomputed from its own shards, so it can be rewritten once those are intact again.
-    const beyond = new Set(h.plan?.lost ?? []);
-    const ok = h.badSections.every((si) => stripes[si]!.section.shards.every((n) => !beyond.has(n)));
+  const check = await checkIndex(ctx);
+  h.badSections = check.badEverywhere;
+  h.indexStores = check.damagedCopies.map((c) => c.store);
+  // A section no copy has is recomputed from its own shards, so it can be rewritten once those are intact again.
+  const beyond = new Set(h.plan?.lost ?? []);
+  const ok = h.badSections.every((si) => stripes[si]!.section.shards.every((n) => !beyond.has(n)));
+  const multi = ctx.repo.set.size > 1;
+  for (const c of check.damagedCopies) {
+    const which = c.badSections.length === stripes.length ? 'every stripe' : c.badSections.map((si) => stripes[si]!.label).join(', ') || 'its size';
     h.problems.push({
-      kind: fh ? 'corrupt' : 'missing',
+      kind: c.state,
       path: CHUNK_INDEX_FILE,
+      ...(multi ? { store: c.store + 1 } : {}),
       repairable: ok,
-      detail: `chunk index damaged for ${h.badSections.map((si) => stripes[si]!.label).join(', ')}`,
+      detail: c.state === 'missing' ? 'chunk index missing' : `chunk index damaged for ${which}`,
     });
   }
 }
 
-/** Files and directories in the archive that the format does not put there. */
+/** Files and directories in the archive that the format does not put there (per store: a shard on the wrong store is one). */
 async function findUnexpected(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> {
-  const files = new Set([MANIFEST_FILE, MANIFEST_COPY, MANIFEST_SUM, CHUNK_INDEX_FILE]);
-  const dirs = new Set<string>();
-  for (const sh of ctx.code.shards) {
-    files.add(sh.path);
-    const parts = sh.path.split('/');
-    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
-  }
-  const root = ctx.store.path(ctx.dir);
-  const walk = async (rel: string): Promise<void> => {
-    for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
-      const p = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory() && dirs.has(p)) await walk(p);
-      // A non-file at a shard's own path is reported as a corrupt shard, not twice.
-      else if (!files.has(p)) {
-        h.problems.push({ kind: 'unexpected', path: p, repairable: true, detail: `unexpected ${e.isDirectory() ? 'directory' : 'file'} (repair removes it)` });
-      }
+  const set = ctx.repo.set;
+  const multi = set.size > 1;
+  for (let d = 0; d < set.size; d++) {
+    const files = new Set([MANIFEST_FILE, MANIFEST_COPY, MANIFEST_SUM, CHUNK_INDEX_FILE]);
+    const dirs = new Set<string>();
+    ctx.code.shards.forEach((sh, n) => {
+      if (ctx.where[n] !== d) return;
+      files.add(sh.path);
+      const parts = sh.path.split('/');
+      for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+    });
+    const reported = new Set<string>();
+    const entries: { key: string; size: number; prefix?: true }[] = [];
+    try {
+      await set.on(d, async (b) => {
+        for await (const o of b.list(`${ctx.dir}/`, { signal: ctx.signal })) entries.push(o);
+      });
+    } catch (err) {
+      if (err instanceof BlockFrameError && err.code === 'BF_ABORTED') throw err;
+      continue; // an unanswering store was reported with its shards
     }
-  };
-  await walk('');
+    for (const o of entries) {
+      const rel = o.key.slice(ctx.dir.length + 1).replace(/\/$/, '');
+      if (rel === '' || files.has(rel) || (o.prefix && dirs.has(rel))) continue;
+      // Report the top-most path the format does not have: a junk directory once, not each file inside it.
+      const parts = rel.split('/');
+      let top = rel;
+      for (let i = 1; i < parts.length; i++) {
+        const p = parts.slice(0, i).join('/');
+        if (!dirs.has(p)) {
+          top = p;
+          break;
+        }
+      }
+      if (reported.has(top)) continue;
+      reported.add(top);
+      const isDir = top !== rel || o.prefix === true;
+      h.problems.push({ kind: 'unexpected', path: top, ...(multi ? { store: d + 1 } : {}), repairable: true, detail: `unexpected ${isDir ? 'directory' : 'file'} (repair removes it)` });
+    }
+  }
+}
+
+/** Per store: how many of the archive's shards it should hold and how many are gone; a store that lost them all is named. */
+function summarizeStores(ctx: ArchiveCtx, h: ArchiveHealth, unavailable: Set<number>): void {
+  const set = ctx.repo.set;
+  const lost = new Set(h.lost);
+  for (let d = 0; d < set.size; d++) {
+    const mine = ctx.where.map((w, n) => (w === d ? n : -1)).filter((n) => n >= 0);
+    const gone = mine.filter((n) => lost.has(n)).length;
+    const state: StoreHealth['state'] = unavailable.has(d) ? 'unavailable' : gone === 0 ? 'ok' : gone === mine.length ? 'lost' : 'damaged';
+    h.stores.push({ store: d + 1, label: set.domains[d]!.label, shards: mine.length, lost: gone, state });
+  }
 }
 
 export interface SegmentCheck {
@@ -186,17 +244,20 @@ export interface SegmentCheck {
 
 /** Verify one data segment in O(log n): read only that segment, hash it, check its Merkle proof against the root. */
 export async function verifySegment(query: string, segment: number, opts: OperationOptions = {}): Promise<SegmentCheck> {
-  const store = storeFor(opts);
-  const dir = await resolveArchive(store, query);
-  const m = await store.loadManifest(dir).then((r) => r.manifest);
-  const code = codeLayout(m);
+  return withRepo(opts, (repo) => verifySegmentIn(repo, query, segment, opts));
+}
+
+async function verifySegmentIn(repo: Repository, query: string, segment: number, opts: OperationOptions): Promise<SegmentCheck> {
+  const dir = await resolveArchive(repo, query);
+  const m = await repo.readManifest(dir);
+  const code = archiveCtx(repo, dir, m, undefined as never).code;
   // Merkle leaves are the shards in code order, so a segment's leaf index is its shard id.
   const leaf = code.segments[segment];
   if (!Number.isInteger(segment) || leaf === undefined) {
     throw new BlockFrameError('BF_USAGE', `archive ${dir} has no segment ${segment} (it has ${code.segments.length}: 0-${code.segments.length - 1})`, { archive: dir });
   }
   return withPool(opts, async (pool) => {
-    const ctx = archiveCtx(store, dir, m, pool, opts);
+    const ctx = archiveCtx(repo, dir, m, pool, opts);
     const path = code.shards[leaf]!.path;
     const c = await checkShard(ctx, leaf, new SlabPool(3, 4 * 1024 * 1024));
     const proof = merkleProof(merkleLeaves(m), leaf);

@@ -51,6 +51,14 @@ export const manifestSchema = z.strictObject({
       ),
     })
     .optional(),
+  /** Several stores only: how shards spread over failure domains (docs/FORMAT.md §11). Absent = one store. */
+  placement: z
+    .strictObject({
+      rule: z.literal('rotate-v1'),
+      stores: z.number().int().min(1).max(64),
+      failures: z.number().int().min(0).max(63),
+    })
+    .optional(),
   merkle: z.strictObject({ algorithm: z.literal(MERKLE_ALGORITHM), leaf_count: count, root: hex32 }),
   created_at: z.iso.datetime({ offset: true }),
   generator: z.string(),
@@ -116,6 +124,15 @@ function checkGeometry(m: Manifest, where: string): void {
   if (m.tier === 1 && m.segment_size !== m.size) throw invalid(where, 'segment_size', 'must equal size for tier 1');
   if (m.tier !== 1 && m.segment_size < 1) throw invalid(where, 'segment_size', 'must be at least 1 for tiers 2 to 4');
   if ((m.tier === 4) !== (m.level2 !== undefined)) throw invalid(where, 'level2', m.tier === 4 ? 'is required for tier 4' : `must be absent for tier ${m.tier}`);
+  const pl = m.placement;
+  if (pl) {
+    if (pl.failures >= pl.stores) throw invalid(where, 'placement.failures', `is ${pl.failures}, must be below placement.stores (${pl.stores})`);
+    // rotate-v1 puts at most ceil(width / stores) shards of a stripe in one store.
+    const width = m.erasure_coding.data_shards + m.erasure_coding.parity_shards;
+    if (pl.failures * Math.ceil(width / pl.stores) > m.erasure_coding.parity_shards) {
+      throw invalid(where, 'placement', `RS(${m.erasure_coding.data_shards},${m.erasure_coding.parity_shards}) over ${pl.stores} stores cannot survive ${pl.failures} store failures`);
+    }
+  }
   // Count stripes arithmetically first, so a crafted size/segment_size can't make us build a huge geometry.
   const segments = m.tier === 1 ? 1 : Math.max(1, Math.ceil(m.size / m.segment_size));
   const stripes = m.tier === 1 ? 1 : m.tier === 2 ? segments : Math.ceil(segments / m.erasure_coding.data_shards);

@@ -1,20 +1,20 @@
 // The read-only JSON API: archive listing, one archive's manifest, its health per shard (both levels), and raw shard bytes.
-import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ComputePool } from '../compute/pool.js';
 import { list, summarize, type ArchiveSummary } from '../engine/find.js';
 import { verifyArchive } from '../engine/verify.js';
 import { BlockFrameError } from '../errors.js';
 import type { Manifest } from '../layout/manifest.js';
-import { openRegular } from '../store/fsutil.js';
-import type { LocalStore } from '../store/local.js';
+import type { Repository } from '../archive/repo.js';
+import { archiveCtx, readFailure, readShard, statShard, type ArchiveCtx } from '../archive/shards.js';
 import type { ArchiveCache } from './cache.js';
 import { badRequest, contentDisposition, notFound, OCTET, sendJson } from './http-util.js';
 import { parseRangeHeader } from './ranges.js';
 
 export interface ApiContext {
-  store: LocalStore;
+  repo: Repository;
   pool: ComputePool;
   cache: ArchiveCache;
 }
@@ -27,14 +27,14 @@ function publicSummary(s: ArchiveSummary): Omit<ArchiveSummary, 'path'> {
 }
 
 export async function listArchives(res: ServerResponse, ctx: ApiContext): Promise<void> {
-  const l = await list({ archive: ctx.store.root });
+  const l = await list({ storeSet: ctx.repo.set });
   sendJson(res, 200, { archives: l.archives.map((a) => ({ ...publicSummary(a), health: null })), damaged: l.damaged });
 }
 
 export async function archiveInfo(res: ServerResponse, ctx: ApiContext, name: string): Promise<void> {
   const dir = await ctx.cache.resolve(name);
-  const manifest = await ctx.store.readManifest(dir);
-  sendJson(res, 200, { summary: publicSummary(summarize(ctx.store, dir, manifest)), manifest });
+  const manifest = await ctx.repo.readManifest(dir);
+  sendJson(res, 200, { summary: publicSummary(summarize(ctx.repo, dir, manifest)), manifest });
 }
 
 export interface ShardHealth {
@@ -47,22 +47,27 @@ export interface ShardHealth {
   index: number;
   size: number;
   state: 'ok' | 'missing' | 'truncated' | 'corrupt';
+  /** The store (1-based) that holds the shard; always 1 for a single store. */
+  store: number;
 }
 
 export async function archiveHealth(res: ServerResponse, ctx: ApiContext, name: string): Promise<void> {
   const dir = await ctx.cache.resolve(name);
-  const h = await verifyArchive(ctx.store, dir, ctx.pool);
+  const h = await verifyArchive(ctx.repo, dir, ctx.pool);
   const states = new Map(h.problems.filter((p) => p.kind === 'missing' || p.kind === 'truncated' || p.kind === 'corrupt').map((p) => [p.path, p.kind]));
-  const shards = h.manifest ? shardList(h.manifest) : [];
+  const shards = h.manifest ? shardList(archiveCtx(ctx.repo, dir, h.manifest, ctx.pool)) : [];
   for (const sh of shards) sh.state = (states.get(sh.path) as ShardHealth['state'] | undefined) ?? 'ok';
-  sendJson(res, 200, { dir: h.dir, name: h.name, status: h.status, problems: h.problems, shards });
+  const stores = h.stores.map(({ store, state, shards: n, lost }) => ({ store, state, shards: n, lost }));
+  sendJson(res, 200, { dir: h.dir, name: h.name, status: h.status, problems: h.problems, stores, shards });
 }
 
 /** Every shard of the manifest in Merkle-leaf order (level-1 stripes: data then parity; then level-2 parity), all 'ok'. */
-function shardList(m: Manifest): ShardHealth[] {
+function shardList(actx: ArchiveCtx): ShardHealth[] {
+  const m = actx.manifest;
   const out: ShardHealth[] = [];
+  // Merkle-leaf order is shard-id order, so the n-th entry is shard n.
   const add = (level: 1 | 2, stripe: number, role: ShardHealth['role'], index: number, sh: { path: string; size: number }) =>
-    out.push({ path: sh.path, role, level, stripe, index, size: sh.size, state: 'ok' });
+    out.push({ path: sh.path, role, level, stripe, index, size: sh.size, state: 'ok', store: actx.where[out.length]! + 1 });
   m.stripes.forEach((st, si) => {
     st.data.forEach((d, i) => add(1, si, 'data', i, d));
     st.parity.forEach((p) => add(1, si, 'parity', p.index, p));
@@ -87,8 +92,9 @@ export async function serveShard(req: IncomingMessage, res: ServerResponse, ctx:
   const si = index(stripeRaw, 'stripe');
   const i = index(indexRaw, 'index');
   const dir = await ctx.cache.resolve(name);
-  const sh = findShard(await ctx.store.readManifest(dir), level, si, r, i);
-  await sendShard(req, res, ctx, dir, sh);
+  const manifest = await ctx.repo.readManifest(dir);
+  const sh = findShard(manifest, level, si, r, i);
+  await sendShard(req, res, archiveCtx(ctx.repo, dir, manifest, ctx.pool), sh);
 }
 
 function shardRole(level: 1 | 2, raw: string): 'data' | 'parity' {
@@ -108,19 +114,20 @@ function findShard(m: Manifest, level: 1 | 2, si: number, role: 'data' | 'parity
   return sh;
 }
 
-/** Stream one shard file (a single range at most) with its manifest hash in X-BlockFrame-Hash and the ETag. */
-async function sendShard(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, dir: string, sh: { path: string; hash: string }): Promise<void> {
-  const abs = ctx.store.path(dir, sh.path);
-  const fh = await openRegular(abs);
-  if (fh === 'missing') throw new BlockFrameError('BF_SHARD_MISSING', `shard ${sh.path} is missing (run: blockframe repair)`, { archive: dir, shard: sh.path });
-  if (fh === 'not-a-file') throw new BlockFrameError('BF_SHARD_CORRUPT', `shard ${sh.path} is not a regular file`, { archive: dir, shard: sh.path });
-  let size: number;
+/** Stream one shard (a single range at most) through its store, with its manifest hash in X-BlockFrame-Hash and the ETag. */
+async function sendShard(req: IncomingMessage, res: ServerResponse, actx: ArchiveCtx, sh: { path: string; hash: string }): Promise<void> {
+  const dir = actx.dir;
+  const n = actx.code.shards.findIndex((x) => x.path === sh.path);
+  let info;
   try {
-    size = (await fh.stat()).size;
+    info = await statShard(actx, n);
   } catch (err) {
-    await fh.close();
-    throw err;
+    const f = readFailure(err);
+    if (f === 'not-a-file') throw new BlockFrameError('BF_SHARD_CORRUPT', `shard ${sh.path} is not a regular file`, { archive: dir, shard: sh.path });
+    throw new BlockFrameError('BF_SHARD_MISSING', `shard ${sh.path} can't be read: its store did not answer (run: blockframe verify)`, { archive: dir, shard: sh.path });
   }
+  if (!info) throw new BlockFrameError('BF_SHARD_MISSING', `shard ${sh.path} is missing (run: blockframe repair)`, { archive: dir, shard: sh.path });
+  const size = info.size;
   const headers: Record<string, string | number> = {
     'Content-Type': OCTET,
     'Accept-Ranges': 'bytes',
@@ -135,10 +142,7 @@ async function sendShard(req: IncomingMessage, res: ServerResponse, ctx: ApiCont
   let end = size - 1;
   let status = 200;
   const r = req.method === 'GET' ? parseRangeHeader(req.headers.range, size) : ({ kind: 'full' } as const);
-  if (r.kind === 'unsatisfiable') {
-    await fh.close();
-    throw new BlockFrameError('BF_RANGE_NOT_SATISFIABLE', `no requested range overlaps the shard (${size} bytes)`, { size });
-  }
+  if (r.kind === 'unsatisfiable') throw new BlockFrameError('BF_RANGE_NOT_SATISFIABLE', `no requested range overlaps the shard (${size} bytes)`, { size });
   if (r.kind === 'ranges') {
     // One range is served; several are answered with their hull (allowed: a server may coalesce).
     start = Math.min(...r.spans.map((s) => s.start));
@@ -149,10 +153,18 @@ async function sendShard(req: IncomingMessage, res: ServerResponse, ctx: ApiCont
   headers['Content-Length'] = Math.max(0, end - start + 1);
   res.writeHead(status, headers);
   if (req.method === 'HEAD' || size === 0) {
-    await fh.close();
     res.end();
     return;
   }
-  // The stream owns and closes the handle; pipeline handles backpressure and a client going away.
-  await pipeline(createReadStream('', { fd: fh, start, end, highWaterMark: 256 * 1024 }), res).catch(() => res.destroy());
+  // Pieces are read on demand, so a slow client holds one piece, not the shard; a client going away stops the reads.
+  async function* pieces(): AsyncGenerator<Buffer> {
+    const piece = 256 * 1024;
+    for (let at = start; at <= end; at += piece) {
+      const buf = Buffer.allocUnsafe(Math.min(piece, end + 1 - at));
+      const got = await readShard(actx, n, buf, at);
+      if (got === 0) return;
+      yield buf.subarray(0, got);
+    }
+  }
+  await pipeline(Readable.from(pieces()), res).catch(() => res.destroy());
 }

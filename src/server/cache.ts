@@ -2,7 +2,7 @@
 import type { ComputePool } from '../compute/pool.js';
 import { resolveArchive } from '../engine/find.js';
 import { openArchive, type OpenArchive } from '../engine/read.js';
-import type { LocalStore } from '../store/local.js';
+import type { Repository } from '../archive/repo.js';
 
 interface Entry {
   dir: string;
@@ -26,7 +26,7 @@ export class ArchiveCache {
   private readonly names = new Map<string, { dir: string; at: number }>();
 
   constructor(
-    private readonly store: LocalStore,
+    private readonly repo: Repository,
     private readonly pool: ComputePool,
     private readonly capacity = 8,
   ) {}
@@ -35,7 +35,7 @@ export class ArchiveCache {
   async resolve(query: string): Promise<string> {
     const hit = this.names.get(query);
     if (hit && Date.now() - hit.at < RESOLVE_TTL_MS) return hit.dir;
-    const dir = await resolveArchive(this.store, query);
+    const dir = await resolveArchive(this.repo, query);
     if (this.names.size > 1024) this.names.clear();
     this.names.set(query, { dir, at: Date.now() });
     return dir;
@@ -49,7 +49,7 @@ export class ArchiveCache {
       this.open.delete(dir); // re-insert: most recently used last
       this.open.set(dir, e);
     } else {
-      e = { dir, archive: openArchive(dir, { archive: this.store.root, pool: this.pool }), refs: 0, stale: false };
+      e = { dir, archive: openArchive(dir, { storeSet: this.repo.set, pool: this.pool }), refs: 0, stale: false };
       this.open.set(dir, e);
       e.archive.catch(() => this.open.get(dir) === e && this.open.delete(dir));
       this.evict();

@@ -2,7 +2,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ComputePool } from '../compute/pool.js';
 import { BlockFrameError } from '../errors.js';
-import { LocalStore, resolveArchiveRoot } from '../store/local.js';
+import { Repository } from '../archive/repo.js';
+import type { StoreOptions } from '../store/config.js';
 import { archiveHealth, archiveInfo, listArchives, serveShard, type ApiContext } from './api.js';
 import { ArchiveCache } from './cache.js';
 import { serveFile } from './files.js';
@@ -12,9 +13,8 @@ import { OPENAPI } from './openapi.js';
 import { serveUi } from './static.js';
 import { authorize, repairRoute, upload, type WritePolicy } from './write.js';
 
-export interface ServerOptions {
-  /** Archive root; default BLOCKFRAME_ARCHIVE or ./archive_directory. */
-  archive?: string;
+/** Where the archives are (`archive`, `stores`, `config`, or an open `storeSet`), and what writes are allowed. */
+export interface ServerOptions extends StoreOptions {
   /** Accept PUT /files/{name} and POST /files/{name}/repair (also needs `token`). */
   allowUpload?: boolean;
   /** Bearer token for the write routes. */
@@ -23,7 +23,7 @@ export interface ServerOptions {
 
 export interface BlockFrameServer {
   server: Server;
-  /** The archive root being served. */
+  /** What is served: the archive root, or the store set's label. */
   root: string;
   /** Stop accepting connections, drop open ones, close cached archives and the compute pool. */
   close(): Promise<void>;
@@ -41,11 +41,11 @@ function noIdleTimeout(req: IncomingMessage): void {
 /** Build (but do not listen) the BlockFrame HTTP server. */
 export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServer {
   if (opts.allowUpload && !opts.token) throw new BlockFrameError('BF_USAGE', 'uploads need a token: pass --token T or set BLOCKFRAME_TOKEN');
-  const store = new LocalStore(resolveArchiveRoot(opts.archive));
+  const repo = Repository.openSync(opts);
   const pool = ComputePool.start();
-  const cache = new ArchiveCache(store, pool);
+  const cache = new ArchiveCache(repo, pool);
   const windows = new WindowReader();
-  const ctx: ApiContext = { store, pool, cache };
+  const ctx: ApiContext = { repo, pool, cache };
   const policy: WritePolicy = { allowUpload: !!opts.allowUpload, token: opts.token };
   const server = createServer((req, res) => {
     route(req, res, ctx, policy, windows).catch((err) => {
@@ -60,7 +60,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   let closing: Promise<void> | undefined;
   return {
     server,
-    root: store.root,
+    root: repo.label,
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
@@ -69,6 +69,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
         });
         await cache.close();
         await pool.close();
+        await repo.close();
       })();
       return closing;
     },

@@ -1,15 +1,14 @@
 // The write routes, off by default: bearer-token auth, PUT /files/{name} (streamed upload → commit), repair.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { commit } from '../engine/commit.js';
 import { repair } from '../engine/repair.js';
 import { BlockFrameError } from '../errors.js';
 import type { ApiContext } from './api.js';
 import { sendJson } from './http-util.js';
+import { spoolFor } from '../archive/shards.js';
 
 export interface WritePolicy {
   allowUpload: boolean;
@@ -32,9 +31,10 @@ export function authorize(req: IncomingMessage, policy: WritePolicy): void {
 
 /** PUT /files/{name}: stream the body to a private staging file (constant memory), then commit it under `name`. */
 export async function upload(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, name: string): Promise<void> {
-  const staging = await ctx.store.createStaging();
+  // The body is spooled next to the first store (same filesystem for a local directory), then committed.
+  const { spool } = await spoolFor(ctx.repo, 0);
   try {
-    const tmp = join(staging, 'upload');
+    const tmp = spool.path('upload');
     try {
       // pipeline applies backpressure to the socket and rejects if the client goes away mid-body.
       await pipeline(req, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
@@ -42,19 +42,19 @@ export async function upload(req: IncomingMessage, res: ServerResponse, ctx: Api
       throw new BlockFrameError('BF_ABORTED', `the upload of ${JSON.stringify(name)} was interrupted`, {}, { cause: err });
     }
     if (req.readableAborted || !req.complete) throw new BlockFrameError('BF_ABORTED', `the upload of ${JSON.stringify(name)} was interrupted`);
-    const r = await commit(tmp, { name, archive: ctx.store.root, pool: ctx.pool });
+    const r = await commit(tmp, { name, storeSet: ctx.repo.set, pool: ctx.pool });
     ctx.cache.invalidate();
     const { manifest, ...rest } = r;
     sendJson(res, r.status === 'archived' ? 201 : 200, { ...rest, path: undefined, manifest }, r.status === 'archived' ? { Location: `/files/${encodeURIComponent(r.dir)}` } : {});
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    await spool.discard();
   }
 }
 
 /** POST /files/{name}/repair: repair one archive and return the report. */
 export async function repairRoute(res: ServerResponse, ctx: ApiContext, name: string): Promise<void> {
   const dir = await ctx.cache.resolve(name);
-  const report = await repair([dir], { archive: ctx.store.root, pool: ctx.pool });
+  const report = await repair([dir], { storeSet: ctx.repo.set, pool: ctx.pool });
   ctx.cache.invalidate(dir);
   sendJson(res, 200, report);
 }

@@ -1,12 +1,12 @@
-// The local-directory store: where archives live on disk, staging, atomic publish and stale-staging cleanup.
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+// The local-directory backend: one key is one file under the root, written through a temp file, fsync and rename.
+// Symlinks inside the root are never followed (a link is listed as an entry of its own and reads as missing).
+import { constants, type Dirent } from 'node:fs';
+import { chmod, lstat, mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { BlockFrameError, fromSystemError } from '../errors.js';
-import { MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM, manifestSumText, parseManifest, parseManifestSum, type Manifest } from '../layout/manifest.js';
-import { blake3Hex } from '../integrity/blake3.js';
-import { parseArchiveDirName } from '../layout/names.js';
-import { fsyncDir, writeFileAtomic } from './fsutil.js';
+import { join, resolve, sep } from 'node:path';
+import { BlockFrameError } from '../errors.js';
+import { checkKey, storeError, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
+import { fsyncDir, readFully, writeFully } from './fsutil.js';
 
 export const STAGING_DIR = '.staging';
 export const DEFAULT_ARCHIVE = 'archive_directory';
@@ -16,190 +16,22 @@ export function resolveArchiveRoot(option?: string): string {
   return resolve(option ?? process.env.BLOCKFRAME_ARCHIVE ?? DEFAULT_ARCHIVE);
 }
 
-export interface ManifestRead {
-  manifest: Manifest;
-  /** The exact text of the manifest that was used. */
-  text: string;
-  /** Which of manifest.json, manifest.copy.json and manifest.b3 are missing or wrong. */
-  damaged: string[];
+/** Hidden temp files of an operation in flight: ".{name}.bf-{tag}-{pid}-{8 hex}". */
+const TEMP = /^\..+\.bf-[a-z]+-(\d+)-[0-9a-f]{8}$/;
+
+export function tempName(base: string, tag: string): string {
+  return `.${base}.bf-${tag}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
-export interface ArchiveEntry {
-  /** Directory name under the root, "{name}_{hash}". */
-  dir: string;
-  manifest?: Manifest;
-  /** Set when the manifest is missing or invalid. */
-  error?: BlockFrameError;
+/** True for another live process's temp file (or our own): listings skip those, dead ones are junk. */
+export function isLiveTemp(name: string): boolean {
+  const m = TEMP.exec(name);
+  return m !== null && pidAlive(Number(m[1]));
 }
 
-export class LocalStore {
-  readonly root: string;
-  constructor(root: string) {
-    this.root = resolve(root);
-  }
-
-  /** Absolute path of `rel` inside archive `dir`; refuses anything that would resolve outside the root. */
-  path(dir: string, rel = ''): string {
-    const p = resolve(this.root, dir, rel);
-    const r = relative(this.root, p);
-    if (r === '' || r.startsWith('..') || isAbsolute(r) || r.split(sep)[0] !== dir) {
-      throw new BlockFrameError('BF_INTERNAL', `path escapes the archive: ${JSON.stringify(join(dir, rel))}`, { archive: dir, path: rel });
-    }
-    return p;
-  }
-
-  async ensureRoot(): Promise<void> {
-    try {
-      await mkdir(join(this.root, STAGING_DIR), { recursive: true });
-    } catch (err) {
-      throw fromSystemError(err, this.root, 'creating the archive directory');
-    }
-  }
-
-  /** A fresh private staging directory; its name carries our pid so stale ones can be recognised. */
-  async createStaging(): Promise<string> {
-    await this.ensureRoot();
-    const dir = join(this.root, STAGING_DIR, `${process.pid}-${randomBytes(6).toString('hex')}`);
-    await mkdir(dir);
-    return dir;
-  }
-
-  /** Remove staging directories left by processes that no longer run. Returns how many were removed. */
-  async cleanStaleStaging(): Promise<number> {
-    let names: string[];
-    try {
-      names = await readdir(join(this.root, STAGING_DIR));
-    } catch {
-      return 0;
-    }
-    let removed = 0;
-    for (const name of names) {
-      const pid = Number(/^(\d+)-/.exec(name)?.[1]);
-      if (pid && pid !== process.pid && isAlive(pid)) continue;
-      if (pid === process.pid) continue;
-      await rm(join(this.root, STAGING_DIR, name), { recursive: true, force: true });
-      removed++;
-    }
-    return removed;
-  }
-
-  /**
-   * Atomically move a finished staging directory to its archive name. If that name exists already (another
-   * commit of the same content won the race) the staging is discarded and 'exists' is returned.
-   */
-  async publish(staging: string, dir: string): Promise<'published' | 'exists'> {
-    const target = this.path(dir);
-    try {
-      await rename(staging, target);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
-        await rm(staging, { recursive: true, force: true });
-        return 'exists';
-      }
-      throw fromSystemError(err, target, 'publishing the archive');
-    }
-    await fsyncDir(this.root);
-    return 'published';
-  }
-
-  async exists(dir: string, rel = ''): Promise<boolean> {
-    try {
-      await stat(this.path(dir, rel));
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  /** Every archive directory name under the root (hidden and non-archive names are skipped). */
-  async listDirs(): Promise<string[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.root);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw fromSystemError(err, this.root, 'listing the archive directory');
-    }
-    return names.filter((n) => !n.startsWith('.') && parseArchiveDirName(n) !== null).sort();
-  }
-
-  /** The archive's manifest, falling back to its redundant copy (see loadManifest). */
-  async readManifest(dir: string): Promise<Manifest> {
-    return (await this.loadManifest(dir)).manifest;
-  }
-
-  /**
-   * Read manifest.json, manifest.copy.json and manifest.b3 and pick a good manifest: one whose bytes match the
-   * checksum file and that validates; failing that, one that validates. `damaged` names the files that are
-   * missing or wrong, so verify can report them and repair can rewrite them.
-   */
-  async loadManifest(dir: string): Promise<ManifestRead> {
-    const [primary, copy, sum] = await Promise.all([MANIFEST_FILE, MANIFEST_COPY, MANIFEST_SUM].map((f) => this.readText(dir, f)));
-    const expected = sum === null ? null : parseManifestSum(sum);
-    const candidates = [
-      { file: MANIFEST_FILE, text: primary },
-      { file: MANIFEST_COPY, text: copy },
-    ];
-    let firstError: BlockFrameError | undefined;
-    const parsed = candidates.map((c) => {
-      if (c.text === null) return null;
-      try {
-        const m = parseManifest(c.text, `${dir}/${c.file}`);
-        if (parseArchiveDirName(dir)?.hash !== m.original_hash) {
-          throw new BlockFrameError('BF_MANIFEST_INVALID', `${dir}/${c.file}: field "original_hash" does not match the directory name`, { archive: dir, field: 'original_hash' });
-        }
-        return m;
-      } catch (err) {
-        if (!(err instanceof BlockFrameError)) throw err;
-        firstError ??= err;
-        return null;
-      }
-    });
-    const sums = candidates.map((c) => (c.text === null ? null : blake3Hex(new TextEncoder().encode(c.text))));
-    let pick = parsed.findIndex((m, i) => m !== null && expected !== null && sums[i] === expected);
-    if (pick < 0) pick = parsed.findIndex((m) => m !== null);
-    if (pick < 0) {
-      if (primary === null && copy === null) {
-        throw new BlockFrameError('BF_MANIFEST_MISSING', `archive ${dir} has no ${MANIFEST_FILE}`, { archive: dir });
-      }
-      throw firstError!;
-    }
-    const good = sums[pick]!;
-    const damaged: string[] = [];
-    candidates.forEach((c, i) => {
-      if (sums[i] !== good) damaged.push(c.file);
-    });
-    if (expected !== good) damaged.push(MANIFEST_SUM);
-    return { manifest: parsed[pick]!, text: candidates[pick]!.text!, damaged };
-  }
-
-  private async readText(dir: string, file: string): Promise<string | null> {
-    const p = this.path(dir, file);
-    try {
-      return await readFile(p, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw fromSystemError(err, p, 'reading the manifest');
-    }
-  }
-
-  /** All archives with their manifests; damaged ones carry `error` instead of failing the listing. */
-  async list(): Promise<ArchiveEntry[]> {
-    const out: ArchiveEntry[] = [];
-    for (const dir of await this.listDirs()) {
-      try {
-        out.push({ dir, manifest: await this.readManifest(dir) });
-      } catch (err) {
-        if (err instanceof BlockFrameError) out.push({ dir, error: err });
-        else throw err;
-      }
-    }
-    return out;
-  }
-}
-
-function isAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
     return true;
@@ -208,12 +40,258 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/**
- * Write manifest.json, its copy and its checksum into an archive (or staging) directory, each atomically.
- * The copy and checksum go first, so a crash part-way always leaves one manifest that matches the checksum.
- */
-export async function writeManifestSet(dirPath: string, text: string): Promise<void> {
-  await writeFileAtomic(join(dirPath, MANIFEST_COPY), text);
-  await writeFileAtomic(join(dirPath, MANIFEST_SUM), manifestSumText(blake3Hex(new TextEncoder().encode(text))));
-  await writeFileAtomic(join(dirPath, MANIFEST_FILE), text);
+/** Map a Node system error on `key` to a store error code (the one place errno is read for stores). */
+export function classifyFsError(b: { label: string }, key: string, err: unknown, what: string): BlockFrameError {
+  if (err instanceof BlockFrameError) return err;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const msg = (text: string) => `${text} while ${what}`;
+  switch (code) {
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return storeError('BF_STORE_KEY_MISSING', b, key, msg('no such file'), err);
+    case 'ELOOP':
+    case 'EISDIR':
+      return storeError('BF_STORE_NOT_A_FILE', b, key, msg('not a regular file'), err);
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return storeError('BF_NO_SPACE', b, key, msg('no space left on device'), err);
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return storeError('BF_STORE_DENIED', b, key, msg(code === 'EROFS' ? 'read-only filesystem' : 'permission denied'), err);
+    case 'ABORT_ERR':
+      return storeError('BF_ABORTED', b, key, msg('cancelled'), err);
+    default:
+      return storeError('BF_IO', b, key, msg(typeof code === 'string' ? code : (err as Error)?.message ?? 'I/O error'), err);
+  }
+}
+
+export class LocalBackend implements Backend {
+  readonly root: string;
+  readonly label: string;
+  readonly caps: BackendCaps = { atomicRename: true, randomWrite: true };
+
+  constructor(root: string) {
+    this.root = resolve(root);
+    this.label = this.root;
+  }
+
+  /** Absolute path of a key (checked: it stays under the root). */
+  pathOf(key: string): string {
+    checkKey(this, key, true);
+    return key === '' ? this.root : join(this.root, ...key.split('/'));
+  }
+
+  /**
+   * Parents of `key` must be real directories, not symlinks: a link is never followed, so a key below one is
+   * missing. Returns false when some parent is not a plain directory.
+   */
+  private async realParents(key: string): Promise<boolean> {
+    const parts = key.split('/').slice(0, -1);
+    let p = this.root;
+    for (const part of parts) {
+      p = join(p, part);
+      const st = await lstat(p).catch(() => null);
+      if (!st || !st.isDirectory()) return false;
+    }
+    return true;
+  }
+
+  async get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
+    const path = this.pathOf(key);
+    if (signal?.aborted) throw storeError('BF_ABORTED', this, key, 'cancelled');
+    if (!(await this.realParents(key))) throw storeError('BF_STORE_KEY_MISSING', this, key, 'no such file (or a parent is not a plain directory)');
+    let fh: FileHandle;
+    try {
+      fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (err) {
+      throw classifyFsError(this, key, err, 'opening');
+    }
+    try {
+      if (!(await fh.stat()).isFile()) throw storeError('BF_STORE_NOT_A_FILE', this, key, 'not a regular file');
+      return await readFully(fh, into, into.length, offset);
+    } catch (err) {
+      throw classifyFsError(this, key, err, 'reading');
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    const path = this.pathOf(key);
+    if (!(await this.realParents(key))) return null;
+    try {
+      const st = await lstat(path);
+      if (!st.isFile()) throw storeError('BF_STORE_NOT_A_FILE', this, key, 'not a regular file');
+      return { key, size: st.size };
+    } catch (err) {
+      const e = classifyFsError(this, key, err, 'looking up');
+      if (e.code === 'BF_STORE_KEY_MISSING') return null;
+      throw e;
+    }
+  }
+
+  async put(key: string, source: PutSource, signal?: AbortSignal): Promise<void> {
+    const final = this.pathOf(key);
+    if (key === '') throw storeError('BF_INTERNAL', this, key, 'empty key');
+    await this.makeParents(key);
+    // A directory squatting on the key's path (damage) is replaced; rename() would refuse it.
+    if ((await lstat(final).catch(() => null))?.isDirectory()) await rm(final, { recursive: true, force: true });
+    if (source.file) {
+      try {
+        await rename(source.file, final);
+        await fsyncDir(join(final, '..'));
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw classifyFsError(this, key, err, 'moving a file into place');
+      }
+    }
+    const base = key.split('/').pop()!;
+    const tmp = join(final, '..', tempName(base, 'put'));
+    try {
+      const fh = await open(tmp, 'wx', 0o644);
+      try {
+        let at = 0;
+        for await (const chunk of source.open()) {
+          if (signal?.aborted) throw storeError('BF_ABORTED', this, key, 'cancelled');
+          await writeFully(fh, chunk as Uint8Array, at);
+          at += (chunk as Uint8Array).length;
+        }
+        if (at !== source.size) throw storeError('BF_INTERNAL', this, key, `source gave ${at} bytes, expected ${source.size}`);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await chmod(tmp, 0o444);
+      await rename(tmp, final);
+      await fsyncDir(join(final, '..'));
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw classifyFsError(this, key, err, 'writing');
+    }
+  }
+
+  /** Create the key's parent directories; a file or symlink squatting on one is removed (never followed). */
+  private async makeParents(key: string): Promise<void> {
+    const parts = key.split('/').slice(0, -1);
+    let p = this.root;
+    try {
+      await mkdir(this.root, { recursive: true });
+      for (const part of parts) {
+        p = join(p, part);
+        const st = await lstat(p).catch(() => null);
+        if (st?.isDirectory()) continue;
+        if (st) await unlink(p);
+        await mkdir(p).catch((err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? undefined : Promise.reject(err)));
+        await fsyncDir(join(p, '..'));
+      }
+    } catch (err) {
+      throw classifyFsError(this, key, err, 'creating directories');
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.pathOf(key);
+    if (key === '') throw storeError('BF_INTERNAL', this, key, 'empty key');
+    try {
+      const st = await lstat(path).catch(() => null);
+      if (!st) return;
+      if (st.isDirectory()) await rm(path, { recursive: true, force: true });
+      else await unlink(path);
+    } catch (err) {
+      const e = classifyFsError(this, key, err, 'deleting');
+      if (e.code !== 'BF_STORE_KEY_MISSING') throw e;
+    }
+    // Prune parents left empty (never the root itself); a concurrent put recreates what it needs.
+    const parts = key.split('/').slice(0, -1);
+    for (let i = parts.length; i > 0; i--) {
+      try {
+        await rmdir(join(this.root, ...parts.slice(0, i)));
+      } catch {
+        break;
+      }
+    }
+  }
+
+  async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ObjectInfo> {
+    checkKey(this, prefix, true);
+    const cut = prefix.lastIndexOf('/');
+    const dirKey = prefix.slice(0, cut + 1);
+    const namePrefix = prefix.slice(cut + 1);
+    const walk = async function* (self: LocalBackend, rel: string, filter: string): AsyncGenerator<ObjectInfo> {
+      let entries: Dirent[];
+      try {
+        entries = await readdir(rel === '' ? self.root : join(self.root, ...rel.split('/').filter(Boolean)), { withFileTypes: true });
+      } catch (err) {
+        const e = classifyFsError(self, rel, err, 'listing');
+        if (e.code === 'BF_STORE_KEY_MISSING' || e.code === 'BF_STORE_NOT_A_FILE') return;
+        throw e;
+      }
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const e of entries) {
+        if (!e.name.startsWith(filter)) continue;
+        if (rel === '' && e.name === STAGING_DIR) continue;
+        if (isLiveTemp(e.name)) continue;
+        const key = `${rel}${e.name}`;
+        if (e.isDirectory()) {
+          if (opts.delimiter) yield { key: `${key}/`, size: -1, prefix: true };
+          else {
+            // An empty directory holds no key, but it is still something on disk: it is listed as a prefix.
+            let any = false;
+            for await (const o of walk(self, `${key}/`, '')) {
+              any = true;
+              yield o;
+            }
+            if (!any) yield { key: `${key}/`, size: -1, prefix: true };
+          }
+        } else if (e.isFile()) {
+          const st = await lstat(join(self.root, ...key.split('/'))).catch(() => null);
+          if (st) yield { key, size: st.size };
+        } else {
+          // A symlink or special file: listed, never followed.
+          yield { key, size: 0 };
+        }
+      }
+    };
+    yield* walk(this, dirKey, namePrefix);
+  }
+
+  async stagingDir(): Promise<string> {
+    const dir = join(this.root, STAGING_DIR);
+    try {
+      await mkdir(dir, { recursive: true });
+      // A symlinked staging directory is never used (nor cleaned through).
+      if (!(await lstat(dir)).isDirectory()) throw storeError('BF_STORE_NOT_A_FILE', this, STAGING_DIR, 'the staging directory is not a plain directory');
+    } catch (err) {
+      throw classifyFsError(this, STAGING_DIR, err, 'creating the staging directory');
+    }
+    return dir;
+  }
+
+  async adopt(localDir: string, prefix: string): Promise<'published' | 'exists'> {
+    checkKey(this, prefix);
+    if (prefix.includes('/')) throw storeError('BF_INTERNAL', this, prefix, 'adopt takes a top-level prefix');
+    const target = this.pathOf(prefix);
+    try {
+      await rename(localDir, target);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+        await rm(localDir, { recursive: true, force: true });
+        return 'exists';
+      }
+      throw classifyFsError(this, prefix, err, 'publishing');
+    }
+    await fsyncDir(this.root);
+    return 'published';
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** True when `child` is `parent` or lies inside it. */
+export function isInside(parent: string, child: string): boolean {
+  const p = resolve(parent);
+  const c = resolve(child);
+  return c === p || c.startsWith(p.endsWith(sep) ? p : p + sep);
 }

@@ -281,7 +281,7 @@ describe('blockframe serve: a Tier 4 archive', () => {
     assert.equal(level2.length, m.level2.stripes.length);
     level2.forEach((s, i) => {
       const p = m.level2.stripes[i].parity[0];
-      assert.deepEqual(s, { path: p.path, role: 'parity', level: 2, stripe: i, index: p.index, size: p.size, state: 'ok' });
+      assert.deepEqual(s, { path: p.path, role: 'parity', level: 2, stripe: i, index: p.index, size: p.size, state: 'ok', store: 1 });
     });
     const level1 = (b.shards as Json[]).filter((s) => s.level === 1);
     assert.equal(level1.length, m.stripes.reduce((n: number, st: Json) => n + st.data.length + st.parity.length, 0));
@@ -292,7 +292,7 @@ describe('blockframe serve: a Tier 4 archive', () => {
     b = (await get('/api/archives/big.bin/health')).body as Json;
     assert.equal(b.status, 'repairable');
     const bad = (b.shards as Json[]).filter((s) => s.state !== 'ok');
-    assert.deepEqual(bad, [{ path: victim.path, role: 'parity', level: 2, stripe: 5, index: 0, size: victim.size, state: 'missing' }]);
+    assert.deepEqual(bad, [{ path: victim.path, role: 'parity', level: 2, stripe: 5, index: 0, size: victim.size, state: 'missing', store: 1 }]);
     assert.ok(b.problems.some((p: Json) => p.kind === 'missing' && p.path === victim.path && p.level === 2 && p.stripe === 5));
     const sh = await get('/api/archives/big.bin/level2/5/parity/0');
     assert.equal(sh.r.status, 500);

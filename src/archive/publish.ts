@@ -1,0 +1,200 @@
+// Commit's staging and publish protocol. Shards are spooled locally (random access for the parity pass), then
+// published: one directory rename on a single local store; across several stores, every shard first and the
+// manifest set last, so no store ever shows a half-archive, with a pending marker for crash leftovers.
+import { hostname } from 'node:os';
+import { BlockFrameError } from '../errors.js';
+import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
+import { MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM, manifestSumText } from '../layout/manifest.js';
+import { blake3Hex } from '../integrity/blake3.js';
+import { textSource } from '../store/backend.js';
+import { fsyncDir } from '../store/fsutil.js';
+import { pidAlive } from '../store/local.js';
+import { Spool, type SpoolFile } from '../store/spool.js';
+import { PENDING_FILE, type Repository } from './repo.js';
+import { spoolFor } from './shards.js';
+
+/** Parallel puts per store while publishing. */
+const PUT_CONCURRENCY = 4;
+/** A pending marker older than this is stale even when its writer can't be checked (another host). */
+const PENDING_STALE_MS = 24 * 3600 * 1000;
+
+interface StoreSpool {
+  spool: Spool;
+  movable: boolean;
+  files: string[];
+}
+
+/** The spooled files of one commit, each bound for one store (chunks.idx for all). */
+export class Staging {
+  private constructor(
+    private readonly repo: Repository,
+    private readonly spools: Map<number, StoreSpool>,
+    private readonly storeOf: (rel: string) => number,
+    /** A single local store: publish is one rename of the spool directory. */
+    private readonly whole: boolean,
+  ) {}
+
+  /** Spools for every store that gets files; `storeOf` maps a shard path to its store. */
+  static async create(repo: Repository, storeOf: (rel: string) => number): Promise<Staging> {
+    const spools = new Map<number, StoreSpool>();
+    try {
+      for (let d = 0; d < repo.set.size; d++) {
+        const b = repo.set.domains[d]!;
+        const stagingDir = b.caps.atomicRename && b.stagingDir ? await b.stagingDir() : undefined;
+        if (stagingDir) await Spool.cleanStale(stagingDir);
+        const s = await spoolFor(repo, d);
+        spools.set(d, { ...s, files: [] });
+      }
+    } catch (err) {
+      for (const s of spools.values()) await s.spool.discard();
+      throw err;
+    }
+    const whole = repo.set.size === 1 && spools.get(0)!.movable && repo.set.domains[0]!.adopt !== undefined;
+    return new Staging(repo, spools, storeOf, whole);
+  }
+
+  private spoolOf(rel: string): StoreSpool {
+    return this.spools.get(rel === CHUNK_INDEX_FILE ? 0 : this.storeOf(rel))!;
+  }
+
+  async create(rel: string): Promise<SpoolFile> {
+    const s = this.spoolOf(rel);
+    const f = await s.spool.create(rel);
+    s.files.push(rel);
+    return f;
+  }
+
+  open(rel: string): Promise<SpoolFile> {
+    return this.spoolOf(rel).spool.open(rel);
+  }
+
+  async discard(): Promise<void> {
+    for (const s of this.spools.values()) await s.spool.discard().catch(() => undefined);
+  }
+
+  /**
+   * Make the archive `dir` visible with manifest `text`. Returns 'exists' when another commit published the same
+   * content first (this one is discarded). On failure nothing of this commit stays visible.
+   */
+  async publish(dir: string, text: string, signal?: AbortSignal): Promise<'published' | 'exists'> {
+    if (this.whole) return this.publishWhole(dir, text);
+    if (await this.repo.loadManifest(dir).then(() => true, () => false)) {
+      await this.discard();
+      return 'exists';
+    }
+    const set = this.repo.set;
+    const marker = JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() });
+    const written: { d: number; key: string }[] = [];
+    try {
+      await set.put(`${dir}/${PENDING_FILE}`, textSource(marker), signal);
+      await Promise.all(
+        [...this.spools].map(async ([d, s]) => {
+          const queue = s.files.filter((f) => f !== CHUNK_INDEX_FILE);
+          const worker = async () => {
+            for (let rel = queue.shift(); rel !== undefined; rel = queue.shift()) {
+              const src = await s.spool.source(rel, s.movable);
+              await set.on(d, (b) => b.put(`${dir}/${rel}`, src, signal));
+              written.push({ d, key: `${dir}/${rel}` });
+            }
+          };
+          await Promise.all(Array.from({ length: PUT_CONCURRENCY }, worker));
+        }),
+      );
+      const index = await this.spools.get(0)!.spool.source(CHUNK_INDEX_FILE, false);
+      await set.put(`${dir}/${CHUNK_INDEX_FILE}`, index, signal);
+      await this.repo.writeManifestSet(dir, text, undefined, signal);
+    } catch (err) {
+      await this.rollback(dir, written);
+      await this.discard();
+      throw err;
+    }
+    await set.delete(`${dir}/${PENDING_FILE}`).catch(() => undefined);
+    await this.discard();
+    return 'published';
+  }
+
+  /** One store, local: the manifest set goes into the spool, every directory is fsynced, then one rename. */
+  private async publishWhole(dir: string, text: string): Promise<'published' | 'exists'> {
+    const s = this.spools.get(0)!;
+    const sum = manifestSumText(blake3Hex(new TextEncoder().encode(text)));
+    for (const [name, body] of [
+      [MANIFEST_COPY, text],
+      [MANIFEST_SUM, sum],
+      [MANIFEST_FILE, text],
+    ] as const) {
+      const f = await s.spool.create(name);
+      try {
+        await f.write(new TextEncoder().encode(body), 0);
+        await f.finish();
+      } catch (err) {
+        await f.close();
+        throw err;
+      }
+    }
+    await syncTree(s.spool, s.files);
+    return this.repo.set.domains[0]!.adopt!(s.spool.dir, dir);
+  }
+
+  /** Undo a failed multi-store publish, best effort: manifests first (so no store shows the archive), then the rest. */
+  private async rollback(dir: string, written: { d: number; key: string }[]): Promise<void> {
+    const set = this.repo.set;
+    for (const f of [MANIFEST_FILE, MANIFEST_COPY, MANIFEST_SUM, CHUNK_INDEX_FILE]) await set.delete(`${dir}/${f}`).catch(() => undefined);
+    await Promise.all(written.map((w) => set.on(w.d, (b) => b.delete(w.key)).catch(() => undefined)));
+    // Stores that can't be reached keep their part with the marker: cleanLeftovers() removes it later.
+    await set.delete(`${dir}/${PENDING_FILE}`).catch(() => undefined);
+  }
+}
+
+/** fsync every directory of a spooled tree, deepest first, so a renamed tree is durable as a whole. */
+async function syncTree(spool: Spool, files: string[]): Promise<void> {
+  const dirs = new Set<string>();
+  for (const p of files) {
+    const parts = p.split('/');
+    for (let i = parts.length - 1; i > 0; i--) dirs.add(parts.slice(0, i).join('/'));
+  }
+  const sorted = [...dirs].sort((x, y) => y.split('/').length - x.split('/').length);
+  for (const d of sorted) await fsyncDir(spool.path(d));
+  await fsyncDir(spool.dir);
+}
+
+/**
+ * Remove what crashed multi-store commits left: an archive directory with a pending marker, no manifest on any
+ * store, and a writer that is gone (a dead pid on this host, or a marker older than a day). A directory without
+ * a marker is never touched: it may be a damaged archive. Returns the directories removed.
+ */
+export async function cleanLeftovers(repo: Repository): Promise<string[]> {
+  if (repo.set.size === 1 && repo.set.domains[0]!.adopt) return [];
+  const removed: string[] = [];
+  for (const dir of await repo.listDirs()) {
+    const bytes = await repo.set.stat(`${dir}/${PENDING_FILE}`).catch(() => null);
+    if (!bytes) continue;
+    let marker: { pid?: number; host?: string; started?: string } = {};
+    try {
+      const buf = new Uint8Array(Math.min(bytes.size, 4096));
+      await repo.set.get(`${dir}/${PENDING_FILE}`, buf, 0);
+      marker = JSON.parse(new TextDecoder().decode(buf));
+    } catch {
+      // unreadable marker: judged by age below (unknown = stale)
+    }
+    const age = Date.now() - Date.parse(marker.started ?? '1970-01-01T00:00:00Z');
+    const alive = marker.host === hostname() ? pidAlive(Number(marker.pid)) : age < PENDING_STALE_MS;
+    if (alive) continue;
+    const hasManifest = await repo.loadManifest(dir).then(() => true, (err) => !(err instanceof BlockFrameError && err.code === 'BF_MANIFEST_MISSING'));
+    if (hasManifest) {
+      await repo.set.delete(`${dir}/${PENDING_FILE}`).catch(() => undefined);
+      continue;
+    }
+    for (let d = 0; d < repo.set.size; d++) {
+      await repo.set
+        .on(d, async (b) => {
+          const keys: string[] = [];
+          for await (const o of b.list(`${dir}/`)) keys.push(o.key);
+          for (const k of keys.filter((k) => !k.endsWith(`/${PENDING_FILE}`))) await b.delete(k);
+          await b.delete(`${dir}/${PENDING_FILE}`);
+        })
+        .catch(() => undefined);
+    }
+    removed.push(dir);
+  }
+  return removed;
+}

@@ -1,0 +1,213 @@
+// The repository: archives on a set of stores. Listing, the three-copy manifest set on every store, and where
+// each archive's shards live (placement). Operations reach shard bytes only through here and the store set.
+import { join } from 'node:path';
+import { BlockFrameError } from '../errors.js';
+import { blake3Hex } from '../integrity/blake3.js';
+import { MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM, manifestSumText, parseManifest, parseManifestSum, type Manifest } from '../layout/manifest.js';
+import { parseArchiveDirName } from '../layout/names.js';
+import { getAll, textSource } from '../store/backend.js';
+import { resolveStores, type ResolvedStores, type StoreOptions } from '../store/config.js';
+import type { StoreSet } from '../store/store-set.js';
+
+/** No manifest is plausibly larger than this (a 1 TiB Tier 4 archive's is about 10 MB). */
+export const MANIFEST_MAX_BYTES = 64 * 1024 * 1024;
+/** Marker of a commit in progress across several stores: shards are being written, the manifest comes last. */
+export const PENDING_FILE = '.bf-pending';
+
+/** One manifest file on one store. */
+export interface ManifestFileRef {
+  file: string;
+  /** Store (failure domain) index. */
+  store: number;
+}
+
+export interface ManifestRead {
+  manifest: Manifest;
+  /** The exact text of the manifest that was used. */
+  text: string;
+  /** Manifest files that are missing or wrong, on stores that answered. */
+  damaged: ManifestFileRef[];
+  /** Stores that did not answer at all. */
+  unavailable: number[];
+}
+
+export interface ArchiveEntry {
+  /** Directory name under the root, "{name}_{hash}". */
+  dir: string;
+  manifest?: Manifest;
+  /** Set when the manifest is missing or invalid. */
+  error?: BlockFrameError;
+}
+
+const FILES = [MANIFEST_FILE, MANIFEST_COPY, MANIFEST_SUM] as const;
+
+export class Repository {
+  readonly set: StoreSet;
+  /** The single local directory, when that is all the repository is (paths shown to people). */
+  readonly localRoot?: string;
+  private readonly owned: boolean;
+
+  constructor(r: ResolvedStores, owned: boolean) {
+    this.set = r.set;
+    this.localRoot = r.localRoot;
+    this.owned = owned;
+  }
+
+  /** Open the stores the options name (see resolveStores). */
+  static async open(o: StoreOptions): Promise<Repository> {
+    return Repository.openSync(o);
+  }
+
+  static openSync(o: StoreOptions): Repository {
+    return new Repository(resolveStores(o), o.storeSet === undefined);
+  }
+
+  get label(): string {
+    return this.localRoot ?? this.set.label;
+  }
+
+  /** Where archive `dir` is, for people: its directory, or "dir on N stores". */
+  where(dir: string): string {
+    return this.localRoot ? join(this.localRoot, dir) : `${dir} on ${this.set.label}`;
+  }
+
+  async close(): Promise<void> {
+    if (this.owned) await this.set.close();
+  }
+
+  /** Every archive directory name on any store (hidden and non-archive names are skipped), sorted. */
+  async listDirs(): Promise<string[]> {
+    const out: string[] = [];
+    for await (const o of this.set.list('', { delimiter: '/' })) {
+      if (!o.prefix) continue;
+      const name = o.key.slice(0, -1);
+      if (!name.startsWith('.') && parseArchiveDirName(name) !== null) out.push(name);
+    }
+    return out.sort();
+  }
+
+  /** The archive's manifest, from any store and any of its copies (see loadManifest). */
+  async readManifest(dir: string): Promise<Manifest> {
+    return (await this.loadManifest(dir)).manifest;
+  }
+
+  /**
+   * Read manifest.json, manifest.copy.json and manifest.b3 from every store and pick a good manifest: one whose
+   * bytes match a checksum file and that validates; failing that, one that validates. `damaged` names each
+   * file (and store) that is missing or wrong, so verify can report them and repair can rewrite them.
+   */
+  async loadManifest(dir: string): Promise<ManifestRead> {
+    const n = this.set.size;
+    const texts: (string | null)[][] = [];
+    const unavailable: number[] = [];
+    await Promise.all(
+      this.set.domains.map(async (_, d) => {
+        try {
+          texts[d] = await Promise.all(FILES.map(async (f) => this.readText(d, `${dir}/${f}`)));
+        } catch (err) {
+          if (err instanceof BlockFrameError && err.code === 'BF_ABORTED') throw err;
+          unavailable.push(d);
+          texts[d] = [null, null, null];
+        }
+      }),
+    );
+    const sums = new Set<string>();
+    for (let d = 0; d < n; d++) {
+      const s = texts[d]![2];
+      const h = s === null ? null : parseManifestSum(s);
+      if (h) sums.add(h);
+    }
+    let firstError: BlockFrameError | undefined;
+    const parsedByHash = new Map<string, { m: Manifest; text: string }>();
+    const candidates: { text: string; hash: string }[] = [];
+    for (let d = 0; d < n; d++) {
+      for (const i of [0, 1]) {
+        const text = texts[d]![i];
+        if (text === null) continue;
+        const hash = blake3Hex(new TextEncoder().encode(text));
+        candidates.push({ text, hash });
+        if (parsedByHash.has(hash)) continue;
+        try {
+          const m = parseManifest(text, `${dir}/${FILES[i]}`);
+          if (parseArchiveDirName(dir)?.hash !== m.original_hash) {
+            throw new BlockFrameError('BF_MANIFEST_INVALID', `${dir}/${FILES[i]}: field "original_hash" does not match the directory name`, { archive: dir, field: 'original_hash' });
+          }
+          parsedByHash.set(hash, { m, text });
+        } catch (err) {
+          if (!(err instanceof BlockFrameError)) throw err;
+          firstError ??= err;
+        }
+      }
+    }
+    const good = candidates.find((c) => parsedByHash.has(c.hash) && sums.has(c.hash)) ?? candidates.find((c) => parsedByHash.has(c.hash));
+    if (!good) {
+      if (candidates.length === 0) {
+        if (unavailable.length === n) throw new BlockFrameError('BF_STORE_UNAVAILABLE', `archive ${dir}: no store answered (${this.set.label})`, { archive: dir });
+        throw new BlockFrameError('BF_MANIFEST_MISSING', `archive ${dir} has no ${MANIFEST_FILE}`, { archive: dir });
+      }
+      throw firstError!;
+    }
+    const damaged: ManifestFileRef[] = [];
+    const wantSum = manifestSumText(good.hash);
+    for (let d = 0; d < n; d++) {
+      if (unavailable.includes(d)) continue;
+      FILES.forEach((file, i) => {
+        const t = texts[d]![i];
+        const ok = i === 2 ? t !== null && parseManifestSum(t) === good.hash && t === wantSum : t !== null && t === good.text;
+        if (!ok) damaged.push({ file, store: d });
+      });
+    }
+    const p = parsedByHash.get(good.hash)!;
+    return { manifest: p.m, text: p.text, damaged, unavailable: unavailable.sort((a, b) => a - b) };
+  }
+
+  private async readText(d: number, key: string): Promise<string | null> {
+    const bytes = await this.set.on(d, (b) => getAll(b, key, MANIFEST_MAX_BYTES));
+    return bytes === null ? null : new TextDecoder().decode(bytes);
+  }
+
+  /** All archives with their manifests; damaged ones carry `error` instead of failing the listing. */
+  async list(): Promise<ArchiveEntry[]> {
+    const out: ArchiveEntry[] = [];
+    for (const dir of await this.listDirs()) {
+      try {
+        out.push({ dir, manifest: await this.readManifest(dir) });
+      } catch (err) {
+        if (!(err instanceof BlockFrameError)) throw err;
+        // A commit in flight (its shards are landing, its manifest comes last) is not an archive yet.
+        if (err.code === 'BF_MANIFEST_MISSING' && (await this.set.stat(`${dir}/${PENDING_FILE}`).catch(() => null))) continue;
+        out.push({ dir, error: err });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Write manifest.copy.json, manifest.b3 and manifest.json (in that order, each atomically) to the given stores
+   * (all by default), so a crash part-way always leaves one manifest that matches its checksum.
+   */
+  async writeManifestSet(dir: string, text: string, stores: number[] = this.set.domains.map((_, d) => d), signal?: AbortSignal): Promise<void> {
+    const sum = manifestSumText(blake3Hex(new TextEncoder().encode(text)));
+    const results = await Promise.allSettled(
+      stores.map((d) =>
+        this.set.on(d, async (b) => {
+          await b.put(`${dir}/${MANIFEST_COPY}`, textSource(text), signal);
+          await b.put(`${dir}/${MANIFEST_SUM}`, textSource(sum), signal);
+          await b.put(`${dir}/${MANIFEST_FILE}`, textSource(text), signal);
+        }),
+      ),
+    );
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+}
+
+/** Open the repository the options name, run `fn`, and close it (unless the caller passed its own store set). */
+export async function withRepo<T>(o: StoreOptions, fn: (repo: Repository) => Promise<T>): Promise<T> {
+  const repo = await Repository.open(o);
+  try {
+    return await fn(repo);
+  } finally {
+    await repo.close();
+  }
+}

@@ -1,0 +1,176 @@
+// Store configuration: --store specs (a directory or s3://bucket/prefix?…), the config file `blockframe init`
+// writes, and opening a StoreSet with the standard wrappers (timeouts, retries, a concurrency limit).
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { BlockFrameError } from '../errors.js';
+import type { Backend } from './backend.js';
+import { LocalBackend, resolveArchiveRoot } from './local.js';
+import { S3Backend } from './s3.js';
+import { StoreSet } from './store-set.js';
+import { LimitBackend, RetryBackend, TimeoutBackend } from './wrap.js';
+import { writeFileAtomic } from './fsutil.js';
+
+export type StoreSpec =
+  | { kind: 'local'; path: string }
+  | { kind: 's3'; bucket: string; prefix: string; endpoint?: string; region?: string; pathStyle?: boolean; profile?: string };
+
+export const CONFIG_FILE = 'blockframe.json';
+
+function bad(msg: string, spec?: string): BlockFrameError {
+  return new BlockFrameError('BF_STORE_CONFIG', msg, spec === undefined ? {} : { store: spec });
+}
+
+/**
+ * A store given on the command line or in the config file:
+ * - a directory path (relative paths resolve against the working directory);
+ * - `s3://BUCKET[/PREFIX][?endpoint=URL&region=R&style=path|virtual&profile=NAME]`. Credentials never go in the
+ *   spec: they come from the environment (AWS_ACCESS_KEY_ID, …) or the AWS config and credentials files.
+ */
+export function parseStoreSpec(text: string): StoreSpec {
+  if (!text.startsWith('s3://')) {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) throw bad(`unsupported store ${JSON.stringify(text)}: use a directory path or s3://bucket/prefix`, text);
+    if (text.trim() === '') throw bad('empty store path');
+    return { kind: 'local', path: resolve(text) };
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw bad(`invalid store URL ${JSON.stringify(text)}`, text);
+  }
+  const bucket = url.hostname;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw bad(`invalid S3 bucket name ${JSON.stringify(bucket)} in ${text}`, text);
+  if (url.username || url.password) throw bad('credentials do not belong in a store URL: use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile', text);
+  let prefix = decodeURIComponent(url.pathname.replace(/^\/+/, ''));
+  if (prefix && !prefix.endsWith('/')) prefix += '/';
+  if (prefix.split('/').some((p, i, a) => (p === '' && i < a.length - 1) || p === '.' || p === '..')) throw bad(`invalid S3 prefix ${JSON.stringify(prefix)}`, text);
+  const spec: StoreSpec = { kind: 's3', bucket, prefix };
+  for (const [k, v] of url.searchParams) {
+    if (k === 'endpoint') {
+      if (!/^https?:\/\/[^/?#]+\/?$/.test(v)) throw bad(`invalid endpoint ${JSON.stringify(v)}: use http(s)://host:port`, text);
+      spec.endpoint = v.replace(/\/$/, '');
+    } else if (k === 'region') spec.region = v;
+    else if (k === 'style') {
+      if (v !== 'path' && v !== 'virtual') throw bad(`style must be path or virtual, not ${JSON.stringify(v)}`, text);
+      spec.pathStyle = v === 'path';
+    } else if (k === 'profile') spec.profile = v;
+    else throw bad(`unknown store option ${JSON.stringify(k)} (known: endpoint, region, style, profile)`, text);
+  }
+  // A custom endpoint (MinIO, Ceph RGW, Garage, …) usually wants path-style addressing.
+  spec.pathStyle ??= spec.endpoint !== undefined;
+  return spec;
+}
+
+export function specText(spec: StoreSpec): string {
+  if (spec.kind === 'local') return spec.path;
+  const q = new URLSearchParams();
+  if (spec.endpoint) q.set('endpoint', spec.endpoint);
+  if (spec.region) q.set('region', spec.region);
+  if (spec.pathStyle !== undefined) q.set('style', spec.pathStyle ? 'path' : 'virtual');
+  if (spec.profile) q.set('profile', spec.profile);
+  const qs = q.toString();
+  return `s3://${spec.bucket}/${spec.prefix}${qs ? `?${qs}` : ''}`;
+}
+
+/** Per-call limit on reads and lookups (BLOCKFRAME_STORE_TIMEOUT_MS overrides): a hung store costs this, not forever. */
+function timeoutMs(): number {
+  const v = Number(process.env.BLOCKFRAME_STORE_TIMEOUT_MS);
+  return Number.isFinite(v) && v > 0 ? v : 30_000;
+}
+
+/** Open one store with the standard wrappers: timeout inside retry inside a concurrency limit. */
+export function openBackend(spec: StoreSpec): Backend {
+  if (spec.kind === 'local') return new TimeoutBackend(new LocalBackend(spec.path), timeoutMs());
+  const s3 = new S3Backend({ bucket: spec.bucket, prefix: spec.prefix, endpoint: spec.endpoint, region: spec.region, pathStyle: spec.pathStyle, profile: spec.profile });
+  return new LimitBackend(new RetryBackend(new TimeoutBackend(s3, timeoutMs())), 16);
+}
+
+const configSchema = z.strictObject({
+  version: z.literal(1),
+  stores: z.array(z.string().min(1)).min(1).max(64),
+  failures: z.number().int().min(0).max(63),
+});
+export type StoreConfig = z.infer<typeof configSchema>;
+
+export function loadConfig(path: string): StoreConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw bad(`cannot read the store configuration ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw bad(`${path} is not valid JSON`);
+  }
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw bad(`${path}: field "${issue.path.join('.') || '(root)'}" ${issue.message.toLowerCase()}`);
+  }
+  for (const s of parsed.data.stores) parseStoreSpec(s);
+  return parsed.data;
+}
+
+export async function writeConfig(path: string, cfg: StoreConfig): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(configSchema.parse(cfg), null, 2)}\n`);
+}
+
+/** Where operations find their stores. */
+export interface StoreOptions {
+  /** A single archive directory (today's layout); default BLOCKFRAME_ARCHIVE or ./archive_directory. */
+  archive?: string;
+  /** Several stores, each a failure domain; overrides `archive` and the config file. */
+  stores?: string[];
+  /** How many whole stores may fail (default 1 with several stores, 0 with one). */
+  failures?: number;
+  /** A config file written by `blockframe init` (default: BLOCKFRAME_CONFIG, then ./blockframe.json if it exists). */
+  config?: string;
+  /** An already opened set (library use, tests); overrides everything else. */
+  storeSet?: StoreSet;
+}
+
+export interface ResolvedStores {
+  set: StoreSet;
+  specs: StoreSpec[];
+  /** Set when the set is one local directory: paths shown to people, and where staging goes. */
+  localRoot?: string;
+  /** Where the configuration came from. */
+  from: 'archive' | 'stores' | 'config' | 'set';
+  configPath?: string;
+}
+
+/** Decide the stores: explicit stores, then an explicit archive, then a config file, then the default directory. */
+export function resolveStores(o: StoreOptions): ResolvedStores {
+  if (o.storeSet) return { set: o.storeSet, specs: [], from: 'set' };
+  let specs: StoreSpec[] | undefined;
+  let failures = o.failures;
+  let from: ResolvedStores['from'] = 'archive';
+  let configPath: string | undefined;
+  if (o.stores?.length) {
+    specs = o.stores.map(parseStoreSpec);
+    from = 'stores';
+  } else if (o.archive === undefined) {
+    configPath = o.config ?? process.env.BLOCKFRAME_CONFIG ?? (existsSync(CONFIG_FILE) && !process.env.BLOCKFRAME_ARCHIVE ? CONFIG_FILE : undefined);
+    if (configPath !== undefined) {
+      const cfg = loadConfig(configPath);
+      specs = cfg.stores.map(parseStoreSpec);
+      failures ??= cfg.failures;
+      from = 'config';
+    }
+  }
+  specs ??= [{ kind: 'local', path: resolveArchiveRoot(o.archive) }];
+  const seen = new Set<string>();
+  for (const s of specs) {
+    const t = specText(s);
+    if (seen.has(t)) throw bad(`store ${t} is given twice`, t);
+    seen.add(t);
+  }
+  failures ??= specs.length > 1 ? 1 : 0;
+  const set = new StoreSet(specs.map(openBackend), failures);
+  const only = specs.length === 1 ? specs[0]! : undefined;
+  return { set, specs, localRoot: only?.kind === 'local' ? only.path : undefined, from, configPath: configPath && resolve(configPath) };
+}

@@ -1,0 +1,176 @@
+// The S3 backend: keys under s3://bucket/prefix on any S3-compatible endpoint, through @aws-sdk/client-s3.
+// Ranged GETs, multipart uploads for large objects (@aws-sdk/lib-storage), errors classified from the SDK's.
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { BlockFrameError } from '../errors.js';
+import { checkKey, storeError, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
+
+export interface S3Options {
+  bucket: string;
+  /** Key prefix inside the bucket ('' or ending in '/'). */
+  prefix: string;
+  /** e.g. http://127.0.0.1:7480; default: the SDK's (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the config file, or AWS). */
+  endpoint?: string;
+  /** Default: AWS_REGION / AWS_DEFAULT_REGION / the config file, else us-east-1. */
+  region?: string;
+  /** Path-style addressing (http://host/bucket/key) instead of virtual-hosted (http://bucket.host/key). */
+  pathStyle?: boolean;
+  /** A named profile of the AWS config and credentials files. */
+  profile?: string;
+  /** Explicit credentials (otherwise the SDK's chain: environment, config files, …). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Connection set-up limit, and how long a socket may stay silent mid-request. */
+  connectTimeoutMs?: number;
+  idleTimeoutMs?: number;
+}
+
+/** Objects above this go up as multipart uploads, in parts of this size. */
+const MULTIPART_PART = 8 * 1024 * 1024;
+
+export class S3Backend implements Backend {
+  readonly label: string;
+  readonly caps: BackendCaps = { atomicRename: false, randomWrite: false };
+  private readonly client: S3Client;
+
+  constructor(readonly opts: S3Options) {
+    this.label = `s3://${opts.bucket}/${opts.prefix}${opts.endpoint ? ` at ${opts.endpoint}` : ''}`;
+    if (opts.profile) process.env.AWS_PROFILE ??= opts.profile;
+    this.client = new S3Client({
+      endpoint: opts.endpoint,
+      region: opts.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+      forcePathStyle: opts.pathStyle ?? false,
+      credentials: opts.credentials,
+      // One SDK attempt: RetryBackend owns retries, so a re-readable source is re-opened for each try.
+      maxAttempts: 1,
+      requestHandler: { connectionTimeout: opts.connectTimeoutMs ?? 3000, socketTimeout: opts.idleTimeoutMs ?? 30000 },
+    });
+  }
+
+  private k(key: string): string {
+    return this.opts.prefix + key;
+  }
+
+  async get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
+    checkKey(this, key);
+    if (into.length === 0) {
+      if (!(await this.stat(key, signal))) throw storeError('BF_STORE_KEY_MISSING', this, key, 'no such key');
+      return 0;
+    }
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key), Range: `bytes=${offset}-${offset + into.length - 1}` }), { abortSignal: signal });
+      let n = 0;
+      for await (const chunk of res.Body as AsyncIterable<Uint8Array>) {
+        if (n + chunk.length > into.length) throw storeError('BF_IO', this, key, 'the store sent more bytes than the range asked for');
+        into.set(chunk, n);
+        n += chunk.length;
+      }
+      return n;
+    } catch (err) {
+      const e = this.classify(err, key, 'reading');
+      // A range starting at or past the end of the object: nothing to read.
+      if (e.context.s3 === 'InvalidRange') return 0;
+      throw e;
+    }
+  }
+
+  async put(key: string, source: PutSource, signal?: AbortSignal): Promise<void> {
+    checkKey(this, key);
+    try {
+      if (source.size <= MULTIPART_PART) {
+        const chunks: Buffer[] = [];
+        for await (const c of source.open()) chunks.push(Buffer.from(c as Uint8Array));
+        await this.client.send(new PutObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key), Body: Buffer.concat(chunks), ContentLength: source.size }), { abortSignal: signal });
+        return;
+      }
+      // lib-storage keeps queueSize parts of partSize in memory and aborts the upload on failure.
+      const up = new Upload({
+        client: this.client,
+        params: { Bucket: this.opts.bucket, Key: this.k(key), Body: source.open() },
+        partSize: MULTIPART_PART,
+        queueSize: 2,
+        leavePartsOnError: false,
+      });
+      const onAbort = () => void up.abort().catch(() => undefined);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        await up.done();
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    } catch (err) {
+      throw this.classify(err, key, 'writing');
+    }
+  }
+
+  async stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
+    checkKey(this, key);
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key) }), { abortSignal: signal });
+      return { key, size: Number(res.ContentLength ?? 0) };
+    } catch (err) {
+      const e = this.classify(err, key, 'looking up');
+      if (e.code === 'BF_STORE_KEY_MISSING') return null;
+      throw e;
+    }
+  }
+
+  async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ObjectInfo> {
+    checkKey(this, prefix, true);
+    let token: string | undefined;
+    const cut = this.opts.prefix.length;
+    do {
+      let res;
+      try {
+        res = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: this.k(prefix), Delimiter: opts.delimiter, ContinuationToken: token }),
+          { abortSignal: opts.signal },
+        );
+      } catch (err) {
+        throw this.classify(err, prefix, 'listing');
+      }
+      for (const p of res.CommonPrefixes ?? []) if (p.Prefix) yield { key: p.Prefix.slice(cut), size: -1, prefix: true };
+      for (const o of res.Contents ?? []) if (o.Key) yield { key: o.Key.slice(cut), size: Number(o.Size ?? 0) };
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async delete(key: string, signal?: AbortSignal): Promise<void> {
+    checkKey(this, key);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key) }), { abortSignal: signal });
+    } catch (err) {
+      const e = this.classify(err, key, 'deleting');
+      if (e.code !== 'BF_STORE_KEY_MISSING') throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  /** SDK and network errors to store codes: 404 missing, 401/403 denied, 5xx/429/timeouts/refusals transient. */
+  private classify(err: unknown, key: string, what: string): BlockFrameError {
+    if (err instanceof BlockFrameError) return err;
+    const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; Code?: string };
+    const name = e?.name ?? e?.Code ?? 'Error';
+    const status = e?.$metadata?.httpStatusCode;
+    const say = (code: Parameters<typeof storeError>[0], text: string) => {
+      const out = storeError(code, this, key, `${text} while ${what}`, err);
+      out.context.s3 = name;
+      return out;
+    };
+    if (name === 'AbortError' || e?.code === 'ABORT_ERR') return say('BF_ABORTED', 'cancelled');
+    if (name === 'InvalidRange' || status === 416) return say('BF_IO', 'range not satisfiable');
+    if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')) return say('BF_STORE_KEY_MISSING', 'no such key');
+    if (name === 'NoSuchBucket') return say('BF_STORE_CONFIG', `bucket ${this.opts.bucket} does not exist`);
+    if (status === 401 || status === 403 || /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken|CredentialsProviderError/.test(name)) {
+      return say('BF_STORE_DENIED', `access denied (${name})`);
+    }
+    if (/EntityTooLarge|QuotaExceeded|InsufficientStorage/.test(name) || status === 507) return say('BF_NO_SPACE', `the store is full (${name})`);
+    const net = /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND|socket hang up/.test(`${e?.code ?? ''} ${e?.message ?? ''}`);
+    if (net || (status !== undefined && (status >= 500 || status === 429)) || /Timeout|SlowDown|ServiceUnavailable|InternalError|RequestTimeTooSkewed/.test(name)) {
+      return say('BF_STORE_UNAVAILABLE', `the store did not answer properly (${name}${status ? ` ${status}` : ''}${e?.code ? ` ${e.code}` : ''})`);
+    }
+    return say('BF_IO', `${name}: ${e?.message ?? 'request failed'}`);
+  }
+}

@@ -1,0 +1,250 @@
+// Backend wrappers, not built-ins: retry with backoff, a concurrency limit, per-call timeouts, and fault injection.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BlockFrameError, type ErrorCode } from '../errors.js';
+import { isTransient, storeError, type Backend, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
+
+/** Forward everything to `inner`; subclasses override what they change. */
+export abstract class WrappedBackend implements Backend {
+  constructor(readonly inner: Backend) {}
+  get label(): string {
+    return this.inner.label;
+  }
+  get caps() {
+    return this.inner.caps;
+  }
+  get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
+    return this.inner.get(key, into, offset, signal);
+  }
+  put(key: string, source: PutSource, signal?: AbortSignal): Promise<void> {
+    return this.inner.put(key, source, signal);
+  }
+  stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
+    return this.inner.stat(key, signal);
+  }
+  list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
+    return this.inner.list(prefix, opts);
+  }
+  delete(key: string, signal?: AbortSignal): Promise<void> {
+    return this.inner.delete(key, signal);
+  }
+  get stagingDir(): (() => Promise<string>) | undefined {
+    const inner = this.inner;
+    return inner.stagingDir ? () => inner.stagingDir!() : undefined;
+  }
+  get adopt(): ((localDir: string, prefix: string) => Promise<'published' | 'exists'>) | undefined {
+    const inner = this.inner;
+    return inner.adopt ? (localDir, prefix) => inner.adopt!(localDir, prefix) : undefined;
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+export interface RetryPolicy {
+  /** Tries in all, the first included. */
+  attempts: number;
+  /** First backoff; doubles each time, with full jitter, up to maxDelayMs. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 100, maxDelayMs: 2000 };
+
+/** Retries transient failures (BF_STORE_UNAVAILABLE) with exponential backoff and full jitter (AWS architecture blog). */
+export class RetryBackend extends WrappedBackend {
+  constructor(
+    inner: Backend,
+    readonly policy: RetryPolicy = DEFAULT_RETRY,
+  ) {
+    super(inner);
+  }
+  private async retry<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isTransient(err) || attempt >= this.policy.attempts || signal?.aborted) throw err;
+        const cap = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1));
+        await sleep(Math.random() * cap, undefined, { signal }).catch(() => undefined);
+      }
+    }
+  }
+  override get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
+    return this.retry(() => this.inner.get(key, into, offset, signal), signal);
+  }
+  override put(key: string, source: PutSource, signal?: AbortSignal): Promise<void> {
+    return this.retry(() => this.inner.put(key, source, signal), signal);
+  }
+  override stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
+    return this.retry(() => this.inner.stat(key, signal), signal);
+  }
+  override delete(key: string, signal?: AbortSignal): Promise<void> {
+    return this.retry(() => this.inner.delete(key, signal), signal);
+  }
+  override async *list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
+    // A listing is retried from the start only while it has yielded nothing.
+    for (let attempt = 1; ; attempt++) {
+      let yielded = false;
+      try {
+        for await (const o of this.inner.list(prefix, opts)) {
+          yielded = true;
+          yield o;
+        }
+        return;
+      } catch (err) {
+        if (yielded || !isTransient(err) || attempt >= this.policy.attempts) throw err;
+        await sleep(Math.random() * Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1)));
+      }
+    }
+  }
+}
+
+/** At most `max` calls in flight (a listing counts while it runs); the rest wait in order. */
+export class LimitBackend extends WrappedBackend {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(
+    inner: Backend,
+    readonly max: number,
+  ) {
+    super(inner);
+  }
+  private async slot<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((r) => this.waiting.push(r));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+  override get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
+    return this.slot(() => this.inner.get(key, into, offset, signal));
+  }
+  override put(key: string, source: PutSource, signal?: AbortSignal): Promise<void> {
+    return this.slot(() => this.inner.put(key, source, signal));
+  }
+  override stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
+    return this.slot(() => this.inner.stat(key, signal));
+  }
+  override delete(key: string, signal?: AbortSignal): Promise<void> {
+    return this.slot(() => this.inner.delete(key, signal));
+  }
+}
+
+/**
+ * Every get, stat and delete must settle within `ms`, or it fails as BF_STORE_UNAVAILABLE (the call itself is
+ * abandoned and aborted where the backend honours signals). A hung disk or endpoint then costs a read `ms`, not forever.
+ */
+export class TimeoutBackend extends WrappedBackend {
+  constructor(
+    inner: Backend,
+    readonly ms: number,
+  ) {
+    super(inner);
+  }
+  private bounded<T>(key: string, fn: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
+    const ctl = new AbortController();
+    const signal = outer ? AbortSignal.any([outer, ctl.signal]) : ctl.signal;
+    return new Promise<T>((resolve, reject) => {
+      const t = setTimeout(() => {
+        ctl.abort();
+        reject(storeError('BF_STORE_UNAVAILABLE', this, key, `no answer within ${this.ms} ms`));
+      }, this.ms);
+      fn(signal).then(
+        (v) => (clearTimeout(t), resolve(v)),
+        (e) => (clearTimeout(t), reject(e)),
+      );
+    });
+  }
+  override get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
+    return this.bounded(key, (s) => this.inner.get(key, into, offset, s), signal);
+  }
+  override stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
+    return this.bounded(key, (s) => this.inner.stat(key, s), signal);
+  }
+  override delete(key: string, signal?: AbortSignal): Promise<void> {
+    return this.bounded(key, (s) => this.inner.delete(key, s), signal);
+  }
+}
+
+export type FaultOp = 'get' | 'put' | 'stat' | 'list' | 'delete';
+
+/** One injected fault: which calls it hits, and what happens to them. */
+export interface FaultRule {
+  ops?: FaultOp[];
+  /** Keys it applies to (all when absent). */
+  key?: RegExp;
+  /** Fail with this code. */
+  error?: ErrorCode;
+  /** Never answer (until the caller's signal aborts). */
+  hang?: boolean;
+  /** Answer after this delay. */
+  delayMs?: number;
+  /** Flip one bit of what get() returns. */
+  corrupt?: boolean;
+  /** Apply to this many calls, then retire (default: every call). */
+  times?: number;
+}
+
+/** Test-only: counts calls and bytes, and injects faults by rule. `down()` makes every call fail as a dead store. */
+export class FaultBackend extends WrappedBackend {
+  readonly rules: FaultRule[] = [];
+  readonly calls: Record<FaultOp, number> = { get: 0, put: 0, stat: 0, list: 0, delete: 0 };
+  bytesRead = 0;
+  bytesWritten = 0;
+
+  down(code: ErrorCode = 'BF_STORE_UNAVAILABLE'): void {
+    this.rules.unshift({ error: code });
+  }
+  hang(): void {
+    this.rules.unshift({ hang: true });
+  }
+  heal(): void {
+    this.rules.length = 0;
+  }
+
+  private async apply(op: FaultOp, key: string, signal?: AbortSignal): Promise<FaultRule | undefined> {
+    this.calls[op]++;
+    const i = this.rules.findIndex((r) => (!r.ops || r.ops.includes(op)) && (!r.key || r.key.test(key)));
+    if (i < 0) return undefined;
+    const r = this.rules[i]!;
+    if (r.times !== undefined && --r.times <= 0) this.rules.splice(i, 1);
+    if (r.delayMs) await sleep(r.delayMs);
+    if (r.hang) {
+      await new Promise<void>((_, reject) => {
+        if (signal?.aborted) reject(storeError('BF_ABORTED', this, key, 'cancelled'));
+        signal?.addEventListener('abort', () => reject(storeError('BF_ABORTED', this, key, 'cancelled')), { once: true });
+      });
+    }
+    if (r.error) throw new BlockFrameError(r.error, `injected ${r.error} on ${op} (store ${this.label}, key ${key})`, { store: this.label, key });
+    return r;
+  }
+
+  override async get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
+    const r = await this.apply('get', key, signal);
+    const n = await this.inner.get(key, into, offset, signal);
+    this.bytesRead += n;
+    if (r?.corrupt && n > 0) into[0]! ^= 1;
+    return n;
+  }
+  override async put(key: string, source: PutSource, signal?: AbortSignal): Promise<void> {
+    await this.apply('put', key, signal);
+    await this.inner.put(key, source, signal);
+    this.bytesWritten += source.size;
+  }
+  override async stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
+    await this.apply('stat', key, signal);
+    return this.inner.stat(key, signal);
+  }
+  override async delete(key: string, signal?: AbortSignal): Promise<void> {
+    await this.apply('delete', key, signal);
+    return this.inner.delete(key, signal);
+  }
+  override async *list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
+    await this.apply('list', prefix, opts?.signal);
+    yield* this.inner.list(prefix, opts);
+  }
+}
