@@ -87,19 +87,27 @@ export class Staging {
     const written: { d: number; key: string }[] = [];
     try {
       await set.put(`${dir}/${PENDING_FILE}`, textSource(marker), signal);
-      await Promise.all(
-        [...this.spools].map(async ([d, s]) => {
-          const queue = s.files.filter((f) => f !== CHUNK_INDEX_FILE);
-          const worker = async () => {
-            for (let rel = queue.shift(); rel !== undefined; rel = queue.shift()) {
-              const src = await s.spool.source(rel, s.movable);
-              await set.on(d, (b) => b.put(`${dir}/${rel}`, src, signal));
-              written.push({ d, key: `${dir}/${rel}` });
-            }
-          };
-          await Promise.all(Array.from({ length: PUT_CONCURRENCY }, worker));
-        }),
-      );
+      // On the first failure no new put starts, and the rollback waits for those in flight (none lands after it).
+      let failed = false;
+      const workers: Promise<void>[] = [];
+      for (const [d, s] of this.spools) {
+        const queue = s.files.filter((f) => f !== CHUNK_INDEX_FILE);
+        const worker = async () => {
+          for (let rel = queue.shift(); rel !== undefined && !failed; rel = queue.shift()) {
+            const key = `${dir}/${rel}`;
+            written.push({ d, key });
+            const src = await s.spool.source(rel, s.movable);
+            await set.on(d, (b) => b.put(key, src, signal)).catch((err) => {
+              failed = true;
+              throw err;
+            });
+          }
+        };
+        for (let i = 0; i < PUT_CONCURRENCY; i++) workers.push(worker());
+      }
+      const settled = await Promise.allSettled(workers);
+      const bad = settled.find((r) => r.status === 'rejected');
+      if (bad) throw (bad as PromiseRejectedResult).reason;
       const index = await this.spools.get(0)!.spool.source(CHUNK_INDEX_FILE, false);
       await set.put(`${dir}/${CHUNK_INDEX_FILE}`, index, signal);
       await this.repo.writeManifestSet(dir, text, undefined, signal);

@@ -45,11 +45,14 @@ export class Repository {
   readonly set: StoreSet;
   /** The single local directory, when that is all the repository is (paths shown to people). */
   readonly localRoot?: string;
+  /** The store specs and, when they came from a config file, its path (repair --replace updates it). */
+  readonly resolved: ResolvedStores;
   private readonly owned: boolean;
 
   constructor(r: ResolvedStores, owned: boolean) {
     this.set = r.set;
     this.localRoot = r.localRoot;
+    this.resolved = r;
     this.owned = owned;
   }
 

@@ -5,7 +5,7 @@ import { commit, type CommitResult } from '../engine/commit.js';
 import { parseTier } from '../layout/tiers.js';
 import { formatSize, parseSize } from '../layout/units.js';
 import { ComputePool } from '../compute/pool.js';
-import { printJson, shortHash, withCommon, type CommonOptions } from './common.js';
+import { printJson, shortHash, storeOpts, withCommon, type CommonOptions } from './common.js';
 import { progressBar } from './progress.js';
 
 interface Opts extends CommonOptions {
@@ -31,7 +31,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           for (const file of files) {
             const bar = progressBar(file, !opts.json);
             try {
-              const r = await commit(file, { archive: opts.archive, tier, segmentSize, pool, onProgress: bar.update });
+              const r = await commit(file, { ...storeOpts(opts), tier, segmentSize, pool, onProgress: bar.update });
               bar.done();
               results.push(r);
               if (!opts.json) {

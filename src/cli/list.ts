@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { find, info, list, type ArchiveSummary, type Level2Summary } from '../engine/find.js';
 import { formatSize } from '../layout/units.js';
-import { printJson, shortHash, withCommon, type CommonOptions } from './common.js';
+import { printJson, shortHash, storeOpts, withCommon, type CommonOptions } from './common.js';
 
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
   withCommon(program.command('list'))
@@ -10,7 +10,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--json', 'print one JSON document')
     .action((opts: CommonOptions) =>
       run(async () => {
-        const l = await list({ archive: opts.archive });
+        const l = await list(storeOpts(opts));
         if (opts.json) return printJson(l), 0;
         if (l.archives.length === 0 && l.damaged.length === 0) process.stdout.write('no archives\n');
         for (const a of l.archives) {
@@ -27,7 +27,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--json', 'print one JSON document')
     .action((name: string, opts: CommonOptions) =>
       run(async () => {
-        const a = await find(name, { archive: opts.archive });
+        const a = await find(name, storeOpts(opts));
         if (opts.json) printJson(a);
         else process.stdout.write(`${a.path}\n`);
         return 0;
@@ -40,7 +40,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--json', 'print the full manifest with a summary')
     .action((name: string, opts: CommonOptions) =>
       run(async () => {
-        const { summary: s, manifest } = await info(name, { archive: opts.archive });
+        const { summary: s, manifest } = await info(name, storeOpts(opts));
         if (opts.json) return printJson({ summary: s, manifest }), 0;
         const rows: [string, string][] = [
           ['name', s.name],
@@ -51,6 +51,9 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           ['segments', String(s.segments)],
           ['stripes', `${s.stripes} x RS(${s.dataShards},${s.parityShards})`],
           ...(s.level2 ? [['level 2', level2Line(s.level2)] as [string, string]] : []),
+          ...(s.placement
+            ? [['stores', `${s.placement.stores} stores, ${s.placement.shardsPerStore} shard${s.placement.shardsPerStore === 1 ? '' : 's'} of each stripe per store; survives losing ${s.placement.failures} (${s.placement.rule})`] as [string, string]]
+            : []),
           ['overhead', overheadLine(s)],
           ['original hash', s.originalHash],
           ['merkle root', s.merkleRoot],

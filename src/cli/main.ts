@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { VERSION } from '../version.js';
 import { register as registerCommit } from './commit.js';
+import { register as registerInit } from './init.js';
 import { register as registerList } from './list.js';
 import { register as registerRestore } from './restore.js';
 import { register as registerServe } from './serve.js';
@@ -22,8 +23,10 @@ export async function main(argv: string[]): Promise<number> {
     .addHelpText(
       'after',
       '\nExit codes: 0 ok, 1 failure, 2 usage error, 3 damaged but repairable (verify, repair --dry-run), 4 unrecoverable.\n' +
-        'Archive directory: --archive DIR, else $BLOCKFRAME_ARCHIVE, else ./archive_directory.',
+        'Where archives are: --archive DIR, or --store A --store B … (one per disk or s3://bucket/prefix), else $BLOCKFRAME_ARCHIVE,\n' +
+        'else the store set in $BLOCKFRAME_CONFIG or ./blockframe.json (see blockframe init), else ./archive_directory.',
     );
+  registerInit(program, run);
   registerCommit(program, run);
   registerList(program, run);
   registerRestore(program, run);

@@ -5,7 +5,7 @@ import { openArchive, verifiedWindows } from '../engine/read.js';
 import type { Damage } from '../engine/reader.js';
 import { parseRange } from '../layout/range.js';
 import { formatSize } from '../layout/units.js';
-import { withCommon, type CommonOptions } from './common.js';
+import { storeOpts, withCommon, type CommonOptions } from './common.js';
 import { progressBar } from './progress.js';
 
 /** After a read that healed on the fly: say what is damaged and how to fix it (the bytes were correct). */
@@ -26,7 +26,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         const bar = progressBar('restore', true);
         try {
           const damage: Damage[] = [];
-          const r = await restore(name, opts.output, { archive: opts.archive, force: opts.force, onProgress: bar.update, onDamage: (d) => damage.push(d) });
+          const r = await restore(name, opts.output, { ...storeOpts(opts), force: opts.force, onProgress: bar.update, onDamage: (d) => damage.push(d) });
           bar.done();
           process.stderr.write(`restored ${r.name} (${formatSize(r.size)}) -> ${r.output}\n`);
           warnDamage(name, damage);
@@ -44,7 +44,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .action((name: string, opts: CommonOptions & { range?: string }) =>
       run(async () => {
         const damage: Damage[] = [];
-        const ropts = { archive: opts.archive, onDamage: (d: Damage) => damage.push(d) };
+        const ropts = { ...storeOpts(opts), onDamage: (d: Damage) => damage.push(d) };
         if (opts.range === undefined) {
           await cat(name, process.stdout, ropts);
         } else {

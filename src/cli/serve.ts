@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { AddressInfo } from 'node:net';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { createBlockFrameServer } from '../server/server.js';
-import { withCommon, type CommonOptions } from './common.js';
+import { storeOpts, withCommon, type CommonOptions } from './common.js';
 
 interface ServeOptions extends CommonOptions {
   host: string;
@@ -23,7 +23,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
       run(async () => {
         if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535) throw new BlockFrameError('BF_USAGE', `--port must be 0-65535, not ${JSON.stringify(opts.port)}`);
         const token = opts.token ?? (process.env.BLOCKFRAME_TOKEN || undefined);
-        const bf = createBlockFrameServer({ archive: opts.archive, allowUpload: opts.allowUpload, token });
+        const bf = createBlockFrameServer({ ...storeOpts(opts), allowUpload: opts.allowUpload, token });
         await new Promise<void>((resolve, reject) => {
           bf.server.once('error', (err: NodeJS.ErrnoException) =>
             reject(new BlockFrameError('BF_IO', `cannot listen on ${opts.host}:${opts.port}: ${err.code ?? err.message}`, { errno: err.code }, { cause: err })),

@@ -2,13 +2,26 @@
 import type { Command } from 'commander';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { repair } from '../engine/repair.js';
+import { parseReplace } from '../store/config.js';
 import { exitCodeFor, verify, verifySegment, type ArchiveHealth } from '../engine/verify.js';
-import { printJson, withCommon, type CommonOptions } from './common.js';
+import { printJson, storeOpts, withCommon, type CommonOptions } from './common.js';
 import { progressBar } from './progress.js';
 
 function problemLines(problems: ArchiveHealth['problems']): string {
   return problems
-    .map((p) => `  ${p.kind.padEnd(10)} ${p.path}${p.stripe === undefined ? '' : ` (${p.level === 2 ? 'level-2 stripe' : 'stripe'} ${p.stripe})`}  ${p.repairable ? 'repairable' : 'NOT repairable'}: ${p.detail}\n`)
+    .map(
+      (p) =>
+        `  ${p.kind.padEnd(10)} ${p.store === undefined ? '' : `[store ${p.store}] `}${p.path}${p.stripe === undefined ? '' : ` (${p.level === 2 ? 'level-2 stripe' : 'stripe'} ${p.stripe})`}  ${p.repairable ? 'repairable' : 'NOT repairable'}: ${p.detail}\n`,
+    )
+    .join('');
+}
+
+/** With several stores: one line for each store that lost shards or did not answer, before the file-by-file list. */
+function storeLines(stores: ArchiveHealth['stores']): string {
+  if (stores.length < 2) return '';
+  return stores
+    .filter((s) => s.state !== 'ok')
+    .map((s) => `  store ${s.store} (${s.label}): ${s.state === 'lost' ? `LOST, all ${s.shards} shards of this archive gone` : s.state === 'unavailable' ? 'NOT ANSWERING' : `${s.lost} of ${s.shards} shards damaged`}\n`)
     .join('');
 }
 
@@ -24,7 +37,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           if (names.length !== 1 || !/^\d+$/.test(opts.segment)) {
             throw new BlockFrameError('BF_USAGE', 'verify --segment N needs exactly one NAME and a segment number', {});
           }
-          const r = await verifySegment(names[0]!, Number(opts.segment), { archive: opts.archive });
+          const r = await verifySegment(names[0]!, Number(opts.segment), storeOpts(opts));
           if (opts.json) printJson(r);
           else {
             process.stdout.write(
@@ -36,7 +49,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           return r.ok ? EXIT.OK : EXIT.DAMAGED_REPAIRABLE;
         }
         const bar = progressBar('verify', !opts.json);
-        const report = await verify(names, { archive: opts.archive, onProgress: bar.update });
+        const report = await verify(names, { ...storeOpts(opts), onProgress: bar.update });
         bar.done();
         if (opts.json) {
           printJson({ status: report.status, archives: report.archives.map(({ dir, name, status, problems, bytesChecked }) => ({ dir, name, status, problems, bytesChecked })) });
@@ -44,6 +57,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           if (report.archives.length === 0) process.stdout.write('no archives\n');
           for (const a of report.archives) {
             process.stdout.write(`${a.status === 'healthy' ? 'ok' : a.status === 'repairable' ? 'DAMAGED (repairable)' : 'DAMAGED (unrecoverable)'}: ${a.name} [${a.dir}]\n`);
+            process.stdout.write(storeLines(a.stores));
             process.stdout.write(problemLines(a.problems));
           }
         }
@@ -55,11 +69,13 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .description('rebuild missing or corrupt shards, the chunk index and the manifest from what survives (all archives when no NAME)')
     .argument('[name...]', 'archives to repair')
     .option('--dry-run', 'print the plan and change nothing')
+    .option('--replace <old=new>', 'rebuild a dead store onto a new one (a directory or s3:// URL); the config file is updated when all is healthy', (v: string, all: string[] = []) => [...all, v])
     .option('--json', 'print one JSON report')
-    .action((names: string[], opts: CommonOptions & { dryRun?: boolean }) =>
+    .action((names: string[], opts: CommonOptions & { dryRun?: boolean; replace?: string[] }) =>
       run(async () => {
         const bar = progressBar(opts.dryRun ? 'check' : 'repair', !opts.json);
-        const report = await repair(names, { archive: opts.archive, dryRun: opts.dryRun, onProgress: bar.update });
+        const replace = opts.replace?.map(parseReplace);
+        const report = await repair(names, { ...storeOpts(opts), replace, dryRun: opts.dryRun, onProgress: bar.update });
         bar.done();
         if (opts.json) printJson(report);
         else {
@@ -71,10 +87,11 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
               process.stdout.write(problemLines(a.problems.filter((p) => p.repairable)));
             } else {
               process.stdout.write(`${a.outcome === 'planned' ? 'would repair' : 'repaired'}: ${a.name} [${a.dir}]\n`);
-              for (const x of a.actions) process.stdout.write(`  ${x.action.padEnd(8)} ${x.path}${x.via ? ` (from ${x.via})` : ''}\n`);
+              for (const x of a.actions) process.stdout.write(`  ${x.action.padEnd(8)} ${x.store === undefined ? '' : `[store ${x.store}] `}${x.path}${x.via ? ` (from ${x.via})` : ''}\n`);
             }
           }
         }
+        if (report.configUpdated && !opts.json) process.stdout.write(`updated ${report.configUpdated}: the replacement store takes the old one's place\n`);
         return exitCodeFor(report.status);
       }),
     );

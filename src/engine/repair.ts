@@ -5,6 +5,7 @@ import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
 import { rewriteIndex } from '../archive/chunk-index.js';
 import { withRepo, type Repository } from '../archive/repo.js';
 import { withPool, type OperationOptions } from './context.js';
+import { loadConfig, specText, writeConfig } from '../store/config.js';
 import { resolveMany } from './find.js';
 import { archiveCtx, computeSection, rebuildShards } from './stripe.js';
 import { verifyArchive, worst, type ArchiveHealth, type Health, type Problem } from './verify.js';
@@ -39,6 +40,8 @@ export interface ArchiveRepair {
 export interface RepairReport {
   status: Health;
   archives: ArchiveRepair[];
+  /** After `replace`: the config file that now names the replacement store. */
+  configUpdated?: string;
 }
 
 export interface RepairOptions extends OperationOptions {
@@ -49,12 +52,20 @@ export interface RepairOptions extends OperationOptions {
 export async function repair(names: string[] = [], opts: RepairOptions = {}): Promise<RepairReport> {
   return withRepo(opts, async (repo) => {
     const dirs = await resolveMany(repo, names);
-    return withPool(opts, async (pool) => {
+    const report: RepairReport = await withPool(opts, async (pool) => {
       const archives: ArchiveRepair[] = [];
       for (const dir of dirs) archives.push(await repairArchive(repo, dir, pool, opts));
       const after = archives.map((a): Health => (a.outcome === 'unrecoverable' ? 'unrecoverable' : a.outcome === 'planned' ? 'repairable' : 'healthy'));
       return { status: worst(after), archives };
     });
+    // Every archive now lives on the replacement: the config file names it from now on.
+    const { configPath, specs } = repo.resolved;
+    if (opts.replace?.length && configPath && report.status === 'healthy' && !opts.dryRun) {
+      const cfg = loadConfig(configPath);
+      await writeConfig(configPath, { ...cfg, stores: specs.map(specText) });
+      report.configUpdated = configPath;
+    }
+    return report;
   });
 }
 

@@ -97,6 +97,9 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
     });
   }
   const lostSlots = new Set(lost.map((n) => st.slots.indexOf(n)));
+  // Only k sources are read: absent slots (free zeros) and data first, then parity. The rest are rebuilt alongside
+  // (cheap compute) rather than read (I/O, perhaps over a network).
+  const use = new Set(st.slots.map((_, slot) => slot).filter((slot) => !lostSlots.has(slot)).sort((x, y) => Number(st.slots[x] !== null) - Number(st.slots[y] !== null) || x - y).slice(0, k));
   const spools = new Map<number, { spool: Spool; movable: boolean }>();
   const temps = new Map<number, SpoolFile>();
   const hashes = new Map(lost.map((n) => [n, ctx.pool.openHash()]));
@@ -132,15 +135,15 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
       await Promise.all(
         views.map(async (v, slot) => {
           const n = st.slots[slot];
-          if (n === null || n === undefined || lostSlots.has(slot)) return v.fill(0);
+          if (n === null || n === undefined || !use.has(slot)) return v.fill(0);
           const own = Math.max(0, Math.min(len, shard(n).size - o));
           const got = own > 0 ? await source(n, v, own, o) : 0;
           bytesRead += got;
           v.fill(0, got);
         }),
       );
-      const shards = views.map((v, slot) => (lostSlots.has(slot) ? null : v));
-      const outs = views.filter((_, slot) => lostSlots.has(slot));
+      const shards = views.map((v, slot) => (use.has(slot) ? v : null));
+      const outs = views.filter((_, slot) => !use.has(slot));
       await ctx.pool.reconstruct(k, m, shards, outs);
       for (const n of lost) {
         const own = Math.max(0, Math.min(len, shard(n).size - o));

@@ -25,8 +25,10 @@ const TARGET_WIDTH = 33;
  *
  * - One store: the single-directory defaults (RS(30,3) blocks; RS(1,3) for Tiers 1 and 2).
  * - Tiers 1 and 2 (k = 1, the parity shards are copies): the smallest m >= 3 that survives.
- * - Tiers 3 and 4: c = max(1, floor(33 / stores)) shards per store, k = (stores - failures) * c,
- *   m = failures * c. So 4 stores with 1 failure give RS(24,8); 6 give RS(25,5); 12 give RS(22,2).
+ * - Tiers 3 and 4: c = max(1, floor(33 / stores)) shards of a stripe per store, m = failures * c + 1 and
+ *   k = stores * c - m. The one spare parity shard means a stripe still survives one more lost shard (bit rot)
+ *   while `failures` stores are dead, instead of having no margin left (the RAID 5 rebuild problem). So 3 stores
+ *   give RS(21,12), 4 give RS(23,9), 6 give RS(24,6) and 12 give RS(21,3).
  *
  * Throws BF_PLACEMENT_IMPOSSIBLE when `failures` is not below `stores`.
  */
@@ -52,7 +54,8 @@ export function chooseCode(tier: Tier, stores: number, failures: number): { k: n
   }
   if (failures === 0) return { k: DEFAULTS.blockSegments, m: DEFAULTS.parityShards };
   const c = Math.max(1, Math.floor(TARGET_WIDTH / stores));
-  return { k: (stores - failures) * c, m: failures * c };
+  const spare = (stores - failures) * c >= 2 ? 1 : 0;
+  return { k: (stores - failures) * c - spare, m: failures * c + spare };
 }
 
 /**

@@ -73,6 +73,23 @@ export function specText(spec: StoreSpec): string {
   return `s3://${spec.bucket}/${spec.prefix}${qs ? `?${qs}` : ''}`;
 }
 
+/** Parse "OLD=NEW" (the first '=' that leaves two non-empty sides; S3 URLs may hold '=' in their query). */
+export function parseReplace(text: string): { from: string; to: string } {
+  for (let i = text.indexOf('='); i > 0; i = text.indexOf('=', i + 1)) {
+    const from = text.slice(0, i);
+    const to = text.slice(i + 1);
+    if (to === '') break;
+    try {
+      parseStoreSpec(from);
+      parseStoreSpec(to);
+      return { from, to };
+    } catch {
+      // try the next '='
+    }
+  }
+  throw bad(`--replace takes OLD=NEW (two stores), not ${JSON.stringify(text)}`, text);
+}
+
 /** Per-call limit on reads and lookups (BLOCKFRAME_STORE_TIMEOUT_MS overrides): a hung store costs this, not forever. */
 function timeoutMs(): number {
   const v = Number(process.env.BLOCKFRAME_STORE_TIMEOUT_MS);
@@ -131,6 +148,8 @@ export interface StoreOptions {
   config?: string;
   /** An already opened set (library use, tests); overrides everything else. */
   storeSet?: StoreSet;
+  /** Stand-ins for dead stores (`repair --replace OLD=NEW`): each `from` must be one of the stores, in any spelling that parses the same. */
+  replace?: { from: string; to: string }[];
 }
 
 export interface ResolvedStores {
@@ -163,6 +182,12 @@ export function resolveStores(o: StoreOptions): ResolvedStores {
     }
   }
   specs ??= [{ kind: 'local', path: resolveArchiveRoot(o.archive) }];
+  for (const r of o.replace ?? []) {
+    const from = specText(parseStoreSpec(r.from));
+    const i = specs.findIndex((s) => specText(s) === from);
+    if (i < 0) throw bad(`--replace: ${from} is not one of the stores (${specs.map(specText).join(', ')})`, r.from);
+    specs[i] = parseStoreSpec(r.to);
+  }
   const seen = new Set<string>();
   for (const s of specs) {
     const t = specText(s);

@@ -35,6 +35,8 @@ export class S3Backend implements Backend {
   constructor(readonly opts: S3Options) {
     this.label = `s3://${opts.bucket}/${opts.prefix}${opts.endpoint ? ` at ${opts.endpoint}` : ''}`;
     if (opts.profile) process.env.AWS_PROFILE ??= opts.profile;
+    // The SDK warns on stderr that later releases will need Node 22; the locked version supports Node 20.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client({
       endpoint: opts.endpoint,
       region: opts.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',

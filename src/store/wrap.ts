@@ -135,8 +135,9 @@ export class LimitBackend extends WrappedBackend {
 }
 
 /**
- * Every get, stat and delete must settle within `ms`, or it fails as BF_STORE_UNAVAILABLE (the call itself is
- * abandoned and aborted where the backend honours signals). A hung disk or endpoint then costs a read `ms`, not forever.
+ * Every get, stat, delete and listing step must settle within `ms`, and a put within `ms` plus its size at
+ * 256 KiB/s, or it fails as BF_STORE_UNAVAILABLE (the call is abandoned, and aborted where the backend honours
+ * signals). A hung disk or endpoint then costs a read `ms`, not forever.
  */
 export class TimeoutBackend extends WrappedBackend {
   constructor(
@@ -145,14 +146,14 @@ export class TimeoutBackend extends WrappedBackend {
   ) {
     super(inner);
   }
-  private bounded<T>(key: string, fn: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
+  private bounded<T>(key: string, fn: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal, ms = this.ms): Promise<T> {
     const ctl = new AbortController();
     const signal = outer ? AbortSignal.any([outer, ctl.signal]) : ctl.signal;
     return new Promise<T>((resolve, reject) => {
       const t = setTimeout(() => {
         ctl.abort();
-        reject(storeError('BF_STORE_UNAVAILABLE', this, key, `no answer within ${this.ms} ms`));
-      }, this.ms);
+        reject(storeError('BF_STORE_UNAVAILABLE', this, key, `no answer within ${ms} ms`));
+      }, ms);
       fn(signal).then(
         (v) => (clearTimeout(t), resolve(v)),
         (e) => (clearTimeout(t), reject(e)),
@@ -167,6 +168,26 @@ export class TimeoutBackend extends WrappedBackend {
   }
   override delete(key: string, signal?: AbortSignal): Promise<void> {
     return this.bounded(key, (s) => this.inner.delete(key, s), signal);
+  }
+  override put(key: string, source: PutSource, signal?: AbortSignal): Promise<void> {
+    return this.bounded(key, (s) => this.inner.put(key, source, s), signal, this.ms + Math.ceil(source.size / 262.144));
+  }
+  override async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ObjectInfo> {
+    const ctl = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, ctl.signal]) : ctl.signal;
+    const it = this.inner.list(prefix, { ...opts, signal })[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const step = await this.bounded(prefix, () => it.next(), undefined).catch((err) => {
+          ctl.abort();
+          throw err;
+        });
+        if (step.done) return;
+        yield step.value;
+      }
+    } finally {
+      void it.return?.();
+    }
   }
 }
 
