@@ -10,6 +10,8 @@ import { repair, type RepairOptions, type RepairReport } from './engine/repair.j
 import { verify, verifySegment, type SegmentCheck, type VerifyReport } from './engine/verify.js';
 import type { Readable } from 'node:stream';
 import type { Writable } from 'node:stream';
+import { resolveStores, type StoreOptions } from './store/config.js';
+import type { StoreSet } from './store/store-set.js';
 
 export { commit, find, info, list, restore, cat, read, createReadStream, openArchive, verify, verifySegment, repair, ComputePool };
 export type { ReadOptions, RepairOptions, RepairReport, VerifyReport, SegmentCheck };
@@ -25,9 +27,19 @@ export { chooseTier, DEFAULTS, type Tier, type TierPolicy } from './layout/tiers
 export { parseSize, formatSize } from './layout/units.js';
 export { VERSION } from './version.js';
 export { createBlockFrameServer, type BlockFrameServer, type ServerOptions } from './server/server.js';
+export type { Backend, BackendCaps, ObjectInfo, PutSource, ListOptions } from './store/backend.js';
+export { LocalBackend } from './store/local.js';
+export { MemBackend } from './store/mem.js';
+export { S3Backend, type S3Options } from './store/s3.js';
+export { StoreSet } from './store/store-set.js';
+export { RetryBackend, LimitBackend, TimeoutBackend, FaultBackend, type RetryPolicy, type FaultRule } from './store/wrap.js';
+export { parseStoreSpec, openBackend, type StoreOptions, type StoreSpec } from './store/config.js';
+export { chooseCode, PLACEMENT_RULE, type Placement } from './layout/placement.js';
 
 /**
- * One archive root with a long-lived compute pool: the convenient way to run several operations.
+ * One archive root (or store set) with a long-lived compute pool and open stores: the convenient way to run
+ * several operations. Options are those of every operation: `archive`, or `stores` (+ `failures`), or `config`,
+ * or an open `storeSet`.
  *
  *   const bf = new BlockFrame({ archive: 'archive_directory' });
  *   await bf.commit('my_dataset.bin');
@@ -39,11 +51,13 @@ export { createBlockFrameServer, type BlockFrameServer, type ServerOptions } fro
  */
 export class BlockFrame {
   private pool?: ComputePool;
-  constructor(private readonly options: { archive?: string } = {}) {}
+  private stores?: StoreSet;
+  constructor(private readonly options: StoreOptions = {}) {}
 
   private opts<T extends OperationOptions>(extra?: T): T {
     this.pool ??= ComputePool.start();
-    return { ...extra, archive: this.options.archive, pool: this.pool } as T;
+    this.stores ??= this.options.storeSet ?? resolveStores(this.options).set;
+    return { ...extra, storeSet: this.stores, pool: this.pool } as T;
   }
 
   commit(file: string, opts?: Omit<CommitOptions, 'archive' | 'pool'>): Promise<CommitResult> {
@@ -84,5 +98,7 @@ export class BlockFrame {
   async close(): Promise<void> {
     await this.pool?.close();
     this.pool = undefined;
+    if (this.stores && this.stores !== this.options.storeSet) await this.stores.close();
+    this.stores = undefined;
   }
 }

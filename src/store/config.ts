@@ -8,7 +8,7 @@ import type { Backend } from './backend.js';
 import { LocalBackend, resolveArchiveRoot } from './local.js';
 import { S3Backend } from './s3.js';
 import { StoreSet } from './store-set.js';
-import { LimitBackend, RetryBackend, TimeoutBackend } from './wrap.js';
+import { LimitBackend, RetryBackend, TimeoutBackend, WrappedBackend } from './wrap.js';
 import { writeFileAtomic } from './fsutil.js';
 
 export type StoreSpec =
@@ -162,9 +162,17 @@ export interface ResolvedStores {
   configPath?: string;
 }
 
+/** The directory of a set that is one local directory (seen through any wrappers), else undefined. */
+function localRootOf(set: StoreSet): string | undefined {
+  if (set.size !== 1) return undefined;
+  let b: Backend = set.domains[0]!;
+  while (b instanceof WrappedBackend) b = b.inner;
+  return b instanceof LocalBackend ? b.root : undefined;
+}
+
 /** Decide the stores: explicit stores, then an explicit archive, then a config file, then the default directory. */
 export function resolveStores(o: StoreOptions): ResolvedStores {
-  if (o.storeSet) return { set: o.storeSet, specs: [], from: 'set' };
+  if (o.storeSet) return { set: o.storeSet, specs: [], from: 'set', localRoot: localRootOf(o.storeSet) };
   let specs: StoreSpec[] | undefined;
   let failures = o.failures;
   let from: ResolvedStores['from'] = 'archive';

@@ -67,6 +67,7 @@ describe('an archive over 4 local stores (failure domains)', () => {
   after(() => cleanup());
 
   test('the code follows from the stores: RS(23,9) blocks over 4 stores, each store holds 8 shards of a full block', async () => {
+    assert.equal((await verify([], { stores: stores(pristine) })).status, 'healthy', 'every shard is on the store placement names');
     const l = await list({ stores: stores(pristine) });
     const t3 = l.archives.find((a) => a.name === 't3.bin')!;
     assert.equal(t3.dataShards, 23);
