@@ -318,6 +318,7 @@ async function renderFile(dir, signal) {
   item('Code', codeText(s));
   item('Segments', String(s.segments));
   item('Stripes', String(s.stripes));
+  if (s.placement) item('Stores', `${s.placement.stores}, ${s.placement.shardsPerStore} shard${s.placement.shardsPerStore === 1 ? '' : 's'} of each stripe per store; survives losing ${s.placement.failures}`);
   if (s.level2) item('Level 2', level2Text(s.level2), `target ${s.level2.groupBlocks} blocks per group`);
   item('Overhead', overheadText(s), `${s.overhead} parity bytes per data byte${s.level2 ? `, ${s.level2.overhead} of them level 2` : ''}`);
   item('Committed', formatDate(s.createdAt), s.createdAt);
@@ -371,7 +372,11 @@ async function renderFile(dir, signal) {
     const parts = Object.entries(counts)
       .filter(([, n]) => n > 0)
       .map(([state, n]) => `${n} ${state}`);
-    healthText.textContent = `${health.status[0].toUpperCase()}${health.status.slice(1)}: ${parts.join(', ') || 'no shards'}.`;
+    const storeList = Array.isArray(health.stores) && health.stores.length > 1 ? health.stores : [];
+    const storeText = storeList.length
+      ? ` Stores: ${storeList.map((x) => `${x.store} ${x.state === 'ok' ? 'ok' : x.state === 'lost' ? 'LOST' : x.state === 'unavailable' ? 'NOT ANSWERING' : `${x.lost} of ${x.shards} damaged`}`).join(' · ')}.`
+      : '';
+    healthText.textContent = `${health.status[0].toUpperCase()}${health.status.slice(1)}: ${parts.join(', ') || 'no shards'}.${storeText}`;
     healthText.className = `map-status status-${health.status}`;
     const problems = Array.isArray(health.problems) ? health.problems : [];
     if (problems.length) {
@@ -386,6 +391,7 @@ async function renderFile(dir, signal) {
               {},
               h('span', { class: `tag tag-${p.kind}` }, p.kind),
               ' ',
+              p.store ? `[store ${p.store}] ` : '',
               h('code', {}, p.path),
               p.stripe !== undefined && p.stripe !== null ? ` (${p.level === 2 ? 'level-2 stripe' : 'stripe'} ${p.stripe})` : '',
               p.detail ? ` — ${p.detail}` : '',
@@ -624,13 +630,22 @@ function colourShards(byPath, health) {
   for (const p of Array.isArray(health.problems) ? health.problems : []) {
     if (p.kind === 'missing' || p.kind === 'truncated' || p.kind === 'corrupt') problemState.set(p.path, p.kind);
   }
+  // With several stores: which store holds each shard, and which stores are down (lost, or not answering).
+  const storeOf = new Map();
+  if (Array.isArray(health.shards)) for (const sh of health.shards) storeOf.set(sh.path, sh.store);
+  const stores = Array.isArray(health.stores) ? health.stores : [];
+  const down = new Map(stores.filter((x) => x.state === 'lost' || x.state === 'unavailable').map((x) => [x.store, x.state]));
   for (const [path, cell] of byPath) {
     let state = states.get(path) ?? problemState.get(path) ?? (states.size === 0 ? 'ok' : 'unknown');
     if (!(state in STATE_LABEL)) state = 'unknown';
     if (state in counts) counts[state]++;
     cell.className = cell.className.replace(/\bstate-\S+/, `state-${state}`);
     cell.setAttribute('data-state', state);
-    cell.setAttribute('title', `${cell.dataset.base}\nState: ${STATE_LABEL[state]}`);
+    const store = storeOf.get(path);
+    const where = stores.length > 1 && store ? `\nStore ${store}${down.has(store) ? ` (${down.get(store) === 'lost' ? 'lost' : 'not answering'})` : ''}` : '';
+    if (store) cell.setAttribute('data-store', String(store));
+    cell.classList.toggle('store-down', down.has(store));
+    cell.setAttribute('title', `${cell.dataset.base}${where}\nState: ${STATE_LABEL[state]}`);
     cell.setAttribute('aria-label', `${cell.getAttribute('data-role')} ${cell.dataset.base.split('\n')[1]}: ${STATE_LABEL[state]}`);
   }
   return counts;
