@@ -1,15 +1,17 @@
 // Bench helper run in its own process: one operation, printing wall time and peak RSS as JSON.
 import { commit, repair, restore, verify } from '../src/index.js';
 
-const [op, a, b, archive, tier, segmentSize] = process.argv.slice(2);
+const [op, a, b, where, tier, segmentSize] = process.argv.slice(2);
+// WHERE is an archive directory, or "stores:DIR,DIR,…" for a store set.
+const at = where?.startsWith('stores:') ? { stores: where.slice(7).split(',') } : { archive: where };
 const t0 = process.hrtime.bigint();
 let extra: Record<string, unknown> = {};
-if (op === 'commit') await commit(a!, { archive, tier: tier ? (Number(tier) as 1 | 2 | 3 | 4) : undefined, segmentSize: segmentSize ? Number(segmentSize) : undefined });
-else if (op === 'restore') await restore(a!, b!, { archive, force: true });
-else if (op === 'verify') extra = { status: (await verify([a!], { archive })).status };
+if (op === 'commit') await commit(a!, { ...at, tier: tier ? (Number(tier) as 1 | 2 | 3 | 4) : undefined, segmentSize: segmentSize ? Number(segmentSize) : undefined });
+else if (op === 'restore') await restore(a!, b!, { ...at, force: true });
+else if (op === 'verify') extra = { status: (await verify([a!], at)).status };
 else if (op === 'repair') {
-  const r = await repair([a!], { archive });
-  extra = { status: r.status, bytesReadForRebuild: r.archives[0]!.bytesReadForRebuild };
+  const r = await repair([a!], at);
+  extra = { status: r.status, bytesReadForRebuild: r.archives[0]!.bytesReadForRebuild, bytesWritten: r.archives[0]!.bytesWritten };
 } else throw new Error(`unknown op ${op}`);
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 // maxRSS is in KiB and covers the worker threads too (they share the process).

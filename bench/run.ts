@@ -1,5 +1,5 @@
 // `npm run bench`: codec and hash speed; commit/restore of a 2 GiB Tier 3 file against dd; verify and repair against
-// par2; verified 1 MiB range reads; peak RSS. Prints a table and writes bench/results.json.
+// par2; verified 1 MiB range reads; 4 stores against 1; peak RSS. Prints a table and writes bench/results.json.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
@@ -57,7 +57,7 @@ function timed(cmd: string, args: string[]): number {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-function child(args: string[]): { seconds: number; maxRssMiB: number; status?: string; bytesReadForRebuild?: number } {
+function child(args: string[]): { seconds: number; maxRssMiB: number; status?: string; bytesReadForRebuild?: number; bytesWritten?: number } {
   const r = spawnSync(process.execPath, [join(here, 'child.js'), ...args], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`bench child ${args[0]} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
@@ -172,8 +172,80 @@ function archiveOverhead(archive: string): number {
   return JSON.parse(r.stdout).archives[0].overhead;
 }
 
+/**
+ * Failure domains on one disk: commit and restore over 4 local stores against 1 (each beside a dd), restore with
+ * one store gone against all healthy, and repair of the whole dead store (time, bytes read and written).
+ */
+async function stores(src: string, out: string, ddRun: () => number): Promise<void> {
+  const one = join(work, 'one');
+  const dirs = [1, 2, 3, 4].map((i) => join(work, `store${i}`));
+  const four = `stores:${dirs.join(',')}`;
+  const r = { c1: [] as number[], c4: [] as number[], r1: [] as number[], r4: [] as number[], dd: [] as number[], rss: 0 };
+  for (let i = 0; i < RUNS; i++) {
+    log(`stores run ${i + 1}/${RUNS}: commit and restore on 1 store, then on 4`);
+    spawnSync('rm', ['-rf', one, ...dirs]);
+    r.dd.push(ddRun());
+    const c1 = child(['commit', src, '', one, '3']);
+    ddRun();
+    const c4 = child(['commit', src, '', four, '3']);
+    r.c1.push(c1.seconds);
+    r.c4.push(c4.seconds);
+    r.rss = Math.max(r.rss, c1.maxRssMiB, c4.maxRssMiB);
+    for (const [where, into] of [
+      [one, r.r1],
+      [four, r.r4],
+    ] as const) {
+      spawnSync('rm', ['-f', out]);
+      ddRun();
+      const x = child(['restore', 'big.bin', out, where]);
+      into.push(x.seconds);
+      r.rss = Math.max(r.rss, x.maxRssMiB);
+    }
+  }
+  const c = median(r.c4.map((x, i) => x / r.c1[i]!));
+  const rr = median(r.r4.map((x, i) => x / r.r1[i]!));
+  row(`commit ${BIG / GiB} GiB Tier 3: 4 local stores (RS(23,9)) / 1 store (RS(30,3)), same disk`, `${c.toFixed(2)} (${median(r.c4).toFixed(2)} s vs ${median(r.c1).toFixed(2)} s)`);
+  row(`restore ${BIG / GiB} GiB: 4 stores / 1 store, same disk`, `${rr.toFixed(2)} (${median(r.r4).toFixed(2)} s vs ${median(r.r1).toFixed(2)} s)`);
+  // One store dead: the restore rebuilds a quarter of the data from parity on the fly.
+  spawnSync('mv', [dirs[1]!, `${dirs[1]}.away`]);
+  const dead: number[] = [];
+  const healthy: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    spawnSync('rm', ['-f', out]);
+    ddRun();
+    const d = child(['restore', 'big.bin', out, four]);
+    dead.push(d.seconds);
+    r.rss = Math.max(r.rss, d.maxRssMiB);
+    spawnSync('mv', [`${dirs[1]}.away`, dirs[1]!]);
+    spawnSync('rm', ['-f', out]);
+    ddRun();
+    healthy.push(child(['restore', 'big.bin', out, four]).seconds);
+    spawnSync('mv', [dirs[1]!, `${dirs[1]}.away`]);
+  }
+  const dr = median(dead.map((x, i) => x / healthy[i]!));
+  row(`restore ${BIG / GiB} GiB, 4 stores, one store dead / all healthy`, `${dr.toFixed(2)} (${median(dead).toFixed(2)} s vs ${median(healthy).toFixed(2)} s)`);
+  // The dead disk is replaced by an empty one: repair rebuilds all of its shards.
+  await mkdir(dirs[1]!);
+  ddRun();
+  const rp = child(['repair', 'big.bin', '', four]);
+  if (rp.status !== 'healthy') throw new Error(`repair of the dead store ended ${rp.status}`);
+  r.rss = Math.max(r.rss, rp.maxRssMiB);
+  const readB = rp.bytesReadForRebuild ?? 0;
+  const wrote = rp.bytesWritten ?? 0;
+  row(
+    'repair of one whole dead store (4 stores, RS(23,9)): bytes read / bytes rebuilt',
+    `${(readB / wrote).toFixed(2)} (${rp.seconds.toFixed(2)} s, read ${(readB / MiB).toFixed(0)} MiB, wrote ${(wrote / MiB).toFixed(0)} MiB)`,
+    '<= k = 23',
+    readB <= 23 * wrote,
+  );
+  row('peak RSS, every stores row (commit, restore, repair)', `${r.rss.toFixed(0)} MiB`, '<= 256 MiB', r.rss <= 256);
+  results.stores = { ...r, commitRatio: c, restoreRatio: rr, deadRestoreRatio: dr, dead, healthy, repair: rp };
+  spawnSync('rm', ['-rf', one, ...dirs, `${dirs[1]}.away`]);
+}
+
 async function main(): Promise<void> {
   if (process.argv.includes('--tier4-only')) return tier4Only();
+  if (process.argv.includes('--stores-only')) return storesOnly();
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   log('codec and BLAKE3 micro-benchmarks');
@@ -268,6 +340,7 @@ async function main(): Promise<void> {
   await rm(archive, { recursive: true, force: true });
 
   await tier4(src, out, archive, ddRun);
+  await stores(src, out, ddRun);
 
   // Peak RSS of commit at two sizes (must not grow with file size).
   const rss: Record<string, number> = { [label]: commitRss };
@@ -301,6 +374,21 @@ async function tier4Only(): Promise<void> {
   await rm(work, { recursive: true, force: true });
   results.table = rows;
   await writeFile(join(repo, 'bench', 'results-tier4.json'), JSON.stringify(results, null, 2) + '\n');
+  printTable();
+}
+
+/** `npm run bench -- --stores-only`: just the failure-domain rows. */
+async function storesOnly(): Promise<void> {
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  const src = join(work, 'big.bin');
+  await makeFile(src, BIG);
+  const ddRun = ddRunner(src, join(work, 'copy.bin'));
+  row(`dd bs=4M conv=fsync, ${BIG / GiB} GiB (reference)`, `${ddRun().toFixed(2)} s`);
+  await stores(src, join(work, 'restored.bin'), ddRun);
+  await rm(work, { recursive: true, force: true });
+  results.table = rows;
+  await writeFile(join(repo, 'bench', 'results-stores.json'), JSON.stringify(results, null, 2) + '\n');
   printTable();
 }
 

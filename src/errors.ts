@@ -38,7 +38,6 @@ export const ERROR_CODES = {
   BF_OUTPUT_EXISTS: { summary: 'the output path exists and --force was not given', exitCode: EXIT.FAILURE, httpStatus: 409 },
   BF_ABORTED: { summary: 'the operation was cancelled', exitCode: EXIT.FAILURE, httpStatus: 499 },
   BF_UNRECOVERABLE: { summary: 'too many shards of a stripe are lost: the data cannot be rebuilt', exitCode: EXIT.UNRECOVERABLE, httpStatus: 500 },
-  BF_CHUNK_INDEX_DAMAGED: { summary: 'chunks.idx is damaged; repair rebuilds it', exitCode: EXIT.FAILURE, httpStatus: 500 },
   BF_RS_TOO_FEW_SHARDS: { summary: 'fewer than k shards survive: the stripe cannot be rebuilt', exitCode: EXIT.UNRECOVERABLE, httpStatus: 500 },
   BF_HEX_INVALID: { summary: 'a string is not lowercase hex of the expected length', exitCode: EXIT.FAILURE, httpStatus: 400 },
   BF_BLAKE3_NOT_READY: { summary: 'BLAKE3 was used before initBlake3() finished (a bug)', exitCode: EXIT.FAILURE, httpStatus: 500 },
@@ -50,6 +49,10 @@ export const ERROR_CODES = {
   BF_FORBIDDEN: { summary: 'the server does not allow this operation (uploads are off)', exitCode: EXIT.FAILURE, httpStatus: 403 },
   BF_NOT_FOUND: { summary: 'no such HTTP route or resource', exitCode: EXIT.FAILURE, httpStatus: 404 },
   BF_METHOD_NOT_ALLOWED: { summary: 'the HTTP method is not supported on this route', exitCode: EXIT.FAILURE, httpStatus: 405 },
+  BF_ARCHIVE_ROOT_MISSING: { summary: 'the archive directory does not exist (commit creates it)', exitCode: EXIT.FAILURE, httpStatus: 404 },
+  BF_ARCHIVE_BUSY: { summary: 'another process holds the archive for a repair, commit or delete, and did not let go in time', exitCode: EXIT.FAILURE, httpStatus: 409 },
+  BF_OUTPUT_INVALID: { summary: 'the output path cannot be written: its directory is missing or not a directory', exitCode: EXIT.FAILURE, httpStatus: 400 },
+  BF_SERVER_BUSY: { summary: 'the server is streaming as many files as it allows; retry shortly', exitCode: EXIT.FAILURE, httpStatus: 503 },
   BF_STORE_KEY_MISSING: { summary: 'a key is not in the store', exitCode: EXIT.FAILURE, httpStatus: 404 },
   BF_STORE_NOT_A_FILE: { summary: 'something other than a regular file sits at a key of a local store (it is never followed)', exitCode: EXIT.FAILURE, httpStatus: 500 },
   BF_STORE_UNAVAILABLE: { summary: 'a store did not answer in time, refused the connection or failed on its side', exitCode: EXIT.FAILURE, httpStatus: 503 },
@@ -113,6 +116,8 @@ export function fromSystemError(err: unknown, path: string, what: string): unkno
       return new BlockFrameError('BF_FILE_UNREADABLE', `permission denied while ${what}: ${path}`, { path }, { cause: err });
     case 'EISDIR':
       return new BlockFrameError('BF_NOT_A_FILE', `not a regular file: ${path}`, { path }, { cause: err });
+    case 'EROFS':
+      return new BlockFrameError('BF_IO', `read-only filesystem while ${what}: ${path}`, { path, errno: 'EROFS' }, { cause: err });
     case 'ABORT_ERR':
       return new BlockFrameError('BF_ABORTED', `cancelled while ${what}`, { path }, { cause: err });
     default:

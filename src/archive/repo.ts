@@ -1,5 +1,6 @@
 // The repository: archives on a set of stores. Listing, the three-copy manifest set on every store, and where
 // each archive's shards live (placement). Operations reach shard bytes only through here and the store set.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlockFrameError } from '../errors.js';
 import { blake3Hex } from '../integrity/blake3.js';
@@ -78,8 +79,20 @@ export class Repository {
     if (this.owned) await this.set.close();
   }
 
+  /**
+   * A single archive directory must exist for anything but commit (which creates it): a mistyped --archive is an
+   * error, not "no archives" (a cron check would report healthy forever). Stores of a set may be missing: that
+   * is a dead store, which verify reports.
+   */
+  requireRoot(): void {
+    if (this.localRoot && !existsSync(this.localRoot)) {
+      throw new BlockFrameError('BF_ARCHIVE_ROOT_MISSING', `no archive directory at ${this.localRoot} (check --archive or BLOCKFRAME_ARCHIVE; commit creates it)`, { path: this.localRoot });
+    }
+  }
+
   /** Every archive directory name on any store (hidden and non-archive names are skipped), sorted. */
   async listDirs(): Promise<string[]> {
+    this.requireRoot();
     const out: string[] = [];
     for await (const o of this.set.list('', { delimiter: '/' })) {
       if (!o.prefix) continue;
@@ -164,9 +177,18 @@ export class Repository {
     return { manifest: p.m, text: p.text, damaged, unavailable: unavailable.sort((a, b) => a - b) };
   }
 
+  /**
+   * One manifest file's text, or null when it is missing, is not a regular file (a symlink is never followed), or
+   * is implausibly large: all of those are a damaged copy, not a dead store.
+   */
   private async readText(d: number, key: string): Promise<string | null> {
-    const bytes = await this.set.on(d, (b) => getAll(b, key, MANIFEST_MAX_BYTES));
-    return bytes === null ? null : new TextDecoder().decode(bytes);
+    try {
+      const bytes = await this.set.on(d, (b) => getAll(b, key, MANIFEST_MAX_BYTES));
+      return bytes === null ? null : new TextDecoder().decode(bytes);
+    } catch (err) {
+      if (err instanceof BlockFrameError && (err.code === 'BF_STORE_NOT_A_FILE' || err.context.tooLarge === true)) return null;
+      throw err;
+    }
   }
 
   /** All archives with their manifests; damaged ones carry `error` instead of failing the listing. */

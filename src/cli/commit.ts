@@ -1,5 +1,6 @@
 // `blockframe commit FILE...`: archive files, one result line each (or one JSON document).
 import type { Command } from 'commander';
+import { printable } from '../escape.js';
 import { BlockFrameError } from '../errors.js';
 import { commit, type CommitResult } from '../engine/commit.js';
 import { parseTier } from '../layout/tiers.js';
@@ -11,6 +12,7 @@ import { progressBar } from './progress.js';
 interface Opts extends CommonOptions {
   tier?: string;
   segmentSize?: string;
+  force?: boolean;
 }
 
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
@@ -19,6 +21,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .argument('<file...>', 'files to archive')
     .option('--tier <n>', 'force tier 1, 2, 3 or 4')
     .option('--segment-size <size>', 'segment size for tiers 2 to 4, e.g. 32MiB (default 32MiB)')
+    .option('--force', 'rewrite an archive of the same content (say, with another --tier or --segment-size)')
     .option('--json', 'print one JSON document')
     .action((files: string[], opts: Opts) =>
       run(async () => {
@@ -31,18 +34,19 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           for (const file of files) {
             const bar = progressBar(file, !opts.json);
             try {
-              const r = await commit(file, { ...storeOpts(opts), tier, segmentSize, pool, onProgress: bar.update });
+              const r = await commit(file, { ...storeOpts(opts), tier, segmentSize, force: opts.force, pool, onProgress: bar.update });
               bar.done();
               results.push(r);
               if (!opts.json) {
-                const what = r.status === 'archived' ? 'archived' : 'already archived';
-                process.stdout.write(`${what}: ${r.name} (${formatSize(r.size)}, tier ${r.tier}, ${r.segments} segment${r.segments === 1 ? '' : 's'}, ${shortHash(r.originalHash)}) -> ${r.dir}\n`);
+                const what = { archived: 'archived', 'already-archived': 'already archived', repaired: 'already archived, was damaged, repaired', rewritten: 'rewritten' }[r.status];
+                process.stdout.write(`${what}: ${printable(r.name)} (${formatSize(r.size)}, tier ${r.tier}, ${r.segments} segment${r.segments === 1 ? '' : 's'}, ${shortHash(r.originalHash)}) -> ${printable(r.dir)}\n`);
+                if (r.ignored) process.stderr.write(`blockframe: note: ${r.ignored.join(' and ')} not applied: the content is already archived (use --force to rewrite it)\n`);
               }
             } catch (err) {
               bar.done();
               if (!(err instanceof BlockFrameError) || files.length === 1) throw err;
               errors.push({ file, ...err.toJSON() });
-              if (!opts.json) process.stderr.write(`blockframe: ${err.message}\n`);
+              if (!opts.json) process.stderr.write(`blockframe: ${printable(err.message)} [${err.code}]\n`);
             }
           }
         } finally {

@@ -1,5 +1,6 @@
 // `blockframe list`, `find` and `info`: what is archived, located by name, directory or hash prefix.
 import type { Command } from 'commander';
+import { printable } from '../escape.js';
 import { find, info, list, type ArchiveSummary, type Level2Summary } from '../engine/find.js';
 import { formatSize } from '../layout/units.js';
 import { printJson, shortHash, storeOpts, withCommon, type CommonOptions } from './common.js';
@@ -14,9 +15,9 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         if (opts.json) return printJson(l), 0;
         if (l.archives.length === 0 && l.damaged.length === 0) process.stdout.write('no archives\n');
         for (const a of l.archives) {
-          process.stdout.write(`${a.name}\t${formatSize(a.size)}\ttier ${a.tier}\t${shortHash(a.originalHash)}\t${a.createdAt}\n`);
+          process.stdout.write(`${printable(a.name)}\t${formatSize(a.size)}\ttier ${a.tier}\t${shortHash(a.originalHash)}\t${a.createdAt}\n`);
         }
-        for (const d of l.damaged) process.stdout.write(`${d.dir}\tDAMAGED\t${d.code}: ${d.message}\n`);
+        for (const d of l.damaged) process.stdout.write(`${printable(d.dir)}\tDAMAGED\t${d.code}: ${printable(d.message)}\n`);
         return 0;
       }),
     );
@@ -29,7 +30,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
       run(async () => {
         const a = await find(name, storeOpts(opts));
         if (opts.json) printJson(a);
-        else process.stdout.write(`${a.path}\n`);
+        else process.stdout.write(`${printable(a.path)}\n`);
         return 0;
       }),
     );
@@ -60,7 +61,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           ['created', s.createdAt],
           ['format', `v${manifest.format_version}, ${manifest.generator}`],
         ];
-        for (const [k, v] of rows) process.stdout.write(`${k.padEnd(14)} ${v}\n`);
+        for (const [k, v] of rows) process.stdout.write(`${k.padEnd(14)} ${printable(v)}\n`);
         return 0;
       }),
     );

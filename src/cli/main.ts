@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { VERSION } from '../version.js';
+import { printable } from '../escape.js';
 import { register as registerCommit } from './commit.js';
 import { register as registerInit } from './init.js';
 import { register as registerList } from './list.js';
@@ -12,6 +13,7 @@ import { register as registerVerify } from './verify.js';
 export async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.OK;
   const debug = argv.includes('--debug');
+  const json = argv.includes('--json');
   const run = async (fn: () => Promise<number>): Promise<void> => {
     exitCode = await fn();
   };
@@ -39,23 +41,30 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return exitCode;
   } catch (err) {
-    return report(err, debug);
+    return report(err, debug, json);
   }
 }
 
-function report(err: unknown, debug: boolean): number {
+/**
+ * One line on stderr (names escaped), and with --json also one JSON document on stdout:
+ * {"error": {"code", "message", ...context}}. Returns the exit code.
+ */
+function report(err: unknown, debug: boolean, json: boolean): number {
   if (err instanceof CommanderError) {
     // commander has already printed its message; help and version are successes.
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.OK;
+    if (json) process.stdout.write(`${JSON.stringify({ error: { code: 'BF_USAGE', message: err.message.replace(/^error: /, '') } }, null, 2)}\n`);
     return EXIT.USAGE;
   }
   if (err instanceof BlockFrameError) {
-    process.stderr.write(`blockframe: ${err.message} [${err.code}]\n`);
+    process.stderr.write(`blockframe: ${printable(err.message)} [${err.code}]\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ error: err.toJSON() }, null, 2)}\n`);
     if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
     return err.exitCode;
   }
   const e = err as Error;
-  process.stderr.write(`blockframe: unexpected error: ${e?.message ?? String(err)} [BF_INTERNAL]${debug ? '' : ' (run with --debug for details)'}\n`);
+  process.stderr.write(`blockframe: unexpected error: ${printable(e?.message ?? String(err))} [BF_INTERNAL]${debug ? '' : ' (run with --debug for details)'}\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ error: { code: 'BF_INTERNAL', message: e?.message ?? String(err) } }, null, 2)}\n`);
   if (debug && e?.stack) process.stderr.write(`${e.stack}\n`);
   return EXIT.FAILURE;
 }

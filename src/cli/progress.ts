@@ -1,5 +1,6 @@
 // A terminal progress bar (bytes, MB/s, ETA) on stderr when it is a TTY; silent on pipes and with --json.
 import { formatSize } from '../layout/units.js';
+import { printable } from '../escape.js';
 
 export interface ProgressBar {
   update(done: number, total: number): void;
@@ -26,7 +27,7 @@ export function progressBar(label: string, enabled: boolean, stream: NodeJS.Writ
       const width = 24;
       const fill = Math.round(frac * width);
       const bar = `${'#'.repeat(fill)}${'-'.repeat(width - fill)}`;
-      const line = `${label} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${formatSize(done)}/${formatSize(total)} ${(rate / 1e6).toFixed(0)} MB/s ETA ${eta.toFixed(0)}s`;
+      const line = `${printable(label)} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${formatSize(done)}/${formatSize(total)} ${(rate / 1e6).toFixed(0)} MB/s ETA ${eta.toFixed(0)}s`;
       stream.write(`\r${line.slice(0, (stream.columns || 100) - 1)}\x1b[K`);
     },
     done() {

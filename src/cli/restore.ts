@@ -1,5 +1,6 @@
 // `blockframe restore NAME -o PATH` and `blockframe cat NAME`: get a verified file back.
 import type { Command } from 'commander';
+import { printable } from '../escape.js';
 import { cat, restore, writeTo } from '../engine/restore.js';
 import { openArchive, verifiedWindows } from '../engine/read.js';
 import type { Damage } from '../engine/reader.js';
@@ -11,24 +12,35 @@ import { progressBar } from './progress.js';
 /** After a read that healed on the fly: say what is damaged and how to fix it (the bytes were correct). */
 function warnDamage(name: string, damage: Damage[]): void {
   if (damage.length === 0) return;
-  const what = damage.map((d) => `${d.kind} ${d.path}`).join(', ');
-  process.stderr.write(`blockframe: warning: damaged ${what}; the bytes were rebuilt from parity and verified (run: blockframe repair ${name})\n`);
+  // Many files (a whole dead store) are summed up per store rather than listed one by one.
+  const stores = new Map<number, number>();
+  for (const d of damage) if (d.store !== undefined) stores.set(d.store, (stores.get(d.store) ?? 0) + 1);
+  const shown = damage.slice(0, 5).map((d) => `${d.kind} ${printable(d.path)}`);
+  const more = damage.length > 5 ? ` and ${damage.length - 5} more` : '';
+  const where = stores.size ? ` (${[...stores].map(([s, n]) => `${n} on store ${s}`).join(', ')})` : '';
+  process.stderr.write(`blockframe: warning: damaged ${shown.join(', ')}${more}${where}; the bytes were rebuilt from parity and verified (run: blockframe repair ${printable(name)})\n`);
 }
 
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
   withCommon(program.command('restore'))
     .description('restore a file, verifying every shard and the whole-file hash; the output appears only when complete')
     .argument('<name>', 'file name, archive directory name, or hash prefix')
-    .requiredOption('-o, --output <path>', 'where to write the restored file')
+    .requiredOption('-o, --output <path>', 'where to write the restored file: a path, a directory (gets the archived name), or - for stdout')
     .option('--force', 'replace the output if it exists')
     .action((name: string, opts: CommonOptions & { output: string; force?: boolean }) =>
       run(async () => {
+        if (opts.output === '-') {
+          const damage: Damage[] = [];
+          await cat(name, process.stdout, { ...storeOpts(opts), onDamage: (d) => damage.push(d) });
+          warnDamage(name, damage);
+          return 0;
+        }
         const bar = progressBar('restore', true);
         try {
           const damage: Damage[] = [];
           const r = await restore(name, opts.output, { ...storeOpts(opts), force: opts.force, onProgress: bar.update, onDamage: (d) => damage.push(d) });
           bar.done();
-          process.stderr.write(`restored ${r.name} (${formatSize(r.size)}) -> ${r.output}\n`);
+          process.stderr.write(`restored ${printable(r.name)} (${formatSize(r.size)}) -> ${printable(r.output)}\n`);
           warnDamage(name, damage);
         } finally {
           bar.done();

@@ -1,5 +1,6 @@
 // `blockframe verify [NAME...]` and `blockframe repair [NAME...]`: find damage, say if it is repairable, heal it.
 import type { Command } from 'commander';
+import { printable } from '../escape.js';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { repair } from '../engine/repair.js';
 import { parseReplace } from '../store/config.js';
@@ -11,7 +12,7 @@ function problemLines(problems: ArchiveHealth['problems']): string {
   return problems
     .map(
       (p) =>
-        `  ${p.kind.padEnd(10)} ${p.store === undefined ? '' : `[store ${p.store}] `}${p.path}${p.stripe === undefined ? '' : ` (${p.level === 2 ? 'level-2 stripe' : 'stripe'} ${p.stripe})`}  ${p.repairable ? 'repairable' : 'NOT repairable'}: ${p.detail}\n`,
+        `  ${p.kind.padEnd(10)} ${p.store === undefined ? '' : `[store ${p.store}] `}${printable(p.path)}${p.stripe === undefined ? '' : ` (${p.level === 2 ? 'level-2 stripe' : 'stripe'} ${p.stripe})`}  ${p.repairable ? 'repairable' : 'NOT repairable'}: ${printable(p.detail)}\n`,
     )
     .join('');
 }
@@ -21,7 +22,7 @@ function storeLines(stores: ArchiveHealth['stores']): string {
   if (stores.length < 2) return '';
   return stores
     .filter((s) => s.state !== 'ok')
-    .map((s) => `  store ${s.store} (${s.label}): ${s.state === 'lost' ? `LOST, all ${s.shards} shards of this archive gone` : s.state === 'unavailable' ? 'NOT ANSWERING' : `${s.lost} of ${s.shards} shards damaged`}\n`)
+    .map((s) => `  store ${s.store} (${printable(s.label)}): ${s.state === 'lost' ? `LOST, all ${s.shards} shards of this archive gone` : s.state === 'unavailable' ? 'NOT ANSWERING' : `${s.lost} of ${s.shards} shards damaged`}\n`)
     .join('');
 }
 
@@ -52,16 +53,22 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         const report = await verify(names, { ...storeOpts(opts), onProgress: bar.update });
         bar.done();
         if (opts.json) {
-          printJson({ status: report.status, archives: report.archives.map(({ dir, name, status, problems, bytesChecked }) => ({ dir, name, status, problems, bytesChecked })) });
+          printJson({
+            status: report.status,
+            archives: report.archives.map(({ dir, name, status, problems, stores, bytesChecked }) => ({ dir, name, status, problems, stores, bytesChecked })),
+            notFound: report.notFound,
+          });
         } else {
-          if (report.archives.length === 0) process.stdout.write('no archives\n');
+          if (report.archives.length === 0 && report.notFound.length === 0) process.stdout.write('no archives\n');
+          for (const n of report.notFound) process.stderr.write(`blockframe: ${printable(n.message)} [${n.code}]\n`);
           for (const a of report.archives) {
-            process.stdout.write(`${a.status === 'healthy' ? 'ok' : a.status === 'repairable' ? 'DAMAGED (repairable)' : 'DAMAGED (unrecoverable)'}: ${a.name} [${a.dir}]\n`);
+            process.stdout.write(`${a.status === 'healthy' ? 'ok' : a.status === 'repairable' ? 'DAMAGED (repairable)' : 'DAMAGED (unrecoverable)'}: ${printable(a.name)} [${printable(a.dir)}]\n`);
             process.stdout.write(storeLines(a.stores));
             process.stdout.write(problemLines(a.problems));
           }
         }
-        return exitCodeFor(report.status);
+        // A name that matches nothing is a failure even when everything found is healthy.
+        return Math.max(exitCodeFor(report.status), report.notFound.length ? EXIT.FAILURE : EXIT.OK);
       }),
     );
 
@@ -80,14 +87,14 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         if (opts.json) printJson(report);
         else {
           for (const a of report.archives) {
-            if (a.outcome === 'healthy') process.stdout.write(`ok: ${a.name} [${a.dir}] needs no repair\n`);
+            if (a.outcome === 'healthy') process.stdout.write(`ok: ${printable(a.name)} [${printable(a.dir)}] needs no repair\n`);
             else if (a.outcome === 'unrecoverable') {
-              process.stdout.write(`UNRECOVERABLE: ${a.name} [${a.dir}]: nothing was changed; lost beyond repair:\n`);
-              for (const p of a.lost) process.stdout.write(`  ${p}\n`);
+              process.stdout.write(`UNRECOVERABLE: ${printable(a.name)} [${printable(a.dir)}]: nothing was changed; lost beyond repair:\n`);
+              for (const p of a.lost) process.stdout.write(`  ${printable(p)}\n`);
               process.stdout.write(problemLines(a.problems.filter((p) => p.repairable)));
             } else {
-              process.stdout.write(`${a.outcome === 'planned' ? 'would repair' : 'repaired'}: ${a.name} [${a.dir}]\n`);
-              for (const x of a.actions) process.stdout.write(`  ${x.action.padEnd(8)} ${x.store === undefined ? '' : `[store ${x.store}] `}${x.path}${x.via ? ` (from ${x.via})` : ''}\n`);
+              process.stdout.write(`${a.outcome === 'planned' ? 'would repair' : 'repaired'}: ${printable(a.name)} [${printable(a.dir)}]\n`);
+              for (const x of a.actions) process.stdout.write(`  ${x.action.padEnd(8)} ${x.store === undefined ? '' : `[store ${x.store}] `}${printable(x.path)}${x.via ? ` (from ${x.via})` : ''}\n`);
             }
           }
         }

@@ -11,10 +11,14 @@ import { chooseTier, DEFAULTS, type Tier, type TierPolicy } from '../layout/tier
 import { chooseCode, pathStores, PLACEMENT_RULE, type Placement } from '../layout/placement.js';
 import { cleanLeftovers, Staging } from '../archive/publish.js';
 import { withRepo, type Repository } from '../archive/repo.js';
+import { withArchiveLock } from '../archive/lock.js';
+import { verifyArchive } from './verify.js';
+import { repair } from './repair.js';
 import { checkAborted, withPool, type OperationOptions } from './context.js';
 import { hashFile } from './hash-file.js';
 import { changed, writeShards, type ShardHashes } from './shard-writer.js';
-import { CHUNK_INDEX_FILE, DEFAULT_CHUNK_SIZE } from '../layout/chunks.js';
+import { CHUNK_INDEX_FILE, chunkIndexLayout, DEFAULT_CHUNK_SIZE, MAX_SECTION_BYTES } from '../layout/chunks.js';
+import { formatSize } from '../layout/units.js';
 import { VERSION } from '../version.js';
 
 export interface CommitOptions extends OperationOptions {
@@ -28,10 +32,18 @@ export interface CommitOptions extends OperationOptions {
   name?: string;
   /** Tier 4: target blocks per level-2 group (default 24; see docs/FORMAT.md for the overhead it gives). */
   groupBlocks?: number;
+  /** Rewrite the archive even when the same content is already archived (say, with another tier or segment size). */
+  force?: boolean;
 }
 
 export interface CommitResult {
-  status: 'archived' | 'already-archived';
+  /**
+   * 'archived': new; 'already-archived': the same content was there, and sound; 'repaired': it was there,
+   * damaged, and repair healed it; 'rewritten': it was there but unrecoverable (or `force`), and was written anew.
+   */
+  status: 'archived' | 'already-archived' | 'repaired' | 'rewritten';
+  /** Settings given but not applied because the content was already archived (use `force` to rewrite). */
+  ignored?: string[];
   name: string;
   /** Archive directory name under the root (on every store). */
   dir: string;
@@ -60,11 +72,19 @@ async function commitTo(repo: Repository, file: string, opts: CommitOptions): Pr
     throw new BlockFrameError('BF_USAGE', `invalid group size ${groupBlocks}: use 1 to 100 blocks per level-2 group`, { field: 'group_blocks' });
   }
   // The code follows from the stores: refused here, before anything is written, when they can't survive the failures.
+  const segmentSize = opts.segmentSize ?? DEFAULTS.segmentSize;
+  if (!Number.isSafeInteger(segmentSize) || segmentSize < DEFAULTS.minSegmentSize || segmentSize > DEFAULTS.maxSegmentSize) {
+    throw new BlockFrameError('BF_INVALID_SIZE', `invalid segment size ${segmentSize}: use 4 KiB to 1 GiB`, { field: 'segment_size' });
+  }
   const stores = repo.set.size;
   const failures = repo.set.failures;
   const { k, m } = chooseCode(choice.tier, stores, failures);
   const placement: Placement | undefined = stores > 1 ? { rule: PLACEMENT_RULE, stores, failures } : undefined;
-  const geometry = computeGeometry({ tier: choice.tier, size: before.size, segmentSize: opts.segmentSize ?? DEFAULTS.segmentSize, groupBlocks, blockSegments: k, parityShards: m });
+  const geometry = computeGeometry({ tier: choice.tier, size: before.size, segmentSize, groupBlocks, blockSegments: k, parityShards: m });
+  const widest = Math.max(...chunkIndexLayout(geometry, DEFAULT_CHUNK_SIZE).map((s) => s.length));
+  if (widest > MAX_SECTION_BYTES) {
+    throw new BlockFrameError('BF_USAGE', `tier ${choice.tier} with these settings keeps ${formatSize(geometry.stripes[0]!.shardSize)} shards: too large for one stripe; use tier 3 or smaller segments`, { field: 'tier' });
+  }
   let input: FileHandle;
   try {
     input = await open(file, 'r');
@@ -73,15 +93,30 @@ async function commitTo(repo: Repository, file: string, opts: CommitOptions): Pr
   }
   try {
     return await withPool(opts, async (pool) => {
+      // Directory stores are created here (the only operation that may create them).
+      for (const b of repo.set.domains) await b.stagingDir?.();
       // Idempotence: only when an archive of the same name and size exists do we pay a hash pass to compare.
       const existing = await sameNameAndSize(repo, name, before.size);
+      let rewrite = false;
       if (existing.length) {
         const hash = await hashFile(pool, input, file, before.size, opts);
         const hit = existing.find((e) => e.manifest.original_hash === hash);
-        if (hit) {
+        if (hit && !opts.force) {
           await checkUnchanged(file, before);
-          return result('already-archived', repo, hit.dir, hit.manifest);
+          // "Already archived" only counts when the archive is sound: heal it, or rewrite it from the file in hand.
+          const healed = await withArchiveLock(repo, hit.dir, async () => {
+            const h = await verifyArchive(repo, hit.dir, pool, { signal: opts.signal });
+            if (h.status === 'healthy') return 'already-archived' as const;
+            if (h.status === 'repairable') {
+              await repair([hit.dir], { storeSet: repo.set, pool, signal: opts.signal });
+              return 'repaired' as const;
+            }
+            return null;
+          }, opts.signal);
+          if (healed) return { ...result(healed, repo, hit.dir, hit.manifest), ignored: ignoredSettings(opts, hit.manifest) };
+          rewrite = true;
         }
+        rewrite ||= hit !== undefined;
       }
       await cleanLeftovers(repo);
       const where = pathStores(geometry, stores);
@@ -101,10 +136,29 @@ async function commitTo(repo: Repository, file: string, opts: CommitOptions): Pr
           onBytes: (n) => opts.onProgress?.((done += n), total),
         });
         await checkUnchanged(file, before);
-        const manifest = buildManifest(name, geometry, hashes, groupBlocks, placement);
+        const manifest = buildManifest(name, geometry, hashes, groupBlocks, placement, { mode: before.mode, mtime: new Date(before.mtimeMs).toISOString() });
         const dir = archiveDirName(name, hashes.original);
-        const outcome = await staging.publish(dir, serializeManifest(manifest), opts.signal);
-        return result(outcome === 'published' ? 'archived' : 'already-archived', repo, dir, outcome === 'published' ? manifest : await repo.readManifest(dir));
+        return await withArchiveLock(
+          repo,
+          dir,
+          async () => {
+            // What is there under this name already: an archive another commit just published (kept, unless
+            // rewriting), or one whose manifests are all damaged (replaced by this sound one).
+            if (await hasKeys(repo, dir)) {
+              const sound = await repo.loadManifest(dir).then(() => true, () => false);
+              if (sound && !rewrite && !opts.force) {
+                await staging.discard();
+                return result('already-archived', repo, dir, await repo.readManifest(dir));
+              }
+              await removeArchive(repo, dir, opts.signal);
+              rewrite = true;
+            }
+            const outcome = await staging.publish(dir, serializeManifest(manifest), opts.signal);
+            const status = outcome === 'published' ? (rewrite ? 'rewritten' : 'archived') : 'already-archived';
+            return result(status, repo, dir, outcome === 'published' ? manifest : await repo.readManifest(dir));
+          },
+          opts.signal,
+        );
       } catch (err) {
         await staging.discard();
         throw err;
@@ -119,6 +173,7 @@ interface InputStat {
   size: number;
   mtimeMs: number;
   ino: number;
+  mode: number;
 }
 
 async function statInput(file: string): Promise<InputStat> {
@@ -131,12 +186,38 @@ async function statInput(file: string): Promise<InputStat> {
   if (!st.isFile()) {
     throw new BlockFrameError('BF_NOT_A_FILE', `not a regular file: ${file}${st.isDirectory() ? ' (it is a directory)' : ''}`, { path: file });
   }
-  return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+  return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o7777 };
 }
 
 async function checkUnchanged(file: string, before: InputStat): Promise<void> {
   const after = await statInput(file).catch(() => null);
   if (!after || after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ino !== before.ino) throw changed(file);
+}
+
+/** Settings the caller asked for that an existing archive does not have. */
+function ignoredSettings(opts: CommitOptions, m: Manifest): string[] | undefined {
+  const out: string[] = [];
+  if (opts.tier !== undefined && opts.tier !== m.tier) out.push(`tier ${opts.tier} (the archive is tier ${m.tier})`);
+  if (opts.segmentSize !== undefined && m.tier !== 1 && opts.segmentSize !== m.segment_size) out.push(`segment size ${opts.segmentSize} (the archive has ${m.segment_size})`);
+  return out.length ? out : undefined;
+}
+
+/** Does any store hold anything under `dir`/? */
+async function hasKeys(repo: Repository, dir: string): Promise<boolean> {
+  for await (const o of repo.set.list(`${dir}/`)) if (o) return true;
+  return false;
+}
+
+/** Delete every key of archive `dir` on every store, the manifests first (so no reader takes a half-deleted archive). */
+async function removeArchive(repo: Repository, dir: string, signal?: AbortSignal): Promise<void> {
+  await repo.set.delete(`${dir}/manifest.json`, signal);
+  for (let d = 0; d < repo.set.size; d++) {
+    await repo.set.on(d, async (b) => {
+      const keys: string[] = [];
+      for await (const o of b.list(`${dir}/`, { signal })) keys.push(o.key.replace(/\/$/, ''));
+      for (const k of keys) await b.delete(k, signal);
+    });
+  }
 }
 
 async function sameNameAndSize(store: Repository, name: string, size: number): Promise<{ dir: string; manifest: Manifest }[]> {
@@ -150,7 +231,7 @@ async function sameNameAndSize(store: Repository, name: string, size: number): P
   return out;
 }
 
-function buildManifest(name: string, g: Geometry, h: ShardHashes, groupBlocks: number, placement?: Placement): Manifest {
+function buildManifest(name: string, g: Geometry, h: ShardHashes, groupBlocks: number, placement: Placement | undefined, source: Manifest['source']): Manifest {
   const stripes = g.stripes.map((st, i) => ({
     index: st.index,
     shard_size: st.shardSize,
@@ -191,6 +272,7 @@ function buildManifest(name: string, g: Geometry, h: ShardHashes, groupBlocks: n
     chunk_index: { path: CHUNK_INDEX_FILE, chunk_size: DEFAULT_CHUNK_SIZE },
     stripes,
     ...(level2 && { level2 }),
+    source,
     ...(placement && { placement }),
     merkle: { algorithm: MERKLE_ALGORITHM, leaf_count: leaves.length, root: merkleRootHex(leaves) },
     created_at: new Date().toISOString(),

@@ -1,5 +1,6 @@
 // find/list/info: locate archives by file name, directory name or hash prefix, and summarise manifests.
 import { BlockFrameError } from '../errors.js';
+import { safeNameComponent } from '../layout/names.js';
 import { overheadByLevel, parityOverhead, type Geometry } from '../layout/geometry.js';
 import { manifestGeometry, type Manifest } from '../layout/manifest.js';
 import { withRepo, type Repository } from '../archive/repo.js';
@@ -111,9 +112,15 @@ export async function resolveArchive(store: Repository, query: string): Promise<
   const dirs = await store.listDirs();
   if (dirs.includes(query)) return query;
   const byName: string[] = [];
+  // Archives whose manifest can't be read, but whose directory name says they hold this file name.
+  const damaged: { dir: string; err: unknown }[] = [];
+  const safe = `${safeNameComponent(query)}_`;
   for (const dir of dirs) {
-    const m = await store.readManifest(dir).catch(() => null);
-    if (m?.name === query) byName.push(dir);
+    try {
+      if ((await store.readManifest(dir)).name === query) byName.push(dir);
+    } catch (err) {
+      if (dir.startsWith(safe) && dir.length === safe.length + 64) damaged.push({ dir, err });
+    }
   }
   let matches = byName;
   if (matches.length === 0 && /^[0-9a-fA-F]{4,64}$/.test(query)) {
@@ -122,8 +129,21 @@ export async function resolveArchive(store: Repository, query: string): Promise<
   }
   if (matches.length === 1) return matches[0]!;
   if (matches.length === 0) {
+    if (damaged.length === 1) {
+      const e = damaged[0]!.err;
+      const why = e instanceof BlockFrameError ? e.message : String(e);
+      throw new BlockFrameError('BF_MANIFEST_INVALID', `archive ${damaged[0]!.dir} exists but its manifest is damaged on every copy: ${why}`, { archive: damaged[0]!.dir });
+    }
+    if (damaged.length > 1) return ambiguous(query, damaged.map((d) => d.dir));
+    if (/^[0-9a-fA-F]{1,3}$/.test(query)) {
+      throw new BlockFrameError('BF_ARCHIVE_NOT_FOUND', `no archive named "${query}"; a hash prefix needs at least 4 hex digits (try: blockframe list)`, { archive: query });
+    }
     throw new BlockFrameError('BF_ARCHIVE_NOT_FOUND', `no archive named "${query}" in ${store.label} (try: blockframe list)`, { archive: query });
   }
+  return ambiguous(query, matches);
+}
+
+function ambiguous(query: string, matches: string[]): never {
   throw new BlockFrameError('BF_AMBIGUOUS_NAME', `"${query}" matches ${matches.length} archives: ${matches.join(', ')} (use a directory name or hash prefix)`, {
     archive: query,
     candidates: matches,

@@ -12,8 +12,10 @@ import { resolveArchive } from './find.js';
 import { ArchiveReader, READ_WINDOW, type Damage } from './reader.js';
 
 export interface ReadOptions extends OperationOptions {
-  /** Called once per damaged file found while reading (the bytes returned are still correct and verified). */
+  /** Called once per damaged file found while reading, when the archive is closed (the bytes returned are still correct and verified). */
   onDamage?: (d: Damage) => void;
+  /** Called at once, the first time each damaged file is seen (a server logs it). */
+  onDamageSeen?: (d: Damage) => void;
 }
 
 /** An open archive for reading: its reader plus the pool it runs on; close() releases both. */
@@ -34,7 +36,7 @@ export async function openArchive(query: string, opts: ReadOptions = {}): Promis
     const dir = await resolveArchive(repo, query);
     const manifest = await repo.readManifest(dir);
     pool = opts.pool ?? Pool.start();
-    reader = new ArchiveReader(repo, dir, manifest, pool, opts.signal);
+    reader = new ArchiveReader(repo, dir, manifest, pool, opts.signal, opts.onDamageSeen);
   } catch (err) {
     if (pool && !opts.pool) await pool.close();
     await repo.close();
@@ -62,19 +64,20 @@ export interface WindowJob {
   to: number;
 }
 
-/** The windows of [offset, offset + length): per segment, edges on READ_WINDOW multiples (chunk-aligned reads). */
-export function windowJobs(g: Geometry, offset: number, length: number): WindowJob[] {
-  const out: WindowJob[] = [];
+/**
+ * The windows of [offset, offset + length): per segment, edges on READ_WINDOW multiples (chunk-aligned reads).
+ * Lazy: planning costs nothing in proportion to the range, whatever size a manifest claims.
+ */
+export function* windowJobs(g: Geometry, offset: number, length: number): Generator<WindowJob> {
   for (const s of segmentsForRange(g, offset, length)) {
     const from = Math.max(offset, s.offset) - s.offset;
     const to = Math.min(offset + length, s.offset + s.size) - s.offset;
     for (let a = from; a < to; ) {
       const b = Math.min(to, (Math.floor(a / READ_WINDOW) + 1) * READ_WINDOW);
-      out.push({ seg: s.index, from: a, to: b });
+      yield { seg: s.index, from: a, to: b };
       a = b;
     }
   }
-  return out;
 }
 
 /** A verified window whose buffer stays valid until release(). */
@@ -90,9 +93,17 @@ export interface HeldWindow {
  */
 export async function* heldWindows(reader: ArchiveReader, offset: number, length: number, ahead = 3, hold = 1): AsyncGenerator<HeldWindow> {
   const jobs = windowJobs(manifestGeometry(reader.manifest), offset, length);
-  const slabs = new SlabPool(Math.min(ahead + hold, Math.max(1, jobs.length)), Math.min(READ_WINDOW, Math.max(1, length)));
+  const windows = Math.ceil(length / READ_WINDOW) + 1;
+  const slabs = new SlabPool(Math.min(ahead + hold, Math.max(1, windows)), Math.min(READ_WINDOW, Math.max(1, length)));
   const queue: Promise<{ slab: Uint8Array; view: Uint8Array }>[] = [];
-  const start = (j: (typeof jobs)[number]) => {
+  let pending = jobs.next();
+  const take = (): WindowJob | undefined => {
+    if (pending.done) return undefined;
+    const j = pending.value;
+    pending = jobs.next();
+    return j;
+  };
+  const start = (j: WindowJob) => {
     const p = slabs.acquire().then(async (slab) => {
       const view = slab.subarray(0, j.to - j.from);
       try {
@@ -106,12 +117,11 @@ export async function* heldWindows(reader: ArchiveReader, offset: number, length
     p.catch(() => undefined);
     queue.push(p);
   };
-  let next = 0;
   try {
-    while (next < jobs.length && queue.length < ahead) start(jobs[next++]!);
+    while (!pending.done && queue.length < ahead) start(take()!);
     while (queue.length) {
       const w = await queue.shift()!;
-      if (next < jobs.length) start(jobs[next++]!);
+      if (!pending.done) start(take()!);
       let released = false;
       yield {
         view: w.view,

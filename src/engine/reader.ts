@@ -45,6 +45,8 @@ export class ArchiveReader {
     readonly manifest: Manifest,
     private readonly pool: ComputePool,
     private readonly signal?: AbortSignal,
+    /** Called the first time each damaged file is seen (the bytes returned are still correct). */
+    private readonly onDamageSeen?: (d: Damage) => void,
   ) {
     this.ctx = archiveCtx(repo, dir, manifest, pool, { signal });
     this.code = this.ctx.code;
@@ -106,7 +108,10 @@ export class ArchiveReader {
   private note(path: string, kind: DamageKind, si: number, shard?: number): void {
     const st = this.code.stripes[si]!;
     const store = shard !== undefined && this.ctx.repo.set.size > 1 ? { store: this.ctx.where[shard]! + 1 } : {};
-    if (!this.damage.has(path)) this.damage.set(path, { path, kind, stripe: st.index, level: st.level, ...store });
+    if (this.damage.has(path)) return;
+    const d: Damage = { path, kind, stripe: st.index, level: st.level, ...store };
+    this.damage.set(path, d);
+    this.onDamageSeen?.(d);
   }
 
   /**

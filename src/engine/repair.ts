@@ -4,6 +4,7 @@ import { BlockFrameError } from '../errors.js';
 import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
 import { rewriteIndex } from '../archive/chunk-index.js';
 import { withRepo, type Repository } from '../archive/repo.js';
+import { withArchiveLock } from '../archive/lock.js';
 import { withPool, type OperationOptions } from './context.js';
 import { loadConfig, specText, writeConfig } from '../store/config.js';
 import { resolveMany } from './find.js';
@@ -54,7 +55,8 @@ export async function repair(names: string[] = [], opts: RepairOptions = {}): Pr
     const dirs = await resolveMany(repo, names);
     const report: RepairReport = await withPool(opts, async (pool) => {
       const archives: ArchiveRepair[] = [];
-      for (const dir of dirs) archives.push(await repairArchive(repo, dir, pool, opts));
+      // One repair (or rewriting commit) of an archive at a time: a second one waits, then finds it healthy.
+      for (const dir of dirs) archives.push(await withArchiveLock(repo, dir, () => repairArchive(repo, dir, pool, opts), opts.signal));
       const after = archives.map((a): Health => (a.outcome === 'unrecoverable' ? 'unrecoverable' : a.outcome === 'planned' ? 'repairable' : 'healthy'));
       return { status: worst(after), archives };
     });

@@ -1,6 +1,7 @@
 // restore and cat: stream an archived file back out through the self-healing reader, checking the whole-file hash.
-import { link, open, rename, rm, stat, unlink } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { chmod, link, open, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { safeNameComponent } from '../layout/names.js';
 import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { BlockFrameError, fromSystemError } from '../errors.js';
@@ -21,7 +22,11 @@ export interface RestoreResult {
   originalHash: string;
 }
 
-/** Restore archive `query` to `output`. The output appears only complete and verified, never partially. */
+/**
+ * Restore archive `query` to `output` (an existing directory gets the file under its archived name). The output
+ * appears only complete and verified, never partially, with the mode and mtime recorded at commit (when the
+ * archive has them). Errors: BF_OUTPUT_EXISTS, BF_OUTPUT_INVALID (no such directory), read errors.
+ */
 export async function restore(query: string, output: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
   const archive = await openArchive(query, opts);
   try {
@@ -34,9 +39,19 @@ export async function restore(query: string, output: string, opts: RestoreOption
 async function restoreFrom(archive: OpenArchive, output: string, opts: RestoreOptions): Promise<RestoreResult> {
   const { manifest, reader } = archive;
   const dir = reader.dir;
-  const out = resolve(output);
-  const existing = await stat(out).catch(() => null);
-  if (existing?.isDirectory()) throw new BlockFrameError('BF_OUTPUT_EXISTS', `output is a directory: ${output}`, { path: output });
+  let out = resolve(output);
+  let existing = await stat(out).catch(() => null);
+  if (existing?.isDirectory()) {
+    // Like cp: a directory receives the file under its own name.
+    out = join(out, safeNameComponent(manifest.name));
+    output = out;
+    existing = await stat(out).catch(() => null);
+    if (existing?.isDirectory()) throw new BlockFrameError('BF_OUTPUT_EXISTS', `output is a directory: ${output}`, { path: output });
+  }
+  const parent = await stat(dirname(out)).catch(() => null);
+  if (!parent?.isDirectory()) {
+    throw new BlockFrameError('BF_OUTPUT_INVALID', `cannot write ${output}: ${dirname(out)} is ${parent ? 'not a directory' : 'missing'}`, { path: output });
+  }
   if (existing && !opts.force) throw new BlockFrameError('BF_OUTPUT_EXISTS', `output exists: ${output} (use --force to replace it)`, { path: output });
   const tmp = tempSibling(out, 'partial');
   let fh;
@@ -49,6 +64,13 @@ async function restoreFrom(archive: OpenArchive, output: string, opts: RestoreOp
     await streamVerified(archive, opts, (view, at) => writeFully(fh, view, at).catch((e) => Promise.reject(fromSystemError(e, out, 'writing the output'))));
     await fh.sync();
     await fh.close();
+    // The recorded permission bits and mtime, as cp -p, rsync -t and restic do (older archives: defaults).
+    if (manifest.source) {
+      // Permission bits only: set-user-ID, set-group-ID and sticky bits from an archive are never applied.
+      await chmod(tmp, manifest.source.mode & 0o777);
+      const t = new Date(manifest.source.mtime);
+      await utimes(tmp, t, t);
+    }
     if (opts.force) {
       await rename(tmp, out);
     } else {

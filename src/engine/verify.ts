@@ -64,6 +64,8 @@ export interface ArchiveHealth {
 export interface VerifyReport {
   status: Health;
   archives: ArchiveHealth[];
+  /** Names that match no archive (or several): the others are still checked. */
+  notFound: { name: string; code: string; message: string }[];
 }
 
 export function exitCodeFor(status: Health): number {
@@ -77,11 +79,25 @@ export function worst(states: Health[]): Health {
 /** Verify the named archives (all of them when `names` is empty). */
 export async function verify(names: string[] = [], opts: OperationOptions = {}): Promise<VerifyReport> {
   return withRepo(opts, async (repo) => {
-    const dirs = await resolveMany(repo, names);
+    const notFound: VerifyReport['notFound'] = [];
+    let dirs: string[];
+    if (names.length === 0) dirs = await resolveMany(repo, names);
+    else {
+      dirs = [];
+      for (const n of names) {
+        try {
+          dirs.push(await resolveArchive(repo, n));
+        } catch (err) {
+          if (!(err instanceof BlockFrameError) || (err.code !== 'BF_ARCHIVE_NOT_FOUND' && err.code !== 'BF_AMBIGUOUS_NAME')) throw err;
+          notFound.push({ name: n, code: err.code, message: err.message });
+        }
+      }
+      dirs = [...new Set(dirs)];
+    }
     return withPool(opts, async (pool) => {
       const archives: ArchiveHealth[] = [];
       for (const dir of dirs) archives.push(await verifyArchive(repo, dir, pool, opts));
-      return { status: worst(archives.map((a) => a.status)), archives };
+      return { status: worst(archives.map((a) => a.status)), archives, notFound };
     });
   });
 }

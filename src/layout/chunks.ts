@@ -5,6 +5,11 @@ export const CHUNK_INDEX_FILE = 'chunks.idx';
 /** Default verification granularity: a 1 MiB range read hashes at most 17 of these. */
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
 export const HASH_LEN = 32;
+/**
+ * Largest chunks.idx section of one stripe (read and checked whole): 64 MiB of hashes covers 128 GiB of shards.
+ * A manifest that claims more is invalid, so no claimed size can make a reader allocate without bound.
+ */
+export const MAX_SECTION_BYTES = 64 * 1024 * 1024;
 
 export interface ShardChunks {
   /** 'data' index = position in the stripe's segment list; 'parity' index = parity row. */

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { BlockFrameError } from '../errors.js';
 import { merkleRootHex } from '../integrity/merkle.js';
 import { computeGeometry, type Geometry, type ParityGeometry } from './geometry.js';
-import { CHUNK_INDEX_FILE } from './chunks.js';
+import { CHUNK_INDEX_FILE, chunkIndexLayout, MAX_SECTION_BYTES } from './chunks.js';
 
 export const FORMAT_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
@@ -51,6 +51,8 @@ export const manifestSchema = z.strictObject({
       ),
     })
     .optional(),
+  /** The input file's permission bits and modification time at commit, restored with the file (absent in older archives). */
+  source: z.strictObject({ mode: z.number().int().min(0).max(0o7777), mtime: z.iso.datetime({ offset: true }) }).optional(),
   /** Several stores only: how shards spread over failure domains (docs/FORMAT.md §11). Absent = one store. */
   placement: z
     .strictObject({
@@ -103,7 +105,9 @@ export function parseManifest(text: string, where = MANIFEST_FILE): Manifest {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new BlockFrameError('BF_MANIFEST_INVALID', `${where}: not valid JSON (${(err as Error).message})`, { path: where });
+    // Only the position: the parser's own message quotes the text, and a damaged file's bytes are never echoed.
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    throw new BlockFrameError('BF_MANIFEST_INVALID', `${where}: not valid JSON${at === undefined ? '' : ` (at byte ${at})`}`, { path: where });
   }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
@@ -153,6 +157,10 @@ function checkGeometry(m: Manifest, where: string): void {
     });
     checkParity(where, `${at}.parity`, ms.parity, gs.parity);
   });
+  // Bound what a reader will allocate for one stripe's chunk hashes, whatever sizes the manifest claims.
+  const sections = chunkIndexLayout(g, m.chunk_index.chunk_size);
+  const widest = sections.reduce((mx, s) => Math.max(mx, s.length), 0);
+  if (widest > MAX_SECTION_BYTES) throw invalid(where, 'stripes', `claim a chunk-index section of ${widest} bytes, more than the ${MAX_SECTION_BYTES} a reader accepts`);
   const l2 = m.level2?.stripes ?? [];
   if (l2.length !== g.level2.length) throw invalid(where, 'level2.stripes', `has ${l2.length} entries, expected ${g.level2.length}`);
   g.level2.forEach((gs, i) => {

@@ -18,15 +18,16 @@ export function parseRange(spec: string, size: number): ByteRange {
   const [a, b] = [m[1]!, m[2]!];
   if (a === '') {
     const suffix = Number(b);
+    if (!Number.isSafeInteger(suffix)) throw new BlockFrameError('BF_INVALID_RANGE', `invalid range "${spec}": SUFFIX is too large`, { field: 'range' });
     if (suffix === 0 || size === 0) throw unsatisfiable(spec, size);
     const length = Math.min(suffix, size);
     return { offset: size - length, length };
   }
   const start = Number(a);
   const end = b === '' ? Number.MAX_SAFE_INTEGER : Number(b);
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) {
-    throw new BlockFrameError('BF_INVALID_RANGE', `invalid range "${spec}": END must not be before START`, { field: 'range' });
-  }
+  if (!Number.isSafeInteger(start)) throw new BlockFrameError('BF_INVALID_RANGE', `invalid range "${spec}": START is too large (at most ${Number.MAX_SAFE_INTEGER})`, { field: 'range' });
+  if (!Number.isSafeInteger(end)) throw new BlockFrameError('BF_INVALID_RANGE', `invalid range "${spec}": END is too large (at most ${Number.MAX_SAFE_INTEGER})`, { field: 'range' });
+  if (end < start) throw new BlockFrameError('BF_INVALID_RANGE', `invalid range "${spec}": END must not be before START`, { field: 'range' });
   if (start >= size) throw unsatisfiable(spec, size);
   return { offset: start, length: Math.min(end, size - 1) - start + 1 };
 }

@@ -15,6 +15,9 @@ export const DEFAULTS = {
   /** Files from this size up are Tier 4 (RS(30,3) blocks plus level-2 parity across groups of blocks). */
   tier4Threshold: 35 * GiB,
   segmentSize: 32 * MiB,
+  /** Bounds on a segment size given at commit (4 KiB: fewer files than bytes; 1 GiB: bounded spool and chunk index). */
+  minSegmentSize: 4 * 1024,
+  maxSegmentSize: 1 * GiB,
   /** Segments per Tier 3 block: RS(30,3). */
   blockSegments: 30,
   parityShards: 3,

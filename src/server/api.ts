@@ -34,7 +34,7 @@ export async function listArchives(res: ServerResponse, ctx: ApiContext): Promis
 export async function archiveInfo(res: ServerResponse, ctx: ApiContext, name: string): Promise<void> {
   const dir = await ctx.cache.resolve(name);
   const manifest = await ctx.repo.readManifest(dir);
-  sendJson(res, 200, { summary: publicSummary(summarize(ctx.repo, dir, manifest)), manifest });
+  sendJson(res, 200, { summary: publicSummary(summarize(ctx.repo, dir, manifest)), manifest, healedOnRead: ctx.cache.healedFiles(dir) });
 }
 
 export interface ShardHealth {

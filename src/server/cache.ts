@@ -3,6 +3,8 @@ import type { ComputePool } from '../compute/pool.js';
 import { resolveArchive } from '../engine/find.js';
 import { openArchive, type OpenArchive } from '../engine/read.js';
 import type { Repository } from '../archive/repo.js';
+import type { Damage } from '../engine/reader.js';
+import { printable } from '../escape.js';
 
 interface Entry {
   dir: string;
@@ -24,12 +26,30 @@ const RESOLVE_TTL_MS = 2000;
 export class ArchiveCache {
   private readonly open = new Map<string, Entry>();
   private readonly names = new Map<string, { dir: string; at: number }>();
+  /** Damage healed on the fly while serving, by archive directory: logged once per file, shown by the API and UI. */
+  private readonly healed = new Map<string, Damage[]>();
 
   constructor(
     private readonly repo: Repository,
     private readonly pool: ComputePool,
     private readonly capacity = 8,
+    private readonly log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
   ) {}
+
+  /** Files of `dir` rebuilt from parity while serving since its last repair. */
+  healedFiles(dir: string): Damage[] {
+    return this.healed.get(dir) ?? [];
+  }
+
+  private seen(dir: string, d: Damage): void {
+    const list = this.healed.get(dir) ?? [];
+    if (list.some((x) => x.path === d.path)) return;
+    list.push(d);
+    this.healed.set(dir, list);
+    this.log(
+      `blockframe serve: ${d.kind} ${printable(d.path)}${d.store === undefined ? '' : ` on store ${d.store}`} in archive ${printable(dir)}: rebuilt from parity on read (run: blockframe repair ${printable(dir)})`,
+    );
+  }
 
   /** The archive directory for a file name, directory name or hash prefix (errors as resolveArchive). */
   async resolve(query: string): Promise<string> {
@@ -49,7 +69,7 @@ export class ArchiveCache {
       this.open.delete(dir); // re-insert: most recently used last
       this.open.set(dir, e);
     } else {
-      e = { dir, archive: openArchive(dir, { storeSet: this.repo.set, pool: this.pool }), refs: 0, stale: false };
+      e = { dir, archive: openArchive(dir, { storeSet: this.repo.set, pool: this.pool, onDamageSeen: (d) => this.seen(dir, d) }), refs: 0, stale: false };
       this.open.set(dir, e);
       e.archive.catch(() => this.open.get(dir) === e && this.open.delete(dir));
       this.evict();
@@ -79,6 +99,8 @@ export class ArchiveCache {
   /** Forget resolutions and reopen `dir` (or everything) on next use: after a repair or an upload. */
   invalidate(dir?: string): void {
     this.names.clear();
+    if (dir === undefined) this.healed.clear();
+    else this.healed.delete(dir);
     for (const [d, e] of [...this.open]) {
       if (dir !== undefined && d !== dir) continue;
       this.open.delete(d);

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { READ_WINDOW, type ArchiveReader } from '../engine/reader.js';
+import { BlockFrameError } from '../errors.js';
 import type { ArchiveCache } from './cache.js';
 import type { WindowReader } from './windows.js';
 import { contentDisposition, contentTypeFor, drained, queryFlag } from './http-util.js';
@@ -11,6 +12,13 @@ import { ifRangeHolds, noneMatch, notModifiedSince, parseRangeHeader, type Span 
 const AHEAD = 2;
 const AHEAD_LONG = 4;
 
+/**
+ * File responses streaming at once. Each holds at most one small window outside the shared budget (see
+ * WindowReader), so this caps the server's memory for paused clients at about 128 MiB; beyond it: 503.
+ */
+const MAX_STREAMS = 512;
+let streams = 0;
+
 /** Security headers for archived content: never sniffed, never scripted in our origin. */
 export const CONTENT_SECURITY = {
   'X-Content-Type-Options': 'nosniff',
@@ -18,6 +26,12 @@ export const CONTENT_SECURITY = {
 } as const;
 
 export async function serveFile(req: IncomingMessage, res: ServerResponse, cache: ArchiveCache, windows: WindowReader, name: string): Promise<void> {
+  if (streams >= MAX_STREAMS) {
+    res.setHeader('Retry-After', '1');
+    throw new BlockFrameError('BF_SERVER_BUSY', `the server is streaming ${streams} files, its limit; retry shortly`);
+  }
+  streams++;
+  res.once('close', () => streams--);
   const lease = await cache.lease(name);
   try {
     const m = lease.archive.manifest;
@@ -33,6 +47,9 @@ export async function serveFile(req: IncomingMessage, res: ServerResponse, cache
       'Content-Disposition': contentDisposition(m.name, queryFlag(req, 'download')),
       ...CONTENT_SECURITY,
     };
+    // Damage already seen on this archive (the bytes are still verified): say so, so clients can alert or repair.
+    const healed = cache.healedFiles(lease.dir).length;
+    if (healed) base['X-BlockFrame-Healed'] = `${healed} damaged file${healed === 1 ? '' : 's'} rebuilt from parity on read; run blockframe repair`;
     const inm = noneMatch(req.headers['if-none-match'], etag);
     if (inm === true || (inm === undefined && notModifiedSince(req.headers['if-modified-since'], modified))) {
       res.writeHead(304, base);

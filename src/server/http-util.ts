@@ -57,7 +57,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /** Reply `{error: {code, message, ...context}}` with the status from the error catalogue. */
-export function sendError(res: ServerResponse, err: unknown, headers: Record<string, string> = {}): void {
+/**
+ * Answer an error as JSON `{"error": {code, message, ...context}}` with the code's status. Absolute server paths
+ * are not the client's business: the context's `path` and `store` are dropped, and every string in `redact`
+ * (the archive root, store directories) is cut from the message.
+ */
+export function sendError(res: ServerResponse, err: unknown, headers: Record<string, string> = {}, redact: string[] = []): void {
   if (res.headersSent) {
     res.destroy(err instanceof Error ? err : undefined);
     return;
@@ -68,10 +73,13 @@ export function sendError(res: ServerResponse, err: unknown, headers: Record<str
   if (e.code === 'BF_METHOD_NOT_ALLOWED' && typeof e.context.allow === 'string') extra.Allow = e.context.allow;
   if (e.code === 'BF_RANGE_NOT_SATISFIABLE' && typeof e.context.size === 'number') extra['Content-Range'] = `bytes */${e.context.size}`;
   // Absolute server paths are not the client's business.
-  const { path: _path, ...context } = e.context;
+  const { path: _path, store: _store, ...context } = e.context;
   void _path;
-  const p = e.context.path;
-  const message = typeof p === 'string' && p.length > 1 ? e.message.split(p).join('…') : e.message;
+  void _store;
+  let message = e.message;
+  for (const p of [e.context.path, e.context.store, ...redact]) {
+    if (typeof p === 'string' && p.length > 1) message = message.split(p).join('…');
+  }
   sendJson(res, e.httpStatus, { error: { ...context, code: e.code, message } }, extra);
 }
 

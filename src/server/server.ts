@@ -47,10 +47,12 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   const windows = new WindowReader();
   const ctx: ApiContext = { repo, pool, cache };
   const policy: WritePolicy = { allowUpload: !!opts.allowUpload, token: opts.token };
+  // Local directories never appear in error bodies (longest first, so a root is cut before its parent).
+  const redact = [repo.label, ...repo.set.domains.map((d) => d.label)].filter((l) => l.startsWith('/')).sort((a, b) => b.length - a.length);
   const server = createServer((req, res) => {
     route(req, res, ctx, policy, windows).catch((err) => {
       // A write refused before its body was read: close the connection rather than read a body we do not want.
-      sendError(res, err, req.method === 'PUT' && !req.complete ? { Connection: 'close' } : {});
+      sendError(res, err, req.method === 'PUT' && !req.complete ? { Connection: 'close' } : {}, redact);
     });
   });
   // Uploads may take a while, so no overall request deadline; but a connection idle for IDLE_MS (say, a reader

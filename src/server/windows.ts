@@ -1,5 +1,6 @@
-// Verified read windows for the server: one server-wide pool of shared-memory slabs, so memory stays bounded
-// however many clients read at once, and a slow client holds only its own small queue of copied windows.
+// Verified read windows for the server: one server-wide pool of shared-memory slabs for the reads, and one
+// server-wide byte budget that every window a response holds counts against (the one being written, the one being
+// read, and read-ahead), so memory stays bounded however many clients read and however slowly.
 import { SlabPool } from '../compute/pool.js';
 import type { ArchiveReader } from '../engine/reader.js';
 import { READ_WINDOW } from '../engine/reader.js';
@@ -8,22 +9,50 @@ import { windowJobs, type WindowJob } from '../engine/read.js';
 import { manifestGeometry } from '../layout/manifest.js';
 
 const geometries = new WeakMap<ArchiveReader, Geometry>();
+/** The smallest window, and the alignment of every window edge (a multiple of any chunk size, at most 256 KiB). */
+const SMALL = 256 * 1024;
 
-function jobs(reader: ArchiveReader, offset: number, length: number): WindowJob[] {
+function jobs(reader: ArchiveReader, offset: number, length: number): Generator<WindowJob> {
   let g = geometries.get(reader);
   if (!g) geometries.set(reader, (g = manifestGeometry(reader.manifest)));
   return windowJobs(g, offset, length);
 }
 
+/** A byte budget that never blocks: tryTake() succeeds only when the bytes are free; give() returns them. */
+class Budget {
+  private free: number;
+  constructor(readonly total: number) {
+    this.free = total;
+  }
+  get available(): number {
+    return this.free;
+  }
+  /** Take `bytes` now if they are free; false otherwise. */
+  tryTake(bytes: number): boolean {
+    if (bytes > this.free) return false;
+    this.free -= bytes;
+    return true;
+  }
+  give(bytes: number): void {
+    this.free += bytes;
+  }
+}
+
 export class WindowReader {
   private readonly slabs: SlabPool;
-  /** Bytes of read-ahead (windows beyond each response's current one) held across all responses. */
-  private readAheadBytes = 0;
+  private readonly budget: Budget;
   constructor(
     slabCount = 8,
-    private readonly readAheadBudget = 64 * 1024 * 1024,
+    /** Bytes of windows all responses may hold at once (in hand, being read, read ahead). */
+    budgetBytes = 96 * 1024 * 1024,
   ) {
     this.slabs = new SlabPool(slabCount, READ_WINDOW);
+    this.budget = new Budget(Math.max(budgetBytes, READ_WINDOW));
+  }
+
+  /** Bytes of the budget not held by any response (for tests and metrics). */
+  get budgetFree(): number {
+    return this.budget.available;
   }
 
   /** One window: a shared slab for the verified read, then a private copy (the slab goes straight back). */
@@ -41,50 +70,70 @@ export class WindowReader {
   }
 
   /**
-   * Verified bytes of [offset, offset + length) in order. Each response always has one window in hand; read-ahead
-   * beyond that (up to `ahead` windows) only happens while the server-wide read-ahead budget has room, so memory
-   * stays bounded however many clients read, and slow clients cannot starve the others (they only hold their own
-   * window plus whatever read-ahead they already had). Leaving the loop early (a client gone) waits for the reads
-   * in flight and starts no more.
+   * Verified bytes of [offset, offset + length) in order, in windows that start at 256 KiB and double up to
+   * READ_WINDOW as the client keeps reading. Every window is charged to the server-wide budget, except a
+   * response's one window in hand when the budget is exhausted: that one is 256 KiB at most, so a paused client
+   * holds little and never makes another response wait. Read-ahead (up to `ahead` windows) happens only within
+   * the budget. Leaving the loop early (a client gone) waits for the reads in flight, returns their budget and
+   * starts no more.
    */
   async *windows(reader: ArchiveReader, offset: number, length: number, ahead: number): AsyncGenerator<Buffer> {
     const todo = jobs(reader, offset, length);
-    const queue: { p: Promise<Buffer>; budget: number }[] = [];
-    let next = 0;
-    const start = (budget: number) => {
-      const p = this.readOne(reader, todo[next++]!);
-      p.catch(() => undefined);
-      queue.push({ p, budget });
+    const nextJob = (): WindowJob | undefined => {
+      const n = todo.next();
+      return n.done ? undefined : n.value;
     };
-    /** Start the next window if this response has none queued, or if the shared budget allows read-ahead. */
+    let job = nextJob();
+    /** The next piece of at most `max` bytes (ends aligned to SMALL within the segment, so chunk-aligned). */
+    const peek = (max: number): WindowJob => {
+      const j = job!;
+      let end = Math.min(j.to, Math.floor((j.from + max) / SMALL) * SMALL);
+      if (end <= j.from) end = Math.min(j.to, j.from + max);
+      return { seg: j.seg, from: j.from, to: end };
+    };
+    const queue: { p: Promise<Buffer>; charged: number }[] = [];
+    let size = SMALL;
+    let held = 0;
+    const start = (w: WindowJob, charged: number) => {
+      const p = this.readOne(reader, w);
+      p.catch(() => undefined);
+      queue.push({ p, charged });
+      job = w.to >= job!.to ? nextJob() : { ...job!, from: w.to };
+    };
+    /** Read-ahead while the budget has room right now. */
     const fill = () => {
-      while (next < todo.length && queue.length < ahead) {
-        const j = todo[next]!;
-        const bytes = j.to - j.from;
-        if (queue.length === 0) start(0);
-        else if (this.readAheadBytes + bytes <= this.readAheadBudget) {
-          this.readAheadBytes += bytes;
-          start(bytes);
-        } else break;
+      while (job && queue.length < ahead) {
+        const w = peek(size);
+        if (!this.budget.tryTake(w.to - w.from)) break;
+        start(w, w.to - w.from);
       }
     };
     try {
-      fill();
-      while (queue.length) {
-        const w = queue.shift()!;
-        let buf: Buffer;
-        try {
-          buf = await w.p;
-        } finally {
-          this.readAheadBytes -= w.budget;
+      for (;;) {
+        if (queue.length === 0) {
+          if (!job) break;
+          const w = peek(size);
+          if (this.budget.tryTake(w.to - w.from)) start(w, w.to - w.from);
+          else start(peek(SMALL), 0);
         }
         fill();
+        const w = queue.shift()!;
+        const buf = await w.p.catch((err) => {
+          this.budget.give(w.charged);
+          throw err;
+        });
+        held = w.charged;
         yield buf;
+        // The consumer is done with this window once it asks for the next one; a reader that keeps up earns bigger ones.
+        this.budget.give(held);
+        held = 0;
+        size = Math.min(READ_WINDOW, size * 2);
       }
     } finally {
+      if (held) this.budget.give(held);
       for (const w of queue.splice(0)) {
         await w.p.catch(() => undefined);
-        this.readAheadBytes -= w.budget;
+        this.budget.give(w.charged);
       }
     }
   }

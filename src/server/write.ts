@@ -39,6 +39,9 @@ export async function upload(req: IncomingMessage, res: ServerResponse, ctx: Api
       // pipeline applies backpressure to the socket and rejects if the client goes away mid-body.
       await pipeline(req, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
     } catch (err) {
+      // A full disk is the server's problem (507), not an interrupted upload.
+      const code = (err as NodeJS.ErrnoException)?.code;
+      if (code === 'ENOSPC' || code === 'EDQUOT') throw new BlockFrameError('BF_NO_SPACE', `no space left for the upload of ${JSON.stringify(name)}`, {}, { cause: err });
       throw new BlockFrameError('BF_ABORTED', `the upload of ${JSON.stringify(name)} was interrupted`, {}, { cause: err });
     }
     if (req.readableAborted || !req.complete) throw new BlockFrameError('BF_ABORTED', `the upload of ${JSON.stringify(name)} was interrupted`);

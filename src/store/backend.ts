@@ -103,7 +103,11 @@ export function textSource(text: string): PutSource {
 export async function getAll(b: Backend, key: string, maxBytes: number, signal?: AbortSignal): Promise<Uint8Array | null> {
   const st = await b.stat(key, signal);
   if (!st) return null;
-  if (st.size > maxBytes) throw storeError('BF_IO', b, key, `object is ${st.size} bytes, more than the ${maxBytes} expected`);
+  if (st.size > maxBytes) {
+    const e = storeError('BF_IO', b, key, `object is ${st.size} bytes, more than the ${maxBytes} expected`);
+    e.context.tooLarge = true;
+    throw e;
+  }
   const buf = new Uint8Array(st.size);
   let n: number;
   try {

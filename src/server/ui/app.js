@@ -327,6 +327,20 @@ async function renderFile(dir, signal) {
   item('Directory', h('dd', {}, h('code', {}, s.dir)));
   dl.append(h('dt', {}, 'Health'), healthDd);
   const summarySection = h('section', { class: 'card', 'aria-labelledby': 'sum-h' }, h('h2', { id: 'sum-h' }, 'Summary'), dl);
+  // Damage the server healed while serving this file (its bytes were rebuilt from parity and verified).
+  const healed = Array.isArray(data.healedOnRead) ? data.healedOnRead : [];
+  if (healed.length) {
+    summarySection.append(
+      h(
+        'p',
+        { class: 'note status-repairable', role: 'status' },
+        `Healed on read: ${healed.length} damaged file${healed.length === 1 ? '' : 's'} (${healed
+          .slice(0, 3)
+          .map((d) => `${d.kind} ${d.path}`)
+          .join(', ')}${healed.length > 3 ? ', …' : ''}) rebuilt from parity while serving. Run blockframe repair.`,
+      ),
+    );
+  }
 
   // Player and links
   const ext = extensionOf(s.name);
