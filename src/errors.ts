@@ -53,6 +53,7 @@ export const ERROR_CODES = {
   BF_ARCHIVE_BUSY: { summary: 'another process holds the archive for a repair, commit or delete, and did not let go in time', exitCode: EXIT.FAILURE, httpStatus: 409 },
   BF_OUTPUT_INVALID: { summary: 'the output path cannot be written: its directory is missing or not a directory', exitCode: EXIT.FAILURE, httpStatus: 400 },
   BF_SERVER_BUSY: { summary: 'the server is streaming as many files as it allows; retry shortly', exitCode: EXIT.FAILURE, httpStatus: 503 },
+  BF_RS_INVALID: { summary: 'a Reed-Solomon code was asked for with an invalid shape (1 <= k, 0 <= m, k + m <= 256)', exitCode: EXIT.USAGE, httpStatus: 400 },
   BF_STORE_KEY_MISSING: { summary: 'a key is not in the store', exitCode: EXIT.FAILURE, httpStatus: 404 },
   BF_STORE_NOT_A_FILE: { summary: 'something other than a regular file sits at a key of a local store (it is never followed)', exitCode: EXIT.FAILURE, httpStatus: 500 },
   BF_STORE_UNAVAILABLE: { summary: 'a store did not answer in time, refused the connection or failed on its side', exitCode: EXIT.FAILURE, httpStatus: 503 },

@@ -1,4 +1,5 @@
 // GF(2^8) arithmetic (polynomial 0x11d, generator 2): tables, scalar ops and small-matrix algebra.
+import { BlockFrameError } from '../errors.js';
 
 /** The field's reducing polynomial x^8 + x^4 + x^3 + x^2 + 1. */
 export const GF_POLY = 0x11d;
@@ -37,14 +38,14 @@ export function mul(a: number, b: number): number {
 
 export function inv(a: number): number {
   a &= 0xff;
-  if (a === 0) throw new RangeError('gf256: 0 has no inverse');
+  if (a === 0) throw new BlockFrameError('BF_INTERNAL', 'gf256: 0 has no inverse');
   return EXP[255 - LOG[a]];
 }
 
 export function div(a: number, b: number): number {
   a &= 0xff;
   b &= 0xff;
-  if (b === 0) throw new RangeError('gf256: division by 0');
+  if (b === 0) throw new BlockFrameError('BF_INTERNAL', 'gf256: division by 0');
   if (a === 0) return 0;
   return EXP[LOG[a] + 255 - LOG[b]];
 }
@@ -65,7 +66,7 @@ export interface Matrix {
 }
 
 export function matrix(rows: number, cols: number, data?: Uint8Array): Matrix {
-  if (data !== undefined && data.length !== rows * cols) throw new RangeError('gf256: matrix data has the wrong size');
+  if (data !== undefined && data.length !== rows * cols) throw new BlockFrameError('BF_INTERNAL', 'gf256: matrix data has the wrong size');
   return { rows, cols, data: data ?? new Uint8Array(rows * cols) };
 }
 
@@ -81,7 +82,7 @@ export function get(m: Matrix, r: number, c: number): number {
 
 /** Product a x b. */
 export function matMul(a: Matrix, b: Matrix): Matrix {
-  if (a.cols !== b.rows) throw new RangeError('gf256: matrix shapes do not match');
+  if (a.cols !== b.rows) throw new BlockFrameError('BF_INTERNAL', 'gf256: matrix shapes do not match');
   const out = matrix(a.rows, b.cols);
   for (let r = 0; r < a.rows; r++) {
     for (let i = 0; i < a.cols; i++) {
@@ -106,7 +107,7 @@ export function selectRows(m: Matrix, rows: readonly number[]): Matrix {
 /** Inverse of a square matrix by Gauss-Jordan elimination; throws if it is singular. */
 export function invert(m: Matrix): Matrix {
   const n = m.rows;
-  if (m.cols !== n) throw new RangeError('gf256: only square matrices can be inverted');
+  if (m.cols !== n) throw new BlockFrameError('BF_INTERNAL', 'gf256: only square matrices can be inverted');
   const w = 2 * n;
   const aug = new Uint8Array(n * w);
   for (let r = 0; r < n; r++) {
@@ -116,7 +117,7 @@ export function invert(m: Matrix): Matrix {
   for (let col = 0; col < n; col++) {
     let pivot = col;
     while (pivot < n && aug[pivot * w + col] === 0) pivot++;
-    if (pivot === n) throw new RangeError('gf256: matrix is singular');
+    if (pivot === n) throw new BlockFrameError('BF_INTERNAL', 'gf256: matrix is singular');
     if (pivot !== col) {
       const tmp = aug.slice(pivot * w, (pivot + 1) * w);
       aug.copyWithin(pivot * w, col * w, (col + 1) * w);

@@ -121,11 +121,7 @@ class Codec implements ReedSolomon {
  * kernel 'auto' (default) picks SIMD when available, else portable; an explicit 'simd' throws when unavailable.
  */
 export function createReedSolomon(k: number, m: number, opts?: { kernel?: KernelName | 'auto' }): ReedSolomon {
-  try {
-    checkShape(k, m);
-  } catch (err) {
-    throw misuse((err as Error).message);
-  }
+  checkShape(k, m);
   const want = opts?.kernel ?? 'auto';
   let impl: Kernel;
   if (want === 'portable') impl = portableKernel;

@@ -1,4 +1,5 @@
 // Portable TypeScript GF(2^8) matrix-times-shards kernel (the fallback when WebAssembly SIMD is missing).
+import { BlockFrameError } from '../errors.js';
 import { MUL_TABLE, type Matrix } from './gf256.js';
 
 /** A kernel computes outputs[r][p] = XOR over c of coeffs[r][c] * inputs[c][p] for p in [0, len). */
@@ -61,7 +62,7 @@ export const portableKernel: Kernel = {
   matMul(coeffs, inputs, outputs, len) {
     const rows = outputs.length;
     const cols = inputs.length;
-    if (coeffs.rows !== rows || coeffs.cols !== cols) throw new RangeError('kernel: coefficient matrix shape mismatch');
+    if (coeffs.rows !== rows || coeffs.cols !== cols) throw new BlockFrameError('BF_INTERNAL', 'kernel: coefficient matrix shape mismatch');
     const in32 = inputs.map(words);
     const out32 = outputs.map(words);
     const c = coeffs.data;

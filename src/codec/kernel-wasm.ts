@@ -1,4 +1,5 @@
 // WebAssembly SIMD kernel loader: instantiates the embedded module, owns its linear memory, feeds it tiles.
+import { BlockFrameError } from '../errors.js';
 import { MUL_TABLE, type Matrix } from './gf256.js';
 import type { Kernel } from './kernel-portable.js';
 import { RS_WASM_BASE64, RS_WASM_RELAXED_BASE64 } from './rs-wasm-binary.js';
@@ -56,7 +57,7 @@ class WasmKernel implements Kernel {
   matMul(coeffs: Matrix, inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): void {
     const rows = outputs.length;
     const cols = inputs.length;
-    if (coeffs.rows !== rows || coeffs.cols !== cols) throw new RangeError('kernel: coefficient matrix shape mismatch');
+    if (coeffs.rows !== rows || coeffs.cols !== cols) throw new BlockFrameError('BF_INTERNAL', 'kernel: coefficient matrix shape mismatch');
     if (len === 0 || rows === 0) return;
     if (cols === 1 && coeffs.data.every((c) => c === 1)) {
       // k = 1 (replication): every output is a copy of the single input.

@@ -1,4 +1,5 @@
 // The systematic encoding matrix of BlockFrame's Reed-Solomon code (normalised Cauchy parity rows).
+import { BlockFrameError } from '../errors.js';
 //
 // Construction (all arithmetic in GF(2^8) with polynomial 0x11d unless written as an integer):
 //   k data shards (columns j = 0..k-1), m parity shards (rows i = 0..m-1), 1 <= k, 0 <= m, k + m <= 256.
@@ -24,7 +25,7 @@ export const RS_FIELD = 'gf(2^8)/0x11d';
 
 export function checkShape(k: number, m: number): void {
   if (!Number.isInteger(k) || !Number.isInteger(m) || k < 1 || m < 0 || k + m > MAX_TOTAL_SHARDS) {
-    throw new RangeError(`reed-solomon: invalid shape k=${k}, m=${m} (need 1 <= k, 0 <= m, k + m <= 256)`);
+    throw new BlockFrameError('BF_RS_INVALID', `reed-solomon: invalid shape k=${k}, m=${m} (need 1 <= k, 0 <= m, k + m <= 256)`, { k, m });
   }
 }
 

@@ -214,7 +214,11 @@ export async function computeSection(ctx: ArchiveCtx, si: number, partial = fals
   const section = new Uint8Array(st.section.length);
   for (const [n, c] of hashes) section.set(c, ctx.code.shards[n]!.chunkOffset - st.section.offset);
   if (missing.length === 0 && blake3Hex(section) !== st.section.hash) {
-    throw new BlockFrameError('BF_INTERNAL', `archive ${ctx.dir}: recomputed chunk index of ${st.label} does not match the manifest`, { archive: ctx.dir });
+    // Every shard matches its hash, yet their chunk hashes don't give chunks_hash: the manifest itself is wrong.
+    throw new BlockFrameError('BF_MANIFEST_INVALID', `archive ${ctx.dir}: the chunks_hash of ${st.label} in the manifest does not match its intact shards`, {
+      archive: ctx.dir,
+      field: 'chunks_hash',
+    });
   }
   return { bytes: section, unknown: missing };
 }

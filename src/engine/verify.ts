@@ -9,7 +9,7 @@ import { checkIndex } from '../archive/chunk-index.js';
 import { withRepo, type Repository } from '../archive/repo.js';
 import { withPool, type OperationOptions } from './context.js';
 import { resolveArchive, resolveMany } from './find.js';
-import { archiveCtx, checkShard, type ArchiveCtx, type ShardState } from './stripe.js';
+import { archiveCtx, checkShard, computeSection, type ArchiveCtx, type ShardState } from './stripe.js';
 
 export type ProblemKind = 'missing' | 'truncated' | 'corrupt' | 'unexpected' | 'manifest';
 export type Health = 'healthy' | 'repairable' | 'unrecoverable';
@@ -180,6 +180,19 @@ async function checkChunkIndex(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void>
   const beyond = new Set(h.plan?.lost ?? []);
   const ok = h.badSections.every((si) => stripes[si]!.section.shards.every((n) => !beyond.has(n)));
   const multi = ctx.repo.set.size > 1;
+  // A section bad everywhere whose shards are all intact is recomputed now: if that disagrees with the manifest's
+  // chunks_hash, the manifest is wrong, and verify, repair and reads must all call it so (never BF_INTERNAL).
+  const lost = new Set(h.lost);
+  for (const si of h.badSections) {
+    if (stripes[si]!.section.shards.some((n) => lost.has(n))) continue;
+    const err = await computeSection(ctx, si).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    if (err instanceof BlockFrameError && err.code === 'BF_MANIFEST_INVALID') {
+      h.problems.push({ kind: 'manifest', path: MANIFEST_FILE, repairable: false, detail: err.message });
+    } else if (err) throw err;
+  }
   for (const c of check.damagedCopies) {
     const which = c.badSections.length === stripes.length ? 'every stripe' : c.badSections.map((si) => stripes[si]!.label).join(', ') || 'its size';
     h.problems.push({

@@ -1,4 +1,5 @@
 // The erasure code of an archive as one graph: every shard file, every stripe (level 1 blocks, level 2 columns)
+import { BlockFrameError } from '../errors.js';
 // that protects it, and where its chunk hashes sit. Verify, repair and the reader work on this, whatever the tier.
 import { chunkIndexLayout, type StripeChunks } from './chunks.js';
 import { manifestGeometry, type Manifest } from './manifest.js';
@@ -94,7 +95,7 @@ function section(sec: StripeChunks, hash: string, shards: number[]): CodeStripe[
 /** A shard's slot in a stripe it belongs to. */
 export function slotOf(st: CodeStripe, shard: number): number {
   const i = st.slots.indexOf(shard);
-  if (i < 0) throw new RangeError(`shard ${shard} is not in stripe ${st.id}`);
+  if (i < 0) throw new BlockFrameError('BF_INTERNAL', `shard ${shard} is not in stripe ${st.id}`);
   return i;
 }
 

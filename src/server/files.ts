@@ -13,8 +13,8 @@ const AHEAD = 2;
 const AHEAD_LONG = 4;
 
 /**
- * File responses streaming at once. Each holds at most one small window outside the shared budget (see
- * WindowReader), so this caps the server's memory for paused clients at about 128 MiB; beyond it: 503.
+ * File responses streaming at once. Each holds at most one 64 KiB window outside the shared budget (see
+ * WindowReader), so paused clients cost at most 32 MiB beyond it; beyond this many: 503 with Retry-After.
  */
 const MAX_STREAMS = 512;
 let streams = 0;
@@ -25,13 +25,30 @@ export const CONTENT_SECURITY = {
   'Content-Security-Policy': "default-src 'none'; media-src 'self'; img-src 'self'; style-src 'unsafe-inline'; sandbox",
 } as const;
 
-export async function serveFile(req: IncomingMessage, res: ServerResponse, cache: ArchiveCache, windows: WindowReader, name: string): Promise<void> {
+/**
+ * GET/HEAD of one archived file. A read that fails before anything was sent is tried once more on a freshly
+ * opened archive (the manifest or the files may have been replaced meanwhile, say by a repair or a rewrite).
+ */
+export async function serveFile(req: IncomingMessage, res: ServerResponse, cache: ArchiveCache, windows: WindowReader, name: string, idleMs = 0): Promise<void> {
   if (streams >= MAX_STREAMS) {
     res.setHeader('Retry-After', '1');
     throw new BlockFrameError('BF_SERVER_BUSY', `the server is streaming ${streams} files, its limit; retry shortly`);
   }
   streams++;
   res.once('close', () => streams--);
+  try {
+    await serveOnce(req, res, cache, windows, name, idleMs);
+  } catch (err) {
+    if (res.headersSent || !(err instanceof BlockFrameError) || !RETRIED.has(err.code)) throw err;
+    cache.invalidate(typeof err.context.archive === 'string' ? err.context.archive : undefined);
+    await serveOnce(req, res, cache, windows, name, idleMs);
+  }
+}
+
+/** Failures a reopened archive may not have. */
+const RETRIED = new Set(['BF_UNRECOVERABLE', 'BF_HASH_MISMATCH', 'BF_MANIFEST_INVALID', 'BF_MANIFEST_MISSING', 'BF_STORE_CONFIG']);
+
+async function serveOnce(req: IncomingMessage, res: ServerResponse, cache: ArchiveCache, windows: WindowReader, name: string, idleMs: number): Promise<void> {
   const lease = await cache.lease(name);
   try {
     const m = lease.archive.manifest;
@@ -75,7 +92,7 @@ export async function serveFile(req: IncomingMessage, res: ServerResponse, cache
         res.end();
         return;
       }
-      await streamSpans(res, windows, lease.archive.reader, [{ span: s }], () => res.writeHead(status, headers));
+      await streamSpans(res, windows, lease.archive.reader, [{ span: s }], () => res.writeHead(status, headers), undefined, idleMs);
       return;
     }
     const boundary = `bf-${randomBytes(12).toString('hex')}`;
@@ -86,7 +103,7 @@ export async function serveFile(req: IncomingMessage, res: ServerResponse, cache
     const trailer = Buffer.from(`\r\n--${boundary}--\r\n`);
     const length = parts.reduce((n, p) => n + p.prefix.length + p.span.end - p.span.start + 1, trailer.length);
     const headers = { ...base, 'Content-Type': `multipart/byteranges; boundary=${boundary}`, 'Content-Length': length };
-    await streamSpans(res, windows, lease.archive.reader, parts, () => res.writeHead(206, headers), trailer);
+    await streamSpans(res, windows, lease.archive.reader, parts, () => res.writeHead(206, headers), trailer, idleMs);
   } finally {
     lease.release();
   }
@@ -102,27 +119,32 @@ function header(req: IncomingMessage, name: string): string | undefined {
  * before `writeHeaders` runs, so damage found at once still gets a JSON error. Damage found later destroys the
  * socket: the client sees a short response, never wrong bytes. A client that goes away stops the reading.
  */
-async function streamSpans(res: ServerResponse, wr: WindowReader, reader: ArchiveReader, parts: { span: Span; prefix?: Buffer }[], writeHeaders: () => void, trailer?: Buffer): Promise<void> {
+async function streamSpans(res: ServerResponse, wr: WindowReader, reader: ArchiveReader, parts: { span: Span; prefix?: Buffer }[], writeHeaders: () => void, trailer?: Buffer, idleMs = 0): Promise<void> {
   let started = false;
-  const write = async (chunk: Uint8Array): Promise<boolean> => {
-    if (res.destroyed) return false;
-    if (!res.write(chunk)) await drained(res);
+  /** Write and wait until the socket can take more; `done` runs once the bytes are handed to the kernel (or lost). */
+  const write = async (chunk: Uint8Array, done?: () => void): Promise<boolean> => {
+    if (res.destroyed) {
+      done?.();
+      return false;
+    }
+    if (!res.write(chunk, () => done?.())) await drained(res, idleMs);
     return !res.destroyed;
   };
   try {
     for (const part of parts) {
       const length = part.span.end - part.span.start + 1;
       let prefixDone = false;
-      for await (const chunk of wr.windows(reader, part.span.start, length, length > 4 * READ_WINDOW ? AHEAD_LONG : AHEAD)) {
+      for await (const w of wr.windows(reader, part.span.start, length, length > 4 * READ_WINDOW ? AHEAD_LONG : AHEAD)) {
         if (!started) {
           started = true;
           writeHeaders();
         }
         if (!prefixDone && part.prefix) {
           prefixDone = true;
-          if (!(await write(part.prefix))) return;
+          if (!(await write(part.prefix))) return w.release();
         }
-        if (!(await write(chunk))) return; // leaving the loop stops the generator: no more shard reads
+        // Leaving the loop stops the generator: no more shard reads. A destroyed socket calls back with an error.
+        if (!(await write(w.buf, w.release))) return;
       }
     }
     if (trailer && !(await write(trailer))) return;

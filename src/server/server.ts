@@ -19,6 +19,8 @@ export interface ServerOptions extends StoreOptions {
   allowUpload?: boolean;
   /** Bearer token for the write routes. */
   token?: string;
+  /** Close a connection on which no byte has moved for this long (default 120 s). */
+  idleMs?: number;
 }
 
 export interface BlockFrameServer {
@@ -49,8 +51,9 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   const policy: WritePolicy = { allowUpload: !!opts.allowUpload, token: opts.token };
   // Local directories never appear in error bodies (longest first, so a root is cut before its parent).
   const redact = [repo.label, ...repo.set.domains.map((d) => d.label)].filter((l) => l.startsWith('/')).sort((a, b) => b.length - a.length);
+  const idleMs = opts.idleMs ?? IDLE_MS;
   const server = createServer((req, res) => {
-    route(req, res, ctx, policy, windows).catch((err) => {
+    route(req, res, ctx, policy, windows, idleMs).catch((err) => {
       // A write refused before its body was read: close the connection rather than read a body we do not want.
       sendError(res, err, req.method === 'PUT' && !req.complete ? { Connection: 'close' } : {}, redact);
     });
@@ -58,7 +61,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   // Uploads may take a while, so no overall request deadline; but a connection idle for IDLE_MS (say, a reader
   // that stopped reading and holds its read-ahead windows) is closed. Long server-side work turns this off.
   server.requestTimeout = 0;
-  server.setTimeout(IDLE_MS);
+  server.setTimeout(idleMs);
   let closing: Promise<void> | undefined;
   return {
     server,
@@ -82,7 +85,7 @@ function allow(req: IncomingMessage, methods: string[]): void {
   if (!methods.includes(req.method ?? '')) throw methodNotAllowed(req.method ?? '?', methods);
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, policy: WritePolicy, windows: WindowReader): Promise<void> {
+async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, policy: WritePolicy, windows: WindowReader, idleMs: number): Promise<void> {
   const url = req.url ?? '';
   if (!url.startsWith('/')) throw badRequest('the request target must be an absolute path');
   const rawPath = url.split('?')[0]!;
@@ -111,7 +114,7 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext,
       noIdleTimeout(req);
       return upload(req, res, ctx, name);
     }
-    return serveFile(req, res, ctx.cache, windows, name);
+    return serveFile(req, res, ctx.cache, windows, name, idleMs);
   }
   if (raw[0] === 'files' && raw.length === 3 && raw[2] === 'repair') {
     const name = decodeSegment(raw[1]!);

@@ -11,6 +11,8 @@ import { manifestGeometry } from '../layout/manifest.js';
 const geometries = new WeakMap<ArchiveReader, Geometry>();
 /** The smallest window, and the alignment of every window edge (a multiple of any chunk size, at most 256 KiB). */
 const SMALL = 256 * 1024;
+/** A response's one window outside the budget when the budget is exhausted (a paused client holds this much). */
+const TINY = 64 * 1024;
 
 function jobs(reader: ArchiveReader, offset: number, length: number): Generator<WindowJob> {
   let g = geometries.get(reader);
@@ -38,13 +40,22 @@ class Budget {
   }
 }
 
+/** A window handed to a response: its bytes, and release() once the socket has taken them (the buffer is reused). */
+export interface Window {
+  buf: Buffer;
+  release(): void;
+}
+
 export class WindowReader {
   private readonly slabs: SlabPool;
   private readonly budget: Budget;
+  /** Released window buffers by size, reused so a busy server does not churn garbage; at most a quarter of the budget idle. */
+  private readonly free = new Map<number, Buffer[]>();
+  private freeBytes = 0;
   constructor(
     slabCount = 8,
     /** Bytes of windows all responses may hold at once (in hand, being read, read ahead). */
-    budgetBytes = 96 * 1024 * 1024,
+    budgetBytes = 64 * 1024 * 1024,
   ) {
     this.slabs = new SlabPool(slabCount, READ_WINDOW);
     this.budget = new Budget(Math.max(budgetBytes, READ_WINDOW));
@@ -61,7 +72,7 @@ export class WindowReader {
     try {
       const view = slab.subarray(0, j.to - j.from);
       await reader.readInto(j.seg, j.from, j.to, view);
-      const copy = Buffer.allocUnsafe(view.length);
+      const copy = this.alloc(view.length);
       copy.set(view);
       return copy;
     } finally {
@@ -69,15 +80,33 @@ export class WindowReader {
     }
   }
 
+  private alloc(n: number): Buffer {
+    const list = this.free.get(n);
+    const b = list?.pop();
+    if (b) {
+      this.freeBytes -= n;
+      return b;
+    }
+    return Buffer.allocUnsafeSlow(n);
+  }
+
+  private recycle(b: Buffer): void {
+    if (this.freeBytes + b.length > this.budget.total / 4) return;
+    const list = this.free.get(b.length) ?? [];
+    list.push(b);
+    this.free.set(b.length, list);
+    this.freeBytes += b.length;
+  }
+
   /**
    * Verified bytes of [offset, offset + length) in order, in windows that start at 256 KiB and double up to
    * READ_WINDOW as the client keeps reading. Every window is charged to the server-wide budget, except a
-   * response's one window in hand when the budget is exhausted: that one is 256 KiB at most, so a paused client
-   * holds little and never makes another response wait. Read-ahead (up to `ahead` windows) happens only within
+   * response's one window in hand when the budget is exhausted: that one is 64 KiB, so a paused client holds
+   * little and never makes another response wait. Read-ahead (up to `ahead` windows) happens only within
    * the budget. Leaving the loop early (a client gone) waits for the reads in flight, returns their budget and
    * starts no more.
    */
-  async *windows(reader: ArchiveReader, offset: number, length: number, ahead: number): AsyncGenerator<Buffer> {
+  async *windows(reader: ArchiveReader, offset: number, length: number, ahead: number): AsyncGenerator<Window> {
     const todo = jobs(reader, offset, length);
     const nextJob = (): WindowJob | undefined => {
       const n = todo.next();
@@ -93,7 +122,6 @@ export class WindowReader {
     };
     const queue: { p: Promise<Buffer>; charged: number }[] = [];
     let size = SMALL;
-    let held = 0;
     const start = (w: WindowJob, charged: number) => {
       const p = this.readOne(reader, w);
       p.catch(() => undefined);
@@ -114,7 +142,7 @@ export class WindowReader {
           if (!job) break;
           const w = peek(size);
           if (this.budget.tryTake(w.to - w.from)) start(w, w.to - w.from);
-          else start(peek(SMALL), 0);
+          else start(peek(TINY), 0);
         }
         fill();
         const w = queue.shift()!;
@@ -122,18 +150,25 @@ export class WindowReader {
           this.budget.give(w.charged);
           throw err;
         });
-        held = w.charged;
-        yield buf;
-        // The consumer is done with this window once it asks for the next one; a reader that keeps up earns bigger ones.
-        this.budget.give(held);
-        held = 0;
+        // The window's budget comes back when the consumer releases it (its socket has taken the bytes).
+        let released = false;
+        yield {
+          buf,
+          release: () => {
+            if (released) return;
+            released = true;
+            this.budget.give(w.charged);
+            this.recycle(buf);
+          },
+        };
+        // A reader that keeps up earns bigger windows.
         size = Math.min(READ_WINDOW, size * 2);
       }
     } finally {
-      if (held) this.budget.give(held);
       for (const w of queue.splice(0)) {
-        await w.p.catch(() => undefined);
+        const b = await w.p.catch(() => undefined);
         this.budget.give(w.charged);
+        if (b) this.recycle(b);
       }
     }
   }

@@ -193,6 +193,8 @@ export class LocalBackend implements Backend {
   async delete(key: string): Promise<void> {
     const path = this.pathOf(key);
     if (key === '') throw storeError('BF_INTERNAL', this, key, 'empty key');
+    // Never through a symlinked directory: what is behind a link is not in the store.
+    if (!(await this.realParents(key))) return;
     try {
       const st = await lstat(path).catch(() => null);
       if (!st) return;
@@ -220,6 +222,12 @@ export class LocalBackend implements Backend {
     const namePrefix = prefix.slice(cut + 1);
     const walk = async function* (self: LocalBackend, rel: string, filter: string): AsyncGenerator<ObjectInfo> {
       let entries: Dirent[];
+      // Only real directories are listed: a symlinked one (or one below it) is never entered.
+      const dirKey = rel.replace(/\/$/, '');
+      if (dirKey !== '') {
+        const st = await lstat(join(self.root, ...dirKey.split('/'))).catch(() => null);
+        if (!st?.isDirectory() || !(await self.realParents(dirKey))) return;
+      }
       try {
         entries = await readdir(rel === '' ? self.root : join(self.root, ...rel.split('/').filter(Boolean)), { withFileTypes: true });
       } catch (err) {
@@ -259,7 +267,13 @@ export class LocalBackend implements Backend {
   async stagingDir(): Promise<string> {
     const dir = join(this.root, STAGING_DIR);
     try {
-      await mkdir(dir, { recursive: true });
+      // The root itself first, without `recursive` (which reports ENOENT where the real cause is EROFS or EACCES).
+      await mkdir(this.root).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST') return;
+        if (err.code === 'ENOENT') return void (await mkdir(this.root, { recursive: true }));
+        throw err;
+      });
+      await mkdir(dir).catch((err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? undefined : Promise.reject(err)));
       // A symlinked staging directory is never used (nor cleaned through).
       if (!(await lstat(dir)).isDirectory()) throw storeError('BF_STORE_NOT_A_FILE', this, STAGING_DIR, 'the staging directory is not a plain directory');
     } catch (err) {

@@ -117,9 +117,9 @@ test('encode overwrites stale parity and m = 0 is a no-op', () => {
 });
 
 test('argument checks', () => {
-  assert.throws(() => createReedSolomon(0, 1));
-  assert.throws(() => createReedSolomon(200, 57));
-  assert.throws(() => createReedSolomon(1.5, 1));
+  assert.throws(() => createReedSolomon(0, 1), (e: any) => e.code === 'BF_RS_INVALID');
+  assert.throws(() => createReedSolomon(200, 57), (e: any) => e.code === 'BF_RS_INVALID');
+  assert.throws(() => createReedSolomon(1.5, 1), (e: any) => e.code === 'BF_RS_INVALID');
   assert.doesNotThrow(() => createReedSolomon(256, 0));
   assert.doesNotThrow(() => createReedSolomon(1, 255));
   const rs = createReedSolomon(2, 1);

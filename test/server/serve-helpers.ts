@@ -51,7 +51,7 @@ export async function startServer(opts: ServerOptions): Promise<{ base: string; 
 }
 
 /** The real CLI (`blockframe serve --port 0`) in a child process, so its memory can be measured. */
-export async function startChild(archive: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ base: string; child: ChildProcess; pid: number; stop(): Promise<number | null> }> {
+export async function startChild(archive: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ base: string; child: ChildProcess; pid: number; stderr(): string; stop(): Promise<number | null> }> {
   const child = spawn(process.execPath, [CLI, 'serve', '--archive', archive, '--port', '0', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -73,6 +73,7 @@ export async function startChild(archive: string, args: string[] = [], env: Node
     base,
     child,
     pid: child.pid!,
+    stderr: () => err,
     async stop() {
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 5000);

@@ -117,6 +117,10 @@ test('local: symlinks inside the root are never followed; they are listed as ent
     const keys: string[] = [];
     for await (const o of b.list('a/')) keys.push(o.key);
     assert.deepEqual(keys.sort(), ['a/filelink', 'a/link', 'a/real']);
+    const inside: string[] = [];
+    for await (const o of b.list('a/link/')) inside.push(o.key);
+    assert.deepEqual(inside, [], 'a listing never enters a symlinked directory');
+    await b.delete('a/link/secret');
     await b.delete('a/link');
     assert.equal(await code(b.get('a/real', new Uint8Array(1), 0)), 'ok');
     const { readFile } = await import('node:fs/promises');
