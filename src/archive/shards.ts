@@ -63,6 +63,7 @@ export function storeName(ctx: ArchiveCtx, n: number): string {
 export async function spoolFor(repo: Repository, d: number): Promise<{ spool: Spool; movable: boolean }> {
   const b = repo.set.domains[d]!;
   if (b.caps.atomicRename && b.stagingDir) return { spool: await Spool.create(await b.stagingDir()), movable: true };
+  await Spool.cleanStale(scratchDir());
   return { spool: await Spool.create(scratchDir()), movable: false };
 }
 

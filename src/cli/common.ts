@@ -17,7 +17,7 @@ const collect = (v: string, all: string[] = []) => [...all, v];
 /** Add the options every command takes. */
 export function withCommon(cmd: Command): Command {
   return cmd
-    .option('--archive <dir>', 'one archive directory (default: $BLOCKFRAME_ARCHIVE, a ./blockframe.json store set, else ./archive_directory)')
+    .option('--archive <dir>', 'one archive directory (default: see "Where archives are" in blockframe --help)')
     .option('--store <store>', 'a store (failure domain): a directory or s3://bucket/prefix?endpoint=URL; repeat for each, in order', collect)
     .option('--failures <n>', 'with several stores: how many whole stores an archive must survive losing (default 1)')
     .option('--config <file>', 'store set written by `blockframe init` (default: $BLOCKFRAME_CONFIG, else ./blockframe.json if present)')

@@ -25,8 +25,8 @@ export async function main(argv: string[]): Promise<number> {
     .addHelpText(
       'after',
       '\nExit codes: 0 ok, 1 failure, 2 usage error, 3 damaged but repairable (verify, repair --dry-run), 4 unrecoverable.\n' +
-        'Where archives are: --archive DIR, or --store A --store B … (one per disk or s3://bucket/prefix), else $BLOCKFRAME_ARCHIVE,\n' +
-        'else the store set in $BLOCKFRAME_CONFIG or ./blockframe.json (see blockframe init), else ./archive_directory.',
+        'Where archives are (first match wins): --store A --store B … (one per disk or s3://bucket/prefix), --archive DIR,\n' +
+        '--config FILE, $BLOCKFRAME_ARCHIVE, $BLOCKFRAME_CONFIG, ./blockframe.json (see blockframe init), ./archive_directory.',
     );
   registerInit(program, run);
   registerCommit(program, run);

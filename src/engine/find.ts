@@ -152,7 +152,8 @@ function ambiguous(query: string, matches: string[]): never {
 
 /** Each name resolved to its archive directory, or every archive when no name is given. */
 export async function resolveMany(store: Repository, names: string[]): Promise<string[]> {
-  if (names.length === 0) return store.listDirs();
+  // Every archive: a directory whose commit is still landing (pending marker, no manifest yet) is not one.
+  if (names.length === 0) return (await store.list()).map((e) => e.dir);
   const dirs: string[] = [];
   for (const n of names) dirs.push(await resolveArchive(store, n));
   return [...new Set(dirs)];

@@ -27,6 +27,10 @@ export interface Damage {
 export const READ_WINDOW = 4 * 1024 * 1024;
 /** Bytes per shard gathered at once when rebuilding chunks from the rest of the stripe. */
 const HEAL_BATCH = 256 * 1024;
+/** A shard found missing (or its store silent) is taken as lost, without trying it again, for this long. */
+const GONE_MS = 10_000;
+/** Rebuild buffers kept for reuse (allocating shared memory per batch churns the heap on a degraded archive). */
+const HEAL_BUFFERS_KEPT = 6;
 
 export class ArchiveReader {
   /** Damage seen while reading, by shard path: repair can fix it. */
@@ -38,6 +42,10 @@ export class ArchiveReader {
   /** Shards whose chunk hashes are unknown: lost, and their stripe's damaged chunk-index section could not be recomputed. */
   private readonly unhashed = new Set<number>();
   private readonly scratch: SlabPool;
+  /** Shards whose reads failed as a whole (missing, or their store silent), and when: see GONE_MS. */
+  private readonly gone = new Map<number, number>();
+  private readonly healFree: Uint8Array[] = [];
+  private readonly healSize: number;
 
   constructor(
     repo: Repository,
@@ -52,6 +60,8 @@ export class ArchiveReader {
     this.code = this.ctx.code;
     this.C = this.code.chunkSize;
     this.scratch = new SlabPool(4, READ_WINDOW + 2 * this.C);
+    const batch = Math.max(1, Math.floor(HEAL_BATCH / this.C)) * this.C;
+    this.healSize = this.code.stripes.reduce((mx, st) => Math.max(mx, (st.k + st.m) * Math.min(batch, Math.max(1, st.shardSize))), 1);
   }
 
   /** Nothing is held open between reads (each read opens its shard anew, so a repaired file is seen at once). */
@@ -151,6 +161,7 @@ export class ArchiveReader {
       good[c - c0] = equal(hashes.subarray((c - c0) * HASH_LEN, (c - c0 + 1) * HASH_LEN), sec.subarray(e, e + HASH_LEN));
       if (!good[c - c0]) bad = true;
     }
+    if (failed === 'missing' || failed === 'unavailable') this.gone.set(n, Date.now());
     if (failed) this.note(sh.path, failed === 'missing' || failed === 'unavailable' ? 'missing' : 'corrupt', sh.home, n);
     else if (bad) this.note(sh.path, got < want ? 'truncated' : 'corrupt', sh.home, n);
     return good;
@@ -168,21 +179,28 @@ export class ArchiveReader {
     const per = Math.max(1, Math.floor(HEAL_BATCH / C));
     for (let b0 = ca; b0 < cb; b0 += per) {
       const b1 = Math.min(cb, b0 + per);
-      const lost = new Set([n]);
+      // Shards already known gone (a dead store's) are planned around at once, not rediscovered batch by batch.
+      const now = Date.now();
+      const lost = new Set([n, ...[...this.gone].filter(([, t]) => now - t < GONE_MS).map(([s]) => s)]);
       const rebuilt = new Map<number, Uint8Array>();
-      while (!rebuilt.has(n)) {
-        const plan = planRecovery(this.code, lost, n);
-        if (plan.lost.includes(n)) throw this.unrecoverable(n, b0, b1, lost);
-        for (const step of plan.steps) {
-          const bad = await this.applyStep(step.stripe, step.shards, b0, b1, rebuilt, n);
-          for (const s of bad) lost.add(s);
-          if (bad.length) break;
-          for (const s of step.shards) lost.delete(s);
-          if (rebuilt.has(n)) break;
+      const held: Uint8Array[] = [];
+      try {
+        while (!rebuilt.has(n)) {
+          const plan = planRecovery(this.code, lost, n);
+          if (plan.lost.includes(n)) throw this.unrecoverable(n, b0, b1, lost);
+          for (const step of plan.steps) {
+            const bad = await this.applyStep(step.stripe, step.shards, b0, b1, rebuilt, n, held);
+            for (const s of bad) lost.add(s);
+            if (bad.length) break;
+            for (const s of step.shards) lost.delete(s);
+            if (rebuilt.has(n)) break;
+          }
         }
+        const got = rebuilt.get(n)!;
+        dest.set(got.subarray(0, Math.min(got.length, dest.length - (b0 - ca) * C)), (b0 - ca) * C);
+      } finally {
+        for (const h of held) if (this.healFree.length < HEAL_BUFFERS_KEPT) this.healFree.push(h);
       }
-      const got = rebuilt.get(n)!;
-      dest.set(got.subarray(0, Math.min(got.length, dest.length - (b0 - ca) * C)), (b0 - ca) * C);
     }
   }
 
@@ -191,11 +209,17 @@ export class ArchiveReader {
    * `rebuilt`, the rest read and checked. Returns the sources whose chunks failed (nothing is rebuilt then);
    * otherwise stores each target's verified bytes in `rebuilt`.
    */
-  private async applyStep(si: number, targets: number[], b0: number, b1: number, rebuilt: Map<number, Uint8Array>, target: number): Promise<number[]> {
+  private async applyStep(si: number, targets: number[], b0: number, b1: number, rebuilt: Map<number, Uint8Array>, target: number, held: Uint8Array[]): Promise<number[]> {
     const C = this.C;
     const st = this.code.stripes[si]!;
     const len = Math.max(0, Math.min(b1 * C, st.shardSize) - b0 * C);
-    const mem = new Uint8Array(new SharedArrayBuffer((st.k + st.m) * len));
+    const need = (st.k + st.m) * len;
+    let mem = need <= this.healSize ? this.healFree.pop() : undefined;
+    mem ??= new Uint8Array(new SharedArrayBuffer(Math.max(need, this.healSize)));
+    if (mem.length >= this.healSize) held.push(mem);
+    mem = mem.subarray(0, need);
+    // Absent slots must read as zeros: a reused buffer is cleared first.
+    mem.fill(0);
     const views = st.slots.map((_, i) => mem.subarray(i * len, (i + 1) * len));
     const bad: number[] = [];
     await Promise.all(

@@ -170,7 +170,10 @@ function localRootOf(set: StoreSet): string | undefined {
   return b instanceof LocalBackend ? b.root : undefined;
 }
 
-/** Decide the stores: explicit stores, then an explicit archive, then a config file, then the default directory. */
+/**
+ * Decide the stores: --store, then --archive, then --config, then BLOCKFRAME_ARCHIVE, then BLOCKFRAME_CONFIG,
+ * then ./blockframe.json if it exists, then ./archive_directory.
+ */
 export function resolveStores(o: StoreOptions): ResolvedStores {
   if (o.storeSet) return { set: o.storeSet, specs: [], from: 'set', localRoot: localRootOf(o.storeSet) };
   let specs: StoreSpec[] | undefined;
@@ -181,7 +184,8 @@ export function resolveStores(o: StoreOptions): ResolvedStores {
     specs = o.stores.map(parseStoreSpec);
     from = 'stores';
   } else if (o.archive === undefined) {
-    configPath = o.config ?? process.env.BLOCKFRAME_CONFIG ?? (existsSync(CONFIG_FILE) && !process.env.BLOCKFRAME_ARCHIVE ? CONFIG_FILE : undefined);
+    // --config, then BLOCKFRAME_ARCHIVE, then BLOCKFRAME_CONFIG, then ./blockframe.json, then ./archive_directory.
+    configPath = o.config ?? (process.env.BLOCKFRAME_ARCHIVE ? undefined : (process.env.BLOCKFRAME_CONFIG ?? (existsSync(CONFIG_FILE) ? CONFIG_FILE : undefined)));
     if (configPath !== undefined) {
       const cfg = loadConfig(configPath);
       specs = cfg.stores.map(parseStoreSpec);

@@ -352,6 +352,22 @@ describe('issue 13: full disks (tmpfs mounts, as root)', () => {
     assert.equal(runCli(['repair', '--archive', archive]).status, 0);
   });
 
+  test('one full disk among three stores: the commit fails with BF_NO_SPACE and no store shows anything', async (t) => {
+    if (!mounted) return t.skip('needs root to mount a small tmpfs');
+    const stores = [join(root, 'd1'), join(root, 'd2'), join(mnt(), 'd3')];
+    const f = join(root, 'three.bin');
+    await writeRandomFile(f, 6 * 1024 * KiB, 17);
+    assert.equal(await codeOf(commit(f, { stores, tier: 3, segmentSize: 64 * KiB })), 'BF_NO_SPACE');
+    for (const d of stores) {
+      const left = (await readdir(d, { recursive: true }).catch(() => [] as string[])).filter((n) => !n.startsWith('.staging'));
+      assert.deepEqual(left, [], `${d}: ${left.join(', ')}`);
+    }
+    const small = join(root, 'small3.bin');
+    await writeRandomFile(small, 64 * KiB, 18);
+    assert.equal((await commit(small, { stores })).status, 'archived');
+    assert.equal((await verify([], { stores })).status, 'healthy');
+  });
+
   test('a read-only filesystem is a clear store error, not BF_INTERNAL', async (t) => {
     if (!mounted) return t.skip('needs root to mount a small tmpfs');
     const { spawnSync } = await import('node:child_process');

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { bytesSource, type Backend, type ObjectInfo } from '../../src/store/backend.js';
 import { isBlockFrameError } from '../../src/errors.js';
 import { createReadStream } from 'node:fs';
+import { randomBytesSeeded } from '../helpers/fixtures.js';
 
 export interface SuiteOptions {
   /** fast-check runs of the model test (fewer for slow remote stores). */
@@ -17,17 +18,9 @@ export interface SuiteOptions {
   large?: boolean;
 }
 
-/** A deterministic xorshift32 byte stream. */
+/** Seeded bytes (the fixtures' xorshift32 stream). */
 export function seededBytes(seed: number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return randomBytesSeeded(n, seed);
 }
 
 async function getAll(b: Backend, key: string): Promise<Uint8Array> {
