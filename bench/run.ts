@@ -181,6 +181,12 @@ async function stores(src: string, out: string, ddRun: () => number): Promise<vo
   const dirs = [1, 2, 3, 4].map((i) => join(work, `store${i}`));
   const four = `stores:${dirs.join(',')}`;
   const r = { c1: [] as number[], c4: [] as number[], r1: [] as number[], r4: [] as number[], dd: [] as number[], rss: 0 };
+  /** Peak RSS per kind of row, so a miss names its operation. */
+  const rssBy: Record<string, number> = {};
+  const note = (what: string, x: { maxRssMiB: number }) => {
+    rssBy[what] = Math.max(rssBy[what] ?? 0, x.maxRssMiB);
+    r.rss = Math.max(r.rss, x.maxRssMiB);
+  };
   for (let i = 0; i < RUNS; i++) {
     log(`stores run ${i + 1}/${RUNS}: commit and restore on 1 store, then on 4`);
     spawnSync('rm', ['-rf', one, ...dirs]);
@@ -190,7 +196,8 @@ async function stores(src: string, out: string, ddRun: () => number): Promise<vo
     const c4 = child(['commit', src, '', four, '3']);
     r.c1.push(c1.seconds);
     r.c4.push(c4.seconds);
-    r.rss = Math.max(r.rss, c1.maxRssMiB, c4.maxRssMiB);
+    note('commit, 1 store', c1);
+    note('commit, 4 stores', c4);
     for (const [where, into] of [
       [one, r.r1],
       [four, r.r4],
@@ -199,7 +206,7 @@ async function stores(src: string, out: string, ddRun: () => number): Promise<vo
       ddRun();
       const x = child(['restore', 'big.bin', out, where]);
       into.push(x.seconds);
-      r.rss = Math.max(r.rss, x.maxRssMiB);
+      note(where === one ? 'restore, 1 store' : 'restore, 4 stores', x);
     }
   }
   const c = median(r.c4.map((x, i) => x / r.c1[i]!));
@@ -215,7 +222,7 @@ async function stores(src: string, out: string, ddRun: () => number): Promise<vo
     ddRun();
     const d = child(['restore', 'big.bin', out, four]);
     dead.push(d.seconds);
-    r.rss = Math.max(r.rss, d.maxRssMiB);
+    note('restore, 4 stores, one dead', d);
     spawnSync('mv', [`${dirs[1]}.away`, dirs[1]!]);
     spawnSync('rm', ['-f', out]);
     ddRun();
@@ -229,7 +236,7 @@ async function stores(src: string, out: string, ddRun: () => number): Promise<vo
   ddRun();
   const rp = child(['repair', 'big.bin', '', four]);
   if (rp.status !== 'healthy') throw new Error(`repair of the dead store ended ${rp.status}`);
-  r.rss = Math.max(r.rss, rp.maxRssMiB);
+  note('repair of the dead store', rp);
   const readB = rp.bytesReadForRebuild ?? 0;
   const wrote = rp.bytesWritten ?? 0;
   row(
@@ -238,8 +245,8 @@ async function stores(src: string, out: string, ddRun: () => number): Promise<vo
     '<= k = 23',
     readB <= 23 * wrote,
   );
-  row('peak RSS, every stores row (commit, restore, repair)', `${r.rss.toFixed(0)} MiB`, '<= 256 MiB', r.rss <= 256);
-  results.stores = { ...r, commitRatio: c, restoreRatio: rr, deadRestoreRatio: dr, dead, healthy, repair: rp };
+  for (const [what, mib] of Object.entries(rssBy)) row(`peak RSS, ${what}`, `${mib.toFixed(0)} MiB`, '<= 256 MiB', mib <= 256);
+  results.stores = { ...r, rssBy, commitRatio: c, restoreRatio: rr, deadRestoreRatio: dr, dead, healthy, repair: rp };
   spawnSync('rm', ['-rf', one, ...dirs, `${dirs[1]}.away`]);
 }
 

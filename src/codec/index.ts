@@ -16,14 +16,20 @@ export interface ReedSolomon {
   /** data: exactly k arrays of equal length L (L may be 0 or odd); parity: exactly m arrays of length L, fully overwritten. */
   encode(data: readonly Uint8Array[], parity: readonly Uint8Array[]): void;
   /** shards: k+m entries (data first, then parity), all present ones of equal length L; null marks a missing shard.
-   *  Fills every null entry with a newly allocated, reconstructed Uint8Array (or only the data ones if opts.dataOnly).
+   *  Fills every null entry with a newly allocated, reconstructed Uint8Array (or only the data ones if opts.dataOnly);
+   *  with `into[i]` of the right length given for a null slot i, slot i is rebuilt into that buffer instead.
    *  Throws an Error with `code = 'BF_RS_TOO_FEW_SHARDS'` if fewer than k shards are present. */
-  reconstruct(shards: (Uint8Array | null)[], opts?: { dataOnly?: boolean }): void;
+  reconstruct(shards: (Uint8Array | null)[], opts?: { dataOnly?: boolean; into?: (Uint8Array | undefined)[] }): void;
 }
 
 /** True when the WebAssembly SIMD kernel loads in this runtime. */
 export function simdAvailable(): boolean {
   return wasmKernel() !== null;
+}
+
+/** The caller's output buffer for a rebuilt shard when it has one of the right length, else a new one. */
+function buffer(into: Uint8Array | undefined, len: number): Uint8Array {
+  return into && into.length === len ? into : new Uint8Array(len);
 }
 
 /** Decode matrices kept per codec (keyed by the surviving-shard set). */
@@ -63,7 +69,7 @@ class Codec implements ReedSolomon {
     this.impl.matMul(this.parity, data, parity, len);
   }
 
-  reconstruct(shards: (Uint8Array | null)[], opts?: { dataOnly?: boolean }): void {
+  reconstruct(shards: (Uint8Array | null)[], opts?: { dataOnly?: boolean; into?: (Uint8Array | undefined)[] }): void {
     const { dataShards: k, parityShards: m } = this;
     if (shards.length !== k + m) throw misuse(`reconstruct needs ${k + m} shard slots, got ${shards.length}`);
     const present: number[] = [];
@@ -87,7 +93,7 @@ class Codec implements ReedSolomon {
       const inputs = use.map((i) => shards[i] as Uint8Array);
       const dec = this.decodeMatrix(use);
       const coeffs = selectRows(dec, missingData);
-      const outputs = missingData.map(() => new Uint8Array(len));
+      const outputs = missingData.map((i) => buffer(opts?.into?.[i], len));
       this.impl.matMul(coeffs, inputs, outputs, len);
       missingData.forEach((i, n) => { shards[i] = outputs[n]; });
     }
@@ -95,7 +101,7 @@ class Codec implements ReedSolomon {
     const missingParity: number[] = [];
     for (let i = 0; i < m; i++) if (shards[k + i] == null) missingParity.push(i);
     if (missingParity.length === 0) return;
-    const outputs = missingParity.map(() => new Uint8Array(len));
+    const outputs = missingParity.map((i) => buffer(opts?.into?.[k + i], len));
     this.impl.matMul(selectRows(this.parity, missingParity), shards.slice(0, k) as Uint8Array[], outputs, len);
     missingParity.forEach((i, n) => { shards[k + i] = outputs[n]; });
   }

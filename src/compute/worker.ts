@@ -49,11 +49,20 @@ async function handle(req: Request): Promise<string | undefined> {
       return undefined;
     case 'reconstruct': {
       const shards = req.shards.slice();
-      codec(req.k, req.m).reconstruct(shards);
-      // Copy rebuilt shards into the caller's shared buffers, in order of the missing indexes.
+      // Rebuild straight into the caller's shared buffers (in order of the missing slots): no garbage per call.
+      const into: (Uint8Array | undefined)[] = [];
       let o = 0;
       req.shards.forEach((s, i) => {
-        if (s === null) req.out[o++]!.set(shards[i]!);
+        if (s === null) into[i] = req.out[o++];
+      });
+      codec(req.k, req.m).reconstruct(shards, { into });
+      o = 0;
+      req.shards.forEach((s, i) => {
+        const out = req.out[o];
+        if (s === null && out) {
+          if (shards[i] !== out) out.set(shards[i]!);
+          o++;
+        }
       });
       return undefined;
     }

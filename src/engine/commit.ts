@@ -1,7 +1,6 @@
 // commit: turn one input file into a published archive (spool → fsync → publish on every store), idempotently.
-import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { BlockFrameError, fromSystemError } from '../errors.js';
+import { BlockFrameError } from '../errors.js';
 import { RS_MATRIX } from '../codec/index.js';
 import { merkleRootHex } from '../integrity/merkle.js';
 import { computeGeometry, type Geometry } from '../layout/geometry.js';
@@ -11,6 +10,7 @@ import { chooseTier, DEFAULTS, type Tier, type TierPolicy } from '../layout/tier
 import { chooseCode, pathStores, PLACEMENT_RULE, type Placement } from '../layout/placement.js';
 import { cleanLeftovers, Staging } from '../archive/publish.js';
 import { withRepo, type Repository } from '../archive/repo.js';
+import { openInput, statInput, type InputStat } from '../store/input.js';
 import { withArchiveLock } from '../archive/lock.js';
 import { verifyArchive } from './verify.js';
 import { repair } from './repair.js';
@@ -85,12 +85,7 @@ async function commitTo(repo: Repository, file: string, opts: CommitOptions): Pr
   if (widest > MAX_SECTION_BYTES) {
     throw new BlockFrameError('BF_USAGE', `tier ${choice.tier} with these settings keeps ${formatSize(geometry.stripes[0]!.shardSize)} shards: too large for one stripe; use tier 3 or smaller segments`, { field: 'tier' });
   }
-  let input: FileHandle;
-  try {
-    input = await open(file, 'r');
-  } catch (err) {
-    throw fromSystemError(err, file, 'opening the input');
-  }
+  const input = await openInput(file);
   try {
     return await withPool(opts, async (pool) => {
       // Directory stores are created here (the only operation that may create them).
@@ -167,26 +162,6 @@ async function commitTo(repo: Repository, file: string, opts: CommitOptions): Pr
   } finally {
     await input.close();
   }
-}
-
-interface InputStat {
-  size: number;
-  mtimeMs: number;
-  ino: number;
-  mode: number;
-}
-
-async function statInput(file: string): Promise<InputStat> {
-  let st;
-  try {
-    st = await stat(file);
-  } catch (err) {
-    throw fromSystemError(err, file, 'reading the input');
-  }
-  if (!st.isFile()) {
-    throw new BlockFrameError('BF_NOT_A_FILE', `not a regular file: ${file}${st.isDirectory() ? ' (it is a directory)' : ''}`, { path: file });
-  }
-  return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o7777 };
 }
 
 async function checkUnchanged(file: string, before: InputStat): Promise<void> {

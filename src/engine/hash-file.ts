@@ -1,18 +1,17 @@
 // One BLAKE3 pass over an open file through the compute pool (used to detect content already archived).
-import type { FileHandle } from 'node:fs/promises';
 import { fromSystemError } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import type { OperationOptions } from './context.js';
 import { pump } from './pump.js';
-import { readFully } from '../store/fsutil.js';
+import type { InputFile } from '../store/input.js';
 import { changed } from './shard-writer.js';
 
-export async function hashFile(pool: ComputePool, fh: FileHandle, path: string, size: number, opts: OperationOptions = {}): Promise<string> {
+export async function hashFile(pool: ComputePool, input: InputFile, path: string, size: number, opts: OperationOptions = {}): Promise<string> {
   const h = pool.openHash(0);
   await pump({
     pool,
     slabs: new SlabPool(4, 4 * 1024 * 1024),
-    src: (buf, len, pos) => readFully(fh, buf, len, pos),
+    src: (buf, len, pos) => input.readAt(buf, len, pos),
     offset: 0,
     size,
     hashes: [h],

@@ -1,12 +1,11 @@
 // Writes one archive's shards into its staging spools: data segments from the input, then parity per stripe,
 // with every shard hash, every chunk hash (chunks.idx) and the whole-file hash computed on the way.
-import type { FileHandle } from 'node:fs/promises';
 import { BlockFrameError, fromSystemError } from '../errors.js';
 import { SlabPool, type ComputePool, type HashHandle } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { CHUNK_INDEX_FILE, chunkIndexLayout, HASH_LEN, type StripeChunks } from '../layout/chunks.js';
 import type { Geometry } from '../layout/geometry.js';
-import { readFully } from '../store/fsutil.js';
+import type { InputFile } from '../store/input.js';
 import type { SpoolFile } from '../store/spool.js';
 import type { Staging } from '../archive/publish.js';
 import { checkAborted, FirstError, settleAll } from './context.js';
@@ -50,7 +49,7 @@ interface ParityJob {
 }
 
 export interface WriteShardsArgs {
-  input: FileHandle;
+  input: InputFile;
   inputPath: string;
   geometry: Geometry;
   chunkSize: number;
@@ -158,7 +157,7 @@ class ShardWriter {
       this.out.level2Parity = level2.parity;
       this.out.level2Chunks = level2.chunks;
       // A file that grew after we stat'ed it would otherwise be archived truncated without notice.
-      if ((await readFully(a.input, new Uint8Array(1), 1, a.geometry.size)) !== 0) throw changed(a.inputPath);
+      if ((await a.input.readAt(new Uint8Array(1), 1, a.geometry.size)) !== 0) throw changed(a.inputPath);
       await this.syncs.add(index.finish());
     } catch (err) {
       // Let in-flight writes settle before the caller removes the staging directory.
@@ -179,7 +178,7 @@ class ShardWriter {
       ({ drained } = await pumpReads({
         pool: a.pool,
         slabs: this.slabs,
-        src: (buf, len, pos) => readFully(a.input, buf, len, pos),
+        src: (buf, len, pos) => a.input.readAt(buf, len, pos),
         offset,
         size,
         sink: (view, at) => fh.write(view, at),

@@ -26,7 +26,7 @@ export interface ShardCheck {
 }
 
 const SLAB = 4 * 1024 * 1024;
-const REBUILD_SLICE = 1024 * 1024;
+const REBUILD_SLICE = 256 * 1024;
 
 /** What a failed read or lookup makes of a shard. */
 function failedState(n: number, path: string, err: unknown): ShardCheck {

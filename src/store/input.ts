@@ -1,0 +1,47 @@
+// The user's input file for commit: its identity (size, mtime, inode, mode) and positional reads. Shard bytes never
+// pass through here; this is the one file commit reads that no store holds.
+import { open, stat } from 'node:fs/promises';
+import { BlockFrameError, fromSystemError } from '../errors.js';
+import { readFully } from './fsutil.js';
+
+export interface InputStat {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  /** Permission bits (0o7777). */
+  mode: number;
+}
+
+export interface InputFile {
+  /** Reads up to `length` bytes at `position` into `buf`; fewer only at the end of the file. */
+  readAt(buf: Uint8Array, length: number, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The input's identity; BF_NOT_A_FILE for a directory or device, the mapped errno otherwise. */
+export async function statInput(file: string): Promise<InputStat> {
+  let st;
+  try {
+    st = await stat(file);
+  } catch (err) {
+    throw fromSystemError(err, file, 'reading the input');
+  }
+  if (!st.isFile()) {
+    throw new BlockFrameError('BF_NOT_A_FILE', `not a regular file: ${file}${st.isDirectory() ? ' (it is a directory)' : ''}`, { path: file });
+  }
+  return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o7777 };
+}
+
+export async function openInput(file: string): Promise<InputFile> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (err) {
+    throw fromSystemError(err, file, 'opening the input');
+  }
+  const h = fh;
+  return {
+    readAt: (buf, length, position) => readFully(h, buf, length, position).catch((err) => Promise.reject(fromSystemError(err, file, 'reading the input'))),
+    close: () => h.close(),
+  };
+}
