@@ -73,15 +73,13 @@ export class Staging {
   }
 
   /**
-   * Make the archive `dir` visible with manifest `text`. Returns 'exists' when another commit published the same
-   * content first (this one is discarded). On failure nothing of this commit stays visible.
+   * Make the archive `dir` visible with manifest `text`. On a single local store, 'exists' when another commit
+   * published the same content first (this one is discarded); across stores the caller holds the archive's lock
+   * and has removed or kept what was there. On failure nothing of this commit stays visible.
    */
   async publish(dir: string, text: string, signal?: AbortSignal): Promise<'published' | 'exists'> {
     if (this.whole) return this.publishWhole(dir, text);
-    if (await this.repo.loadManifest(dir).then(() => true, () => false)) {
-      await this.discard();
-      return 'exists';
-    }
+    // Across stores the caller (commit, under the archive's lock) has already dealt with an archive of this name.
     const set = this.repo.set;
     const marker = JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() });
     const written: { d: number; key: string }[] = [];
