@@ -53,15 +53,16 @@ async function serveOnce(req: IncomingMessage, res: ServerResponse, cache: Archi
   try {
     const m = lease.archive.manifest;
     const size = m.size;
-    const etag = `"${m.original_hash}"`;
+    const content = lease.archive.content;
+    const etag = `"${content.originalHash}"`;
     const modified = new Date(m.created_at);
-    const type = contentTypeFor(m.name);
+    const type = contentTypeFor(content.name);
     const base: Record<string, string | number> = {
       'Accept-Ranges': 'bytes',
       ETag: etag,
       'Last-Modified': modified.toUTCString(),
       'Cache-Control': 'no-cache',
-      'Content-Disposition': contentDisposition(m.name, queryFlag(req, 'download')),
+      'Content-Disposition': contentDisposition(content.name, queryFlag(req, 'download')),
       ...CONTENT_SECURITY,
     };
     // Damage already seen on this archive (the bytes are still verified): say so, so clients can alert or repair.
