@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   BF_HEX_INVALID: { summary: 'a string is not lowercase hex of the expected length', exitCode: EXIT.FAILURE, httpStatus: 400 },
   BF_BLAKE3_NOT_READY: { summary: 'BLAKE3 was used before initBlake3() finished (a bug)', exitCode: EXIT.FAILURE, httpStatus: 500 },
   BF_BLAKE3_FINALIZED: { summary: 'a hash stream was updated after digest() (a bug)', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  BF_BLAKE3_UNITS_INVALID: { summary: 'unit chaining values were asked for or merged with a unit size, index, length or count that does not fit the message (a bug)', exitCode: EXIT.FAILURE, httpStatus: 500 },
   BF_MERKLE_LEAF_INVALID: { summary: 'a Merkle leaf is not a 32-byte hash', exitCode: EXIT.FAILURE, httpStatus: 400 },
   BF_MERKLE_INDEX: { summary: 'a Merkle proof was asked for a leaf outside the tree', exitCode: EXIT.FAILURE, httpStatus: 400 },
   BF_BAD_REQUEST: { summary: 'an HTTP request is malformed or names a forbidden path', exitCode: EXIT.USAGE, httpStatus: 400 },
