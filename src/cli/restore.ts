@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { printable } from '../escape.js';
 import { cat, restore, writeTo } from '../engine/restore.js';
-import { openArchive, verifiedWindows } from '../engine/read.js';
+import { openArchive } from '../engine/read.js';
+import { plainWindows } from '../engine/plain.js';
 import type { Damage } from '../engine/reader.js';
 import { parseRange } from '../layout/range.js';
 import { formatSize } from '../layout/units.js';
@@ -63,8 +64,12 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           const a = await openArchive(name, ropts);
           try {
             const r = parseRange(opts.range, a.manifest.size);
-            for await (const w of verifiedWindows(a.reader, r.offset, r.length)) {
-              await writeTo(process.stdout, w);
+            for await (const w of plainWindows(a, r.offset, r.length)) {
+              try {
+                await writeTo(process.stdout, w.view);
+              } finally {
+                w.release();
+              }
             }
           } finally {
             await a.close();

@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { BlockFrameError, ERROR_CODES, type ErrorCode } from '../errors.js';
-import type { Envelope, Reply, Request, SharedView } from './protocol.js';
+import type { ChunkCv, Envelope, Reply, Request, SharedView } from './protocol.js';
 import type { FrameParams } from '../transform/frame-codec.js';
 
 /** A BLAKE3 stream pinned to one worker, so its updates are applied in order. */
@@ -123,9 +123,12 @@ export class ComputePool {
     return (await this.send(h.worker, { op: 'hashDigest', stream: h.stream }))!;
   }
 
-  /** BLAKE3 of each chunkSize piece of `data` (the last may be short), written as 32-byte hashes into `out`. */
-  chunkHashes(data: SharedView, chunkSize: number, out: SharedView): Promise<void> {
-    return this.send(this.leastBusy(), { op: 'chunkHashes', data, chunkSize, out }).then(() => undefined);
+  /**
+   * The chunk hash of each chunkSize piece of `data` (the last may be short), 32 bytes each into `out`: plain BLAKE3
+   * (format v1), or with `cv` the chaining values of format v2 (docs/FORMAT.md §12.1).
+   */
+  chunkHashes(data: SharedView, chunkSize: number, out: SharedView, cv?: ChunkCv): Promise<void> {
+    return this.send(this.leastBusy(), { op: 'chunkHashes', data, chunkSize, out, ...(cv && { cv }) }).then(() => undefined);
   }
 
   /** Reed-Solomon parity of k data views into m parity views (all shared memory, equal length). */

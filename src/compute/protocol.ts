@@ -9,7 +9,8 @@ export type Request =
   | { op: 'hashOpen'; stream: number }
   | { op: 'hashUpdate'; stream: number; data: SharedView }
   | { op: 'hashDigest'; stream: number }
-  | { op: 'chunkHashes'; data: SharedView; chunkSize: number; out: SharedView }
+  /** Chunk hashes: plain BLAKE3 per chunk (format v1), or with `cv` the chunks' chaining values in a shard of `total` bytes whose chunk `firstUnit` starts `data` (v2). */
+  | { op: 'chunkHashes'; data: SharedView; chunkSize: number; out: SharedView; cv?: ChunkCv }
   | { op: 'encode'; k: number; m: number; data: SharedView[]; parity: SharedView[] }
   | { op: 'reconstruct'; k: number; m: number; shards: (SharedView | null)[]; out: SharedView[] }
   | { op: 'xor'; into: SharedView[]; from: SharedView[] }
@@ -17,6 +18,12 @@ export type Request =
   | { op: 'frameEncode'; plain: SharedView; first: number; frameSize: number; params: FrameParams; out: SharedView }
   /** Decode consecutive stored frames (`frames`: stored length, plain length, compressed) from `stored` into `out`. */
   | { op: 'frameDecode'; stored: SharedView; first: number; frames: [number, number, boolean][]; params: FrameParams; out: SharedView; what: string };
+
+/** Where a run of chunks sits in its shard, for chaining-value chunk hashes (docs/FORMAT.md §12.1). */
+export interface ChunkCv {
+  firstUnit: number;
+  total: number;
+}
 
 export type Envelope = { id: number; req: Request };
 

@@ -3,6 +3,7 @@ import { parentPort } from 'node:worker_threads';
 import { createReedSolomon, type ReedSolomon } from '../codec/index.js';
 import { blake3, createBlake3Stream, initBlake3, type Blake3Stream } from '../integrity/blake3.js';
 import type { Envelope, Reply, Request } from './protocol.js';
+import { unitCVs } from '../integrity/blake3-cv.js';
 import { decodeFrame, encodeFrame, maxStoredLength } from '../transform/frame-codec.js';
 
 const port = parentPort;
@@ -38,6 +39,10 @@ async function handle(req: Request): Promise<string | undefined> {
       return s.digestHex();
     }
     case 'chunkHashes':
+      if (req.cv) {
+        unitCVs(req.data, req.cv.firstUnit, req.chunkSize, req.cv.total, req.out);
+        return undefined;
+      }
       for (let i = 0, o = 0; o < req.data.length; i++, o += req.chunkSize) {
         req.out.set(blake3(req.data.subarray(o, Math.min(o + req.chunkSize, req.data.length))), i * 32);
       }

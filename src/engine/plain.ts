@@ -38,7 +38,7 @@ export async function readStored(reader: ArchiveReader, offset: number, out: Uin
  * checked, decoded on the compute pool (decrypted, decompressed) and cut to the range. Memory is bounded by
  * (ahead + hold) batches of at most 4 MiB (or one frame) of plaintext and the same of stored bytes.
  */
-export async function* plainWindows(src: PlainSource, offset: number, length: number, ahead = 3, hold = 1): AsyncGenerator<HeldWindow> {
+export async function* plainWindows(src: PlainSource, offset: number, length: number, ahead = 3, hold = 1, batchBytes = BATCH_BYTES): AsyncGenerator<HeldWindow> {
   const table = src.content.table;
   if (!table) {
     yield* heldWindows(src.reader, offset, length, ahead, hold);
@@ -46,7 +46,7 @@ export async function* plainWindows(src: PlainSource, offset: number, length: nu
   }
   const span = table.span(offset, length);
   if (!span) return;
-  const perBatch = Math.max(1, Math.floor(BATCH_BYTES / table.frameSize));
+  const perBatch = Math.max(1, Math.floor(batchBytes / table.frameSize));
   const batches: FrameRef[][] = [];
   for (let j = span.first; j <= span.last; j += perBatch) {
     const b: FrameRef[] = [];

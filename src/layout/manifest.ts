@@ -111,6 +111,14 @@ export function storedSize(m: Pick<Manifest, 'size' | 'content'>): number {
   return m.content?.stored_size ?? m.size;
 }
 
+/**
+ * How a run of chunks starting at chunk `firstUnit` of a `total`-byte shard is hashed: as chaining values in format
+ * v2 (the returned position), plainly in format v1 (undefined). docs/FORMAT.md §6.1, §12.1.
+ */
+export function chunkCv(m: Pick<Manifest, 'format_version'>, firstUnit: number, total: number): { firstUnit: number; total: number } | undefined {
+  return m.format_version >= 2 ? { firstUnit, total } : undefined;
+}
+
 /** Is the archive encrypted (name, original_hash and source only under its key)? */
 export function isEncrypted(m: Pick<Manifest, 'content'>): boolean {
   return m.content?.encryption !== undefined;

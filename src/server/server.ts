@@ -4,6 +4,7 @@ import { ComputePool } from '../compute/pool.js';
 import { BlockFrameError } from '../errors.js';
 import { Repository } from '../archive/repo.js';
 import type { StoreOptions } from '../store/config.js';
+import type { KeyInput } from '../engine/keyring.js';
 import { archiveHealth, archiveInfo, listArchives, serveShard, type ApiContext } from './api.js';
 import { ArchiveCache } from './cache.js';
 import { serveFile } from './files.js';
@@ -21,6 +22,8 @@ export interface ServerOptions extends StoreOptions {
   token?: string;
   /** Close a connection on which no byte has moved for this long (default 120 s). */
   idleMs?: number;
+  /** Keys for encrypted archives (taken at start-up; a request can never supply one). */
+  keys?: KeyInput[];
 }
 
 export interface BlockFrameServer {
@@ -45,9 +48,9 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   if (opts.allowUpload && !opts.token) throw new BlockFrameError('BF_USAGE', 'uploads need a token: pass --token T or set BLOCKFRAME_TOKEN');
   const repo = Repository.openSync(opts);
   const pool = ComputePool.start();
-  const cache = new ArchiveCache(repo, pool);
+  const cache = new ArchiveCache(repo, pool, undefined, undefined, opts.keys ?? []);
   const windows = new WindowReader();
-  const ctx: ApiContext = { repo, pool, cache };
+  const ctx: ApiContext = { repo, pool, cache, keys: opts.keys };
   const policy: WritePolicy = { allowUpload: !!opts.allowUpload, token: opts.token };
   // Local directories never appear in error bodies (longest first, so a root is cut before its parent).
   const redact = [repo.label, ...repo.set.domains.map((d) => d.label)].filter((l) => l.startsWith('/')).sort((a, b) => b.length - a.length);
