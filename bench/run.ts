@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { benchCodec } from './codec.js';
 import { benchBlake3 } from './blake3.js';
 import { benchServe } from './serve.js';
+import { benchTransforms } from './transforms.js';
 import { ComputePool, openArchive, read } from '../src/index.js';
 import { prng } from '../test/helpers/fixtures.js';
 
@@ -253,6 +254,7 @@ async function stores(src: string, out: string, ddRun: () => number): Promise<vo
 async function main(): Promise<void> {
   if (process.argv.includes('--tier4-only')) return tier4Only();
   if (process.argv.includes('--stores-only')) return storesOnly();
+  if (process.argv.includes('--transforms-only')) return transformsOnly();
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   log('codec and BLAKE3 micro-benchmarks');
@@ -381,6 +383,19 @@ async function tier4Only(): Promise<void> {
   await rm(work, { recursive: true, force: true });
   results.table = rows;
   await writeFile(join(repo, 'bench', 'results-tier4.json'), JSON.stringify(results, null, 2) + '\n');
+  printTable();
+}
+
+/** `npm run bench -- --transforms-only`: compression and encryption (format v2) on a real corpus. */
+async function transformsOnly(): Promise<void> {
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  const t = await benchTransforms(work, quick ? 256 * MiB : 1024 * MiB, RUNS, child, log);
+  rows.push(...t.rows);
+  results.transforms = t.raw;
+  await rm(work, { recursive: true, force: true });
+  results.table = rows;
+  await writeFile(join(repo, 'bench', 'results-transforms.json'), JSON.stringify(results, null, 2) + '\n');
   printTable();
 }
 

@@ -248,6 +248,7 @@ async function commitStored(repo: Repository, file: string, name: string, before
           pool,
           signal: opts.signal,
           onBytes: (n) => opts.onProgress?.((done += n), total),
+          hashInput: t === null,
         });
         await checkUnchanged(t?.file ?? file, before);
         const manifest = buildManifest(name, before.size, geometry, hashes, groupBlocks, placement, sourceOf(before), t);

@@ -92,7 +92,9 @@ export async function encodeInput(a: {
     }
     await Promise.all(jobs);
     errors.throwIfAny();
-    await out.finish();
+    // Scratch, not data: the shards written from it are fsynced, so this file needs no fsync of its own (it is
+    // deleted before writeback usually starts).
+    await out.close();
   } catch (err) {
     await Promise.allSettled(jobs);
     await out.close().catch(() => undefined);

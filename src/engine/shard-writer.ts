@@ -58,6 +58,8 @@ export interface WriteShardsArgs {
   pool: ComputePool;
   signal?: AbortSignal;
   onBytes?: (n: number) => void;
+  /** Hash the whole input for `original` (default true; a transformed archive hashed its plaintext already). */
+  hashInput?: boolean;
 }
 
 /** Write every shard of `geometry` and chunks.idx into `staging`'s spools, fsynced, and return all hashes. */
@@ -70,7 +72,7 @@ export async function writeShards(a: WriteShardsArgs): Promise<ShardHashes> {
     throw err;
   }
   await w.syncs.drain();
-  w.out.original = await a.pool.digest(w.fileHash);
+  if (w.fileHash) w.out.original = await a.pool.digest(w.fileHash);
   return w.out;
 }
 
@@ -97,13 +99,13 @@ class ShardWriter {
   readonly syncs = new SyncQueue(MAX_PENDING_SYNCS);
   readonly out: ShardHashes = { data: [], parity: [], chunks: [], level2Parity: [], level2Chunks: [], original: '' };
   /** The whole-file hash is pinned to worker 0 and shard hashes to worker 1, so both cores hash at once. */
-  readonly fileHash: HashHandle;
+  readonly fileHash: HashHandle | undefined;
   private readonly slabs = new SlabPool(SLABS, SLAB);
   /** One pool for every stripe's parity pass, its slabs as large as the widest stripe needs. */
   private readonly parityBufs: SlabPool;
 
   constructor(private readonly a: WriteShardsArgs) {
-    this.fileHash = a.pool.openHash(0);
+    this.fileHash = a.hashInput === false ? undefined : a.pool.openHash(0);
     const widest = a.geometry.stripes.reduce((mx, st) => {
       const width = viewsPerSlice(st.dataShards, st.parityShards, a.geometry.tier === 4);
       return Math.max(mx, width * parityStep(width, st.shardSize, a.chunkSize));
@@ -182,7 +184,7 @@ class ShardWriter {
         offset,
         size,
         sink: (view, at) => fh.write(view, at),
-        hashes: [this.fileHash],
+        hashes: this.fileHash ? [this.fileHash] : [],
         chunks: { chunkSize: a.chunkSize, out: chunkOut, cv: true },
         short: () => changed(a.inputPath),
         readError: (err) => fromSystemError(err, a.inputPath, 'reading the input'),
