@@ -325,3 +325,59 @@ test('nonces: unique across 10,000 frames and across two commits of the same fil
     await cleanup();
   }
 });
+
+test('a 1 MiB range reads only the frames it overlaps (at most one beyond each end) from the stored stream', async () => {
+  const { dir, cleanup } = await tempDir('bf-tf-');
+  const archive = join(dir, 'a');
+  const bf = new BlockFrame({ archive });
+  try {
+    const size = 9 * 1024 * 1024 + 123;
+    const data = mixed(size, 21);
+    await writeFile(join(dir, 'in.bin'), data);
+    const r = await bf.commit(join(dir, 'in.bin'), { compress: 3, encrypt: true, keys: [PASS], scrypt: SCRYPT });
+    const { openArchive } = await import('../../src/engine/read.js');
+    const a = await openArchive(r.dir, { archive, keys: [PASS] });
+    try {
+      const table = a.content.table!;
+      let stored = 0;
+      const readInto = a.reader.readInto.bind(a.reader);
+      a.reader.readInto = (seg, from, to, out) => ((stored += to - from), readInto(seg, from, to, out));
+      for (const off of [0, 1_500_000, 4 * 1024 * 1024, size - 1024 * 1024]) {
+        stored = 0;
+        const got = await a.read(off, 1024 * 1024);
+        assert.deepEqual(new Uint8Array(got), data.subarray(off, off + 1024 * 1024));
+        const span = table.span(off, 1024 * 1024)!;
+        assert.ok(span.last - span.first + 1 <= 3, 'a 1 MiB range overlaps at most 3 frames of 1 MiB');
+        const first = table.frame(span.first);
+        const last = table.frame(span.last);
+        // Reads are whole 64 KiB chunks of the stored stream, so allow one chunk of rounding at each end.
+        assert.ok(stored <= last.storedOffset + last.storedLength - first.storedOffset + 2 * 65536, `${stored} stored bytes read for [${off}, +1 MiB)`);
+      }
+    } finally {
+      await a.close();
+    }
+  } finally {
+    await bf.close();
+    await cleanup();
+  }
+});
+
+test('transforms over three stores: a dead store still reads, and repair rebuilds it without the key', async () => {
+  const { dir, cleanup } = await tempDir('bf-tf-');
+  const stores = [0, 1, 2].map((i) => join(dir, `disk${i}`));
+  const bf = new BlockFrame({ stores, failures: 1 });
+  try {
+    const data = mixed(1_500_000, 8);
+    await writeFile(join(dir, 'in.bin'), data);
+    const r = await bf.commit(join(dir, 'in.bin'), { compress: 3, encrypt: true, tier: 3, segmentSize: 16384, frameSize: 65536, keys: [PASS], scrypt: SCRYPT });
+    await rm(join(stores[1]!, r.dir), { recursive: true });
+    assert.deepEqual(new Uint8Array(await bf.read(r.dir, 100_000, 700_000, { keys: [PASS] })), data.subarray(100_000, 800_000));
+    await bf.repair();
+    assert.equal((await bf.verify()).archives[0]!.status, 'healthy');
+    await bf.restore(r.dir, join(dir, 'out.bin'), { keys: [PASS] });
+    assert.deepEqual(new Uint8Array(await readFile(join(dir, 'out.bin'))), data);
+  } finally {
+    await bf.close();
+    await cleanup();
+  }
+});
