@@ -314,7 +314,7 @@ async function main(): Promise<void> {
   // blockframe serve: full-file GET against cat, and 1 MiB range GETs with 16 concurrent clients.
   log('HTTP server');
   const served = await benchServe(archive, src, 'big.bin');
-  results.serve = served.rows;
+  results.serve = { rows: served.rows, raw: served.raw };
   rows.push(...served.rows);
 
   // verify and single-segment repair against par2 on the same file.

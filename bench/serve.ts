@@ -1,12 +1,19 @@
-// `blockframe serve` benchmark: full-file GET throughput (curl) against cat, and 1 MiB range GET latency under load.
-import { execFile, spawn } from 'node:child_process';
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+// `blockframe serve` benchmark, with the load from separate processes and nginx (serving the original file from the
+// page cache) in the same run as the ceiling: full-file GET throughput (curl), and 1 MiB random-range GET latency
+// from 16 keep-alive connections (wrk with a Lua script that picks each request's range), plus serve's peak RSS.
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { prng } from '../test/helpers/fixtures.js';
+import { createServer } from 'node:net';
 
 const CLI = fileURLToPath(new URL('../../bin/blockframe.js', import.meta.url));
 const MiB = 1024 * 1024;
+/** Runs of each measure, interleaved serve / nginx; medians are reported. */
+const RUNS = 3;
+const CLIENTS = 16;
+const RANGE_SECONDS = Number(process.env.BENCH_RANGE_SECONDS ?? 8);
 
 export interface ServeBenchRow {
   measure: string;
@@ -15,22 +22,81 @@ export interface ServeBenchRow {
   met: boolean | null;
 }
 
-function run(cmd: string, args: string[]): Promise<number> {
-  const t0 = process.hrtime.bigint();
+export interface ServeBenchRaw {
+  bytes: number;
+  full: { serveSeconds: number[]; nginxSeconds: number[] };
+  ranges: { serve: RangeRun[]; nginx: RangeRun[] };
+  serveRssMiB: number;
+}
+
+interface RangeRun {
+  requests: number;
+  seconds: number;
+  bytes: number;
+  p50ms: number;
+  p99ms: number;
+  errors: number;
+}
+
+const log = (msg: string) => process.stderr.write(`[bench serve] ${msg}\n`);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function sh(cmd: string): boolean {
+  return spawnSync('sh', ['-c', cmd], { stdio: 'ignore' }).status === 0;
+}
+
+/** nginx, wrk and curl from Debian when missing (bench time only, never in tests). */
+export function ensureTools(): void {
+  const need = [
+    ['nginx', 'nginx-light'],
+    ['wrk', 'wrk'],
+    ['curl', 'curl'],
+  ].filter(([bin]) => !sh(`command -v ${bin} || test -x /usr/sbin/${bin}`));
+  if (!need.length) return;
+  log(`installing ${need.map((n) => n[1]).join(', ')} from Debian`);
+  sh(`apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${need.map((n) => n[1]).join(' ')}`);
+  for (const [bin] of need) if (!sh(`command -v ${bin} || test -x /usr/sbin/${bin}`)) throw new Error(`${bin} is needed for the serve bench and could not be installed`);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function exec(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile(cmd, args, { maxBuffer: 1024 * 1024 }, (err) => (err ? reject(err) : resolve(Number(process.hrtime.bigint() - t0) / 1e9))),
+    execFile(cmd, args, { maxBuffer: 16 * 1024 * 1024 }, (err, out, errOut) => (err ? reject(new Error(`${cmd} failed: ${err.message}\n${errOut}`)) : resolve(out))),
   );
 }
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+interface Running {
+  base: string;
+  pid: number;
+  stop(): Promise<void>;
 }
 
-/** The real CLI server on a free loopback port, in its own process. */
-async function startServer(archive: string): Promise<{ base: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--archive', archive, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+function stopper(child: ChildProcess): () => Promise<void> {
+  const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+  return async () => {
+    child.kill('SIGTERM');
+    await exited;
+  };
+}
+
+/** The real CLI server on a free loopback port, in its own process (BENCH_SERVE_NODE_ARGS adds node flags, e.g. --cpu-prof). */
+async function startServe(archive: string): Promise<Running> {
+  const extra = (process.env.BENCH_SERVE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...extra, CLI, 'serve', '--archive', archive, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const base = await new Promise<string>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error('blockframe serve did not start')), 15_000);
@@ -44,84 +110,226 @@ async function startServer(archive: string): Promise<{ base: string; stop(): Pro
     });
     child.once('exit', (code) => reject(new Error(`blockframe serve exited ${code}`)));
   });
-  return {
-    base,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  return { base, pid: child.pid!, stop: stopper(child) };
+}
+
+/** Our own nginx on a free loopback port, serving the directory of `file` (sendfile, as shipped). */
+async function startNginx(file: string, tmp: string): Promise<Running> {
+  const port = await freePort();
+  const conf = join(tmp, 'nginx.conf');
+  await writeFile(
+    conf,
+    `${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes auto;
+pid ${join(tmp, 'nginx.pid')};
+error_log ${join(tmp, 'nginx-error.log')} warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path ${tmp}/cb; proxy_temp_path ${tmp}/px; fastcgi_temp_path ${tmp}/fc; uwsgi_temp_path ${tmp}/uw; scgi_temp_path ${tmp}/sc;
+  types { application/octet-stream bin; }
+  server {
+    listen 127.0.0.1:${port};
+    root ${dirname(file)};
+  }
+}
+`,
+  );
+  const bin = sh('command -v nginx') ? 'nginx' : '/usr/sbin/nginx';
+  const child = spawn(bin, ['-p', tmp, '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`nginx exited ${child.exitCode}; see ${join(tmp, 'nginx-error.log')}`);
+    if (await exec('curl', ['-sfI', '-o', '/dev/null', `${base}/${encodeURIComponent(basename(file))}`]).then(() => true, () => false)) break;
+    if (i > 100) throw new Error('nginx did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { base, pid: child.pid!, stop: stopper(child) };
+}
+
+/** One full GET with curl (its own process), body to /dev/null: seconds. */
+async function fullGet(url: string, size: number): Promise<number> {
+  const out = await exec('curl', ['-sf', '-o', '/dev/null', '-w', '%{time_total} %{size_download} %{http_code}', url]);
+  const [t, n, code] = out.trim().split(' ');
+  if (code !== '200' || Number(n) !== size) throw new Error(`full GET of ${url}: status ${code}, ${n} bytes of ${size}`);
+  return Number(t);
+}
+
+/** wrk script: a seeded random 1 MiB range per request; prints the run's numbers as JSON at the end. */
+function rangeScript(size: number, seed: number): string {
+  const span = Math.max(0, size - MiB);
+  return `
+math.randomseed(${seed})
+local span = ${span}
+request = function()
+  local s = math.floor(math.random() * (span + 1))
+  return wrk.format("GET", nil, { ["Range"] = "bytes=" .. s .. "-" .. (s + ${MiB} - 1) })
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('BENCH {"requests":%d,"us":%d,"bytes":%d,"p50":%d,"p99":%d,"errors":%d}\\n',
+    summary.requests, summary.duration, summary.bytes, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+`;
+}
+
+/** CLIENTS keep-alive connections of random 1 MiB range GETs for `seconds` (wrk, one thread, its own process). */
+async function rangeRun(url: string, script: string, seconds: number): Promise<RangeRun> {
+  const out = await exec('wrk', ['-t1', `-c${CLIENTS}`, `-d${seconds}s`, '--timeout', '10s', '-s', script, url]);
+  const m = /BENCH (\{.*\})/.exec(out);
+  if (!m) throw new Error(`wrk printed no result:\n${out}`);
+  const r = JSON.parse(m[1]!) as { requests: number; us: number; bytes: number; p50: number; p99: number; errors: number };
+  return { requests: r.requests, seconds: r.us / 1e6, bytes: r.bytes, p50ms: r.p50 / 1000, p99ms: r.p99 / 1000, errors: r.errors };
+}
+
+async function vmHwmMiB(pid: number): Promise<number> {
+  const s = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const m = /VmHWM:\s+(\d+) kB/.exec(s);
+  return m ? Number(m[1]) / 1024 : NaN;
 }
 
 /**
- * Benchmark `blockframe serve` on an archive root holding `name` (committed from `file`, which is kept for the
- * cat baseline): (a) full GET with curl vs cat of the original, best of 3 each; (b) 400 random 1 MiB range GETs
- * from 16 concurrent fetch clients.
+ * Benchmark `blockframe serve` on an archive root holding `name` (committed from `file`, which nginx serves as the
+ * ceiling): (a) full GET with curl, RUNS each, interleaved; (b) 1 MiB random range GETs from CLIENTS connections
+ * (wrk), RUNS each, interleaved. Medians; serve's peak RSS (VmHWM) over the whole run.
  */
-export async function benchServe(archive: string, file: string, name: string): Promise<{ rows: ServeBenchRow[] }> {
+export async function benchServe(archive: string, file: string, name: string): Promise<{ rows: ServeBenchRow[]; raw: ServeBenchRaw }> {
+  ensureTools();
   const size = (await stat(file)).size;
-  const srv = await startServer(archive);
-  const rows: ServeBenchRow[] = [];
+  const tmp = await mkdtemp(join(tmpdir(), 'bf-bench-serve-'));
+  const srv = await startServe(archive);
+  let ngx: Running | undefined;
+  const raw: ServeBenchRaw = { bytes: size, full: { serveSeconds: [], nginxSeconds: [] }, ranges: { serve: [], nginx: [] }, serveRssMiB: 0 };
   try {
-    const url = `${srv.base}/files/${encodeURIComponent(name)}`;
-    await run('sh', ['-c', `cat "$1" > /dev/null`, 'sh', file]); // warm the cache for both sides alike
-    await run('curl', ['-sf', '-o', '/dev/null', url]);
-    let cat = Infinity;
-    let curl = Infinity;
-    for (let i = 0; i < 3; i++) {
-      cat = Math.min(cat, await run('sh', ['-c', `cat "$1" > /dev/null`, 'sh', file]));
-      curl = Math.min(curl, await run('curl', ['-sf', '-o', '/dev/null', url]));
+    ngx = await startNginx(file, tmp);
+    const urls = { serve: `${srv.base}/files/${encodeURIComponent(name)}`, nginx: `${ngx.base}/${encodeURIComponent(basename(file))}` };
+    log('warming up (a full GET from each)');
+    await fullGet(urls.nginx, size);
+    await fullGet(urls.serve, size);
+    for (let i = 0; i < RUNS; i++) {
+      log(`full GET run ${i + 1}/${RUNS}`);
+      raw.full.serveSeconds.push(await fullGet(urls.serve, size));
+      raw.full.nginxSeconds.push(await fullGet(urls.nginx, size));
     }
-    const mbps = (s: number) => size / MiB / s;
-    const ratio = cat / curl;
-    rows.push({
-      measure: `serve: full GET of ${Math.round(size / MiB)} MiB (curl) vs cat`,
-      value: `${mbps(curl).toFixed(0)} MiB/s vs ${mbps(cat).toFixed(0)} MiB/s (${ratio.toFixed(2)}×)`,
-      target: '≥ 0.7× cat',
-      met: ratio >= 0.7,
-    });
-
-    const rand = prng(7);
-    const span = Math.max(1, size - MiB);
-    const lat: number[] = [];
-    let next = 0;
-    const TOTAL = 400;
-    const worker = async () => {
-      while (next < TOTAL) {
-        next++;
-        const start = rand() % span;
-        const t0 = process.hrtime.bigint();
-        const r = await fetch(url, { headers: { Range: `bytes=${start}-${start + MiB - 1}` } });
-        const body = await r.arrayBuffer();
-        lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
-        if (r.status !== 206 || body.byteLength !== Math.min(MiB, size - start)) throw new Error(`range GET failed: ${r.status}, ${body.byteLength} bytes`);
-      }
-    };
-    await Promise.all(Array.from({ length: 16 }, worker));
-    const p50 = pct(lat, 50);
-    const p99 = pct(lat, 99);
-    rows.push({ measure: 'serve: 1 MiB random range GET, 16 clients, 400 requests: p50', value: `${p50.toFixed(1)} ms`, target: '≤ 10 ms', met: p50 <= 10 });
-    rows.push({ measure: 'serve: 1 MiB random range GET, 16 clients, 400 requests: p99', value: `${p99.toFixed(1)} ms`, target: '', met: null });
+    const script = join(tmp, 'ranges.lua');
+    await writeFile(script, rangeScript(size, 7));
+    await rangeRun(urls.serve, script, 2); // warm-up
+    await rangeRun(urls.nginx, script, 2);
+    for (let i = 0; i < RUNS; i++) {
+      log(`${CLIENTS}-client range run ${i + 1}/${RUNS} (${RANGE_SECONDS} s each)`);
+      raw.ranges.serve.push(await rangeRun(urls.serve, script, RANGE_SECONDS));
+      raw.ranges.nginx.push(await rangeRun(urls.nginx, script, RANGE_SECONDS));
+    }
+    raw.serveRssMiB = await vmHwmMiB(srv.pid);
   } finally {
     await srv.stop();
+    await ngx?.stop();
+    await rm(tmp, { recursive: true, force: true });
   }
-  return { rows };
+  return { rows: rows(raw), raw };
 }
 
-// Standalone: node dist/bench/serve.js ARCHIVE FILE NAME
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const [archive, file, name] = process.argv.slice(2);
-  if (!archive || !file) {
-    process.stderr.write('usage: node dist/bench/serve.js ARCHIVE FILE [NAME]\n');
-    process.exit(2);
+function rows(raw: ServeBenchRaw): ServeBenchRow[] {
+  const mbs = (s: number) => raw.bytes / 1e6 / s;
+  const serveS = median(raw.full.serveSeconds);
+  const nginxS = median(raw.full.nginxSeconds);
+  const ratio = nginxS / serveS;
+  const label = raw.bytes >= 1024 * MiB ? `${(raw.bytes / 1024 / MiB).toFixed(raw.bytes % (1024 * MiB) ? 1 : 0)} GiB` : `${Math.round(raw.bytes / MiB)} MiB`;
+  const out: ServeBenchRow[] = [
+    {
+      measure: `serve: full GET of ${label} (curl) vs nginx, median of ${raw.full.serveSeconds.length}`,
+      value: `${mbs(serveS).toFixed(0)} MB/s vs ${mbs(nginxS).toFixed(0)} MB/s (${ratio.toFixed(2)}×)`,
+      target: '≥ 0.5× nginx',
+      met: ratio >= 0.5,
+    },
+  ];
+  const med = (runs: RangeRun[], f: (r: RangeRun) => number) => median(runs.map(f));
+  const s = raw.ranges.serve;
+  const n = raw.ranges.nginx;
+  const errors = [...s, ...n].reduce((x, r) => x + r.errors, 0);
+  const p50 = med(s, (r) => r.p50ms);
+  const p99 = med(s, (r) => r.p99ms);
+  const rate = (runs: RangeRun[]) => med(runs, (r) => r.bytes / 1e6 / r.seconds);
+  out.push({
+    measure: `serve: 1 MiB random range GET, ${CLIENTS} clients (wrk): p50 / p99 (nginx)`,
+    value: `${p50.toFixed(1)} / ${p99.toFixed(1)} ms (nginx ${med(n, (r) => r.p50ms).toFixed(1)} / ${med(n, (r) => r.p99ms).toFixed(1)} ms)${errors ? `, ${errors} errors` : ''}`,
+    target: '≤ 10 / ≤ 50 ms',
+    met: p50 <= 10 && p99 <= 50 && errors === 0,
+  });
+  out.push({
+    measure: `serve: 1 MiB random range GET, ${CLIENTS} clients: throughput (nginx)`,
+    value: `${rate(s).toFixed(0)} MB/s, ${med(s, (r) => r.requests / r.seconds).toFixed(0)} req/s (nginx ${rate(n).toFixed(0)} MB/s, ${med(n, (r) => r.requests / r.seconds).toFixed(0)} req/s)`,
+    target: '',
+    met: null,
+  });
+  out.push({ measure: 'serve: peak RSS under load (VmHWM)', value: `${raw.serveRssMiB.toFixed(0)} MiB`, target: '≤ 256 MiB', met: raw.serveRssMiB <= 256 });
+  return out;
+}
+
+function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(|k|ki|kib|m|mi|mib|g|gi|gib)b?$/i.exec(s.trim());
+  if (!m) throw new Error(`bad size ${s}`);
+  const unit = m[2]!.toLowerCase()[0];
+  return Math.round(Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? MiB : unit === 'g' ? 1024 * MiB : 1));
+}
+
+/**
+ * Standalone:
+ *   node dist/bench/serve.js --size 2GiB [--dir DIR] [--keep]   (makes a random file, commits it at Tier 3)
+ *   node dist/bench/serve.js ARCHIVE FILE [NAME]                (an archive already committed from FILE)
+ * Prints the rows, and the raw numbers as JSON on the last line.
+ */
+async function main(argv: string[]): Promise<void> {
+  const flag = (f: string) => {
+    const i = argv.indexOf(f);
+    return i >= 0 ? argv.splice(i, 2)[1] : undefined;
+  };
+  const keep = argv.includes('--keep') ? (argv.splice(argv.indexOf('--keep'), 1), true) : false;
+  const sizeArg = flag('--size');
+  const dirArg = flag('--dir');
+  let archive: string;
+  let file: string;
+  let name: string;
+  let cleanup = async () => {};
+  if (sizeArg !== undefined) {
+    const size = parseSize(sizeArg);
+    const dir = dirArg ?? join(process.env.BENCH_DIR ?? join(dirname(CLI), '..', 'bench', 'work'), 'serve');
+    file = join(dir, 'big.bin');
+    archive = join(dir, 'archive');
+    name = 'big.bin';
+    const have = await stat(file).then((s) => s.size === size, () => false);
+    const committed = have && (await stat(archive).then(() => true, () => false));
+    if (!committed) {
+      await rm(dir, { recursive: true, force: true });
+      await exec('mkdir', ['-p', dir]);
+      log(`making ${size} random bytes and committing them (Tier 3) under ${dir}`);
+      await exec('sh', ['-c', `head -c ${size} /dev/urandom > "$1"`, 'sh', file]);
+      await exec(process.execPath, [CLI, 'commit', file, '--archive', archive, '--tier', '3']);
+    } else log(`reusing ${dir}`);
+    if (!keep) cleanup = () => rm(dir, { recursive: true, force: true });
+  } else {
+    [archive, file, name] = argv as [string, string, string];
+    if (!archive || !file) {
+      process.stderr.write('usage: node dist/bench/serve.js --size 2GiB [--dir DIR] [--keep] | ARCHIVE FILE [NAME]\n');
+      process.exit(2);
+    }
+    name ??= basename(file);
   }
-  benchServe(archive, file, name ?? join(file).split('/').pop()!).then(
-    (r) => {
-      for (const row of r.rows) process.stdout.write(`${row.measure}: ${row.value}${row.target ? ` (target ${row.target}: ${row.met ? 'met' : 'MISSED'})` : ''}\n`);
-    },
-    (err) => {
-      process.stderr.write(`${(err as Error).stack}\n`);
-      process.exit(1);
-    },
-  );
+  try {
+    const r = await benchServe(archive, file, name);
+    for (const row of r.rows) process.stdout.write(`${row.measure}: ${row.value}${row.target ? ` (target ${row.target}: ${row.met ? 'met' : 'MISSED'})` : ''}\n`);
+    process.stdout.write(`${JSON.stringify(r.raw)}\n`);
+  } finally {
+    await cleanup();
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).catch((err) => {
+    process.stderr.write(`${(err as Error).stack}\n`);
+    process.exit(1);
+  });
 }
