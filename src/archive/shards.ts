@@ -20,10 +20,12 @@ export interface ArchiveCtx {
   where: number[];
   signal?: AbortSignal;
   onBytes?: (n: number) => void;
+  /** Read shards through the stores' getHeld() where they have it (a server's many small reads; see Backend.getHeld). */
+  holdFiles?: boolean;
 }
 
 /** Stores the manifest says the archive spans; they must be exactly the stores given. */
-export function archiveCtx(repo: Repository, dir: string, manifest: Manifest, pool: ComputePool, opts: { signal?: AbortSignal; onBytes?: (n: number) => void } = {}): ArchiveCtx {
+export function archiveCtx(repo: Repository, dir: string, manifest: Manifest, pool: ComputePool, opts: { signal?: AbortSignal; onBytes?: (n: number) => void; holdFiles?: boolean } = {}): ArchiveCtx {
   const stores = manifest.placement?.stores ?? 1;
   if (stores !== repo.set.size) {
     throw new BlockFrameError(
@@ -42,7 +44,7 @@ export function shardKey(ctx: ArchiveCtx, n: number): string {
 
 /** Bytes [offset, offset + into.length) of shard `n` from its store (fewer at its end); errors are store errors. */
 export function readShard(ctx: ArchiveCtx, n: number, into: Uint8Array, offset: number): Promise<number> {
-  return ctx.repo.set.on(ctx.where[n]!, (b) => b.get(shardKey(ctx, n), into, offset, ctx.signal));
+  return ctx.repo.set.on(ctx.where[n]!, (b) => (ctx.holdFiles && b.getHeld ? b.getHeld(shardKey(ctx, n), into, offset, ctx.signal) : b.get(shardKey(ctx, n), into, offset, ctx.signal)));
 }
 
 export function statShard(ctx: ArchiveCtx, n: number): Promise<ObjectInfo | null> {

@@ -18,6 +18,8 @@ export interface ReadOptions extends OperationOptions {
   onDamage?: (d: Damage) => void;
   /** Called at once, the first time each damaged file is seen (a server logs it). */
   onDamageSeen?: (d: Damage) => void;
+  /** Keep shard files open between reads for a short while (a long-lived reader such as the server). */
+  holdFiles?: boolean;
 }
 
 /** An open archive for reading: its reader plus the pool it runs on; close() releases both. */
@@ -43,7 +45,7 @@ export async function openArchive(query: string, opts: ReadOptions = {}): Promis
     const manifest = await repo.readManifest(dir);
     content = await openContent(dir, manifest, secrets);
     pool = opts.pool ?? Pool.start();
-    reader = new ArchiveReader(repo, dir, manifest, pool, opts.signal, opts.onDamageSeen);
+    reader = new ArchiveReader(repo, dir, manifest, pool, opts.signal, opts.onDamageSeen, opts.holdFiles);
   } catch (err) {
     if (pool && !opts.pool) await pool.close();
     await repo.close();

@@ -46,6 +46,9 @@ export class ArchiveReader {
   private readonly gone = new Map<number, number>();
   private readonly healFree: Uint8Array[] = [];
   private readonly healSize: number;
+  /** Chunk-hash output buffers kept for reuse, each hashSize bytes (enough for a READ_WINDOW read and its edge chunks). */
+  private readonly hashFree: Uint8Array[] = [];
+  private readonly hashSize: number;
 
   constructor(
     repo: Repository,
@@ -55,11 +58,14 @@ export class ArchiveReader {
     private readonly signal?: AbortSignal,
     /** Called the first time each damaged file is seen (the bytes returned are still correct). */
     private readonly onDamageSeen?: (d: Damage) => void,
+    /** Keep shard files open between reads for a short while (a server; see Backend.getHeld). */
+    holdFiles = false,
   ) {
-    this.ctx = archiveCtx(repo, dir, manifest, pool, { signal });
+    this.ctx = archiveCtx(repo, dir, manifest, pool, { signal, holdFiles });
     this.code = this.ctx.code;
     this.C = this.code.chunkSize;
     this.scratch = new SlabPool(4, READ_WINDOW + 2 * this.C);
+    this.hashSize = (Math.ceil(READ_WINDOW / this.C) + 2) * HASH_LEN;
     const batch = Math.max(1, Math.floor(HEAL_BATCH / this.C)) * this.C;
     this.healSize = this.code.stripes.reduce((mx, st) => Math.max(mx, (st.k + st.m) * Math.min(batch, Math.max(1, st.shardSize))), 1);
   }
@@ -89,6 +95,31 @@ export class ArchiveReader {
     } finally {
       if (buf) this.scratch.release(buf);
     }
+  }
+
+  /** The chunk-aligned bounds [start, end) around bytes [from, to) of data segment `seg`: what readSpan reads. */
+  spanBounds(seg: number, from: number, to: number): { start: number; end: number } {
+    const size = this.code.shards[this.code.segments[seg]!]!.size;
+    const C = this.C;
+    return { start: Math.floor(from / C) * C, end: Math.min(Math.ceil(to / C) * C, size) };
+  }
+
+  /**
+   * Verified bytes [from, to) of data segment `seg` (to - from <= READ_WINDOW), read together with the rest of their
+   * first and last chunks straight into `buf` (shared memory, at least spanBounds' length): no scratch buffer and
+   * no copy. Returns the view of [from, to) inside `buf`.
+   */
+  async readSpan(seg: number, from: number, to: number, buf: Uint8Array): Promise<Uint8Array> {
+    checkAborted(this.signal);
+    const n = this.code.segments[seg]!;
+    const size = this.code.shards[n]!.size;
+    if (from < 0 || to > size || to - from > READ_WINDOW || from > to) throw new BlockFrameError('BF_INTERNAL', `bad segment read ${seg}:${from}-${to}`);
+    const { start, end } = this.spanBounds(seg, from, to);
+    if (buf.length < end - start || !(buf.buffer instanceof SharedArrayBuffer)) throw new BlockFrameError('BF_INTERNAL', `span buffer too small or not shared for ${seg}:${from}-${to}`);
+    if (from === to) return buf.subarray(0, 0);
+    const C = this.C;
+    await this.fetch(n, start / C, Math.ceil(to / C), buf.subarray(0, end - start));
+    return buf.subarray(from - start, to - start);
   }
 
   /** Verified chunks [c0, c1) of shard `n` into `view`: read, and rebuild the chunks that fail their hash. */
@@ -131,7 +162,6 @@ export class ArchiveReader {
   private async readChunks(n: number, c0: number, c1: number, view: Uint8Array): Promise<boolean[]> {
     const C = this.C;
     const sh = this.code.shards[n]!;
-    const good: boolean[] = new Array(c1 - c0).fill(false);
     const want = Math.max(0, Math.min(view.length, sh.size - c0 * C));
     let got = 0;
     let failed: ReturnType<typeof readFailure> | undefined;
@@ -142,7 +172,24 @@ export class ArchiveReader {
     }
     view.fill(0, got);
     const sec = await this.section(sh.home);
-    const hashes = new Uint8Array(new SharedArrayBuffer((c1 - c0) * HASH_LEN));
+    const hashes = this.hashBuffer((c1 - c0) * HASH_LEN);
+    try {
+      return await this.checkChunks(n, c0, c1, view, want, got, failed, sec, hashes);
+    } finally {
+      if (this.hashFree.length < 16 && hashes.buffer.byteLength === this.hashSize) this.hashFree.push(new Uint8Array(hashes.buffer));
+    }
+  }
+
+  /** A shared buffer for `bytes` of chunk hashes: reused when small enough (a fresh SharedArrayBuffer per read costs). */
+  private hashBuffer(bytes: number): Uint8Array {
+    if (bytes > this.hashSize) return new Uint8Array(new SharedArrayBuffer(bytes));
+    return (this.hashFree.pop() ?? new Uint8Array(new SharedArrayBuffer(this.hashSize))).subarray(0, bytes);
+  }
+
+  private async checkChunks(n: number, c0: number, c1: number, view: Uint8Array, want: number, got: number, failed: ReturnType<typeof readFailure> | undefined, sec: Uint8Array, hashes: Uint8Array): Promise<boolean[]> {
+    const C = this.C;
+    const sh = this.code.shards[n]!;
+    const good: boolean[] = new Array(c1 - c0).fill(false);
     const nChunks = Math.min(c1, sh.chunkCount) - c0;
     if (nChunks > 0) await this.pool.chunkHashes(view.subarray(0, Math.min(want, nChunks * C)), C, hashes, chunkCv(this.manifest, c0, sh.size));
     const base = sh.chunkOffset - this.code.stripes[sh.home]!.section.offset;

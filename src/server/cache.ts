@@ -78,7 +78,7 @@ export class ArchiveCache {
       this.open.delete(dir); // re-insert: most recently used last
       this.open.set(dir, e);
     } else {
-      e = { dir, archive: openArchive(dir, { storeSet: this.repo.set, pool: this.pool, keys: this.keys, onDamageSeen: (d) => this.seen(dir, d) }), refs: 0, stale: false };
+      e = { dir, archive: openArchive(dir, { storeSet: this.repo.set, pool: this.pool, keys: this.keys, holdFiles: true, onDamageSeen: (d) => this.seen(dir, d) }), refs: 0, stale: false };
       this.open.set(dir, e);
       e.archive.catch(() => this.open.get(dir) === e && this.open.delete(dir));
       this.evict();

@@ -56,6 +56,12 @@ export interface Backend {
    * the object ends first (0 at or past its end). A missing key is BF_STORE_KEY_MISSING.
    */
   get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number>;
+  /**
+   * get(), for a server's many small reads of the same objects: a backend may keep the object open between calls
+   * (a local file's descriptor) for a short while, so an object replaced meanwhile may still read as it was for
+   * that long. Callers verify what they read. Absent: use get().
+   */
+  getHeld?(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number>;
   /** Store `source` under `key` atomically: readers see the old object, the new one, or none; never a part. */
   put(key: string, source: PutSource, signal?: AbortSignal): Promise<void>;
   /** Size of `key`, or null when it does not exist. */

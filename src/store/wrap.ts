@@ -15,6 +15,10 @@ export abstract class WrappedBackend implements Backend {
   get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
     return this.inner.get(key, into, offset, signal);
   }
+  /** A plain get() through this wrapper (so its retries, limits and faults apply) unless a subclass passes it on. */
+  getHeld(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
+    return this.get(key, into, offset, signal);
+  }
   put(key: string, source: PutSource, signal?: AbortSignal): Promise<void> {
     return this.inner.put(key, source, signal);
   }
@@ -162,6 +166,10 @@ export class TimeoutBackend extends WrappedBackend {
   }
   override get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
     return this.bounded(key, (s) => this.inner.get(key, into, offset, s), signal);
+  }
+  override getHeld(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
+    const inner = this.inner;
+    return this.bounded(key, (s) => (inner.getHeld ? inner.getHeld(key, into, offset, s) : inner.get(key, into, offset, s)), signal);
   }
   override stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
     return this.bounded(key, (s) => this.inner.stat(key, s), signal);
