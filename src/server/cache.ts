@@ -108,6 +108,8 @@ export class ArchiveCache {
   /** Forget resolutions and reopen `dir` (or everything) on next use: after a repair or an upload. */
   invalidate(dir?: string): void {
     this.names.clear();
+    // Shard files held open since (a repair or an upload renamed new ones into place): read afresh from now on.
+    this.repo.set.dropHeld(dir === undefined ? '' : `${dir}/`);
     if (dir === undefined) this.healed.clear();
     else this.healed.delete(dir);
     for (const [d, e] of [...this.open]) {

@@ -24,12 +24,16 @@ export interface ServerOptions extends StoreOptions {
   idleMs?: number;
   /** Keys for encrypted archives (taken at start-up; a request can never supply one). */
   keys?: KeyInput[];
+  /** Bytes of verified read windows all file responses may hold at once (default 64 MiB). */
+  windowBudget?: number;
 }
 
 export interface BlockFrameServer {
   server: Server;
   /** What is served: the archive root, or the store set's label. */
   root: string;
+  /** Window memory free and in all (free equals total when no response holds a window). */
+  windowBudget(): { free: number; total: number };
   /** Stop accepting connections, drop open ones, close cached archives and the compute pool. */
   close(): Promise<void>;
 }
@@ -49,7 +53,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   const repo = Repository.openSync(opts);
   const pool = ComputePool.start();
   const cache = new ArchiveCache(repo, pool, undefined, undefined, opts.keys ?? []);
-  const windows = new WindowReader();
+  const windows = new WindowReader(opts.windowBudget);
   const ctx: ApiContext = { repo, pool, cache, keys: opts.keys };
   const policy: WritePolicy = { allowUpload: !!opts.allowUpload, token: opts.token };
   // Local directories never appear in error bodies (longest first, so a root is cut before its parent).
@@ -69,6 +73,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   return {
     server,
     root: repo.label,
+    windowBudget: () => ({ free: windows.budgetFree, total: windows.budgetTotal }),
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {

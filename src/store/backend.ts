@@ -62,6 +62,8 @@ export interface Backend {
    * that long. Callers verify what they read. Absent: use get().
    */
   getHeld?(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number>;
+  /** Close what getHeld() keeps open for keys starting with `prefix` (all with ''), so the next read sees the store as it is now. */
+  dropHeld?(prefix: string): void;
   /** Store `source` under `key` atomically: readers see the old object, the new one, or none; never a part. */
   put(key: string, source: PutSource, signal?: AbortSignal): Promise<void>;
   /** Size of `key`, or null when it does not exist. */

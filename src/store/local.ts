@@ -163,6 +163,10 @@ export class LocalBackend implements Backend {
     if (h.users === 0) void h.fh.then((fh) => fh.close()).catch(() => undefined);
   }
 
+  dropHeld(prefix: string): void {
+    for (const [k, h] of [...this.held]) if (k.startsWith(prefix)) this.unhold(k, h);
+  }
+
   private sweep(): void {
     const now = Date.now();
     for (const [k, h] of [...this.held]) if (now - h.at > HOLD_MS) this.unhold(k, h);

@@ -52,6 +52,10 @@ export class StoreSet implements Backend {
     }
   }
 
+  dropHeld(prefix: string): void {
+    for (const d of this.domains) d.dropHeld?.(prefix);
+  }
+
   async get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
     return this.first(key, (b) => b.get(key, into, offset, signal));
   }

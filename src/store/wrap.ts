@@ -15,6 +15,9 @@ export abstract class WrappedBackend implements Backend {
   get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
     return this.inner.get(key, into, offset, signal);
   }
+  dropHeld(prefix: string): void {
+    this.inner.dropHeld?.(prefix);
+  }
   /** A plain get() through this wrapper (so its retries, limits and faults apply) unless a subclass passes it on. */
   getHeld(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
     return this.get(key, into, offset, signal);
