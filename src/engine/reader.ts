@@ -4,7 +4,8 @@ import { BlockFrameError } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { CHUNK_INDEX_FILE, HASH_LEN } from '../layout/chunks.js';
 import { lossReasons, planRecovery, type CodeLayout } from '../layout/code.js';
-import { chunkCv, type Manifest } from '../layout/manifest.js';
+import { chunkCv, manifestGeometry, type Manifest } from '../layout/manifest.js';
+import type { Geometry } from '../layout/geometry.js';
 import { readSection } from '../archive/chunk-index.js';
 import type { Repository } from '../archive/repo.js';
 import { readFailure, readShard } from '../archive/shards.js';
@@ -95,6 +96,12 @@ export class ArchiveReader {
     } finally {
       if (buf) this.scratch.release(buf);
     }
+  }
+
+  private geom?: Geometry;
+  /** The manifest's geometry (segments and stripes), computed once. */
+  get geometry(): Geometry {
+    return (this.geom ??= manifestGeometry(this.manifest));
   }
 
   /** The chunk-aligned bounds [start, end) around bytes [from, to) of data segment `seg`: what readSpan reads. */

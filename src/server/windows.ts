@@ -4,11 +4,8 @@
 // however many clients read and however slowly.
 import type { ArchiveReader } from '../engine/reader.js';
 import { READ_WINDOW } from '../engine/reader.js';
-import type { Geometry } from '../layout/geometry.js';
 import { windowJobs, type WindowJob } from '../engine/read.js';
-import { manifestGeometry } from '../layout/manifest.js';
 
-const geometries = new WeakMap<ArchiveReader, Geometry>();
 /** The alignment of every window edge (a multiple of any chunk size, at most 256 KiB), and of buffer sizes. */
 const SMALL = 256 * 1024;
 /** The first window of a long stream; it doubles up to READ_WINDOW while the client keeps reading. */
@@ -21,9 +18,7 @@ const UNIT = 64 * 1024;
 const TINY_KEPT = 512;
 
 function jobs(reader: ArchiveReader, offset: number, length: number): Generator<WindowJob> {
-  let g = geometries.get(reader);
-  if (!g) geometries.set(reader, (g = manifestGeometry(reader.manifest)));
-  return windowJobs(g, offset, length);
+  return windowJobs(reader.geometry, offset, length);
 }
 
 /**
