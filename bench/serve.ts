@@ -1,6 +1,7 @@
 // `blockframe serve` benchmark, with the load from separate processes and nginx (serving the original file from the
 // page cache) in the same run as the ceiling: full-file GET throughput (curl), and 1 MiB random-range GET latency
-// from 16 keep-alive connections (wrk with a Lua script that picks each request's range), plus serve's peak RSS.
+// from 16 keep-alive connections (wrk with a Lua script that picks each request's range), flat out (the latency is
+// then 16 / throughput, Little's law) and paced below saturation, plus serve's peak RSS.
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,12 +9,15 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createServer } from 'node:net';
 
-const CLI = fileURLToPath(new URL('../../bin/blockframe.js', import.meta.url));
+/** The CLI to serve with (BENCH_SERVE_CLI: another checkout's bin/blockframe.js, for before/after runs). */
+const CLI = process.env.BENCH_SERVE_CLI ?? fileURLToPath(new URL('../../bin/blockframe.js', import.meta.url));
 const MiB = 1024 * 1024;
 /** Runs of each measure, interleaved serve / nginx; medians are reported. */
 const RUNS = 3;
 const CLIENTS = 16;
 const RANGE_SECONDS = Number(process.env.BENCH_RANGE_SECONDS ?? 8);
+/** Pause of each paced client between its requests (16 clients: about 300 requests/s offered). */
+const PACE_MS = 50;
 
 export interface ServeBenchRow {
   measure: string;
@@ -26,6 +30,8 @@ export interface ServeBenchRaw {
   bytes: number;
   full: { serveSeconds: number[]; nginxSeconds: number[] };
   ranges: { serve: RangeRun[]; nginx: RangeRun[] };
+  /** The same clients, each pausing PACE_MS between its requests: latency below saturation. */
+  paced: { serve: RangeRun[]; nginx: RangeRun[] };
   serveRssMiB: number;
 }
 
@@ -158,10 +164,11 @@ async function fullGet(url: string, size: number): Promise<number> {
 }
 
 /** wrk script: a seeded random 1 MiB range per request; prints the run's numbers as JSON at the end. */
-function rangeScript(size: number, seed: number): string {
+function rangeScript(size: number, seed: number, pauseMs = 0): string {
   const span = Math.max(0, size - MiB);
   return `
 math.randomseed(${seed})
+${pauseMs ? `delay = function() return ${pauseMs} end` : ''}
 local span = ${span}
 request = function()
   local s = math.floor(math.random() * (span + 1))
@@ -202,7 +209,7 @@ export async function benchServe(archive: string, file: string, name: string): P
   const tmp = await mkdtemp(join(tmpdir(), 'bf-bench-serve-'));
   const srv = await startServe(archive);
   let ngx: Running | undefined;
-  const raw: ServeBenchRaw = { bytes: size, full: { serveSeconds: [], nginxSeconds: [] }, ranges: { serve: [], nginx: [] }, serveRssMiB: 0 };
+  const raw: ServeBenchRaw = { bytes: size, full: { serveSeconds: [], nginxSeconds: [] }, ranges: { serve: [], nginx: [] }, paced: { serve: [], nginx: [] }, serveRssMiB: 0 };
   try {
     ngx = await startNginx(file, tmp);
     const urls = { serve: `${srv.base}/files/${encodeURIComponent(name)}`, nginx: `${ngx.base}/${encodeURIComponent(basename(file))}` };
@@ -222,6 +229,13 @@ export async function benchServe(archive: string, file: string, name: string): P
       log(`${CLIENTS}-client range run ${i + 1}/${RUNS} (${RANGE_SECONDS} s each)`);
       raw.ranges.serve.push(await rangeRun(urls.serve, script, RANGE_SECONDS));
       raw.ranges.nginx.push(await rangeRun(urls.nginx, script, RANGE_SECONDS));
+    }
+    const paced = join(tmp, 'paced.lua');
+    await writeFile(paced, rangeScript(size, 8, PACE_MS));
+    for (let i = 0; i < RUNS; i++) {
+      log(`${CLIENTS}-client paced range run ${i + 1}/${RUNS} (${RANGE_SECONDS} s each)`);
+      raw.paced.serve.push(await rangeRun(urls.serve, paced, RANGE_SECONDS));
+      raw.paced.nginx.push(await rangeRun(urls.nginx, paced, RANGE_SECONDS));
     }
     raw.serveRssMiB = await vmHwmMiB(srv.pid);
   } finally {
@@ -262,6 +276,15 @@ function rows(raw: ServeBenchRaw): ServeBenchRow[] {
   out.push({
     measure: `serve: 1 MiB random range GET, ${CLIENTS} clients: throughput (nginx)`,
     value: `${rate(s).toFixed(0)} MB/s, ${med(s, (r) => r.requests / r.seconds).toFixed(0)} req/s (nginx ${rate(n).toFixed(0)} MB/s, ${med(n, (r) => r.requests / r.seconds).toFixed(0)} req/s)`,
+    target: '',
+    met: null,
+  });
+  const ps = raw.paced.serve;
+  const pn = raw.paced.nginx;
+  const pErrors = [...ps, ...pn].reduce((x, r) => x + r.errors, 0);
+  out.push({
+    measure: `serve: 1 MiB random range GET, ${CLIENTS} clients pausing ${PACE_MS} ms between requests (${med(ps, (r) => r.requests / r.seconds).toFixed(0)} req/s): p50 / p99 (nginx)`,
+    value: `${med(ps, (r) => r.p50ms).toFixed(1)} / ${med(ps, (r) => r.p99ms).toFixed(1)} ms (nginx ${med(pn, (r) => r.p50ms).toFixed(1)} / ${med(pn, (r) => r.p99ms).toFixed(1)} ms)${pErrors ? `, ${pErrors} errors` : ''}`,
     target: '',
     met: null,
   });

@@ -12,7 +12,7 @@ import { ifRangeHolds, noneMatch, notModifiedSince, parseRangeHeader, type Span 
 
 /** Windows read ahead per response: bounded memory per client whatever the range (more for long streams). */
 const AHEAD = 2;
-const AHEAD_LONG = 4;
+const AHEAD_LONG = 6;
 
 /**
  * File responses streaming at once. Each holds at most one 64 KiB window outside the shared budget (see

@@ -166,12 +166,16 @@ export class WindowReader {
     const queue: Pending[] = [];
     const giveBack = (w: Pending) => (w.tiny ? this.tiny.give(w.mem) : this.arena.free(w.mem));
     let size = length <= READ_WINDOW ? READ_WINDOW : FIRST;
-    /** Start reading `w` into arena memory if there is room now (or into a TINY buffer when `tiny`). */
-    const start = (w: WindowJob, tiny: boolean): boolean => {
+    /**
+     * Start reading `w` into arena memory if there is room now (or into a TINY buffer when `tiny`). Read-ahead
+     * (`ahead`) leaves the last quarter of the arena alone, for the first windows of other responses.
+     */
+    const start = (w: WindowJob, tiny: boolean, ahead = false): boolean => {
       let mem: Uint8Array | null;
       if (tiny) mem = this.tiny.take();
       else {
         const { start: a, end: b } = reader.spanBounds(w.seg, w.from, w.to);
+        if (ahead && this.arena.available - (b - a) < this.arena.total / 4) return false;
         mem = this.arena.tryAlloc(b - a);
         if (!mem) return false;
       }
@@ -188,7 +192,7 @@ export class WindowReader {
           if (!start(peek(size), false)) start(peek(TINY), true);
         }
         // Read-ahead while the budget has room right now.
-        while (job && queue.length < ahead && start(peek(size), false));
+        while (job && queue.length < ahead && start(peek(size), false, true));
         const w = queue.shift()!;
         const view = await w.p.catch((err) => {
           giveBack(w);
