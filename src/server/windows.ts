@@ -168,14 +168,14 @@ export class WindowReader {
     let size = length <= READ_WINDOW ? READ_WINDOW : FIRST;
     /**
      * Start reading `w` into arena memory if there is room now (or into a TINY buffer when `tiny`). Read-ahead
-     * (`ahead`) leaves the last quarter of the arena alone, for the first windows of other responses.
+     * (`readAhead`) leaves the last quarter of the arena alone, for the first windows of other responses.
      */
-    const start = (w: WindowJob, tiny: boolean, ahead = false): boolean => {
+    const start = (w: WindowJob, tiny: boolean, readAhead = false): boolean => {
       let mem: Uint8Array | null;
       if (tiny) mem = this.tiny.take();
       else {
         const { start: a, end: b } = reader.spanBounds(w.seg, w.from, w.to);
-        if (ahead && this.arena.available - (b - a) < this.arena.total / 4) return false;
+        if (readAhead && this.arena.available - (b - a) < this.arena.total / 4) return false;
         mem = this.arena.tryAlloc(b - a);
         if (!mem) return false;
       }
