@@ -4,12 +4,15 @@ import type { AddressInfo } from 'node:net';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { createBlockFrameServer } from '../server/server.js';
 import { storeOpts, withCommon, type CommonOptions } from './common.js';
+import { parseCompress } from './commit.js';
 
 interface ServeOptions extends CommonOptions {
   host: string;
   port: string;
   allowUpload?: boolean;
   token?: string;
+  compress?: string;
+  encrypt?: boolean;
 }
 
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
@@ -19,11 +22,14 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--port <port>', 'port to listen on (0 picks a free one)', '8080')
     .option('--allow-upload', 'accept PUT /files/NAME and POST /files/NAME/repair (needs --token)')
     .option('--token <token>', 'bearer token for writes (default: $BLOCKFRAME_TOKEN)')
+    .option('--compress <how>', 'uploads: compress as commit --compress does (zstd, zstd:LEVEL, auto)')
+    .option('--encrypt', "uploads: encrypt with the server's keys (--key-file, --passphrase-file, $BLOCKFRAME_PASSPHRASE)")
     .action((opts: ServeOptions) =>
       run(async () => {
         if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535) throw new BlockFrameError('BF_USAGE', `--port must be 0-65535, not ${JSON.stringify(opts.port)}`);
         const token = opts.token ?? (process.env.BLOCKFRAME_TOKEN || undefined);
-        const bf = createBlockFrameServer({ ...storeOpts(opts), allowUpload: opts.allowUpload, token });
+        const uploads = { compress: opts.compress === undefined ? undefined : parseCompress(opts.compress), encrypt: opts.encrypt };
+        const bf = createBlockFrameServer({ ...storeOpts(opts), allowUpload: opts.allowUpload, token, uploads });
         await new Promise<void>((resolve, reject) => {
           bf.server.once('error', (err: NodeJS.ErrnoException) =>
             reject(new BlockFrameError('BF_IO', `cannot listen on ${opts.host}:${opts.port}: ${err.code ?? err.message}`, { errno: err.code }, { cause: err })),

@@ -24,6 +24,8 @@ export interface ServerOptions extends StoreOptions {
   idleMs?: number;
   /** Keys for encrypted archives (taken at start-up; a request can never supply one). */
   keys?: KeyInput[];
+  /** How uploads are committed: compression and encryption (with `keys`), as commit's options. */
+  uploads?: { compress?: number | 'auto'; encrypt?: boolean };
 }
 
 export interface BlockFrameServer {
@@ -51,7 +53,8 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   const cache = new ArchiveCache(repo, pool, undefined, undefined, opts.keys ?? []);
   const windows = new WindowReader();
   const ctx: ApiContext = { repo, pool, cache, keys: opts.keys };
-  const policy: WritePolicy = { allowUpload: !!opts.allowUpload, token: opts.token };
+  if (opts.uploads?.encrypt && !opts.keys?.length) throw new BlockFrameError('BF_KEY_REQUIRED', 'encrypted uploads need a key: --key-file FILE, --passphrase-file FILE or $BLOCKFRAME_PASSPHRASE');
+  const policy: WritePolicy = { allowUpload: !!opts.allowUpload, token: opts.token, commit: { ...opts.uploads, keys: opts.keys } };
   // Local directories never appear in error bodies (longest first, so a root is cut before its parent).
   const redact = [repo.label, ...repo.set.domains.map((d) => d.label)].filter((l) => l.startsWith('/')).sort((a, b) => b.length - a.length);
   const idleMs = opts.idleMs ?? IDLE_MS;
@@ -115,7 +118,7 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext,
     if (req.method === 'PUT') {
       authorize(req, policy);
       noIdleTimeout(req);
-      return upload(req, res, ctx, name);
+      return upload(req, res, ctx, name, policy);
     }
     return serveFile(req, res, ctx.cache, windows, name, idleMs);
   }
