@@ -381,3 +381,24 @@ test('transforms over three stores: a dead store still reads, and repair rebuild
     await cleanup();
   }
 });
+
+test('--compress auto skips incompressible files; bad transform options are refused before anything is written', async () => {
+  const { dir, cleanup } = await tempDir('bf-tf-');
+  const archive = join(dir, 'a');
+  const bf = new BlockFrame({ archive });
+  try {
+    await writeFile(join(dir, 'noise.bin'), randomBytesSeeded(3_000_000, 2));
+    await writeFile(join(dir, 'text.txt'), mixed(3_000_000, 2).map((b, i) => (Math.floor(i / 65536) % 2 ? 0x61 + (i % 7) : b)));
+    const noise = await bf.commit(join(dir, 'noise.bin'), { compress: 'auto' });
+    assert.equal(noise.manifest.content, undefined, 'random data stays a plain archive');
+    const text = await bf.commit(join(dir, 'text.txt'), { compress: 'auto' });
+    assert.deepEqual(text.manifest.content?.transforms, [{ type: 'zstd', level: 3 }]);
+    await rejects(bf.commit(join(dir, 'text.txt'), { compress: 25, name: 'x' }), 'BF_USAGE', 'level 25');
+    await rejects(bf.commit(join(dir, 'text.txt'), { compress: 3, frameSize: 100_000, name: 'y' }), 'BF_INVALID_SIZE', 'frame size not a power of two');
+    await rejects(bf.commit(join(dir, 'text.txt'), { encrypt: true, name: 'z' }), 'BF_KEY_REQUIRED', 'encryption without a key');
+    assert.equal((await bf.list()).archives.length, 2, 'nothing else was written');
+  } finally {
+    await bf.close();
+    await cleanup();
+  }
+});
