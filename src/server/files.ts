@@ -119,7 +119,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
  * before `writeHeaders` runs, so damage found at once still gets a JSON error. Damage found later destroys the
  * socket: the client sees a short response, never wrong bytes. A client that goes away stops the reading.
  */
-async function streamSpans(res: ServerResponse, wr: WindowReader, reader: ArchiveReader, parts: { span: Span; prefix?: Buffer }[], writeHeaders: () => void, trailer?: Buffer, idleMs = 0): Promise<void> {
+export async function streamSpans(res: ServerResponse, wr: WindowReader, reader: ArchiveReader, parts: { span: Span; prefix?: Buffer }[], writeHeaders: () => void, trailer?: Buffer, idleMs = 0): Promise<void> {
   let started = false;
   /** Write and wait until the socket can take more; `done` runs once the bytes are handed to the kernel (or lost). */
   const write = async (chunk: Uint8Array, done?: () => void): Promise<boolean> => {
