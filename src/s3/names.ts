@@ -35,7 +35,7 @@ export function checkKey(key: string): void {
 /**
  * Compare two strings by the bytes of their UTF-8 encoding, the order S3 lists keys in. JavaScript's `<`
  * compares UTF-16 code units, which differs only where a surrogate (a character above U+FFFF) meets a
- * character in U+E000-U+FFFF: surrogates are moved above that range before comparing.
+ * character in U+E000-U+FFFF: surrogates are moved above U+FFFF before comparing.
  */
 export function compareUtf8(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
@@ -44,8 +44,8 @@ export function compareUtf8(a: string, b: string): number {
     let y = b.charCodeAt(i);
     if (x === y) continue;
     if (x >= 0xd800 && y >= 0xd800) {
-      if (x <= 0xdfff) x += 0x2000;
-      if (y <= 0xdfff) y += 0x2000;
+      if (x <= 0xdfff) x += 0x2800;
+      if (y <= 0xdfff) y += 0x2800;
     }
     return x < y ? -1 : 1;
   }
