@@ -1,5 +1,8 @@
 // Shared helpers for the S3 tests: servers (in-process and the real CLI), SDK clients, external client runs.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, createHmac } from 'node:crypto';
+import { request } from 'node:http';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { readdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -123,4 +126,63 @@ export function awsEnv(work: string, user: S3User = ALICE): NodeJS.ProcessEnv {
 /** Archive directories of bucket/key objects under a local root ("{bucket}_{key…}_{hash}"). */
 export async function archiveDirs(root: string, prefix: string): Promise<string[]> {
   return (await readdir(root)).filter((d) => d.startsWith(prefix) && !d.startsWith('.'));
+}
+
+/** Node's crypto in the shape the SDK signer wants (HMAC when given a secret). */
+export class NodeSha256 {
+  private readonly h;
+  constructor(secret?: unknown) {
+    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', secret instanceof ArrayBuffer ? new Uint8Array(secret) : (secret as string | Uint8Array));
+  }
+  update(data: string | Uint8Array): void {
+    this.h.update(data);
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.h.digest();
+  }
+  reset(): void {}
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  /** The S3 error code of an XML error body. */
+  code?: string;
+}
+
+/** The SDK's own SigV4 signer for `user` (S3 style: the path is signed as given, already encoded). */
+export function signerFor(user: S3User = ALICE): SignatureV4 {
+  return new SignatureV4({ credentials: { accessKeyId: user.accessKey, secretAccessKey: user.secretKey }, region: 'us-east-1', service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
+}
+
+/**
+ * Send one request exactly as given (raw path, no normalisation), signed by the SDK's signer unless `unsigned`.
+ * `payloadHash` defaults to the SHA-256 of `body`; `sendBody` (default `body`) is what actually goes on the wire.
+ */
+export async function raw(
+  endpoint: string,
+  o: { method: string; path: string; query?: Record<string, string>; headers?: Record<string, string>; body?: Buffer | string; sendBody?: Buffer | string; payloadHash?: string; user?: S3User; unsigned?: boolean; signingDate?: Date },
+): Promise<RawResponse> {
+  const url = new URL(endpoint);
+  const body = o.body === undefined ? Buffer.alloc(0) : Buffer.from(o.body);
+  const headers: Record<string, string> = { host: url.host, 'x-amz-content-sha256': o.payloadHash ?? createHash('sha256').update(body).digest('hex'), ...o.headers };
+  if (!('content-length' in headers) && !('transfer-encoding' in headers)) headers['content-length'] = String(body.length);
+  let finalHeaders = headers;
+  if (!o.unsigned) {
+    const signed = await signerFor(o.user).sign({ method: o.method, protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: o.path, query: o.query ?? {}, headers }, { signingDate: o.signingDate ?? new Date() });
+    finalHeaders = signed.headers as Record<string, string>;
+  }
+  const qs = Object.entries(o.query ?? {}).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, method: o.method, path: qs ? `${o.path}?${qs}` : o.path, headers: finalHeaders }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text, code: /<Code>([^<]+)<\/Code>/.exec(text)?.[1] }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(o.sendBody === undefined ? body : Buffer.from(o.sendBody));
+  });
 }

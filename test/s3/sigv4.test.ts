@@ -1,7 +1,6 @@
 // SigV4 verification: AWS's published examples, the SDK's own signer as a reference (fast-check), and chunk chains.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createHmac } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
@@ -11,6 +10,7 @@ import { decodeChunked } from '../../src/s3/chunked.js';
 import { canonicalUri, chunkStringToSign, EMPTY_SHA256, parseQuery, sha256Hex, signHex, signingKey, uriEncode } from '../../src/s3/sigv4.js';
 import { isBlockFrameError } from '../../src/errors.js';
 import { prng } from '../helpers/fixtures.js';
+import { NodeSha256 } from './helpers.js';
 
 /** AWS's example credentials from the SigV4 documentation. */
 const EXAMPLE = { accessKey: 'AKIAIOSFODNN7EXAMPLE', secretKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
@@ -115,21 +115,6 @@ test('clock skew: requests more than 15 minutes off are RequestTimeTooSkewed; a 
   assert.equal(s3code(() => auth('GET', '/test.txt', [['Host', 'h'], ['Authorization', 'AWS AKIAIOSFODNN7EXAMPLE:abc=']], T2013)), 'InvalidRequest');
   assert.equal(s3code(() => auth('GET', '/test.txt', [['Host', 'h'], ['Authorization', 'AWS4-HMAC-SHA256 Credential=x']], T2013)), 'AuthorizationHeaderMalformed');
 });
-
-/** Node's crypto in the shape the SDK signer wants (HMAC when given a secret). */
-class NodeSha256 {
-  private readonly h;
-  constructor(secret?: unknown) {
-    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', secret instanceof ArrayBuffer ? new Uint8Array(secret) : (secret as string | Uint8Array));
-  }
-  update(data: string | Uint8Array): void {
-    this.h.update(data);
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.h.digest();
-  }
-  reset(): void {}
-}
 
 const segment = fc.string({ unit: fc.oneof(fc.constantFrom('a', 'Z', '0', '-', '_', '.', '~', ' ', '+', '%', '&', '=', '?', '#', '!', '*', "'", '(', ')', ',', ';', ':', '@', '$'), fc.constantFrom('é', 'ü', '日', '😀', '\u00a0')), minLength: 1, maxLength: 12 });
 
