@@ -12,6 +12,7 @@ export interface S3CliOptions {
   s3Grant?: string[];
   s3Domain?: string;
   s3Region: string;
+  s3RebuildIndex?: boolean;
 }
 
 /** Resolve users (flags, BLOCKFRAME_S3_USERS, the config file), build the S3 server and listen; prints its URL. */
@@ -20,7 +21,7 @@ export async function startS3(opts: S3CliOptions, bf: BlockFrameServer): Promise
   if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new BlockFrameError('BF_USAGE', `--s3-port must be 0-65535, not ${JSON.stringify(port)}`);
   if (opts.s3Domain !== undefined && !/^[a-z0-9.-]+$/i.test(opts.s3Domain)) throw new BlockFrameError('BF_USAGE', `--s3-domain must be a host name, not ${JSON.stringify(opts.s3Domain)}`);
   const cfg = resolveS3Config({ users: opts.s3User, grants: opts.s3Grant, env: process.env.BLOCKFRAME_S3_USERS, configPath: bf.shared.repo.resolved.configPath });
-  const s3 = await createS3Server({ users: cfg.users, grants: cfg.grants, domain: opts.s3Domain?.toLowerCase(), region: opts.s3Region, shared: bf.shared });
+  const s3 = await createS3Server({ users: cfg.users, grants: cfg.grants, domain: opts.s3Domain?.toLowerCase(), region: opts.s3Region, rebuild: opts.s3RebuildIndex, shared: bf.shared });
   await new Promise<void>((resolve, reject) => {
     s3.server.once('error', (err: NodeJS.ErrnoException) =>
       reject(new BlockFrameError('BF_IO', `cannot listen on ${opts.host}:${port}: ${err.code ?? err.message}`, { errno: err.code }, { cause: err })),

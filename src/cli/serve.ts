@@ -25,6 +25,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--s3-grant <bucket:access:read|write>', "give an S3 user access to another user's bucket (repeatable)", (v: string, all: string[] = []) => [...all, v])
     .option('--s3-domain <domain>', 'virtual-hosted style: Host BUCKET.DOMAIN addresses BUCKET (path style always works)')
     .option('--s3-region <region>', 'region reported to S3 clients', 'us-east-1')
+    .option('--s3-rebuild-index', "rebuild the S3 key index from the archives' manifests before serving (reads every new object once)")
     .action((opts: ServeOptions) =>
       run(async () => {
         if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535) throw new BlockFrameError('BF_USAGE', `--port must be 0-65535, not ${JSON.stringify(opts.port)}`);

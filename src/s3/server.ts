@@ -14,6 +14,7 @@ import { abortUpload, completeUpload, createUpload, listParts, listUploads, uplo
 import { KeyedMutex } from './names.js';
 import { getObject } from './object-read.js';
 import { copyObject, deleteObject, deleteObjects, putObject } from './object-write.js';
+import { rebuildCatalog } from './rebuild.js';
 import { parseQuery } from './sigv4.js';
 import { Uploads } from './uploads.js';
 import type { S3Grant, S3User } from './users.js';
@@ -30,6 +31,8 @@ export interface S3ServerOptions extends StoreOptions {
   idleMs?: number;
   /** Share the HTTP server's repository, pool, cache and read windows instead of opening new ones. */
   shared?: { repo: Repository; pool: ComputePool; cache: ArchiveCache; windows: WindowReader };
+  /** Before serving, make the catalogue agree with the archives' manifests (see rebuildCatalog); new buckets go to the first user. */
+  rebuild?: boolean;
   /** Time source for signature checks (tests). */
   now?: () => number;
   log?: (line: string) => void;
@@ -56,6 +59,10 @@ export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const ctx: S3Context = { repo, pool, cache, windows, catalog, uploads, grants: opts.grants ?? [], dirs: new KeyedMutex(), region: opts.region ?? 'us-east-1', idleMs: opts.idleMs ?? 120_000, log };
   const users = new Map(opts.users.map((u) => [u.accessKey, u]));
+  if (opts.rebuild) {
+    const r = await rebuildCatalog(ctx, opts.users[0]!.accessKey);
+    log(`blockframe s3: index rebuilt from the manifests: ${r.keysAdded} key(s) added, ${r.keysDropped} dropped, ${r.bucketsCreated.length} bucket(s) created, ${r.skipped} archive(s) not named bucket/key`);
+  }
   const now = opts.now ?? Date.now;
   const server = createServer((req, res) => {
     const id = newRequestId();

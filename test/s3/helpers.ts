@@ -1,5 +1,5 @@
 // Shared helpers for the S3 tests: servers (in-process and the real CLI), SDK clients, external client runs.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { request } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { createBlockFrameServer } from '../../src/index.js';
 import { createS3Server, type S3Server } from '../../src/s3/server.js';
-import type { S3User } from '../../src/s3/users.js';
+import type { S3Grant, S3User } from '../../src/s3/users.js';
 import { CLI, haveCommand, tempDir } from '../helpers/fixtures.js';
 
 export const ALICE: S3User = { accessKey: 'ALICEKEY', secretKey: 'alice-secret-1234' };
@@ -25,11 +25,11 @@ export interface TestS3 {
 }
 
 /** An in-process `serve` with the S3 endpoint on 127.0.0.1 (both on free ports), over a fresh archive root. */
-export async function startS3(opts: { users?: S3User[]; now?: () => number; uploadExpiryMs?: number; domain?: string } = {}): Promise<TestS3> {
+export async function startS3(opts: { users?: S3User[]; now?: () => number; uploadExpiryMs?: number; domain?: string; grants?: S3Grant[]; root?: string } = {}): Promise<TestS3> {
   const t = await tempDir('bf-s3-');
-  const root = join(t.dir, 'archive');
+  const root = opts.root ?? join(t.dir, 'archive');
   const bf = createBlockFrameServer({ archive: root });
-  const s3 = await createS3Server({ users: opts.users ?? [ALICE, BOB], shared: bf.shared, now: opts.now, uploadExpiryMs: opts.uploadExpiryMs, domain: opts.domain, log: () => undefined });
+  const s3 = await createS3Server({ users: opts.users ?? [ALICE, BOB], grants: opts.grants, shared: bf.shared, now: opts.now, uploadExpiryMs: opts.uploadExpiryMs, domain: opts.domain, log: () => undefined });
   await new Promise<void>((resolve) => s3.server.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(s3.server.address() as AddressInfo).port}`;
   const clients: S3Client[] = [];
@@ -82,8 +82,8 @@ export async function startCliS3(root: string, users: S3User[] = [ALICE]): Promi
 
 /** The awscli to use: the Debian one at /usr/bin/aws when present (a pyenv shim may not work), else `aws` on PATH if it runs. */
 export function findAws(): string | undefined {
-  if (haveCommand('/usr/bin/aws')) return '/usr/bin/aws';
-  return haveCommand('aws') ? 'aws' : undefined;
+  for (const cmd of ['/usr/bin/aws', 'aws']) if (haveCommand(cmd) && spawnSync(cmd, ['--version'], { stdio: 'ignore', timeout: 30_000 }).status === 0) return cmd;
+  return undefined;
 }
 
 export interface Run {
