@@ -2,6 +2,8 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { request } from 'node:http';
+import assert from 'node:assert/strict';
+import { isBlockFrameError } from '../../src/errors.js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { readdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -186,4 +188,15 @@ export async function raw(
     req.on('error', reject);
     req.end(o.sendBody === undefined ? body : Buffer.from(o.sendBody));
   });
+}
+
+/** The S3 error code `fn` throws (a coded BlockFrameError with an `s3` context), or undefined when it does not throw. */
+export function s3code(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(isBlockFrameError(err), String(err));
+    return err.context.s3 as string;
+  }
+  return undefined;
 }

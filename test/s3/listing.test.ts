@@ -2,22 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isBlockFrameError } from '../../src/errors.js';
 import { checkCompletion, multipartEtag } from '../../src/s3/multipart.js';
 import { decodeToken, encodeToken, listPage } from '../../src/s3/listing.js';
 import { checkBucketName, checkKey, compareUtf8 } from '../../src/s3/names.js';
 import { el, parseXml } from '../../src/s3/xml.js';
 import type { PartInfo } from '../../src/s3/uploads.js';
-
-const s3code = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(isBlockFrameError(err), String(err));
-    return err.context.s3 as string;
-  }
-  return undefined;
-};
+import { s3code } from './helpers.js';
 
 const keyChar = fc.constantFrom('a', 'b', '/', '-', 'é', '\uffff', '\ue000', '😀', '𐍈', ' ');
 const key = fc.string({ unit: keyChar, minLength: 1, maxLength: 6 });

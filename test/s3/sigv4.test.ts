@@ -10,7 +10,7 @@ import { decodeChunked } from '../../src/s3/chunked.js';
 import { canonicalUri, chunkStringToSign, EMPTY_SHA256, parseQuery, sha256Hex, signHex, signingKey, uriEncode } from '../../src/s3/sigv4.js';
 import { isBlockFrameError } from '../../src/errors.js';
 import { prng } from '../helpers/fixtures.js';
-import { NodeSha256 } from './helpers.js';
+import { NodeSha256, s3code } from './helpers.js';
 
 /** AWS's example credentials from the SigV4 documentation. */
 const EXAMPLE = { accessKey: 'AKIAIOSFODNN7EXAMPLE', secretKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
@@ -28,26 +28,19 @@ function auth(method: string, target: string, headers: [string, string][], now: 
   return authenticate({ method, rawPath: qi < 0 ? target : target.slice(0, qi), query: parseQuery(qi < 0 ? '' : target.slice(qi + 1)), req: fakeReq(headers) }, users, now);
 }
 
-function s3code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(isBlockFrameError(err), String(err));
-    return err.context.s3 as string;
-  }
-  return undefined;
-}
+/** AWS's "GET Object" example request (a Range header, signed at 20130524T000000Z). */
+const getExample = (): [string, string][] => [
+  ['Host', 'examplebucket.s3.amazonaws.com'],
+  ['Range', 'bytes=0-9'],
+  ['x-amz-content-sha256', EMPTY_SHA256],
+  ['x-amz-date', '20130524T000000Z'],
+  ['Authorization', 'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41'],
+];
 
 const T2013 = Date.UTC(2013, 4, 24);
 
 test('AWS example: GET Object with a Range header (Authorization header)', () => {
-  const headers: [string, string][] = [
-    ['Host', 'examplebucket.s3.amazonaws.com'],
-    ['Range', 'bytes=0-9'],
-    ['x-amz-content-sha256', EMPTY_SHA256],
-    ['x-amz-date', '20130524T000000Z'],
-    ['Authorization', 'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41'],
-  ];
+  const headers = getExample();
   const caller = auth('GET', '/test.txt', headers, T2013);
   assert.equal(caller.user?.accessKey, EXAMPLE.accessKey);
   headers[1] = ['Range', 'bytes=0-10'];
@@ -102,13 +95,7 @@ test('AWS example: chunked PUT: the seed signature, then the chunk chain through
 });
 
 test('clock skew: requests more than 15 minutes off are RequestTimeTooSkewed; a bad date or SigV2 is refused', () => {
-  const headers: [string, string][] = [
-    ['Host', 'examplebucket.s3.amazonaws.com'],
-    ['Range', 'bytes=0-9'],
-    ['x-amz-content-sha256', EMPTY_SHA256],
-    ['x-amz-date', '20130524T000000Z'],
-    ['Authorization', 'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41'],
-  ];
+  const headers = getExample();
   assert.equal(auth('GET', '/test.txt', headers, T2013 + MAX_SKEW_MS).user?.accessKey, EXAMPLE.accessKey);
   assert.equal(s3code(() => auth('GET', '/test.txt', headers, T2013 + MAX_SKEW_MS + 1000)), 'RequestTimeTooSkewed');
   assert.equal(s3code(() => auth('GET', '/test.txt', headers, T2013 - MAX_SKEW_MS - 1000)), 'RequestTimeTooSkewed');
