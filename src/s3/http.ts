@@ -149,3 +149,16 @@ export function authorize(ctx: S3Context, r: S3Request, bucket: string, need: Ac
 
 /** S3 timestamps: ISO 8601 with milliseconds in listings, RFC 7231 dates in headers. */
 export const httpDate = (iso: string): string => new Date(iso).toUTCString();
+
+/**
+ * Run server-side work during which no byte moves (a commit): the connection's idle timeout is off meanwhile,
+ * and back on afterwards, so a client that stalls while sending or reading is still cut off.
+ */
+export async function quietWork<T>(ctx: S3Context, r: S3Request, fn: () => Promise<T>): Promise<T> {
+  r.req.socket.setTimeout(0);
+  try {
+    return await fn();
+  } finally {
+    if (!r.req.socket.destroyed) r.req.socket.setTimeout(ctx.idleMs);
+  }
+}

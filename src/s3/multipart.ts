@@ -6,7 +6,7 @@ import { spoolFor } from '../archive/shards.js';
 import { commitObject, recordObject } from './archives.js';
 import type { ObjectRecord } from './catalog.js';
 import { s3Error } from './errors.js';
-import { authorize, header, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
+import { authorize, header, quietWork, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
 import { declaredLength, ingest, MAX_PUT_BYTES } from './ingest.js';
 import { parseMaxKeys } from './listing.js';
 import { checkKey, compareUtf8 } from './names.js';
@@ -47,7 +47,7 @@ export async function uploadPart(ctx: S3Context, r: S3Request): Promise<void> {
     let size: number;
     let md5: string;
     let checksums: Record<string, string> = {};
-    if (copy !== undefined) ({ size, md5 } = await copyPart(ctx, r, copy, tmp));
+    if (copy !== undefined) ({ size, md5 } = await quietWork(ctx, r, () => copyPart(ctx, r, copy, tmp)));
     else ({ size, md5, checksums } = await ingest(r.req, r.caller.payload, tmp, declaredLength(r.req, r.caller.payload)));
     const p: PartInfo = { number: n, size, md5, lastModified: new Date().toISOString() };
     await ctx.uploads.lock.run(u.id, async () => {
@@ -169,9 +169,9 @@ export async function completeUpload(ctx: S3Context, r: S3Request): Promise<void
     const { spool } = await spoolFor(ctx.repo, 0);
     try {
       const whole = spool.path('multipart');
-      await concatenate(parts.map((p) => ctx.uploads.partPath(u.id, p.number)), whole);
+      await quietWork(ctx, r, () => concatenate(parts.map((p) => ctx.uploads.partPath(u.id, p.number)), whole));
       const commitIt = () => commitObject(ctx, whole, u.bucket, u.key);
-      const dir = await commitIt();
+      const dir = await quietWork(ctx, r, commitIt);
       const rec: ObjectRecord = {
         key: u.key,
         dir,

@@ -3,7 +3,7 @@ import { spoolFor } from '../archive/shards.js';
 import { commitObject, forgetObject, recordObject } from './archives.js';
 import type { ObjectRecord } from './catalog.js';
 import { s3Error } from './errors.js';
-import { authorize, header, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
+import { authorize, header, quietWork, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
 import { declaredLength, ingest } from './ingest.js';
 import { checkKey } from './names.js';
 import { etagMatches } from './object-read.js';
@@ -75,7 +75,7 @@ export async function putObject(ctx: S3Context, r: S3Request): Promise<void> {
     // Conditional writes (If-None-Match: * creates only; If-Match: the current ETag) are checked after the body.
     conditionalWrite(ctx, r, ifNoneMatch);
     const commitIt = () => commitObject(ctx, tmp, bucket, key);
-    const dir = await commitIt();
+    const dir = await quietWork(ctx, r, commitIt);
     const rec: ObjectRecord = {
       key,
       dir,

@@ -131,7 +131,6 @@ async function handle(ctx: S3Context, req: IncomingMessage, res: ServerResponse,
   const r: S3Request = { req, res, method, bucket, key, q: new Map(query.map(([k, v]) => [k, v]).reverse() as [string, string][]), caller, id };
   res.setHeader('x-amz-request-id', id);
   res.setHeader('Server', 'BlockFrame');
-  if (caller.payload.kind !== 'unsigned' || method === 'PUT' || method === 'POST') req.socket.setTimeout(0);
   await route(ctx, r);
 }
 
