@@ -41,11 +41,13 @@ export async function recordObject(ctx: S3Context, bucket: string, rec: ObjectRe
   }
 }
 
-/** Forget bucket/key; retire its archive if nothing else refers to it. Returns the record, if there was one. */
+/**
+ * Forget bucket/key; retire its archive if nothing else refers to it. Returns the record, if there was one.
+ * Dropping a reference needs no directory lock (it can only make an archive retirable, and retiring re-checks
+ * under the lock); adding one always takes it (recordObject).
+ */
 export async function forgetObject(ctx: S3Context, bucket: string, key: string): Promise<ObjectRecord | undefined> {
-  const rec = ctx.catalog.get(bucket, key);
-  if (!rec) return undefined;
-  const gone = await ctx.dirs.run(rec.dir, () => ctx.catalog.delete(bucket, key));
+  const gone = await ctx.catalog.delete(bucket, key);
   if (gone) await retireIfUnused(ctx, gone.dir);
   return gone;
 }

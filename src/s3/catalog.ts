@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { BlockFrameError } from '../errors.js';
 import { getAll, textSource, type Backend } from '../store/backend.js';
 import { s3Error } from './errors.js';
-import { compareUtf8, lowerBound } from './names.js';
+import { compareUtf8, KeyedMutex, lowerBound } from './names.js';
 
 /** Prefix of every catalogue object on the stores: archive readers skip names starting with '.'. */
 export const META_PREFIX = '.s3/';
@@ -68,6 +68,7 @@ export function recordKey(bucket: string, key: string): string {
 export class Catalog {
   private readonly buckets = new Map<string, BucketState>();
   private readonly refs = new Map<string, number>();
+  private readonly keyLock = new KeyedMutex();
 
   private constructor(private readonly store: Backend) {}
 
@@ -168,32 +169,39 @@ export class Catalog {
     return this.buckets.get(bucket)?.objects.get(key);
   }
 
-  /** Record `rec` (replacing any record of its key); returns the record it replaced. */
-  async put(bucket: string, rec: ObjectRecord): Promise<ObjectRecord | undefined> {
-    const b = this.buckets.get(bucket);
-    if (!b) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket });
-    await this.store.put(recordKey(bucket, rec.key), textSource(`${JSON.stringify(rec)}\n`));
-    const old = b.objects.get(rec.key);
-    b.objects.set(rec.key, rec);
-    this.ref(rec.dir, 1);
-    if (old) this.ref(old.dir, -1);
-    else if (b.sorted) b.sorted.splice(lowerBound(b.sorted, rec.key), 0, rec.key);
-    return old;
+  /**
+   * Record `rec` (replacing any record of its key); returns the record it replaced. Writes of one key run one
+   * at a time, so the record on the stores, the one in memory and the reference counts always agree.
+   */
+  put(bucket: string, rec: ObjectRecord): Promise<ObjectRecord | undefined> {
+    return this.keyLock.run(`${bucket}/${rec.key}`, async () => {
+      const b = this.buckets.get(bucket);
+      if (!b) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket });
+      await this.store.put(recordKey(bucket, rec.key), textSource(`${JSON.stringify(rec)}\n`));
+      const old = b.objects.get(rec.key);
+      b.objects.set(rec.key, rec);
+      this.ref(rec.dir, 1);
+      if (old) this.ref(old.dir, -1);
+      else if (b.sorted) b.sorted.splice(lowerBound(b.sorted, rec.key), 0, rec.key);
+      return old;
+    });
   }
 
   /** Forget `key`; returns its record, or undefined when there was none. */
-  async delete(bucket: string, key: string): Promise<ObjectRecord | undefined> {
-    const b = this.buckets.get(bucket);
-    const old = b?.objects.get(key);
-    if (!b || !old) return undefined;
-    await this.store.delete(recordKey(bucket, key));
-    b.objects.delete(key);
-    this.ref(old.dir, -1);
-    if (b.sorted) {
-      const i = lowerBound(b.sorted, key);
-      if (b.sorted[i] === key) b.sorted.splice(i, 1);
-    }
-    return old;
+  delete(bucket: string, key: string): Promise<ObjectRecord | undefined> {
+    return this.keyLock.run(`${bucket}/${key}`, async () => {
+      const b = this.buckets.get(bucket);
+      if (!b?.objects.has(key)) return undefined;
+      await this.store.delete(recordKey(bucket, key));
+      const old = b.objects.get(key)!;
+      b.objects.delete(key);
+      this.ref(old.dir, -1);
+      if (b.sorted) {
+        const i = lowerBound(b.sorted, key);
+        if (b.sorted[i] === key) b.sorted.splice(i, 1);
+      }
+      return old;
+    });
   }
 
   /** The bucket's keys in UTF-8 byte order (shared: do not modify). */
