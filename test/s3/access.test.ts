@@ -109,3 +109,26 @@ test('abandoned multipart uploads expire after the configured age and leave noth
     await t.close();
   }
 });
+
+test('users come from flags, BLOCKFRAME_S3_USERS and the config file; none at all is a usage error', async () => {
+  const { resolveS3Config } = await import('../../src/s3/users.js');
+  const { runCli } = await import('../helpers/fixtures.js');
+  const { writeFile } = await import('node:fs/promises');
+  const { dir, cleanup } = await tempDir('bf-s3-users-');
+  try {
+    const cfg = join(dir, 'blockframe.json');
+    await writeFile(cfg, JSON.stringify({ version: 1, stores: [join(dir, 'a')], failures: 0, s3: { users: [{ accessKey: 'FILEKEY', secretKey: 'file-secret-1' }], grants: [{ bucket: 'bkt', accessKey: 'ENVKEY', access: 'write' }] } }));
+    const c = resolveS3Config({ users: ['FLAGKEY:flag-secret-1'], env: 'ENVKEY:env-secret-1,ENV2:env-secret-2', configPath: cfg });
+    assert.deepEqual(c.users.map((u) => u.accessKey), ['FLAGKEY', 'ENVKEY', 'ENV2', 'FILEKEY']);
+    assert.deepEqual(c.grants, [{ bucket: 'bkt', accessKey: 'ENVKEY', access: 'write' }]);
+    assert.throws(() => resolveS3Config({ users: ['KEY1:secret-one', 'KEY1:secret-two'] }), /given twice/);
+    assert.throws(() => resolveS3Config({ users: ['nocolon'] }), /ACCESS_KEY:SECRET_KEY/);
+    await writeFile(cfg, JSON.stringify({ version: 1, stores: [join(dir, 'a')], failures: 0, s3: { users: [{ accessKey: 'x' }] } }));
+    assert.throws(() => resolveS3Config({ configPath: cfg }), /s3\.users/);
+    const r = runCli(['serve', '--archive', join(dir, 'arch'), '--port', '0', '--s3-port', '0'], { env: { BLOCKFRAME_S3_USERS: '' } });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /at least one user/);
+  } finally {
+    await cleanup();
+  }
+});
