@@ -1,8 +1,9 @@
 // AssemblyScript BLAKE3 kernel: the compression function, 4-way WebAssembly SIMD chunk/parent hashing, subtree reduction.
 //
-// Stateless: every call reads its input from fixed regions of linear memory that the JS driver
-// (src/integrity/blake3-simd.ts) fills right before the call, and writes its result to OUT. The tree
-// bookkeeping (chaining-value stack, partial-chunk buffering, ROOT placement) lives in the driver.
+// Stateless: every call reads its input from fixed regions of linear memory that a JS driver
+// (src/integrity/blake3-simd.ts for streaming hashes, src/integrity/blake3-cv.ts for unit chaining
+// values) fills right before the call, and writes its result to OUT. The tree bookkeeping
+// (chaining-value stack, partial-chunk buffering, ROOT placement) lives in the drivers.
 //
 // Memory layout (fixed; static data must end below 64 KiB, checked by init()):
 //   PARENT_IN 64 bytes   left || right chaining values for hashParent()
@@ -485,7 +486,7 @@ function hash4(inp: usize, stride: usize, blocks: i32, counter: u64, step: u64, 
 /**
  * Chaining value (to OUT) of the complete subtree of `chunks` whole chunks (a power of two,
  * 1..WINDOW_CHUNKS) at INPUT + offset, whose first chunk is number counterHi:counterLo (a multiple of
- * `chunks`). Never the root: the driver only hashes a subtree once more input is known to follow.
+ * `chunks`). Never the root: the drivers only hash a subtree once more input is known to follow.
  */
 export function hashSubtree(offset: usize, chunks: u32, counterLo: u32, counterHi: u32): void {
   const inp = INPUT + offset;

@@ -1,13 +1,15 @@
 // Bench helper run in its own process: one operation, printing wall time and peak RSS as JSON.
 import { commit, repair, restore, verify } from '../src/index.js';
 
-const [op, a, b, where, tier, segmentSize] = process.argv.slice(2);
+const [op, a, b, where, tier, segmentSize, transform, keyFile] = process.argv.slice(2);
+// TRANSFORM is '', 'zstd', 'encrypt' or 'zstd+encrypt'; KEYFILE opens or seals encrypted archives.
+const tf = { ...(transform?.includes('zstd') && { compress: 3 }), ...(transform?.includes('encrypt') && { encrypt: true }), ...(keyFile && { keys: [{ keyFile }] }) };
 // WHERE is an archive directory, or "stores:DIR,DIR,…" for a store set.
 const at = where?.startsWith('stores:') ? { stores: where.slice(7).split(',') } : { archive: where };
 const t0 = process.hrtime.bigint();
 let extra: Record<string, unknown> = {};
-if (op === 'commit') await commit(a!, { ...at, tier: tier ? (Number(tier) as 1 | 2 | 3 | 4) : undefined, segmentSize: segmentSize ? Number(segmentSize) : undefined });
-else if (op === 'restore') await restore(a!, b!, { ...at, force: true });
+if (op === 'commit') await commit(a!, { ...at, ...tf, tier: tier ? (Number(tier) as 1 | 2 | 3 | 4) : undefined, segmentSize: segmentSize ? Number(segmentSize) : undefined });
+else if (op === 'restore') await restore(a!, b!, { ...at, ...tf, force: true });
 else if (op === 'verify') extra = { status: (await verify([a!], at)).status };
 else if (op === 'repair') {
   const r = await repair([a!], at);

@@ -1,2 +1,2 @@
 // The package version, reported by the CLI and recorded in manifests.
-export const VERSION = '0.1.0';
+export const VERSION = '0.2.0';

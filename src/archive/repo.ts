@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { BlockFrameError } from '../errors.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM, manifestSumText, parseManifest, parseManifestSum, type Manifest } from '../layout/manifest.js';
-import { parseArchiveDirName } from '../layout/names.js';
+import { ENCRYPTED_DIR_NAME, parseArchiveDirName } from '../layout/names.js';
 import { getAll, textSource } from '../store/backend.js';
 import { resolveStores, type ResolvedStores, type StoreOptions } from '../store/config.js';
 import type { StoreSet } from '../store/store-set.js';
@@ -145,8 +145,12 @@ export class Repository {
         if (parsedByHash.has(hash)) continue;
         try {
           const m = parseManifest(text, `${dir}/${FILES[i]}`);
-          if (parseArchiveDirName(dir)?.hash !== m.original_hash) {
-            throw new BlockFrameError('BF_MANIFEST_INVALID', `${dir}/${FILES[i]}: field "original_hash" does not match the directory name`, { archive: dir, field: 'original_hash' });
+          // The directory name carries original_hash, or an encrypted archive's random id (docs/FORMAT.md §12.5).
+          const id = m.content?.encryption?.archive_id;
+          const named = parseArchiveDirName(dir);
+          if (id !== undefined ? named?.hash !== id || named.name !== ENCRYPTED_DIR_NAME : named?.hash !== m.original_hash) {
+            const field = id !== undefined ? 'content.encryption.archive_id' : 'original_hash';
+            throw new BlockFrameError('BF_MANIFEST_INVALID', `${dir}/${FILES[i]}: field "${field}" does not match the directory name`, { archive: dir, field });
           }
           parsedByHash.set(hash, { m, text });
         } catch (err) {

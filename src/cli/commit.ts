@@ -8,11 +8,23 @@ import { formatSize, parseSize } from '../layout/units.js';
 import { ComputePool } from '../compute/pool.js';
 import { printJson, shortHash, storeOpts, withCommon, type CommonOptions } from './common.js';
 import { progressBar } from './progress.js';
+import { ZSTD_DEFAULT_LEVEL } from '../transform/zstd.js';
 
 interface Opts extends CommonOptions {
   tier?: string;
   segmentSize?: string;
   force?: boolean;
+  compress?: string;
+  encrypt?: boolean;
+  frameSize?: string;
+}
+
+/** "zstd", "zstd:LEVEL" or "auto" → the commit option; BF_USAGE otherwise. */
+export function parseCompress(v: string): number | 'auto' {
+  if (v === 'auto') return 'auto';
+  const m = /^zstd(?::(\d{1,2}))?$/.exec(v);
+  if (!m) throw new BlockFrameError('BF_USAGE', `--compress takes zstd, zstd:LEVEL (1-19) or auto, not ${JSON.stringify(v)}`, { field: 'compress' });
+  return m[1] === undefined ? ZSTD_DEFAULT_LEVEL : Number(m[1]);
 }
 
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
@@ -22,11 +34,16 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--tier <n>', 'force tier 1, 2, 3 or 4')
     .option('--segment-size <size>', 'segment size for tiers 2 to 4, e.g. 32MiB (default 32MiB)')
     .option('--force', 'rewrite an archive of the same content (say, with another --tier or --segment-size)')
+    .option('--compress <how>', 'compress 1 MiB frames before encoding: zstd, zstd:LEVEL (1-19, default 3) or auto (zstd unless a sample does not shrink)')
+    .option('--encrypt', 'encrypt with AES-256-GCM under a random data key, wrapped for every key given (--key-file, --passphrase-file, $BLOCKFRAME_PASSPHRASE)')
+    .option('--frame-size <size>', 'plaintext bytes per frame with --compress/--encrypt (default 1MiB; 64KiB to 16MiB, a power of two)')
     .option('--json', 'print one JSON document')
     .action((files: string[], opts: Opts) =>
       run(async () => {
         const tier = opts.tier === undefined ? undefined : parseTier(opts.tier);
         const segmentSize = opts.segmentSize === undefined ? undefined : parseSize(opts.segmentSize, 'segment size');
+        const compress = opts.compress === undefined ? undefined : parseCompress(opts.compress);
+        const frameSize = opts.frameSize === undefined ? undefined : parseSize(opts.frameSize, 'frame size');
         const pool = ComputePool.start();
         const results: CommitResult[] = [];
         const errors: ReturnType<BlockFrameError['toJSON']>[] = [];
@@ -34,12 +51,14 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           for (const file of files) {
             const bar = progressBar(file, !opts.json);
             try {
-              const r = await commit(file, { ...storeOpts(opts), tier, segmentSize, force: opts.force, pool, onProgress: bar.update });
+              const r = await commit(file, { ...storeOpts(opts), tier, segmentSize, force: opts.force, compress, encrypt: opts.encrypt, frameSize, pool, onProgress: bar.update });
               bar.done();
               results.push(r);
               if (!opts.json) {
                 const what = { archived: 'archived', 'already-archived': 'already archived', repaired: 'already archived, was damaged, repaired', rewritten: 'rewritten' }[r.status];
-                process.stdout.write(`${what}: ${printable(r.name)} (${formatSize(r.size)}, tier ${r.tier}, ${r.segments} segment${r.segments === 1 ? '' : 's'}, ${shortHash(r.originalHash)}) -> ${printable(r.dir)}\n`);
+                const c = r.manifest.content;
+                const stored = c ? `, stored ${formatSize(c.stored_size)}${c.transforms.map((x) => (x.type === 'zstd' ? ` zstd:${x.level}` : ' encrypted')).join(',')}` : '';
+                process.stdout.write(`${what}: ${printable(r.name)} (${formatSize(r.size)}${stored}, tier ${r.tier}, ${r.segments} segment${r.segments === 1 ? '' : 's'}, ${shortHash(r.originalHash)}) -> ${printable(r.dir)}\n`);
                 if (r.ignored) process.stderr.write(`blockframe: note: ${r.ignored.join(' and ')} not applied: the content is already archived (use --force to rewrite it)\n`);
               }
             } catch (err) {

@@ -2,6 +2,8 @@
 import { Command } from 'commander';
 import { BlockFrameError } from '../errors.js';
 import type { StoreOptions } from '../store/config.js';
+import type { KeyInput } from '../engine/keyring.js';
+import { readFileSync } from 'node:fs';
 
 export interface CommonOptions {
   archive?: string;
@@ -10,6 +12,8 @@ export interface CommonOptions {
   config?: string;
   debug?: boolean;
   json?: boolean;
+  keyFile?: string[];
+  passphraseFile?: string;
 }
 
 const collect = (v: string, all: string[] = []) => [...all, v];
@@ -21,18 +25,45 @@ export function withCommon(cmd: Command): Command {
     .option('--store <store>', 'a store (failure domain): a directory or s3://bucket/prefix?endpoint=URL; repeat for each, in order', collect)
     .option('--failures <n>', 'with several stores: how many whole stores an archive must survive losing (default 1)')
     .option('--config <file>', 'store set written by `blockframe init` (default: $BLOCKFRAME_CONFIG, else ./blockframe.json if present)')
+    .option('--key-file <file>', 'a key file (32+ bytes) for encrypted archives; repeat to try several (also $BLOCKFRAME_KEY_FILE)', collect)
+    .option('--passphrase-file <file>', "read a passphrase for encrypted archives from the file's first line (also $BLOCKFRAME_PASSPHRASE)")
     .option('--debug', 'show stack traces on errors');
 }
 
+/**
+ * The keys of a parsed command line and the environment: --key-file (repeatable), $BLOCKFRAME_KEY_FILE,
+ * --passphrase-file, $BLOCKFRAME_PASSPHRASE. Keys never come from the command line itself (it shows in `ps`).
+ */
+export function keyOpts(o: CommonOptions): KeyInput[] {
+  const keys: KeyInput[] = [];
+  for (const f of o.keyFile ?? []) keys.push({ keyFile: f });
+  const envFile = process.env.BLOCKFRAME_KEY_FILE;
+  if (envFile) keys.push({ keyFile: envFile });
+  if (o.passphraseFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(o.passphraseFile, 'utf8');
+    } catch (err) {
+      throw new BlockFrameError('BF_KEYFILE_INVALID', `cannot read passphrase file ${o.passphraseFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { path: o.passphraseFile });
+    }
+    const line = text.split(/\r?\n/)[0] ?? '';
+    if (line.length === 0) throw new BlockFrameError('BF_KEYFILE_INVALID', `passphrase file ${o.passphraseFile} has an empty first line`, { path: o.passphraseFile });
+    keys.push({ passphrase: line });
+  }
+  const envPass = process.env.BLOCKFRAME_PASSPHRASE;
+  if (envPass) keys.push({ passphrase: envPass });
+  return keys;
+}
+
 /** The store options of a parsed command line. */
-export function storeOpts(o: CommonOptions): StoreOptions {
+export function storeOpts(o: CommonOptions): StoreOptions & { keys: KeyInput[] } {
   let failures: number | undefined;
   if (o.failures !== undefined) {
     if (!/^\d{1,2}$/.test(o.failures)) throw new BlockFrameError('BF_USAGE', `--failures must be a whole number of stores, not ${JSON.stringify(o.failures)}`, { field: 'failures' });
     failures = Number(o.failures);
   }
   if (o.archive !== undefined && o.store?.length) throw new BlockFrameError('BF_USAGE', '--archive and --store do not go together: use one directory, or name every store', { field: 'store' });
-  return { archive: o.archive, stores: o.store, failures, config: o.config };
+  return { archive: o.archive, stores: o.store, failures, config: o.config, keys: keyOpts(o) };
 }
 
 export function printJson(value: unknown): void {

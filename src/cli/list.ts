@@ -15,7 +15,9 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         if (opts.json) return printJson(l), 0;
         if (l.archives.length === 0 && l.damaged.length === 0) process.stdout.write('no archives\n');
         for (const a of l.archives) {
-          process.stdout.write(`${printable(a.name)}\t${formatSize(a.size)}\ttier ${a.tier}\t${shortHash(a.originalHash)}\t${a.createdAt}\n`);
+          const hash = a.originalHash ? shortHash(a.originalHash) : a.dir.slice(-64, -48);
+          const tags = [a.compression && `zstd ${a.compression.ratio.toFixed(2)}x`, a.encryption && 'encrypted'].filter(Boolean).join(', ');
+          process.stdout.write(`${printable(a.name)}\t${formatSize(a.size)}\ttier ${a.tier}\t${hash}\t${a.createdAt}${tags ? `\t${tags}` : ''}\n`);
         }
         for (const d of l.damaged) process.stdout.write(`${printable(d.dir)}\tDAMAGED\t${d.code}: ${printable(d.message)}\n`);
         return 0;
@@ -56,7 +58,9 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
             ? [['stores', `${s.placement.stores} stores, ${s.placement.shardsPerStore} shard${s.placement.shardsPerStore === 1 ? '' : 's'} of each stripe per store; survives losing ${s.placement.failures} (${s.placement.rule})`] as [string, string]]
             : []),
           ['overhead', overheadLine(s)],
-          ['original hash', s.originalHash],
+          ['stored', storedLine(s)],
+          ['encryption', s.encryption ? `AES-256-GCM, ${plural(s.encryption.keyslots, 'keyslot')}${s.originalHash ? '' : ' (no key given: name and hash are sealed)'}` : 'none'],
+          ['original hash', s.originalHash ?? '(sealed)'],
           ['merkle root', s.merkleRoot],
           ['created', s.createdAt],
           ['format', `v${manifest.format_version}, ${manifest.generator}`],
@@ -65,6 +69,12 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         return 0;
       }),
     );
+}
+
+/** "12.0 MiB, zstd level 3, 2.41x smaller" or "as the file (no compression)". */
+function storedLine(s: ArchiveSummary): string {
+  if (!s.compression) return s.storedSize === s.size ? 'as the file (no compression)' : `${formatSize(s.storedSize)} (no compression)`;
+  return `${formatSize(s.storedSize)}, zstd level ${s.compression.level}, ${s.compression.ratio.toFixed(2)}x smaller`;
 }
 
 function percent(x: number): string {

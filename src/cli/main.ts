@@ -5,6 +5,7 @@ import { VERSION } from '../version.js';
 import { printable } from '../escape.js';
 import { register as registerCommit } from './commit.js';
 import { register as registerInit } from './init.js';
+import { register as registerKey } from './key.js';
 import { register as registerList } from './list.js';
 import { register as registerRestore } from './restore.js';
 import { register as registerServe } from './serve.js';
@@ -34,6 +35,7 @@ export async function main(argv: string[]): Promise<number> {
   registerRestore(program, run);
   registerVerify(program, run);
   registerServe(program, run);
+  registerKey(program, run);
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(exitCode);
   });

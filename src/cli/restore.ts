@@ -2,11 +2,12 @@
 import type { Command } from 'commander';
 import { printable } from '../escape.js';
 import { cat, restore, writeTo } from '../engine/restore.js';
-import { openArchive, verifiedWindows } from '../engine/read.js';
+import { openArchive } from '../engine/read.js';
+import { plainWindows } from '../engine/plain.js';
 import type { Damage } from '../engine/reader.js';
 import { parseRange } from '../layout/range.js';
 import { formatSize } from '../layout/units.js';
-import { storeOpts, withCommon, type CommonOptions } from './common.js';
+import { printJson, storeOpts, withCommon, type CommonOptions } from './common.js';
 import { progressBar } from './progress.js';
 
 /** After a read that healed on the fly: say what is damaged and how to fix it (the bytes were correct). */
@@ -27,6 +28,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .argument('<name>', 'file name, archive directory name, or hash prefix')
     .requiredOption('-o, --output <path>', 'where to write the restored file: a path, a directory (gets the archived name), or - for stdout')
     .option('--force', 'replace the output if it exists')
+    .option('--json', 'print the result as one JSON document (not with -o -)')
     .action((name: string, opts: CommonOptions & { output: string; force?: boolean }) =>
       run(async () => {
         if (opts.output === '-') {
@@ -35,12 +37,13 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           warnDamage(name, damage);
           return 0;
         }
-        const bar = progressBar('restore', true);
+        const bar = progressBar('restore', !opts.json);
         try {
           const damage: Damage[] = [];
           const r = await restore(name, opts.output, { ...storeOpts(opts), force: opts.force, onProgress: bar.update, onDamage: (d) => damage.push(d) });
           bar.done();
-          process.stderr.write(`restored ${printable(r.name)} (${formatSize(r.size)}) -> ${printable(r.output)}\n`);
+          if (opts.json) printJson({ ...r, damage });
+          else process.stderr.write(`restored ${printable(r.name)} (${formatSize(r.size)}) -> ${printable(r.output)}\n`);
           warnDamage(name, damage);
         } finally {
           bar.done();
@@ -63,8 +66,12 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           const a = await openArchive(name, ropts);
           try {
             const r = parseRange(opts.range, a.manifest.size);
-            for await (const w of verifiedWindows(a.reader, r.offset, r.length)) {
-              await writeTo(process.stdout, w);
+            for await (const w of plainWindows(a, r.offset, r.length)) {
+              try {
+                await writeTo(process.stdout, w.view);
+              } finally {
+                w.release();
+              }
             }
           } finally {
             await a.close();

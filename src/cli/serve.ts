@@ -5,12 +5,15 @@ import { BlockFrameError, EXIT } from '../errors.js';
 import { createBlockFrameServer } from '../server/server.js';
 import { startS3, type S3CliOptions } from './serve-s3.js';
 import { storeOpts, withCommon, type CommonOptions } from './common.js';
+import { parseCompress } from './commit.js';
 
 interface ServeOptions extends CommonOptions, S3CliOptions {
   host: string;
   port: string;
   allowUpload?: boolean;
   token?: string;
+  compress?: string;
+  encrypt?: boolean;
 }
 
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
@@ -20,6 +23,8 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--port <port>', 'port to listen on (0 picks a free one)', '8080')
     .option('--allow-upload', 'accept PUT /files/NAME and POST /files/NAME/repair (needs --token)')
     .option('--token <token>', 'bearer token for writes (default: $BLOCKFRAME_TOKEN)')
+    .option('--compress <how>', 'uploads: compress as commit --compress does (zstd, zstd:LEVEL, auto)')
+    .option('--encrypt', "uploads: encrypt with the server's keys (--key-file, --passphrase-file, $BLOCKFRAME_PASSPHRASE)")
     .option('--s3-port <port>', 'also serve the S3 API on this port (see docs/s3-api.md)')
     .option('--s3-user <access:secret>', 'an S3 user (repeatable; also $BLOCKFRAME_S3_USERS="A:S,A2:S2" and "s3" in the config file)', (v: string, all: string[] = []) => [...all, v])
     .option('--s3-grant <bucket:access:read|write>', "give an S3 user access to another user's bucket (repeatable)", (v: string, all: string[] = []) => [...all, v])
@@ -30,7 +35,8 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
       run(async () => {
         if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535) throw new BlockFrameError('BF_USAGE', `--port must be 0-65535, not ${JSON.stringify(opts.port)}`);
         const token = opts.token ?? (process.env.BLOCKFRAME_TOKEN || undefined);
-        const bf = createBlockFrameServer({ ...storeOpts(opts), allowUpload: opts.allowUpload, token });
+        const uploads = { compress: opts.compress === undefined ? undefined : parseCompress(opts.compress), encrypt: opts.encrypt };
+        const bf = createBlockFrameServer({ ...storeOpts(opts), allowUpload: opts.allowUpload, token, uploads });
         await new Promise<void>((resolve, reject) => {
           bf.server.once('error', (err: NodeJS.ErrnoException) =>
             reject(new BlockFrameError('BF_IO', `cannot listen on ${opts.host}:${opts.port}: ${err.code ?? err.message}`, { errno: err.code }, { cause: err })),

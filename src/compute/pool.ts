@@ -1,8 +1,9 @@
 // The compute pool: worker threads that hash and erasure-code shared-memory buffers, so every core works.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { BlockFrameError } from '../errors.js';
-import type { Envelope, Reply, Request, SharedView } from './protocol.js';
+import { BlockFrameError, ERROR_CODES, type ErrorCode } from '../errors.js';
+import type { ChunkCv, Envelope, Reply, Request, SharedView } from './protocol.js';
+import type { FrameParams } from '../transform/frame-codec.js';
 
 /** A BLAKE3 stream pinned to one worker, so its updates are applied in order. */
 export interface HashHandle {
@@ -28,6 +29,10 @@ function costOf(req: Request): number {
       return req.out.reduce((n, d) => n + d.length, 0) * req.k;
     case 'xor':
       return req.into.reduce((n, d) => n + d.length, 0);
+    case 'frameEncode':
+      return req.plain.length * 2;
+    case 'frameDecode':
+      return req.out.length * 2;
     default:
       return 1;
   }
@@ -70,6 +75,8 @@ export class ComputePool {
     this.inflight[worker]! -= p.cost;
     if (this.pending.size === 0) for (const w of this.workers) w.unref();
     if (r.ok) p.resolve(r.value);
+    // A coded error from a worker (BF_FRAME_INVALID, BF_RS_INVALID, …) is rethrown as the BlockFrameError it was.
+    else if (r.code && r.code in ERROR_CODES) p.reject(new BlockFrameError(r.code as ErrorCode, r.message));
     else p.reject(Object.assign(new Error(r.message), r.code ? { code: r.code } : {}));
   }
 
@@ -116,9 +123,12 @@ export class ComputePool {
     return (await this.send(h.worker, { op: 'hashDigest', stream: h.stream }))!;
   }
 
-  /** BLAKE3 of each chunkSize piece of `data` (the last may be short), written as 32-byte hashes into `out`. */
-  chunkHashes(data: SharedView, chunkSize: number, out: SharedView): Promise<void> {
-    return this.send(this.leastBusy(), { op: 'chunkHashes', data, chunkSize, out }).then(() => undefined);
+  /**
+   * The chunk hash of each chunkSize piece of `data` (the last may be short), 32 bytes each into `out`: plain BLAKE3
+   * (format v1), or with `cv` the chaining values of format v2 (docs/FORMAT.md §12.1).
+   */
+  chunkHashes(data: SharedView, chunkSize: number, out: SharedView, cv?: ChunkCv): Promise<void> {
+    return this.send(this.leastBusy(), { op: 'chunkHashes', data, chunkSize, out, ...(cv && { cv }) }).then(() => undefined);
   }
 
   /** Reed-Solomon parity of k data views into m parity views (all shared memory, equal length). */
@@ -135,6 +145,23 @@ export class ComputePool {
   /** into[i] ^= from[i] for each pair (shared memory, byte by byte over the shorter of the two). */
   xor(into: SharedView[], from: SharedView[]): Promise<void> {
     return this.send(this.leastBusy(), { op: 'xor', into, from }).then(() => undefined);
+  }
+
+  /**
+   * Encode plaintext frames first, first+1, … (`plain` holds whole frames but the file's last) into `out`,
+   * packed. Returns each frame's stored length and flag.
+   */
+  async encodeFrames(plain: SharedView, first: number, frameSize: number, params: FrameParams, out: SharedView): Promise<{ length: number; compressed: boolean }[]> {
+    const r = (await this.send(this.leastBusy(), { op: 'frameEncode', plain, first, frameSize, params, out }))!;
+    return r.split(',').map((x) => {
+      const [len, flag] = x.split(':');
+      return { length: Number(len), compressed: flag === '1' };
+    });
+  }
+
+  /** Decode consecutive stored frames from `stored` into `out` (the plaintext, packed). Errors: BF_FRAME_INVALID. */
+  async decodeFrames(stored: SharedView, first: number, frames: [number, number, boolean][], params: FrameParams, out: SharedView, what: string): Promise<void> {
+    await this.send(this.leastBusy(), { op: 'frameDecode', stored, first, frames, params, out, what });
   }
 
   async close(): Promise<void> {

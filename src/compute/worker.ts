@@ -3,6 +3,8 @@ import { parentPort } from 'node:worker_threads';
 import { createReedSolomon, type ReedSolomon } from '../codec/index.js';
 import { blake3, createBlake3Stream, initBlake3, type Blake3Stream } from '../integrity/blake3.js';
 import type { Envelope, Reply, Request } from './protocol.js';
+import { unitCVs } from '../integrity/blake3-cv.js';
+import { decodeFrame, encodeFrame, maxStoredLength } from '../transform/frame-codec.js';
 
 const port = parentPort;
 if (!port) throw new Error('compute worker must run in a worker thread');
@@ -37,6 +39,10 @@ async function handle(req: Request): Promise<string | undefined> {
       return s.digestHex();
     }
     case 'chunkHashes':
+      if (req.cv) {
+        unitCVs(req.data, req.cv.firstUnit, req.chunkSize, req.cv.total, req.out);
+        return undefined;
+      }
       for (let i = 0, o = 0; o < req.data.length; i++, o += req.chunkSize) {
         req.out.set(blake3(req.data.subarray(o, Math.min(o + req.chunkSize, req.data.length))), i * 32);
       }
@@ -47,6 +53,27 @@ async function handle(req: Request): Promise<string | undefined> {
     case 'xor':
       req.into.forEach((into, i) => xorInto(into, req.from[i]!));
       return undefined;
+    case 'frameEncode': {
+      const out: string[] = [];
+      let o = 0;
+      for (let p = 0, j = req.first; p < req.plain.length; p += req.frameSize, j++) {
+        const plain = req.plain.subarray(p, Math.min(p + req.frameSize, req.plain.length));
+        const r = await encodeFrame(plain, j, req.params, req.out.subarray(o, o + maxStoredLength(plain.length, req.params)));
+        o += r.length;
+        out.push(`${r.length}:${r.compressed ? 1 : 0}`);
+      }
+      return out.join(',');
+    }
+    case 'frameDecode': {
+      let s = 0;
+      let o = 0;
+      for (const [i, [stored, plain, compressed]] of req.frames.entries()) {
+        await decodeFrame(req.stored.subarray(s, s + stored), req.first + i, plain, compressed, req.params, req.out.subarray(o, o + plain), req.what);
+        s += stored;
+        o += plain;
+      }
+      return undefined;
+    }
     case 'reconstruct': {
       const shards = req.shards.slice();
       // Rebuild straight into the caller's shared buffers (in order of the missing slots): no garbage per call.

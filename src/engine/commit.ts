@@ -1,16 +1,25 @@
 // commit: turn one input file into a published archive (spool → fsync → publish on every store), idempotently.
 import { basename } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { spoolFor } from '../archive/shards.js';
+import { loadSecrets } from './keyring.js';
+import { encodeInput } from './encode-input.js';
+import { DEFAULT_FRAME_SIZE, MAX_FRAME_SIZE, MIN_FRAME_SIZE } from '../transform/frames.js';
+import type { FrameParams } from '../transform/frame-codec.js';
+import { makeSlot, newDataKey, type KeySecret } from '../transform/keys.js';
+import { ARCHIVE_ID_BYTES, metadataAad, sealRandom } from '../transform/seal.js';
+import { ZSTD_DEFAULT_LEVEL, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL, zstdCompress, zstdImplementation } from '../transform/zstd.js';
 import { BlockFrameError } from '../errors.js';
 import { RS_MATRIX } from '../codec/index.js';
 import { merkleRootHex } from '../integrity/merkle.js';
 import { computeGeometry, type Geometry } from '../layout/geometry.js';
-import { FORMAT_VERSION, MERKLE_ALGORITHM, merkleLeaves, serializeManifest, type Manifest } from '../layout/manifest.js';
-import { archiveDirName, safeNameComponent } from '../layout/names.js';
+import { FORMAT_VERSION, MERKLE_ALGORITHM, merkleLeaves, serializeManifest, type Manifest, type ManifestContent } from '../layout/manifest.js';
+import { archiveDirName, ENCRYPTED_DIR_NAME, safeNameComponent } from '../layout/names.js';
 import { chooseTier, DEFAULTS, type Tier, type TierPolicy } from '../layout/tiers.js';
 import { chooseCode, pathStores, PLACEMENT_RULE, type Placement } from '../layout/placement.js';
 import { cleanLeftovers, Staging } from '../archive/publish.js';
 import { withRepo, type Repository } from '../archive/repo.js';
-import { openInput, statInput, type InputStat } from '../store/input.js';
+import { openInput, statInput, type InputFile, type InputStat } from '../store/input.js';
 import { withArchiveLock } from '../archive/lock.js';
 import { verifyArchive } from './verify.js';
 import { repair } from './repair.js';
@@ -34,6 +43,17 @@ export interface CommitOptions extends OperationOptions {
   groupBlocks?: number;
   /** Rewrite the archive even when the same content is already archived (say, with another tier or segment size). */
   force?: boolean;
+  /**
+   * Compress frames with zstd at this level (1-19), or 'auto' (level 3 unless a sample of the file shrinks by less
+   * than 3%, then no compression). Format v2; docs/FORMAT.md §12.2.
+   */
+  compress?: number | 'auto';
+  /** Encrypt with AES-256-GCM; every key in `keys` gets a keyslot (at least one is needed). docs/FORMAT.md §12.4. */
+  encrypt?: boolean;
+  /** Plaintext bytes per frame with transforms (default 1 MiB; a power of two, 64 KiB to 16 MiB). */
+  frameSize?: number;
+  /** scrypt cost for new passphrase keyslots (default N = 2^17, r = 8, p = 1). */
+  scrypt?: { n: number; r: number; p: number };
 }
 
 export interface CommitResult {
@@ -58,15 +78,114 @@ export interface CommitResult {
 }
 
 export async function commit(file: string, opts: CommitOptions = {}): Promise<CommitResult> {
-  return withRepo(opts, (repo) => commitTo(repo, file, opts));
+  const secrets = await loadSecrets(opts.keys);
+  return withRepo(opts, (repo) => commitTo(repo, file, opts, secrets));
 }
 
-async function commitTo(repo: Repository, file: string, opts: CommitOptions): Promise<CommitResult> {
+async function commitTo(repo: Repository, file: string, opts: CommitOptions, secrets: KeySecret[]): Promise<CommitResult> {
   const name = opts.name ?? basename(file);
   if (name.length === 0 || name.length > 4096) throw new BlockFrameError('BF_USAGE', `invalid archive name: it must have 1 to 4096 characters (it has ${name.length})`, { field: 'name' });
   const before = await statInput(file);
+  const wanted = checkTransforms(opts, secrets);
+  if (!wanted) return commitStored(repo, file, name, before, opts, null);
+  // Transforms: encode the file into a stored stream first; the tier follows from the stored size.
+  const input = await openInput(file);
+  try {
+    return await withPool(opts, async (pool) => {
+      for (const b of repo.set.domains) await b.stagingDir?.();
+      const existing = wanted.encrypt ? [] : await sameNameAndSize(repo, name, before.size);
+      if (existing.length && !opts.force) {
+        const hash = await hashFile(pool, input, file, before.size, opts);
+        const hit = existing.find((e) => e.manifest.original_hash === hash);
+        if (hit) return commitStored(repo, file, name, before, { ...opts, pool }, null);
+      }
+      const level = wanted.level === 'auto' ? await autoLevel(input, before.size, wanted.frameSize) : wanted.level;
+      const archiveId = randomBytes(ARCHIVE_ID_BYTES);
+      const dataKey = wanted.encrypt ? newDataKey() : undefined;
+      const params: FrameParams = { zstdLevel: level ?? undefined, ...(dataKey && { key: dataKey, archiveId }) };
+      const { spool } = await spoolFor(repo, 0);
+      try {
+        const enc = await encodeInput({ input, inputPath: file, size: before.size, frameSize: wanted.frameSize, params, pool, spool, signal: opts.signal });
+        await checkUnchanged(file, before);
+        const content: ManifestContent = {
+          frame_size: wanted.frameSize,
+          stored_size: enc.storedSize,
+          transforms: [...(level !== null ? [{ type: 'zstd' as const, level }] : []), ...(dataKey ? [{ type: 'aes-256-gcm' as const }] : [])],
+          frames: enc.table.toBase64(),
+        };
+        if (dataKey) {
+          const keyslots = [];
+          for (const s of secrets) keyslots.push(await makeSlot(s, dataKey, archiveId, opts.scrypt));
+          const facts = { name, original_hash: enc.plainHash, source: sourceOf(before) };
+          content.encryption = { archive_id: archiveId.toString('hex'), metadata: sealRandom(dataKey, metadataAad(archiveId), Buffer.from(JSON.stringify(facts))), keyslots };
+        }
+        if (content.transforms.length === 0) {
+          // 'auto' found nothing to gain: a plain archive (the stored stream would be the file itself).
+          return await commitStored(repo, file, name, before, { ...opts, pool }, null);
+        }
+        return await commitStored(repo, spool.path(enc.rel), name, before, { ...opts, pool }, { content, plainHash: enc.plainHash, file });
+      } finally {
+        await spool.discard();
+      }
+    });
+  } finally {
+    await input.close();
+  }
+}
+
+/** The transforms a commit asks for, checked; null for none. */
+function checkTransforms(opts: CommitOptions, secrets: KeySecret[]): { level: number | 'auto' | null; encrypt: boolean; frameSize: number } | null {
+  const level = opts.compress ?? null;
+  if (typeof level === 'number' && (!Number.isInteger(level) || level < ZSTD_MIN_LEVEL || level > ZSTD_MAX_LEVEL)) {
+    throw new BlockFrameError('BF_USAGE', `invalid zstd level ${level}: use ${ZSTD_MIN_LEVEL} to ${ZSTD_MAX_LEVEL}, or auto`, { field: 'compress' });
+  }
+  if (level !== null && !zstdImplementation()) throw new BlockFrameError('BF_TRANSFORM_UNAVAILABLE', 'zstd is not available in this installation: commit without --compress');
+  const encrypt = opts.encrypt === true;
+  if (encrypt && secrets.length === 0) throw new BlockFrameError('BF_KEY_REQUIRED', 'encryption needs a key: --key-file FILE, or BLOCKFRAME_PASSPHRASE / BLOCKFRAME_KEY_FILE', { field: 'encrypt' });
+  const frameSize = opts.frameSize ?? DEFAULT_FRAME_SIZE;
+  if (!Number.isInteger(frameSize) || frameSize < MIN_FRAME_SIZE || frameSize > MAX_FRAME_SIZE || (frameSize & (frameSize - 1)) !== 0) {
+    throw new BlockFrameError('BF_INVALID_SIZE', `invalid frame size ${frameSize}: use a power of two from 64 KiB to 16 MiB`, { field: 'frame_size' });
+  }
+  if (level === null && !encrypt) return null;
+  return { level, encrypt, frameSize };
+}
+
+/**
+ * 'auto': zstd level 3, unless up to 8 frames sampled across the file shrink by less than 3% in total (media,
+ * archives, ciphertext), in which case compression is not worth its CPU and the archive stays plain.
+ */
+async function autoLevel(input: InputFile, size: number, frameSize: number): Promise<number | null> {
+  const frames = Math.ceil(size / frameSize);
+  if (frames === 0) return null;
+  const picks = [...new Set(Array.from({ length: Math.min(8, frames) }, (_, i) => Math.floor((i * frames) / Math.min(8, frames))))];
+  let plain = 0;
+  let packed = 0;
+  const buf = Buffer.allocUnsafe(frameSize);
+  for (const j of picks) {
+    const n = await input.readAt(buf, Math.min(frameSize, size - j * frameSize), j * frameSize);
+    plain += n;
+    packed += Math.min(n, (await zstdCompress(buf.subarray(0, n), ZSTD_DEFAULT_LEVEL)).length);
+  }
+  return packed <= plain * 0.97 ? ZSTD_DEFAULT_LEVEL : null;
+}
+
+function sourceOf(st: InputStat): Manifest['source'] {
+  return { mode: st.mode, mtime: new Date(st.mtimeMs).toISOString() };
+}
+
+/** With transforms: the encoded stream is what commitStored archives; the manifest describes the plaintext. */
+interface Transformed {
+  content: ManifestContent;
+  plainHash: string;
+  /** The user's file (checked unchanged at the end). */
+  file: string;
+}
+
+/** Archive `file` (the user's file, or the stored stream of `t`) as it is. */
+async function commitStored(repo: Repository, file: string, name: string, before: InputStat, opts: CommitOptions, t: Transformed | null): Promise<CommitResult> {
+  const storedBytes = t ? t.content.stored_size : before.size;
   const policy: TierPolicy = { ...DEFAULTS, ...opts.policy };
-  const choice = chooseTier(before.size, policy, opts.tier);
+  const choice = chooseTier(storedBytes, policy, opts.tier);
   const groupBlocks = opts.groupBlocks ?? DEFAULTS.groupBlocks;
   if (!Number.isSafeInteger(groupBlocks) || groupBlocks < 1 || groupBlocks > 100) {
     throw new BlockFrameError('BF_USAGE', `invalid group size ${groupBlocks}: use 1 to 100 blocks per level-2 group`, { field: 'group_blocks' });
@@ -80,7 +199,7 @@ async function commitTo(repo: Repository, file: string, opts: CommitOptions): Pr
   const failures = repo.set.failures;
   const { k, m } = chooseCode(choice.tier, stores, failures);
   const placement: Placement | undefined = stores > 1 ? { rule: PLACEMENT_RULE, stores, failures } : undefined;
-  const geometry = computeGeometry({ tier: choice.tier, size: before.size, segmentSize, groupBlocks, blockSegments: k, parityShards: m });
+  const geometry = computeGeometry({ tier: choice.tier, size: storedBytes, segmentSize, groupBlocks, blockSegments: k, parityShards: m });
   const widest = Math.max(...chunkIndexLayout(geometry, DEFAULT_CHUNK_SIZE).map((s) => s.length));
   if (widest > MAX_SECTION_BYTES) {
     throw new BlockFrameError('BF_USAGE', `tier ${choice.tier} with these settings keeps ${formatSize(geometry.stripes[0]!.shardSize)} shards: too large for one stripe; use tier 3 or smaller segments`, { field: 'tier' });
@@ -91,7 +210,7 @@ async function commitTo(repo: Repository, file: string, opts: CommitOptions): Pr
       // Directory stores are created here (the only operation that may create them).
       for (const b of repo.set.domains) await b.stagingDir?.();
       // Idempotence: only when an archive of the same name and size exists do we pay a hash pass to compare.
-      const existing = await sameNameAndSize(repo, name, before.size);
+      const existing = t ? [] : await sameNameAndSize(repo, name, before.size);
       let rewrite = false;
       if (existing.length) {
         const hash = await hashFile(pool, input, file, before.size, opts);
@@ -119,7 +238,7 @@ async function commitTo(repo: Repository, file: string, opts: CommitOptions): Pr
       try {
         checkAborted(opts.signal);
         let done = 0;
-        const total = before.size + [...geometry.stripes, ...geometry.level2].reduce((s, st) => s + st.shardSize * st.parityShards, 0);
+        const total = storedBytes + [...geometry.stripes, ...geometry.level2].reduce((s, st) => s + st.shardSize * st.parityShards, 0);
         const hashes = await writeShards({
           input,
           inputPath: file,
@@ -129,10 +248,12 @@ async function commitTo(repo: Repository, file: string, opts: CommitOptions): Pr
           pool,
           signal: opts.signal,
           onBytes: (n) => opts.onProgress?.((done += n), total),
+          hashInput: t === null,
         });
-        await checkUnchanged(file, before);
-        const manifest = buildManifest(name, geometry, hashes, groupBlocks, placement, { mode: before.mode, mtime: new Date(before.mtimeMs).toISOString() });
-        const dir = archiveDirName(name, hashes.original);
+        await checkUnchanged(t?.file ?? file, before);
+        const manifest = buildManifest(name, before.size, geometry, hashes, groupBlocks, placement, sourceOf(before), t);
+        const enc = t?.content.encryption;
+        const dir = enc ? archiveDirName(ENCRYPTED_DIR_NAME, enc.archive_id) : archiveDirName(name, t?.plainHash ?? hashes.original);
         return await withArchiveLock(
           repo,
           dir,
@@ -150,7 +271,7 @@ async function commitTo(repo: Repository, file: string, opts: CommitOptions): Pr
             }
             const outcome = await staging.publish(dir, serializeManifest(manifest), opts.signal);
             const status = outcome === 'published' ? (rewrite ? 'rewritten' : 'archived') : 'already-archived';
-            return result(status, repo, dir, outcome === 'published' ? manifest : await repo.readManifest(dir));
+            return result(status, repo, dir, outcome === 'published' ? manifest : await repo.readManifest(dir), t, name);
           },
           opts.signal,
         );
@@ -174,6 +295,10 @@ function ignoredSettings(opts: CommitOptions, m: Manifest): string[] | undefined
   const out: string[] = [];
   if (opts.tier !== undefined && opts.tier !== m.tier) out.push(`tier ${opts.tier} (the archive is tier ${m.tier})`);
   if (opts.segmentSize !== undefined && m.tier !== 1 && opts.segmentSize !== m.segment_size) out.push(`segment size ${opts.segmentSize} (the archive has ${m.segment_size})`);
+  const zstd = m.content?.transforms.find((x) => x.type === 'zstd');
+  if (opts.compress !== undefined && (zstd?.type !== 'zstd' || (typeof opts.compress === 'number' && opts.compress !== zstd.level))) {
+    out.push(`compression zstd:${opts.compress} (the archive has ${zstd?.type === 'zstd' ? `zstd:${zstd.level}` : 'none'})`);
+  }
   return out.length ? out : undefined;
 }
 
@@ -206,7 +331,8 @@ async function sameNameAndSize(store: Repository, name: string, size: number): P
   return out;
 }
 
-function buildManifest(name: string, g: Geometry, h: ShardHashes, groupBlocks: number, placement: Placement | undefined, source: Manifest['source']): Manifest {
+function buildManifest(name: string, size: number, g: Geometry, h: ShardHashes, groupBlocks: number, placement: Placement | undefined, source: Manifest['source'], t: Transformed | null): Manifest {
+  const sealed = t?.content.encryption !== undefined;
   const stripes = g.stripes.map((st, i) => ({
     index: st.index,
     shard_size: st.shardSize,
@@ -232,9 +358,9 @@ function buildManifest(name: string, g: Geometry, h: ShardHashes, groupBlocks: n
   const leaves = merkleLeaves({ stripes, level2 });
   return {
     format_version: FORMAT_VERSION,
-    name,
-    size: g.size,
-    original_hash: h.original,
+    ...(!sealed && { name }),
+    size,
+    ...(!sealed && { original_hash: t?.plainHash ?? h.original }),
     tier: g.tier,
     segment_size: g.segmentSize,
     erasure_coding: {
@@ -247,23 +373,24 @@ function buildManifest(name: string, g: Geometry, h: ShardHashes, groupBlocks: n
     chunk_index: { path: CHUNK_INDEX_FILE, chunk_size: DEFAULT_CHUNK_SIZE },
     stripes,
     ...(level2 && { level2 }),
-    source,
+    ...(!sealed && { source }),
     ...(placement && { placement }),
+    ...(t && { content: t.content }),
     merkle: { algorithm: MERKLE_ALGORITHM, leaf_count: leaves.length, root: merkleRootHex(leaves) },
     created_at: new Date().toISOString(),
     generator: `blockframe ${VERSION}`,
   };
 }
 
-function result(status: CommitResult['status'], store: Repository, dir: string, manifest: Manifest): CommitResult {
+function result(status: CommitResult['status'], store: Repository, dir: string, manifest: Manifest, t?: Transformed | null, name?: string): CommitResult {
   return {
     status,
-    name: manifest.name,
+    name: manifest.name ?? name ?? '(encrypted)',
     dir,
     path: store.where(dir),
     size: manifest.size,
     tier: manifest.tier,
-    originalHash: manifest.original_hash,
+    originalHash: manifest.original_hash ?? t?.plainHash ?? '',
     segments: manifest.stripes.reduce((n, s) => n + s.data.length, 0),
     stripes: manifest.stripes.length,
     manifest,

@@ -2,6 +2,7 @@
 import { BlockFrameError } from '../errors.js';
 import { ComputePool } from '../compute/pool.js';
 import type { StoreOptions } from '../store/config.js';
+import type { KeyInput } from './keyring.js';
 
 export interface Progress {
   /** Bytes processed so far and the total expected. */
@@ -14,6 +15,8 @@ export interface OperationOptions extends StoreOptions {
   onProgress?: Progress;
   /** Reuse a compute pool across operations; otherwise one is started and stopped per call. */
   pool?: ComputePool;
+  /** Keys for encrypted archives (format v2): passphrases, key files or key bytes. verify and repair never need one. */
+  keys?: KeyInput[];
 }
 
 export function checkAborted(signal?: AbortSignal): void {

@@ -2,18 +2,30 @@
 import { BlockFrameError } from '../errors.js';
 import { safeNameComponent } from '../layout/names.js';
 import { overheadByLevel, parityOverhead, type Geometry } from '../layout/geometry.js';
-import { manifestGeometry, type Manifest } from '../layout/manifest.js';
+import { isEncrypted, manifestGeometry, storedSize, type Manifest } from '../layout/manifest.js';
+import type { KeySecret } from '../transform/keys.js';
+import { loadSecrets, openContent, shownName, type Content } from './keyring.js';
 import { withRepo, type Repository } from '../archive/repo.js';
 import type { OperationOptions } from './context.js';
 
 export interface ArchiveSummary {
+  /** The file's name; "(encrypted)" for an encrypted archive listed without its key. */
   name: string;
   dir: string;
   /** Where it is: its directory for a single store, else "dir on N stores (…)". */
   path: string;
   size: number;
   tier: number;
-  originalHash: string;
+  /** BLAKE3 of the file; null for an encrypted archive listed without its key. */
+  originalHash: string | null;
+  /** Format version of the archive (1 or 2). */
+  formatVersion: number;
+  /** Bytes of the stored stream (after compression and encryption; = size without transforms). */
+  storedSize: number;
+  /** zstd compression: its level and size / storedSize; null when uncompressed. */
+  compression: { type: 'zstd'; level: number; ratio: number } | null;
+  /** AES-256-GCM with this many keyslots; null when not encrypted. */
+  encryption: { cipher: 'aes-256-gcm'; keyslots: number } | null;
   createdAt: string;
   segments: number;
   stripes: number;
@@ -57,15 +69,20 @@ export interface PlacementSummary {
   shardsPerStore: number;
 }
 
-export function summarize(repo: Repository, dir: string, m: Manifest): ArchiveSummary {
+export function summarize(repo: Repository, dir: string, m: Manifest, opened?: Content): ArchiveSummary {
   const g = manifestGeometry(m);
+  const zstd = m.content?.transforms.find((t) => t.type === 'zstd');
   return {
-    name: m.name,
+    name: opened?.name ?? shownName(m),
     dir,
     path: repo.where(dir),
     size: m.size,
     tier: m.tier,
-    originalHash: m.original_hash,
+    originalHash: opened?.originalHash ?? m.original_hash ?? null,
+    formatVersion: m.format_version,
+    storedSize: storedSize(m),
+    compression: zstd?.type === 'zstd' ? { type: 'zstd', level: zstd.level, ratio: storedSize(m) > 0 ? m.size / storedSize(m) : 1 } : null,
+    encryption: m.content?.encryption ? { cipher: 'aes-256-gcm', keyslots: m.content.encryption.keyslots.length } : null,
     createdAt: m.created_at,
     segments: m.stripes.reduce((n, s) => n + s.data.length, 0),
     stripes: m.stripes.length,
@@ -93,11 +110,18 @@ function level2Summary(m: Manifest, g: Geometry): Level2Summary | null {
   };
 }
 
+/** With keys, encrypted archives that a key opens are shown under their real name and hash. */
+async function opened(dir: string, m: Manifest, secrets: readonly KeySecret[]): Promise<Content | undefined> {
+  if (!isEncrypted(m) || secrets.length === 0) return undefined;
+  return (await openContent(dir, m, secrets).catch(() => undefined)) ?? undefined;
+}
+
 export async function list(opts: OperationOptions = {}): Promise<ArchiveListing> {
+  const secrets = await loadSecrets(opts.keys);
   return withRepo(opts, async (repo) => {
     const out: ArchiveListing = { archives: [], damaged: [] };
     for (const e of await repo.list()) {
-      if (e.manifest) out.archives.push(summarize(repo, e.dir, e.manifest));
+      if (e.manifest) out.archives.push(summarize(repo, e.dir, e.manifest, await opened(e.dir, e.manifest, secrets)));
       else out.damaged.push({ dir: e.dir, code: e.error!.code, message: e.error!.message });
     }
     return out;
@@ -108,16 +132,21 @@ export async function list(opts: OperationOptions = {}): Promise<ArchiveListing>
  * Resolve NAME to exactly one archive directory: an exact directory name, else an exact file name, else a
  * hash prefix (at least 4 hex digits). Several matches are a BF_AMBIGUOUS_NAME error listing the candidates.
  */
-export async function resolveArchive(store: Repository, query: string): Promise<string> {
+export async function resolveArchive(store: Repository, query: string, secrets: readonly KeySecret[] = []): Promise<string> {
   const dirs = await store.listDirs();
   if (dirs.includes(query)) return query;
   const byName: string[] = [];
   // Archives whose manifest can't be read, but whose directory name says they hold this file name.
   const damaged: { dir: string; err: unknown }[] = [];
   const safe = `${safeNameComponent(query)}_`;
+  let sealed = 0;
   for (const dir of dirs) {
     try {
-      if ((await store.readManifest(dir)).name === query) byName.push(dir);
+      const m = await store.readManifest(dir);
+      if (isEncrypted(m)) sealed++;
+      if (m.name === query) byName.push(dir);
+      // An encrypted archive's name is sealed: only a key that opens it can match it.
+      else if (isEncrypted(m) && secrets.length && (await openContent(dir, m, secrets).catch(() => null))?.name === query) byName.push(dir);
     } catch (err) {
       if (dir.startsWith(safe) && dir.length === safe.length + 64) damaged.push({ dir, err });
     }
@@ -135,6 +164,9 @@ export async function resolveArchive(store: Repository, query: string): Promise<
       throw new BlockFrameError('BF_MANIFEST_INVALID', `archive ${damaged[0]!.dir} exists but its manifest is damaged on every copy: ${why}`, { archive: damaged[0]!.dir });
     }
     if (damaged.length > 1) return ambiguous(query, damaged.map((d) => d.dir));
+    if (sealed > 0 && secrets.length === 0) {
+      throw new BlockFrameError('BF_KEY_REQUIRED', `no archive named "${query}" among the unencrypted ones; ${sealed} encrypted archive(s) can be searched by name only with a key (or name one by its directory)`, { archive: query });
+    }
     if (/^[0-9a-fA-F]{1,3}$/.test(query)) {
       throw new BlockFrameError('BF_ARCHIVE_NOT_FOUND', `no archive named "${query}"; a hash prefix needs at least 4 hex digits (try: blockframe list)`, { archive: query });
     }
@@ -161,17 +193,20 @@ export async function resolveMany(store: Repository, names: string[]): Promise<s
 
 /** The summary of one archive by name, directory name or hash prefix. */
 export async function find(query: string, opts: OperationOptions = {}): Promise<ArchiveSummary> {
+  const secrets = await loadSecrets(opts.keys);
   return withRepo(opts, async (repo) => {
-    const dir = await resolveArchive(repo, query);
-    return summarize(repo, dir, await repo.readManifest(dir));
+    const dir = await resolveArchive(repo, query, secrets);
+    const m = await repo.readManifest(dir);
+    return summarize(repo, dir, m, await opened(dir, m, secrets));
   });
 }
 
 /** The full, validated manifest of one archive. */
 export async function info(query: string, opts: OperationOptions = {}): Promise<{ summary: ArchiveSummary; manifest: Manifest }> {
+  const secrets = await loadSecrets(opts.keys);
   return withRepo(opts, async (repo) => {
-    const dir = await resolveArchive(repo, query);
+    const dir = await resolveArchive(repo, query, secrets);
     const manifest = await repo.readManifest(dir);
-    return { summary: summarize(repo, dir, manifest), manifest };
+    return { summary: summarize(repo, dir, manifest, await opened(dir, manifest, secrets)), manifest };
   });
 }

@@ -1,5 +1,6 @@
 // Tier 4 level-2 parity at commit: each block's segments are XORed into its group's level2/ files during the
 // block's own parity pass (no second read of the data), then each file is hashed once when the group is done.
+import { shardHashFromChunks } from '../integrity/shard-hash.js';
 import { BlockFrameError } from '../errors.js';
 import type { ComputePool, SlabPool } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
@@ -80,20 +81,19 @@ export class Level2Writer {
       const st = f.stripe;
       const sec = a.layout[a.geometry.stripes.length + st.index]!;
       const section = new Uint8Array(new SharedArrayBuffer(sec.length));
-      const h = a.pool.openHash(1);
       await pump({
         pool: a.pool,
         slabs: a.slabs,
         src: (buf, len, pos) => f.fh.read(buf, len, pos),
         offset: 0,
         size: st.shardSize,
-        hashes: [h],
-        chunks: { chunkSize: a.chunkSize, out: section },
+        hashes: [],
+        chunks: { chunkSize: a.chunkSize, out: section, cv: true },
         short: () => new BlockFrameError('BF_INTERNAL', `staged ${st.parity[0]!.path} is short`),
         signal: a.signal,
         onBytes: a.onBytes,
       });
-      this.parity[st.index] = [await a.pool.digest(h)];
+      this.parity[st.index] = [shardHashFromChunks(section, a.chunkSize, st.shardSize)];
       this.chunks[st.index] = blake3Hex(section);
       await a.index.write(section, sec.offset);
     }

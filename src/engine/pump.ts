@@ -16,8 +16,11 @@ export interface PumpArgs {
   sink?: (view: Uint8Array, at: number) => Promise<void>;
   /** Streams every slice is fed to, in order. */
   hashes: HashHandle[];
-  /** Also hash every chunkSize piece (relative to the range start) into `out` at 32 bytes per chunk. */
-  chunks?: { chunkSize: number; out: Uint8Array };
+  /**
+   * Also hash every chunkSize piece (relative to the range start) into `out` at 32 bytes per chunk; with `cv` the
+   * range is a whole shard and the hashes are its chunks' chaining values (format v2).
+   */
+  chunks?: { chunkSize: number; out: Uint8Array; cv?: boolean };
   /** Error for a range that ends early (the source is shorter than expected). */
   short: () => Error;
   /** Error mapping for a failed read. */
@@ -63,7 +66,8 @@ export async function pumpReads(a: PumpArgs): Promise<{ drained: Promise<void> }
         throw a.short();
       }
       const view = slab.subarray(0, len);
-      const chunkHashes = a.chunks ? a.pool.chunkHashes(view, a.chunks.chunkSize, a.chunks.out.subarray((o / a.chunks.chunkSize) * 32)) : undefined;
+      const c = a.chunks;
+      const chunkHashes = c ? a.pool.chunkHashes(view, c.chunkSize, c.out.subarray((o / c.chunkSize) * 32), c.cv ? { firstUnit: o / c.chunkSize, total: a.size } : undefined) : undefined;
       const step = Promise.all([a.sink?.(view, o), chunkHashes, ...a.hashes.map((h) => a.pool.update(h, view))]).finally(() => {
         a.slabs.release(slab);
         a.onBytes?.(len);

@@ -10,6 +10,8 @@ import { Repository } from '../archive/repo.js';
 import type { OperationOptions } from './context.js';
 import { resolveArchive } from './find.js';
 import { ArchiveReader, READ_WINDOW, type Damage } from './reader.js';
+import { loadSecrets, openContent, type Content } from './keyring.js';
+import { plainWindows } from './plain.js';
 
 export interface ReadOptions extends OperationOptions {
   /** Called once per damaged file found while reading, when the archive is closed (the bytes returned are still correct and verified). */
@@ -23,6 +25,8 @@ export interface OpenArchive {
   reader: ArchiveReader;
   manifest: Manifest;
   pool: ComputePool;
+  /** The file's name, hash and transforms (opened with the caller's key when encrypted). */
+  content: Content;
   /** Verified bytes [offset, offset + length), reusing this open archive (no manifest or index reload). */
   read(offset: number, length: number): Promise<Buffer>;
   close(): Promise<void>;
@@ -32,9 +36,12 @@ export async function openArchive(query: string, opts: ReadOptions = {}): Promis
   const repo = await Repository.open(opts);
   let reader: ArchiveReader;
   let pool: ComputePool | undefined;
+  let content: Content;
   try {
-    const dir = await resolveArchive(repo, query);
+    const secrets = await loadSecrets(opts.keys);
+    const dir = await resolveArchive(repo, query, secrets);
     const manifest = await repo.readManifest(dir);
+    content = await openContent(dir, manifest, secrets);
     pool = opts.pool ?? Pool.start();
     reader = new ArchiveReader(repo, dir, manifest, pool, opts.signal, opts.onDamageSeen);
   } catch (err) {
@@ -43,11 +50,12 @@ export async function openArchive(query: string, opts: ReadOptions = {}): Promis
     throw err;
   }
   const manifest = reader.manifest;
-  return {
+  const archive: OpenArchive = {
     reader,
     manifest,
     pool: pool!,
-    read: (offset, length) => readFrom(reader, offset, length),
+    content,
+    read: (offset, length) => readFrom(archive, offset, length),
     async close() {
       if (opts.onDamage) for (const d of reader.damage.values()) opts.onDamage(d);
       await reader.close();
@@ -55,6 +63,7 @@ export async function openArchive(query: string, opts: ReadOptions = {}): Promis
       await repo.close();
     },
   };
+  return archive;
 }
 
 /** One window to read: bytes [from, to) of data segment `seg`. */
@@ -166,14 +175,15 @@ export async function read(query: string, offset: number, length: number, opts: 
   }
 }
 
-async function readFrom(reader: ArchiveReader, offset: number, length: number): Promise<Buffer> {
-  checkRange(reader.manifest, offset, length);
-  const n = Math.max(0, Math.min(length, reader.manifest.size - offset));
+async function readFrom(a: OpenArchive, offset: number, length: number): Promise<Buffer> {
+  checkRange(a.manifest, offset, length);
+  const n = Math.max(0, Math.min(length, a.manifest.size - offset));
   const out = Buffer.allocUnsafe(n);
   let pos = 0;
-  for await (const w of verifiedWindows(reader, offset, n)) {
-    out.set(w, pos);
-    pos += w.length;
+  for await (const w of plainWindows(a, offset, n)) {
+    out.set(w.view, pos);
+    pos += w.view.length;
+    w.release();
   }
   return out;
 }
@@ -191,7 +201,11 @@ export function createReadStream(query: string, range: { start?: number; end?: n
       if (range.start !== undefined && range.start >= a.manifest.size) checkRange(a.manifest, start, 1);
       if (end < start) return;
       checkRange(a.manifest, start, end - start + 1);
-      for await (const w of verifiedWindows(a.reader, start, end - start + 1)) yield Buffer.from(w); // a copy: the window is reused
+      for await (const w of plainWindows(a, start, end - start + 1)) {
+        const copy = Buffer.from(w.view); // a copy: the window is reused
+        w.release();
+        yield copy;
+      }
     } finally {
       await a.close();
     }

@@ -4,7 +4,7 @@ import { BlockFrameError } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { CHUNK_INDEX_FILE, HASH_LEN } from '../layout/chunks.js';
 import { lossReasons, planRecovery, type CodeLayout } from '../layout/code.js';
-import type { Manifest } from '../layout/manifest.js';
+import { chunkCv, type Manifest } from '../layout/manifest.js';
 import { readSection } from '../archive/chunk-index.js';
 import type { Repository } from '../archive/repo.js';
 import { readFailure, readShard } from '../archive/shards.js';
@@ -144,7 +144,7 @@ export class ArchiveReader {
     const sec = await this.section(sh.home);
     const hashes = new Uint8Array(new SharedArrayBuffer((c1 - c0) * HASH_LEN));
     const nChunks = Math.min(c1, sh.chunkCount) - c0;
-    if (nChunks > 0) await this.pool.chunkHashes(view.subarray(0, Math.min(want, nChunks * C)), C, hashes);
+    if (nChunks > 0) await this.pool.chunkHashes(view.subarray(0, Math.min(want, nChunks * C)), C, hashes, chunkCv(this.manifest, c0, sh.size));
     const base = sh.chunkOffset - this.code.stripes[sh.home]!.section.offset;
     let bad = false;
     for (let c = c0; c < c1; c++) {
@@ -261,7 +261,7 @@ export class ArchiveReader {
       });
     }
     const hashes = new Uint8Array(new SharedArrayBuffer((last - b0) * HASH_LEN));
-    await this.pool.chunkHashes(bytes.subarray(0, Math.min(bytes.length, sh.size - b0 * C)), C, hashes);
+    await this.pool.chunkHashes(bytes.subarray(0, Math.min(bytes.length, sh.size - b0 * C)), C, hashes, chunkCv(this.manifest, b0, sh.size));
     for (let c = b0; c < last; c++) {
       const e = sh.chunkOffset - this.code.stripes[sh.home]!.section.offset + c * HASH_LEN;
       if (!equal(hashes.subarray((c - b0) * HASH_LEN, (c - b0 + 1) * HASH_LEN), sec.subarray(e, e + HASH_LEN))) {

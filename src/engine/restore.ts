@@ -7,7 +7,8 @@ import type { Writable } from 'node:stream';
 import { BlockFrameError, fromSystemError } from '../errors.js';
 import { fsyncDir, tempSibling, writeFully } from '../store/fsutil.js';
 import { FirstError, type OperationOptions } from './context.js';
-import { heldWindows, openArchive, type OpenArchive, type ReadOptions } from './read.js';
+import { openArchive, type OpenArchive, type ReadOptions } from './read.js';
+import { plainWindows } from './plain.js';
 
 export interface RestoreOptions extends ReadOptions {
   /** Replace an existing output file. */
@@ -37,13 +38,13 @@ export async function restore(query: string, output: string, opts: RestoreOption
 }
 
 async function restoreFrom(archive: OpenArchive, output: string, opts: RestoreOptions): Promise<RestoreResult> {
-  const { manifest, reader } = archive;
+  const { manifest, reader, content } = archive;
   const dir = reader.dir;
   let out = resolve(output);
   let existing = await stat(out).catch(() => null);
   if (existing?.isDirectory()) {
     // Like cp: a directory receives the file under its own name.
-    out = join(out, safeNameComponent(manifest.name));
+    out = join(out, safeNameComponent(content.name));
     output = out;
     existing = await stat(out).catch(() => null);
     if (existing?.isDirectory()) throw new BlockFrameError('BF_OUTPUT_EXISTS', `output is a directory: ${output}`, { path: output });
@@ -65,10 +66,10 @@ async function restoreFrom(archive: OpenArchive, output: string, opts: RestoreOp
     await fh.sync();
     await fh.close();
     // The recorded permission bits and mtime, as cp -p, rsync -t and restic do (older archives: defaults).
-    if (manifest.source) {
+    if (content.source) {
       // Permission bits only: set-user-ID, set-group-ID and sticky bits from an archive are never applied.
-      await chmod(tmp, manifest.source.mode & 0o777);
-      const t = new Date(manifest.source.mtime);
+      await chmod(tmp, content.source.mode & 0o777);
+      const t = new Date(content.source.mtime);
       await utimes(tmp, t, t);
     }
     if (opts.force) {
@@ -89,7 +90,7 @@ async function restoreFrom(archive: OpenArchive, output: string, opts: RestoreOp
     await rm(tmp, { force: true });
     throw err;
   }
-  return { name: manifest.name, dir, output: out, size: manifest.size, originalHash: manifest.original_hash };
+  return { name: content.name, dir, output: out, size: manifest.size, originalHash: content.originalHash };
 }
 
 /**
@@ -123,13 +124,13 @@ export function writeTo(dest: Writable, view: Uint8Array): Promise<void> {
  * final check of the whole-file hash.
  */
 async function streamVerified(archive: OpenArchive, opts: OperationOptions, sink: (view: Uint8Array, at: number) => Promise<void>): Promise<void> {
-  const { manifest, pool, reader } = archive;
+  const { manifest, pool, reader, content } = archive;
   const fileHash = pool.openHash(0);
   const errors = new FirstError();
   const inflight = new Set<Promise<unknown>>();
   let at = 0;
   try {
-    for await (const w of heldWindows(reader, 0, manifest.size, 3, 4)) {
+    for await (const w of plainWindows(archive, 0, manifest.size, 3, 4)) {
       errors.throwIfAny();
       const pos = at;
       at += w.view.length;
@@ -146,7 +147,7 @@ async function streamVerified(archive: OpenArchive, opts: OperationOptions, sink
     await Promise.all(inflight);
   }
   errors.throwIfAny();
-  if ((await pool.digest(fileHash)) !== manifest.original_hash) {
+  if ((await pool.digest(fileHash)) !== content.originalHash) {
     throw new BlockFrameError('BF_HASH_MISMATCH', `archive ${reader.dir}: restored bytes do not match original_hash`, { archive: reader.dir });
   }
 }

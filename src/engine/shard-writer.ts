@@ -11,6 +11,7 @@ import type { Staging } from '../archive/publish.js';
 import { checkAborted, FirstError, settleAll } from './context.js';
 import { Level2Writer, type Level2Fold } from './level2-writer.js';
 import { pumpReads } from './pump.js';
+import { shardHashFromChunks } from '../integrity/shard-hash.js';
 
 /** Bytes moved per data-pass step, and per shard per parity-pass step (both multiples of any chunk size). */
 export const SLAB = 4 * 1024 * 1024;
@@ -57,6 +58,8 @@ export interface WriteShardsArgs {
   pool: ComputePool;
   signal?: AbortSignal;
   onBytes?: (n: number) => void;
+  /** Hash the whole input for `original` (default true; a transformed archive hashed its plaintext already). */
+  hashInput?: boolean;
 }
 
 /** Write every shard of `geometry` and chunks.idx into `staging`'s spools, fsynced, and return all hashes. */
@@ -69,7 +72,7 @@ export async function writeShards(a: WriteShardsArgs): Promise<ShardHashes> {
     throw err;
   }
   await w.syncs.drain();
-  w.out.original = await a.pool.digest(w.fileHash);
+  if (w.fileHash) w.out.original = await a.pool.digest(w.fileHash);
   return w.out;
 }
 
@@ -96,13 +99,13 @@ class ShardWriter {
   readonly syncs = new SyncQueue(MAX_PENDING_SYNCS);
   readonly out: ShardHashes = { data: [], parity: [], chunks: [], level2Parity: [], level2Chunks: [], original: '' };
   /** The whole-file hash is pinned to worker 0 and shard hashes to worker 1, so both cores hash at once. */
-  readonly fileHash: HashHandle;
+  readonly fileHash: HashHandle | undefined;
   private readonly slabs = new SlabPool(SLABS, SLAB);
   /** One pool for every stripe's parity pass, its slabs as large as the widest stripe needs. */
   private readonly parityBufs: SlabPool;
 
   constructor(private readonly a: WriteShardsArgs) {
-    this.fileHash = a.pool.openHash(0);
+    this.fileHash = a.hashInput === false ? undefined : a.pool.openHash(0);
     const widest = a.geometry.stripes.reduce((mx, st) => {
       const width = viewsPerSlice(st.dataShards, st.parityShards, a.geometry.tier === 4);
       return Math.max(mx, width * parityStep(width, st.shardSize, a.chunkSize));
@@ -172,7 +175,6 @@ class ShardWriter {
   private async startSegment(rel: string, offset: number, size: number, chunkOut: Uint8Array): Promise<{ tail: Promise<string> }> {
     const a = this.a;
     const fh = await a.staging.create(rel);
-    const segHash = a.pool.openHash(1);
     let drained: Promise<void>;
     try {
       ({ drained } = await pumpReads({
@@ -182,8 +184,8 @@ class ShardWriter {
         offset,
         size,
         sink: (view, at) => fh.write(view, at),
-        hashes: [segHash, this.fileHash],
-        chunks: { chunkSize: a.chunkSize, out: chunkOut },
+        hashes: this.fileHash ? [this.fileHash] : [],
+        chunks: { chunkSize: a.chunkSize, out: chunkOut, cv: true },
         short: () => changed(a.inputPath),
         readError: (err) => fromSystemError(err, a.inputPath, 'reading the input'),
         signal: a.signal,
@@ -200,7 +202,8 @@ class ShardWriter {
         await fh.close().catch(() => undefined);
         throw err;
       }
-      const hash = await a.pool.digest(segHash);
+      // One pass: the shard hash is the merge of its chunks' chaining values (docs/FORMAT.md §12.1).
+      const hash = shardHashFromChunks(chunkOut, a.chunkSize, size);
       await this.syncs.add(fh.finish());
       return hash;
     })();
@@ -222,11 +225,9 @@ class ShardWriter {
     const bufs = this.parityBufs;
     const inputs: (SpoolFile | null)[] = [];
     const outputs: SpoolFile[] = [];
-    const hashes = copies ? [] : job.parity.map(() => a.pool.openHash(1));
     const parityChunks = job.chunksOut;
     const errors = new FirstError();
     const inflight: Promise<unknown>[] = [];
-    let inOrder: Promise<unknown> = Promise.resolve();
     try {
       for (const seg of job.members) inputs.push(seg ? await a.staging.open(seg.path) : null);
       for (const p of job.parity) outputs.push(await a.staging.create(p.path));
@@ -252,27 +253,17 @@ class ShardWriter {
         );
         // Slices encode on whichever worker is free and may finish out of order, but a hash stream must see
         // them in order: each slice's hash updates are issued only after the previous slice's were.
+        // Chaining-value chunk hashes depend only on their position, so slices may finish in any order.
         const encoded = a.pool.encode(k, m, data, parity);
-        const hashed = new Promise<void>((resolve, reject) => {
-          inOrder = Promise.all([inOrder, encoded]).then(() => {
-            if (copies) return resolve();
-            // Resolves once the workers have hashed the slice; only then may the buffer be reused.
-            Promise.all(parity.map((view, j) => a.pool.update(hashes[j]!, view))).then(() => resolve(), reject);
-          });
-          inOrder.catch(reject);
-        });
-        hashed.catch(() => undefined); // awaited below unless the encoding failed first
-        const written = encoded
-          .then(() =>
-            Promise.all(
-              parity.map((view, j) => {
-                const write = outputs[j]!.write(view, o);
-                if (copies) return write;
-                return Promise.all([write, a.pool.chunkHashes(view, C, parityChunks[j]!.subarray((o / C) * HASH_LEN))]);
-              }),
-            ),
-          )
-          .then(() => hashed);
+        const written = encoded.then(() =>
+          Promise.all(
+            parity.map((view, j) => {
+              const write = outputs[j]!.write(view, o);
+              if (copies) return write;
+              return Promise.all([write, a.pool.chunkHashes(view, C, parityChunks[j]!.subarray((o / C) * HASH_LEN), { firstUnit: o / C, total: job.shardSize })]);
+            }),
+          ),
+        );
         // Level 2 only reads the data views, so it runs beside the encoding. The buffer is released only once
         // both sides have settled, even when one fails.
         const work = settleAll([written, job.fold?.(o, len, data, scratch)]).finally(() => {
@@ -288,7 +279,7 @@ class ShardWriter {
         for (const pc of parityChunks) pc.set(job.copyOf.chunks);
         for (let j = 0; j < m; j++) out.push(job.copyOf.hash);
       } else {
-        for (const h of hashes) out.push(await a.pool.digest(h));
+        for (const pc of parityChunks) out.push(shardHashFromChunks(pc, C, job.shardSize));
       }
       for (let j = 0; j < m; j++) await this.syncs.add(outputs[j]!.finish());
       outputs.length = 0;

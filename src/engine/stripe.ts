@@ -7,6 +7,8 @@ import type { Spool, SpoolFile } from '../store/spool.js';
 import { readFailure, readShard, shardKey, spoolFor, statShard, type ArchiveCtx } from '../archive/shards.js';
 import { checkAborted } from './context.js';
 import { pump } from './pump.js';
+import { shardHashFromChunks } from '../integrity/shard-hash.js';
+import { chunkCv } from '../layout/manifest.js';
 
 export { archiveCtx, type ArchiveCtx } from '../archive/shards.js';
 
@@ -47,8 +49,11 @@ export async function checkShard(ctx: ArchiveCtx, n: number, slabs: SlabPool, wi
   }
   if (!info) return { n, path: sh.path, state: 'missing' };
   if (info.size !== sh.size) return { n, path: sh.path, state: info.size < sh.size ? 'truncated' : 'corrupt' };
-  const h = ctx.pool.openHash();
-  const chunks = withChunks ? new Uint8Array(new SharedArrayBuffer(sh.chunkCount * HASH_LEN)) : undefined;
+  // Format v2: one pass gives the chunks' chaining values, and the shard hash is their merge (docs/FORMAT.md §12.1).
+  const cv = ctx.manifest.format_version >= 2;
+  const C = ctx.manifest.chunk_index.chunk_size;
+  const h = cv ? undefined : ctx.pool.openHash();
+  const chunks = withChunks || cv ? new Uint8Array(new SharedArrayBuffer(sh.chunkCount * HASH_LEN)) : undefined;
   let short = false;
   let failed: ShardCheck | undefined;
   await pump({
@@ -57,8 +62,8 @@ export async function checkShard(ctx: ArchiveCtx, n: number, slabs: SlabPool, wi
     src: (buf, len, pos) => readShard(ctx, n, buf.subarray(0, len), pos),
     offset: 0,
     size: sh.size,
-    hashes: [h],
-    chunks: chunks && { chunkSize: ctx.manifest.chunk_index.chunk_size, out: chunks },
+    hashes: h ? [h] : [],
+    chunks: chunks && { chunkSize: C, out: chunks, cv },
     short: () => ((short = true), new BlockFrameError('BF_SHARD_CORRUPT', `shard ${sh.path} shrank while being read`)),
     readError: (err) => ((failed = failedState(n, sh.path, err)), err),
     signal: ctx.signal,
@@ -66,7 +71,7 @@ export async function checkShard(ctx: ArchiveCtx, n: number, slabs: SlabPool, wi
   }).catch((err) => {
     if (!short && !failed) throw err;
   });
-  const digest = await ctx.pool.digest(h);
+  const digest = h ? await ctx.pool.digest(h) : failed || short ? '' : shardHashFromChunks(chunks!, C, sh.size);
   if (failed) return failed;
   if (short) return { n, path: sh.path, state: 'truncated' };
   const ok = digest === sh.hash;
@@ -149,7 +154,7 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
         const own = Math.max(0, Math.min(len, shard(n).size - o));
         if (own === 0) continue;
         const v = views[st.slots.indexOf(n)]!.subarray(0, own);
-        await Promise.all([temps.get(n)?.write(v, o), ctx.pool.update(hashes.get(n)!, v), ctx.pool.chunkHashes(v, C, chunks.get(n)!.subarray((o / C) * HASH_LEN))]);
+        await Promise.all([temps.get(n)?.write(v, o), ctx.pool.update(hashes.get(n)!, v), ctx.pool.chunkHashes(v, C, chunks.get(n)!.subarray((o / C) * HASH_LEN), chunkCv(ctx.manifest, o / C, shard(n).size))]);
       }
     }
     for (const n of lost) {

@@ -1,4 +1,5 @@
 // verify: check every shard once against the manifest (both cores), name each problem and whether it is repairable.
+import { shownName } from './keyring.js';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { merkleProof, verifyMerkleProof } from '../integrity/merkle.js';
@@ -116,7 +117,7 @@ export async function verifyArchive(repo: Repository, dir: string, pool: Compute
     return h;
   }
   const m = read.manifest;
-  h.name = m.name;
+  h.name = shownName(m);
   h.manifest = m;
   h.manifestText = read.text;
   const ctx = archiveCtx(repo, dir, m, pool, { signal: opts.signal });

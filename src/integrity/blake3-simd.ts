@@ -5,7 +5,7 @@ import { WASM, type WasmMemory } from '../wasm.js';
 
 
 /** The kernel's exports (see asm/blake3.ts for the contract of each). */
-interface Blake3Exports {
+export interface Blake3Exports {
   readonly memory: WasmMemory;
   init(): number;
   windowChunks(): number;
@@ -26,7 +26,7 @@ const TWO32 = 2 ** 32;
  * One shared kernel instance. Its calls are stateless (each reads only what the driver copied into
  * linear memory just before, synchronously), so any number of hashers can interleave on it.
  */
-interface Kernel {
+export interface Blake3Kernel {
   readonly ex: Blake3Exports;
   readonly mem: Uint8Array;
   readonly input: number;
@@ -35,9 +35,14 @@ interface Kernel {
   readonly out: number;
 }
 
-let loaded: Kernel | null | undefined;
+let loaded: Blake3Kernel | null | undefined;
 
-function loadKernel(): Kernel | null {
+/**
+ * The shared kernel instance (loaded on first use), or null where WebAssembly SIMD is unavailable.
+ * For the drivers in src/integrity only (this file and blake3-cv.ts): each call must copy its input
+ * into linear memory and read OUT back synchronously, with no await in between.
+ */
+export function loadKernel(): Blake3Kernel | null {
   if (loaded !== undefined) return loaded;
   loaded = null;
   try {
@@ -74,7 +79,7 @@ export interface Blake3SimdHasher {
 }
 
 class SimdHasher implements Blake3SimdHasher {
-  private readonly k: Kernel;
+  private readonly k: Blake3Kernel;
   /** The newest chunk's bytes (1..1024 once any input arrived). It is hashed only when more input follows, since the last chunk may be the root. */
   private readonly buf = new Uint8Array(CHUNK_LEN);
   private bufLen = 0;
@@ -84,7 +89,7 @@ class SimdHasher implements Blake3SimdHasher {
   private readonly stack = new Uint8Array(MAX_DEPTH * OUT_LEN);
   private depth = 0;
 
-  constructor(k: Kernel) {
+  constructor(k: Blake3Kernel) {
     this.k = k;
   }
 

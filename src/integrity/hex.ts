@@ -7,6 +7,7 @@ export type IntegrityErrorCode =
   | 'BF_HEX_INVALID' // a string is not lowercase hex of the expected length
   | 'BF_BLAKE3_NOT_READY' // a sync BLAKE3 function ran before `await initBlake3()`
   | 'BF_BLAKE3_FINALIZED' // update() on a hash stream after digest()
+  | 'BF_BLAKE3_UNITS_INVALID' // unit chaining values asked for or merged with a size, index or count that does not fit the message
   | 'BF_MERKLE_LEAF_INVALID' // a Merkle leaf is not 32 bytes
   | 'BF_MERKLE_INDEX'; // a proof was requested for an index outside [0, leafCount)
 

@@ -4,8 +4,12 @@ import { BlockFrameError } from '../errors.js';
 import { merkleRootHex } from '../integrity/merkle.js';
 import { computeGeometry, type Geometry, type ParityGeometry } from './geometry.js';
 import { CHUNK_INDEX_FILE, chunkIndexLayout, MAX_SECTION_BYTES } from './chunks.js';
+import { FrameTable, GCM_TAG_BYTES, MAX_FRAME_SIZE, MIN_FRAME_SIZE } from '../transform/frames.js';
+import { ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from '../transform/zstd.js';
 
-export const FORMAT_VERSION = 1;
+/** The format version this code writes; it reads every version from 1 up to this one. */
+export const FORMAT_VERSION = 2;
+export const FORMAT_VERSIONS = [1, 2] as const;
 export const MANIFEST_FILE = 'manifest.json';
 /** A byte-identical redundant copy of manifest.json. */
 export const MANIFEST_COPY = 'manifest.copy.json';
@@ -19,11 +23,43 @@ const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const shardSchema = z.strictObject({ index: count, path: z.string(), size: count, hash: hex32 });
 const segmentSchema = z.strictObject({ index: count, path: z.string(), offset: count, size: count, hash: hex32 });
 
+const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
+const keyslotSchema = z.strictObject({
+  id: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 lowercase hex digits'),
+  kind: z.enum(['passphrase', 'keyfile']),
+  kdf: z.union([
+    z.strictObject({ name: z.literal('scrypt'), n: z.number().int().min(1024).max(1 << 22).refine((n) => (n & (n - 1)) === 0, 'must be a power of two'), r: z.number().int().min(1).max(32), p: z.number().int().min(1).max(16), salt: b64 }),
+    z.strictObject({ name: z.literal('hkdf-sha256'), salt: b64 }),
+  ]),
+  wrapped: b64.max(200),
+  created_at: z.iso.datetime({ offset: true }),
+});
+/** Format v2: the plaintext's frames and transforms (docs/FORMAT.md §12.2). Absent = the stored stream is the file. */
+const contentSchema = z.strictObject({
+  frame_size: z.number().int().min(MIN_FRAME_SIZE).max(MAX_FRAME_SIZE).refine((n) => (n & (n - 1)) === 0, 'must be a power of two'),
+  stored_size: count,
+  transforms: z
+    .array(z.union([z.strictObject({ type: z.literal('zstd'), level: z.number().int().min(ZSTD_MIN_LEVEL).max(ZSTD_MAX_LEVEL) }), z.strictObject({ type: z.literal('aes-256-gcm') })]))
+    .min(1)
+    .max(2),
+  frames: b64,
+  encryption: z
+    .strictObject({
+      archive_id: hex32,
+      metadata: b64.max(64 * 1024),
+      keyslots: z.array(keyslotSchema).min(1).max(64),
+    })
+    .optional(),
+});
+
 export const manifestSchema = z.strictObject({
-  format_version: z.literal(FORMAT_VERSION),
-  name: z.string().min(1).max(4096),
+  format_version: z.union([z.literal(1), z.literal(2)]),
+  /** Absent only in an encrypted (v2) archive, whose name is in content.encryption.metadata. */
+  name: z.string().min(1).max(4096).optional(),
+  /** The file's size in bytes (the plaintext; see content.stored_size for the stored stream). */
   size: count,
-  original_hash: hex32,
+  /** Absent only in an encrypted (v2) archive. */
+  original_hash: hex32.optional(),
   tier: z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)]),
   segment_size: count,
   erasure_coding: z.strictObject({
@@ -61,12 +97,32 @@ export const manifestSchema = z.strictObject({
       failures: z.number().int().min(0).max(63),
     })
     .optional(),
+  content: contentSchema.optional(),
   merkle: z.strictObject({ algorithm: z.literal(MERKLE_ALGORITHM), leaf_count: count, root: hex32 }),
   created_at: z.iso.datetime({ offset: true }),
   generator: z.string(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
+export type ManifestContent = NonNullable<Manifest['content']>;
+
+/** Bytes of the stored stream, which the geometry describes: the file itself unless the archive has transforms. */
+export function storedSize(m: Pick<Manifest, 'size' | 'content'>): number {
+  return m.content?.stored_size ?? m.size;
+}
+
+/**
+ * How a run of chunks starting at chunk `firstUnit` of a `total`-byte shard is hashed: as chaining values in format
+ * v2 (the returned position), plainly in format v1 (undefined). docs/FORMAT.md §6.1, §12.1.
+ */
+export function chunkCv(m: Pick<Manifest, 'format_version'>, firstUnit: number, total: number): { firstUnit: number; total: number } | undefined {
+  return m.format_version >= 2 ? { firstUnit, total } : undefined;
+}
+
+/** Is the archive encrypted (name, original_hash and source only under its key)? */
+export function isEncrypted(m: Pick<Manifest, 'content'>): boolean {
+  return m.content?.encryption !== undefined;
+}
 export type ManifestStripe = Manifest['stripes'][number];
 export type ManifestLevel2 = NonNullable<Manifest['level2']>;
 
@@ -82,7 +138,7 @@ export function merkleLeaves(m: Pick<Manifest, 'stripes' | 'level2'>): string[] 
 export function manifestGeometry(m: Manifest): Geometry {
   return computeGeometry({
     tier: m.tier,
-    size: m.size,
+    size: storedSize(m),
     segmentSize: m.segment_size,
     blockSegments: m.erasure_coding.data_shards,
     parityShards: m.erasure_coding.parity_shards,
@@ -123,9 +179,33 @@ export function parseManifest(text: string, where = MANIFEST_FILE): Manifest {
   return m;
 }
 
+/** Format-v2 rules (docs/FORMAT.md §12.5): what may appear in which version, and the content section. */
+function checkContent(m: Manifest, where: string): void {
+  const c = m.content;
+  if (m.format_version === 1 && c) throw invalid(where, 'content', 'is not allowed in format version 1');
+  const encrypted = c?.encryption !== undefined;
+  for (const f of ['name', 'original_hash'] as const) {
+    if (!encrypted && m[f] === undefined) throw invalid(where, f, 'is required');
+    if (encrypted && m[f] !== undefined) throw invalid(where, f, 'must be absent in an encrypted archive (it is sealed in content.encryption.metadata)');
+  }
+  if (encrypted && m.source !== undefined) throw invalid(where, 'source', 'must be absent in an encrypted archive');
+  if (!c) return;
+  const types = c.transforms.map((t) => t.type);
+  if (new Set(types).size !== types.length || (types.length === 2 && types[0] !== 'zstd')) throw invalid(where, 'content.transforms', 'must be zstd, aes-256-gcm, or zstd then aes-256-gcm');
+  if (types.includes('aes-256-gcm') !== encrypted) throw invalid(where, 'content.encryption', encrypted ? 'needs an aes-256-gcm transform' : 'is required with aes-256-gcm');
+  FrameTable.parse(c.frames, m.size, c.frame_size, c.stored_size, encrypted ? GCM_TAG_BYTES : 0, where, 'content.frames');
+}
+
+/** The frame table of an archive with transforms (validated by parseManifest). */
+export function frameTable(m: Manifest): FrameTable {
+  const c = m.content!;
+  return FrameTable.parse(c.frames, m.size, c.frame_size, c.stored_size, c.encryption ? GCM_TAG_BYTES : 0, MANIFEST_FILE, 'content.frames');
+}
+
 function checkGeometry(m: Manifest, where: string): void {
+  checkContent(m, where);
   if (m.tier < 3 && m.erasure_coding.data_shards !== 1) throw invalid(where, 'erasure_coding.data_shards', `must be 1 for tier ${m.tier}`);
-  if (m.tier === 1 && m.segment_size !== m.size) throw invalid(where, 'segment_size', 'must equal size for tier 1');
+  if (m.tier === 1 && m.segment_size !== storedSize(m)) throw invalid(where, 'segment_size', 'must equal size for tier 1');
   if (m.tier !== 1 && m.segment_size < 1) throw invalid(where, 'segment_size', 'must be at least 1 for tiers 2 to 4');
   if ((m.tier === 4) !== (m.level2 !== undefined)) throw invalid(where, 'level2', m.tier === 4 ? 'is required for tier 4' : `must be absent for tier ${m.tier}`);
   const pl = m.placement;
@@ -138,7 +218,7 @@ function checkGeometry(m: Manifest, where: string): void {
     }
   }
   // Count stripes arithmetically first, so a crafted size/segment_size can't make us build a huge geometry.
-  const segments = m.tier === 1 ? 1 : Math.max(1, Math.ceil(m.size / m.segment_size));
+  const segments = m.tier === 1 ? 1 : Math.max(1, Math.ceil(storedSize(m) / m.segment_size));
   const stripes = m.tier === 1 ? 1 : m.tier === 2 ? segments : Math.ceil(segments / m.erasure_coding.data_shards);
   if (m.stripes.length !== stripes) throw invalid(where, 'stripes', `has ${m.stripes.length} entries, expected ${stripes}`);
   const g = manifestGeometry(m);

@@ -18,6 +18,9 @@ export function safeNameComponent(name: string): string {
   return s;
 }
 
+/** The name part of an encrypted archive's directory, `encrypted_{archive_id}` (docs/FORMAT.md §12.4). */
+export const ENCRYPTED_DIR_NAME = 'encrypted';
+
 export function archiveDirName(name: string, originalHash: string): string {
   return `${safeNameComponent(name)}_${originalHash}`;
 }

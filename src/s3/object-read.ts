@@ -115,7 +115,7 @@ export async function getObject(ctx: S3Context, r: S3Request): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const lease = await ctx.cache.leaseDir(rec.dir);
     try {
-      await streamSpans(r.res, ctx.windows, lease.archive.reader, [{ span: s }], () => r.res.writeHead(status, headers), undefined, ctx.idleMs);
+      await streamSpans(r.res, ctx.windows, lease.archive, [{ span: s }], () => r.res.writeHead(status, headers), undefined, ctx.idleMs);
       return;
     } catch (err) {
       if (attempt > 0 || r.res.headersSent || !isBlockFrameError(err) || !RETRIED.has(err.code)) throw err;

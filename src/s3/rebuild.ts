@@ -1,5 +1,6 @@
 // Rebuilding the S3 catalogue from the archives' manifests, for when `.s3/` is lost or out of step.
 import { createHash } from 'node:crypto';
+import { spanWindows } from '../server/files.js';
 import type { ObjectRecord } from './catalog.js';
 import type { S3Context } from './http.js';
 import { checkBucketName, checkKey } from './names.js';
@@ -38,7 +39,8 @@ export async function rebuildCatalog(ctx: S3Context, owner: string): Promise<Reb
   const newest = new Map<string, { bucket: string; key: string; dir: string; created: string; size: number }>();
   for (const e of entries) {
     if (!e.manifest) continue;
-    const name = e.manifest.name;
+    // An encrypted archive keeps its name sealed: it is not an S3 object this server wrote.
+    const name = e.manifest.name ?? '';
     const slash = name.indexOf('/');
     const bucket = name.slice(0, slash);
     const key = name.slice(slash + 1);
@@ -72,7 +74,7 @@ async function md5Of(ctx: S3Context, dir: string, size: number): Promise<string>
   if (size === 0) return h.digest('hex');
   const lease = await ctx.cache.leaseDir(dir);
   try {
-    for await (const w of ctx.windows.windows(lease.archive.reader, 0, size, 2)) {
+    for await (const w of spanWindows(ctx.windows, lease.archive, 0, size)) {
       h.update(w.buf);
       w.release();
     }

@@ -6,7 +6,8 @@ import type { ComputePool } from '../compute/pool.js';
 import { list, summarize, type ArchiveSummary } from '../engine/find.js';
 import { verifyArchive } from '../engine/verify.js';
 import { BlockFrameError } from '../errors.js';
-import type { Manifest } from '../layout/manifest.js';
+import { isEncrypted, type Manifest } from '../layout/manifest.js';
+import { loadSecrets, openContent, type KeyInput } from '../engine/keyring.js';
 import type { Repository } from '../archive/repo.js';
 import { archiveCtx, readFailure, readShard, statShard, type ArchiveCtx } from '../archive/shards.js';
 import type { ArchiveCache } from './cache.js';
@@ -17,6 +18,8 @@ export interface ApiContext {
   repo: Repository;
   pool: ComputePool;
   cache: ArchiveCache;
+  /** The server's keys (start-up configuration), to name encrypted archives in listings. */
+  keys?: KeyInput[];
 }
 
 /** A summary without the server's absolute filesystem path (clients address archives by `dir`). */
@@ -27,14 +30,15 @@ function publicSummary(s: ArchiveSummary): Omit<ArchiveSummary, 'path'> {
 }
 
 export async function listArchives(res: ServerResponse, ctx: ApiContext): Promise<void> {
-  const l = await list({ storeSet: ctx.repo.set });
+  const l = await list({ storeSet: ctx.repo.set, keys: ctx.keys });
   sendJson(res, 200, { archives: l.archives.map((a) => ({ ...publicSummary(a), health: null })), damaged: l.damaged });
 }
 
 export async function archiveInfo(res: ServerResponse, ctx: ApiContext, name: string): Promise<void> {
   const dir = await ctx.cache.resolve(name);
   const manifest = await ctx.repo.readManifest(dir);
-  sendJson(res, 200, { summary: publicSummary(summarize(ctx.repo, dir, manifest)), manifest, healedOnRead: ctx.cache.healedFiles(dir) });
+  const opened = isEncrypted(manifest) ? await openContent(dir, manifest, await loadSecrets(ctx.keys)).catch(() => undefined) : undefined;
+  sendJson(res, 200, { summary: publicSummary(summarize(ctx.repo, dir, manifest, opened)), manifest, healedOnRead: ctx.cache.healedFiles(dir) });
 }
 
 export interface ShardHealth {
@@ -108,7 +112,7 @@ function findShard(m: Manifest, level: 1 | 2, si: number, role: 'data' | 'parity
   const stripes = level === 1 ? m.stripes : (m.level2?.stripes ?? []);
   const what = level === 1 ? 'stripe' : 'level-2 stripe';
   const st = stripes[si];
-  if (!st) throw notFound(`${what} ${si} of ${m.name} (it has ${stripes.length}${level === 2 && !m.level2 ? '; only Tier 4 archives have level 2' : ''})`);
+  if (!st) throw notFound(`${what} ${si} of ${m.name ?? 'the archive'} (it has ${stripes.length}${level === 2 && !m.level2 ? '; only Tier 4 archives have level 2' : ''})`);
   const sh = role === 'data' && 'data' in st ? st.data[i] : st.parity.find((p) => p.index === i);
   if (!sh) throw notFound(`${role} shard ${i} of ${what} ${si}`);
   return sh;

@@ -1,6 +1,8 @@
 // The server's archive cache: name → directory resolution and a small LRU of open readers, shared by requests.
 import type { ComputePool } from '../compute/pool.js';
 import { resolveArchive } from '../engine/find.js';
+import { loadSecrets, type KeyInput } from '../engine/keyring.js';
+import type { KeySecret } from '../transform/keys.js';
 import { openArchive, type OpenArchive } from '../engine/read.js';
 import type { Repository } from '../archive/repo.js';
 import type { Damage } from '../engine/reader.js';
@@ -34,7 +36,14 @@ export class ArchiveCache {
     private readonly pool: ComputePool,
     private readonly capacity = 8,
     private readonly log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+    /** Keys for encrypted archives, from the server's start-up configuration (never from a request). */
+    private readonly keys: KeyInput[] = [],
   ) {}
+
+  private secrets?: Promise<KeySecret[]>;
+  private loadKeys(): Promise<KeySecret[]> {
+    return (this.secrets ??= loadSecrets(this.keys));
+  }
 
   /** Files of `dir` rebuilt from parity while serving since its last repair. */
   healedFiles(dir: string): Damage[] {
@@ -55,7 +64,7 @@ export class ArchiveCache {
   async resolve(query: string): Promise<string> {
     const hit = this.names.get(query);
     if (hit && Date.now() - hit.at < RESOLVE_TTL_MS) return hit.dir;
-    const dir = await resolveArchive(this.repo, query);
+    const dir = await resolveArchive(this.repo, query, await this.loadKeys());
     if (this.names.size > 1024) this.names.clear();
     this.names.set(query, { dir, at: Date.now() });
     return dir;
@@ -73,7 +82,7 @@ export class ArchiveCache {
       this.open.delete(dir); // re-insert: most recently used last
       this.open.set(dir, e);
     } else {
-      e = { dir, archive: openArchive(dir, { storeSet: this.repo.set, pool: this.pool, onDamageSeen: (d) => this.seen(dir, d) }), refs: 0, stale: false };
+      e = { dir, archive: openArchive(dir, { storeSet: this.repo.set, pool: this.pool, keys: this.keys, onDamageSeen: (d) => this.seen(dir, d) }), refs: 0, stale: false };
       this.open.set(dir, e);
       e.archive.catch(() => this.open.get(dir) === e && this.open.delete(dir));
       this.evict();

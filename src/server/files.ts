@@ -1,10 +1,12 @@
 // GET/HEAD /files/{name}: verified bytes with validators, conditional requests, single and multipart byte ranges.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { READ_WINDOW, type ArchiveReader } from '../engine/reader.js';
+import { READ_WINDOW } from '../engine/reader.js';
+import type { OpenArchive } from '../engine/read.js';
+import { plainWindows } from '../engine/plain.js';
 import { BlockFrameError } from '../errors.js';
 import type { ArchiveCache } from './cache.js';
-import type { WindowReader } from './windows.js';
+import type { Window, WindowReader } from './windows.js';
 import { contentDisposition, contentTypeFor, drained, queryFlag } from './http-util.js';
 import { ifRangeHolds, noneMatch, notModifiedSince, parseRangeHeader, type Span } from './ranges.js';
 
@@ -53,15 +55,16 @@ async function serveOnce(req: IncomingMessage, res: ServerResponse, cache: Archi
   try {
     const m = lease.archive.manifest;
     const size = m.size;
-    const etag = `"${m.original_hash}"`;
+    const content = lease.archive.content;
+    const etag = `"${content.originalHash}"`;
     const modified = new Date(m.created_at);
-    const type = contentTypeFor(m.name);
+    const type = contentTypeFor(content.name);
     const base: Record<string, string | number> = {
       'Accept-Ranges': 'bytes',
       ETag: etag,
       'Last-Modified': modified.toUTCString(),
       'Cache-Control': 'no-cache',
-      'Content-Disposition': contentDisposition(m.name, queryFlag(req, 'download')),
+      'Content-Disposition': contentDisposition(content.name, queryFlag(req, 'download')),
       ...CONTENT_SECURITY,
     };
     // Damage already seen on this archive (the bytes are still verified): say so, so clients can alert or repair.
@@ -92,7 +95,7 @@ async function serveOnce(req: IncomingMessage, res: ServerResponse, cache: Archi
         res.end();
         return;
       }
-      await streamSpans(res, windows, lease.archive.reader, [{ span: s }], () => res.writeHead(status, headers), undefined, idleMs);
+      await streamSpans(res, windows, lease.archive, [{ span: s }], () => res.writeHead(status, headers), undefined, idleMs);
       return;
     }
     const boundary = `bf-${randomBytes(12).toString('hex')}`;
@@ -103,9 +106,23 @@ async function serveOnce(req: IncomingMessage, res: ServerResponse, cache: Archi
     const trailer = Buffer.from(`\r\n--${boundary}--\r\n`);
     const length = parts.reduce((n, p) => n + p.prefix.length + p.span.end - p.span.start + 1, trailer.length);
     const headers = { ...base, 'Content-Type': `multipart/byteranges; boundary=${boundary}`, 'Content-Length': length };
-    await streamSpans(res, windows, lease.archive.reader, parts, () => res.writeHead(206, headers), trailer, idleMs);
+    await streamSpans(res, windows, lease.archive, parts, () => res.writeHead(206, headers), trailer, idleMs);
   } finally {
     lease.release();
+  }
+}
+
+/**
+ * Verified plaintext windows of one span: the server's budgeted WindowReader for plain archives; for archives with
+ * transforms, frames decoded one at a time (at most two read ahead and one in hand per response, about 5 MiB).
+ */
+export async function* spanWindows(wr: WindowReader, archive: OpenArchive, start: number, length: number): AsyncGenerator<Window> {
+  if (!archive.content.table) {
+    yield* wr.windows(archive.reader, start, length, length > 4 * READ_WINDOW ? AHEAD_LONG : AHEAD);
+    return;
+  }
+  for await (const w of plainWindows(archive, start, length, 2, 1, archive.content.table.frameSize)) {
+    yield { buf: Buffer.from(w.view.buffer, w.view.byteOffset, w.view.length), release: w.release };
   }
 }
 
@@ -119,7 +136,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
  * before `writeHeaders` runs, so damage found at once still gets a JSON error. Damage found later destroys the
  * socket: the client sees a short response, never wrong bytes. A client that goes away stops the reading.
  */
-export async function streamSpans(res: ServerResponse, wr: WindowReader, reader: ArchiveReader, parts: { span: Span; prefix?: Buffer }[], writeHeaders: () => void, trailer?: Buffer, idleMs = 0): Promise<void> {
+export async function streamSpans(res: ServerResponse, wr: WindowReader, archive: OpenArchive, parts: { span: Span; prefix?: Buffer }[], writeHeaders: () => void, trailer?: Buffer, idleMs = 0): Promise<void> {
   let started = false;
   /** Write and wait until the socket can take more; `done` runs once the bytes are handed to the kernel (or lost). */
   const write = async (chunk: Uint8Array, done?: () => void): Promise<boolean> => {
@@ -134,7 +151,7 @@ export async function streamSpans(res: ServerResponse, wr: WindowReader, reader:
     for (const part of parts) {
       const length = part.span.end - part.span.start + 1;
       let prefixDone = false;
-      for await (const w of wr.windows(reader, part.span.start, length, length > 4 * READ_WINDOW ? AHEAD_LONG : AHEAD)) {
+      for await (const w of spanWindows(wr, archive, part.span.start, length)) {
         if (!started) {
           started = true;
           writeHeaders();

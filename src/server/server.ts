@@ -4,6 +4,7 @@ import { ComputePool } from '../compute/pool.js';
 import { BlockFrameError } from '../errors.js';
 import { Repository } from '../archive/repo.js';
 import type { StoreOptions } from '../store/config.js';
+import type { KeyInput } from '../engine/keyring.js';
 import { archiveHealth, archiveInfo, listArchives, serveShard, type ApiContext } from './api.js';
 import { ArchiveCache } from './cache.js';
 import { serveFile } from './files.js';
@@ -21,6 +22,10 @@ export interface ServerOptions extends StoreOptions {
   token?: string;
   /** Close a connection on which no byte has moved for this long (default 120 s). */
   idleMs?: number;
+  /** Keys for encrypted archives (taken at start-up; a request can never supply one). */
+  keys?: KeyInput[];
+  /** How uploads are committed: compression and encryption (with `keys`), as commit's options. */
+  uploads?: { compress?: number | 'auto'; encrypt?: boolean };
 }
 
 export interface BlockFrameServer {
@@ -47,10 +52,11 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   if (opts.allowUpload && !opts.token) throw new BlockFrameError('BF_USAGE', 'uploads need a token: pass --token T or set BLOCKFRAME_TOKEN');
   const repo = Repository.openSync(opts);
   const pool = ComputePool.start();
-  const cache = new ArchiveCache(repo, pool);
+  const cache = new ArchiveCache(repo, pool, undefined, undefined, opts.keys ?? []);
   const windows = new WindowReader();
-  const ctx: ApiContext = { repo, pool, cache };
-  const policy: WritePolicy = { allowUpload: !!opts.allowUpload, token: opts.token };
+  const ctx: ApiContext = { repo, pool, cache, keys: opts.keys };
+  if (opts.uploads?.encrypt && !opts.keys?.length) throw new BlockFrameError('BF_KEY_REQUIRED', 'encrypted uploads need a key: --key-file FILE, --passphrase-file FILE or $BLOCKFRAME_PASSPHRASE');
+  const policy: WritePolicy = { allowUpload: !!opts.allowUpload, token: opts.token, commit: { ...opts.uploads, keys: opts.keys } };
   // Local directories never appear in error bodies (longest first, so a root is cut before its parent).
   const redact = [repo.label, ...repo.set.domains.map((d) => d.label)].filter((l) => l.startsWith('/')).sort((a, b) => b.length - a.length);
   const idleMs = opts.idleMs ?? IDLE_MS;
@@ -115,7 +121,7 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext,
     if (req.method === 'PUT') {
       authorize(req, policy);
       noIdleTimeout(req);
-      return upload(req, res, ctx, name);
+      return upload(req, res, ctx, name, policy);
     }
     return serveFile(req, res, ctx.cache, windows, name, idleMs);
   }

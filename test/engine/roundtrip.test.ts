@@ -1,4 +1,6 @@
 // Round trips through every tier on real files: commit, find, restore, cat, and restore with nothing but cat + b3sum.
+import { rootFromCVs, unitCV } from '../../src/integrity/blake3-cv.js';
+import { toHex } from '../../src/integrity/hex.js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir, stat } from 'node:fs/promises';
@@ -60,7 +62,9 @@ describe('round trip per tier', () => {
         const shard = r.manifest.stripes[0]!.parity[0]!;
         assert.equal(b3sum(join(r.path, shard.path)), shard.hash, 'shard hashes are plain BLAKE3 of the file');
       }
-      // chunks.idx holds the BLAKE3 of every chunk of every shard, in the layout docs/FORMAT.md gives.
+      // chunks.idx holds every chunk's hash in the layout docs/FORMAT.md gives: in format v2 the chunk's chaining
+      // value in its shard's BLAKE3 tree (§12.1), which merge back into the shard hash that b3sum prints.
+      assert.equal(r.manifest.format_version, 2);
       const index = new Uint8Array(await readFile(join(r.path, 'chunks.idx')));
       const layout = chunkIndexLayout(manifestGeometry(r.manifest), r.manifest.chunk_index.chunk_size);
       const C = r.manifest.chunk_index.chunk_size;
@@ -69,8 +73,10 @@ describe('round trip per tier', () => {
         for (const sh of st.shards) {
           const bytes = new Uint8Array(await readFile(join(r.path, sh.path)));
           for (let n = 0; n < sh.count; n++) {
-            assert.deepEqual(index.subarray(sh.offset + n * 32, sh.offset + n * 32 + 32), blake3(bytes.subarray(n * C, (n + 1) * C)), `${sh.path} chunk ${n}`);
+            assert.deepEqual(index.subarray(sh.offset + n * 32, sh.offset + n * 32 + 32), unitCV(bytes.subarray(n * C, (n + 1) * C), n, C, bytes.length), `${sh.path} chunk ${n}`);
+            if (sh.count === 1) assert.deepEqual(index.subarray(sh.offset, sh.offset + 32), blake3(bytes), `${sh.path}: a one-chunk shard's chunk hash is its hash`);
           }
+          if (bytes.length > 0) assert.equal(toHex(rootFromCVs(index.subarray(sh.offset, sh.offset + sh.count * 32), C, bytes.length)), blake3Hex(bytes), `${sh.path}: chunk hashes merge to its hash`);
         }
       }
       assert.equal(index.length, layout.reduce((n, st) => n + st.length, 0));

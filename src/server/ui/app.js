@@ -211,6 +211,7 @@ async function renderList(signal) {
           h('th', { scope: 'col', class: 'num' }, 'Size'),
           h('th', { scope: 'col', class: 'num' }, 'Tier'),
           h('th', { scope: 'col', class: 'num' }, 'Overhead'),
+          h('th', { scope: 'col' }, 'Stored'),
           h('th', { scope: 'col' }, 'Health'),
         ),
       ),
@@ -228,6 +229,7 @@ async function renderList(signal) {
         h('td', { class: 'num', title: `${a.size} bytes` }, formatBytes(a.size)),
         h('td', { class: 'num' }, a.tier),
         h('td', { class: 'num', title: `${codeText(a)}; parity bytes per data byte: ${a.overhead}` }, formatPercent(a.overhead)),
+        h('td', { class: 'stored', title: `${a.storedSize} bytes stored` }, storedText(a)),
         healthCell,
       );
       tbody.append(row);
@@ -321,8 +323,10 @@ async function renderFile(dir, signal) {
   if (s.placement) item('Stores', `${s.placement.stores}, ${s.placement.shardsPerStore} shard${s.placement.shardsPerStore === 1 ? '' : 's'} of each stripe per store; survives losing ${s.placement.failures}`);
   if (s.level2) item('Level 2', level2Text(s.level2), `target ${s.level2.groupBlocks} blocks per group`);
   item('Overhead', overheadText(s), `${s.overhead} parity bytes per data byte${s.level2 ? `, ${s.level2.overhead} of them level 2` : ''}`);
+  item('Stored', `${formatBytes(s.storedSize)}${s.compression ? `, zstd level ${s.compression.level}, ${s.compression.ratio.toFixed(2)}× smaller` : ', uncompressed'}`, `${s.storedSize} bytes stored`);
+  item('Encryption', s.encryption ? `AES-256-GCM, ${s.encryption.keyslots} keyslot${s.encryption.keyslots === 1 ? '' : 's'}${s.originalHash ? '' : ' (the server has no key for it)'}` : 'none');
   item('Committed', formatDate(s.createdAt), s.createdAt);
-  item('BLAKE3', h('dd', {}, h('code', { class: 'hash' }, s.originalHash)));
+  item('BLAKE3', h('dd', {}, h('code', { class: 'hash' }, s.originalHash ?? '(sealed)')));
   item('Merkle root', h('dd', {}, h('code', { class: 'hash' }, s.merkleRoot)));
   item('Directory', h('dd', {}, h('code', {}, s.dir)));
   dl.append(h('dt', {}, 'Health'), healthDd);
@@ -441,6 +445,14 @@ function level2Text(l) {
   const k = level2K(l);
   const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
   return `${plural(l.stripes, 'stripe')} × RS(${k},${l.parityShards}) across ${plural(l.groups, 'group')} of ${k} block${k === '1' ? '' : 's'}`;
+}
+
+/** "zstd 2.41×", "encrypted", both, or "plain": how the archive stores its bytes. */
+function storedText(a) {
+  const parts = [];
+  if (a.compression) parts.push(`zstd ${a.compression.ratio.toFixed(2)}×`);
+  if (a.encryption) parts.push('encrypted');
+  return parts.length ? parts.join(', ') : 'plain';
 }
 
 /** The overhead, with the level-2 part for Tier 4: "10.4% (level 2: 0.3%)". */

@@ -1,0 +1,108 @@
+// Plaintext reads: the file's bytes from the verified stored stream, decoding only the frames a range overlaps.
+import { SlabPool, type ComputePool } from '../compute/pool.js';
+import { manifestGeometry, type Manifest } from '../layout/manifest.js';
+import type { FrameRef } from '../transform/frames.js';
+import { maxStoredLength } from '../transform/frame-codec.js';
+import type { Content } from './keyring.js';
+import { heldWindows, windowJobs, type HeldWindow } from './read.js';
+import type { ArchiveReader } from './reader.js';
+
+/** What plaintext reads need of an open archive. */
+export interface PlainSource {
+  reader: ArchiveReader;
+  manifest: Manifest;
+  pool: ComputePool;
+  content: Content;
+}
+
+/** Plaintext bytes decoded per batch of frames (whole frames; at least one). */
+const BATCH_BYTES = 4 * 1024 * 1024;
+
+/** Read verified stored bytes [offset, offset + out.length) into `out`, windows in parallel. */
+export async function readStored(reader: ArchiveReader, offset: number, out: Uint8Array): Promise<void> {
+  const jobs: Promise<void>[] = [];
+  let at = 0;
+  for (const j of windowJobs(manifestGeometry(reader.manifest), offset, out.length)) {
+    const n = j.to - j.from;
+    jobs.push(reader.readInto(j.seg, j.from, j.to, out.subarray(at, at + n)));
+    at += n;
+  }
+  const r = await Promise.allSettled(jobs);
+  const failed = r.find((x) => x.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
+/**
+ * Verified plaintext windows of [offset, offset + length) in file order (see heldWindows for `ahead` and `hold`).
+ * Without transforms this is heldWindows itself; with them, batches of whole frames are read from the stored stream,
+ * checked, decoded on the compute pool (decrypted, decompressed) and cut to the range. Memory is bounded by
+ * (ahead + hold) batches of at most 4 MiB (or one frame) of plaintext and the same of stored bytes.
+ */
+export async function* plainWindows(src: PlainSource, offset: number, length: number, ahead = 3, hold = 1, batchBytes = BATCH_BYTES): AsyncGenerator<HeldWindow> {
+  const table = src.content.table;
+  if (!table) {
+    yield* heldWindows(src.reader, offset, length, ahead, hold);
+    return;
+  }
+  const span = table.span(offset, length);
+  if (!span) return;
+  const perBatch = Math.max(1, Math.floor(batchBytes / table.frameSize));
+  const batches: FrameRef[][] = [];
+  for (let j = span.first; j <= span.last; j += perBatch) {
+    const b: FrameRef[] = [];
+    for (let i = j; i <= Math.min(span.last, j + perBatch - 1); i++) b.push(table.frame(i));
+    batches.push(b);
+  }
+  const framesMax = Math.min(perBatch, span.last - span.first + 1);
+  const plainMax = framesMax * table.frameSize;
+  const slabCount = Math.min(ahead + hold, batches.length);
+  const plainSlabs = new SlabPool(slabCount, plainMax);
+  // Every frame may carry its tag: the stored bytes of a batch are at most its plaintext plus one tag per frame.
+  const storedSlabs = new SlabPool(Math.min(ahead, batches.length), framesMax * maxStoredLength(table.frameSize, src.content.params));
+  const end = offset + length;
+  const decode = async (b: FrameRef[]): Promise<{ slab: Uint8Array; view: Uint8Array }> => {
+    const first = b[0]!;
+    const last = b[b.length - 1]!;
+    const plain = await plainSlabs.acquire();
+    const stored = await storedSlabs.acquire();
+    try {
+      const sv = stored.subarray(0, last.storedOffset + last.storedLength - first.storedOffset);
+      await readStored(src.reader, first.storedOffset, sv);
+      const frames = b.map((f) => [f.storedLength, f.plainLength, f.compressed] as [number, number, boolean]);
+      const plainLen = last.plainOffset + last.plainLength - first.plainOffset;
+      await src.pool.decodeFrames(sv, first.index, frames, src.content.params, plain.subarray(0, plainLen), `archive ${src.reader.dir}`);
+      const from = Math.max(offset, first.plainOffset) - first.plainOffset;
+      const to = Math.min(end, last.plainOffset + last.plainLength) - first.plainOffset;
+      return { slab: plain, view: plain.subarray(from, to) };
+    } catch (err) {
+      plainSlabs.release(plain);
+      throw err;
+    } finally {
+      storedSlabs.release(stored);
+    }
+  };
+  const queue: Promise<{ slab: Uint8Array; view: Uint8Array }>[] = [];
+  let next = 0;
+  const start = () => {
+    const p = decode(batches[next++]!);
+    p.catch(() => undefined);
+    queue.push(p);
+  };
+  try {
+    while (next < batches.length && queue.length < ahead) start();
+    while (queue.length) {
+      const w = await queue.shift()!;
+      if (next < batches.length) start();
+      let released = false;
+      yield {
+        view: w.view,
+        release: () => {
+          if (!released) plainSlabs.release(w.slab);
+          released = true;
+        },
+      };
+    }
+  } finally {
+    for (const r of await Promise.allSettled(queue)) if (r.status === 'fulfilled') plainSlabs.release(r.value.slab);
+  }
+}
