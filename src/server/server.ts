@@ -34,6 +34,8 @@ export interface BlockFrameServer {
   root: string;
   /** Stop accepting connections, drop open ones, close cached archives and the compute pool. */
   close(): Promise<void>;
+  /** What another endpoint on the same archives (the S3 API) may share: one pool, one cache, one read budget. */
+  shared: { repo: Repository; pool: ComputePool; cache: ArchiveCache; windows: WindowReader };
 }
 
 const READ = ['GET', 'HEAD'];
@@ -72,6 +74,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   return {
     server,
     root: repo.label,
+    shared: { repo, pool, cache, windows },
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
