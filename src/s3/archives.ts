@@ -1,5 +1,6 @@
 // Objects as archives: commit a spooled body, point a key at its archive, and retire archives no key refers to.
-import { commit } from '../engine/commit.js';
+import { commitInput } from '../engine/commit.js';
+import type { InputSource } from '../store/input.js';
 import { withArchiveLock } from '../archive/lock.js';
 import { MANIFEST_FILE } from '../layout/manifest.js';
 import type { ObjectRecord } from './catalog.js';
@@ -8,9 +9,9 @@ import type { S3Context } from './http.js';
 /** The archive name of an object: "{bucket}/{key}" (the manifest keeps it; the directory name is sanitised). */
 export const archiveName = (bucket: string, key: string): string => `${bucket}/${key}`;
 
-/** Commit the verified body in `file` as the archive of bucket/key; returns its directory. */
-export async function commitObject(ctx: S3Context, file: string, bucket: string, key: string, signal?: AbortSignal): Promise<string> {
-  const r = await commit(file, { name: archiveName(bucket, key), storeSet: ctx.repo.set, pool: ctx.pool, signal });
+/** Commit the verified body read from `input` (a spool file, or the staged parts) as the archive of bucket/key; returns its directory. */
+export async function commitObject(ctx: S3Context, input: InputSource, bucket: string, key: string, signal?: AbortSignal): Promise<string> {
+  const r = await commitInput(input, { name: archiveName(bucket, key), storeSet: ctx.repo.set, pool: ctx.pool, signal });
   return r.dir;
 }
 

@@ -1,8 +1,7 @@
 // Multipart uploads: Create, UploadPart(Copy), Complete (parts → one archive), Abort, ListParts, ListMultipartUploads.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
-import { spoolFor } from '../archive/shards.js';
+import { partsSource } from '../store/input-parts.js';
 import { spanWindows } from '../server/files.js';
 import { commitObject, recordObject } from './archives.js';
 import type { ObjectRecord } from './catalog.js';
@@ -136,28 +135,13 @@ export function checkCompletion(xml: string, staged: PartInfo[], minPart = MIN_P
   return chosen;
 }
 
-/** Copy `files` one after another into a new file `to` (fsynced), through one bounded stream at a time. */
-async function concatenate(files: string[], to: string): Promise<void> {
-  const out = await open(to, 'wx', 0o600);
-  try {
-    for (const f of files) {
-      for await (const chunk of createReadStream(f, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
-        let off = 0;
-        while (off < chunk.length) off += (await out.write(chunk, off, chunk.length - off)).bytesWritten;
-      }
-    }
-    await out.sync();
-  } finally {
-    await out.close();
-  }
-}
-
 /** The multipart ETag: MD5 of the concatenated binary part MD5s, then "-N". */
 export const multipartEtag = (parts: PartInfo[]): string => `"${createHash('md5').update(Buffer.concat(parts.map((p) => Buffer.from(p.md5, 'hex')))).digest('hex')}-${parts.length}"`;
 
 /**
- * POST /{bucket}/{key}?uploadId=ID: check the part list, concatenate the parts into one spool file, commit it as
- * one archive, record the key, then drop the staging. The upload stays intact if any step fails.
+ * POST /{bucket}/{key}?uploadId=ID: check the part list, commit the chosen parts straight from staging as one
+ * archive (read in order through one input, never copied into a whole file), record the key, then drop the
+ * staging. The upload stays intact if any step fails. Part writes wait on the upload's lock meanwhile.
  */
 export async function completeUpload(ctx: S3Context, r: S3Request): Promise<void> {
   authorize(ctx, r, r.bucket!, 'write');
@@ -167,30 +151,24 @@ export async function completeUpload(ctx: S3Context, r: S3Request): Promise<void
   await ctx.uploads.lock.run(u.id, async () => {
     ctx.uploads.get(id, r.bucket!, r.key!);
     const parts = checkCompletion(xml, await ctx.uploads.parts(u.id));
-    const { spool } = await spoolFor(ctx.repo, 0);
-    try {
-      const whole = spool.path('multipart');
-      await quietWork(ctx, r, () => concatenate(parts.map((p) => ctx.uploads.partPath(u.id, p.number)), whole));
-      const commitIt = () => commitObject(ctx, whole, u.bucket, u.key);
-      const dir = await quietWork(ctx, r, commitIt);
-      const rec: ObjectRecord = {
-        key: u.key,
-        dir,
-        size: parts.reduce((n, p) => n + p.size, 0),
-        etag: multipartEtag(parts),
-        lastModified: new Date().toISOString(),
-        owner: u.owner,
-        ...(u.contentType ? { contentType: u.contentType } : {}),
-        ...(u.headers ? { headers: u.headers } : {}),
-        ...(u.meta ? { meta: u.meta } : {}),
-        parts: parts.map((p) => p.size),
-      };
-      await recordObject(ctx, u.bucket, rec, commitIt);
-      await ctx.uploads.remove(u.id);
-      sendXml(r, 200, 'CompleteMultipartUploadResult', { Location: `/${u.bucket}/${encodeURIComponent(u.key)}`, Bucket: u.bucket, Key: u.key, ETag: rec.etag }, { 'x-amz-request-id': r.id });
-    } finally {
-      await spool.discard();
-    }
+    const input = partsSource(parts.map((p) => ctx.uploads.partPath(u.id, p.number)));
+    const commitIt = () => commitObject(ctx, input, u.bucket, u.key);
+    const dir = await quietWork(ctx, r, commitIt);
+    const rec: ObjectRecord = {
+      key: u.key,
+      dir,
+      size: parts.reduce((n, p) => n + p.size, 0),
+      etag: multipartEtag(parts),
+      lastModified: new Date().toISOString(),
+      owner: u.owner,
+      ...(u.contentType ? { contentType: u.contentType } : {}),
+      ...(u.headers ? { headers: u.headers } : {}),
+      ...(u.meta ? { meta: u.meta } : {}),
+      parts: parts.map((p) => p.size),
+    };
+    await recordObject(ctx, u.bucket, rec, commitIt);
+    await ctx.uploads.remove(u.id);
+    sendXml(r, 200, 'CompleteMultipartUploadResult', { Location: `/${u.bucket}/${encodeURIComponent(u.key)}`, Bucket: u.bucket, Key: u.key, ETag: rec.etag }, { 'x-amz-request-id': r.id });
   });
 }
 

@@ -1,5 +1,6 @@
 // PutObject, CopyObject, DeleteObject and DeleteObjects: spool, verify, commit, record, retire.
 import { spoolFor } from '../archive/shards.js';
+import { fileSource } from '../store/input.js';
 import { commitObject, forgetObject, recordObject } from './archives.js';
 import type { ObjectRecord } from './catalog.js';
 import { s3Error } from './errors.js';
@@ -74,7 +75,7 @@ export async function putObject(ctx: S3Context, r: S3Request): Promise<void> {
     const body = await ingest(r.req, r.caller.payload, tmp, length);
     // Conditional writes (If-None-Match: * creates only; If-Match: the current ETag) are checked after the body.
     conditionalWrite(ctx, r, ifNoneMatch);
-    const commitIt = () => commitObject(ctx, tmp, bucket, key);
+    const commitIt = () => commitObject(ctx, fileSource(tmp), bucket, key);
     const dir = await quietWork(ctx, r, commitIt);
     const rec: ObjectRecord = {
       key,
