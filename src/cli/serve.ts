@@ -25,7 +25,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--token <token>', 'bearer token for writes (default: $BLOCKFRAME_TOKEN)')
     .option('--compress <how>', 'uploads: compress as commit --compress does (zstd, zstd:LEVEL, auto)')
     .option('--encrypt', "uploads: encrypt with the server's keys (--key-file, --passphrase-file, $BLOCKFRAME_PASSPHRASE)")
-    .option('--s3-port <port>', 'also serve the S3 API on this port (see docs/s3-api.md)')
+    .option('--s3-port <port>', 'also serve the S3 API on this port (see docs/s3.md)')
     .option('--s3-user <access:secret>', 'an S3 user (repeatable; also $BLOCKFRAME_S3_USERS="A:S,A2:S2" and "s3" in the config file)', (v: string, all: string[] = []) => [...all, v])
     .option('--s3-grant <bucket:access:read|write>', "give an S3 user access to another user's bucket (repeatable)", (v: string, all: string[] = []) => [...all, v])
     .option('--s3-domain <domain>', 'virtual-hosted style: Host BUCKET.DOMAIN addresses BUCKET (path style always works)')

@@ -23,7 +23,7 @@ export function checkBucketName(name: string): void {
 /**
  * Object keys: 1 to 1024 bytes of UTF-8, any characters but NUL. Keys with a "." or ".." path segment are
  * refused (InvalidArgument): they round-trip in S3 but turn into path traversal in every tool that syncs a
- * bucket to a directory (see docs/s3-api.md). Errors: KeyTooLongError, InvalidArgument.
+ * bucket to a directory (see docs/s3.md). Errors: KeyTooLongError, InvalidArgument.
  */
 export function checkKey(key: string): void {
   if (key.length === 0) throw s3Error('InvalidArgument', 'the object key is empty');
