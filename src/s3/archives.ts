@@ -9,9 +9,35 @@ import type { S3Context } from './http.js';
 /** The archive name of an object: "{bucket}/{key}" (the manifest keeps it; the directory name is sanitised). */
 export const archiveName = (bucket: string, key: string): string => `${bucket}/${key}`;
 
-/** Commit the verified body read from `input` (a spool file, or the staged parts) as the archive of bucket/key; returns its directory. */
+/** Commits that run at once by default: one already keeps both pool workers busy, and each holds 30-40 MiB of slabs. */
+export const DEFAULT_COMMIT_SLOTS = 1;
+
+/** A counting semaphore: at most `size` holders at once, the others wait in arrival order. */
+export class Slots {
+  private busy = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(readonly size: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.busy >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.busy++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(); // the slot passes straight to the next waiter
+      else this.busy--;
+    }
+  }
+}
+
+/**
+ * Commit the verified body read from `input` (a spool file, or the staged parts) as the archive of bucket/key;
+ * returns its directory. Commits take one of `ctx.commits`' slots, so many concurrent uploads completing at once
+ * queue instead of each holding its own commit buffers (peak memory stays bounded; throughput is the disk's).
+ */
 export async function commitObject(ctx: S3Context, input: InputSource, bucket: string, key: string, signal?: AbortSignal): Promise<string> {
-  const r = await commitInput(input, { name: archiveName(bucket, key), storeSet: ctx.repo.set, pool: ctx.pool, signal });
+  const r = await ctx.commits.run(() => commitInput(input, { name: archiveName(bucket, key), storeSet: ctx.repo.set, pool: ctx.pool, signal }));
   return r.dir;
 }
 

@@ -5,6 +5,7 @@ import type { ComputePool } from '../compute/pool.js';
 import type { Repository } from '../archive/repo.js';
 import type { ArchiveCache } from '../server/cache.js';
 import type { WindowReader } from '../server/windows.js';
+import type { Slots } from './archives.js';
 import type { Caller } from './auth.js';
 import type { BucketRecord, Catalog } from './catalog.js';
 import { decodeChunked } from './chunked.js';
@@ -25,6 +26,8 @@ export interface S3Context {
   grants: S3Grant[];
   /** Mutations of one archive directory's references (record, retire) run one at a time. */
   dirs: KeyedMutex;
+  /** Commits (PutObject, CompleteMultipartUpload) that may run at once; the rest queue. */
+  commits: Slots;
   region: string;
   idleMs: number;
   log: (line: string) => void;

@@ -64,8 +64,8 @@ function summer(name: ChecksumName): Summer {
   };
 }
 
-/** Bytes gathered from the request before one write (one writev of the received chunks, no copy). */
-export const WRITE_BATCH_BYTES = 1024 * 1024;
+/** Bytes gathered from the request before one write (one writev of the received chunks, no copy): 128 parts in flight hold at most 64 MiB. */
+export const WRITE_BATCH_BYTES = 256 * 1024;
 
 /**
  * Sequential appends to `fh` in batches of about WRITE_BATCH_BYTES, with one batch in flight while the next is

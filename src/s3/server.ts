@@ -5,6 +5,7 @@ import { Repository } from '../archive/repo.js';
 import { ArchiveCache } from '../server/cache.js';
 import { WindowReader } from '../server/windows.js';
 import type { StoreOptions } from '../store/config.js';
+import { DEFAULT_COMMIT_SLOTS, Slots } from './archives.js';
 import { authenticate } from './auth.js';
 import { createBucket, deleteBucket, getBucketAcl, getBucketLocation, getBucketVersioning, headBucket, listBuckets, listObjects, putBucketAcl } from './buckets.js';
 import { Catalog } from './catalog.js';
@@ -29,6 +30,8 @@ export interface S3ServerOptions extends StoreOptions {
   /** Multipart uploads older than this are removed (default 7 days). */
   uploadExpiryMs?: number;
   idleMs?: number;
+  /** Commits that may run at once (default DEFAULT_COMMIT_SLOTS); further PutObject/Complete requests queue. */
+  commitSlots?: number;
   /** Share the HTTP server's repository, pool, cache and read windows instead of opening new ones. */
   shared?: { repo: Repository; pool: ComputePool; cache: ArchiveCache; windows: WindowReader };
   /** Before serving, make the catalogue agree with the archives' manifests (see rebuildCatalog); new buckets go to the first user. */
@@ -57,7 +60,7 @@ export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
   const catalog = await Catalog.load(repo.set);
   const uploads = await Uploads.open(repo, opts.uploadExpiryMs);
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const ctx: S3Context = { repo, pool, cache, windows, catalog, uploads, grants: opts.grants ?? [], dirs: new KeyedMutex(), region: opts.region ?? 'us-east-1', idleMs: opts.idleMs ?? 120_000, log };
+  const ctx: S3Context = { repo, pool, cache, windows, catalog, uploads, grants: opts.grants ?? [], dirs: new KeyedMutex(), commits: new Slots(opts.commitSlots ?? DEFAULT_COMMIT_SLOTS), region: opts.region ?? 'us-east-1', idleMs: opts.idleMs ?? 120_000, log };
   const users = new Map(opts.users.map((u) => [u.accessKey, u]));
   if (opts.rebuild) {
     const r = await rebuildCatalog(ctx, opts.users[0]!.accessKey);
