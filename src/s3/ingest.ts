@@ -149,13 +149,14 @@ export function declaredLength(req: IncomingMessage, payload: Payload, max = MAX
 }
 
 /**
- * Stream the body of `req` into a new file `path` (mode 0600, fsynced), decoding aws-chunked framing, while
+ * Stream the body of `req` into a new file `path` (mode 0600; fsynced when `durable`, as a multipart part must be
+ * to outlive a crash; a PutObject spool is read back by the commit at once and discarded, so it need not), decoding aws-chunked framing, while
  * computing MD5, the payload SHA-256 when it was signed, and any x-amz-checksum-* the client sent (as a header,
  * or announced in x-amz-trailer). Then check, in order: the length (IncompleteBody), the signed SHA-256
  * (XAmzContentSHA256Mismatch), Content-MD5 (InvalidDigest when malformed, BadDigest when wrong) and the
  * checksums (BadDigest). On any failure the caller must discard the file: nothing has been committed.
  */
-export async function ingest(req: IncomingMessage, payload: Payload, path: string, length: number, signal?: AbortSignal): Promise<Ingested> {
+export async function ingest(req: IncomingMessage, payload: Payload, path: string, length: number, durable = true, signal?: AbortSignal): Promise<Ingested> {
   const md5Header = hdr(req, 'content-md5');
   if (md5Header !== undefined && !/^[A-Za-z0-9+/]{22}==$/.test(md5Header)) throw s3Error('InvalidDigest', 'The Content-MD5 you specified was invalid.');
   const md5 = createHash('md5');
@@ -180,7 +181,7 @@ export async function ingest(req: IncomingMessage, payload: Payload, path: strin
         await out.add(chunk);
       }
       await out.flush();
-      await fh.sync();
+      if (durable) await fh.sync();
     } catch (err) {
       await out.settle();
       if (err instanceof BlockFrameError) throw err;

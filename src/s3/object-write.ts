@@ -72,7 +72,8 @@ export async function putObject(ctx: S3Context, r: S3Request): Promise<void> {
   const { spool } = await spoolFor(ctx.repo, 0);
   try {
     const tmp = spool.path('object');
-    const body = await ingest(r.req, r.caller.payload, tmp, length);
+    // The spool is not fsynced: the commit reads it back (from the page cache) and fsyncs the shards it writes.
+    const body = await ingest(r.req, r.caller.payload, tmp, length, false);
     // Conditional writes (If-None-Match: * creates only; If-Match: the current ETag) are checked after the body.
     conditionalWrite(ctx, r, ifNoneMatch);
     const commitIt = () => commitObject(ctx, fileSource(tmp), bucket, key);
