@@ -1,6 +1,7 @@
 // Multipart staging: uploads and their parts as local files until Complete or Abort, and expiry of abandoned ones.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../store/fsutil.js';
 import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Repository } from '../archive/repo.js';
@@ -95,7 +96,7 @@ export class Uploads {
     const id = randomBytes(20).toString('hex');
     const u: UploadInfo = { ...info, id, initiated: new Date().toISOString() };
     await mkdir(join(this.dir, id), { mode: 0o700 });
-    await writeFile(join(this.dir, id, 'upload.json'), JSON.stringify(u));
+    await writeFileAtomic(join(this.dir, id, 'upload.json'), JSON.stringify(u));
     this.uploads.set(id, u);
     return u;
   }
@@ -128,18 +129,28 @@ export class Uploads {
     return join(this.dir, id, `part-${n}`);
   }
 
-  /** Move a verified spooled part into place (replacing any earlier part of that number). */
+  /**
+   * Move a verified, fsynced spooled part into place (replacing any earlier part of that number), then record it
+   * atomically: its JSON is written through a temp file, fsynced and renamed, and the directory fsynced (which
+   * also makes the part's rename durable). After a crash a part is there with its record, or not at all.
+   */
   async putPart(id: string, tmp: string, p: PartInfo): Promise<void> {
     await rename(tmp, this.partPath(id, p.number));
-    await writeFile(join(this.dir, id, `part-${p.number}.json`), JSON.stringify(p));
+    await writeFileAtomic(join(this.dir, id, `part-${p.number}.json`), JSON.stringify(p));
   }
 
-  /** The parts uploaded so far, by part number. */
+  /** The parts uploaded so far, by part number; a record that can't be read (torn by a crash) counts as not uploaded. */
   async parts(id: string): Promise<PartInfo[]> {
     const out: PartInfo[] = [];
     for (const name of await readdir(join(this.dir, id)).catch(() => [] as string[])) {
       if (!/^part-\d+\.json$/.test(name)) continue;
-      out.push(JSON.parse(await readFile(join(this.dir, id, name), 'utf8')) as PartInfo);
+      let p: PartInfo | null = null;
+      try {
+        p = JSON.parse(await readFile(join(this.dir, id, name), 'utf8')) as PartInfo;
+      } catch {
+        continue;
+      }
+      if (p && Number.isSafeInteger(p.number) && Number.isSafeInteger(p.size) && typeof p.md5 === 'string') out.push(p);
     }
     return out.sort((a, b) => a.number - b.number);
   }

@@ -1,4 +1,4 @@
-// The parts input (store/input-parts.ts) and commitInput: multipart parts commit straight from staging, byte-exact.
+// The parts input (store/input-parts.ts), commitInput and staged part records: multipart parts commit straight from staging, byte-exact.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFile, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { commit, commitInput, partsSource, restore } from '../../src/index.js';
 import { isBlockFrameError } from '../../src/errors.js';
 import { randomBytesSeeded, tempDir } from '../helpers/fixtures.js';
+import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, ListPartsCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import { ALICE, startS3 } from './helpers.js';
 
 /** Parts of uneven sizes (one empty) and their concatenation. */
 async function parts(dir: string): Promise<{ files: string[]; whole: Buffer }> {
@@ -87,5 +89,29 @@ test('a part that changes during the commit fails it with BF_FILE_CHANGED and pu
     assert.deepEqual((await readdir(archive)).filter((d) => d.startsWith('obj_')), []);
   } finally {
     await t.cleanup();
+  }
+});
+
+test('a part record torn by a crash counts as not uploaded: ListParts skips it, Complete says InvalidPart, a re-upload heals it', async () => {
+  const s = await startS3();
+  try {
+    const c = s.client(ALICE);
+    await c.send(new CreateBucketCommand({ Bucket: 'torn' }));
+    const { UploadId } = await c.send(new CreateMultipartUploadCommand({ Bucket: 'torn', Key: 'k' }));
+    const bodies = [Buffer.alloc(5 * 1024 * 1024, 1), Buffer.from('tail')];
+    const etags: string[] = [];
+    for (const [i, b] of bodies.entries()) etags.push((await c.send(new UploadPartCommand({ Bucket: 'torn', Key: 'k', UploadId, PartNumber: i + 1, Body: b }))).ETag!);
+    // What a crash between writing and syncing the record could leave.
+    await writeFile(join(s.s3.context.uploads.dir, UploadId!, 'part-2.json'), '{"number":2,"si');
+    const listed = await c.send(new ListPartsCommand({ Bucket: 'torn', Key: 'k', UploadId }));
+    assert.deepEqual(listed.Parts?.map((p) => p.PartNumber), [1]);
+    const complete = () => c.send(new CompleteMultipartUploadCommand({ Bucket: 'torn', Key: 'k', UploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }));
+    await assert.rejects(complete(), (e: Error) => e.name === 'InvalidPart');
+    await c.send(new UploadPartCommand({ Bucket: 'torn', Key: 'k', UploadId, PartNumber: 2, Body: bodies[1] }));
+    await complete();
+    const got = await c.send(new GetObjectCommand({ Bucket: 'torn', Key: 'k' }));
+    assert.deepEqual(Buffer.from(await got.Body!.transformToByteArray()), Buffer.concat(bodies));
+  } finally {
+    await s.close();
   }
 });
