@@ -1,5 +1,6 @@
 // `npm run bench`: codec and hash speed; commit/restore of a 2 GiB Tier 3 file against dd; verify and repair against
-// par2; verified 1 MiB range reads; 4 stores against 1; peak RSS. Prints a table and writes bench/results.json.
+// par2; verified 1 MiB range reads; 4 stores against 1; peak RSS; the S3 endpoint against radosgw. Prints a table and
+// writes bench/results.json (and the S3 rows' raw numbers to bench/results-s3.json).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
@@ -8,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { benchCodec } from './codec.js';
 import { benchBlake3 } from './blake3.js';
 import { benchServe } from './serve.js';
+import { benchS3 } from './s3.js';
 import { benchTransforms, drainDirty } from './transforms.js';
 import { parseSize } from '../src/layout/units.js';
 import { ComputePool, openArchive, read } from '../src/index.js';
@@ -23,6 +25,8 @@ const quick = process.argv.includes('--quick');
 const sizeArg = process.argv.indexOf('--size');
 const BIG = sizeArg > 0 ? parseSize(process.argv[sizeArg + 1] ?? '', 'bench --size') : quick ? GiB / 4 : 2 * GiB;
 const RUNS = quick ? 1 : 3;
+/** The S3 rows copy 1 GiB up and down (256 MiB with --quick). */
+const S3_SIZE = quick ? GiB / 4 : GiB;
 
 interface Row {
   measure: string;
@@ -260,6 +264,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--tier4-only')) return tier4Only();
   if (process.argv.includes('--stores-only')) return storesOnly();
   if (process.argv.includes('--transforms-only')) return transformsOnly();
+  if (process.argv.includes('--s3-only')) return s3Only();
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   log('codec and BLAKE3 micro-benchmarks');
@@ -380,6 +385,8 @@ async function main(): Promise<void> {
   }
   results.peakRssMiB = rss;
   for (const [k, val] of Object.entries(rss)) row(`peak RSS, commit ${k}`, `${val.toFixed(0)} MiB`, '<= 256 MiB', val <= 256);
+  await rm(src, { force: true });
+  await s3Rows();
   await rm(work, { recursive: true, force: true });
 
   results.table = rows;
@@ -413,6 +420,24 @@ async function transformsOnly(): Promise<void> {
   await rm(work, { recursive: true, force: true });
   results.table = rows;
   await writeFile(join(repo, 'bench', 'results-transforms.json'), JSON.stringify(results, null, 2) + '\n');
+  printTable();
+}
+
+/** The S3 endpoint against radosgw and cp; raw numbers also to bench/results-s3.json. */
+async function s3Rows(): Promise<void> {
+  log('S3 endpoint');
+  const s = await benchS3({ work, size: S3_SIZE, runs: RUNS, log, drain: () => drainDirty(log) });
+  rows.push(...s.rows);
+  results.s3 = s.raw;
+  await writeFile(join(repo, 'bench', quick ? 'results-s3-quick.json' : 'results-s3.json'), JSON.stringify({ date: results.date, quick, ...s.raw, table: s.rows }, null, 2) + '\n');
+}
+
+/** `npm run bench -- --s3-only`: just the S3 rows. */
+async function s3Only(): Promise<void> {
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  await s3Rows();
+  await rm(work, { recursive: true, force: true });
   printTable();
 }
 
