@@ -2,12 +2,14 @@
 import { BlockFrameError } from '../errors.js';
 import { invert, matrix, selectRows, type Matrix } from './gf256.js';
 import { portableKernel, type Kernel } from './kernel-portable.js';
-import { wasmKernel } from './kernel-wasm.js';
+import { nativeCpu, nativeKernel, nativeStatus } from './kernel-native.js';
+import { wasmKernel, wasmVariant } from './kernel-wasm.js';
 import { checkShape, encodingMatrix } from './matrix.js';
 
 export { RS_FIELD, RS_MATRIX } from './matrix.js';
 
-export type KernelName = 'simd' | 'portable';
+/** 'native': ISA-L through the optional addon; 'simd': the WebAssembly SIMD kernel; 'portable': TypeScript. */
+export type KernelName = 'native' | 'simd' | 'portable';
 
 export interface ReedSolomon {
   readonly dataShards: number; // k
@@ -25,6 +27,33 @@ export interface ReedSolomon {
 /** True when the WebAssembly SIMD kernel loads in this runtime. */
 export function simdAvailable(): boolean {
   return wasmKernel() !== null;
+}
+
+/** True when the optional ISA-L addon is built, loads and passes its self-check. */
+export function nativeAvailable(): boolean {
+  return nativeKernel() !== null;
+}
+
+/** The kernel `createReedSolomon(k, m)` uses by default here, with a one-line description. */
+export interface CodecKernelInfo {
+  readonly name: KernelName;
+  /** e.g. "ISA-L (avx512) via native addon", "WebAssembly relaxed-simd", "portable TypeScript". */
+  readonly detail: string;
+  /** Why the native kernel is not in use ('' when it is). */
+  readonly nativeStatus: string;
+}
+
+/** Which kernel encodes and reconstructs by default in this process (and, identically, in its compute workers). */
+export function codecKernel(): CodecKernelInfo {
+  const name = defaultKernel().name;
+  const detail = name === 'native' ? `ISA-L (${nativeCpu}) via native addon`
+    : name === 'simd' ? `WebAssembly ${wasmVariant}` : 'portable TypeScript';
+  return { name, detail, nativeStatus };
+}
+
+/** native, else simd, else portable. */
+function defaultKernel(): Kernel {
+  return nativeKernel() ?? wasmKernel() ?? portableKernel;
 }
 
 /** The caller's output buffer for a rebuilt shard when it has one of the right length, else a new one. */
@@ -66,6 +95,11 @@ class Codec implements ReedSolomon {
     const len = k > 0 ? data[0].length : 0;
     for (const s of data) if (s.length !== len) throw misuse('data shards differ in length');
     for (const s of parity) if (s.length !== len) throw misuse('parity shards must have the data shard length');
+    if (k === 1) {
+      // Every coefficient is 1 when k = 1 (docs/codec.md): parity shards are copies of the data shard.
+      for (const p of parity) p.set(data[0]);
+      return;
+    }
     this.impl.matMul(this.parity, data, parity, len);
   }
 
@@ -124,17 +158,23 @@ class Codec implements ReedSolomon {
 
 /**
  * A Reed-Solomon codec with k data and m parity shards (1 <= k, 0 <= m, k + m <= 256); see docs/codec.md.
- * kernel 'auto' (default) picks SIMD when available, else portable; an explicit 'simd' throws when unavailable.
+ * kernel 'auto' (default) picks native (ISA-L addon) when built, else SIMD when available, else portable; every
+ * kernel gives identical bytes. An explicit 'native' or 'simd' throws BF_INTERNAL when that kernel is unavailable.
+ * Errors: BF_RS_INVALID for a bad shape.
  */
 export function createReedSolomon(k: number, m: number, opts?: { kernel?: KernelName | 'auto' }): ReedSolomon {
   checkShape(k, m);
   const want = opts?.kernel ?? 'auto';
   let impl: Kernel;
   if (want === 'portable') impl = portableKernel;
-  else {
+  else if (want === 'native') {
+    const native = nativeKernel();
+    if (native === null) throw misuse(`the native ISA-L kernel is not available: ${nativeStatus}`);
+    impl = native;
+  } else if (want === 'simd') {
     const simd = wasmKernel();
-    if (simd === null && want === 'simd') throw misuse('the WebAssembly SIMD kernel is not available in this runtime');
-    impl = simd ?? portableKernel;
-  }
+    if (simd === null) throw misuse('the WebAssembly SIMD kernel is not available in this runtime');
+    impl = simd;
+  } else impl = defaultKernel();
   return new Codec(k, m, impl);
 }
