@@ -1,5 +1,6 @@
 // Builds asm/rs.ts with the local AssemblyScript compiler and embeds the .wasm as src/codec/rs-wasm-binary.ts.
 //
+// The module declares a shared memory of at most 4 GiB (so blocks handed out for zero-copy stay valid as it grows).
 // Two variants are embedded: plain WebAssembly SIMD, and one using i8x16.relaxed_swizzle (identical results
 // for the in-range indices 0..15 the kernel uses, but a single pshufb on x86) for runtimes that ship
 // relaxed SIMD. The relaxed variant is the same source with `i8x16.swizzle(` rewritten.
@@ -20,7 +21,9 @@ function compile(dir, name, text, features) {
   writeFileSync(src, text);
   execFileSync(asc, [
     src, '--outFile', out, '-O3', '--noAssert', '--runtime', 'stub', '--initialMemory', '1',
-    ...features.flatMap((f) => ['--enable', f]),
+    // Shared memory: growing it never detaches the views callers hold on zero-copy blocks (src/codec/wasm-arena.ts).
+    '--sharedMemory', '--maximumMemory', '65536',
+    ...['threads', ...features].flatMap((f) => ['--enable', f]),
   ], { cwd: root, stdio: 'inherit' });
   return readFileSync(out);
 }

@@ -56,6 +56,28 @@ function defaultKernel(): Kernel {
   return nativeKernel() ?? wasmKernel() ?? portableKernel;
 }
 
+/**
+ * `bytes` (>= 0, an integer) of memory that the default kernel reads and writes in place: encode and reconstruct
+ * over shards that are views into it (e.g. `buf.subarray(i * L, (i + 1) * L)`) copy nothing in or out.
+ * With the WASM kernel it is a block of the kernel's shared linear memory in this thread (a SharedArrayBuffer
+ * view that stays valid as the memory grows; hand it back with releaseCodecBuffer to reuse it, the memory is
+ * never returned to the OS). With the native kernel any memory is zero-copy and this is a plain SharedArrayBuffer.
+ * Errors: BF_INTERNAL for a bad size or when the kernel's memory cannot grow (4 GiB at most).
+ */
+export function allocCodecBuffer(bytes: number): Uint8Array {
+  if (!Number.isSafeInteger(bytes) || bytes < 0) throw misuse(`allocCodecBuffer needs a byte count, got ${bytes}`);
+  const k = defaultKernel();
+  const wasm = wasmKernel();
+  if (k === wasm && wasm !== null) return wasm.allocate(bytes);
+  return new Uint8Array(new SharedArrayBuffer(bytes));
+}
+
+/** Give back a buffer from allocCodecBuffer (the whole view it returned) for reuse; others are ignored. */
+export function releaseCodecBuffer(buf: Uint8Array): void {
+  const wasm = wasmKernel();
+  if (wasm !== null && wasm.owns(buf)) wasm.arena.release(buf.byteOffset);
+}
+
 /** The caller's output buffer for a rebuilt shard when it has one of the right length, else a new one. */
 function buffer(into: Uint8Array | undefined, len: number): Uint8Array {
   return into && into.length === len ? into : new Uint8Array(len);
@@ -78,6 +100,8 @@ class Codec implements ReedSolomon {
   /** A alone, m x k. */
   private readonly parity: Matrix;
   private readonly decodeCache = new Map<string, Matrix>();
+  /** Rows of A per set of missing parity shards (up to 16 sets, then cleared). */
+  private readonly parityRows = new Map<string, Matrix>();
 
   constructor(k: number, m: number, impl: Kernel) {
     this.dataShards = k;
@@ -125,8 +149,7 @@ class Codec implements ReedSolomon {
     if (missingData.length > 0) {
       const use = present.slice(0, k);
       const inputs = use.map((i) => shards[i] as Uint8Array);
-      const dec = this.decodeMatrix(use);
-      const coeffs = selectRows(dec, missingData);
+      const coeffs = this.decodeRows(use, missingData);
       const outputs = missingData.map((i) => buffer(opts?.into?.[i], len));
       this.impl.matMul(coeffs, inputs, outputs, len);
       missingData.forEach((i, n) => { shards[i] = outputs[n]; });
@@ -136,23 +159,32 @@ class Codec implements ReedSolomon {
     for (let i = 0; i < m; i++) if (shards[k + i] == null) missingParity.push(i);
     if (missingParity.length === 0) return;
     const outputs = missingParity.map((i) => buffer(opts?.into?.[k + i], len));
-    this.impl.matMul(selectRows(this.parity, missingParity), shards.slice(0, k) as Uint8Array[], outputs, len);
+    const key = missingParity.join(',');
+    let rows = this.parityRows.get(key);
+    if (rows === undefined) {
+      if (this.parityRows.size >= DECODE_CACHE_SIZE) this.parityRows.clear();
+      this.parityRows.set(key, (rows = selectRows(this.parity, missingParity)));
+    }
+    this.impl.matMul(rows, shards.slice(0, k) as Uint8Array[], outputs, len);
     missingParity.forEach((i, n) => { shards[k + i] = outputs[n]; });
   }
 
-  /** Inverse of the generator rows `use` (k surviving shards): maps those shards back to the data. */
-  private decodeMatrix(use: number[]): Matrix {
-    const key = use.join(',');
+  /**
+   * Rows `missing` of the inverse of the generator rows `use` (k surviving shards): they map those shards back
+   * to the missing data shards. Cached (the last 16 erasure patterns), so the kernels' per-matrix tables are too.
+   */
+  private decodeRows(use: number[], missing: number[]): Matrix {
+    const key = `${use.join(',')}/${missing.join(',')}`;
     const hit = this.decodeCache.get(key);
     if (hit !== undefined) {
       this.decodeCache.delete(key);
       this.decodeCache.set(key, hit);
       return hit;
     }
-    const dec = invert(selectRows(this.gen, use));
-    this.decodeCache.set(key, dec);
+    const rows = selectRows(invert(selectRows(this.gen, use)), missing);
+    this.decodeCache.set(key, rows);
     if (this.decodeCache.size > DECODE_CACHE_SIZE) this.decodeCache.delete(this.decodeCache.keys().next().value as string);
-    return dec;
+    return rows;
   }
 }
 

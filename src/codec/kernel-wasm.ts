@@ -1,26 +1,29 @@
-// WebAssembly SIMD kernel loader: instantiates the embedded module, owns its linear memory, feeds it tiles.
+// WebAssembly SIMD kernel loader: instantiates the embedded module, owns its memory, multiplies in place or in tiles.
+import { setFlagsFromString } from 'node:v8';
 import { BlockFrameError } from '../errors.js';
 import { MUL_TABLE, type Matrix } from './gf256.js';
 import type { Kernel } from './kernel-portable.js';
 import { RS_WASM_BASE64, RS_WASM_RELAXED_BASE64 } from './rs-wasm-binary.js';
+import { WasmArena } from './wasm-arena.js';
 import { WASM, type WasmMemory } from '../wasm.js';
-
 
 interface RsExports {
   readonly memory: WasmMemory;
   heapBase(): number;
-  matmul(tbl: number, rows: number, cols: number, inp: number, out: number, stride: number, len: number): void;
+  /** asm/rs.ts: outputs = coefficients x inputs over [0, n), n a multiple of 32; ins/outs are u32 address lists. */
+  matmul(tbl: number, rows: number, cols: number, ins: number, outs: number, n: number, ones: number): void;
 }
 
-/** Target bytes of (inputs + outputs) per tile: the tile stays in L2 while the kernel runs over it. */
+/** Target bytes of (inputs + outputs) per copied tile: the tile stays in L2 while the kernel runs over it. */
 const TILE_BUDGET = 1024 * 1024;
 const MIN_STRIDE = 1024;
 const MAX_STRIDE = 64 * 1024;
-const PAGE = 65536;
+/** The kernel works in 32-byte steps; a zero-copy call covers the 32-byte multiple, the tail goes through a tile. */
+const STEP = 32;
 
 const align = (n: number, a: number): number => Math.ceil(n / a) * a;
 
-/** The 32-byte split-nibble tables of every coefficient of m, in row-major order. */
+/** The 32-byte split-nibble tables of every coefficient of m, in row-major order (ISA-L's ec_init_tables layout). */
 function buildTables(m: Matrix): Uint8Array {
   const t = new Uint8Array(m.data.length * 32);
   for (let i = 0; i < m.data.length; i++) {
@@ -33,25 +36,61 @@ function buildTables(m: Matrix): Uint8Array {
   return t;
 }
 
-class WasmKernel implements Kernel {
+/** True when row 0 of m is all ones (parity 0 of every encode): the kernel then XORs it without lookups. */
+function firstRowOnes(m: Matrix): boolean {
+  for (let c = 0; c < m.cols; c++) if (m.data[c] !== 1) return false;
+  return m.rows > 0;
+}
+
+export class WasmKernel implements Kernel {
   readonly name = 'simd' as const;
   private readonly ex: RsExports;
-  private readonly base: number;
+  readonly arena: WasmArena;
+  /** Every ArrayBuffer the memory has had: a view on any of them is kernel memory (shared memory never detaches). */
+  private readonly buffers = new WeakSet<object>();
   private mem: Uint8Array;
   private readonly tableCache = new WeakMap<Matrix, Uint8Array>();
   private loadedTables: Matrix | null = null;
+  /** Scratch block: tables, then the two address lists, then the copy tiles. */
+  private scratch = -1;
+  private scratchSize = 0;
 
   constructor(ex: RsExports) {
     this.ex = ex;
-    this.base = align(ex.heapBase(), 64);
+    this.arena = new WasmArena(ex.memory, ex.heapBase());
     this.mem = new Uint8Array(ex.memory.buffer);
+    this.buffers.add(ex.memory.buffer);
   }
 
-  private ensure(bytes: number): void {
-    if (bytes > this.ex.memory.buffer.byteLength) {
-      this.ex.memory.grow(Math.ceil((bytes - this.ex.memory.buffer.byteLength) / PAGE));
+  /** The memory's current bytes (a grow replaces the buffer object). */
+  private view(): Uint8Array {
+    const buf = this.ex.memory.buffer;
+    if (this.mem.buffer !== buf) {
+      this.mem = new Uint8Array(buf);
+      this.buffers.add(buf);
     }
-    if (this.mem.buffer !== this.ex.memory.buffer || this.mem.length === 0) this.mem = new Uint8Array(this.ex.memory.buffer);
+    return this.mem;
+  }
+
+  /** A block of the kernel's memory as a view (bytes >= 1); see allocCodecBuffer in index.ts. */
+  allocate(bytes: number): Uint8Array {
+    const offset = this.arena.alloc(bytes);
+    return this.view().subarray(offset, offset + bytes);
+  }
+
+  /** Is every byte of `a` in this kernel's memory? */
+  owns(a: Uint8Array): boolean {
+    return this.buffers.has(a.buffer);
+  }
+
+  private ensureScratch(bytes: number): number {
+    if (this.scratchSize < bytes) {
+      if (this.scratch >= 0) this.arena.release(this.scratch);
+      this.scratch = this.arena.alloc(bytes);
+      this.scratchSize = bytes;
+      this.loadedTables = null;
+    }
+    return this.scratch;
   }
 
   matMul(coeffs: Matrix, inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): void {
@@ -59,30 +98,41 @@ class WasmKernel implements Kernel {
     const cols = inputs.length;
     if (coeffs.rows !== rows || coeffs.cols !== cols) throw new BlockFrameError('BF_INTERNAL', 'kernel: coefficient matrix shape mismatch');
     if (len === 0 || rows === 0) return;
-    if (cols === 1 && coeffs.data.every((c) => c === 1)) {
-      // k = 1 (replication): every output is a copy of the single input.
-      for (const out of outputs) out.set(inputs[0].subarray(0, len));
-      return;
-    }
     let tables = this.tableCache.get(coeffs);
     if (tables === undefined) {
       tables = buildTables(coeffs);
       this.tableCache.set(coeffs, tables);
     }
-    const stride = Math.min(align(len, 32), Math.max(MIN_STRIDE, Math.min(MAX_STRIDE, Math.floor(TILE_BUDGET / (rows + cols) / 32) * 32)));
-    const tbl = this.base;
-    const inp = align(tbl + tables.length, 64);
-    const out = inp + cols * stride;
-    this.ensure(out + rows * stride);
+    const zeroCopy = inputs.every((a) => this.owns(a)) && outputs.every((a) => this.owns(a));
+    const body = zeroCopy ? len - (len % STEP) : 0;
+    const rest = len - body;
+    const stride = rest === 0 ? 0 : Math.min(align(rest, STEP), Math.max(MIN_STRIDE, Math.min(MAX_STRIDE, Math.floor(TILE_BUDGET / (rows + cols) / STEP) * STEP)));
+    const tbl = this.ensureScratch(align(tables.length + 4 * (rows + cols), 64) + (rows + cols) * stride);
+    const ins = tbl + tables.length;
+    const outs = ins + 4 * cols;
+    let mem = this.view();
     if (this.loadedTables !== coeffs) {
-      this.mem.set(tables, tbl);
+      mem.set(tables, tbl);
       this.loadedTables = coeffs;
     }
-    const mem = this.mem;
-    for (let s = 0; s < len; s += stride) {
+    const ones = firstRowOnes(coeffs) ? 1 : 0;
+    const addrs = new Uint32Array(mem.buffer, ins, rows + cols);
+    if (body > 0) {
+      // Zero-copy: the kernel reads and writes the callers' blocks of its own memory.
+      inputs.forEach((a, c) => { addrs[c] = a.byteOffset; });
+      outputs.forEach((a, r) => { addrs[cols + r] = a.byteOffset; });
+      this.ex.matmul(tbl, rows, cols, ins, outs, body, ones);
+    }
+    if (rest === 0) return;
+    mem = this.view();
+    const inp = align(outs + 4 * rows, 64);
+    const out = inp + cols * stride;
+    for (let c = 0; c < cols; c++) addrs[c] = inp + c * stride;
+    for (let r = 0; r < rows; r++) addrs[cols + r] = out + r * stride;
+    for (let s = body; s < len; s += stride) {
       const n = Math.min(stride, len - s);
       for (let c = 0; c < cols; c++) mem.set(inputs[c].subarray(s, s + n), inp + c * stride);
-      this.ex.matmul(tbl, rows, cols, inp, out, stride, n);
+      this.ex.matmul(tbl, rows, cols, ins, outs, align(n, STEP), ones);
       for (let r = 0; r < rows; r++) outputs[r].set(mem.subarray(out + r * stride, out + r * stride + n), s);
     }
   }
@@ -105,6 +155,23 @@ function instantiate(b64: string): WasmKernel | null {
   }
 }
 
+/**
+ * Node 20 (V8 11.3) implements relaxed SIMD but ships it behind --experimental-wasm-relaxed-simd; Node >= 22 has
+ * it on. Plain i8x16.swizzle costs V8 a saturating add before every pshufb (out-of-range lanes must give 0), so
+ * where the relaxed module does not validate, turn the feature on (process-wide; it only adds the opcodes of the
+ * WebAssembly relaxed-SIMD proposal, phase 4). BLOCKFRAME_WASM_RELAXED=0 leaves V8's flags alone.
+ */
+function enableRelaxedSimd(): void {
+  if (process.env.BLOCKFRAME_WASM_RELAXED === '0') return;
+  try {
+    const bytes = decode(RS_WASM_RELAXED_BASE64);
+    if (WASM === undefined || bytes.length === 0 || WASM.validate(bytes)) return;
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    // Unknown flag or no WebAssembly: the plain SIMD module is used.
+  }
+}
+
 /** Which module variant loaded: relaxed SIMD (single-instruction swizzle), plain SIMD, or none. */
 export let wasmVariant: 'relaxed-simd' | 'simd' | 'none' = 'none';
 
@@ -112,8 +179,9 @@ export let wasmVariant: 'relaxed-simd' | 'simd' | 'none' = 'none';
  * The SIMD kernel, or null when this runtime cannot validate or run WebAssembly SIMD. Prefers the
  * relaxed-SIMD build (identical results: the kernel's swizzle indices are always 0..15).
  */
-export function wasmKernel(): Kernel | null {
+export function wasmKernel(): WasmKernel | null {
   if (loaded !== undefined) return loaded;
+  enableRelaxedSimd();
   loaded = instantiate(RS_WASM_RELAXED_BASE64);
   if (loaded !== null) wasmVariant = 'relaxed-simd';
   else {
