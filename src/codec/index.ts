@@ -75,7 +75,7 @@ export function allocCodecBuffer(bytes: number): Uint8Array {
 /** Give back a buffer from allocCodecBuffer (the whole view it returned) for reuse; others are ignored. */
 export function releaseCodecBuffer(buf: Uint8Array): void {
   const wasm = wasmKernel();
-  if (wasm !== null && wasm.owns(buf)) wasm.arena.release(buf.byteOffset);
+  if (wasm !== null) wasm.release(buf);
 }
 
 /** The caller's output buffer for a rebuilt shard when it has one of the right length, else a new one. */

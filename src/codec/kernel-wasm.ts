@@ -1,9 +1,9 @@
-// WebAssembly SIMD kernel loader: instantiates the embedded module, owns its memory, multiplies in place or in tiles.
+// WebAssembly SIMD kernel loader: instantiates the embedded modules, owns their memories, multiplies in place or in tiles.
 import { setFlagsFromString } from 'node:v8';
 import { BlockFrameError } from '../errors.js';
 import { MUL_TABLE, type Matrix } from './gf256.js';
 import type { Kernel } from './kernel-portable.js';
-import { RS_WASM_BASE64, RS_WASM_RELAXED_BASE64 } from './rs-wasm-binary.js';
+import { RS_WASM_BASE64, RS_WASM_RELAXED_BASE64, RS_WASM_SHARED_BASE64, RS_WASM_SHARED_RELAXED_BASE64 } from './rs-wasm-binary.js';
 import { WasmArena } from './wasm-arena.js';
 import { WASM, type WasmMemory } from '../wasm.js';
 
@@ -42,28 +42,25 @@ function firstRowOnes(m: Matrix): boolean {
   return m.rows > 0;
 }
 
-export class WasmKernel implements Kernel {
-  readonly name = 'simd' as const;
-  private readonly ex: RsExports;
+/** One instance of the module: its memory, the blocks in it, and the tables last loaded there. */
+class KernelMemory {
   readonly arena: WasmArena;
-  /** Every ArrayBuffer the memory has had: a view on any of them is kernel memory (shared memory never detaches). */
+  /** Every ArrayBuffer the memory has had: a view on any of them is this memory (a shared one never detaches). */
   private readonly buffers = new WeakSet<object>();
   private mem: Uint8Array;
-  private readonly tableCache = new WeakMap<Matrix, Uint8Array>();
   private loadedTables: Matrix | null = null;
-  /** Scratch block: tables, then the two address lists, then the copy tiles. */
+  /** Scratch block: tables, then the two address lists, then (tile path) the tiles. */
   private scratch = -1;
   private scratchSize = 0;
 
-  constructor(ex: RsExports) {
-    this.ex = ex;
+  constructor(readonly ex: RsExports) {
     this.arena = new WasmArena(ex.memory, ex.heapBase());
     this.mem = new Uint8Array(ex.memory.buffer);
     this.buffers.add(ex.memory.buffer);
   }
 
   /** The memory's current bytes (a grow replaces the buffer object). */
-  private view(): Uint8Array {
+  view(): Uint8Array {
     const buf = this.ex.memory.buffer;
     if (this.mem.buffer !== buf) {
       this.mem = new Uint8Array(buf);
@@ -72,25 +69,69 @@ export class WasmKernel implements Kernel {
     return this.mem;
   }
 
-  /** A block of the kernel's memory as a view (bytes >= 1); see allocCodecBuffer in index.ts. */
-  allocate(bytes: number): Uint8Array {
-    const offset = this.arena.alloc(bytes);
-    return this.view().subarray(offset, offset + bytes);
-  }
-
-  /** Is every byte of `a` in this kernel's memory? */
   owns(a: Uint8Array): boolean {
     return this.buffers.has(a.buffer);
   }
 
-  private ensureScratch(bytes: number): number {
+  /** Scratch of at least `bytes` holding `tables` at its start; returns its offset. */
+  prepare(coeffs: Matrix, tables: Uint8Array, bytes: number): number {
     if (this.scratchSize < bytes) {
       if (this.scratch >= 0) this.arena.release(this.scratch);
       this.scratch = this.arena.alloc(bytes);
       this.scratchSize = bytes;
       this.loadedTables = null;
     }
+    if (this.loadedTables !== coeffs) {
+      this.view().set(tables, this.scratch);
+      this.loadedTables = coeffs;
+    }
     return this.scratch;
+  }
+}
+
+/**
+ * The SIMD kernel. Ordinary buffers are copied through tiles in an instance with an ordinary memory; shards
+ * that are blocks of the second instance's shared memory (allocate()) are multiplied in place there.
+ */
+export class WasmKernel implements Kernel {
+  readonly name = 'simd' as const;
+  private readonly tiles: KernelMemory;
+  private shared: KernelMemory | null | undefined;
+  private readonly tableCache = new WeakMap<Matrix, Uint8Array>();
+
+  constructor(ex: RsExports, private readonly sharedModule: string) {
+    this.tiles = new KernelMemory(ex);
+  }
+
+  /** The shared-memory instance, made on first use; null where it cannot be made. */
+  private zeroCopyMemory(): KernelMemory | null {
+    if (this.shared === undefined) {
+      const ex = instantiate(this.sharedModule);
+      this.shared = ex === null ? null : new KernelMemory(ex);
+    }
+    return this.shared;
+  }
+
+  /**
+   * A block of `bytes` of the kernel's shared memory as a view (see allocCodecBuffer in index.ts); an ordinary
+   * Uint8Array where shared WebAssembly memory is unavailable. Errors: BF_INTERNAL when the memory cannot grow.
+   */
+  allocate(bytes: number): Uint8Array {
+    const zc = this.zeroCopyMemory();
+    if (zc === null) return new Uint8Array(bytes);
+    const offset = zc.arena.alloc(bytes);
+    return zc.view().subarray(offset, offset + bytes);
+  }
+
+  /** Give a block from allocate() back (by its first byte); other arrays are ignored. */
+  release(a: Uint8Array): void {
+    const zc = this.shared;
+    if (zc && zc.owns(a)) zc.arena.release(a.byteOffset);
+  }
+
+  /** Is `a` inside the kernel's shared memory (so multiplied in place)? */
+  owns(a: Uint8Array): boolean {
+    return this.shared ? this.shared.owns(a) : false;
   }
 
   matMul(coeffs: Matrix, inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): void {
@@ -103,36 +144,38 @@ export class WasmKernel implements Kernel {
       tables = buildTables(coeffs);
       this.tableCache.set(coeffs, tables);
     }
-    const zeroCopy = inputs.every((a) => this.owns(a)) && outputs.every((a) => this.owns(a));
-    const body = zeroCopy ? len - (len % STEP) : 0;
+    const ones = firstRowOnes(coeffs) ? 1 : 0;
+    const lists = align(tables.length + 4 * (rows + cols), 64);
+    const zc = this.shared;
+    let body = 0;
+    if (zc && inputs.every((a) => zc.owns(a)) && outputs.every((a) => zc.owns(a))) {
+      // Zero-copy: the kernel reads and writes the callers' blocks of its shared memory.
+      body = len - (len % STEP);
+      if (body > 0) {
+        const tbl = zc.prepare(coeffs, tables, lists);
+        const addrs = new Uint32Array(zc.view().buffer, tbl + tables.length, rows + cols);
+        inputs.forEach((a, c) => { addrs[c] = a.byteOffset; });
+        outputs.forEach((a, r) => { addrs[cols + r] = a.byteOffset; });
+        zc.ex.matmul(tbl, rows, cols, tbl + tables.length, tbl + tables.length + 4 * cols, body, ones);
+      }
+      if (body === len) return;
+    }
     const rest = len - body;
-    const stride = rest === 0 ? 0 : Math.min(align(rest, STEP), Math.max(MIN_STRIDE, Math.min(MAX_STRIDE, Math.floor(TILE_BUDGET / (rows + cols) / STEP) * STEP)));
-    const tbl = this.ensureScratch(align(tables.length + 4 * (rows + cols), 64) + (rows + cols) * stride);
+    const stride = Math.min(align(rest, STEP), Math.max(MIN_STRIDE, Math.min(MAX_STRIDE, Math.floor(TILE_BUDGET / (rows + cols) / STEP) * STEP)));
+    const t = this.tiles;
+    const tbl = t.prepare(coeffs, tables, lists + (rows + cols) * stride);
     const ins = tbl + tables.length;
     const outs = ins + 4 * cols;
-    let mem = this.view();
-    if (this.loadedTables !== coeffs) {
-      mem.set(tables, tbl);
-      this.loadedTables = coeffs;
-    }
-    const ones = firstRowOnes(coeffs) ? 1 : 0;
-    const addrs = new Uint32Array(mem.buffer, ins, rows + cols);
-    if (body > 0) {
-      // Zero-copy: the kernel reads and writes the callers' blocks of its own memory.
-      inputs.forEach((a, c) => { addrs[c] = a.byteOffset; });
-      outputs.forEach((a, r) => { addrs[cols + r] = a.byteOffset; });
-      this.ex.matmul(tbl, rows, cols, ins, outs, body, ones);
-    }
-    if (rest === 0) return;
-    mem = this.view();
-    const inp = align(outs + 4 * rows, 64);
+    const inp = tbl + lists;
     const out = inp + cols * stride;
+    const mem = t.view();
+    const addrs = new Uint32Array(mem.buffer, ins, rows + cols);
     for (let c = 0; c < cols; c++) addrs[c] = inp + c * stride;
     for (let r = 0; r < rows; r++) addrs[cols + r] = out + r * stride;
     for (let s = body; s < len; s += stride) {
       const n = Math.min(stride, len - s);
       for (let c = 0; c < cols; c++) mem.set(inputs[c].subarray(s, s + n), inp + c * stride);
-      this.ex.matmul(tbl, rows, cols, ins, outs, align(n, STEP), ones);
+      t.ex.matmul(tbl, rows, cols, ins, outs, align(n, STEP), ones);
       for (let r = 0; r < rows; r++) outputs[r].set(mem.subarray(out + r * stride, out + r * stride + n), s);
     }
   }
@@ -144,12 +187,11 @@ function decode(b64: string): Uint8Array {
   return new Uint8Array(Buffer.from(b64, 'base64'));
 }
 
-function instantiate(b64: string): WasmKernel | null {
+function instantiate(b64: string): RsExports | null {
   try {
     const bytes = decode(b64);
     if (WASM === undefined || bytes.length === 0 || !WASM.validate(bytes)) return null;
-    const instance = new WASM.Instance(new WASM.Module(bytes), {});
-    return new WasmKernel(instance.exports as unknown as RsExports);
+    return new WASM.Instance(new WASM.Module(bytes), {}).exports as unknown as RsExports;
   } catch {
     return null;
   }
@@ -182,11 +224,14 @@ export let wasmVariant: 'relaxed-simd' | 'simd' | 'none' = 'none';
 export function wasmKernel(): WasmKernel | null {
   if (loaded !== undefined) return loaded;
   enableRelaxedSimd();
-  loaded = instantiate(RS_WASM_RELAXED_BASE64);
-  if (loaded !== null) wasmVariant = 'relaxed-simd';
-  else {
-    loaded = instantiate(RS_WASM_BASE64);
-    wasmVariant = loaded !== null ? 'simd' : 'none';
+  let ex = instantiate(RS_WASM_RELAXED_BASE64);
+  if (ex !== null) {
+    wasmVariant = 'relaxed-simd';
+    loaded = new WasmKernel(ex, RS_WASM_SHARED_RELAXED_BASE64);
+  } else {
+    ex = instantiate(RS_WASM_BASE64);
+    wasmVariant = ex !== null ? 'simd' : 'none';
+    loaded = ex === null ? null : new WasmKernel(ex, RS_WASM_SHARED_BASE64);
   }
   return loaded;
 }

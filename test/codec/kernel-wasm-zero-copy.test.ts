@@ -37,8 +37,8 @@ test('zero-copy matMul equals the portable kernel and writes nothing outside the
       const g = i * (len + GUARD);
       assert.deepEqual(out.block.subarray(g, g + GUARD), before.subarray(g, g + GUARD), `guard ${i} changed`);
     }
-    k.arena.release(inp.block.byteOffset);
-    k.arena.release(out.block.byteOffset);
+    k.release(inp.block);
+    k.release(out.block);
   }
 });
 
@@ -77,8 +77,8 @@ test('kernel-memory views stay valid when the memory grows', { skip }, () => {
   assert.equal(a.length, 1000);
   assert.ok(a.every((x) => x === 0xab));
   assert.ok(k.owns(a) && k.owns(big) && !k.owns(new Uint8Array(4)));
-  k.arena.release(big.byteOffset);
-  k.arena.release(a.byteOffset);
+  k.release(big);
+  k.release(a);
 });
 
 test('WasmArena: first fit, reuse, merging, and the top goes back', () => {
