@@ -4,7 +4,7 @@
 //   tables : for coefficient (r, c) 32 bytes at tbl + (r * cols + c) * 32:
 //            bytes 0..15 = coef * n (n = 0..15, the low nibble), bytes 16..31 = coef * (n << 4).
 //   ins    : cols u32 addresses, input c starts at load<u32>(ins + 4c); outs: rows u32 addresses of the outputs.
-//   The kernel processes bytes [0, n) of every shard, n a multiple of 32; the driver gives it the 32-byte
+//   The kernel processes bytes [p0, p0 + n) of every shard, n a multiple of 32; the driver gives it the 32-byte
 //   multiple of a shard in place (zero-copy) or a padded copy of the ragged tail, so nothing past a shard's
 //   end is ever read or written.
 // Multiplication by c, per byte b: c * b = c * (b & 15) XOR c * (b & 0xf0) = lo[b & 15] XOR hi[b >> 4], two
@@ -30,6 +30,12 @@ export function heapBase(): usize {
   return v128.and(i16x8.shr_u(v, 4), i8x16.splat(0x0f));
 }
 
+/** An accumulator's start: the output's bytes when accumulating over a later block of columns, else zero. */
+// @ts-ignore: decorator
+@inline function init(acc: bool, at: usize): v128 {
+  return acc ? v128.load(at) : i8x16.splat(0);
+}
+
 // @ts-ignore: decorator
 @inline function addr(list: usize, i: i32): usize {
   return <usize>load<u32>(list + (<usize>i << 2));
@@ -39,12 +45,11 @@ export function heapBase(): usize {
 // groupXN: the same with one more, first, row whose coefficients are all 1 (parity 0 of every encode is the
 // plain XOR of the data, docs/codec.md): it only XORs the inputs, with no table lookups.
 
-function group4(tbl: usize, cols: i32, ins: usize, outs: usize, n: usize): void {
-  const rb: usize = <usize>cols << 5;
+function group4(tbl: usize, rb: usize, cols: i32, ins: usize, outs: usize, p0: usize, end: usize, acc: bool): void {
   const o0 = addr(outs, 0), o1 = addr(outs, 1), o2 = addr(outs, 2), o3 = addr(outs, 3);
-  for (let p: usize = 0; p < n; p += 32) {
-    let a0 = i8x16.splat(0), a1 = i8x16.splat(0), b0 = i8x16.splat(0), b1 = i8x16.splat(0);
-    let c0 = i8x16.splat(0), c1 = i8x16.splat(0), d0 = i8x16.splat(0), d1 = i8x16.splat(0);
+  for (let p = p0; p < end; p += 32) {
+    let a0 = init(acc, o0 + p), a1 = init(acc, o0 + p + 16), b0 = init(acc, o1 + p), b1 = init(acc, o1 + p + 16);
+    let c0 = init(acc, o2 + p), c1 = init(acc, o2 + p + 16), d0 = init(acc, o3 + p), d1 = init(acc, o3 + p + 16);
     let t = tbl;
     for (let c = 0; c < cols; c++) {
       const ip = addr(ins, c) + p;
@@ -67,14 +72,13 @@ function group4(tbl: usize, cols: i32, ins: usize, outs: usize, n: usize): void 
   }
 }
 
-function group3(tbl: usize, cols: i32, ins: usize, outs: usize, n: usize, ones: bool): void {
-  const rb: usize = <usize>cols << 5;
+function group3(tbl: usize, rb: usize, cols: i32, ins: usize, outs: usize, p0: usize, end: usize, acc: bool, ones: bool): void {
   const o0 = addr(outs, 0), o1 = addr(outs, 1), o2 = addr(outs, 2);
   if (ones) {
     // Row 0 is the XOR row; rows 1 and 2 use tables tbl + rb and tbl + 2 rb.
-    for (let p: usize = 0; p < n; p += 32) {
-      let x0 = i8x16.splat(0), x1 = i8x16.splat(0), b0 = i8x16.splat(0), b1 = i8x16.splat(0);
-      let c0 = i8x16.splat(0), c1 = i8x16.splat(0);
+    for (let p = p0; p < end; p += 32) {
+      let x0 = init(acc, o0 + p), x1 = init(acc, o0 + p + 16), b0 = init(acc, o1 + p), b1 = init(acc, o1 + p + 16);
+      let c0 = init(acc, o2 + p), c1 = init(acc, o2 + p + 16);
       let t = tbl + rb;
       for (let c = 0; c < cols; c++) {
         const ip = addr(ins, c) + p;
@@ -93,9 +97,9 @@ function group3(tbl: usize, cols: i32, ins: usize, outs: usize, n: usize, ones: 
     }
     return;
   }
-  for (let p: usize = 0; p < n; p += 32) {
-    let a0 = i8x16.splat(0), a1 = i8x16.splat(0), b0 = i8x16.splat(0), b1 = i8x16.splat(0);
-    let c0 = i8x16.splat(0), c1 = i8x16.splat(0);
+  for (let p = p0; p < end; p += 32) {
+    let a0 = init(acc, o0 + p), a1 = init(acc, o0 + p + 16), b0 = init(acc, o1 + p), b1 = init(acc, o1 + p + 16);
+    let c0 = init(acc, o2 + p), c1 = init(acc, o2 + p + 16);
     let t = tbl;
     for (let c = 0; c < cols; c++) {
       const ip = addr(ins, c) + p;
@@ -115,12 +119,11 @@ function group3(tbl: usize, cols: i32, ins: usize, outs: usize, n: usize, ones: 
   }
 }
 
-function group2(tbl: usize, cols: i32, ins: usize, outs: usize, n: usize, ones: bool): void {
-  const rb: usize = <usize>cols << 5;
+function group2(tbl: usize, rb: usize, cols: i32, ins: usize, outs: usize, p0: usize, end: usize, acc: bool, ones: bool): void {
   const o0 = addr(outs, 0), o1 = addr(outs, 1);
   if (ones) {
-    for (let p: usize = 0; p < n; p += 32) {
-      let x0 = i8x16.splat(0), x1 = i8x16.splat(0), b0 = i8x16.splat(0), b1 = i8x16.splat(0);
+    for (let p = p0; p < end; p += 32) {
+      let x0 = init(acc, o0 + p), x1 = init(acc, o0 + p + 16), b0 = init(acc, o1 + p), b1 = init(acc, o1 + p + 16);
       let t = tbl + rb;
       for (let c = 0; c < cols; c++) {
         const ip = addr(ins, c) + p;
@@ -136,8 +139,8 @@ function group2(tbl: usize, cols: i32, ins: usize, outs: usize, n: usize, ones: 
     }
     return;
   }
-  for (let p: usize = 0; p < n; p += 32) {
-    let a0 = i8x16.splat(0), a1 = i8x16.splat(0), b0 = i8x16.splat(0), b1 = i8x16.splat(0);
+  for (let p = p0; p < end; p += 32) {
+    let a0 = init(acc, o0 + p), a1 = init(acc, o0 + p + 16), b0 = init(acc, o1 + p), b1 = init(acc, o1 + p + 16);
     let t = tbl;
     for (let c = 0; c < cols; c++) {
       const ip = addr(ins, c) + p;
@@ -154,11 +157,11 @@ function group2(tbl: usize, cols: i32, ins: usize, outs: usize, n: usize, ones: 
   }
 }
 
-function group1(tbl: usize, cols: i32, ins: usize, outs: usize, n: usize, ones: bool): void {
+function group1(tbl: usize, cols: i32, ins: usize, outs: usize, p0: usize, end: usize, acc: bool, ones: bool): void {
   const o0 = addr(outs, 0);
   if (ones) {
-    for (let p: usize = 0; p < n; p += 32) {
-      let x0 = i8x16.splat(0), x1 = i8x16.splat(0);
+    for (let p = p0; p < end; p += 32) {
+      let x0 = init(acc, o0 + p), x1 = init(acc, o0 + p + 16);
       for (let c = 0; c < cols; c++) {
         const ip = addr(ins, c) + p;
         x0 = v128.xor(x0, v128.load(ip)); x1 = v128.xor(x1, v128.load(ip, 16));
@@ -167,8 +170,8 @@ function group1(tbl: usize, cols: i32, ins: usize, outs: usize, n: usize, ones: 
     }
     return;
   }
-  for (let p: usize = 0; p < n; p += 32) {
-    let a0 = i8x16.splat(0), a1 = i8x16.splat(0);
+  for (let p = p0; p < end; p += 32) {
+    let a0 = init(acc, o0 + p), a1 = init(acc, o0 + p + 16);
     let t = tbl;
     for (let c = 0; c < cols; c++) {
       const ip = addr(ins, c) + p;
@@ -183,26 +186,29 @@ function group1(tbl: usize, cols: i32, ins: usize, outs: usize, n: usize, ones: 
 }
 
 /**
- * outputs[r] = XOR over c of coef(r, c) * inputs[c] over bytes [0, n) (n a multiple of 32), for the rows x cols
- * coefficient tables at tbl, input addresses at ins and output addresses at outs. ones = 1 says row 0's
+ * outputs[r] = XOR over c of coef(r, c) * inputs[c] (or outputs[r] XOR that, with bit 1 of flags) over bytes
+ * [p0, p0 + n) of every shard (n a multiple of 32), for the coefficient tables at tbl (row r, column c at
+ * tbl + r * rb + c * 32), input addresses at ins and output addresses at outs. Bit 0 of flags says row 0's
  * coefficients are all 1 (its tables are present but unused): it is then a plain XOR, done with the next rows.
+ * A caller can thus run the columns in blocks (tbl, ins advanced by the block's first column), accumulating.
  */
-export function matmul(tbl: usize, rows: i32, cols: i32, ins: usize, outs: usize, n: usize, ones: i32): void {
-  const rb: usize = <usize>cols << 5;
+export function matmul(tbl: usize, rb: usize, rows: i32, cols: i32, ins: usize, outs: usize, p0: usize, n: usize, flags: i32): void {
+  const end = p0 + n;
+  const acc = (flags & 2) != 0;
   let r = 0;
-  if (ones != 0 && rows > 0) {
+  if ((flags & 1) != 0 && rows > 0) {
     // The XOR row shares a pass with up to two multiplied rows (more would spill V8's 15 vector registers).
     const g = min(rows, 3);
-    if (g == 3) group3(tbl, cols, ins, outs, n, true);
-    else if (g == 2) group2(tbl, cols, ins, outs, n, true);
-    else group1(tbl, cols, ins, outs, n, true);
+    if (g == 3) group3(tbl, rb, cols, ins, outs, p0, end, acc, true);
+    else if (g == 2) group2(tbl, rb, cols, ins, outs, p0, end, acc, true);
+    else group1(tbl, cols, ins, outs, p0, end, acc, true);
     r = g;
   }
-  for (; rows - r >= 4; r += 4) group4(tbl + <usize>r * rb, cols, ins, outs + (<usize>r << 2), n);
+  for (; rows - r >= 4; r += 4) group4(tbl + <usize>r * rb, rb, cols, ins, outs + (<usize>r << 2), p0, end, acc);
   const left = rows - r;
   const t = tbl + <usize>r * rb;
   const o = outs + (<usize>r << 2);
-  if (left == 3) group3(t, cols, ins, o, n, false);
-  else if (left == 2) group2(t, cols, ins, o, n, false);
-  else if (left == 1) group1(t, cols, ins, o, n, false);
+  if (left == 3) group3(t, rb, cols, ins, o, p0, end, acc, false);
+  else if (left == 2) group2(t, rb, cols, ins, o, p0, end, acc, false);
+  else if (left == 1) group1(t, cols, ins, o, p0, end, acc, false);
 }
