@@ -121,7 +121,10 @@ class Codec implements ReedSolomon {
     for (const s of parity) if (s.length !== len) throw misuse('parity shards must have the data shard length');
     if (k === 1) {
       // Every coefficient is 1 when k = 1 (docs/codec.md): parity shards are copies of the data shard.
-      for (const p of parity) p.set(data[0]);
+      for (const p of parity) {
+        if (this.impl.copy) this.impl.copy(data[0], p);
+        else p.set(data[0]);
+      }
       return;
     }
     this.impl.matMul(this.parity, data, parity, len);

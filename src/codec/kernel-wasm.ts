@@ -10,6 +10,7 @@ import { WASM, type WasmMemory } from '../wasm.js';
 interface RsExports {
   readonly memory: WasmMemory;
   heapBase(): number;
+  copy(dst: number, src: number, n: number): void;
   /**
    * asm/rs.ts: outputs (^)= coefficients x inputs over [p0, p0 + n), n a multiple of 32; ins/outs are u32 address
    * lists, rb the tables' row pitch; flags bit 0: row 0 is all ones, bit 1: accumulate into the outputs.
@@ -142,6 +143,13 @@ export class WasmKernel implements Kernel {
   /** Is `a` inside the kernel's shared memory (so multiplied in place)? */
   owns(a: Uint8Array): boolean {
     return this.shared ? this.shared.owns(a) : false;
+  }
+
+  /** dst.set(src) (equal lengths), done by the module when both are blocks of its shared memory. */
+  copy(src: Uint8Array, dst: Uint8Array): void {
+    const zc = this.shared;
+    if (zc && zc.owns(src) && zc.owns(dst)) zc.ex.copy(dst.byteOffset, src.byteOffset, src.length);
+    else dst.set(src);
   }
 
   matMul(coeffs: Matrix, inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): void {

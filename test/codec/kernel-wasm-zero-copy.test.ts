@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { allocCodecBuffer, createReedSolomon, releaseCodecBuffer, simdAvailable } from '../../src/codec/index.js';
+import { allocCodecBuffer, codecKernel, createReedSolomon, releaseCodecBuffer, simdAvailable } from '../../src/codec/index.js';
 import { matrix } from '../../src/codec/gf256.js';
 import { portableKernel } from '../../src/codec/kernel-portable.js';
 import { wasmKernel } from '../../src/codec/kernel-wasm.js';
@@ -42,10 +42,11 @@ test('zero-copy matMul equals the portable kernel and writes nothing outside the
   }
 });
 
-test('encode and reconstruct over allocCodecBuffer shards match ordinary buffers (property)', { skip }, () => {
+test('encode and reconstruct over kernel-memory shards match ordinary buffers (property)', { skip }, () => {
+  const wasm = wasmKernel()!;
   fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 8 }), fc.integer({ min: 0, max: 3000 }), fc.integer(), (k, m, len, seed) => {
     const rs = createReedSolomon(k, m, { kernel: 'simd' });
-    const buf = allocCodecBuffer((k + m) * len);
+    const buf = wasm.allocate((k + m) * len);
     const shards = Array.from({ length: k + m }, (_, i) => buf.subarray(i * len, (i + 1) * len));
     const data = randomShards(k, len, seed);
     data.forEach((d, i) => shards[i].set(d));
@@ -56,16 +57,25 @@ test('encode and reconstruct over allocCodecBuffer shards match ordinary buffers
     if (m > 0 && k > 1) {
       const lost = [0, k - 1].slice(0, Math.min(m, 2));
       const into: (Uint8Array | undefined)[] = [];
-      const spare = allocCodecBuffer(lost.length * len);
+      const spare = wasm.allocate(lost.length * len);
       lost.forEach((i, n) => { into[i] = spare.subarray(n * len, (n + 1) * len); });
       const view: (Uint8Array | null)[] = shards.slice();
       for (const i of lost) view[i] = null;
       rs.reconstruct(view, { into, dataOnly: true });
       for (const i of lost) assert.deepEqual(new Uint8Array(view[i]!), data[i]);
-      releaseCodecBuffer(spare);
+      wasm.release(spare);
     }
-    releaseCodecBuffer(buf);
+    wasm.release(buf);
   }), { numRuns: 120 });
+});
+
+test('allocCodecBuffer gives zero-copy memory for the default kernel', () => {
+  const buf = allocCodecBuffer(4096);
+  assert.equal(buf.length, 4096);
+  const wasm = wasmKernel();
+  assert.equal(wasm !== null && wasm.owns(buf), codecKernel().name === 'simd', 'kernel memory exactly when the WASM kernel is the default');
+  releaseCodecBuffer(buf);
+  assert.throws(() => allocCodecBuffer(-1), (e: Error & { code?: string }) => e.code === 'BF_INTERNAL');
 });
 
 test('kernel-memory views stay valid when the memory grows', { skip }, () => {
