@@ -29,6 +29,7 @@ export { chooseTier, DEFAULTS, type Tier, type TierPolicy } from './layout/tiers
 export { parseSize, formatSize } from './layout/units.js';
 export { VERSION } from './version.js';
 export { createBlockFrameServer, type BlockFrameServer, type ServerOptions } from './server/server.js';
+export { createS3Server, type S3Server, type S3ServerOptions } from './s3/server.js';
 export type { Backend, BackendCaps, ObjectInfo, PutSource, ListOptions } from './store/backend.js';
 export { LocalBackend } from './store/local.js';
 export { MemBackend } from './store/mem.js';

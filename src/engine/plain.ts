@@ -4,7 +4,8 @@ import { manifestGeometry, type Manifest } from '../layout/manifest.js';
 import type { FrameRef } from '../transform/frames.js';
 import { maxStoredLength } from '../transform/frame-codec.js';
 import type { Content } from './keyring.js';
-import { heldWindows, windowJobs, type HeldWindow } from './read.js';
+import { heldWindows, windowJobs } from './read.js';
+import { prefetchInOrder, type Filled, type HeldWindow } from './prefetch.js';
 import type { ArchiveReader } from './reader.js';
 
 /** What plaintext reads need of an open archive. */
@@ -47,20 +48,23 @@ export async function* plainWindows(src: PlainSource, offset: number, length: nu
   const span = table.span(offset, length);
   if (!span) return;
   const perBatch = Math.max(1, Math.floor(batchBytes / table.frameSize));
-  const batches: FrameRef[][] = [];
-  for (let j = span.first; j <= span.last; j += perBatch) {
-    const b: FrameRef[] = [];
-    for (let i = j; i <= Math.min(span.last, j + perBatch - 1); i++) b.push(table.frame(i));
-    batches.push(b);
+  const batchCount = Math.ceil((span.last - span.first + 1) / perBatch);
+  // Lazy: planning costs nothing in proportion to the range.
+  function* batches(): Generator<FrameRef[]> {
+    for (let j = span!.first; j <= span!.last; j += perBatch) {
+      const b: FrameRef[] = [];
+      for (let i = j; i <= Math.min(span!.last, j + perBatch - 1); i++) b.push(table!.frame(i));
+      yield b;
+    }
   }
   const framesMax = Math.min(perBatch, span.last - span.first + 1);
   const plainMax = framesMax * table.frameSize;
-  const slabCount = Math.min(ahead + hold, batches.length);
+  const slabCount = Math.min(ahead + hold, batchCount);
   const plainSlabs = new SlabPool(slabCount, plainMax);
   // Every frame may carry its tag: the stored bytes of a batch are at most its plaintext plus one tag per frame.
-  const storedSlabs = new SlabPool(Math.min(ahead, batches.length), framesMax * maxStoredLength(table.frameSize, src.content.params));
+  const storedSlabs = new SlabPool(Math.min(ahead, batchCount), framesMax * maxStoredLength(table.frameSize, src.content.params));
   const end = offset + length;
-  const decode = async (b: FrameRef[]): Promise<{ slab: Uint8Array; view: Uint8Array }> => {
+  const decode = async (b: FrameRef[]): Promise<Filled> => {
     const first = b[0]!;
     const last = b[b.length - 1]!;
     const plain = await plainSlabs.acquire();
@@ -81,28 +85,11 @@ export async function* plainWindows(src: PlainSource, offset: number, length: nu
       storedSlabs.release(stored);
     }
   };
-  const queue: Promise<{ slab: Uint8Array; view: Uint8Array }>[] = [];
-  let next = 0;
-  const start = () => {
-    const p = decode(batches[next++]!);
-    p.catch(() => undefined);
-    queue.push(p);
-  };
-  try {
-    while (next < batches.length && queue.length < ahead) start();
-    while (queue.length) {
-      const w = await queue.shift()!;
-      if (next < batches.length) start();
-      let released = false;
-      yield {
-        view: w.view,
-        release: () => {
-          if (!released) plainSlabs.release(w.slab);
-          released = true;
-        },
-      };
-    }
-  } finally {
-    for (const r of await Promise.allSettled(queue)) if (r.status === 'fulfilled') plainSlabs.release(r.value.slab);
-  }
+  yield* prefetchInOrder(
+    (function* () {
+      for (const b of batches()) yield () => decode(b);
+    })(),
+    ahead,
+    (s) => plainSlabs.release(s),
+  );
 }
