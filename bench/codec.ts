@@ -54,10 +54,17 @@ const plain: Alloc = (n) => new Uint8Array(n);
 /** Blocks of the WASM kernel's memory (what allocCodecBuffer gives when the WASM kernel is the default). */
 const inKernel: Alloc = (n) => wasmKernel()!.allocate(n);
 
-function stripe(k: number, m: number, alloc: Alloc): { data: Uint8Array[]; parity: Uint8Array[] } {
-  const data = Array.from({ length: k }, (_, i) => { const a = alloc(SHARD); fill(a, i + 1); return a; });
-  const parity = Array.from({ length: m }, () => alloc(SHARD));
-  return { data, parity };
+/** One stripe (plus 3 spare shards) per allocator and shape, reused by every measurement: no garbage to collect mid-run. */
+const stripes = new Map<string, { data: Uint8Array[]; parity: Uint8Array[]; spare: Uint8Array[] }>();
+
+function stripe(k: number, m: number, alloc: Alloc): { data: Uint8Array[]; parity: Uint8Array[]; spare: Uint8Array[] } {
+  const key = `${alloc === plain ? 'plain' : 'kernel'} ${k},${m}`;
+  let s = stripes.get(key);
+  if (s === undefined) {
+    const data = Array.from({ length: k }, (_, i) => { const a = alloc(SHARD); fill(a, i + 1); return a; });
+    stripes.set(key, (s = { data, parity: Array.from({ length: m }, () => alloc(SHARD)), spare: Array.from({ length: 3 }, () => alloc(SHARD)) }));
+  }
+  return s;
 }
 
 function measureEncode(k: number, m: number, kernel: KernelName, alloc: Alloc, minMs: number): { gbps: number; cpuGbps: number } {
@@ -69,11 +76,11 @@ function measureEncode(k: number, m: number, kernel: KernelName, alloc: Alloc, m
 /** Lose min(m, k) data shards spread over the stripe (the costly case) and rebuild them into reused buffers. */
 function measureReconstruct(k: number, m: number, kernel: KernelName, alloc: Alloc, minMs: number): { gbps: number; cpuGbps: number } {
   const rs = createReedSolomon(k, m, { kernel });
-  const { data, parity } = stripe(k, m, alloc);
+  const { data, parity, spare } = stripe(k, m, alloc);
   rs.encode(data, parity);
-  const lost = Array.from({ length: Math.min(m, k) }, (_, i) => Math.floor((i * k) / Math.min(m, k)));
+  const lost = Array.from({ length: Math.min(m, k, spare.length) }, (_, i) => Math.floor((i * k) / Math.min(m, k, spare.length)));
   const into: (Uint8Array | undefined)[] = [];
-  for (const i of lost) into[i] = alloc(SHARD);
+  lost.forEach((i, n) => { into[i] = spare[n]; });
   const all = [...data, ...parity];
   return rate(() => {
     const shards: (Uint8Array | null)[] = all.slice();
