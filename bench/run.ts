@@ -271,8 +271,9 @@ async function main(): Promise<void> {
   const codec = await benchCodec();
   results.codec = codec;
   for (const c of codec) {
-    const target = /RS\(30,3\)/.test(c.name) && /wasm/.test(c.name);
-    row(`${c.name} encode, 1 thread`, `${c.gbps.toFixed(2)} GB/s`, target ? '>= 5 GB/s' : '', target ? c.gbps >= 5 : null);
+    // The target holds for each SIMD kernel: the ISA-L addon where it is built, and the WASM fallback.
+    const target = c.op === 'encode' && c.k === 30 && c.kernel !== 'portable';
+    row(`${c.name}, 1 thread`, `${c.gbps.toFixed(2)} GB/s`, target ? '>= 5 GB/s' : '', target ? c.gbps >= 5 : null);
   }
   const b3 = await benchBlake3();
   results.blake3 = b3;

@@ -19,7 +19,9 @@ export type { Damage } from './engine/reader.js';
 export { parseRange } from './layout/range.js';
 export type { CommitOptions, CommitResult, OperationOptions, ArchiveListing, ArchiveSummary, Level2Summary, RestoreOptions, RestoreResult, Manifest };
 export { BlockFrameError, ERROR_CODES, EXIT, isBlockFrameError, type ErrorCode } from './errors.js';
-export { createReedSolomon, simdAvailable, type ReedSolomon } from './codec/index.js';
+export {
+  allocCodecBuffer, codecKernel, createReedSolomon, nativeAvailable, releaseCodecBuffer, simdAvailable, type CodecKernelInfo, type KernelName, type ReedSolomon,
+} from './codec/index.js';
 export { merkleProof, merkleRootHex, verifyMerkleProof, type MerkleProof } from './integrity/merkle.js';
 export { parseManifest, serializeManifest, manifestSchema, FORMAT_VERSION } from './layout/manifest.js';
 export { computeGeometry, segmentsForRange, type Geometry } from './layout/geometry.js';

@@ -142,6 +142,11 @@ export class ComputePool {
     return this.send(this.leastBusy(), { op: 'reconstruct', k, m, shards, out }).then(() => undefined);
   }
 
+  /** The Reed-Solomon kernel worker `worker` encodes and reconstructs with ('native', 'simd' or 'portable'). */
+  async codecKernel(worker = 0): Promise<string> {
+    return (await this.send(worker % this.workers.length, { op: 'codecKernel' }))!;
+  }
+
   /** into[i] ^= from[i] for each pair (shared memory, byte by byte over the shorter of the two). */
   xor(into: SharedView[], from: SharedView[]): Promise<void> {
     return this.send(this.leastBusy(), { op: 'xor', into, from }).then(() => undefined);

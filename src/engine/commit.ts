@@ -127,7 +127,9 @@ async function commitTo(repo: Repository, source: InputSource, opts: CommitOptio
         if (dataKey) {
           const keyslots = [];
           for (const s of secrets) keyslots.push(await makeSlot(s, dataKey, archiveId, opts.scrypt));
-          const facts = { name, original_hash: enc.plainHash, source: sourceOf(before) };
+          // The sealed facts also bind the plaintext size and frame size, so cutting frames off the end (and
+          // `size` with them) is caught when the archive is opened, not only by the whole-file hash.
+          const facts = { name, original_hash: enc.plainHash, size: before.size, frame_size: wanted.frameSize, source: sourceOf(before) };
           content.encryption = { archive_id: archiveId.toString('hex'), metadata: sealRandom(dataKey, metadataAad(archiveId), Buffer.from(JSON.stringify(facts))), keyslots };
         }
         if (content.transforms.length === 0) {

@@ -1,4 +1,4 @@
-// Owns the native BLAKE3 (@napi-rs/blake-hash: the Rust blake3 crate, its binary inside the npm package), loaded lazily.
+// Owns the native BLAKE3 (napi-rs blake-hash: the Rust blake3 crate, its binary inside the npm package), loaded lazily.
 import { createRequire } from 'node:module';
 
 interface NativeHasher {
@@ -11,12 +11,20 @@ interface NativeModule {
 
 let mod: NativeModule | null | undefined;
 
+/**
+ * The platform packages of @napi-rs/blake-hash that we can load (optional dependencies). We depend on the platform
+ * package directly, not on @napi-rs/blake-hash: the registry we install from lacks most of that package's other
+ * platform packages, which makes a lock file that `npm ci` accepts impossible.
+ */
+const PLATFORM_PACKAGES: Record<string, string> = { 'linux-x64': '@napi-rs/blake-hash-linux-x64-gnu' };
+
 /** The native module, or null where it does not load (another platform, a missing optional package). */
 function load(): NativeModule | null {
   if (mod !== undefined) return mod;
-  if (process.env.BLOCKFRAME_BLAKE3 === 'wasm') return (mod = null);
+  const pkg = PLATFORM_PACKAGES[`${process.platform}-${process.arch}`];
+  if (process.env.BLOCKFRAME_BLAKE3 === 'wasm' || !pkg) return (mod = null);
   try {
-    const m = createRequire(import.meta.url)('@napi-rs/blake-hash') as NativeModule;
+    const m = createRequire(import.meta.url)(pkg) as NativeModule;
     // Trust it only once it agrees with a known answer (BLAKE3 of the empty input).
     const h = new m.Blake3Hasher();
     h.update(Buffer.alloc(0));

@@ -402,3 +402,35 @@ test('--compress auto skips incompressible files; bad transform options are refu
     await cleanup();
   }
 });
+
+test('cutting frames off the end of an encrypted archive (size and every public hash rewritten) is refused on open', async () => {
+  const { dir, cleanup } = await tempDir('bf-tf-');
+  const archive = join(dir, 'a');
+  const { bf, dirName } = await tier1Encrypted(dir, archive, 3);
+  try {
+    const base = join(archive, dirName);
+    const F = 65536 + 16;
+    // Keep the first 2 frames: truncate every shard copy, and shrink size, the frame table and the geometry to match.
+    for (const f of ['data.dat', 'parity_0.dat', 'parity_1.dat', 'parity_2.dat']) {
+      const b = await readFile(join(base, f));
+      await writeFile(join(base, f), b.subarray(0, 2 * F));
+    }
+    await reseal(base, (mm) => {
+      mm.size = 2 * 65536;
+      const c = mm.content!;
+      c.stored_size = 2 * F;
+      c.frames = Buffer.from(Buffer.from(c.frames, 'base64').subarray(0, 8)).toString('base64');
+      mm.segment_size = 2 * F;
+      for (const s of mm.stripes) {
+        s.shard_size = 2 * F;
+        for (const d of s.data) d.size = 2 * F;
+        for (const p of s.parity) p.size = 2 * F;
+      }
+    });
+    assert.equal((await bf.verify()).archives[0]!.status, 'healthy', 'every unkeyed check passes');
+    await rejects(bf.read(dirName, 0, 100, { keys: [PASS] }), 'BF_FRAME_INVALID', 'truncation');
+  } finally {
+    await bf.close();
+    await cleanup();
+  }
+});
