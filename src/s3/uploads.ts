@@ -132,7 +132,8 @@ export class Uploads {
   /**
    * Move a verified, fsynced spooled part into place (replacing any earlier part of that number), then record it
    * atomically: its JSON is written through a temp file, fsynced and renamed, and the directory fsynced (which
-   * also makes the part's rename durable). After a crash a part is there with its record, or not at all.
+   * also makes the part's rename durable). After a crash a part is there with its record, or not at all: a 200
+   * to UploadPart promises the part is stored (AWS S3 API Reference, UploadPart).
    */
   async putPart(id: string, tmp: string, p: PartInfo): Promise<void> {
     await rename(tmp, this.partPath(id, p.number));
