@@ -4,11 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { spoolFor } from '../archive/shards.js';
 import { loadSecrets } from './keyring.js';
 import { encodeInput } from './encode-input.js';
-import { DEFAULT_FRAME_SIZE, MAX_FRAME_SIZE, MIN_FRAME_SIZE } from '../transform/frames.js';
+import { autoLevel, checkTransforms } from './commit-transforms.js';
 import type { FrameParams } from '../transform/frame-codec.js';
 import { makeSlot, newDataKey, type KeySecret } from '../transform/keys.js';
 import { ARCHIVE_ID_BYTES, metadataAad, sealRandom } from '../transform/seal.js';
-import { ZSTD_DEFAULT_LEVEL, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL, zstdCompress, zstdImplementation } from '../transform/zstd.js';
 import { BlockFrameError } from '../errors.js';
 import { RS_MATRIX } from '../codec/index.js';
 import { merkleRootHex } from '../integrity/merkle.js';
@@ -19,7 +18,7 @@ import { chooseTier, DEFAULTS, type Tier, type TierPolicy } from '../layout/tier
 import { chooseCode, pathStores, PLACEMENT_RULE, type Placement } from '../layout/placement.js';
 import { cleanLeftovers, Staging } from '../archive/publish.js';
 import { withRepo, type Repository } from '../archive/repo.js';
-import { fileSource, type InputFile, type InputSource, type InputStat } from '../store/input.js';
+import { fileSource, type InputSource, type InputStat } from '../store/input.js';
 import { withArchiveLock } from '../archive/lock.js';
 import { verifyArchive } from './verify.js';
 import { repair } from './repair.js';
@@ -144,42 +143,6 @@ async function commitTo(repo: Repository, source: InputSource, opts: CommitOptio
   } finally {
     await input.close();
   }
-}
-
-/** The transforms a commit asks for, checked; null for none. */
-function checkTransforms(opts: CommitOptions, secrets: KeySecret[]): { level: number | 'auto' | null; encrypt: boolean; frameSize: number } | null {
-  const level = opts.compress ?? null;
-  if (typeof level === 'number' && (!Number.isInteger(level) || level < ZSTD_MIN_LEVEL || level > ZSTD_MAX_LEVEL)) {
-    throw new BlockFrameError('BF_USAGE', `invalid zstd level ${level}: use ${ZSTD_MIN_LEVEL} to ${ZSTD_MAX_LEVEL}, or auto`, { field: 'compress' });
-  }
-  if (level !== null && !zstdImplementation()) throw new BlockFrameError('BF_TRANSFORM_UNAVAILABLE', 'zstd is not available in this installation: commit without --compress');
-  const encrypt = opts.encrypt === true;
-  if (encrypt && secrets.length === 0) throw new BlockFrameError('BF_KEY_REQUIRED', 'encryption needs a key: --key-file FILE, or BLOCKFRAME_PASSPHRASE / BLOCKFRAME_KEY_FILE', { field: 'encrypt' });
-  const frameSize = opts.frameSize ?? DEFAULT_FRAME_SIZE;
-  if (!Number.isInteger(frameSize) || frameSize < MIN_FRAME_SIZE || frameSize > MAX_FRAME_SIZE || (frameSize & (frameSize - 1)) !== 0) {
-    throw new BlockFrameError('BF_INVALID_SIZE', `invalid frame size ${frameSize}: use a power of two from 64 KiB to 16 MiB`, { field: 'frame_size' });
-  }
-  if (level === null && !encrypt) return null;
-  return { level, encrypt, frameSize };
-}
-
-/**
- * 'auto': zstd level 3, unless up to 8 frames sampled across the file shrink by less than 3% in total (media,
- * archives, ciphertext), in which case compression is not worth its CPU and the archive stays plain.
- */
-async function autoLevel(input: InputFile, size: number, frameSize: number): Promise<number | null> {
-  const frames = Math.ceil(size / frameSize);
-  if (frames === 0) return null;
-  const picks = [...new Set(Array.from({ length: Math.min(8, frames) }, (_, i) => Math.floor((i * frames) / Math.min(8, frames))))];
-  let plain = 0;
-  let packed = 0;
-  const buf = Buffer.allocUnsafe(frameSize);
-  for (const j of picks) {
-    const n = await input.readAt(buf, Math.min(frameSize, size - j * frameSize), j * frameSize);
-    plain += n;
-    packed += Math.min(n, (await zstdCompress(buf.subarray(0, n), ZSTD_DEFAULT_LEVEL)).length);
-  }
-  return packed <= plain * 0.97 ? ZSTD_DEFAULT_LEVEL : null;
 }
 
 function sourceOf(st: InputStat): Manifest['source'] {
