@@ -1,5 +1,7 @@
 // Builds asm/rs.ts with the local AssemblyScript compiler and embeds the .wasm as src/codec/rs-wasm-binary.ts.
 //
+// Each variant is built twice: with an ordinary memory (the copy-through-tiles path: V8 copies into a shared
+// memory more slowly) and with a shared memory of at most 4 GiB (zero-copy blocks, which stay valid as it grows).
 // Two variants are embedded: plain WebAssembly SIMD, and one using i8x16.relaxed_swizzle (identical results
 // for the in-range indices 0..15 the kernel uses, but a single pshufb on x86) for runtimes that ship
 // relaxed SIMD. The relaxed variant is the same source with `i8x16.swizzle(` rewritten.
@@ -14,23 +16,27 @@ const asc = join(root, 'node_modules', '.bin', process.platform === 'win32' ? 'a
 const source = readFileSync(join(root, 'asm', 'rs.ts'), 'utf8');
 if (!source.includes('i8x16.swizzle(')) throw new Error('build-wasm: asm/rs.ts has no i8x16.swizzle to rewrite');
 
-function compile(dir, name, text, features) {
+function compile(dir, name, text, features, shared) {
   const src = join(dir, `${name}.ts`);
   const out = join(dir, `${name}.wasm`);
   writeFileSync(src, text);
   execFileSync(asc, [
     src, '--outFile', out, '-O3', '--noAssert', '--runtime', 'stub', '--initialMemory', '1',
-    ...features.flatMap((f) => ['--enable', f]),
+    // Shared memory: growing it never detaches the views callers hold on zero-copy blocks (src/codec/wasm-arena.ts).
+    ...(shared ? ['--sharedMemory', '--maximumMemory', '65536'] : []),
+    ...[...(shared ? ['threads'] : []), ...features].flatMap((f) => ['--enable', f]),
   ], { cwd: root, stdio: 'inherit' });
   return readFileSync(out);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'bf-wasm-'));
-let plain;
-let relaxed;
+const relaxedSource = source.replaceAll('i8x16.swizzle(', 'i8x16.relaxed_swizzle(');
+let plain, relaxed, sharedPlain, sharedRelaxed;
 try {
-  plain = compile(dir, 'rs', source, ['simd']);
-  relaxed = compile(dir, 'rs-relaxed', source.replaceAll('i8x16.swizzle(', 'i8x16.relaxed_swizzle('), ['simd', 'relaxed-simd']);
+  plain = compile(dir, 'rs', source, ['simd'], false);
+  relaxed = compile(dir, 'rs-relaxed', relaxedSource, ['simd', 'relaxed-simd'], false);
+  sharedPlain = compile(dir, 'rs-shared', source, ['simd'], true);
+  sharedRelaxed = compile(dir, 'rs-shared-relaxed', relaxedSource, ['simd', 'relaxed-simd'], true);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
@@ -51,6 +57,14 @@ const ts = [
   'export const RS_WASM_RELAXED_BASE64 =',
   literal(relaxed),
   '',
+  `/** The plain SIMD kernel with a shared memory, for zero-copy blocks (${sharedPlain.length} bytes), base64. */`,
+  'export const RS_WASM_SHARED_BASE64 =',
+  literal(sharedPlain),
+  '',
+  `/** The relaxed SIMD kernel with a shared memory (${sharedRelaxed.length} bytes), base64. */`,
+  'export const RS_WASM_SHARED_RELAXED_BASE64 =',
+  literal(sharedRelaxed),
+  '',
 ].join('\n');
 writeFileSync(join(root, 'src', 'codec', 'rs-wasm-binary.ts'), ts);
-console.log(`build-wasm: asm/rs.ts -> src/codec/rs-wasm-binary.ts (simd ${plain.length} B, relaxed-simd ${relaxed.length} B)`);
+console.log(`build-wasm: asm/rs.ts -> src/codec/rs-wasm-binary.ts (simd ${plain.length} B, relaxed-simd ${relaxed.length} B, x2 with shared memory)`);

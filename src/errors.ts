@@ -67,6 +67,15 @@ export const ERROR_CODES = {
   BF_FRAME_INVALID: { summary: 'a stored frame fails to decrypt or decompress to its recorded length (tampering or a bug; its chunks passed their hashes)', exitCode: EXIT.UNRECOVERABLE, httpStatus: 500 },
   BF_TRANSFORM_UNAVAILABLE: { summary: 'a transform (zstd) is not available in this installation', exitCode: EXIT.FAILURE, httpStatus: 501 },
   BF_INTERNAL: { summary: 'an internal error (a bug): please report it', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  // The S3 endpoint (src/s3): each S3 error code of a response belongs to one of these (docs/s3.md).
+  BF_S3_AUTH: { summary: 'an S3 request is not authenticated: unknown access key, wrong signature, expired or skewed', exitCode: EXIT.FAILURE, httpStatus: 403 },
+  BF_S3_DENIED: { summary: 'the S3 user may not do this to this bucket', exitCode: EXIT.FAILURE, httpStatus: 403 },
+  BF_S3_NO_SUCH: { summary: 'no such S3 bucket, key or multipart upload', exitCode: EXIT.FAILURE, httpStatus: 404 },
+  BF_S3_CONFLICT: { summary: 'the S3 bucket exists already, or is not empty', exitCode: EXIT.FAILURE, httpStatus: 409 },
+  BF_S3_INVALID: { summary: 'an S3 request is malformed or breaks a limit (XML, names, parts, sizes)', exitCode: EXIT.USAGE, httpStatus: 400 },
+  BF_S3_DIGEST: { summary: 'an S3 request body does not match its Content-MD5, SHA-256, checksum or length', exitCode: EXIT.FAILURE, httpStatus: 400 },
+  BF_S3_PRECONDITION: { summary: 'an S3 conditional request does not hold', exitCode: EXIT.FAILURE, httpStatus: 412 },
+  BF_S3_NOT_IMPLEMENTED: { summary: 'the S3 operation or header is not supported', exitCode: EXIT.FAILURE, httpStatus: 501 },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,6 +1,6 @@
 // The library entry: the typed public API of BlockFrame.
 import { ComputePool } from './compute/pool.js';
-import { commit, type CommitOptions, type CommitResult } from './engine/commit.js';
+import { commit, commitInput, type CommitOptions, type CommitResult } from './engine/commit.js';
 import type { OperationOptions } from './engine/context.js';
 import { find, info, list, type ArchiveListing, type ArchiveSummary, type Level2Summary } from './engine/find.js';
 import { cat, restore, type RestoreOptions, type RestoreResult } from './engine/restore.js';
@@ -13,13 +13,15 @@ import type { Writable } from 'node:stream';
 import { resolveStores, type StoreOptions } from './store/config.js';
 import type { StoreSet } from './store/store-set.js';
 
-export { commit, find, info, list, restore, cat, read, createReadStream, openArchive, verify, verifySegment, repair, ComputePool };
+export { commit, commitInput, find, info, list, restore, cat, read, createReadStream, openArchive, verify, verifySegment, repair, ComputePool };
 export type { ReadOptions, RepairOptions, RepairReport, VerifyReport, SegmentCheck };
 export type { Damage } from './engine/reader.js';
 export { parseRange } from './layout/range.js';
 export type { CommitOptions, CommitResult, OperationOptions, ArchiveListing, ArchiveSummary, Level2Summary, RestoreOptions, RestoreResult, Manifest };
 export { BlockFrameError, ERROR_CODES, EXIT, isBlockFrameError, type ErrorCode } from './errors.js';
-export { createReedSolomon, simdAvailable, type ReedSolomon } from './codec/index.js';
+export {
+  allocCodecBuffer, codecKernel, createReedSolomon, nativeAvailable, releaseCodecBuffer, simdAvailable, type CodecKernelInfo, type KernelName, type ReedSolomon,
+} from './codec/index.js';
 export { merkleProof, merkleRootHex, verifyMerkleProof, type MerkleProof } from './integrity/merkle.js';
 export { parseManifest, serializeManifest, manifestSchema, FORMAT_VERSION } from './layout/manifest.js';
 export { computeGeometry, segmentsForRange, type Geometry } from './layout/geometry.js';
@@ -27,8 +29,11 @@ export { chooseTier, DEFAULTS, type Tier, type TierPolicy } from './layout/tiers
 export { parseSize, formatSize } from './layout/units.js';
 export { VERSION } from './version.js';
 export { createBlockFrameServer, type BlockFrameServer, type ServerOptions } from './server/server.js';
+export { createS3Server, type S3Server, type S3ServerOptions } from './s3/server.js';
 export type { Backend, BackendCaps, ObjectInfo, PutSource, ListOptions } from './store/backend.js';
 export { LocalBackend } from './store/local.js';
+export { fileSource, type InputFile, type InputSource, type InputStat } from './store/input.js';
+export { partsSource } from './store/input-parts.js';
 export { MemBackend } from './store/mem.js';
 export { S3Backend, type S3Options } from './store/s3.js';
 export { StoreSet } from './store/store-set.js';

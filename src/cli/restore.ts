@@ -29,7 +29,8 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .requiredOption('-o, --output <path>', 'where to write the restored file: a path, a directory (gets the archived name), or - for stdout')
     .option('--force', 'replace the output if it exists')
     .option('--json', 'print the result as one JSON document (not with -o -)')
-    .action((name: string, opts: CommonOptions & { output: string; force?: boolean }) =>
+    .option('--no-check-file-hash', 'skip the second-opinion whole-file hash (every byte is still verified against its chunk hash)')
+    .action((name: string, opts: CommonOptions & { output: string; force?: boolean; checkFileHash?: boolean }) =>
       run(async () => {
         if (opts.output === '-') {
           const damage: Damage[] = [];
@@ -40,7 +41,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         const bar = progressBar('restore', !opts.json);
         try {
           const damage: Damage[] = [];
-          const r = await restore(name, opts.output, { ...storeOpts(opts), force: opts.force, onProgress: bar.update, onDamage: (d) => damage.push(d) });
+          const r = await restore(name, opts.output, { ...storeOpts(opts), force: opts.force, checkFileHash: opts.checkFileHash, onProgress: bar.update, onDamage: (d) => damage.push(d) });
           bar.done();
           if (opts.json) printJson({ ...r, damage });
           else process.stderr.write(`restored ${printable(r.name)} (${formatSize(r.size)}) -> ${printable(r.output)}\n`);

@@ -3,13 +3,17 @@ import type { Command } from 'commander';
 import type { AddressInfo } from 'node:net';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { createBlockFrameServer } from '../server/server.js';
+import { startS3, type S3CliOptions } from './serve-s3.js';
 import { storeOpts, withCommon, type CommonOptions } from './common.js';
+import { parseCompress } from './commit.js';
 
-interface ServeOptions extends CommonOptions {
+interface ServeOptions extends CommonOptions, S3CliOptions {
   host: string;
   port: string;
   allowUpload?: boolean;
   token?: string;
+  compress?: string;
+  encrypt?: boolean;
 }
 
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
@@ -19,11 +23,20 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--port <port>', 'port to listen on (0 picks a free one)', '8080')
     .option('--allow-upload', 'accept PUT /files/NAME and POST /files/NAME/repair (needs --token)')
     .option('--token <token>', 'bearer token for writes (default: $BLOCKFRAME_TOKEN)')
+    .option('--compress <how>', 'uploads: compress as commit --compress does (zstd, zstd:LEVEL, auto)')
+    .option('--encrypt', "uploads: encrypt with the server's keys (--key-file, --passphrase-file, $BLOCKFRAME_PASSPHRASE)")
+    .option('--s3-port <port>', 'also serve the S3 API on this port (see docs/s3.md)')
+    .option('--s3-user <access:secret>', 'an S3 user (repeatable; also $BLOCKFRAME_S3_USERS="A:S,A2:S2" and "s3" in the config file)', (v: string, all: string[] = []) => [...all, v])
+    .option('--s3-grant <bucket:access:read|write>', "give an S3 user access to another user's bucket (repeatable)", (v: string, all: string[] = []) => [...all, v])
+    .option('--s3-domain <domain>', 'virtual-hosted style: Host BUCKET.DOMAIN addresses BUCKET (path style always works)')
+    .option('--s3-region <region>', 'region reported to S3 clients', 'us-east-1')
+    .option('--s3-rebuild-index', "rebuild the S3 key index from the archives' manifests before serving (reads every new object once)")
     .action((opts: ServeOptions) =>
       run(async () => {
         if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535) throw new BlockFrameError('BF_USAGE', `--port must be 0-65535, not ${JSON.stringify(opts.port)}`);
         const token = opts.token ?? (process.env.BLOCKFRAME_TOKEN || undefined);
-        const bf = createBlockFrameServer({ ...storeOpts(opts), allowUpload: opts.allowUpload, token });
+        const uploads = { compress: opts.compress === undefined ? undefined : parseCompress(opts.compress), encrypt: opts.encrypt };
+        const bf = createBlockFrameServer({ ...storeOpts(opts), allowUpload: opts.allowUpload, token, uploads });
         await new Promise<void>((resolve, reject) => {
           bf.server.once('error', (err: NodeJS.ErrnoException) =>
             reject(new BlockFrameError('BF_IO', `cannot listen on ${opts.host}:${opts.port}: ${err.code ?? err.message}`, { errno: err.code }, { cause: err })),
@@ -37,6 +50,10 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
         process.stdout.write(`blockframe: serving ${bf.root} at http://${host}:${addr.port}/\n`);
         if (opts.allowUpload) process.stdout.write('blockframe: uploads and repair are ON (bearer token required)\n');
+        const s3 = opts.s3Port === undefined ? undefined : await startS3(opts, bf).catch(async (err) => {
+          await bf.close();
+          throw err;
+        });
         await new Promise<void>((resolve) => {
           const stop = () => {
             process.off('SIGINT', stop);
@@ -46,6 +63,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           process.on('SIGINT', stop);
           process.on('SIGTERM', stop);
         });
+        await s3?.close();
         await bf.close();
         return EXIT.OK;
       }),

@@ -2,12 +2,14 @@
 import { BlockFrameError } from '../errors.js';
 import { invert, matrix, selectRows, type Matrix } from './gf256.js';
 import { portableKernel, type Kernel } from './kernel-portable.js';
-import { wasmKernel } from './kernel-wasm.js';
+import { nativeCpu, nativeKernel, nativeStatus } from './kernel-native.js';
+import { wasmKernel, wasmVariant } from './kernel-wasm.js';
 import { checkShape, encodingMatrix } from './matrix.js';
 
 export { RS_FIELD, RS_MATRIX } from './matrix.js';
 
-export type KernelName = 'simd' | 'portable';
+/** 'native': ISA-L through the optional addon; 'simd': the WebAssembly SIMD kernel; 'portable': TypeScript. */
+export type KernelName = 'native' | 'simd' | 'portable';
 
 export interface ReedSolomon {
   readonly dataShards: number; // k
@@ -25,6 +27,55 @@ export interface ReedSolomon {
 /** True when the WebAssembly SIMD kernel loads in this runtime. */
 export function simdAvailable(): boolean {
   return wasmKernel() !== null;
+}
+
+/** True when the optional ISA-L addon is built, loads and passes its self-check. */
+export function nativeAvailable(): boolean {
+  return nativeKernel() !== null;
+}
+
+/** The kernel `createReedSolomon(k, m)` uses by default here, with a one-line description. */
+export interface CodecKernelInfo {
+  readonly name: KernelName;
+  /** e.g. "ISA-L (avx512) via native addon", "WebAssembly relaxed-simd", "portable TypeScript". */
+  readonly detail: string;
+  /** Why the native kernel is not in use ('' when it is). */
+  readonly nativeStatus: string;
+}
+
+/** Which kernel encodes and reconstructs by default in this process (and, identically, in its compute workers). */
+export function codecKernel(): CodecKernelInfo {
+  const name = defaultKernel().name;
+  const detail = name === 'native' ? `ISA-L (${nativeCpu}) via native addon`
+    : name === 'simd' ? `WebAssembly ${wasmVariant}` : 'portable TypeScript';
+  return { name, detail, nativeStatus };
+}
+
+/** native, else simd, else portable. */
+function defaultKernel(): Kernel {
+  return nativeKernel() ?? wasmKernel() ?? portableKernel;
+}
+
+/**
+ * `bytes` (>= 0, an integer) of memory that the default kernel reads and writes in place: encode and reconstruct
+ * over shards that are views into it (e.g. `buf.subarray(i * L, (i + 1) * L)`) copy nothing in or out.
+ * With the WASM kernel it is a block of the kernel's shared linear memory in this thread (a SharedArrayBuffer
+ * view that stays valid as the memory grows; hand it back with releaseCodecBuffer to reuse it, the memory is
+ * never returned to the OS). With the native kernel any memory is zero-copy and this is a plain SharedArrayBuffer.
+ * Errors: BF_INTERNAL for a bad size or when the kernel's memory cannot grow (4 GiB at most).
+ */
+export function allocCodecBuffer(bytes: number): Uint8Array {
+  if (!Number.isSafeInteger(bytes) || bytes < 0) throw misuse(`allocCodecBuffer needs a byte count, got ${bytes}`);
+  const k = defaultKernel();
+  const wasm = wasmKernel();
+  if (k === wasm && wasm !== null) return wasm.allocate(bytes);
+  return new Uint8Array(new SharedArrayBuffer(bytes));
+}
+
+/** Give back a buffer from allocCodecBuffer (the whole view it returned) for reuse; others are ignored. */
+export function releaseCodecBuffer(buf: Uint8Array): void {
+  const wasm = wasmKernel();
+  if (wasm !== null) wasm.release(buf);
 }
 
 /** The caller's output buffer for a rebuilt shard when it has one of the right length, else a new one. */
@@ -49,6 +100,8 @@ class Codec implements ReedSolomon {
   /** A alone, m x k. */
   private readonly parity: Matrix;
   private readonly decodeCache = new Map<string, Matrix>();
+  /** Rows of A per set of missing parity shards (up to 16 sets, then cleared). */
+  private readonly parityRows = new Map<string, Matrix>();
 
   constructor(k: number, m: number, impl: Kernel) {
     this.dataShards = k;
@@ -66,6 +119,14 @@ class Codec implements ReedSolomon {
     const len = k > 0 ? data[0].length : 0;
     for (const s of data) if (s.length !== len) throw misuse('data shards differ in length');
     for (const s of parity) if (s.length !== len) throw misuse('parity shards must have the data shard length');
+    if (k === 1) {
+      // Every coefficient is 1 when k = 1 (docs/codec.md): parity shards are copies of the data shard.
+      for (const p of parity) {
+        if (this.impl.copy) this.impl.copy(data[0], p);
+        else p.set(data[0]);
+      }
+      return;
+    }
     this.impl.matMul(this.parity, data, parity, len);
   }
 
@@ -91,8 +152,7 @@ class Codec implements ReedSolomon {
     if (missingData.length > 0) {
       const use = present.slice(0, k);
       const inputs = use.map((i) => shards[i] as Uint8Array);
-      const dec = this.decodeMatrix(use);
-      const coeffs = selectRows(dec, missingData);
+      const coeffs = this.decodeRows(use, missingData);
       const outputs = missingData.map((i) => buffer(opts?.into?.[i], len));
       this.impl.matMul(coeffs, inputs, outputs, len);
       missingData.forEach((i, n) => { shards[i] = outputs[n]; });
@@ -102,39 +162,54 @@ class Codec implements ReedSolomon {
     for (let i = 0; i < m; i++) if (shards[k + i] == null) missingParity.push(i);
     if (missingParity.length === 0) return;
     const outputs = missingParity.map((i) => buffer(opts?.into?.[k + i], len));
-    this.impl.matMul(selectRows(this.parity, missingParity), shards.slice(0, k) as Uint8Array[], outputs, len);
+    const key = missingParity.join(',');
+    let rows = this.parityRows.get(key);
+    if (rows === undefined) {
+      if (this.parityRows.size >= DECODE_CACHE_SIZE) this.parityRows.clear();
+      this.parityRows.set(key, (rows = selectRows(this.parity, missingParity)));
+    }
+    this.impl.matMul(rows, shards.slice(0, k) as Uint8Array[], outputs, len);
     missingParity.forEach((i, n) => { shards[k + i] = outputs[n]; });
   }
 
-  /** Inverse of the generator rows `use` (k surviving shards): maps those shards back to the data. */
-  private decodeMatrix(use: number[]): Matrix {
-    const key = use.join(',');
+  /**
+   * Rows `missing` of the inverse of the generator rows `use` (k surviving shards): they map those shards back
+   * to the missing data shards. Cached (the last 16 erasure patterns), so the kernels' per-matrix tables are too.
+   */
+  private decodeRows(use: number[], missing: number[]): Matrix {
+    const key = `${use.join(',')}/${missing.join(',')}`;
     const hit = this.decodeCache.get(key);
     if (hit !== undefined) {
       this.decodeCache.delete(key);
       this.decodeCache.set(key, hit);
       return hit;
     }
-    const dec = invert(selectRows(this.gen, use));
-    this.decodeCache.set(key, dec);
+    const rows = selectRows(invert(selectRows(this.gen, use)), missing);
+    this.decodeCache.set(key, rows);
     if (this.decodeCache.size > DECODE_CACHE_SIZE) this.decodeCache.delete(this.decodeCache.keys().next().value as string);
-    return dec;
+    return rows;
   }
 }
 
 /**
  * A Reed-Solomon codec with k data and m parity shards (1 <= k, 0 <= m, k + m <= 256); see docs/codec.md.
- * kernel 'auto' (default) picks SIMD when available, else portable; an explicit 'simd' throws when unavailable.
+ * kernel 'auto' (default) picks native (ISA-L addon) when built, else SIMD when available, else portable; every
+ * kernel gives identical bytes. An explicit 'native' or 'simd' throws BF_INTERNAL when that kernel is unavailable.
+ * Errors: BF_RS_INVALID for a bad shape.
  */
 export function createReedSolomon(k: number, m: number, opts?: { kernel?: KernelName | 'auto' }): ReedSolomon {
   checkShape(k, m);
   const want = opts?.kernel ?? 'auto';
   let impl: Kernel;
   if (want === 'portable') impl = portableKernel;
-  else {
+  else if (want === 'native') {
+    const native = nativeKernel();
+    if (native === null) throw misuse(`the native ISA-L kernel is not available: ${nativeStatus}`);
+    impl = native;
+  } else if (want === 'simd') {
     const simd = wasmKernel();
-    if (simd === null && want === 'simd') throw misuse('the WebAssembly SIMD kernel is not available in this runtime');
-    impl = simd ?? portableKernel;
-  }
+    if (simd === null) throw misuse('the WebAssembly SIMD kernel is not available in this runtime');
+    impl = simd;
+  } else impl = defaultKernel();
   return new Codec(k, m, impl);
 }

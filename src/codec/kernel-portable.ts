@@ -4,9 +4,11 @@ import { MUL_TABLE, type Matrix } from './gf256.js';
 
 /** A kernel computes outputs[r][p] = XOR over c of coeffs[r][c] * inputs[c][p] for p in [0, len). */
 export interface Kernel {
-  readonly name: 'simd' | 'portable';
+  readonly name: 'native' | 'simd' | 'portable';
   /** coeffs is outputs.length x inputs.length; every output is fully overwritten on [0, len). */
   matMul(coeffs: Matrix, inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): void;
+  /** dst.set(src) for equal lengths, where the kernel has a faster way (the WASM kernel's shared memory). */
+  copy?(src: Uint8Array, dst: Uint8Array): void;
 }
 
 /** Bytes per column tile: each output tile stays in L1 while every input is streamed over it. */

@@ -142,6 +142,11 @@ export class ComputePool {
     return this.send(this.leastBusy(), { op: 'reconstruct', k, m, shards, out }).then(() => undefined);
   }
 
+  /** The Reed-Solomon kernel worker `worker` encodes and reconstructs with ('native', 'simd' or 'portable'). */
+  async codecKernel(worker = 0): Promise<string> {
+    return (await this.send(worker % this.workers.length, { op: 'codecKernel' }))!;
+  }
+
   /** into[i] ^= from[i] for each pair (shared memory, byte by byte over the shorter of the two). */
   xor(into: SharedView[], from: SharedView[]): Promise<void> {
     return this.send(this.leastBusy(), { op: 'xor', into, from }).then(() => undefined);
@@ -172,26 +177,68 @@ export class ComputePool {
   }
 }
 
+/**
+ * Slabs given back by disposed pools, by size, for later pools to reuse (at most SPARE_BYTES in all). Shared
+ * memory is only freed when the garbage collector gets to it, which under a stream of commits in one process (a
+ * server) lags far behind: without reuse, every commit's 30-40 MiB of slabs piled up until the next full GC.
+ */
+const spare = new Map<number, Uint8Array[]>();
+const SPARE_BYTES = 64 * 1024 * 1024;
+let spareBytes = 0;
+
+/** A zeroed slab of `size` bytes: a spare one when there is one (zeroed again, as a new one would be), else new. */
+function takeSlab(size: number): Uint8Array {
+  const s = spare.get(size)?.pop();
+  if (!s) return new Uint8Array(new SharedArrayBuffer(size));
+  spareBytes -= size;
+  return s.fill(0);
+}
+
+/** Bytes of slabs now kept for reuse (tests). */
+export const spareSlabBytes = (): number => spareBytes;
+
 /** A fixed set of equal-size shared-memory buffers; acquire() waits while all are in use (this bounds memory). */
 export class SlabPool {
   private readonly free: Uint8Array[] = [];
   private readonly waiters: ((s: Uint8Array) => void)[] = [];
+  private disposed = false;
   constructor(
     count: number,
     readonly slabSize: number,
   ) {
-    for (let i = 0; i < count; i++) this.free.push(new Uint8Array(new SharedArrayBuffer(slabSize)));
+    for (let i = 0; i < count; i++) this.free.push(takeSlab(slabSize));
   }
 
   acquire(): Promise<Uint8Array> {
     const s = this.free.pop();
     if (s) return Promise.resolve(s);
+    // A straggler after dispose() gets a slab of its own rather than waiting for ones that went to the spares.
+    if (this.disposed) return Promise.resolve(new Uint8Array(new SharedArrayBuffer(this.slabSize)));
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
   release(s: Uint8Array): void {
+    if (this.disposed) return keepSpare(s);
     const w = this.waiters.shift();
     if (w) w(s);
     else this.free.push(s);
   }
+
+  /**
+   * Done with this pool: its free slabs go to the spares for later pools, and so do slabs still out when they are
+   * released (a server's response gives its last window back once the socket has taken it). Release a slab only
+   * once nothing reads or writes it any more, as always.
+   */
+  dispose(): void {
+    this.disposed = true;
+    for (const s of this.free.splice(0)) keepSpare(s);
+  }
+}
+
+function keepSpare(s: Uint8Array): void {
+  if (spareBytes + s.byteLength > SPARE_BYTES) return;
+  const list = spare.get(s.byteLength) ?? [];
+  list.push(s);
+  spare.set(s.byteLength, list);
+  spareBytes += s.byteLength;
 }

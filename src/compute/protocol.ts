@@ -14,6 +14,8 @@ export type Request =
   | { op: 'encode'; k: number; m: number; data: SharedView[]; parity: SharedView[] }
   | { op: 'reconstruct'; k: number; m: number; shards: (SharedView | null)[]; out: SharedView[] }
   | { op: 'xor'; into: SharedView[]; from: SharedView[] }
+  /** Which Reed-Solomon kernel this worker's codecs use (src/codec/index.ts codecKernel); the reply is its name. */
+  | { op: 'codecKernel' }
   /** Encode plaintext frames (docs/FORMAT.md §12.2) into `out`, one after another; the reply lists "length:flag" per frame. */
   | { op: 'frameEncode'; plain: SharedView; first: number; frameSize: number; params: FrameParams; out: SharedView }
   /** Decode consecutive stored frames (`frames`: stored length, plain length, compressed) from `stored` into `out`. */

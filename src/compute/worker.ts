@@ -1,6 +1,6 @@
 // A compute worker thread: BLAKE3 hash streams and Reed-Solomon work on shared-memory buffers.
 import { parentPort } from 'node:worker_threads';
-import { createReedSolomon, type ReedSolomon } from '../codec/index.js';
+import { codecKernel, createReedSolomon, type ReedSolomon } from '../codec/index.js';
 import { blake3, createBlake3Stream, initBlake3, type Blake3Stream } from '../integrity/blake3.js';
 import type { Envelope, Reply, Request } from './protocol.js';
 import { unitCVs } from '../integrity/blake3-cv.js';
@@ -50,6 +50,8 @@ async function handle(req: Request): Promise<string | undefined> {
     case 'encode':
       codec(req.k, req.m).encode(req.data, req.parity);
       return undefined;
+    case 'codecKernel':
+      return codecKernel().name;
     case 'xor':
       req.into.forEach((into, i) => xorInto(into, req.from[i]!));
       return undefined;

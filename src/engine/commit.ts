@@ -1,14 +1,13 @@
-// commit: turn one input file into a published archive (spool → fsync → publish on every store), idempotently.
+// commit: turn one input (a file, or any InputSource) into a published archive (spool → fsync → publish on every store), idempotently.
 import { basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spoolFor } from '../archive/shards.js';
 import { loadSecrets } from './keyring.js';
 import { encodeInput } from './encode-input.js';
-import { DEFAULT_FRAME_SIZE, MAX_FRAME_SIZE, MIN_FRAME_SIZE } from '../transform/frames.js';
+import { autoLevel, checkTransforms } from './commit-transforms.js';
 import type { FrameParams } from '../transform/frame-codec.js';
 import { makeSlot, newDataKey, type KeySecret } from '../transform/keys.js';
 import { ARCHIVE_ID_BYTES, metadataAad, sealRandom } from '../transform/seal.js';
-import { ZSTD_DEFAULT_LEVEL, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL, zstdCompress, zstdImplementation } from '../transform/zstd.js';
 import { BlockFrameError } from '../errors.js';
 import { RS_MATRIX } from '../codec/index.js';
 import { merkleRootHex } from '../integrity/merkle.js';
@@ -19,7 +18,7 @@ import { chooseTier, DEFAULTS, type Tier, type TierPolicy } from '../layout/tier
 import { chooseCode, pathStores, PLACEMENT_RULE, type Placement } from '../layout/placement.js';
 import { cleanLeftovers, Staging } from '../archive/publish.js';
 import { withRepo, type Repository } from '../archive/repo.js';
-import { openInput, statInput, type InputFile, type InputStat } from '../store/input.js';
+import { fileSource, type InputSource, type InputStat } from '../store/input.js';
 import { withArchiveLock } from '../archive/lock.js';
 import { verifyArchive } from './verify.js';
 import { repair } from './repair.js';
@@ -77,19 +76,30 @@ export interface CommitResult {
   manifest: Manifest;
 }
 
+/** Commit the file at `file` (see commitInput). */
 export async function commit(file: string, opts: CommitOptions = {}): Promise<CommitResult> {
-  const secrets = await loadSecrets(opts.keys);
-  return withRepo(opts, (repo) => commitTo(repo, file, opts, secrets));
+  return commitInput(fileSource(file), opts);
 }
 
-async function commitTo(repo: Repository, file: string, opts: CommitOptions, secrets: KeySecret[]): Promise<CommitResult> {
+/**
+ * Commit whatever `source` reads as one archive (the name defaults to the base name of `source.path`): the same
+ * checks, idempotence and publication as commit(file). The source is stat'ed before and after and must not
+ * change meanwhile (BF_FILE_CHANGED). Used for inputs that are not one file, such as S3 multipart parts.
+ */
+export async function commitInput(source: InputSource, opts: CommitOptions = {}): Promise<CommitResult> {
+  const secrets = await loadSecrets(opts.keys);
+  return withRepo(opts, (repo) => commitTo(repo, source, opts, secrets));
+}
+
+async function commitTo(repo: Repository, source: InputSource, opts: CommitOptions, secrets: KeySecret[]): Promise<CommitResult> {
+  const file = source.path;
   const name = opts.name ?? basename(file);
   if (name.length === 0 || name.length > 4096) throw new BlockFrameError('BF_USAGE', `invalid archive name: it must have 1 to 4096 characters (it has ${name.length})`, { field: 'name' });
-  const before = await statInput(file);
+  const before = await source.stat();
   const wanted = checkTransforms(opts, secrets);
-  if (!wanted) return commitStored(repo, file, name, before, opts, null);
+  if (!wanted) return commitStored(repo, source, name, before, opts, null);
   // Transforms: encode the file into a stored stream first; the tier follows from the stored size.
-  const input = await openInput(file);
+  const input = await source.open();
   try {
     return await withPool(opts, async (pool) => {
       for (const b of repo.set.domains) await b.stagingDir?.();
@@ -97,7 +107,7 @@ async function commitTo(repo: Repository, file: string, opts: CommitOptions, sec
       if (existing.length && !opts.force) {
         const hash = await hashFile(pool, input, file, before.size, opts);
         const hit = existing.find((e) => e.manifest.original_hash === hash);
-        if (hit) return commitStored(repo, file, name, before, { ...opts, pool }, null);
+        if (hit) return commitStored(repo, source, name, before, { ...opts, pool }, null);
       }
       const level = wanted.level === 'auto' ? await autoLevel(input, before.size, wanted.frameSize) : wanted.level;
       const archiveId = randomBytes(ARCHIVE_ID_BYTES);
@@ -106,7 +116,7 @@ async function commitTo(repo: Repository, file: string, opts: CommitOptions, sec
       const { spool } = await spoolFor(repo, 0);
       try {
         const enc = await encodeInput({ input, inputPath: file, size: before.size, frameSize: wanted.frameSize, params, pool, spool, signal: opts.signal });
-        await checkUnchanged(file, before);
+        await checkUnchanged(source, before);
         const content: ManifestContent = {
           frame_size: wanted.frameSize,
           stored_size: enc.storedSize,
@@ -116,14 +126,16 @@ async function commitTo(repo: Repository, file: string, opts: CommitOptions, sec
         if (dataKey) {
           const keyslots = [];
           for (const s of secrets) keyslots.push(await makeSlot(s, dataKey, archiveId, opts.scrypt));
-          const facts = { name, original_hash: enc.plainHash, source: sourceOf(before) };
+          // The sealed facts also bind the plaintext size and frame size, so cutting frames off the end (and
+          // `size` with them) is caught when the archive is opened, not only by the whole-file hash.
+          const facts = { name, original_hash: enc.plainHash, size: before.size, frame_size: wanted.frameSize, source: sourceOf(before) };
           content.encryption = { archive_id: archiveId.toString('hex'), metadata: sealRandom(dataKey, metadataAad(archiveId), Buffer.from(JSON.stringify(facts))), keyslots };
         }
         if (content.transforms.length === 0) {
           // 'auto' found nothing to gain: a plain archive (the stored stream would be the file itself).
-          return await commitStored(repo, file, name, before, { ...opts, pool }, null);
+          return await commitStored(repo, source, name, before, { ...opts, pool }, null);
         }
-        return await commitStored(repo, spool.path(enc.rel), name, before, { ...opts, pool }, { content, plainHash: enc.plainHash, file });
+        return await commitStored(repo, fileSource(spool.path(enc.rel)), name, before, { ...opts, pool }, { content, plainHash: enc.plainHash, source });
       } finally {
         await spool.discard();
       }
@@ -131,42 +143,6 @@ async function commitTo(repo: Repository, file: string, opts: CommitOptions, sec
   } finally {
     await input.close();
   }
-}
-
-/** The transforms a commit asks for, checked; null for none. */
-function checkTransforms(opts: CommitOptions, secrets: KeySecret[]): { level: number | 'auto' | null; encrypt: boolean; frameSize: number } | null {
-  const level = opts.compress ?? null;
-  if (typeof level === 'number' && (!Number.isInteger(level) || level < ZSTD_MIN_LEVEL || level > ZSTD_MAX_LEVEL)) {
-    throw new BlockFrameError('BF_USAGE', `invalid zstd level ${level}: use ${ZSTD_MIN_LEVEL} to ${ZSTD_MAX_LEVEL}, or auto`, { field: 'compress' });
-  }
-  if (level !== null && !zstdImplementation()) throw new BlockFrameError('BF_TRANSFORM_UNAVAILABLE', 'zstd is not available in this installation: commit without --compress');
-  const encrypt = opts.encrypt === true;
-  if (encrypt && secrets.length === 0) throw new BlockFrameError('BF_KEY_REQUIRED', 'encryption needs a key: --key-file FILE, or BLOCKFRAME_PASSPHRASE / BLOCKFRAME_KEY_FILE', { field: 'encrypt' });
-  const frameSize = opts.frameSize ?? DEFAULT_FRAME_SIZE;
-  if (!Number.isInteger(frameSize) || frameSize < MIN_FRAME_SIZE || frameSize > MAX_FRAME_SIZE || (frameSize & (frameSize - 1)) !== 0) {
-    throw new BlockFrameError('BF_INVALID_SIZE', `invalid frame size ${frameSize}: use a power of two from 64 KiB to 16 MiB`, { field: 'frame_size' });
-  }
-  if (level === null && !encrypt) return null;
-  return { level, encrypt, frameSize };
-}
-
-/**
- * 'auto': zstd level 3, unless up to 8 frames sampled across the file shrink by less than 3% in total (media,
- * archives, ciphertext), in which case compression is not worth its CPU and the archive stays plain.
- */
-async function autoLevel(input: InputFile, size: number, frameSize: number): Promise<number | null> {
-  const frames = Math.ceil(size / frameSize);
-  if (frames === 0) return null;
-  const picks = [...new Set(Array.from({ length: Math.min(8, frames) }, (_, i) => Math.floor((i * frames) / Math.min(8, frames))))];
-  let plain = 0;
-  let packed = 0;
-  const buf = Buffer.allocUnsafe(frameSize);
-  for (const j of picks) {
-    const n = await input.readAt(buf, Math.min(frameSize, size - j * frameSize), j * frameSize);
-    plain += n;
-    packed += Math.min(n, (await zstdCompress(buf.subarray(0, n), ZSTD_DEFAULT_LEVEL)).length);
-  }
-  return packed <= plain * 0.97 ? ZSTD_DEFAULT_LEVEL : null;
 }
 
 function sourceOf(st: InputStat): Manifest['source'] {
@@ -177,12 +153,12 @@ function sourceOf(st: InputStat): Manifest['source'] {
 interface Transformed {
   content: ManifestContent;
   plainHash: string;
-  /** The user's file (checked unchanged at the end). */
-  file: string;
+  /** The user's input (checked unchanged at the end). */
+  source: InputSource;
 }
 
-/** Archive `file` (the user's file, or the stored stream of `t`) as it is. */
-async function commitStored(repo: Repository, file: string, name: string, before: InputStat, opts: CommitOptions, t: Transformed | null): Promise<CommitResult> {
+/** Archive `source` (the user's input, or the stored stream of `t`) as it is. */
+async function commitStored(repo: Repository, source: InputSource, name: string, before: InputStat, opts: CommitOptions, t: Transformed | null): Promise<CommitResult> {
   const storedBytes = t ? t.content.stored_size : before.size;
   const policy: TierPolicy = { ...DEFAULTS, ...opts.policy };
   const choice = chooseTier(storedBytes, policy, opts.tier);
@@ -204,7 +180,8 @@ async function commitStored(repo: Repository, file: string, name: string, before
   if (widest > MAX_SECTION_BYTES) {
     throw new BlockFrameError('BF_USAGE', `tier ${choice.tier} with these settings keeps ${formatSize(geometry.stripes[0]!.shardSize)} shards: too large for one stripe; use tier 3 or smaller segments`, { field: 'tier' });
   }
-  const input = await openInput(file);
+  const file = source.path;
+  const input = await source.open();
   try {
     return await withPool(opts, async (pool) => {
       // Directory stores are created here (the only operation that may create them).
@@ -216,7 +193,7 @@ async function commitStored(repo: Repository, file: string, name: string, before
         const hash = await hashFile(pool, input, file, before.size, opts);
         const hit = existing.find((e) => e.manifest.original_hash === hash);
         if (hit && !opts.force) {
-          await checkUnchanged(file, before);
+          await checkUnchanged(source, before);
           // "Already archived" only counts when the archive is sound: heal it, or rewrite it from the file in hand.
           const healed = await withArchiveLock(repo, hit.dir, async () => {
             const h = await verifyArchive(repo, hit.dir, pool, { signal: opts.signal });
@@ -250,7 +227,7 @@ async function commitStored(repo: Repository, file: string, name: string, before
           onBytes: (n) => opts.onProgress?.((done += n), total),
           hashInput: t === null,
         });
-        await checkUnchanged(t?.file ?? file, before);
+        await checkUnchanged(t?.source ?? source, before);
         const manifest = buildManifest(name, before.size, geometry, hashes, groupBlocks, placement, sourceOf(before), t);
         const enc = t?.content.encryption;
         const dir = enc ? archiveDirName(ENCRYPTED_DIR_NAME, enc.archive_id) : archiveDirName(name, t?.plainHash ?? hashes.original);
@@ -285,9 +262,9 @@ async function commitStored(repo: Repository, file: string, name: string, before
   }
 }
 
-async function checkUnchanged(file: string, before: InputStat): Promise<void> {
-  const after = await statInput(file).catch(() => null);
-  if (!after || after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ino !== before.ino) throw changed(file);
+async function checkUnchanged(source: InputSource, before: InputStat): Promise<void> {
+  const after = await source.stat().catch(() => null);
+  if (!after || after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ino !== before.ino) throw changed(source.path);
 }
 
 /** Settings the caller asked for that an existing archive does not have. */

@@ -48,6 +48,8 @@ export interface Content {
 interface SealedFacts {
   name: string;
   original_hash: string;
+  size: number;
+  frame_size: number;
   source?: Manifest['source'];
 }
 
@@ -72,6 +74,9 @@ export async function openContent(dir: string, m: Manifest, secrets: readonly Ke
     throw new BlockFrameError('BF_FRAME_INVALID', `archive ${dir}: the sealed metadata is not JSON`, { archive: dir });
   }
   if (typeof facts.name !== 'string' || !/^[0-9a-f]{64}$/.test(facts.original_hash)) throw new BlockFrameError('BF_FRAME_INVALID', `archive ${dir}: the sealed metadata lacks name or original_hash`, { archive: dir });
+  if (facts.size !== m.size || facts.frame_size !== c.frame_size) {
+    throw new BlockFrameError('BF_FRAME_INVALID', `archive ${dir}: the manifest's size or frame size differs from the sealed ones (frames cut off or moved?)`, { archive: dir });
+  }
   return { name: facts.name, originalHash: facts.original_hash, source: facts.source, table: frameTable(m), params: { ...params, key: opened.dataKey, archiveId } };
 }
 

@@ -1,10 +1,11 @@
 // Plaintext reads: the file's bytes from the verified stored stream, decoding only the frames a range overlaps.
-import type { ComputePool } from '../compute/pool.js';
+import { SlabPool, type ComputePool } from '../compute/pool.js';
 import type { Manifest } from '../layout/manifest.js';
 import type { FrameRef } from '../transform/frames.js';
 import { maxStoredLength } from '../transform/frame-codec.js';
 import type { Content } from './keyring.js';
-import { heldWindows, windowJobs, type HeldWindow } from './read.js';
+import { heldWindows, windowJobs } from './read.js';
+import { prefetchInOrder, type Filled, type HeldWindow } from './prefetch.js';
 import type { ArchiveReader } from './reader.js';
 
 /** What plaintext reads need of an open archive. */
@@ -17,55 +18,6 @@ export interface PlainSource {
 
 /** Plaintext bytes decoded per batch of frames (whole frames; at least one). */
 const BATCH_BYTES = 4 * 1024 * 1024;
-/** Idle batch buffers kept for the next reads, in bytes. */
-const KEPT_BYTES = 64 * 1024 * 1024;
-
-/**
- * Batch buffers reused across reads. They go to the compute workers, and every SharedArrayBuffer a worker has seen
- * lives until that worker's own garbage collection: fresh ones for each read (a server answering many range
- * requests) would pile up by the hundreds of MiB.
- */
-const kept = new Map<number, Uint8Array[]>();
-let keptBytes = 0;
-
-/** `count` buffers of `size` bytes for one read: acquire() waits while all are in use; dispose() when the read ends. */
-class BatchBuffers {
-  private readonly free: Uint8Array[] = [];
-  private readonly waiters: ((b: Uint8Array) => void)[] = [];
-  private disposed = false;
-  constructor(count: number, size: number) {
-    for (let i = 0; i < count; i++) {
-      const b = kept.get(size)?.pop();
-      if (b) keptBytes -= size;
-      this.free.push(b ?? new Uint8Array(new SharedArrayBuffer(size)));
-    }
-  }
-  acquire(): Promise<Uint8Array> {
-    const b = this.free.pop();
-    if (b) return Promise.resolve(b);
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-  release(b: Uint8Array): void {
-    if (this.disposed) return keep(b);
-    const w = this.waiters.shift();
-    if (w) w(b);
-    else this.free.push(b);
-  }
-  /** The read is over: free buffers go back for reuse now, held ones when released. */
-  dispose(): void {
-    this.disposed = true;
-    for (const b of this.free.splice(0)) keep(b);
-  }
-}
-
-function keep(b: Uint8Array): void {
-  if (keptBytes + b.length > KEPT_BYTES) return;
-  const list = kept.get(b.length) ?? [];
-  list.push(b);
-  kept.set(b.length, list);
-  keptBytes += b.length;
-}
-
 /** Room in a stored-bytes buffer for the rest of the first and last chunks (chunks are at most 256 KiB). */
 const EDGES = 2 * 256 * 1024;
 
@@ -114,20 +66,27 @@ export async function* plainWindows(src: PlainSource, offset: number, length: nu
   const span = table.span(offset, length);
   if (!span) return;
   const perBatch = Math.max(1, Math.floor(batchBytes / table.frameSize));
-  const batches: FrameRef[][] = [];
-  for (let j = span.first; j <= span.last; j += perBatch) {
-    const b: FrameRef[] = [];
-    for (let i = j; i <= Math.min(span.last, j + perBatch - 1); i++) b.push(table.frame(i));
-    batches.push(b);
+  const batchCount = Math.ceil((span.last - span.first + 1) / perBatch);
+  // Lazy: planning costs nothing in proportion to the range.
+  function* batches(): Generator<FrameRef[]> {
+    for (let j = span!.first; j <= span!.last; j += perBatch) {
+      const b: FrameRef[] = [];
+      for (let i = j; i <= Math.min(span!.last, j + perBatch - 1); i++) b.push(table!.frame(i));
+      yield b;
+    }
   }
   const framesMax = Math.min(perBatch, span.last - span.first + 1);
   const plainMax = framesMax * table.frameSize;
-  const slabCount = Math.min(ahead + hold, batches.length);
-  const plainSlabs = new BatchBuffers(slabCount, plainMax);
-  // Every frame may carry its tag: the stored bytes of a batch are at most its plaintext plus one tag per frame.
-  const storedSlabs = new BatchBuffers(Math.min(ahead, batches.length), framesMax * maxStoredLength(table.frameSize, src.content.params) + EDGES);
+  const slabCount = Math.min(ahead + hold, batchCount);
+  // Disposed at the end, so the next read reuses these slabs: they go to the compute workers, and every
+  // SharedArrayBuffer a worker has seen lives until that worker's own garbage collection (fresh ones for each of a
+  // server's range requests piled up by the hundreds of MiB).
+  const plainSlabs = new SlabPool(slabCount, plainMax);
+  // Every frame may carry its tag: the stored bytes of a batch are at most its plaintext plus one tag per frame,
+  // and room for the edge chunks lets a batch be read in place (readBatch).
+  const storedSlabs = new SlabPool(Math.min(ahead, batchCount), framesMax * maxStoredLength(table.frameSize, src.content.params) + EDGES);
   const end = offset + length;
-  const decode = async (b: FrameRef[]): Promise<{ slab: Uint8Array; view: Uint8Array }> => {
+  const decode = async (b: FrameRef[]): Promise<Filled> => {
     const first = b[0]!;
     const last = b[b.length - 1]!;
     const plain = await plainSlabs.acquire();
@@ -147,29 +106,15 @@ export async function* plainWindows(src: PlainSource, offset: number, length: nu
       storedSlabs.release(stored);
     }
   };
-  const queue: Promise<{ slab: Uint8Array; view: Uint8Array }>[] = [];
-  let next = 0;
-  const start = () => {
-    const p = decode(batches[next++]!);
-    p.catch(() => undefined);
-    queue.push(p);
-  };
   try {
-    while (next < batches.length && queue.length < ahead) start();
-    while (queue.length) {
-      const w = await queue.shift()!;
-      if (next < batches.length) start();
-      let released = false;
-      yield {
-        view: w.view,
-        release: () => {
-          if (!released) plainSlabs.release(w.slab);
-          released = true;
-        },
-      };
-    }
+    yield* prefetchInOrder(
+      (function* () {
+        for (const b of batches()) yield () => decode(b);
+      })(),
+      ahead,
+      (s) => plainSlabs.release(s),
+    );
   } finally {
-    for (const r of await Promise.allSettled(queue)) if (r.status === 'fulfilled') plainSlabs.release(r.value.slab);
     plainSlabs.dispose();
     storedSlabs.dispose();
   }

@@ -12,6 +12,9 @@ import { resolveArchive } from './find.js';
 import { ArchiveReader, READ_WINDOW, type Damage } from './reader.js';
 import { loadSecrets, openContent, type Content } from './keyring.js';
 import { plainWindows } from './plain.js';
+import { prefetchInOrder, type Filled, type HeldWindow } from './prefetch.js';
+
+export type { HeldWindow } from './prefetch.js';
 
 export interface ReadOptions extends OperationOptions {
   /** Called once per damaged file found while reading, when the archive is closed (the bytes returned are still correct and verified). */
@@ -91,11 +94,6 @@ export function* windowJobs(g: Geometry, offset: number, length: number): Genera
   }
 }
 
-/** A verified window whose buffer stays valid until release(). */
-export interface HeldWindow {
-  view: Uint8Array;
-  release(): void;
-}
 
 /**
  * Verified windows of [offset, offset + length) in file order, each at most READ_WINDOW bytes of shared memory.
@@ -106,45 +104,22 @@ export async function* heldWindows(reader: ArchiveReader, offset: number, length
   const jobs = windowJobs(manifestGeometry(reader.manifest), offset, length);
   const windows = Math.ceil(length / READ_WINDOW) + 1;
   const slabs = new SlabPool(Math.min(ahead + hold, Math.max(1, windows)), Math.min(READ_WINDOW, Math.max(1, length)));
-  const queue: Promise<{ slab: Uint8Array; view: Uint8Array }>[] = [];
-  let pending = jobs.next();
-  const take = (): WindowJob | undefined => {
-    if (pending.done) return undefined;
-    const j = pending.value;
-    pending = jobs.next();
-    return j;
-  };
-  const start = (j: WindowJob) => {
-    const p = slabs.acquire().then(async (slab) => {
-      const view = slab.subarray(0, j.to - j.from);
-      try {
-        await reader.readInto(j.seg, j.from, j.to, view);
-      } catch (err) {
-        slabs.release(slab);
-        throw err;
-      }
-      return { slab, view };
-    });
-    p.catch(() => undefined);
-    queue.push(p);
-  };
-  try {
-    while (!pending.done && queue.length < ahead) start(take()!);
-    while (queue.length) {
-      const w = await queue.shift()!;
-      if (!pending.done) start(take()!);
-      let released = false;
-      yield {
-        view: w.view,
-        release: () => {
-          if (!released) slabs.release(w.slab);
-          released = true;
-        },
+  function* tasks(): Generator<() => Promise<Filled>> {
+    for (const j of jobs) {
+      yield async () => {
+        const slab = await slabs.acquire();
+        const view = slab.subarray(0, j.to - j.from);
+        try {
+          await reader.readInto(j.seg, j.from, j.to, view);
+        } catch (err) {
+          slabs.release(slab);
+          throw err;
+        }
+        return { slab, view };
       };
     }
-  } finally {
-    for (const r of await Promise.allSettled(queue)) if (r.status === 'fulfilled') slabs.release(r.value.slab);
   }
+  yield* prefetchInOrder(tasks(), ahead, (s) => slabs.release(s));
 }
 
 /** Like heldWindows, but each window is valid only until the next iteration (its buffer is then reused). */

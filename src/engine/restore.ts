@@ -13,6 +13,12 @@ import { plainWindows } from './plain.js';
 export interface RestoreOptions extends ReadOptions {
   /** Replace an existing output file. */
   force?: boolean;
+  /**
+   * Also check the whole file against original_hash (default true). Every byte is already verified against chunk
+   * hashes under the Merkle root (and, encrypted, GCM tags), so this is a second opinion; it runs on a worker beside
+   * the writes, with native BLAKE3 where it loads. `false` skips that pass.
+   */
+  checkFileHash?: boolean;
 }
 
 export interface RestoreResult {
@@ -123,9 +129,9 @@ export function writeTo(dest: Writable, view: Uint8Array): Promise<void> {
  * Every verified byte of the file in order into `sink` (calls are issued in file order, several in flight), with a
  * final check of the whole-file hash.
  */
-async function streamVerified(archive: OpenArchive, opts: OperationOptions, sink: (view: Uint8Array, at: number) => Promise<void>): Promise<void> {
+async function streamVerified(archive: OpenArchive, opts: OperationOptions & { checkFileHash?: boolean }, sink: (view: Uint8Array, at: number) => Promise<void>): Promise<void> {
   const { manifest, pool, reader, content } = archive;
-  const fileHash = pool.openHash(0);
+  const fileHash = opts.checkFileHash === false ? null : pool.openHash(0);
   const errors = new FirstError();
   const inflight = new Set<Promise<unknown>>();
   let at = 0;
@@ -135,7 +141,7 @@ async function streamVerified(archive: OpenArchive, opts: OperationOptions, sink
       const pos = at;
       at += w.view.length;
       const p = errors.track(
-        Promise.all([sink(w.view, pos), pool.update(fileHash, w.view)]).finally(() => {
+        Promise.all([sink(w.view, pos), fileHash && pool.update(fileHash, w.view)]).finally(() => {
           w.release();
           opts.onProgress?.(pos + w.view.length, manifest.size);
         }),
@@ -147,7 +153,7 @@ async function streamVerified(archive: OpenArchive, opts: OperationOptions, sink
     await Promise.all(inflight);
   }
   errors.throwIfAny();
-  if ((await pool.digest(fileHash)) !== content.originalHash) {
+  if (fileHash && (await pool.digest(fileHash)) !== content.originalHash) {
     throw new BlockFrameError('BF_HASH_MISMATCH', `archive ${reader.dir}: restored bytes do not match original_hash`, { archive: reader.dir });
   }
 }

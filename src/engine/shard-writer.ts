@@ -70,6 +70,9 @@ export async function writeShards(a: WriteShardsArgs): Promise<ShardHashes> {
   } catch (err) {
     await w.syncs.drain().catch(() => undefined);
     throw err;
+  } finally {
+    // Every pass has ended (run settles its in-flight work even when it fails): the slabs can serve the next commit.
+    w.dispose();
   }
   await w.syncs.drain();
   if (w.fileHash) w.out.original = await a.pool.digest(w.fileHash);
@@ -111,6 +114,12 @@ class ShardWriter {
       return Math.max(mx, width * parityStep(width, st.shardSize, a.chunkSize));
     }, 1);
     this.parityBufs = new SlabPool(PARITY_BUFFERS, widest);
+  }
+
+  /** Hand the slabs to later commits (compute/pool.ts); only once no pass of this writer runs any more. */
+  dispose(): void {
+    this.slabs.dispose();
+    this.parityBufs.dispose();
   }
 
   async run(): Promise<void> {

@@ -2,6 +2,7 @@
 import { createBLAKE3, type IHasher } from 'hash-wasm';
 import { blake3Simd, blake3SimdAvailable, createBlake3Simd } from './blake3-simd.js';
 import { IntegrityError, toHex } from './hex.js';
+import { createNativeBlake3, nativeBlake3Available } from './blake3-native.js';
 
 /** Which implementation hashes: the in-repo WASM SIMD kernel (about 2.6x faster here) or hash-wasm. */
 export const BLAKE3_BACKEND: 'wasm-simd' | 'hash-wasm' = blake3SimdAvailable() ? 'wasm-simd' : 'hash-wasm';
@@ -59,12 +60,17 @@ export interface Blake3Stream {
   digestHex(): string;
 }
 
+/** What hashes whole streams (files, shards in format v1): native BLAKE3 where it loads, else the WASM kernel. */
+export const BLAKE3_STREAM_BACKEND: 'native' | 'wasm-simd' | 'hash-wasm' = nativeBlake3Available() ? 'native' : BLAKE3_BACKEND;
+
 /**
- * A new independent hash stream with its own WASM hasher instance. Async because hash-wasm creates
- * instances asynchronously; update()/digest() on the returned stream are sync. Does not need initBlake3().
+ * A new independent hash stream: native BLAKE3 (@napi-rs/blake-hash) where it loads, else its own WASM hasher
+ * instance. Async because hash-wasm creates instances asynchronously; update()/digest() on the returned stream are
+ * sync. Does not need initBlake3().
  */
 export async function createBlake3Stream(): Promise<Blake3Stream> {
-  const h: { update(d: Uint8Array): unknown; digest(): Uint8Array } = simd ? createBlake3Simd() : wrapHashWasm((await createBLAKE3()).init());
+  const h: { update(d: Uint8Array): unknown; digest(): Uint8Array } =
+    BLAKE3_STREAM_BACKEND === 'native' ? createNativeBlake3() : simd ? createBlake3Simd() : wrapHashWasm((await createBLAKE3()).init());
   let result: Uint8Array | null = null;
   const digest = (): Uint8Array => {
     result ??= h.digest();

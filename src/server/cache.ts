@@ -72,7 +72,11 @@ export class ArchiveCache {
 
   /** Lease the open archive for `query`, opening it (once) if needed. */
   async lease(query: string): Promise<Lease> {
-    const dir = await this.resolve(query);
+    return this.leaseDir(await this.resolve(query));
+  }
+
+  /** Lease archive directory `dir` as it is named (no name resolution: the caller knows the directory). */
+  async leaseDir(dir: string): Promise<Lease> {
     let e = this.open.get(dir);
     if (e && !e.stale) {
       this.open.delete(dir); // re-insert: most recently used last

@@ -116,7 +116,7 @@ async function serveOnce(req: IncomingMessage, res: ServerResponse, cache: Archi
  * Verified plaintext windows of one span: the server's budgeted WindowReader for plain archives; for archives with
  * transforms, frames decoded one at a time (at most two read ahead and one in hand per response, about 5 MiB).
  */
-async function* spanWindows(wr: WindowReader, archive: OpenArchive, start: number, length: number): AsyncGenerator<Window> {
+export async function* spanWindows(wr: WindowReader, archive: OpenArchive, start: number, length: number): AsyncGenerator<Window> {
   if (!archive.content.table) {
     yield* wr.windows(archive.reader, start, length, length > 4 * READ_WINDOW ? AHEAD_LONG : AHEAD);
     return;
@@ -136,7 +136,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
  * before `writeHeaders` runs, so damage found at once still gets a JSON error. Damage found later destroys the
  * socket: the client sees a short response, never wrong bytes. A client that goes away stops the reading.
  */
-async function streamSpans(res: ServerResponse, wr: WindowReader, archive: OpenArchive, parts: { span: Span; prefix?: Buffer }[], writeHeaders: () => void, trailer?: Buffer, idleMs = 0): Promise<void> {
+export async function streamSpans(res: ServerResponse, wr: WindowReader, archive: OpenArchive, parts: { span: Span; prefix?: Buffer }[], writeHeaders: () => void, trailer?: Buffer, idleMs = 0): Promise<void> {
   let started = false;
   /** Write and wait until the socket can take more; `done` runs once the bytes are handed to the kernel (or lost). */
   const write = async (chunk: Uint8Array, done?: () => void): Promise<boolean> => {

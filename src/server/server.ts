@@ -24,6 +24,8 @@ export interface ServerOptions extends StoreOptions {
   idleMs?: number;
   /** Keys for encrypted archives (taken at start-up; a request can never supply one). */
   keys?: KeyInput[];
+  /** How uploads are committed: compression and encryption (with `keys`), as commit's options. */
+  uploads?: { compress?: number | 'auto'; encrypt?: boolean };
   /** Bytes of verified read windows all file responses may hold at once (default 64 MiB). */
   windowBudget?: number;
 }
@@ -36,6 +38,8 @@ export interface BlockFrameServer {
   windowBudget(): { free: number; total: number };
   /** Stop accepting connections, drop open ones, close cached archives and the compute pool. */
   close(): Promise<void>;
+  /** What another endpoint on the same archives (the S3 API) may share: one pool, one cache, one read budget. */
+  shared: { repo: Repository; pool: ComputePool; cache: ArchiveCache; windows: WindowReader };
 }
 
 const READ = ['GET', 'HEAD'];
@@ -55,7 +59,8 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   const cache = new ArchiveCache(repo, pool, undefined, undefined, opts.keys ?? []);
   const windows = new WindowReader(opts.windowBudget);
   const ctx: ApiContext = { repo, pool, cache, keys: opts.keys };
-  const policy: WritePolicy = { allowUpload: !!opts.allowUpload, token: opts.token };
+  if (opts.uploads?.encrypt && !opts.keys?.length) throw new BlockFrameError('BF_KEY_REQUIRED', 'encrypted uploads need a key: --key-file FILE, --passphrase-file FILE or $BLOCKFRAME_PASSPHRASE');
+  const policy: WritePolicy = { allowUpload: !!opts.allowUpload, token: opts.token, commit: { ...opts.uploads, keys: opts.keys } };
   // Local directories never appear in error bodies (longest first, so a root is cut before its parent).
   const redact = [repo.label, ...repo.set.domains.map((d) => d.label)].filter((l) => l.startsWith('/')).sort((a, b) => b.length - a.length);
   const idleMs = opts.idleMs ?? IDLE_MS;
@@ -73,6 +78,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   return {
     server,
     root: repo.label,
+    shared: { repo, pool, cache, windows },
     windowBudget: () => ({ free: windows.budgetFree, total: windows.budgetTotal }),
     close() {
       closing ??= (async () => {
@@ -120,7 +126,7 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext,
     if (req.method === 'PUT') {
       authorize(req, policy);
       noIdleTimeout(req);
-      return upload(req, res, ctx, name);
+      return upload(req, res, ctx, name, policy);
     }
     return serveFile(req, res, ctx.cache, windows, name, idleMs);
   }

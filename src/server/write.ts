@@ -3,7 +3,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { commit } from '../engine/commit.js';
+import { commit, type CommitOptions } from '../engine/commit.js';
 import { repair } from '../engine/repair.js';
 import { BlockFrameError } from '../errors.js';
 import type { ApiContext } from './api.js';
@@ -13,6 +13,8 @@ import { spoolFor } from '../archive/shards.js';
 export interface WritePolicy {
   allowUpload: boolean;
   token?: string;
+  /** Transforms for uploads, and the server's keys. */
+  commit?: Pick<CommitOptions, 'compress' | 'encrypt' | 'keys'>;
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
@@ -30,7 +32,7 @@ export function authorize(req: IncomingMessage, policy: WritePolicy): void {
 }
 
 /** PUT /files/{name}: stream the body to a private staging file (constant memory), then commit it under `name`. */
-export async function upload(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, name: string): Promise<void> {
+export async function upload(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, name: string, policy?: WritePolicy): Promise<void> {
   // The body is spooled next to the first store (same filesystem for a local directory), then committed.
   const { spool } = await spoolFor(ctx.repo, 0);
   try {
@@ -45,7 +47,7 @@ export async function upload(req: IncomingMessage, res: ServerResponse, ctx: Api
       throw new BlockFrameError('BF_ABORTED', `the upload of ${JSON.stringify(name)} was interrupted`, {}, { cause: err });
     }
     if (req.readableAborted || !req.complete) throw new BlockFrameError('BF_ABORTED', `the upload of ${JSON.stringify(name)} was interrupted`);
-    const r = await commit(tmp, { name, storeSet: ctx.repo.set, pool: ctx.pool });
+    const r = await commit(tmp, { name, storeSet: ctx.repo.set, pool: ctx.pool, ...policy?.commit });
     ctx.cache.invalidate();
     const { manifest, ...rest } = r;
     sendJson(res, r.status === 'archived' ? 201 : 200, { ...rest, path: undefined, manifest }, r.status === 'archived' ? { Location: `/files/${encodeURIComponent(r.dir)}` } : {});

@@ -107,6 +107,8 @@ const configSchema = z.strictObject({
   version: z.literal(1),
   stores: z.array(z.string().min(1)).min(1).max(64),
   failures: z.number().int().min(0).max(63),
+  // The S3 endpoint's users and grants; validated by src/s3/users.ts when `serve --s3-port` starts.
+  s3: z.unknown().optional(),
 });
 export type StoreConfig = z.infer<typeof configSchema>;
 

@@ -25,9 +25,9 @@ function load(): ZstdBinding | null {
   return binding;
 }
 
-/** Which zstd implementation is in use ('@mongodb-js/zstd 1.2.2 (native)') or null when none loads. */
+/** Which zstd implementation is in use ('@mongodb-js/zstd 1.2.2 (native addon)') or null when none loads. */
 export function zstdImplementation(): string | null {
-  return load() ? '@mongodb-js/zstd (native, libzstd 1.5)' : null;
+  return load() ? '@mongodb-js/zstd 1.2.2 (native addon)' : null;
 }
 
 function need(): ZstdBinding {

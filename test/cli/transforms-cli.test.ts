@@ -112,4 +112,19 @@ describe('cli with transforms', () => {
       await blind.stop();
     }
   });
+
+  test('serve --allow-upload --compress zstd --encrypt: an upload is stored compressed and encrypted, and reads back', async () => {
+    const up = join(root, 'uploads');
+    const keyed = await startChild(up, ['--allow-upload', '--token', 't0k', '--compress', 'zstd', '--encrypt', '--key-file', key]);
+    try {
+      const put = await curl(['-s', '-X', 'PUT', '-H', 'Authorization: Bearer t0k', '--data-binary', `@${src}`, `${keyed.base}/files/up.txt`]);
+      const doc = JSON.parse(put.stdout.toString('utf8'));
+      assert.equal(doc.status, 'archived', put.stdout.toString('utf8'));
+      assert.deepEqual(doc.manifest.content.transforms.map((t: { type: string }) => t.type), ['zstd', 'aes-256-gcm']);
+      const back = await curl(['-s', `${keyed.base}/files/up.txt`]);
+      assert.ok(Buffer.from(data).equals(back.stdout));
+    } finally {
+      await keyed.stop();
+    }
+  });
 });

@@ -1,13 +1,13 @@
 // Table-driven and known-answer tests of the Reed-Solomon codec (src/codec/index.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createReedSolomon, RS_MATRIX, simdAvailable, type KernelName, type ReedSolomon } from '../../src/codec/index.js';
+import { createReedSolomon, nativeAvailable, RS_MATRIX, simdAvailable, type KernelName, type ReedSolomon } from '../../src/codec/index.js';
 import { parityMatrix } from '../../src/codec/matrix.js';
 import {
   countSubsetsUpTo, naiveCoefficient, naiveEncode, pickDistinct, prng, randomShards, subsetsUpTo, zeroShards,
 } from './helpers.js';
 
-const KERNELS: KernelName[] = simdAvailable() ? ['simd', 'portable'] : ['portable'];
+const KERNELS: KernelName[] = [...(nativeAvailable() ? ['native' as const] : []), ...(simdAvailable() ? ['simd' as const] : []), 'portable'];
 const SHAPES: [number, number][] = [[1, 1], [1, 3], [2, 2], [4, 2], [10, 4], [30, 3], [64, 32], [200, 56]];
 const SIZES = [0, 1, 15, 16, 17, 1000, 65537];
 
@@ -130,7 +130,7 @@ test('argument checks', () => {
   assert.throws(() => rs.reconstruct([new Uint8Array(2), null, new Uint8Array(3)]));
 });
 
-test('kernel auto picks simd when available', () => {
-  assert.equal(createReedSolomon(4, 2).kernel, simdAvailable() ? 'simd' : 'portable');
+test('kernel auto picks native, else simd, else portable', () => {
+  assert.equal(createReedSolomon(4, 2).kernel, nativeAvailable() ? 'native' : simdAvailable() ? 'simd' : 'portable');
   assert.equal(createReedSolomon(4, 2, { kernel: 'portable' }).kernel, 'portable');
 });

@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { BlockFrame } from '../../src/index.js';
 import { prng, REPO_ROOT, tempDir } from '../helpers/fixtures.js';
+import { startServer } from '../server/serve-helpers.js';
 
 interface Case {
   id: string;
@@ -91,6 +92,16 @@ for (const c of index.cases) {
       if (hurt > 0) assert.notEqual(damaged.archives[0]!.status, 'healthy', `${c.id}: the damage is seen`);
       await bf.repair();
       assert.equal((await bf.verify()).archives[0]!.status, 'healthy', `${c.id} after repair`);
+      // serve: a ranged GET of the repaired v1 archive.
+      const base = join(root, c.id);
+      const srv = await startServer(c.stores > 1 ? { stores: Array.from({ length: c.stores }, (_, i) => join(base, `store${i}`)), failures: 1 } : { archive: base });
+      try {
+        const res = await fetch(`${srv.base}/files/${encodeURIComponent(c.name)}`, { headers: c.size > 0 ? { Range: `bytes=${Math.floor(c.size / 3)}-` } : {} });
+        assert.equal(res.status, c.size > 0 ? 206 : 200);
+        assert.deepEqual(new Uint8Array(await res.arrayBuffer()), want.subarray(c.size > 0 ? Math.floor(c.size / 3) : 0));
+      } finally {
+        await srv.close();
+      }
       const again = join(root, 'again.bin');
       await bf.restore(c.name, again);
       assert.deepEqual(new Uint8Array(await readFile(again)), want);

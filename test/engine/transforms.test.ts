@@ -381,3 +381,56 @@ test('transforms over three stores: a dead store still reads, and repair rebuild
     await cleanup();
   }
 });
+
+test('--compress auto skips incompressible files; bad transform options are refused before anything is written', async () => {
+  const { dir, cleanup } = await tempDir('bf-tf-');
+  const archive = join(dir, 'a');
+  const bf = new BlockFrame({ archive });
+  try {
+    await writeFile(join(dir, 'noise.bin'), randomBytesSeeded(3_000_000, 2));
+    await writeFile(join(dir, 'text.txt'), mixed(3_000_000, 2).map((b, i) => (Math.floor(i / 65536) % 2 ? 0x61 + (i % 7) : b)));
+    const noise = await bf.commit(join(dir, 'noise.bin'), { compress: 'auto' });
+    assert.equal(noise.manifest.content, undefined, 'random data stays a plain archive');
+    const text = await bf.commit(join(dir, 'text.txt'), { compress: 'auto' });
+    assert.deepEqual(text.manifest.content?.transforms, [{ type: 'zstd', level: 3 }]);
+    await rejects(bf.commit(join(dir, 'text.txt'), { compress: 25, name: 'x' }), 'BF_USAGE', 'level 25');
+    await rejects(bf.commit(join(dir, 'text.txt'), { compress: 3, frameSize: 100_000, name: 'y' }), 'BF_INVALID_SIZE', 'frame size not a power of two');
+    await rejects(bf.commit(join(dir, 'text.txt'), { encrypt: true, name: 'z' }), 'BF_KEY_REQUIRED', 'encryption without a key');
+    assert.equal((await bf.list()).archives.length, 2, 'nothing else was written');
+  } finally {
+    await bf.close();
+    await cleanup();
+  }
+});
+
+test('cutting frames off the end of an encrypted archive (size and every public hash rewritten) is refused on open', async () => {
+  const { dir, cleanup } = await tempDir('bf-tf-');
+  const archive = join(dir, 'a');
+  const { bf, dirName } = await tier1Encrypted(dir, archive, 3);
+  try {
+    const base = join(archive, dirName);
+    const F = 65536 + 16;
+    // Keep the first 2 frames: truncate every shard copy, and shrink size, the frame table and the geometry to match.
+    for (const f of ['data.dat', 'parity_0.dat', 'parity_1.dat', 'parity_2.dat']) {
+      const b = await readFile(join(base, f));
+      await writeFile(join(base, f), b.subarray(0, 2 * F));
+    }
+    await reseal(base, (mm) => {
+      mm.size = 2 * 65536;
+      const c = mm.content!;
+      c.stored_size = 2 * F;
+      c.frames = Buffer.from(Buffer.from(c.frames, 'base64').subarray(0, 8)).toString('base64');
+      mm.segment_size = 2 * F;
+      for (const s of mm.stripes) {
+        s.shard_size = 2 * F;
+        for (const d of s.data) d.size = 2 * F;
+        for (const p of s.parity) p.size = 2 * F;
+      }
+    });
+    assert.equal((await bf.verify()).archives[0]!.status, 'healthy', 'every unkeyed check passes');
+    await rejects(bf.read(dirName, 0, 100, { keys: [PASS] }), 'BF_FRAME_INVALID', 'truncation');
+  } finally {
+    await bf.close();
+    await cleanup();
+  }
+});

@@ -35,7 +35,14 @@ export interface CephS3 {
   stopGateway(): Promise<void>;
   /** Start radosgw again and wait until it answers. */
   startGateway(): Promise<void>;
+  /** Run radosgw-admin against this cluster (say, `gc process --include-all`); throws on a non-zero exit. */
+  admin(...args: string[]): void;
   stop(): Promise<void>;
+}
+
+export interface CephOptions {
+  /** Capacity of the in-memory OSD in bytes (default 2 GiB; the data lives in ceph-osd's memory). */
+  memstoreBytes?: number;
 }
 
 function run(cmd: string, args: string[]): void {
@@ -53,7 +60,7 @@ async function waitFor(what: string, ms: number, probe: () => Promise<boolean>):
 }
 
 /** Start the cluster and the gateway; resolves once S3 answers and a user with the returned keys exists. */
-export async function startCeph(): Promise<CephS3> {
+export async function startCeph(opts: CephOptions = {}): Promise<CephS3> {
   const dir = await mkdtemp(join(tmpdir(), 'bf-ceph-'));
   const [monV2, monV1, rgwPort] = [await freePort(), await freePort(), await freePort()];
   for (const d of ['mon', 'osd/osd.0', 'run', 'log', 'rgw']) await mkdir(join(dir, d), { recursive: true });
@@ -81,7 +88,7 @@ export async function startCeph(): Promise<CephS3> {
       `mon data = ${dir}/mon/$name`,
       `osd data = ${dir}/osd/$name`,
       'osd objectstore = memstore',
-      'memstore device bytes = 2147483648',
+      `memstore device bytes = ${opts.memstoreBytes ?? 2 * 1024 ** 3}`,
       'mon max pg per osd = 1000',
       '[osd]',
       'keyring = $osd_data/keyring',
@@ -133,7 +140,7 @@ export async function startCeph(): Promise<CephS3> {
     const accessKeyId = 'BFTESTKEY';
     const secretAccessKey = 'BFTESTSECRET';
     run('radosgw-admin', ['-c', conf, 'user', 'create', '--uid=bf', '--display-name=bf', `--access-key=${accessKeyId}`, `--secret=${secretAccessKey}`]);
-    return { endpoint, accessKeyId, secretAccessKey, stopGateway, startGateway, stop };
+    return { endpoint, accessKeyId, secretAccessKey, stopGateway, startGateway, admin: (...args) => run('radosgw-admin', ['-c', conf, ...args]), stop };
   } catch (err) {
     await stop();
     throw err;

@@ -71,7 +71,7 @@ test('web UI: archive list, stripe map, audio playback with Range requests and s
     assert.ok(committed.segments >= 3, `expected several segments, got ${committed.segments}`);
     const binPath = join(dir, 'data & notes.bin');
     await writeFile(binPath, Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 31) & 0xff)));
-    await commit(binPath, { archive });
+    await commit(binPath, { archive, compress: 3 });
     // A Tier 4 file: 3 blocks in one level-2 group (30 positions); one level-2 parity shard deleted.
     const t4Path = join(dir, 'big.bin');
     await writeFile(t4Path, Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919 + (i >> 8)) & 0xff)));
@@ -132,6 +132,7 @@ test('web UI: archive list, stripe map, audio playback with Range requests and s
     await rows.first().waitFor();
     assert.equal(await rows.count(), 3);
     const binRow = page.locator('table.archives tbody tr', { hasText: 'data & notes.bin' });
+    assert.match((await binRow.locator('td.stored').textContent()) ?? '', /^zstd \d+\.\d\d×$/, 'the list shows the compression ratio');
     assert.equal(await binRow.locator('th a').textContent(), 'data & notes.bin');
     const wavRow = page.locator(`table.archives tbody tr[data-dir="${wavDir}"]`);
     await binRow.locator('td.health [data-health="healthy"]').waitFor();

@@ -1,0 +1,237 @@
+// `npm run bench` S3 rows: `aws s3 cp` of one file up and down through BlockFrame's S3 endpoint against a reference
+// S3 server (one-node Ceph radosgw) and cp, 1 MiB ranged GETs from 16 clients, and peak server RSS under 16 uploads.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cephMissing, startCeph, type CephS3 } from '../test/helpers/ceph.js';
+import { awsEnv, findAws, startCliS3 } from '../test/s3/helpers.js';
+import type { S3User } from '../src/s3/users.js';
+import type { RangeLoad } from './s3-load.js';
+
+const MiB = 1024 ** 2;
+const LOAD = fileURLToPath(new URL('./s3-load.js', import.meta.url));
+const USER: S3User = { accessKey: 'BENCHKEY', secretKey: 'bench-secret-0000' };
+/** Clients for the ranged GETs and the concurrent uploads, and the size of each of those uploads. */
+const CLIENTS = 16;
+const UPLOAD_EACH = 64 * MiB;
+
+export interface S3Row {
+  measure: string;
+  value: string;
+  target: string;
+  met: boolean | null;
+}
+
+export interface S3BenchOptions {
+  /** Scratch directory (the source file, the archive root, downloads). */
+  work: string;
+  /** Bytes of the file copied up and down (1 GiB in a full run). */
+  size: number;
+  runs: number;
+  log(msg: string): void;
+  /** Wait for the dirty page cache to drain; returns the MiB that were dirty. */
+  drain(): number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+async function makeFile(path: string, size: number): Promise<void> {
+  const fh = await open(path, 'w');
+  const buf = Buffer.alloc(Math.min(size, 64 * MiB));
+  try {
+    for (let o = 0; o < size; o += buf.length) {
+      randomFillSync(buf);
+      await fh.write(buf, 0, Math.min(buf.length, size - o), o);
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Debian's awscli, installed from apt when missing (as run.ts does for par2); undefined when that fails. */
+function awsCli(log: (m: string) => void): string | undefined {
+  const found = findAws();
+  if (found) return found;
+  log('awscli missing: installing it from Debian');
+  spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq awscli'], { stdio: 'ignore' });
+  return findAws();
+}
+
+/** Seconds one command takes; throws with its stderr when it fails. */
+function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { env, encoding: 'utf8', maxBuffer: 16 * MiB });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+/** The environment a client process gets: awscli's (no config files, no proxies, AWS_CA_BUNDLE unset). */
+function clientEnv(work: string, user: S3User): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...awsEnv(work, user) };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  return env;
+}
+
+/** Peak resident set (VmHWM, /proc/PID/status) of a process in MiB. */
+async function peakRss(pid: number): Promise<number> {
+  const m = /^VmHWM:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmHWM for pid ${pid}`);
+  return Number(m[1]) / 1024;
+}
+
+/** Run the ranged-GET load in its own process; resolves to the latencies in ms. */
+function rangeLoad(o: RangeLoad): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [LOAD, JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.once('exit', (code) => (code === 0 ? resolve((JSON.parse(out.trim().split('\n').pop()!) as { lat: number[] }).lat) : reject(new Error(`range load failed: ${err}`))));
+  });
+}
+
+/** Run `n` awscli uploads at once; resolves when all have succeeded. */
+function concurrentUploads(aws: string, endpoint: string, env: NodeJS.ProcessEnv, file: string, bucket: string, n: number): Promise<void> {
+  const one = (i: number) =>
+    new Promise<void>((resolve, reject) => {
+      const p = spawn(aws, ['--endpoint-url', endpoint, 's3', 'cp', '--only-show-errors', file, `s3://${bucket}/load/${i}.bin`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr.on('data', (d) => (err += d));
+      p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`upload ${i} failed (${code}): ${err}`))));
+    });
+  return Promise.all(Array.from({ length: n }, (_, i) => one(i))).then(() => undefined);
+}
+
+/**
+ * The S3 rows. Each run, on a drained page cache before every step: cp + sync of the file (reference), `aws s3
+ * cp` up to BlockFrame, up to radosgw, down from BlockFrame, down from radosgw. Ratios are medians of per-run
+ * ratios. Then 1 MiB ranged GETs (16 SDK clients in another process) on both servers, and the peak RSS (VmHWM)
+ * of a fresh BlockFrame server while 16 awscli processes each upload 64 MiB. radosgw is skipped with a row
+ * saying why when Ceph is not installed.
+ */
+export async function benchS3(o: S3BenchOptions): Promise<{ rows: S3Row[]; raw: Record<string, unknown> }> {
+  const rows: S3Row[] = [];
+  const raw: Record<string, unknown> = { bytes: o.size, runs: o.runs };
+  const row = (measure: string, value: string, target = '', met: boolean | null = null) => rows.push({ measure, value, target, met });
+  const aws = awsCli(o.log);
+  if (!aws) {
+    row('S3 benchmark', 'skipped: awscli not available (apt-get install awscli)');
+    return { rows, raw };
+  }
+  const dir = join(o.work, 's3');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const src = join(dir, 'big.bin');
+  const out = join(dir, 'down.bin');
+  const copy = join(dir, 'copy.bin');
+  const root = join(dir, 'archive');
+  const label = o.size >= 1024 * MiB ? `${o.size / 1024 / MiB} GiB` : `${o.size / MiB} MiB`;
+  o.log(`S3: generating ${label}`);
+  await makeFile(src, o.size);
+  const dirty: number[] = [];
+  const drain = () => dirty.push(o.drain());
+
+  let bf = await startCliS3(root, [USER]);
+  const why = cephMissing();
+  let ceph: CephS3 | undefined;
+  if (why === null) {
+    o.log('S3: starting the reference radosgw (one-node Ceph)');
+    ceph = await startCeph({ memstoreBytes: Math.max(2 * 1024 * MiB, 3 * o.size) });
+  } else row('S3 reference server (radosgw)', `skipped: ${why}`);
+  const bfEnv = clientEnv(dir, USER);
+  const cephEnv = ceph ? clientEnv(dir, { accessKey: ceph.accessKeyId, secretKey: ceph.secretAccessKey }) : {};
+  const a = (endpoint: string, env: NodeJS.ProcessEnv, ...args: string[]) => timed(aws, ['--endpoint-url', endpoint, 's3', ...args, ...(args[0] === 'cp' ? ['--only-show-errors'] : [])], env);
+  try {
+    a(bf.endpoint, bfEnv, 'mb', 's3://bench');
+    if (ceph) a(ceph.endpoint, cephEnv, 'mb', 's3://bench');
+    const t = { cp: [] as number[], bfUp: [] as number[], bfDown: [] as number[], refUp: [] as number[], refDown: [] as number[] };
+    for (let i = 0; i < o.runs; i++) {
+      o.log(`S3 run ${i + 1}/${o.runs}: cp, aws s3 cp up (BlockFrame, radosgw), down (BlockFrame, radosgw)`);
+      drain();
+      t.cp.push(timed('sh', ['-c', 'cp "$1" "$2" && sync "$2"', 'sh', src, copy]));
+      await rm(copy, { force: true });
+      drain();
+      t.bfUp.push(a(bf.endpoint, bfEnv, 'cp', src, 's3://bench/big.bin'));
+      if (ceph) {
+        drain();
+        t.refUp.push(a(ceph.endpoint, cephEnv, 'cp', src, 's3://bench/big.bin'));
+        ceph.admin('gc', 'process', '--include-all'); // the overwritten object's tail, freed before the next run
+      }
+      drain();
+      t.bfDown.push(a(bf.endpoint, bfEnv, 'cp', 's3://bench/big.bin', out));
+      if (i === 0 && spawnSync('cmp', ['-s', src, out]).status !== 0) throw new Error('the download from BlockFrame differs from the upload');
+      await rm(out, { force: true });
+      if (ceph) {
+        drain();
+        t.refDown.push(a(ceph.endpoint, cephEnv, 'cp', 's3://bench/big.bin', out));
+        await rm(out, { force: true });
+      }
+    }
+    raw.seconds = t;
+    const mibs = (s: number) => `${(o.size / MiB / s).toFixed(0)} MiB/s`;
+    row(`cp + sync of ${label} (reference)`, `${mibs(median(t.cp))} (${median(t.cp).toFixed(2)} s)`);
+    for (const [dirn, bfT, refT, target] of [
+      ['upload', t.bfUp, t.refUp, 0.7],
+      ['download', t.bfDown, t.refDown, 0.8],
+    ] as const) {
+      const vsCp = median(bfT.map((x, i) => t.cp[i]! / x));
+      if (ceph) {
+        const r = median(bfT.map((x, i) => refT[i]! / x));
+        raw[`${dirn}Ratio`] = r;
+        row(`aws s3 cp ${dirn} of ${label}: BlockFrame vs radosgw, median of per-run ratios`, `${r.toFixed(2)}x (${mibs(median(bfT))} vs ${mibs(median(refT))}; ${vsCp.toFixed(2)}x cp)`, `>= ${target}x`, r >= target);
+      } else {
+        row(`aws s3 cp ${dirn} of ${label} through BlockFrame`, `${mibs(median(bfT))} (${vsCp.toFixed(2)}x cp)`);
+      }
+    }
+    raw.serverPeakRssMiB = await peakRss(bf.proc.pid!);
+    row(`peak server RSS (VmHWM) over the ${label} uploads and downloads (one client)`, `${(raw.serverPeakRssMiB as number).toFixed(0)} MiB`);
+
+    o.log(`S3: 1 MiB ranged GETs, ${CLIENTS} clients`);
+    const load = { bucket: 'bench', key: 'big.bin', size: o.size, requests: 400, warmup: 20, clients: CLIENTS };
+    const lat = await rangeLoad({ ...load, endpoint: bf.endpoint, accessKeyId: USER.accessKey, secretAccessKey: USER.secretKey });
+    raw.rangeMs = lat;
+    const p50 = pct(lat, 50);
+    row(`S3 1 MiB ranged GET, ${CLIENTS} clients, ${lat.length} requests: p50`, `${p50.toFixed(1)} ms`, '<= 10 ms', p50 <= 10);
+    row(`S3 1 MiB ranged GET, ${CLIENTS} clients: p99`, `${pct(lat, 99).toFixed(1)} ms`);
+    // The same requests one at a time: the latency of one request, without queueing behind 15 others on 2 cores.
+    const alone = await rangeLoad({ ...load, requests: 100, clients: 1, endpoint: bf.endpoint, accessKeyId: USER.accessKey, secretAccessKey: USER.secretKey });
+    raw.rangeMsOneClient = alone;
+    row('S3 1 MiB ranged GET, 1 client (unloaded): p50 / p99', `${pct(alone, 50).toFixed(1)} ms / ${pct(alone, 99).toFixed(1)} ms`);
+    if (ceph) {
+      const ref = await rangeLoad({ ...load, endpoint: ceph.endpoint, accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey });
+      raw.referenceRangeMs = ref;
+      row(`radosgw 1 MiB ranged GET, ${CLIENTS} clients (reference): p50 / p99`, `${pct(ref, 50).toFixed(1)} ms / ${pct(ref, 99).toFixed(1)} ms`);
+    }
+
+    // Peak RSS under upload load, measured on a fresh server so nothing earlier counts.
+    await bf.stop();
+    bf = await startCliS3(root, [USER]);
+    const small = join(dir, 'each.bin');
+    await makeFile(small, Math.min(UPLOAD_EACH, o.size));
+    o.log(`S3: ${CLIENTS} concurrent uploads of ${Math.min(UPLOAD_EACH, o.size) / MiB} MiB`);
+    drain();
+    const t0 = process.hrtime.bigint();
+    await concurrentUploads(aws, bf.endpoint, bfEnv, small, 'bench', CLIENTS);
+    const loadSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const rss = await peakRss(bf.proc.pid!);
+    raw.uploadLoad = { clients: CLIENTS, bytesEach: Math.min(UPLOAD_EACH, o.size), seconds: loadSeconds, peakRssMiB: rss };
+    row(`peak server RSS (VmHWM), ${CLIENTS} clients uploading ${Math.min(UPLOAD_EACH, o.size) / MiB} MiB each`, `${rss.toFixed(0)} MiB (${((CLIENTS * Math.min(UPLOAD_EACH, o.size)) / MiB / loadSeconds).toFixed(0)} MiB/s total)`, '<= 256 MiB', rss <= 256);
+  } finally {
+    await bf.stop();
+    await ceph?.stop();
+    raw.dirtyMiBBeforeSteps = dirty;
+    await rm(dir, { recursive: true, force: true });
+  }
+  return { rows, raw };
+}

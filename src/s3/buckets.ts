@@ -1,0 +1,155 @@
+// Bucket operations: ListBuckets, Create/Head/DeleteBucket, GetBucketLocation, ACLs, and ListObjects v1/v2.
+import { s3Error } from './errors.js';
+import { authorize, header, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
+import { decodeToken, encodeToken, listPage, parseMaxKeys } from './listing.js';
+import { checkBucketName } from './names.js';
+import { uriEncode } from './sigv4.js';
+import { parseXml, type XmlTree } from './xml.js';
+
+const owner = (accessKey: string): XmlTree => ({ ID: accessKey, DisplayName: accessKey });
+
+/** GET /: the caller's own buckets (anonymous callers are refused). */
+export function listBuckets(ctx: S3Context, r: S3Request): void {
+  const user = r.caller.user;
+  if (!user) throw s3Error('AccessDenied', 'Access Denied (anonymous access is off: sign the request)');
+  const mine = ctx.catalog.listBuckets().filter((b) => b.owner === user.accessKey || ctx.grants.some((g) => g.bucket === b.name && g.accessKey === user.accessKey));
+  sendXml(r, 200, 'ListAllMyBucketsResult', { Owner: owner(user.accessKey), Buckets: { Bucket: mine.map((b) => ({ Name: b.name, CreationDate: b.created })) } }, { 'x-amz-request-id': r.id });
+}
+
+/** A canned ACL header: 'private' (default) or 'public-read'; others are NotImplemented. */
+function cannedAcl(r: S3Request): boolean | undefined {
+  const acl = header(r.req, 'x-amz-acl');
+  if (acl === undefined) return undefined;
+  if (acl === 'private') return false;
+  if (acl === 'public-read') return true;
+  throw s3Error('NotImplemented', `the canned ACL ${JSON.stringify(acl)} is not supported (use private or public-read)`, { header: 'x-amz-acl' });
+}
+
+/**
+ * PUT /{bucket}: any user may create a bucket and becomes its owner. The body, if any, must be a
+ * CreateBucketConfiguration (its LocationConstraint is accepted and ignored: one region). x-amz-acl public-read
+ * makes objects readable without signing. Errors: InvalidBucketName, BucketAlreadyOwnedByYou, BucketAlreadyExists.
+ */
+export async function createBucket(ctx: S3Context, r: S3Request): Promise<void> {
+  const user = r.caller.user;
+  if (!user) throw s3Error('AccessDenied', 'Access Denied (anonymous access is off: sign the request)');
+  const name = r.bucket!;
+  checkBucketName(name);
+  const publicRead = cannedAcl(r);
+  if (Object.keys(r.req.headers).some((h) => h.startsWith('x-amz-grant-') || h === 'x-amz-bucket-object-lock-enabled')) {
+    throw s3Error('NotImplemented', 'grant headers and object lock are not supported');
+  }
+  const body = await readSmallBody(r, 64 * 1024);
+  if (body.length > 0) {
+    const root = parseXml(body.toString('utf8'));
+    if (root.name !== 'CreateBucketConfiguration') throw s3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema');
+  }
+  await ctx.catalog.createBucket({ name, owner: user.accessKey, created: new Date().toISOString(), ...(publicRead ? { publicRead } : {}) });
+  sendEmpty(r, 200, { Location: `/${name}`, 'x-amz-request-id': r.id });
+}
+
+/** HEAD /{bucket}: 200 when the caller may read it; 404 or 403 (no body). */
+export function headBucket(ctx: S3Context, r: S3Request): void {
+  authorize(ctx, r, r.bucket!, 'read');
+  sendEmpty(r, 200, { 'x-amz-bucket-region': ctx.region, 'x-amz-request-id': r.id });
+}
+
+/** DELETE /{bucket}: owner only; BucketNotEmpty while it holds keys or multipart uploads. */
+export async function deleteBucket(ctx: S3Context, r: S3Request): Promise<void> {
+  authorize(ctx, r, r.bucket!, 'owner');
+  await ctx.catalog.deleteBucket(r.bucket!, ctx.uploads.hasAny(r.bucket!));
+  sendEmpty(r, 204, { 'x-amz-request-id': r.id });
+}
+
+/** GET /{bucket}?location: empty for us-east-1, as AWS. */
+export function getBucketLocation(ctx: S3Context, r: S3Request): void {
+  authorize(ctx, r, r.bucket!, 'read');
+  const text = `<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${ctx.region === 'us-east-1' ? '' : ctx.region}</LocationConstraint>`;
+  r.res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(text), 'x-amz-request-id': r.id });
+  r.res.end(text);
+}
+
+/** GET /{bucket}?versioning: never enabled. */
+export function getBucketVersioning(ctx: S3Context, r: S3Request): void {
+  authorize(ctx, r, r.bucket!, 'read');
+  sendXml(r, 200, 'VersioningConfiguration', {}, { 'x-amz-request-id': r.id });
+}
+
+/** GET /{bucket}?acl: the owner with FULL_CONTROL, plus AllUsers READ for a public-read bucket. */
+export function getBucketAcl(ctx: S3Context, r: S3Request): void {
+  const b = authorize(ctx, r, r.bucket!, 'owner');
+  const grant = (grantee: XmlTree, permission: string): XmlTree => ({ Grantee: grantee, Permission: permission });
+  const grants = [grant({ ID: b.owner, DisplayName: b.owner }, 'FULL_CONTROL')];
+  if (b.publicRead) grants.push(grant({ URI: 'http://acs.amazonaws.com/groups/global/AllUsers' }, 'READ'));
+  const text = sendableAcl(b.owner, grants);
+  r.res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(text), 'x-amz-request-id': r.id });
+  r.res.end(text);
+}
+
+function sendableAcl(ownerKey: string, grants: XmlTree[]): string {
+  // Grantee needs its xsi:type attribute, which the element builder does not write.
+  const g = grants
+    .map((x) => {
+      const gr = x.Grantee as XmlTree;
+      const type = gr.URI ? 'Group' : 'CanonicalUser';
+      const inner = gr.URI ? `<URI>${gr.URI}</URI>` : `<ID>${gr.ID}</ID><DisplayName>${gr.DisplayName}</DisplayName>`;
+      return `<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="${type}">${inner}</Grantee><Permission>${x.Permission}</Permission></Grant>`;
+    })
+    .join('');
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<AccessControlPolicy xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>${ownerKey}</ID><DisplayName>${ownerKey}</DisplayName></Owner><AccessControlList>${g}</AccessControlList></AccessControlPolicy>`;
+}
+
+/** PUT /{bucket}?acl with a canned x-amz-acl (private or public-read); ACL documents are NotImplemented. */
+export async function putBucketAcl(ctx: S3Context, r: S3Request): Promise<void> {
+  const b = authorize(ctx, r, r.bucket!, 'owner');
+  const publicRead = cannedAcl(r);
+  const body = await readSmallBody(r, 64 * 1024);
+  if (publicRead === undefined || body.length > 0) throw s3Error('NotImplemented', 'only canned ACLs (x-amz-acl: private or public-read) are supported');
+  await ctx.catalog.updateBucket({ ...b, publicRead });
+  sendEmpty(r, 200, { 'x-amz-request-id': r.id });
+}
+
+/**
+ * GET /{bucket} (ListObjects v1) and GET /{bucket}?list-type=2 (ListObjectsV2): from the in-memory key index.
+ * prefix, delimiter, max-keys (≤ 1000), marker / start-after / continuation-token, encoding-type=url,
+ * fetch-owner. Errors: InvalidArgument (max-keys, encoding-type, token).
+ */
+export function listObjects(ctx: S3Context, r: S3Request): void {
+  const bucket = r.bucket!;
+  authorize(ctx, r, bucket, 'read');
+  const v2 = r.q.get('list-type') === '2';
+  if (r.q.has('list-type') && !v2) throw s3Error('InvalidArgument', 'list-type must be 2', { argument: 'list-type' });
+  const encoding = r.q.get('encoding-type');
+  if (encoding !== undefined && encoding !== 'url') throw s3Error('InvalidArgument', 'Invalid Encoding Method specified in Request', { argument: 'encoding-type' });
+  const enc = (s: string) => (encoding ? uriEncode(s, true) : s);
+  const prefix = r.q.get('prefix') ?? '';
+  const delimiter = r.q.get('delimiter') ?? '';
+  const maxKeys = parseMaxKeys(r.q.get('max-keys') ?? null);
+  const token = v2 ? r.q.get('continuation-token') : undefined;
+  const startAfter = v2 ? (r.q.get('start-after') ?? '') : (r.q.get('marker') ?? '');
+  const after = token !== undefined ? decodeToken(token) : startAfter;
+  const page = listPage(ctx.catalog.sortedKeys(bucket), { prefix, delimiter, maxKeys, after });
+  const withOwner = !v2 || r.q.get('fetch-owner') === 'true';
+  const contents = page.keys.map((k) => {
+    const rec = ctx.catalog.get(bucket, k)!;
+    return { Key: enc(k), LastModified: rec.lastModified, ETag: rec.etag, Size: rec.size, ...(withOwner ? { Owner: owner(rec.owner) } : {}), StorageClass: 'STANDARD' };
+  });
+  const common = { CommonPrefixes: page.commonPrefixes.map((p) => ({ Prefix: enc(p) })) };
+  const base = { Name: bucket, Prefix: enc(prefix), ...(delimiter ? { Delimiter: enc(delimiter) } : {}), MaxKeys: maxKeys, ...(encoding ? { EncodingType: encoding } : {}), IsTruncated: page.truncated };
+  if (v2) {
+    const body = {
+      ...base,
+      KeyCount: page.keys.length + page.commonPrefixes.length,
+      ...(token !== undefined ? { ContinuationToken: token } : {}),
+      ...(page.truncated && page.last !== undefined ? { NextContinuationToken: encodeToken(page.last) } : {}),
+      ...(r.q.has('start-after') ? { StartAfter: enc(startAfter) } : {}),
+      Contents: contents,
+      ...common,
+    };
+    sendXml(r, 200, 'ListBucketResult', body, { 'x-amz-request-id': r.id });
+    return;
+  }
+  const body = { ...base, Marker: enc(startAfter), ...(page.truncated && page.last !== undefined ? { NextMarker: enc(page.last) } : {}), Contents: contents, ...common };
+  sendXml(r, 200, 'ListBucketResult', body, { 'x-amz-request-id': r.id });
+}
+

@@ -1,0 +1,218 @@
+// The S3 catalogue: the bucket table and each bucket's key index, replicated under `.s3/` and held in memory.
+import { createHash } from 'node:crypto';
+import { BlockFrameError } from '../errors.js';
+import { getAll, textSource, type Backend } from '../store/backend.js';
+import { s3Error } from './errors.js';
+import { compareUtf8, KeyedMutex, lowerBound } from './names.js';
+
+/** Prefix of every catalogue object on the stores: archive readers skip names starting with '.'. */
+export const META_PREFIX = '.s3/';
+const BUCKETS_KEY = `${META_PREFIX}buckets.json`;
+const KEYS_PREFIX = `${META_PREFIX}keys/`;
+/** No catalogue record is plausibly larger (a key record with 2 KiB of user metadata is ~4 KiB). */
+const MAX_RECORD_BYTES = 1024 * 1024;
+/** Records read at once while loading. */
+const LOAD_PARALLEL = 16;
+
+export interface BucketRecord {
+  name: string;
+  /** Access key of the user who created it. */
+  owner: string;
+  /** ISO 8601. */
+  created: string;
+  /** Anonymous GET/HEAD of objects (and listing) allowed (x-amz-acl: public-read). */
+  publicRead?: boolean;
+}
+
+/** One object: which archive holds its bytes, and the S3 metadata the archive's manifest does not keep. */
+export interface ObjectRecord {
+  key: string;
+  /** Archive directory under the root (manifest name "{bucket}/{key}", or another key's with the same bytes). */
+  dir: string;
+  size: number;
+  /** Quoted ETag as sent: "md5" or "md5-of-part-md5s-N". */
+  etag: string;
+  /** ISO 8601 with milliseconds. */
+  lastModified: string;
+  /** Access key of the writer. */
+  owner: string;
+  contentType?: string;
+  /** Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires as sent on PUT. */
+  headers?: Record<string, string>;
+  /** x-amz-meta-* (names lower-case, without the prefix). */
+  meta?: Record<string, string>;
+  /** Verified x-amz-checksum-* of the whole body (single PUT only). */
+  checksums?: Record<string, string>;
+  /** Multipart objects: part sizes, for partNumber reads and the ETag's -N. */
+  parts?: number[];
+}
+
+interface BucketState {
+  rec: BucketRecord;
+  objects: Map<string, ObjectRecord>;
+  /** Keys in UTF-8 byte order; null when it must be rebuilt. */
+  sorted: string[] | null;
+}
+
+/** The store key of a record: bucket, then the SHA-256 of the key (keys may be 1024 bytes of anything). */
+export function recordKey(bucket: string, key: string): string {
+  return `${KEYS_PREFIX}${bucket}/${createHash('sha256').update(key, 'utf8').digest('hex')}.json`;
+}
+
+/**
+ * Buckets and key records, loaded once from `store` (a StoreSet mirror: every write goes to every store) and
+ * then kept in memory, so lookups and listings never read manifests. One server process owns the catalogue of a
+ * store set: two processes writing the same buckets would each miss the other's keys until restarted.
+ * Record writes are atomic puts; the memory is updated only after the store accepted them.
+ */
+export class Catalog {
+  private readonly buckets = new Map<string, BucketState>();
+  private readonly refs = new Map<string, number>();
+  private readonly keyLock = new KeyedMutex();
+
+  private constructor(private readonly store: Backend) {}
+
+  static async load(store: Backend, signal?: AbortSignal): Promise<Catalog> {
+    const c = new Catalog(store);
+    const table = await getAll(store, BUCKETS_KEY, MAX_RECORD_BYTES, signal);
+    const list = table ? (JSON.parse(new TextDecoder().decode(table)) as BucketRecord[]) : [];
+    for (const rec of list) c.buckets.set(rec.name, { rec, objects: new Map(), sorted: null });
+    const keys: string[] = [];
+    for await (const o of store.list(KEYS_PREFIX, { signal })) if (!o.prefix && o.key.endsWith('.json')) keys.push(o.key);
+    let next = 0;
+    const worker = async () => {
+      while (next < keys.length) {
+        const k = keys[next++]!;
+        const bytes = await getAll(store, k, MAX_RECORD_BYTES, signal);
+        if (!bytes) continue;
+        const bucket = k.slice(KEYS_PREFIX.length).split('/')[0]!;
+        const b = c.buckets.get(bucket);
+        if (!b) continue; // a record left behind by a bucket deleted mid-way
+        const rec = JSON.parse(new TextDecoder().decode(bytes)) as ObjectRecord;
+        b.objects.set(rec.key, rec);
+        c.ref(rec.dir, 1);
+      }
+    };
+    await Promise.all(Array.from({ length: LOAD_PARALLEL }, worker));
+    return c;
+  }
+
+  private ref(dir: string, delta: number): void {
+    const n = (this.refs.get(dir) ?? 0) + delta;
+    if (n <= 0) this.refs.delete(dir);
+    else this.refs.set(dir, n);
+  }
+
+  /** How many keys (in all buckets) refer to archive `dir`. */
+  references(dir: string): number {
+    return this.refs.get(dir) ?? 0;
+  }
+
+  private async saveBuckets(): Promise<void> {
+    const list = [...this.buckets.values()].map((b) => b.rec).sort((a, b) => compareUtf8(a.name, b.name));
+    await this.store.put(BUCKETS_KEY, textSource(`${JSON.stringify(list, null, 1)}\n`));
+  }
+
+  listBuckets(): BucketRecord[] {
+    return [...this.buckets.values()].map((b) => b.rec).sort((a, b) => compareUtf8(a.name, b.name));
+  }
+
+  bucket(name: string): BucketRecord | undefined {
+    return this.buckets.get(name)?.rec;
+  }
+
+  /** The bucket or NoSuchBucket. */
+  requireBucket(name: string): BucketRecord {
+    const b = this.bucket(name);
+    if (!b) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket: name });
+    return b;
+  }
+
+  async createBucket(rec: BucketRecord): Promise<void> {
+    const had = this.buckets.get(rec.name);
+    if (had) {
+      throw had.rec.owner === rec.owner
+        ? s3Error('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it.', { bucket: rec.name })
+        : s3Error('BucketAlreadyExists', 'The requested bucket name is not available.', { bucket: rec.name });
+    }
+    this.buckets.set(rec.name, { rec, objects: new Map(), sorted: [] });
+    await this.saveBuckets().catch((err) => {
+      this.buckets.delete(rec.name);
+      throw err;
+    });
+  }
+
+  async updateBucket(rec: BucketRecord): Promise<void> {
+    const b = this.buckets.get(rec.name);
+    if (!b) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket: rec.name });
+    const old = b.rec;
+    b.rec = rec;
+    await this.saveBuckets().catch((err) => {
+      b.rec = old;
+      throw err;
+    });
+  }
+
+  /** Remove an empty bucket (BucketNotEmpty otherwise; `hasUploads` counts as not empty too). */
+  async deleteBucket(name: string, hasUploads: boolean): Promise<void> {
+    const b = this.buckets.get(name);
+    if (!b) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket: name });
+    if (b.objects.size > 0 || hasUploads) throw s3Error('BucketNotEmpty', 'The bucket you tried to delete is not empty', { bucket: name });
+    this.buckets.delete(name);
+    await this.saveBuckets().catch((err) => {
+      this.buckets.set(name, b);
+      throw err;
+    });
+  }
+
+  get(bucket: string, key: string): ObjectRecord | undefined {
+    return this.buckets.get(bucket)?.objects.get(key);
+  }
+
+  /**
+   * Record `rec` (replacing any record of its key); returns the record it replaced. Writes of one key run one
+   * at a time, so the record on the stores, the one in memory and the reference counts always agree.
+   */
+  put(bucket: string, rec: ObjectRecord): Promise<ObjectRecord | undefined> {
+    return this.keyLock.run(`${bucket}/${rec.key}`, async () => {
+      const b = this.buckets.get(bucket);
+      if (!b) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket });
+      await this.store.put(recordKey(bucket, rec.key), textSource(`${JSON.stringify(rec)}\n`));
+      const old = b.objects.get(rec.key);
+      b.objects.set(rec.key, rec);
+      this.ref(rec.dir, 1);
+      if (old) this.ref(old.dir, -1);
+      else if (b.sorted) b.sorted.splice(lowerBound(b.sorted, rec.key), 0, rec.key);
+      return old;
+    });
+  }
+
+  /** Forget `key`; returns its record, or undefined when there was none. */
+  delete(bucket: string, key: string): Promise<ObjectRecord | undefined> {
+    return this.keyLock.run(`${bucket}/${key}`, async () => {
+      const b = this.buckets.get(bucket);
+      if (!b?.objects.has(key)) return undefined;
+      await this.store.delete(recordKey(bucket, key));
+      const old = b.objects.get(key)!;
+      b.objects.delete(key);
+      this.ref(old.dir, -1);
+      if (b.sorted) {
+        const i = lowerBound(b.sorted, key);
+        if (b.sorted[i] === key) b.sorted.splice(i, 1);
+      }
+      return old;
+    });
+  }
+
+  /** The bucket's keys in UTF-8 byte order (shared: do not modify). */
+  sortedKeys(bucket: string): readonly string[] {
+    const b = this.buckets.get(bucket);
+    if (!b) throw new BlockFrameError('BF_INTERNAL', `no bucket ${bucket}`);
+    b.sorted ??= [...b.objects.keys()].sort(compareUtf8);
+    return b.sorted;
+  }
+
+  objectCount(bucket: string): number {
+    return this.buckets.get(bucket)?.objects.size ?? 0;
+  }
+}

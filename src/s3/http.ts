@@ -1,0 +1,167 @@
+// The S3 request context and wire helpers: XML replies, S3 error bodies, small request bodies, access checks.
+import { createHash, randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ComputePool } from '../compute/pool.js';
+import type { Repository } from '../archive/repo.js';
+import type { ArchiveCache } from '../server/cache.js';
+import type { WindowReader } from '../server/windows.js';
+import type { Slots } from './archives.js';
+import type { Caller } from './auth.js';
+import type { BucketRecord, Catalog } from './catalog.js';
+import { decodeChunked } from './chunked.js';
+import { s3CodeFor, s3Error } from './errors.js';
+import type { KeyedMutex } from './names.js';
+import type { Uploads } from './uploads.js';
+import type { S3Grant } from './users.js';
+import { doc, el, esc } from './xml.js';
+
+/** Everything a handler shares: the archives, the catalogue, staging for multipart uploads, locks. */
+export interface S3Context {
+  repo: Repository;
+  pool: ComputePool;
+  cache: ArchiveCache;
+  windows: WindowReader;
+  catalog: Catalog;
+  uploads: Uploads;
+  grants: S3Grant[];
+  /** Mutations of one archive directory's references (record, retire) run one at a time. */
+  dirs: KeyedMutex;
+  /** Commits (PutObject, CompleteMultipartUpload) that may run at once; the rest queue. */
+  commits: Slots;
+  region: string;
+  idleMs: number;
+  log: (line: string) => void;
+}
+
+/** One S3 request, parsed: who, which bucket and key (decoded), and the query. */
+export interface S3Request {
+  req: IncomingMessage;
+  res: ServerResponse;
+  method: string;
+  bucket?: string;
+  key?: string;
+  /** Decoded query parameters; `q.get` gives the first value, `q.has` presence (for subresources like ?uploads). */
+  q: Map<string, string>;
+  caller: Caller;
+  id: string;
+}
+
+export const newRequestId = (): string => randomBytes(8).toString('hex').toUpperCase();
+
+/** First value of a request header. */
+export function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Reply with an XML document (no body for HEAD). */
+export function sendXml(r: S3Request, status: number, root: string, body: Parameters<typeof doc>[1], headers: Record<string, string | number> = {}): void {
+  const text = doc(root, body);
+  r.res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(text), ...headers });
+  r.res.end(r.method === 'HEAD' ? undefined : text);
+}
+
+/** An empty reply (204 after deletes, 200 after HEAD bucket, …). */
+export function sendEmpty(r: S3Request, status: number, headers: Record<string, string | number> = {}): void {
+  r.res.writeHead(status, { 'Content-Length': 0, ...headers });
+  r.res.end();
+}
+
+/**
+ * Answer `err` as an S3 error document (Amazon S3 API Reference, "Error responses"): Code, Message, Resource,
+ * RequestId and the bucket or key involved. HEAD gets the status only. A response already under way is cut off.
+ * Server paths never reach the client: 5xx messages are generic and the details go to `log`.
+ */
+export function sendS3Error(res: ServerResponse, method: string, resource: string, id: string, err: unknown, log: (l: string) => void, extra: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy(err instanceof Error ? err : undefined);
+    return;
+  }
+  const { code, status } = s3CodeFor(err);
+  const e = err as { message?: string; context?: Record<string, unknown>; code?: string };
+  let message = e?.message ?? String(err);
+  if (status >= 500) {
+    log(`blockframe s3: ${method} ${resource} (${id}): ${e?.code ?? 'error'}: ${message}`);
+    if (code === 'InternalError') message = 'We encountered an internal error. Please try again.';
+  }
+  const ctx = e?.context ?? {};
+  const fields = ['bucket', 'key', 'uploadId', 'partNumber', 'accessKey', 'canonicalRequest', 'argument']
+    .filter((f) => typeof ctx[f] === 'string' || typeof ctx[f] === 'number')
+    .map((f) => el({ bucket: 'BucketName', key: 'Key', uploadId: 'UploadId', partNumber: 'PartNumber', accessKey: 'AWSAccessKeyId', canonicalRequest: 'CanonicalRequest', argument: 'ArgumentName' }[f]!, String(ctx[f])))
+    .join('');
+  const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${esc(message)}</Message>${fields}<Resource>${esc(resource)}</Resource><RequestId>${id}</RequestId></Error>`;
+  const headers: Record<string, string | number> = { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body), 'x-amz-request-id': id, ...extra };
+  if (code === 'InvalidRange' && typeof ctx.size === 'number') headers['Content-Range'] = `bytes */${ctx.size}`;
+  if (code === 'SlowDown' || code === 'ServiceUnavailable') headers['Retry-After'] = '1';
+  res.writeHead(status, headers);
+  res.end(method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * A small request body (XML documents), at most `max` bytes after aws-chunked decoding: more is
+ * MaxMessageLengthExceeded. The signed SHA-256 and Content-MD5 are checked when given.
+ */
+export async function readSmallBody(r: S3Request, max: number): Promise<Buffer> {
+  const declared = Number(header(r.req, 'content-length') ?? '0');
+  if (r.caller.payload.kind !== 'chunked' && declared > max) throw s3Error('MaxMessageLengthExceeded', `Your request was too big (more than ${max} bytes).`);
+  const parts: Buffer[] = [];
+  let size = 0;
+  const source = r.caller.payload.kind === 'chunked' ? decodeChunked(r.req, r.caller.payload, new Map()) : r.req;
+  try {
+    for await (const chunk of source) {
+      size += chunk.length;
+      if (size > max) throw s3Error('MaxMessageLengthExceeded', `Your request was too big (more than ${max} bytes).`);
+      parts.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof Error && 'code' in err && typeof (err as { code: unknown }).code === 'string' && (err as { code: string }).code.startsWith('BF_')) throw err;
+    throw s3Error('IncompleteBody', 'the request body was cut off', {}, 'BF_ABORTED');
+  }
+  const body = Buffer.concat(parts);
+  const p = r.caller.payload;
+  if (p.kind === 'sha256' && createHash('sha256').update(body).digest('hex') !== p.hex) {
+    throw s3Error('XAmzContentSHA256Mismatch', 'The provided x-amz-content-sha256 header does not match what was computed.');
+  }
+  const md5 = header(r.req, 'content-md5');
+  if (md5 !== undefined && createHash('md5').update(body).digest('base64') !== md5) throw s3Error('BadDigest', 'The Content-MD5 you specified did not match what we received.');
+  return body;
+}
+
+export type Access = 'read' | 'write' | 'owner';
+
+/**
+ * May the caller do `need` to `bucket`? The owner may do anything; a grant gives read or write (write includes
+ * read); anonymous callers may only read a public-read bucket. Otherwise AccessDenied. A bucket that does not
+ * exist is NoSuchBucket for users and AccessDenied for anonymous callers (who learn nothing).
+ */
+export function authorize(ctx: S3Context, r: S3Request, bucket: string, need: Access): BucketRecord {
+  const b = ctx.catalog.bucket(bucket);
+  const user = r.caller.user;
+  if (!user) {
+    if (b?.publicRead && need === 'read') return b;
+    throw s3Error('AccessDenied', 'Access Denied (anonymous access is off: sign the request)', { bucket });
+  }
+  if (!b) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket });
+  if (b.owner === user.accessKey) return b;
+  if (need !== 'owner') {
+    const g = ctx.grants.find((x) => x.bucket === bucket && x.accessKey === user.accessKey);
+    if (g && (g.access === 'write' || need === 'read')) return b;
+  }
+  throw s3Error('AccessDenied', 'Access Denied', { bucket });
+}
+
+/** S3 timestamps: ISO 8601 with milliseconds in listings, RFC 7231 dates in headers. */
+export const httpDate = (iso: string): string => new Date(iso).toUTCString();
+
+/**
+ * Run server-side work during which no byte moves (a commit): the connection's idle timeout is off meanwhile,
+ * and back on afterwards, so a client that stalls while sending or reading is still cut off.
+ */
+export async function quietWork<T>(ctx: S3Context, r: S3Request, fn: () => Promise<T>): Promise<T> {
+  r.req.socket.setTimeout(0);
+  try {
+    return await fn();
+  } finally {
+    if (!r.req.socket.destroyed) r.req.socket.setTimeout(ctx.idleMs);
+  }
+}

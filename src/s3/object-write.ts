@@ -1,0 +1,199 @@
+// PutObject, CopyObject, DeleteObject and DeleteObjects: spool, verify, commit, record, retire.
+import { spoolFor } from '../archive/shards.js';
+import { fileSource } from '../store/input.js';
+import { commitObject, forgetObject, recordObject } from './archives.js';
+import type { ObjectRecord } from './catalog.js';
+import { s3Error } from './errors.js';
+import { authorize, header, quietWork, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
+import { declaredLength, ingest } from './ingest.js';
+import { checkKey } from './names.js';
+import { etagMatches } from './object-read.js';
+import { child, children, childText, esc, parseXml } from './xml.js';
+
+/** User metadata (x-amz-meta-* names and values) may total 2 KiB, as AWS. */
+export const MAX_META_BYTES = 2048;
+/** Headers stored with an object and returned by GET/HEAD. */
+const STORED = ['cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires'] as const;
+/** DeleteObjects takes at most 1000 keys and a body of at most this many bytes. */
+const MAX_DELETE_KEYS = 1000;
+const MAX_DELETE_BODY = 2 * 1024 * 1024;
+
+export interface ObjectMeta {
+  contentType?: string;
+  headers?: Record<string, string>;
+  meta?: Record<string, string>;
+}
+
+/**
+ * The metadata a PUT, a CopyObject with REPLACE or a CreateMultipartUpload keeps: Content-Type, the STORED
+ * headers ('aws-chunked' dropped from Content-Encoding) and x-amz-meta-* (MetadataTooLarge beyond 2 KiB).
+ * Server-side encryption headers are refused (NotImplemented): the data would not be encrypted as asked.
+ */
+export function metaFrom(r: S3Request): ObjectMeta {
+  const out: ObjectMeta = {};
+  if (Object.keys(r.req.headers).some((h) => h.startsWith('x-amz-server-side-encryption'))) {
+    throw s3Error('NotImplemented', 'server-side encryption is not supported by this server', { header: 'x-amz-server-side-encryption' });
+  }
+  const type = header(r.req, 'content-type');
+  if (type) out.contentType = type;
+  const headers: Record<string, string> = {};
+  for (const h of STORED) {
+    let v = header(r.req, h);
+    if (h === 'content-encoding' && v) v = v.split(',').map((s) => s.trim()).filter((s) => s !== 'aws-chunked' && s !== '').join(', ');
+    if (v) headers[h] = v;
+  }
+  if (Object.keys(headers).length) out.headers = headers;
+  const meta: Record<string, string> = {};
+  let bytes = 0;
+  for (const [h, v] of Object.entries(r.req.headers)) {
+    if (!h.startsWith('x-amz-meta-') || v === undefined) continue;
+    const value = Array.isArray(v) ? v.join(',') : v;
+    meta[h.slice('x-amz-meta-'.length)] = value;
+    bytes += Buffer.byteLength(h.slice('x-amz-meta-'.length)) + Buffer.byteLength(value);
+  }
+  if (bytes > MAX_META_BYTES) throw s3Error('MetadataTooLarge', `Your metadata headers exceed the maximum allowed metadata size (${bytes} > ${MAX_META_BYTES} bytes)`);
+  if (Object.keys(meta).length) out.meta = meta;
+  return out;
+}
+
+/**
+ * PUT /{bucket}/{key}: check access, key and length before reading a byte; spool the body (constant memory,
+ * MD5/SHA-256/checksums on the way, see ingest); commit it as an archive; record the key; retire the archive the
+ * key named before if nothing else uses it. ETag: the MD5 of the body. Nothing is committed on any failure.
+ */
+export async function putObject(ctx: S3Context, r: S3Request): Promise<void> {
+  const bucket = r.bucket!;
+  const key = r.key!;
+  authorize(ctx, r, bucket, 'write');
+  checkKey(key);
+  const meta = metaFrom(r);
+  const length = declaredLength(r.req, r.caller.payload);
+  const ifNoneMatch = header(r.req, 'if-none-match');
+  const { spool } = await spoolFor(ctx.repo, 0);
+  try {
+    const tmp = spool.path('object');
+    // The spool is not fsynced: the commit reads it back (from the page cache) and fsyncs the shards it writes.
+    const body = await ingest(r.req, r.caller.payload, tmp, length, false);
+    // Conditional writes (If-None-Match: * creates only; If-Match: the current ETag) are checked after the body.
+    conditionalWrite(ctx, r, ifNoneMatch);
+    const commitIt = () => commitObject(ctx, fileSource(tmp), bucket, key);
+    const dir = await quietWork(ctx, r, commitIt);
+    const rec: ObjectRecord = {
+      key,
+      dir,
+      size: body.size,
+      etag: `"${body.md5}"`,
+      lastModified: new Date().toISOString(),
+      owner: r.caller.user!.accessKey,
+      ...meta,
+      ...(Object.keys(body.checksums).length ? { checksums: body.checksums } : {}),
+    };
+    await recordObject(ctx, bucket, rec, commitIt);
+    sendEmpty(r, 200, { ETag: rec.etag, 'x-amz-request-id': r.id, ...body.checksums });
+  } finally {
+    await spool.discard();
+  }
+}
+
+function conditionalWrite(ctx: S3Context, r: S3Request, ifNoneMatch: string | undefined): void {
+  const cur = ctx.catalog.get(r.bucket!, r.key!);
+  const ifMatch = header(r.req, 'if-match');
+  if (ifNoneMatch?.trim() === '*' && cur) throw s3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { condition: 'If-None-Match' });
+  if (ifMatch !== undefined && (!cur || !etagMatches(ifMatch, cur.etag))) {
+    throw cur ? s3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { condition: 'If-Match' }) : s3Error('NoSuchKey', 'The specified key does not exist.', { key: r.key });
+  }
+}
+
+/** Parse x-amz-copy-source ("/bucket/key" or "bucket/key", URL-encoded; "?versionId=null" allowed only). */
+export function parseCopySource(text: string): { bucket: string; key: string } {
+  const [path = '', query] = text.split('?');
+  if (query !== undefined && query !== '' && query !== 'versionId=null') throw s3Error('NotImplemented', 'object versions are not supported', { header: 'x-amz-copy-source' });
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path.replace(/^\//, ''));
+  } catch {
+    throw s3Error('InvalidArgument', 'Invalid copy source encoding', { argument: 'x-amz-copy-source' });
+  }
+  const slash = decoded.indexOf('/');
+  if (slash <= 0 || slash === decoded.length - 1) throw s3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey', { argument: 'x-amz-copy-source' });
+  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1) };
+}
+
+/** x-amz-copy-source-if-* preconditions against the source (412 when one fails). */
+export function copySourceConditions(r: S3Request, src: ObjectRecord): void {
+  const fail = () => s3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+  const m = header(r.req, 'x-amz-copy-source-if-match');
+  const nm = header(r.req, 'x-amz-copy-source-if-none-match');
+  const us = header(r.req, 'x-amz-copy-source-if-unmodified-since');
+  const ms = header(r.req, 'x-amz-copy-source-if-modified-since');
+  const t = Math.floor(Date.parse(src.lastModified) / 1000);
+  if (m !== undefined && !etagMatches(m, src.etag)) throw fail();
+  if (nm !== undefined && etagMatches(nm, src.etag)) throw fail();
+  if (m === undefined && us !== undefined && Number.isFinite(Date.parse(us)) && t > Math.floor(Date.parse(us) / 1000)) throw fail();
+  if (nm === undefined && ms !== undefined && Number.isFinite(Date.parse(ms)) && t <= Math.floor(Date.parse(ms) / 1000)) throw fail();
+}
+
+/**
+ * PUT /{bucket}/{key} with x-amz-copy-source: the new key refers to the source's archive (no bytes are copied;
+ * the archive is shared and retired when its last key goes). x-amz-metadata-directive COPY (default) keeps the
+ * source's metadata, REPLACE takes the request's. Copying a key onto itself needs REPLACE (InvalidRequest).
+ */
+export async function copyObject(ctx: S3Context, r: S3Request): Promise<void> {
+  const src = parseCopySource(header(r.req, 'x-amz-copy-source')!);
+  authorize(ctx, r, r.bucket!, 'write');
+  authorize(ctx, r, src.bucket, 'read');
+  checkKey(r.key!);
+  const rec = ctx.catalog.get(src.bucket, src.key);
+  if (!rec) throw s3Error('NoSuchKey', 'The specified key does not exist.', { key: src.key });
+  copySourceConditions(r, rec);
+  const directive = (header(r.req, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
+  if (directive !== 'COPY' && directive !== 'REPLACE') throw s3Error('InvalidArgument', 'Unknown metadata directive.', { argument: 'x-amz-metadata-directive' });
+  if (src.bucket === r.bucket && src.key === r.key && directive === 'COPY') {
+    throw s3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.");
+  }
+  const meta = directive === 'REPLACE' ? metaFrom(r) : { contentType: rec.contentType, headers: rec.headers, meta: rec.meta };
+  const now = new Date().toISOString();
+  const copy: ObjectRecord = { ...rec, ...meta, key: r.key!, lastModified: now, owner: r.caller.user!.accessKey };
+  for (const k of ['contentType', 'headers', 'meta'] as const) if (copy[k] === undefined) delete copy[k];
+  // If the source archive was retired meanwhile (its key deleted), there is nothing left to copy.
+  await recordObject(ctx, r.bucket!, copy, async () => {
+    throw s3Error('NoSuchKey', 'The specified key does not exist.', { key: src.key });
+  });
+  sendXml(r, 200, 'CopyObjectResult', { LastModified: now, ETag: copy.etag }, { 'x-amz-request-id': r.id });
+}
+
+/** DELETE /{bucket}/{key}: 204 whether or not the key existed (as S3 without versioning). */
+export async function deleteObject(ctx: S3Context, r: S3Request): Promise<void> {
+  authorize(ctx, r, r.bucket!, 'write');
+  await forgetObject(ctx, r.bucket!, r.key!);
+  sendEmpty(r, 204, { 'x-amz-request-id': r.id });
+}
+
+/**
+ * POST /{bucket}?delete: up to 1000 keys from a <Delete> document; each is deleted or reported in an <Error>.
+ * <Quiet>true</Quiet> reports errors only. Errors: MalformedXML (no keys, more than 1000, bad XML).
+ */
+export async function deleteObjects(ctx: S3Context, r: S3Request): Promise<void> {
+  authorize(ctx, r, r.bucket!, 'write');
+  const root = parseXml((await readSmallBody(r, MAX_DELETE_BODY)).toString('utf8'));
+  if (root.name !== 'Delete') throw s3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema (root must be Delete)');
+  const quiet = childText(root, 'Quiet')?.trim() === 'true';
+  const objects = children(root, 'Object');
+  if (objects.length === 0 || objects.length > MAX_DELETE_KEYS) throw s3Error('MalformedXML', `The XML you provided was not well-formed or did not validate against our published schema (1 to ${MAX_DELETE_KEYS} objects)`);
+  let body = '';
+  for (const o of objects) {
+    const key = child(o, 'Key')?.text;
+    if (key === undefined || key === '') throw s3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema (an Object without a Key)');
+    try {
+      await forgetObject(ctx, r.bucket!, key);
+      if (!quiet) body += `<Deleted><Key>${esc(key)}</Key></Deleted>`;
+    } catch (err) {
+      const e = err as Error;
+      body += `<Error><Key>${esc(key)}</Key><Code>InternalError</Code><Message>${esc(e.message)}</Message></Error>`;
+    }
+  }
+  const text = `<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${body}</DeleteResult>`;
+  r.res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(text), 'x-amz-request-id': r.id });
+  r.res.end(text);
+}
+

@@ -1,0 +1,174 @@
+// createS3Server: the S3 REST endpoint's node:http server, addressing (path and virtual-hosted style) and routing.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { ComputePool } from '../compute/pool.js';
+import { Repository } from '../archive/repo.js';
+import { ArchiveCache } from '../server/cache.js';
+import { WindowReader } from '../server/windows.js';
+import type { StoreOptions } from '../store/config.js';
+import { DEFAULT_COMMIT_SLOTS, Slots } from './archives.js';
+import { authenticate } from './auth.js';
+import { createBucket, deleteBucket, getBucketAcl, getBucketLocation, getBucketVersioning, headBucket, listBuckets, listObjects, putBucketAcl } from './buckets.js';
+import { Catalog } from './catalog.js';
+import { s3Error } from './errors.js';
+import { newRequestId, sendS3Error, type S3Context, type S3Request } from './http.js';
+import { abortUpload, completeUpload, createUpload, listParts, listUploads, uploadPart } from './multipart.js';
+import { KeyedMutex } from './names.js';
+import { getObject } from './object-read.js';
+import { copyObject, deleteObject, deleteObjects, putObject } from './object-write.js';
+import { rebuildCatalog } from './rebuild.js';
+import { parseQuery } from './sigv4.js';
+import { Uploads } from './uploads.js';
+import type { S3Grant, S3User } from './users.js';
+
+export interface S3ServerOptions extends StoreOptions {
+  users: S3User[];
+  grants?: S3Grant[];
+  /** Enables virtual-hosted style: Host "{bucket}.{domain}" addresses the bucket. */
+  domain?: string;
+  /** Region reported by GetBucketLocation and HeadBucket (any region is accepted in signatures). Default us-east-1. */
+  region?: string;
+  /** Multipart uploads older than this are removed (default 7 days). */
+  uploadExpiryMs?: number;
+  idleMs?: number;
+  /** Commits that may run at once (default DEFAULT_COMMIT_SLOTS); further PutObject/Complete requests queue. */
+  commitSlots?: number;
+  /** Share the HTTP server's repository, pool, cache and read windows instead of opening new ones. */
+  shared?: { repo: Repository; pool: ComputePool; cache: ArchiveCache; windows: WindowReader };
+  /** Before serving, make the catalogue agree with the archives' manifests (see rebuildCatalog); new buckets go to the first user. */
+  rebuild?: boolean;
+  /** Time source for signature checks (tests). */
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
+export interface S3Server {
+  server: Server;
+  context: S3Context;
+  close(): Promise<void>;
+}
+
+/** Bucket subresources that exist in S3 but not here: 501 NotImplemented rather than a wrong answer. */
+const UNSUPPORTED = ['policy', 'cors', 'lifecycle', 'tagging', 'website', 'encryption', 'object-lock', 'replication', 'logging', 'notification', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes', 'versions', 'versionId'];
+
+/** Build (not listen) the S3 endpoint over the archives `opts` names. Errors: BF_USAGE without users. */
+export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
+  const repo = opts.shared?.repo ?? Repository.openSync(opts);
+  const pool = opts.shared?.pool ?? ComputePool.start();
+  const cache = opts.shared?.cache ?? new ArchiveCache(repo, pool);
+  const windows = opts.shared?.windows ?? new WindowReader();
+  for (const b of repo.set.domains) await b.stagingDir?.();
+  const catalog = await Catalog.load(repo.set);
+  const uploads = await Uploads.open(repo, opts.uploadExpiryMs);
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const ctx: S3Context = { repo, pool, cache, windows, catalog, uploads, grants: opts.grants ?? [], dirs: new KeyedMutex(), commits: new Slots(opts.commitSlots ?? DEFAULT_COMMIT_SLOTS), region: opts.region ?? 'us-east-1', idleMs: opts.idleMs ?? 120_000, log };
+  const users = new Map(opts.users.map((u) => [u.accessKey, u]));
+  if (opts.rebuild) {
+    const r = await rebuildCatalog(ctx, opts.users[0]!.accessKey);
+    log(`blockframe s3: index rebuilt from the manifests: ${r.keysAdded} key(s) added, ${r.keysDropped} dropped, ${r.bucketsCreated.length} bucket(s) created, ${r.skipped} archive(s) not named bucket/key`);
+  }
+  const now = opts.now ?? Date.now;
+  const server = createServer((req, res) => {
+    const id = newRequestId();
+    handle(ctx, req, res, id, users, now(), opts.domain).catch((err) => {
+      const resource = (req.url ?? '/').split('?')[0]!;
+      // A request refused before its body was read: close rather than read a body we do not want.
+      sendS3Error(res, req.method ?? 'GET', resource, id, err, log, req.complete ? {} : { Connection: 'close' });
+    });
+  });
+  server.requestTimeout = 0;
+  server.setTimeout(ctx.idleMs);
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    context: ctx,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        uploads.close();
+        if (!opts.shared) {
+          await cache.close();
+          await pool.close();
+          await repo.close();
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Split the target into bucket and key: path style "/bucket/key", or the Host names the bucket (virtual-hosted). */
+function address(req: IncomingMessage, rawPath: string, domain?: string): { bucket?: string; key?: string } {
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      throw s3Error('InvalidURI', "Couldn't parse the specified URI.");
+    }
+  };
+  const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+  if (domain && host.endsWith(`.${domain}`)) {
+    const bucket = host.slice(0, -domain.length - 1);
+    const key = rawPath.slice(1);
+    return { bucket, key: key === '' ? undefined : decode(key) };
+  }
+  const rest = rawPath.slice(1);
+  if (rest === '') return {};
+  const slash = rest.indexOf('/');
+  if (slash < 0) return { bucket: decode(rest) };
+  const key = rest.slice(slash + 1);
+  return { bucket: decode(rest.slice(0, slash)), key: key === '' ? undefined : decode(key) };
+}
+
+async function handle(ctx: S3Context, req: IncomingMessage, res: ServerResponse, id: string, users: Map<string, S3User>, now: number, domain?: string): Promise<void> {
+  const url = req.url ?? '/';
+  if (!url.startsWith('/')) throw s3Error('InvalidURI', "Couldn't parse the specified URI.");
+  const qi = url.indexOf('?');
+  const rawPath = qi < 0 ? url : url.slice(0, qi);
+  const query = parseQuery(qi < 0 ? '' : url.slice(qi + 1));
+  const method = req.method ?? 'GET';
+  const caller = authenticate({ method, rawPath, query, req }, users, now);
+  const { bucket, key } = address(req, rawPath, domain);
+  const r: S3Request = { req, res, method, bucket, key, q: new Map(query.map(([k, v]) => [k, v]).reverse() as [string, string][]), caller, id };
+  res.setHeader('x-amz-request-id', id);
+  res.setHeader('Server', 'BlockFrame');
+  await route(ctx, r);
+}
+
+function route(ctx: S3Context, r: S3Request): Promise<void> | void {
+  const { method, q } = r;
+  const notAllowed = () => s3Error('MethodNotAllowed', `The specified method (${method}) is not allowed against this resource.`, { allow: 'GET, HEAD, PUT, POST, DELETE' });
+  if (r.bucket === undefined) {
+    if (method === 'GET' || method === 'HEAD') return listBuckets(ctx, r);
+    throw notAllowed();
+  }
+  const sub = UNSUPPORTED.find((s) => q.has(s));
+  if (sub) throw s3Error('NotImplemented', `the ?${sub} subresource is not supported by this server`);
+  if (r.key === undefined) {
+    if (method === 'GET' && q.has('location')) return getBucketLocation(ctx, r);
+    if (method === 'GET' && q.has('versioning')) return getBucketVersioning(ctx, r);
+    if (method === 'GET' && q.has('acl')) return getBucketAcl(ctx, r);
+    if (method === 'GET' && q.has('uploads')) return listUploads(ctx, r);
+    if (method === 'GET') return listObjects(ctx, r);
+    if (method === 'HEAD') return headBucket(ctx, r);
+    if (method === 'PUT' && q.has('acl')) return putBucketAcl(ctx, r);
+    if (method === 'PUT' && q.has('versioning')) throw s3Error('NotImplemented', 'versioning is not supported by this server');
+    if (method === 'PUT') return createBucket(ctx, r);
+    if (method === 'DELETE') return deleteBucket(ctx, r);
+    if (method === 'POST' && q.has('delete')) return deleteObjects(ctx, r);
+    throw notAllowed();
+  }
+  if (q.has('acl')) throw s3Error('NotImplemented', 'object ACLs are not supported (use bucket ACLs: private or public-read)');
+  if (method === 'GET' && q.has('uploadId')) return listParts(ctx, r);
+  if (method === 'GET' || method === 'HEAD') return getObject(ctx, r);
+  if (method === 'PUT' && q.has('uploadId')) return uploadPart(ctx, r);
+  if (method === 'PUT' && r.req.headers['x-amz-copy-source'] !== undefined) return copyObject(ctx, r);
+  if (method === 'PUT') return putObject(ctx, r);
+  if (method === 'DELETE' && q.has('uploadId')) return abortUpload(ctx, r);
+  if (method === 'DELETE') return deleteObject(ctx, r);
+  if (method === 'POST' && q.has('uploads')) return createUpload(ctx, r);
+  if (method === 'POST' && q.has('uploadId')) return completeUpload(ctx, r);
+  throw notAllowed();
+}
