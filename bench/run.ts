@@ -388,6 +388,10 @@ async function main(): Promise<void> {
   for (const [k, val] of Object.entries(rss)) row(`peak RSS, commit ${k}`, `${val.toFixed(0)} MiB`, '<= 256 MiB', val <= 256);
   await rm(src, { force: true });
   await s3Rows();
+  log('transforms (format v2) on a real corpus');
+  const tf = await benchTransforms(work, quick ? 256 * MiB : 1024 * MiB, RUNS, child, log);
+  rows.push(...tf.rows);
+  results.transforms = tf.raw;
   await rm(work, { recursive: true, force: true });
 
   results.table = rows;
