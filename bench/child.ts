@@ -1,4 +1,5 @@
 // Bench helper run in its own process: one operation, printing wall time and peak RSS as JSON.
+import { readFileSync } from 'node:fs';
 import { commit, repair, restore, verify } from '../src/index.js';
 
 const [op, a, b, where, tier, segmentSize, transform, keyFile] = process.argv.slice(2);
@@ -16,5 +17,8 @@ else if (op === 'repair') {
   extra = { status: r.status, bytesReadForRebuild: r.archives[0]!.bytesReadForRebuild, bytesWritten: r.archives[0]!.bytesWritten };
 } else throw new Error(`unknown op ${op}`);
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-// maxRSS is in KiB and covers the worker threads too (they share the process).
-process.stdout.write(JSON.stringify({ seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, ...extra }) + '\n');
+// Peak RSS of this process (the worker threads share it): VmHWM of its own address space. getrusage's maxRSS
+// is no good here: Linux carries the spawning parent's high-water mark into the child across fork and exec.
+const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+const maxRssMiB = hwm ? Number(hwm[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
+process.stdout.write(JSON.stringify({ seconds, maxRssMiB, ...extra }) + '\n');

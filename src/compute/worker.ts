@@ -56,15 +56,21 @@ async function handle(req: Request): Promise<string | undefined> {
       req.into.forEach((into, i) => xorInto(into, req.from[i]!));
       return undefined;
     case 'frameEncode': {
-      const out: string[] = [];
-      let o = 0;
-      for (let p = 0, j = req.first; p < req.plain.length; p += req.frameSize, j++) {
+      // The frames of a job compress at once (zstd runs on libuv's thread pool), each into its own slot of `out`;
+      // then the stored frames are packed, in order, to the front (copyWithin moves safely over overlaps).
+      const slot = maxStoredLength(req.frameSize, req.params);
+      const jobs: Promise<{ length: number; compressed: boolean }>[] = [];
+      for (let p = 0, i = 0; p < req.plain.length; p += req.frameSize, i++) {
         const plain = req.plain.subarray(p, Math.min(p + req.frameSize, req.plain.length));
-        const r = await encodeFrame(plain, j, req.params, req.out.subarray(o, o + maxStoredLength(plain.length, req.params)));
-        o += r.length;
-        out.push(`${r.length}:${r.compressed ? 1 : 0}`);
+        jobs.push(encodeFrame(plain, req.first + i, req.params, req.out.subarray(i * slot, (i + 1) * slot)));
       }
-      return out.join(',');
+      const done = await Promise.all(jobs);
+      let o = 0;
+      done.forEach((r, i) => {
+        if (o !== i * slot) req.out.copyWithin(o, i * slot, i * slot + r.length);
+        o += r.length;
+      });
+      return done.map((r) => `${r.length}:${r.compressed ? 1 : 0}`).join(',');
     }
     case 'frameDecode': {
       let s = 0;
