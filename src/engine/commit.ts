@@ -110,6 +110,8 @@ async function commitTo(repo: Repository, source: InputSource, opts: CommitOptio
         if (hit) return commitStored(repo, source, name, before, { ...opts, pool }, null);
       }
       const level = wanted.level === 'auto' ? await autoLevel(input, before.size, wanted.frameSize) : wanted.level;
+      // 'auto' found nothing to gain and nothing is encrypted: a plain archive, without an encode pass.
+      if (level === null && !wanted.encrypt) return commitStored(repo, source, name, before, { ...opts, pool }, null);
       const archiveId = randomBytes(ARCHIVE_ID_BYTES);
       const dataKey = wanted.encrypt ? newDataKey() : undefined;
       const params: FrameParams = { zstdLevel: level ?? undefined, ...(dataKey && { key: dataKey, archiveId }) };
@@ -130,10 +132,6 @@ async function commitTo(repo: Repository, source: InputSource, opts: CommitOptio
           // `size` with them) is caught when the archive is opened, not only by the whole-file hash.
           const facts = { name, original_hash: enc.plainHash, size: before.size, frame_size: wanted.frameSize, source: sourceOf(before) };
           content.encryption = { archive_id: archiveId.toString('hex'), metadata: sealRandom(dataKey, metadataAad(archiveId), Buffer.from(JSON.stringify(facts))), keyslots };
-        }
-        if (content.transforms.length === 0) {
-          // 'auto' found nothing to gain: a plain archive (the stored stream would be the file itself).
-          return await commitStored(repo, source, name, before, { ...opts, pool }, null);
         }
         return await commitStored(repo, fileSource(spool.path(enc.rel)), name, before, { ...opts, pool }, { content, plainHash: enc.plainHash, source });
       } finally {
