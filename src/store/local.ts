@@ -101,17 +101,9 @@ export class LocalBackend implements Backend {
   }
 
   async get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
-    const path = this.pathOf(key);
     if (signal?.aborted) throw storeError('BF_ABORTED', this, key, 'cancelled');
-    if (!(await this.realParents(key))) throw storeError('BF_STORE_KEY_MISSING', this, key, 'no such file (or a parent is not a plain directory)');
-    let fh: FileHandle;
+    const fh = await this.openChecked(key);
     try {
-      fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    } catch (err) {
-      throw classifyFsError(this, key, err, 'opening');
-    }
-    try {
-      if (!(await fh.stat()).isFile()) throw storeError('BF_STORE_NOT_A_FILE', this, key, 'not a regular file');
       return await readFully(fh, into, into.length, offset);
     } catch (err) {
       throw classifyFsError(this, key, err, 'reading');
