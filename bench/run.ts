@@ -2,7 +2,6 @@
 // par2; verified 1 MiB range reads; 4 stores against 1; peak RSS; the S3 endpoint against radosgw. Prints a table and
 // writes bench/results.json (and the S3 rows' raw numbers to bench/results-s3.json).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +13,7 @@ import { benchTransforms, drainDirty } from './transforms.js';
 import { parseSize } from '../src/layout/units.js';
 import { ComputePool, openArchive, read } from '../src/index.js';
 import { prng } from '../test/helpers/fixtures.js';
+import { median, pct, makeFile } from './util.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
@@ -41,25 +41,7 @@ const results: Record<string, unknown> = { date: new Date().toISOString(), quick
 const row = (measure: string, value: string, target = '', met: boolean | null = null) => rows.push({ measure, value, target, met });
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
 
-async function makeFile(path: string, size: number): Promise<void> {
-  const fh = await open(path, 'w');
-  const buf = Buffer.alloc(64 * MiB);
-  for (let o = 0; o < size; o += buf.length) {
-    randomFillSync(buf);
-    await fh.write(buf, 0, Math.min(buf.length, size - o), o);
-  }
-  await fh.sync();
-  await fh.close();
-}
 
 function timed(cmd: string, args: string[]): number {
   const t0 = process.hrtime.bigint();

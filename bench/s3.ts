@@ -1,14 +1,14 @@
 // `npm run bench` S3 rows: `aws s3 cp` of one file up and down through BlockFrame's S3 endpoint against a reference
 // S3 server (one-node Ceph radosgw) and cp, 1 MiB ranged GETs from 16 clients, and peak server RSS under 16 uploads.
 import { spawn, spawnSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cephMissing, startCeph, type CephS3 } from '../test/helpers/ceph.js';
 import { awsEnv, findAws, startCliS3 } from '../test/s3/helpers.js';
 import type { S3User } from '../src/s3/users.js';
 import type { RangeLoad } from './s3-load.js';
+import { median, pct, makeFile } from './util.js';
 
 const MiB = 1024 ** 2;
 const LOAD = fileURLToPath(new URL('./s3-load.js', import.meta.url));
@@ -35,28 +35,7 @@ export interface S3BenchOptions {
   drain(): number;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
 
-async function makeFile(path: string, size: number): Promise<void> {
-  const fh = await open(path, 'w');
-  const buf = Buffer.alloc(Math.min(size, 64 * MiB));
-  try {
-    for (let o = 0; o < size; o += buf.length) {
-      randomFillSync(buf);
-      await fh.write(buf, 0, Math.min(buf.length, size - o), o);
-    }
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /** Debian's awscli, installed from apt when missing (as run.ts does for par2); undefined when that fails. */
 function awsCli(log: (m: string) => void): string | undefined {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createServer } from 'node:net';
+import { median } from './util.js';
 
 /** The CLI to serve with (BENCH_SERVE_CLI: another checkout's bin/blockframe.js, for before/after runs). */
 const CLI = process.env.BENCH_SERVE_CLI ?? fileURLToPath(new URL('../../bin/blockframe.js', import.meta.url));
@@ -46,10 +47,6 @@ interface RangeRun {
 
 const log = (msg: string) => process.stderr.write(`[bench serve] ${msg}\n`);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 function sh(cmd: string): boolean {
   return spawnSync('sh', ['-c', cmd], { stdio: 'ignore' }).status === 0;

@@ -7,6 +7,7 @@ import { open, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ComputePool, openArchive } from '../src/index.js';
 import { prng } from '../test/helpers/fixtures.js';
+import { median } from './util.js';
 
 const MiB = 1024 ** 2;
 
@@ -63,10 +64,6 @@ async function framedSize(path: string, frameSize: number): Promise<number> {
   return total;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 export async function benchTransforms(work: string, size: number, runs: number, child: (args: string[]) => { seconds: number; maxRssMiB: number }, log: (m: string) => void): Promise<{ rows: TransformRow[]; raw: Record<string, unknown> }> {
   const rows: TransformRow[] = [];

@@ -1,6 +1,6 @@
 // The keys an operation holds, and opening encrypted archives with them (docs/FORMAT.md §12.4).
-import { readFile } from 'node:fs/promises';
 import { BlockFrameError } from '../errors.js';
+import { readKeyFile } from '../store/keyfile.js';
 import { frameTable, isEncrypted, type Manifest } from '../layout/manifest.js';
 import type { FrameTable } from '../transform/frames.js';
 import type { FrameParams } from '../transform/frame-codec.js';
@@ -21,13 +21,8 @@ export async function loadSecrets(keys: readonly KeyInput[] = []): Promise<KeySe
     }
     let bytes: Uint8Array;
     const label = 'keyFile' in k ? k.keyFile : (k.label ?? 'key bytes');
-    if ('keyFile' in k) {
-      try {
-        bytes = await readFile(k.keyFile);
-      } catch (err) {
-        throw new BlockFrameError('BF_KEYFILE_INVALID', `cannot read key file ${k.keyFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { path: k.keyFile }, { cause: err });
-      }
-    } else bytes = k.keyBytes;
+    if ('keyFile' in k) bytes = await readKeyFile(k.keyFile);
+    else bytes = k.keyBytes;
     if (bytes.length < KEYFILE_MIN_BYTES) throw new BlockFrameError('BF_KEYFILE_INVALID', `key file ${label} holds ${bytes.length} bytes; a key file needs at least ${KEYFILE_MIN_BYTES} (make one: head -c 32 /dev/urandom > key)`, { path: label });
     out.push({ kind: 'keyfile', bytes, label });
   }
