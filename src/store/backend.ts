@@ -91,6 +91,11 @@ export function isTransient(err: unknown): boolean {
   return err instanceof BlockFrameError && TRANSIENT_CODES.has(err.code);
 }
 
+/** Throw BF_ABORTED (with the store and key) when `signal` has fired: every backend method checks it first. */
+export function throwIfAborted(backend: { label: string }, key: string, signal?: AbortSignal): void {
+  if (signal?.aborted) throw storeError('BF_ABORTED', backend, key, 'cancelled');
+}
+
 /** Refuse keys that could leave the backend's root: empty, absolute, '.', '..', backslashes or NUL. */
 export function checkKey(backend: { label: string }, key: string, allowEmpty = false): void {
   const bad = (!allowEmpty && key === '') || key.startsWith('/') || key.includes('\\') || key.includes('\0') || key.split('/').some((p, i, a) => p === '.' || p === '..' || (p === '' && i < a.length - 1));

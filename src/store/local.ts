@@ -5,7 +5,7 @@ import { chmod, lstat, mkdir, open, readdir, rename, rm, rmdir, unlink, type Fil
 import { randomBytes } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
 import { BlockFrameError } from '../errors.js';
-import { checkKey, storeError, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
+import { checkKey, storeError, throwIfAborted, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
 import { fsyncDir, readFully, writeFully } from './fsutil.js';
 
 export const STAGING_DIR = '.staging';
@@ -101,7 +101,7 @@ export class LocalBackend implements Backend {
   }
 
   async get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
-    if (signal?.aborted) throw storeError('BF_ABORTED', this, key, 'cancelled');
+    throwIfAborted(this, key, signal);
     const fh = await this.openChecked(key);
     try {
       return await readFully(fh, into, into.length, offset);
@@ -118,7 +118,7 @@ export class LocalBackend implements Backend {
    * lstats, open, fstat and close. A file renamed over meanwhile (repair) still reads as it was for up to HOLD_MS.
    */
   async getHeld(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
-    if (signal?.aborted) throw storeError('BF_ABORTED', this, key, 'cancelled');
+    throwIfAborted(this, key, signal);
     const now = Date.now();
     let h = this.held.get(key);
     if (h && now - h.at > HOLD_MS) {
@@ -186,8 +186,9 @@ export class LocalBackend implements Backend {
     return fh;
   }
 
-  async stat(key: string): Promise<ObjectInfo | null> {
+  async stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
     const path = this.pathOf(key);
+    throwIfAborted(this, key, signal);
     if (!(await this.realParents(key))) return null;
     try {
       const st = await lstat(path);
@@ -203,6 +204,7 @@ export class LocalBackend implements Backend {
   async put(key: string, source: PutSource, signal?: AbortSignal): Promise<void> {
     const final = this.pathOf(key);
     if (key === '') throw storeError('BF_INTERNAL', this, key, 'empty key');
+    throwIfAborted(this, key, signal);
     await this.makeParents(key);
     // A directory squatting on the key's path (damage) is replaced; rename() would refuse it.
     if ((await lstat(final).catch(() => null))?.isDirectory()) await rm(final, { recursive: true, force: true });
@@ -259,9 +261,10 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, signal?: AbortSignal): Promise<void> {
     const path = this.pathOf(key);
     if (key === '') throw storeError('BF_INTERNAL', this, key, 'empty key');
+    throwIfAborted(this, key, signal);
     // Never through a symlinked directory: what is behind a link is not in the store.
     if (!(await this.realParents(key))) return;
     try {
@@ -286,6 +289,7 @@ export class LocalBackend implements Backend {
 
   async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ObjectInfo> {
     checkKey(this, prefix, true);
+    throwIfAborted(this, prefix, opts.signal);
     const cut = prefix.lastIndexOf('/');
     const dirKey = prefix.slice(0, cut + 1);
     const namePrefix = prefix.slice(cut + 1);
@@ -306,6 +310,7 @@ export class LocalBackend implements Backend {
       }
       entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       for (const e of entries) {
+        throwIfAborted(self, prefix, opts.signal);
         if (!e.name.startsWith(filter)) continue;
         if (rel === '' && e.name === STAGING_DIR) continue;
         if (isLiveTemp(e.name)) continue;

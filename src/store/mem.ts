@@ -1,5 +1,5 @@
 // The in-memory backend: a Map of keys to byte arrays, for tests and for trying the engine without a disk.
-import { checkKey, storeError, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
+import { checkKey, storeError, throwIfAborted, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
 
 export class MemBackend implements Backend {
   readonly caps: BackendCaps = { atomicRename: false, randomWrite: false };
@@ -9,7 +9,7 @@ export class MemBackend implements Backend {
 
   async get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
     checkKey(this, key);
-    if (signal?.aborted) throw storeError('BF_ABORTED', this, key, 'cancelled');
+    throwIfAborted(this, key, signal);
     const obj = this.objects.get(key);
     if (!obj) throw storeError('BF_STORE_KEY_MISSING', this, key, 'no such key');
     const n = Math.max(0, Math.min(into.length, obj.length - offset));
@@ -19,6 +19,7 @@ export class MemBackend implements Backend {
 
   async put(key: string, source: PutSource, signal?: AbortSignal): Promise<void> {
     checkKey(this, key);
+    throwIfAborted(this, key, signal);
     // Assemble first, then swap in: readers never see part of an object.
     const out = new Uint8Array(source.size);
     let at = 0;
@@ -33,17 +34,20 @@ export class MemBackend implements Backend {
     this.objects.set(key, out);
   }
 
-  async stat(key: string): Promise<ObjectInfo | null> {
+  async stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
     checkKey(this, key);
+    throwIfAborted(this, key, signal);
     const obj = this.objects.get(key);
     return obj ? { key, size: obj.length } : null;
   }
 
   async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ObjectInfo> {
     checkKey(this, prefix, true);
+    throwIfAborted(this, prefix, opts.signal);
     const seen = new Set<string>();
     for (const key of [...this.objects.keys()].sort()) {
       if (!key.startsWith(prefix)) continue;
+      throwIfAborted(this, prefix, opts.signal);
       const slash = opts.delimiter ? key.indexOf('/', prefix.length) : -1;
       if (slash >= 0) {
         const p = key.slice(0, slash + 1);
@@ -55,8 +59,9 @@ export class MemBackend implements Backend {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, signal?: AbortSignal): Promise<void> {
     checkKey(this, key);
+    throwIfAborted(this, key, signal);
     this.objects.delete(key);
   }
 

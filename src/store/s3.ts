@@ -2,8 +2,9 @@
 // Ranged GETs, multipart uploads for large objects (@aws-sdk/lib-storage), errors classified from the SDK's.
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { BlockFrameError } from '../errors.js';
-import { checkKey, storeError, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
+import { checkKey, storeError, throwIfAborted, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
 
 export interface S3Options {
   bucket: string;
@@ -54,6 +55,7 @@ export class S3Backend implements Backend {
 
   async get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
     checkKey(this, key);
+    throwIfAborted(this, key, signal);
     if (into.length === 0) {
       if (!(await this.stat(key, signal))) throw storeError('BF_STORE_KEY_MISSING', this, key, 'no such key');
       return 0;
@@ -77,17 +79,24 @@ export class S3Backend implements Backend {
 
   async put(key: string, source: PutSource, signal?: AbortSignal): Promise<void> {
     checkKey(this, key);
+    throwIfAborted(this, key, signal);
     try {
       if (source.size <= MULTIPART_PART) {
         const chunks: Buffer[] = [];
-        for await (const c of source.open()) chunks.push(Buffer.from(c as Uint8Array));
+        let at = 0;
+        for await (const c of source.open()) {
+          at += (c as Uint8Array).length;
+          if (at > source.size) break;
+          chunks.push(Buffer.from(c as Uint8Array));
+        }
+        if (at !== source.size) throw storeError('BF_INTERNAL', this, key, `source gave ${at > source.size ? 'more than ' : ''}${at} bytes, expected ${source.size}`);
         await this.client.send(new PutObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key), Body: Buffer.concat(chunks), ContentLength: source.size }), { abortSignal: signal });
         return;
       }
       // lib-storage keeps queueSize parts of partSize in memory and aborts the upload on failure.
       const up = new Upload({
         client: this.client,
-        params: { Bucket: this.opts.bucket, Key: this.k(key), Body: source.open() },
+        params: { Bucket: this.opts.bucket, Key: this.k(key), Body: exactly(source, () => storeError('BF_INTERNAL', this, key, `source did not give exactly ${source.size} bytes`)) },
         partSize: MULTIPART_PART,
         queueSize: 2,
         leavePartsOnError: false,
@@ -106,6 +115,7 @@ export class S3Backend implements Backend {
 
   async stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
     checkKey(this, key);
+    throwIfAborted(this, key, signal);
     try {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key) }), { abortSignal: signal });
       return { key, size: Number(res.ContentLength ?? 0) };
@@ -118,6 +128,7 @@ export class S3Backend implements Backend {
 
   async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ObjectInfo> {
     checkKey(this, prefix, true);
+    throwIfAborted(this, prefix, opts.signal);
     let token: string | undefined;
     const cut = this.opts.prefix.length;
     do {
@@ -130,14 +141,21 @@ export class S3Backend implements Backend {
       } catch (err) {
         throw this.classify(err, prefix, 'listing');
       }
-      for (const p of res.CommonPrefixes ?? []) if (p.Prefix) yield { key: p.Prefix.slice(cut), size: -1, prefix: true };
-      for (const o of res.Contents ?? []) if (o.Key) yield { key: o.Key.slice(cut), size: Number(o.Size ?? 0) };
+      for (const p of res.CommonPrefixes ?? []) {
+        throwIfAborted(this, prefix, opts.signal);
+        if (p.Prefix) yield { key: p.Prefix.slice(cut), size: -1, prefix: true };
+      }
+      for (const o of res.Contents ?? []) {
+        throwIfAborted(this, prefix, opts.signal);
+        if (o.Key) yield { key: o.Key.slice(cut), size: Number(o.Size ?? 0) };
+      }
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
   }
 
   async delete(key: string, signal?: AbortSignal): Promise<void> {
     checkKey(this, key);
+    throwIfAborted(this, key, signal);
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key) }), { abortSignal: signal });
     } catch (err) {
@@ -175,4 +193,22 @@ export class S3Backend implements Backend {
     }
     return say('BF_IO', `${name}: ${e?.message ?? 'request failed'}`);
   }
+}
+
+/** The source's stream, failing with `lie()` when it gives more or fewer bytes than it claimed (a multipart upload then aborts). */
+function exactly(source: PutSource, lie: () => Error): Readable {
+  let at = 0;
+  return pipeline(
+    source.open(),
+    new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        at += chunk.length;
+        done(at > source.size ? lie() : null, chunk);
+      },
+      flush(done) {
+        done(at !== source.size ? lie() : null);
+      },
+    }),
+    () => undefined,
+  );
 }

@@ -1,7 +1,7 @@
 // A set of stores (failure domains): each shard lives on one of them, small metadata objects on all of them.
 // A store that stops answering is skipped for a while (a circuit breaker), so one dead store slows nothing down.
 import { BlockFrameError } from '../errors.js';
-import { isTransient, storeError, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
+import { isTransient, storeError, throwIfAborted, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
 
 /** How long a store that failed with BF_STORE_UNAVAILABLE is skipped before it is tried again. */
 const BREAKER_MS = 5000;
@@ -116,10 +116,12 @@ export class StoreSet implements Backend {
         });
         answered++;
       } catch (err) {
+        if (opts?.signal?.aborted) throw err;
         firstErr ??= err;
         continue;
       }
       for (const o of got) {
+        throwIfAborted(this, prefix, opts?.signal);
         if (seen.has(o.key)) continue;
         seen.add(o.key);
         yield o;

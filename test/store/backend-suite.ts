@@ -163,6 +163,86 @@ export function backendSuite(name: string, make: () => Promise<{ backend: Backen
       for (const [i, o] of listed.entries()) assert.equal(o.size, 5000 + i);
     });
 
+    test('cancellation: an aborted get, stat, put, delete and list end in BF_ABORTED and change nothing', async () => {
+      const data = seededBytes(11, 70_000);
+      await b.put('abort/x', bytesSource(data));
+      const ac = new AbortController();
+      ac.abort();
+      assert.equal(await code(b.get('abort/x', new Uint8Array(100), 0, ac.signal)), 'BF_ABORTED');
+      assert.equal(await code(b.stat('abort/x', ac.signal)), 'BF_ABORTED');
+      assert.equal(await code(b.put('abort/y', bytesSource(data), ac.signal)), 'BF_ABORTED');
+      assert.equal(await code(b.delete('abort/x', ac.signal)), 'BF_ABORTED');
+      const listing = (async () => {
+        for await (const _ of b.list('abort/', { signal: ac.signal })) void _;
+      })();
+      assert.equal(await code(listing), 'BF_ABORTED');
+      assert.equal(await b.stat('abort/y'), null, 'an aborted put leaves no object');
+      assert.deepEqual(await getAll(b, 'abort/x'), data, 'an aborted delete leaves the object');
+    });
+
+    test('a listing aborted while it runs stops with BF_ABORTED', async () => {
+      await Promise.all(Array.from({ length: 30 }, (_, i) => b.put(`abort-list/k${String(i).padStart(2, '0')}`, bytesSource(new Uint8Array(1)))));
+      const ac = new AbortController();
+      let seen = 0;
+      const listing = (async () => {
+        for await (const _ of b.list('abort-list/', { signal: ac.signal })) {
+          void _;
+          if (++seen === 1) ac.abort();
+        }
+      })();
+      assert.equal(await code(listing), 'BF_ABORTED');
+      assert.ok(seen < 30, `stopped early (saw ${seen} of 30)`);
+    });
+
+    test('a PutSource whose size lies is refused and stores nothing (too short and too long)', async () => {
+      const data = seededBytes(12, 5000);
+      for (const [key, claimed] of [
+        ['lie/short', 6000],
+        ['lie/long', 4000],
+      ] as const) {
+        const src = { size: claimed, open: () => bytesSource(data).open() };
+        assert.notEqual(await code(b.put(key, src)), 'ok', `${key}: ${data.length} bytes claimed as ${claimed}`);
+        assert.equal(await b.stat(key), null, `${key} is not visible`);
+      }
+      await b.put('lie/kept', bytesSource(data));
+      assert.notEqual(await code(b.put('lie/kept', { size: 10, open: () => bytesSource(data).open() })), 'ok');
+      assert.deepEqual(await getAll(b, 'lie/kept'), data, 'a refused put leaves the old object whole');
+    });
+
+    test('optional getHeld/dropHeld: held reads give the bytes, and after dropHeld a replaced object reads new', async (t) => {
+      if (!b.getHeld || !b.dropHeld) return t.skip(`${name} has no held reads`);
+      const first = seededBytes(13, 3000);
+      await b.put('held/x', bytesSource(first));
+      const buf = new Uint8Array(3000);
+      assert.equal(await b.getHeld('held/x', buf, 0), 3000);
+      assert.deepEqual(buf, first);
+      const next = seededBytes(14, 3000);
+      await b.put('held/x', bytesSource(next));
+      b.dropHeld('held/');
+      assert.equal(await b.getHeld('held/x', buf, 0), 3000);
+      assert.deepEqual(buf, next);
+      assert.equal(await code(b.getHeld('held/missing', buf, 0)), 'BF_STORE_KEY_MISSING');
+    });
+
+    test('optional stagingDir/adopt: a staged directory appears whole under its prefix, once', async (t) => {
+      if (!b.stagingDir || !b.adopt) return t.skip(`${name} has no staging`);
+      const { mkdir: mk } = await import('node:fs/promises');
+      const stage = async (seed: number): Promise<string> => {
+        const d = join(await b.stagingDir!(), `suite-${seed}`);
+        await mk(join(d, 'sub'), { recursive: true });
+        await writeFile(join(d, 'a.bin'), seededBytes(seed, 100));
+        await writeFile(join(d, 'sub', 'b.bin'), seededBytes(seed + 1, 200));
+        return d;
+      };
+      assert.equal(await b.adopt(await stage(20), 'adopted-one'), 'published');
+      assert.deepEqual(await getAll(b, 'adopted-one/a.bin'), seededBytes(20, 100));
+      assert.deepEqual(await getAll(b, 'adopted-one/sub/b.bin'), seededBytes(21, 200));
+      const again = await stage(30);
+      assert.equal(await b.adopt(again, 'adopted-one'), 'exists');
+      assert.deepEqual(await getAll(b, 'adopted-one/a.bin'), seededBytes(20, 100), 'the first one stays');
+      assert.equal(await stat(again).catch(() => null), null, 'the losing staged directory is removed');
+    });
+
     if (o.large) {
       test('a 9 MiB object (a multipart upload where the backend has them) round-trips', async () => {
         const data = seededBytes(77, 9 * 1024 * 1024 + 17);
