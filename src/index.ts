@@ -7,14 +7,15 @@ import { cat, restore, type RestoreOptions, type RestoreResult } from './engine/
 import type { Manifest } from './layout/manifest.js';
 import { createReadStream, openArchive, read, type ReadOptions } from './engine/read.js';
 import { repair, type RepairOptions, type RepairReport } from './engine/repair.js';
+import { deleteArchives, type DeleteOptions, type DeletedArchive } from './engine/delete.js';
 import { verify, verifySegment, type SegmentCheck, type VerifyReport } from './engine/verify.js';
 import type { Readable } from 'node:stream';
 import type { Writable } from 'node:stream';
 import { resolveStores, type StoreOptions } from './store/config.js';
 import type { StoreSet } from './store/store-set.js';
 
-export { commit, commitInput, find, info, list, restore, cat, read, createReadStream, openArchive, verify, verifySegment, repair, ComputePool };
-export type { ReadOptions, RepairOptions, RepairReport, VerifyReport, SegmentCheck };
+export { commit, commitInput, find, info, list, restore, cat, read, createReadStream, openArchive, verify, verifySegment, repair, deleteArchives, ComputePool };
+export type { ReadOptions, RepairOptions, RepairReport, VerifyReport, SegmentCheck, DeleteOptions, DeletedArchive };
 export type { Damage } from './engine/reader.js';
 export { parseRange } from './layout/range.js';
 export type { CommitOptions, CommitResult, OperationOptions, ArchiveListing, ArchiveSummary, Level2Summary, RestoreOptions, RestoreResult, Manifest };
@@ -99,6 +100,10 @@ export class BlockFrame {
   }
   repair(names: string[] = [], opts?: Omit<RepairOptions, 'archive' | 'pool'>): Promise<RepairReport> {
     return repair(names, this.opts(opts));
+  }
+  /** Remove archives from every store (each name must match exactly one archive; see deleteArchives). */
+  delete(names: string[], opts?: Omit<DeleteOptions, 'archive' | 'pool'>): Promise<DeletedArchive[]> {
+    return deleteArchives(names, this.opts(opts));
   }
   async close(): Promise<void> {
     await this.pool?.close();

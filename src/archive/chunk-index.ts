@@ -2,12 +2,13 @@
 // and checked here (one place for the reader, verify and repair), and a damaged copy is rewritten whole.
 import { blake3Hex } from '../integrity/blake3.js';
 import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
+import { chunkIndexKey } from '../layout/keys.js';
 import { BlockFrameError } from '../errors.js';
 import { Spool } from '../store/spool.js';
 import { scratchDir, type ArchiveCtx } from './shards.js';
 
 export function indexKey(ctx: ArchiveCtx): string {
-  return `${ctx.dir}/${CHUNK_INDEX_FILE}`;
+  return chunkIndexKey(ctx.dir);
 }
 
 /** Stripe `si`'s section from store `d`, if it is there and matches its manifest hash; null otherwise. */

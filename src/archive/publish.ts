@@ -10,7 +10,8 @@ import { textSource } from '../store/backend.js';
 import { fsyncDir } from '../store/fsutil.js';
 import { pidAlive } from '../store/local.js';
 import { Spool, type SpoolFile } from '../store/spool.js';
-import { PENDING_FILE, type Repository } from './repo.js';
+import type { Repository } from './repo.js';
+import { archiveKey, archivePrefix, chunkIndexKey, manifestKey, MANIFEST_FILES, pendingKey } from '../layout/keys.js';
 import { spoolFor } from './shards.js';
 
 /** Parallel puts per store while publishing. */
@@ -84,7 +85,7 @@ export class Staging {
     const marker = JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() });
     const written: { d: number; key: string }[] = [];
     try {
-      await set.put(`${dir}/${PENDING_FILE}`, textSource(marker), signal);
+      await set.put(pendingKey(dir), textSource(marker), signal);
       // On the first failure no new put starts, and the rollback waits for those in flight (none lands after it).
       let failed = false;
       const workers: Promise<void>[] = [];
@@ -92,7 +93,7 @@ export class Staging {
         const queue = s.files.filter((f) => f !== CHUNK_INDEX_FILE);
         const worker = async () => {
           for (let rel = queue.shift(); rel !== undefined && !failed; rel = queue.shift()) {
-            const key = `${dir}/${rel}`;
+            const key = archiveKey(dir, rel);
             written.push({ d, key });
             const src = await s.spool.source(rel, s.movable);
             await set.on(d, (b) => b.put(key, src, signal)).catch((err) => {
@@ -107,14 +108,14 @@ export class Staging {
       const bad = settled.find((r) => r.status === 'rejected');
       if (bad) throw (bad as PromiseRejectedResult).reason;
       const index = await this.spools.get(0)!.spool.source(CHUNK_INDEX_FILE, false);
-      await set.put(`${dir}/${CHUNK_INDEX_FILE}`, index, signal);
+      await set.put(chunkIndexKey(dir), index, signal);
       await this.repo.writeManifestSet(dir, text, undefined, signal);
     } catch (err) {
       await this.rollback(dir, written);
       await this.discard();
       throw err;
     }
-    await set.delete(`${dir}/${PENDING_FILE}`).catch(() => undefined);
+    await set.delete(pendingKey(dir)).catch(() => undefined);
     await this.discard();
     return 'published';
   }
@@ -144,10 +145,10 @@ export class Staging {
   /** Undo a failed multi-store publish, best effort: manifests first (so no store shows the archive), then the rest. */
   private async rollback(dir: string, written: { d: number; key: string }[]): Promise<void> {
     const set = this.repo.set;
-    for (const f of [MANIFEST_FILE, MANIFEST_COPY, MANIFEST_SUM, CHUNK_INDEX_FILE]) await set.delete(`${dir}/${f}`).catch(() => undefined);
+    for (const key of [...MANIFEST_FILES.map((f) => manifestKey(dir, f)), chunkIndexKey(dir)]) await set.delete(key).catch(() => undefined);
     await Promise.all(written.map((w) => set.on(w.d, (b) => b.delete(w.key)).catch(() => undefined)));
     // Stores that can't be reached keep their part with the marker: cleanLeftovers() removes it later.
-    await set.delete(`${dir}/${PENDING_FILE}`).catch(() => undefined);
+    await set.delete(pendingKey(dir)).catch(() => undefined);
   }
 }
 
@@ -172,12 +173,12 @@ export async function cleanLeftovers(repo: Repository): Promise<string[]> {
   if (repo.set.size === 1 && repo.set.domains[0]!.adopt) return [];
   const removed: string[] = [];
   for (const dir of await repo.listDirs()) {
-    const bytes = await repo.set.stat(`${dir}/${PENDING_FILE}`).catch(() => null);
+    const bytes = await repo.set.stat(pendingKey(dir)).catch(() => null);
     if (!bytes) continue;
     let marker: { pid?: number; host?: string; started?: string } = {};
     try {
       const buf = new Uint8Array(Math.min(bytes.size, 4096));
-      await repo.set.get(`${dir}/${PENDING_FILE}`, buf, 0);
+      await repo.set.get(pendingKey(dir), buf, 0);
       marker = JSON.parse(new TextDecoder().decode(buf));
     } catch {
       // unreadable marker: judged by age below (unknown = stale)
@@ -187,16 +188,16 @@ export async function cleanLeftovers(repo: Repository): Promise<string[]> {
     if (alive) continue;
     const hasManifest = await repo.loadManifest(dir).then(() => true, (err) => !(err instanceof BlockFrameError && err.code === 'BF_MANIFEST_MISSING'));
     if (hasManifest) {
-      await repo.set.delete(`${dir}/${PENDING_FILE}`).catch(() => undefined);
+      await repo.set.delete(pendingKey(dir)).catch(() => undefined);
       continue;
     }
     for (let d = 0; d < repo.set.size; d++) {
       await repo.set
         .on(d, async (b) => {
           const keys: string[] = [];
-          for await (const o of b.list(`${dir}/`)) keys.push(o.key);
-          for (const k of keys.filter((k) => !k.endsWith(`/${PENDING_FILE}`))) await b.delete(k);
-          await b.delete(`${dir}/${PENDING_FILE}`);
+          for await (const o of b.list(archivePrefix(dir))) keys.push(o.key);
+          for (const k of keys.filter((k) => k !== pendingKey(dir))) await b.delete(k);
+          await b.delete(pendingKey(dir));
         })
         .catch(() => undefined);
     }

@@ -13,7 +13,8 @@ import type { StoreSet } from '../store/store-set.js';
 /** No manifest is plausibly larger than this (a 1 TiB Tier 4 archive's is about 10 MB). */
 export const MANIFEST_MAX_BYTES = 64 * 1024 * 1024;
 /** Marker of a commit in progress across several stores: shards are being written, the manifest comes last. */
-export const PENDING_FILE = '.bf-pending';
+import { PENDING_FILE } from '../layout/keys.js';
+export { PENDING_FILE };
 
 /** One manifest file on one store. */
 export interface ManifestFileRef {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { BlockFrameError } from '../errors.js';
 import type { ComputePool } from '../compute/pool.js';
 import { codeLayout, type CodeLayout } from '../layout/code.js';
+import { archiveKey } from '../layout/keys.js';
 import type { Manifest } from '../layout/manifest.js';
 import { shardStores } from '../layout/placement.js';
 import type { ObjectInfo } from '../store/backend.js';
@@ -39,7 +40,7 @@ export function archiveCtx(repo: Repository, dir: string, manifest: Manifest, po
 }
 
 export function shardKey(ctx: ArchiveCtx, n: number): string {
-  return `${ctx.dir}/${ctx.code.shards[n]!.path}`;
+  return archiveKey(ctx.dir, ctx.code.shards[n]!.path);
 }
 
 /** Bytes [offset, offset + into.length) of shard `n` from its store (fewer at its end); errors are store errors. */

@@ -9,6 +9,7 @@ import { FORMAT_VERSION, FORMAT_VERSIONS } from '../layout/manifest.js';
 import { codecKernel } from '../codec/index.js';
 import { printable } from '../escape.js';
 import { register as registerCommit } from './commit.js';
+import { register as registerDelete } from './delete.js';
 import { register as registerInit } from './init.js';
 import { register as registerKey } from './key.js';
 import { register as registerList } from './list.js';
@@ -48,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
   registerList(program, run);
   registerRestore(program, run);
   registerVerify(program, run);
+  registerDelete(program, run);
   registerServe(program, run);
   registerKey(program, run);
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -20,6 +20,7 @@ import { cleanLeftovers, Staging } from '../archive/publish.js';
 import { withRepo, type Repository } from '../archive/repo.js';
 import { fileSource, type InputSource, type InputStat } from '../store/input.js';
 import { withArchiveLock } from '../archive/lock.js';
+import { hasArchiveKeys, removeArchive } from '../archive/remove.js';
 import { verifyArchive } from './verify.js';
 import { repair } from './repair.js';
 import { checkAborted, withPool, type OperationOptions } from './context.js';
@@ -235,7 +236,7 @@ async function commitStored(repo: Repository, source: InputSource, name: string,
           async () => {
             // What is there under this name already: an archive another commit just published (kept, unless
             // rewriting), or one whose manifests are all damaged (replaced by this sound one).
-            if (await hasKeys(repo, dir)) {
+            if (await hasArchiveKeys(repo, dir)) {
               const sound = await repo.loadManifest(dir).then(() => true, () => false);
               if (sound && !rewrite && !opts.force) {
                 await staging.discard();
@@ -275,24 +276,6 @@ function ignoredSettings(opts: CommitOptions, m: Manifest): string[] | undefined
     out.push(`compression zstd:${opts.compress} (the archive has ${zstd?.type === 'zstd' ? `zstd:${zstd.level}` : 'none'})`);
   }
   return out.length ? out : undefined;
-}
-
-/** Does any store hold anything under `dir`/? */
-async function hasKeys(repo: Repository, dir: string): Promise<boolean> {
-  for await (const o of repo.set.list(`${dir}/`)) if (o) return true;
-  return false;
-}
-
-/** Delete every key of archive `dir` on every store, the manifests first (so no reader takes a half-deleted archive). */
-async function removeArchive(repo: Repository, dir: string, signal?: AbortSignal): Promise<void> {
-  await repo.set.delete(`${dir}/manifest.json`, signal);
-  for (let d = 0; d < repo.set.size; d++) {
-    await repo.set.on(d, async (b) => {
-      const keys: string[] = [];
-      for await (const o of b.list(`${dir}/`, { signal })) keys.push(o.key.replace(/\/$/, ''));
-      for (const k of keys) await b.delete(k, signal);
-    });
-  }
 }
 
 async function sameNameAndSize(store: Repository, name: string, size: number): Promise<{ dir: string; manifest: Manifest }[]> {

@@ -1,6 +1,7 @@
 // find/list/info: locate archives by file name, directory name or hash prefix, and summarise manifests.
 import { BlockFrameError } from '../errors.js';
 import { safeNameComponent } from '../layout/names.js';
+import { manifestKey } from '../layout/keys.js';
 import { overheadByLevel, parityOverhead, type Geometry } from '../layout/geometry.js';
 import { isEncrypted, manifestGeometry, storedSize, type Manifest } from '../layout/manifest.js';
 import type { KeySecret } from '../transform/keys.js';
@@ -180,6 +181,11 @@ function ambiguous(query: string, matches: string[]): never {
     archive: query,
     candidates: matches,
   });
+}
+
+/** Is archive `dir` published: does any store answer with its manifest? (Store errors count as no.) */
+export async function isPublished(repo: Repository, dir: string, signal?: AbortSignal): Promise<boolean> {
+  return (await repo.set.stat(manifestKey(dir), signal).catch(() => null)) !== null;
 }
 
 /** Each name resolved to its archive directory, or every archive when no name is given. */

@@ -5,6 +5,8 @@ import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
 import { rewriteIndex } from '../archive/chunk-index.js';
 import { withRepo, type Repository } from '../archive/repo.js';
 import { withArchiveLock } from '../archive/lock.js';
+import { removeKeyTree } from '../archive/remove.js';
+import { archiveKey } from '../layout/keys.js';
 import { withPool, type OperationOptions } from './context.js';
 import { loadConfig, specText, writeConfig } from '../store/config.js';
 import { resolveMany } from './find.js';
@@ -116,14 +118,7 @@ async function repairArchive(repo: Repository, dir: string, pool: ComputePool, o
   // Unexpected files go first: one may squat on the name of a directory a rebuilt shard needs.
   for (const a of r.actions) {
     if (a.action !== 'remove') continue;
-    const d = (a.store ?? 1) - 1;
-    const key = `${dir}/${a.path}`;
-    await repo.set.on(d, async (b) => {
-      const inside: string[] = [];
-      for await (const o of b.list(`${key}/`)) inside.push(o.key);
-      for (const k of inside) await b.delete(k);
-      await b.delete(key);
-    });
+    await removeKeyTree(repo, (a.store ?? 1) - 1, archiveKey(dir, a.path), opts.signal);
   }
   // Level 1 first; level-2 stripes only for what level 1 can't rebuild, then level 1 again (verify's plan).
   for (const step of h.plan?.steps ?? []) {

@@ -6,6 +6,7 @@ import { merkleProof, verifyMerkleProof } from '../integrity/merkle.js';
 import { lossReasons, planRecovery, type CodeLayout, type RecoveryPlan } from '../layout/code.js';
 import { merkleLeaves, MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM, type Manifest } from '../layout/manifest.js';
 import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
+import { archivePrefix } from '../layout/keys.js';
 import { checkIndex } from '../archive/chunk-index.js';
 import { withRepo, type Repository } from '../archive/repo.js';
 import { withPool, type OperationOptions } from './context.js';
@@ -223,7 +224,7 @@ async function findUnexpected(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> 
     const entries: { key: string; size: number; prefix?: true }[] = [];
     try {
       await set.on(d, async (b) => {
-        for await (const o of b.list(`${ctx.dir}/`, { signal: ctx.signal })) entries.push(o);
+        for await (const o of b.list(archivePrefix(ctx.dir), { signal: ctx.signal })) entries.push(o);
       });
     } catch (err) {
       if (err instanceof BlockFrameError && err.code === 'BF_ABORTED') throw err;

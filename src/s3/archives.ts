@@ -1,8 +1,8 @@
 // Objects as archives: commit a spooled body, point a key at its archive, and retire archives no key refers to.
 import { commitInput } from '../engine/commit.js';
 import type { InputSource } from '../store/input.js';
-import { withArchiveLock } from '../archive/lock.js';
-import { MANIFEST_FILE } from '../layout/manifest.js';
+import { deleteArchive } from '../engine/delete.js';
+import { isPublished } from '../engine/find.js';
 import type { ObjectRecord } from './catalog.js';
 import type { S3Context } from './http.js';
 
@@ -42,7 +42,7 @@ export async function commitObject(ctx: S3Context, input: InputSource, bucket: s
 }
 
 async function exists(ctx: S3Context, dir: string): Promise<boolean> {
-  return (await ctx.repo.set.stat(`${dir}/${MANIFEST_FILE}`).catch(() => null)) !== null;
+  return isPublished(ctx.repo, dir);
 }
 
 /**
@@ -88,18 +88,7 @@ export async function retireIfUnused(ctx: S3Context, dir: string): Promise<void>
   await ctx.dirs.run(dir, async () => {
     if (ctx.catalog.references(dir) > 0) return;
     try {
-      await withArchiveLock(ctx.repo, dir, async () => {
-        await ctx.repo.set.delete(`${dir}/${MANIFEST_FILE}`);
-        for (let d = 0; d < ctx.repo.set.size; d++) {
-          await ctx.repo.set.on(d, async (b) => {
-            const keys: string[] = [];
-            for await (const o of b.list(`${dir}/`)) if (!o.prefix) keys.push(o.key);
-            // Manifest copies and checksum before the shards: a reader never finds a shard set without a manifest it trusts.
-            keys.sort((x, y) => Number(!x.includes('/manifest')) - Number(!y.includes('/manifest')));
-            for (const k of keys) await b.delete(k);
-          });
-        }
-      });
+      await deleteArchive(ctx.repo, dir);
       ctx.cache.invalidate(dir);
     } catch (err) {
       ctx.log(`blockframe s3: could not retire archive ${dir} (left as an orphan archive): ${(err as Error).message}`);
