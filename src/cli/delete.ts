@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { printable } from '../escape.js';
 import { EXIT } from '../errors.js';
 import { deleteArchives } from '../engine/delete.js';
-import { formatSize } from '../layout/units.js';
+import { formatSize } from '../units.js';
 import { printJson, storeOpts, withCommon, type CommonOptions } from './common.js';
 
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
