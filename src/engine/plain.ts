@@ -4,7 +4,7 @@ import type { Manifest } from '../layout/manifest.js';
 import type { FrameRef } from '../transform/frames.js';
 import { maxStoredLength } from '../transform/frame-codec.js';
 import type { Content } from './keyring.js';
-import { heldWindows, windowJobs } from './read.js';
+import { heldWindows, windowJobs } from './windows.js';
 import { prefetchInOrder, type Filled, type HeldWindow } from './prefetch.js';
 import type { ArchiveReader } from './reader.js';
 

@@ -12,25 +12,6 @@ export const archiveName = (bucket: string, key: string): string => `${bucket}/$
 /** Commits that run at once by default: one already keeps both pool workers busy, and each holds 30-40 MiB of slabs. */
 export const DEFAULT_COMMIT_SLOTS = 1;
 
-/** A counting semaphore: at most `size` holders at once, the others wait in arrival order. */
-export class Slots {
-  private busy = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(readonly size: number) {}
-
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.busy >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.busy++;
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next(); // the slot passes straight to the next waiter
-      else this.busy--;
-    }
-  }
-}
-
 /**
  * Commit the verified body read from `input` (a spool file, or the staged parts) as the archive of bucket/key;
  * returns its directory. Commits take one of `ctx.commits`' slots, so many concurrent uploads completing at once

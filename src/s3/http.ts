@@ -5,7 +5,7 @@ import type { ComputePool } from '../compute/pool.js';
 import type { Repository } from '../archive/repo.js';
 import type { ArchiveCache } from '../server/cache.js';
 import type { WindowReader } from '../server/windows.js';
-import type { Slots } from './archives.js';
+import type { Slots } from '../slots.js';
 import type { Caller } from './auth.js';
 import type { BucketRecord, Catalog } from './catalog.js';
 import { decodeChunked } from './chunked.js';

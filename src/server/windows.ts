@@ -4,7 +4,7 @@
 // however many clients read and however slowly.
 import type { ArchiveReader } from '../engine/reader.js';
 import { READ_WINDOW } from '../engine/reader.js';
-import { windowJobs, type WindowJob } from '../engine/read.js';
+import { windowJobs, type WindowJob } from '../engine/windows.js';
 
 /** The alignment of every window edge (a multiple of any chunk size, at most 256 KiB), and of buffer sizes. */
 const SMALL = 256 * 1024;

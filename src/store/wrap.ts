@@ -1,6 +1,7 @@
 // Backend wrappers, not built-ins: retry with backoff, a concurrency limit, per-call timeouts, and fault injection.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BlockFrameError, type ErrorCode } from '../errors.js';
+import { Slots } from '../slots.js';
 import { isTransient, storeError, type Backend, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
 
 /** Forward everything to `inner`; subclasses override what they change. */
@@ -108,24 +109,16 @@ export class RetryBackend extends WrappedBackend {
 
 /** At most `max` calls in flight (a listing counts while it runs); the rest wait in order. */
 export class LimitBackend extends WrappedBackend {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly slots: Slots;
   constructor(
     inner: Backend,
     readonly max: number,
   ) {
     super(inner);
+    this.slots = new Slots(max);
   }
-  private async slot<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((r) => this.waiting.push(r));
-    else this.active++;
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    }
+  private slot<T>(fn: () => Promise<T>): Promise<T> {
+    return this.slots.run(fn);
   }
   override get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
     return this.slot(() => this.inner.get(key, into, offset, signal));

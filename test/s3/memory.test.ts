@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { commit, ComputePool, restore } from '../../src/index.js';
 import { SlabPool, spareSlabBytes } from '../../src/compute/pool.js';
-import { Slots } from '../../src/s3/archives.js';
+import { Slots } from '../../src/slots.js';
 import { tempDir, writeRandomFile } from '../helpers/fixtures.js';
 
 test('a disposed slab pool hands its free slabs to the next pool of that size, zeroed', async () => {
