@@ -85,9 +85,9 @@ export function sendS3Error(res: ServerResponse, method: string, resource: strin
     if (code === 'InternalError') message = 'We encountered an internal error. Please try again.';
   }
   const ctx = e?.context ?? {};
-  const fields = ['bucket', 'key', 'uploadId', 'partNumber', 'accessKey', 'canonicalRequest', 'argument']
+  const fields = ['bucket', 'key', 'uploadId', 'partNumber', 'accessKey', 'canonicalRequest', 'argument', 'headersNotSigned']
     .filter((f) => typeof ctx[f] === 'string' || typeof ctx[f] === 'number')
-    .map((f) => el({ bucket: 'BucketName', key: 'Key', uploadId: 'UploadId', partNumber: 'PartNumber', accessKey: 'AWSAccessKeyId', canonicalRequest: 'CanonicalRequest', argument: 'ArgumentName' }[f]!, String(ctx[f])))
+    .map((f) => el({ bucket: 'BucketName', key: 'Key', uploadId: 'UploadId', partNumber: 'PartNumber', accessKey: 'AWSAccessKeyId', canonicalRequest: 'CanonicalRequest', argument: 'ArgumentName', headersNotSigned: 'HeadersNotSigned' }[f]!, String(ctx[f])))
     .join('');
   const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${esc(message)}</Message>${fields}<Resource>${esc(resource)}</Resource><RequestId>${id}</RequestId></Error>`;
   const headers: Record<string, string | number> = { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body), 'x-amz-request-id': id, ...extra };
