@@ -132,16 +132,17 @@ export type Access = 'read' | 'write' | 'owner';
 /**
  * May the caller do `need` to `bucket`? The owner may do anything; a grant gives read or write (write includes
  * read); anonymous callers may only read a public-read bucket. Otherwise AccessDenied. A bucket that does not
- * exist is NoSuchBucket for users and AccessDenied for anonymous callers (who learn nothing).
+ * exist is NoSuchBucket (404) for every caller, anonymous ones included, as AWS and Ceph RGW answer: bucket
+ * names are not secret there either (CreateBucket tells anyone whether a name is taken).
  */
 export function authorize(ctx: S3Context, r: S3Request, bucket: string, need: Access): BucketRecord {
   const b = ctx.catalog.bucket(bucket);
   const user = r.caller.user;
+  if (!b) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket });
   if (!user) {
-    if (b?.publicRead && need === 'read') return b;
+    if (b.publicRead && need === 'read') return b;
     throw s3Error('AccessDenied', 'Access Denied (anonymous access is off: sign the request)', { bucket });
   }
-  if (!b) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket });
   if (b.owner === user.accessKey) return b;
   if (need !== 'owner') {
     const g = ctx.grants.find((x) => x.bucket === bucket && x.accessKey === user.accessKey);
