@@ -12,8 +12,8 @@ import { decodeChunked } from './chunked.js';
 import { s3CodeFor, s3Error } from './errors.js';
 import type { KeyedMutex } from './names.js';
 import type { Uploads } from './uploads.js';
-import type { S3Grant } from './users.js';
-import { doc, el, esc } from './xml.js';
+import type { S3Grant, S3Owner } from './users.js';
+import { doc, el, esc, type XmlTree } from './xml.js';
 
 /** Everything a handler shares: the archives, the catalogue, staging for multipart uploads, locks. */
 export interface S3Context {
@@ -24,6 +24,8 @@ export interface S3Context {
   catalog: Catalog;
   uploads: Uploads;
   grants: S3Grant[];
+  /** The identity shown as owner for an access key (see ownerOf in users.ts; never the key itself). */
+  owner: (accessKey: string) => S3Owner;
   /** Mutations of one archive directory's references (record, retire) run one at a time. */
   dirs: KeyedMutex;
   /** Commits (PutObject, CompleteMultipartUpload) that may run at once; the rest queue. */
@@ -44,6 +46,12 @@ export interface S3Request {
   q: Map<string, string>;
   caller: Caller;
   id: string;
+}
+
+/** The <Owner>/<Initiator> element of an access key's user: ID and DisplayName. */
+export function ownerXml(ctx: S3Context, accessKey: string): XmlTree {
+  const o = ctx.owner(accessKey);
+  return { ID: o.id, DisplayName: o.displayName };
 }
 
 export const newRequestId = (): string => randomBytes(8).toString('hex').toUpperCase();

@@ -7,7 +7,8 @@ import { WindowReader } from '../server/windows.js';
 import type { StoreOptions } from '../store/config.js';
 import { DEFAULT_COMMIT_SLOTS, Slots } from './archives.js';
 import { authenticate } from './auth.js';
-import { createBucket, deleteBucket, getBucketAcl, getBucketLocation, getBucketVersioning, headBucket, listBuckets, listObjects, putBucketAcl } from './buckets.js';
+import { getBucketAcl, getObjectAcl, putBucketAcl, putObjectAcl } from './acl.js';
+import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets, listObjects } from './buckets.js';
 import { Catalog } from './catalog.js';
 import { s3Error } from './errors.js';
 import { newRequestId, sendS3Error, type S3Context, type S3Request } from './http.js';
@@ -18,7 +19,7 @@ import { copyObject, deleteObject, deleteObjects, putObject } from './object-wri
 import { rebuildCatalog } from './rebuild.js';
 import { parseQuery } from './sigv4.js';
 import { Uploads } from './uploads.js';
-import type { S3Grant, S3User } from './users.js';
+import { ownerOf, type S3Grant, type S3User } from './users.js';
 
 export interface S3ServerOptions extends StoreOptions {
   users: S3User[];
@@ -60,8 +61,8 @@ export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
   const catalog = await Catalog.load(repo.set);
   const uploads = await Uploads.open(repo, opts.uploadExpiryMs);
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const ctx: S3Context = { repo, pool, cache, windows, catalog, uploads, grants: opts.grants ?? [], dirs: new KeyedMutex(), commits: new Slots(opts.commitSlots ?? DEFAULT_COMMIT_SLOTS), region: opts.region ?? 'us-east-1', idleMs: opts.idleMs ?? 120_000, log };
   const users = new Map(opts.users.map((u) => [u.accessKey, u]));
+  const ctx: S3Context = { repo, pool, cache, windows, catalog, uploads, grants: opts.grants ?? [], owner: (k) => ownerOf(k, users.get(k)), dirs: new KeyedMutex(), commits: new Slots(opts.commitSlots ?? DEFAULT_COMMIT_SLOTS), region: opts.region ?? 'us-east-1', idleMs: opts.idleMs ?? 120_000, log };
   if (opts.rebuild) {
     const r = await rebuildCatalog(ctx, opts.users[0]!.accessKey);
     log(`blockframe s3: index rebuilt from the manifests: ${r.keysAdded} key(s) added, ${r.keysDropped} dropped, ${r.bucketsCreated.length} bucket(s) created, ${r.skipped} archive(s) not named bucket/key`);
@@ -160,7 +161,9 @@ function route(ctx: S3Context, r: S3Request): Promise<void> | void {
     if (method === 'POST' && q.has('delete')) return deleteObjects(ctx, r);
     throw notAllowed();
   }
-  if (q.has('acl')) throw s3Error('NotImplemented', 'object ACLs are not supported (use bucket ACLs: private or public-read)');
+  if (method === 'GET' && q.has('acl')) return getObjectAcl(ctx, r);
+  if (method === 'PUT' && q.has('acl')) return putObjectAcl(ctx, r);
+  if (q.has('acl')) throw notAllowed();
   if (method === 'GET' && q.has('uploadId')) return listParts(ctx, r);
   if (method === 'GET' || method === 'HEAD') return getObject(ctx, r);
   if (method === 'PUT' && q.has('uploadId')) return uploadPart(ctx, r);
