@@ -130,12 +130,30 @@ async function handle(ctx: S3Context, req: IncomingMessage, res: ServerResponse,
   const rawPath = qi < 0 ? url : url.slice(0, qi);
   const query = parseQuery(qi < 0 ? '' : url.slice(qi + 1));
   const method = req.method ?? 'GET';
+  if (method === 'OPTIONS') return preflight(ctx, req, res, id, address(req, rawPath, domain).bucket);
   const caller = authenticate({ method, rawPath, query, req }, users, now);
   const { bucket, key } = address(req, rawPath, domain);
   const r: S3Request = { req, res, method, bucket, key, q: new Map(query.map(([k, v]) => [k, v]).reverse() as [string, string][]), caller, id };
   res.setHeader('x-amz-request-id', id);
   res.setHeader('Server', 'BlockFrame');
   await route(ctx, r);
+}
+
+/**
+ * OPTIONS (a CORS preflight) is never authenticated: a browser sends it without credentials, even for a
+ * presigned URL whose signature covers another method. Answers as S3 does for a bucket without a CORS
+ * configuration (Amazon S3 User Guide, "Using cross-origin resource sharing (CORS)"): 400 InvalidRequest when
+ * Origin or Access-Control-Request-Method is missing, 404 NoSuchBucket, else 403 AccessForbidden (CORS is not
+ * supported here, so no origin is ever allowed).
+ */
+function preflight(ctx: S3Context, req: IncomingMessage, res: ServerResponse, id: string, bucket: string | undefined): void {
+  res.setHeader('x-amz-request-id', id);
+  res.setHeader('Server', 'BlockFrame');
+  if (req.headers.origin === undefined || req.headers['access-control-request-method'] === undefined) {
+    throw s3Error('InvalidRequest', 'Insufficient information: a CORS preflight needs the Origin and Access-Control-Request-Method headers');
+  }
+  if (bucket !== undefined && !ctx.catalog.bucket(bucket)) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket });
+  throw s3Error('AccessForbidden', 'CORSResponse: CORS is not enabled for this bucket.', bucket === undefined ? {} : { bucket });
 }
 
 function route(ctx: S3Context, r: S3Request): Promise<void> | void {
