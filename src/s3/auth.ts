@@ -37,6 +37,25 @@ export type Payload =
 export interface Caller {
   user?: S3User;
   payload: Payload;
+  /**
+   * x-amz-* request headers a presigned URL carries as (signed) query parameters, lower-case names: they count
+   * as headers of the request (see applyQueryHeaders).
+   */
+  queryHeaders?: [string, string][];
+}
+
+/** Query parameters of a presigned URL that authenticate it rather than stand for request headers. */
+const AUTH_PARAMS = new Set(['x-amz-algorithm', 'x-amz-credential', 'x-amz-date', 'x-amz-expires', 'x-amz-signedheaders', 'x-amz-signature', 'x-amz-security-token', 'x-amz-content-sha256']);
+
+/**
+ * Make the x-amz-* query parameters of a presigned URL headers of `req` (Amazon S3 API Reference,
+ * "Authenticating Requests: Using Query Parameters": headers the signer wants fixed may be given in the query,
+ * which the signature covers; SDK presigners move x-amz-* headers there). A header sent as well keeps its value
+ * (checkAmzHeadersSigned has made sure it is the same, or signed). So x-amz-acl, x-amz-meta-*,
+ * x-amz-copy-source or x-amz-server-side-encryption in a presigned URL are obeyed or refused, never ignored.
+ */
+export function applyQueryHeaders(req: IncomingMessage, caller: Caller): void {
+  for (const [name, value] of caller.queryHeaders ?? []) if (req.headers[name] === undefined) req.headers[name] = value;
 }
 
 export interface AuthInput {
@@ -200,5 +219,6 @@ function fromQuery(input: AuthInput, q: Map<string, string>, users: ReadonlyMap<
   const key = signingKey(user.secretKey, cred.date, cred.region, cred.service);
   checkSignature(signHex(key, stringToSign(amzDate, scope, canonical)), signature, canonical);
   checkAmzHeadersSigned(input.req.rawHeaders, signed, input.query);
-  return { user, payload: payloadHash === UNSIGNED_PAYLOAD ? { kind: 'unsigned' } : payloadOf(payloadHash, { seed: signature, key, scope, amzDate }) };
+  const queryHeaders = input.query.filter(([k]) => k.toLowerCase().startsWith('x-amz-') && !AUTH_PARAMS.has(k.toLowerCase())).map(([k, v]): [string, string] => [k.toLowerCase(), v]);
+  return { user, payload: payloadHash === UNSIGNED_PAYLOAD ? { kind: 'unsigned' } : payloadOf(payloadHash, { seed: signature, key, scope, amzDate }), queryHeaders };
 }

@@ -6,7 +6,7 @@ import { ArchiveCache } from '../server/cache.js';
 import { WindowReader } from '../server/windows.js';
 import type { StoreOptions } from '../store/config.js';
 import { DEFAULT_COMMIT_SLOTS, Slots } from './archives.js';
-import { authenticate } from './auth.js';
+import { applyQueryHeaders, authenticate } from './auth.js';
 import { getBucketAcl, getObjectAcl, putBucketAcl, putObjectAcl } from './acl.js';
 import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets, listObjects } from './buckets.js';
 import { Catalog } from './catalog.js';
@@ -132,6 +132,7 @@ async function handle(ctx: S3Context, req: IncomingMessage, res: ServerResponse,
   const method = req.method ?? 'GET';
   if (method === 'OPTIONS') return preflight(ctx, req, res, id, address(req, rawPath, domain).bucket);
   const caller = authenticate({ method, rawPath, query, req }, users, now);
+  applyQueryHeaders(req, caller);
   const { bucket, key } = address(req, rawPath, domain);
   const r: S3Request = { req, res, method, bucket, key, q: new Map(query.map(([k, v]) => [k, v]).reverse() as [string, string][]), caller, id };
   res.setHeader('x-amz-request-id', id);

@@ -77,6 +77,21 @@ test('a presigned PUT URL cannot be turned into a copy, a metadata write or a pu
   assert.equal((await send(withMeta, 'PUT', { 'x-amz-meta-colour': 'red' }, 'm')).code, 'AccessDenied');
 });
 
+test('x-amz-* headers a presigned URL carries in its signed query are obeyed (metadata kept, SSE refused), not silently ignored', async () => {
+  const meta = await presign('PUT', '/drop/query-meta.txt', {}, { 'x-amz-meta-colour': 'blue' });
+  assert.equal((await send(meta, 'PUT', {}, 'coloured')).status, 200);
+  const head = await raw(t.endpoint, { method: 'HEAD', path: '/drop/query-meta.txt' });
+  assert.equal(head.headers['x-amz-meta-colour'], 'blue');
+  const sse = await presign('PUT', '/drop/query-sse.txt', {}, { 'x-amz-server-side-encryption': 'AES256' });
+  const refused = await send(sse, 'PUT', {}, 'secret');
+  assert.equal(refused.code, 'NotImplemented', refused.body);
+  assert.equal(t.s3.context.catalog.get('drop', 'query-sse.txt'), undefined);
+  // The signer may presign a copy: then x-amz-copy-source is the signer's, and it is honoured.
+  const copy = await presign('PUT', '/vault/copy.txt', {}, { 'x-amz-copy-source': '/vault/secret.txt' });
+  assert.equal((await send(copy, 'PUT', {})).status, 200);
+  assert.equal((await raw(t.endpoint, { method: 'GET', path: '/vault/copy.txt' })).body, 'alice only');
+});
+
 test('a header-signed request with an x-amz-* header added after signing is refused, whatever the header', async () => {
   const url = new URL(t.endpoint);
   const body = 'signed body';
