@@ -6,6 +6,7 @@ import {
   ALGORITHM,
   canonicalHeaders,
   canonicalRequest,
+  canonicalValue,
   parseAmzDate,
   scopeOf,
   signHex,
@@ -36,6 +37,25 @@ export type Payload =
 export interface Caller {
   user?: S3User;
   payload: Payload;
+  /**
+   * x-amz-* request headers a presigned URL carries as (signed) query parameters, lower-case names: they count
+   * as headers of the request (see applyQueryHeaders).
+   */
+  queryHeaders?: [string, string][];
+}
+
+/** Query parameters of a presigned URL that authenticate it rather than stand for request headers. */
+const AUTH_PARAMS = new Set(['x-amz-algorithm', 'x-amz-credential', 'x-amz-date', 'x-amz-expires', 'x-amz-signedheaders', 'x-amz-signature', 'x-amz-security-token', 'x-amz-content-sha256']);
+
+/**
+ * Make the x-amz-* query parameters of a presigned URL headers of `req` (Amazon S3 API Reference,
+ * "Authenticating Requests: Using Query Parameters": headers the signer wants fixed may be given in the query,
+ * which the signature covers; SDK presigners move x-amz-* headers there). A header sent as well keeps its value
+ * (checkAmzHeadersSigned has made sure it is the same, or signed). So x-amz-acl, x-amz-meta-*,
+ * x-amz-copy-source or x-amz-server-side-encryption in a presigned URL are obeyed or refused, never ignored.
+ */
+export function applyQueryHeaders(req: IncomingMessage, caller: Caller): void {
+  for (const [name, value] of caller.queryHeaders ?? []) if (req.headers[name] === undefined) req.headers[name] = value;
 }
 
 export interface AuthInput {
@@ -93,6 +113,30 @@ function lookup(users: ReadonlyMap<string, S3User>, accessKey: string): S3User {
   return u;
 }
 
+/**
+ * Refuse a request that carries an x-amz-* header its signature does not cover: such a header changes what
+ * happens (x-amz-copy-source, x-amz-acl, x-amz-meta-*, …), so whoever holds a signed request or presigned URL
+ * could otherwise add one. Rule (Amazon S3 API Reference, "Signature Calculations for the Authorization Header"
+ * and "Authenticating Requests: Using Query Parameters"): every x-amz-* header sent must be a signed header; for
+ * a presigned URL it may instead be a query parameter of the same name and value (the query is signed). Errors:
+ * AccessDenied ("There were headers present in the request which were not signed", listing them).
+ */
+export function checkAmzHeadersSigned(raw: string[], signed: readonly string[], query: [string, string][] = []): void {
+  const signedSet = new Set(signed);
+  const inQuery = new Map(query.map(([k, v]) => [k.toLowerCase(), canonicalValue(v)]));
+  const unsigned = new Set<string>();
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (!name.startsWith('x-amz-') || signedSet.has(name)) continue;
+    if (inQuery.get(name) === canonicalValue(raw[i + 1]!)) continue;
+    unsigned.add(name);
+  }
+  if (unsigned.size > 0) {
+    const names = [...unsigned].sort().join(',');
+    throw s3Error('AccessDenied', `There were headers present in the request which were not signed: ${names}`, { headersNotSigned: names }, 'BF_S3_AUTH');
+  }
+}
+
 function checkSignature(expected: string, given: string, canonical: string): void {
   if (!equal(expected, given.toLowerCase())) {
     throw s3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.', { canonicalRequest: canonical });
@@ -132,6 +176,7 @@ function fromHeader(input: AuthInput, authz: string, users: ReadonlyMap<string, 
   const key = signingKey(user.secretKey, cred.date, cred.region, cred.service);
   const expected = signHex(key, stringToSign(amzDate!, scope, canonical));
   checkSignature(expected, signature, canonical);
+  checkAmzHeadersSigned(req.rawHeaders, signed);
   return { user, payload: payloadOf(payloadHash, { seed: expected, key, scope, amzDate: amzDate! }) };
 }
 
@@ -160,6 +205,7 @@ function fromQuery(input: AuthInput, q: Map<string, string>, users: ReadonlyMap<
   const t = parseAmzDate(amzDate);
   if (!Number.isFinite(t)) throw bad('X-Amz-Date must be YYYYMMDDTHHMMSSZ');
   if (!/^\d{1,6}$/.test(expires) || Number(expires) < 1 || Number(expires) > MAX_PRESIGN_SECONDS) throw bad(`X-Amz-Expires must be 1 to ${MAX_PRESIGN_SECONDS} seconds`);
+  if (amzDate.slice(0, 8) !== cred.date) throw bad(`Invalid credential date ${cred.date}: it is not the day of X-Amz-Date ${amzDate}`);
   const user = lookup(users, cred.accessKey);
   if (t - now > MAX_SKEW_MS) throw s3Error('AccessDenied', 'Request is not valid yet', {}, 'BF_S3_AUTH');
   if (now > t + Number(expires) * 1000) throw s3Error('AccessDenied', 'Request has expired', { expires: new Date(t + Number(expires) * 1000).toISOString() }, 'BF_S3_AUTH');
@@ -172,5 +218,7 @@ function fromQuery(input: AuthInput, q: Map<string, string>, users: ReadonlyMap<
   const scope = scopeOf(cred.date, cred.region, cred.service);
   const key = signingKey(user.secretKey, cred.date, cred.region, cred.service);
   checkSignature(signHex(key, stringToSign(amzDate, scope, canonical)), signature, canonical);
-  return { user, payload: payloadHash === UNSIGNED_PAYLOAD ? { kind: 'unsigned' } : payloadOf(payloadHash, { seed: signature, key, scope, amzDate }) };
+  checkAmzHeadersSigned(input.req.rawHeaders, signed, input.query);
+  const queryHeaders = input.query.filter(([k]) => k.toLowerCase().startsWith('x-amz-') && !AUTH_PARAMS.has(k.toLowerCase())).map(([k, v]): [string, string] => [k.toLowerCase(), v]);
+  return { user, payload: payloadHash === UNSIGNED_PAYLOAD ? { kind: 'unsigned' } : payloadOf(payloadHash, { seed: signature, key, scope, amzDate }), queryHeaders };
 }

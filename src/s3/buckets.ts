@@ -1,28 +1,18 @@
-// Bucket operations: ListBuckets, Create/Head/DeleteBucket, GetBucketLocation, ACLs, and ListObjects v1/v2.
+// Bucket operations: ListBuckets, Create/Head/DeleteBucket, GetBucketLocation, GetBucketVersioning, and ListObjects v1/v2.
 import { s3Error } from './errors.js';
-import { authorize, header, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
+import { cannedAcl } from './acl.js';
+import { authorize, ownerXml, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
 import { decodeToken, encodeToken, listPage, parseMaxKeys } from './listing.js';
 import { checkBucketName } from './names.js';
 import { uriEncode } from './sigv4.js';
-import { parseXml, type XmlTree } from './xml.js';
-
-const owner = (accessKey: string): XmlTree => ({ ID: accessKey, DisplayName: accessKey });
+import { parseXml } from './xml.js';
 
 /** GET /: the caller's own buckets (anonymous callers are refused). */
 export function listBuckets(ctx: S3Context, r: S3Request): void {
   const user = r.caller.user;
   if (!user) throw s3Error('AccessDenied', 'Access Denied (anonymous access is off: sign the request)');
   const mine = ctx.catalog.listBuckets().filter((b) => b.owner === user.accessKey || ctx.grants.some((g) => g.bucket === b.name && g.accessKey === user.accessKey));
-  sendXml(r, 200, 'ListAllMyBucketsResult', { Owner: owner(user.accessKey), Buckets: { Bucket: mine.map((b) => ({ Name: b.name, CreationDate: b.created })) } }, { 'x-amz-request-id': r.id });
-}
-
-/** A canned ACL header: 'private' (default) or 'public-read'; others are NotImplemented. */
-function cannedAcl(r: S3Request): boolean | undefined {
-  const acl = header(r.req, 'x-amz-acl');
-  if (acl === undefined) return undefined;
-  if (acl === 'private') return false;
-  if (acl === 'public-read') return true;
-  throw s3Error('NotImplemented', `the canned ACL ${JSON.stringify(acl)} is not supported (use private or public-read)`, { header: 'x-amz-acl' });
+  sendXml(r, 200, 'ListAllMyBucketsResult', { Owner: ownerXml(ctx, user.accessKey), Buckets: { Bucket: mine.map((b) => ({ Name: b.name, CreationDate: b.created })) } }, { 'x-amz-request-id': r.id });
 }
 
 /**
@@ -75,40 +65,6 @@ export function getBucketVersioning(ctx: S3Context, r: S3Request): void {
   sendXml(r, 200, 'VersioningConfiguration', {}, { 'x-amz-request-id': r.id });
 }
 
-/** GET /{bucket}?acl: the owner with FULL_CONTROL, plus AllUsers READ for a public-read bucket. */
-export function getBucketAcl(ctx: S3Context, r: S3Request): void {
-  const b = authorize(ctx, r, r.bucket!, 'owner');
-  const grant = (grantee: XmlTree, permission: string): XmlTree => ({ Grantee: grantee, Permission: permission });
-  const grants = [grant({ ID: b.owner, DisplayName: b.owner }, 'FULL_CONTROL')];
-  if (b.publicRead) grants.push(grant({ URI: 'http://acs.amazonaws.com/groups/global/AllUsers' }, 'READ'));
-  const text = sendableAcl(b.owner, grants);
-  r.res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(text), 'x-amz-request-id': r.id });
-  r.res.end(text);
-}
-
-function sendableAcl(ownerKey: string, grants: XmlTree[]): string {
-  // Grantee needs its xsi:type attribute, which the element builder does not write.
-  const g = grants
-    .map((x) => {
-      const gr = x.Grantee as XmlTree;
-      const type = gr.URI ? 'Group' : 'CanonicalUser';
-      const inner = gr.URI ? `<URI>${gr.URI}</URI>` : `<ID>${gr.ID}</ID><DisplayName>${gr.DisplayName}</DisplayName>`;
-      return `<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="${type}">${inner}</Grantee><Permission>${x.Permission}</Permission></Grant>`;
-    })
-    .join('');
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<AccessControlPolicy xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>${ownerKey}</ID><DisplayName>${ownerKey}</DisplayName></Owner><AccessControlList>${g}</AccessControlList></AccessControlPolicy>`;
-}
-
-/** PUT /{bucket}?acl with a canned x-amz-acl (private or public-read); ACL documents are NotImplemented. */
-export async function putBucketAcl(ctx: S3Context, r: S3Request): Promise<void> {
-  const b = authorize(ctx, r, r.bucket!, 'owner');
-  const publicRead = cannedAcl(r);
-  const body = await readSmallBody(r, 64 * 1024);
-  if (publicRead === undefined || body.length > 0) throw s3Error('NotImplemented', 'only canned ACLs (x-amz-acl: private or public-read) are supported');
-  await ctx.catalog.updateBucket({ ...b, publicRead });
-  sendEmpty(r, 200, { 'x-amz-request-id': r.id });
-}
-
 /**
  * GET /{bucket} (ListObjects v1) and GET /{bucket}?list-type=2 (ListObjectsV2): from the in-memory key index.
  * prefix, delimiter, max-keys (≤ 1000), marker / start-after / continuation-token, encoding-type=url,
@@ -132,7 +88,7 @@ export function listObjects(ctx: S3Context, r: S3Request): void {
   const withOwner = !v2 || r.q.get('fetch-owner') === 'true';
   const contents = page.keys.map((k) => {
     const rec = ctx.catalog.get(bucket, k)!;
-    return { Key: enc(k), LastModified: rec.lastModified, ETag: rec.etag, Size: rec.size, ...(withOwner ? { Owner: owner(rec.owner) } : {}), StorageClass: 'STANDARD' };
+    return { Key: enc(k), LastModified: rec.lastModified, ETag: rec.etag, Size: rec.size, ...(withOwner ? { Owner: ownerXml(ctx, rec.owner) } : {}), StorageClass: 'STANDARD' };
   });
   const common = { CommonPrefixes: page.commonPrefixes.map((p) => ({ Prefix: enc(p) })) };
   const base = { Name: bucket, Prefix: enc(prefix), ...(delimiter ? { Delimiter: enc(delimiter) } : {}), MaxKeys: maxKeys, ...(encoding ? { EncodingType: encoding } : {}), IsTruncated: page.truncated };

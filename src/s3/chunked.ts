@@ -11,6 +11,11 @@ const MAX_TRAILERS = 16;
 export interface ChunkChain {
   /** Each chunk is signed, chaining on `seed` (the request's signature); else only framing is checked. */
   signed: boolean;
+  /**
+   * The body ends in trailing headers (the -TRAILER payloads). When also `signed`, the trailer must carry an
+   * x-amz-trailer-signature that verifies; without `trailer`, anything after the final chunk is refused.
+   */
+  trailer: boolean;
   seed: string;
   key: Buffer;
   scope: string;
@@ -85,7 +90,10 @@ export async function* decodeChunked(source: AsyncIterable<Buffer>, chain: Chunk
       continue;
     }
     // The last chunk: with trailers, header lines until an empty line; without, one empty line (or the end).
-    if (pending.length === 0 && !(await more())) return;
+    if (pending.length === 0 && !(await more())) {
+      if (chain.signed && chain.trailer) throw bad('the trailer and its x-amz-trailer-signature are missing');
+      return;
+    }
     const lines: string[] = [];
     for (;;) {
       const l = await line();
@@ -106,7 +114,10 @@ export async function* decodeChunked(source: AsyncIterable<Buffer>, chain: Chunk
         signedText += `${name}:${value}\n`;
       }
     }
-    if (chain.signed && signature !== undefined) {
+    if (!chain.trailer && lines.length > 0) throw bad('trailing headers in a body whose x-amz-content-sha256 announces none');
+    if (chain.signed && chain.trailer) {
+      // A signed-trailer body without its signature would let anyone append or change the trailing checksums.
+      if (signature === undefined) throw bad('the trailer has no x-amz-trailer-signature');
       const expected = signHex(chain.key, trailerStringToSign(chain.amzDate, chain.scope, previous, createHash('sha256').update(signedText).digest('hex')));
       if (expected !== signature) throw s3Error('SignatureDoesNotMatch', 'the trailer signature of the aws-chunked body does not match');
     }

@@ -8,6 +8,7 @@ import { BlockFrameError, ERROR_CODES, isBlockFrameError, type ErrorCode, type E
  */
 export const S3_ERRORS = {
   AccessDenied: { status: 403, bf: 'BF_S3_DENIED' },
+  AccessForbidden: { status: 403, bf: 'BF_S3_DENIED' },
   AuthorizationHeaderMalformed: { status: 400, bf: 'BF_S3_AUTH' },
   AuthorizationQueryParametersError: { status: 400, bf: 'BF_S3_AUTH' },
   BadDigest: { status: 400, bf: 'BF_S3_DIGEST' },

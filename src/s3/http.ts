@@ -12,8 +12,8 @@ import { decodeChunked } from './chunked.js';
 import { s3CodeFor, s3Error } from './errors.js';
 import type { KeyedMutex } from './names.js';
 import type { Uploads } from './uploads.js';
-import type { S3Grant } from './users.js';
-import { doc, el, esc } from './xml.js';
+import type { S3Grant, S3Owner } from './users.js';
+import { doc, el, esc, type XmlTree } from './xml.js';
 
 /** Everything a handler shares: the archives, the catalogue, staging for multipart uploads, locks. */
 export interface S3Context {
@@ -24,6 +24,8 @@ export interface S3Context {
   catalog: Catalog;
   uploads: Uploads;
   grants: S3Grant[];
+  /** The identity shown as owner for an access key (see ownerOf in users.ts; never the key itself). */
+  owner: (accessKey: string) => S3Owner;
   /** Mutations of one archive directory's references (record, retire) run one at a time. */
   dirs: KeyedMutex;
   /** Commits (PutObject, CompleteMultipartUpload) that may run at once; the rest queue. */
@@ -44,6 +46,12 @@ export interface S3Request {
   q: Map<string, string>;
   caller: Caller;
   id: string;
+}
+
+/** The <Owner>/<Initiator> element of an access key's user: ID and DisplayName. */
+export function ownerXml(ctx: S3Context, accessKey: string): XmlTree {
+  const o = ctx.owner(accessKey);
+  return { ID: o.id, DisplayName: o.displayName };
 }
 
 export const newRequestId = (): string => randomBytes(8).toString('hex').toUpperCase();
@@ -85,9 +93,9 @@ export function sendS3Error(res: ServerResponse, method: string, resource: strin
     if (code === 'InternalError') message = 'We encountered an internal error. Please try again.';
   }
   const ctx = e?.context ?? {};
-  const fields = ['bucket', 'key', 'uploadId', 'partNumber', 'accessKey', 'canonicalRequest', 'argument']
+  const fields = ['bucket', 'key', 'uploadId', 'partNumber', 'accessKey', 'canonicalRequest', 'argument', 'headersNotSigned']
     .filter((f) => typeof ctx[f] === 'string' || typeof ctx[f] === 'number')
-    .map((f) => el({ bucket: 'BucketName', key: 'Key', uploadId: 'UploadId', partNumber: 'PartNumber', accessKey: 'AWSAccessKeyId', canonicalRequest: 'CanonicalRequest', argument: 'ArgumentName' }[f]!, String(ctx[f])))
+    .map((f) => el({ bucket: 'BucketName', key: 'Key', uploadId: 'UploadId', partNumber: 'PartNumber', accessKey: 'AWSAccessKeyId', canonicalRequest: 'CanonicalRequest', argument: 'ArgumentName', headersNotSigned: 'HeadersNotSigned' }[f]!, String(ctx[f])))
     .join('');
   const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${esc(message)}</Message>${fields}<Resource>${esc(resource)}</Resource><RequestId>${id}</RequestId></Error>`;
   const headers: Record<string, string | number> = { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body), 'x-amz-request-id': id, ...extra };
@@ -132,16 +140,17 @@ export type Access = 'read' | 'write' | 'owner';
 /**
  * May the caller do `need` to `bucket`? The owner may do anything; a grant gives read or write (write includes
  * read); anonymous callers may only read a public-read bucket. Otherwise AccessDenied. A bucket that does not
- * exist is NoSuchBucket for users and AccessDenied for anonymous callers (who learn nothing).
+ * exist is NoSuchBucket (404) for every caller, anonymous ones included, as AWS and Ceph RGW answer: bucket
+ * names are not secret there either (CreateBucket tells anyone whether a name is taken).
  */
 export function authorize(ctx: S3Context, r: S3Request, bucket: string, need: Access): BucketRecord {
   const b = ctx.catalog.bucket(bucket);
   const user = r.caller.user;
+  if (!b) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket });
   if (!user) {
-    if (b?.publicRead && need === 'read') return b;
+    if (b.publicRead && need === 'read') return b;
     throw s3Error('AccessDenied', 'Access Denied (anonymous access is off: sign the request)', { bucket });
   }
-  if (!b) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket });
   if (b.owner === user.accessKey) return b;
   if (need !== 'owner') {
     const g = ctx.grants.find((x) => x.bucket === bucket && x.accessKey === user.accessKey);

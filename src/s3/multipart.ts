@@ -6,7 +6,7 @@ import { spanWindows } from '../server/files.js';
 import { commitObject, recordObject } from './archives.js';
 import type { ObjectRecord } from './catalog.js';
 import { s3Error } from './errors.js';
-import { authorize, header, quietWork, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
+import { authorize, header, ownerXml, quietWork, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
 import { declaredLength, ingest, MAX_PUT_BYTES } from './ingest.js';
 import { parseMaxKeys } from './listing.js';
 import { checkKey, compareUtf8 } from './names.js';
@@ -190,7 +190,7 @@ export async function listParts(ctx: S3Context, r: S3Request): Promise<void> {
   const after = (await ctx.uploads.parts(u.id)).filter((p) => p.number > marker);
   const page = after.slice(0, max);
   const truncated = after.length > page.length;
-  const who = { ID: u.owner, DisplayName: u.owner };
+  const who = ownerXml(ctx, u.owner);
   sendXml(r, 200, 'ListPartsResult', {
     Bucket: u.bucket,
     Key: u.key,
@@ -228,6 +228,6 @@ export function listUploads(ctx: S3Context, r: S3Request): void {
     Prefix: prefix,
     MaxUploads: max,
     IsTruncated: truncated,
-    Upload: page.map((u) => ({ Key: u.key, UploadId: u.id, Initiator: { ID: u.owner, DisplayName: u.owner }, Owner: { ID: u.owner, DisplayName: u.owner }, StorageClass: 'STANDARD', Initiated: u.initiated })),
+    Upload: page.map((u) => ({ Key: u.key, UploadId: u.id, Initiator: ownerXml(ctx, u.owner), Owner: ownerXml(ctx, u.owner), StorageClass: 'STANDARD', Initiated: u.initiated })),
   }, { 'x-amz-request-id': r.id });
 }

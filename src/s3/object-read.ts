@@ -73,6 +73,12 @@ export async function getObject(ctx: S3Context, r: S3Request): Promise<void> {
   const bucket = r.bucket!;
   const key = r.key!;
   authorize(ctx, r, bucket, 'read');
+  // Overriding response headers is for signed requests only (Amazon S3 API Reference, GetObject: "Overriding
+  // response header values"): else anyone could have a public object served as, say, text/html.
+  const overrides = Object.keys(OVERRIDES).filter((q) => r.q.has(q));
+  if (!r.caller.user && overrides.length > 0) {
+    throw s3Error('InvalidRequest', `Request specific response headers cannot be used for anonymous GET requests (${overrides.join(', ')})`, { argument: overrides[0]! });
+  }
   const rec = ctx.catalog.get(bucket, key);
   if (!rec) throw s3Error('NoSuchKey', 'The specified key does not exist.', { key });
   const headers = objectHeaders(rec);

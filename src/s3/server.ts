@@ -7,8 +7,9 @@ import { WindowReader } from '../server/windows.js';
 import type { StoreOptions } from '../store/config.js';
 import { DEFAULT_COMMIT_SLOTS } from './archives.js';
 import { Slots } from '../slots.js';
-import { authenticate } from './auth.js';
-import { createBucket, deleteBucket, getBucketAcl, getBucketLocation, getBucketVersioning, headBucket, listBuckets, listObjects, putBucketAcl } from './buckets.js';
+import { applyQueryHeaders, authenticate } from './auth.js';
+import { getBucketAcl, getObjectAcl, putBucketAcl, putObjectAcl } from './acl.js';
+import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets, listObjects } from './buckets.js';
 import { Catalog } from './catalog.js';
 import { s3Error } from './errors.js';
 import { newRequestId, sendS3Error, type S3Context, type S3Request } from './http.js';
@@ -19,7 +20,7 @@ import { copyObject, deleteObject, deleteObjects, putObject } from './object-wri
 import { rebuildCatalog } from './rebuild.js';
 import { parseQuery } from './sigv4.js';
 import { Uploads } from './uploads.js';
-import type { S3Grant, S3User } from './users.js';
+import { ownerOf, type S3Grant, type S3User } from './users.js';
 
 export interface S3ServerOptions extends StoreOptions {
   users: S3User[];
@@ -61,8 +62,8 @@ export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
   const catalog = await Catalog.load(repo.set);
   const uploads = await Uploads.open(repo, opts.uploadExpiryMs);
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const ctx: S3Context = { repo, pool, cache, windows, catalog, uploads, grants: opts.grants ?? [], dirs: new KeyedMutex(), commits: new Slots(opts.commitSlots ?? DEFAULT_COMMIT_SLOTS), region: opts.region ?? 'us-east-1', idleMs: opts.idleMs ?? 120_000, log };
   const users = new Map(opts.users.map((u) => [u.accessKey, u]));
+  const ctx: S3Context = { repo, pool, cache, windows, catalog, uploads, grants: opts.grants ?? [], owner: (k) => ownerOf(k, users.get(k)), dirs: new KeyedMutex(), commits: new Slots(opts.commitSlots ?? DEFAULT_COMMIT_SLOTS), region: opts.region ?? 'us-east-1', idleMs: opts.idleMs ?? 120_000, log };
   if (opts.rebuild) {
     const r = await rebuildCatalog(ctx, opts.users[0]!.accessKey);
     log(`blockframe s3: index rebuilt from the manifests: ${r.keysAdded} key(s) added, ${r.keysDropped} dropped, ${r.bucketsCreated.length} bucket(s) created, ${r.skipped} archive(s) not named bucket/key`);
@@ -130,12 +131,31 @@ async function handle(ctx: S3Context, req: IncomingMessage, res: ServerResponse,
   const rawPath = qi < 0 ? url : url.slice(0, qi);
   const query = parseQuery(qi < 0 ? '' : url.slice(qi + 1));
   const method = req.method ?? 'GET';
+  if (method === 'OPTIONS') return preflight(ctx, req, res, id, address(req, rawPath, domain).bucket);
   const caller = authenticate({ method, rawPath, query, req }, users, now);
+  applyQueryHeaders(req, caller);
   const { bucket, key } = address(req, rawPath, domain);
   const r: S3Request = { req, res, method, bucket, key, q: new Map(query.map(([k, v]) => [k, v]).reverse() as [string, string][]), caller, id };
   res.setHeader('x-amz-request-id', id);
   res.setHeader('Server', 'BlockFrame');
   await route(ctx, r);
+}
+
+/**
+ * OPTIONS (a CORS preflight) is never authenticated: a browser sends it without credentials, even for a
+ * presigned URL whose signature covers another method. Answers as S3 does for a bucket without a CORS
+ * configuration (Amazon S3 User Guide, "Using cross-origin resource sharing (CORS)"): 400 InvalidRequest when
+ * Origin or Access-Control-Request-Method is missing, 404 NoSuchBucket, else 403 AccessForbidden (CORS is not
+ * supported here, so no origin is ever allowed).
+ */
+function preflight(ctx: S3Context, req: IncomingMessage, res: ServerResponse, id: string, bucket: string | undefined): void {
+  res.setHeader('x-amz-request-id', id);
+  res.setHeader('Server', 'BlockFrame');
+  if (req.headers.origin === undefined || req.headers['access-control-request-method'] === undefined) {
+    throw s3Error('InvalidRequest', 'Insufficient information: a CORS preflight needs the Origin and Access-Control-Request-Method headers');
+  }
+  if (bucket !== undefined && !ctx.catalog.bucket(bucket)) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket });
+  throw s3Error('AccessForbidden', 'CORSResponse: CORS is not enabled for this bucket.', bucket === undefined ? {} : { bucket });
 }
 
 function route(ctx: S3Context, r: S3Request): Promise<void> | void {
@@ -161,7 +181,9 @@ function route(ctx: S3Context, r: S3Request): Promise<void> | void {
     if (method === 'POST' && q.has('delete')) return deleteObjects(ctx, r);
     throw notAllowed();
   }
-  if (q.has('acl')) throw s3Error('NotImplemented', 'object ACLs are not supported (use bucket ACLs: private or public-read)');
+  if (method === 'GET' && q.has('acl')) return getObjectAcl(ctx, r);
+  if (method === 'PUT' && q.has('acl')) return putObjectAcl(ctx, r);
+  if (q.has('acl')) throw notAllowed();
   if (method === 'GET' && q.has('uploadId')) return listParts(ctx, r);
   if (method === 'GET' || method === 'HEAD') return getObject(ctx, r);
   if (method === 'PUT' && q.has('uploadId')) return uploadPart(ctx, r);

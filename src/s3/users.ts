@@ -1,12 +1,34 @@
 // S3 users and grants: parsed from --s3-user/--s3-grant flags, BLOCKFRAME_S3_USERS, or the `s3` section of blockframe.json.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { BlockFrameError } from '../errors.js';
 
-/** One S3 user: an access key id and its secret (never logged, never sent). */
+/**
+ * One S3 user: an access key id and its secret (never logged, never sent), and optionally the identity shown as
+ * owner of buckets, objects and uploads (`id`, the canonical user ID, and `displayName`; see ownerOf).
+ */
 export interface S3User {
   accessKey: string;
   secretKey: string;
+  id?: string;
+  displayName?: string;
+}
+
+/** An owner as S3 documents show it (Owner, Initiator, ACL grantee): canonical user ID and display name. */
+export interface S3Owner {
+  id: string;
+  displayName: string;
+}
+
+/**
+ * The identity shown for the user with `accessKey` (`user` when configured): its `id` and `displayName`, by
+ * default the SHA-256 of the access key in hex (the shape of an AWS canonical user ID, 64 hex digits) for
+ * both. Never the access key itself: owners are shown to other users and, in public buckets, to anyone.
+ */
+export function ownerOf(accessKey: string, user?: S3User): S3Owner {
+  const id = user?.id ?? createHash('sha256').update(accessKey, 'utf8').digest('hex');
+  return { id, displayName: user?.displayName ?? id };
 }
 
 /** Extra access to a bucket for a user who does not own it. 'write' includes read. */
@@ -23,7 +45,15 @@ export interface S3Config {
 
 const ACCESS_KEY = /^[A-Za-z0-9._-]{3,128}$/;
 
-const userSchema = z.strictObject({ accessKey: z.string().regex(ACCESS_KEY), secretKey: z.string().min(8).max(256) });
+/** Canonical user IDs: 1-128 of A-Z a-z 0-9 . _ - (AWS's are 64 hex digits; Ceph RGW's are its user ids). */
+const OWNER_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+const userSchema = z.strictObject({
+  accessKey: z.string().regex(ACCESS_KEY),
+  secretKey: z.string().min(8).max(256),
+  id: z.string().regex(OWNER_ID, 'must be 1-128 of A-Z a-z 0-9 . _ -').optional(),
+  displayName: z.string().min(1).max(128).regex(/^[^\p{Cc}]+$/u, 'must be 1-128 characters, no control characters').optional(),
+});
 const grantSchema = z.strictObject({ bucket: z.string().min(3).max(63), accessKey: z.string().regex(ACCESS_KEY), access: z.enum(['read', 'write']) });
 /** The `s3` section of blockframe.json (every field optional). */
 export const s3ConfigSchema = z.strictObject({
@@ -75,7 +105,8 @@ function fromFile(path: string | undefined): S3Config {
 
 /**
  * Users and grants from, in order, the flags, BLOCKFRAME_S3_USERS ("A:S,A2:S2") and the config file's `s3`
- * section; all are merged. An access key given twice with different secrets is a usage error. At least one
+ * section; all are merged (an `id` or `displayName` comes from the config file, the only source that has them).
+ * An access key given twice with different secrets, or two users with one owner id, is a usage error. At least one
  * user is required (anonymous access only ever reaches public-read buckets).
  */
 export function resolveS3Config(o: { users?: string[]; grants?: string[]; env?: string; configPath?: string }): S3Config {
@@ -85,7 +116,15 @@ export function resolveS3Config(o: { users?: string[]; grants?: string[]; env?: 
   for (const u of users) {
     const seen = byKey.get(u.accessKey);
     if (seen && seen.secretKey !== u.secretKey) throw usage(`S3 access key ${u.accessKey} is given twice with different secrets`);
-    byKey.set(u.accessKey, u);
+    // The config file may name the identity of a user whose key also comes from a flag: keep it.
+    byKey.set(u.accessKey, { ...u, ...(seen?.id !== undefined ? { id: seen.id } : {}), ...(seen?.displayName !== undefined ? { displayName: seen.displayName } : {}) });
+  }
+  const ids = new Map<string, string>();
+  for (const u of byKey.values()) {
+    const id = ownerOf(u.accessKey, u).id;
+    const other = ids.get(id);
+    if (other !== undefined) throw usage(`S3 users ${other} and ${u.accessKey} have the same owner id ${JSON.stringify(id)}`);
+    ids.set(id, u.accessKey);
   }
   if (byKey.size === 0) throw usage('the S3 endpoint needs at least one user: --s3-user ACCESS:SECRET, BLOCKFRAME_S3_USERS, or "s3": {"users": [...]} in the config file');
   return { users: [...byKey.values()], grants: [...(o.grants ?? []).map(parseGrant), ...file.grants] };

@@ -162,7 +162,7 @@ test('property: a random chunking of a random body decodes to the body when sign
       }
       const body = Buffer.concat(parts);
       const feed = (b: Buffer) => Readable.from(Array.from({ length: Math.ceil(b.length / split) }, (_, i) => b.subarray(i * split, (i + 1) * split)));
-      const chain = { signed: true, seed: 'f'.repeat(64), key, scope, amzDate: '20240102T000000Z' };
+      const chain = { signed: true, trailer: false, seed: 'f'.repeat(64), key, scope, amzDate: '20240102T000000Z' };
       const out: Buffer[] = [];
       for await (const c of decodeChunked(feed(body), chain, new Map())) out.push(Buffer.from(c));
       assert.deepEqual(Buffer.concat(out), data);
