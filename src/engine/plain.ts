@@ -63,42 +63,20 @@ export async function* plainWindows(src: PlainSource, offset: number, length: nu
     yield* heldWindows(src.reader, offset, length, ahead, hold);
     return;
   }
-  const span = table.span(offset, length);
-  if (!span) return;
-  const perBatch = Math.max(1, Math.floor(batchBytes / table.frameSize));
-  const batchCount = Math.ceil((span.last - span.first + 1) / perBatch);
-  // Lazy: planning costs nothing in proportion to the range.
-  function* batches(): Generator<FrameRef[]> {
-    for (let j = span!.first; j <= span!.last; j += perBatch) {
-      const b: FrameRef[] = [];
-      for (let i = j; i <= Math.min(span!.last, j + perBatch - 1); i++) b.push(table!.frame(i));
-      yield b;
-    }
-  }
-  const framesMax = Math.min(perBatch, span.last - span.first + 1);
-  const plainMax = framesMax * table.frameSize;
+  const plan = framePlan(src, offset, length, batchBytes);
+  if (!plan) return;
+  const batchCount = plan.batchCount;
   const slabCount = Math.min(ahead + hold, batchCount);
   // Disposed at the end, so the next read reuses these slabs: they go to the compute workers, and every
   // SharedArrayBuffer a worker has seen lives until that worker's own garbage collection (fresh ones for each of a
   // server's range requests piled up by the hundreds of MiB).
-  const plainSlabs = new SlabPool(slabCount, plainMax);
-  // Every frame may carry its tag: the stored bytes of a batch are at most its plaintext plus one tag per frame,
-  // and room for the edge chunks lets a batch be read in place (readBatch).
-  const storedSlabs = new SlabPool(Math.min(ahead, batchCount), framesMax * maxStoredLength(table.frameSize, src.content.params) + EDGES);
-  const end = offset + length;
+  const plainSlabs = new SlabPool(slabCount, plan.plainMax);
+  const storedSlabs = new SlabPool(Math.min(ahead, batchCount), plan.storedMax);
   const decode = async (b: FrameRef[]): Promise<Filled> => {
-    const first = b[0]!;
-    const last = b[b.length - 1]!;
     const plain = await plainSlabs.acquire();
     const stored = await storedSlabs.acquire();
     try {
-      const sv = await readBatch(src.reader, first.storedOffset, last.storedOffset + last.storedLength - first.storedOffset, stored);
-      const frames = b.map((f) => [f.storedLength, f.plainLength, f.compressed] as [number, number, boolean]);
-      const plainLen = last.plainOffset + last.plainLength - first.plainOffset;
-      await src.pool.decodeFrames(sv, first.index, frames, src.content.params, plain.subarray(0, plainLen), `archive ${src.reader.dir}`);
-      const from = Math.max(offset, first.plainOffset) - first.plainOffset;
-      const to = Math.min(end, last.plainOffset + last.plainLength) - first.plainOffset;
-      return { slab: plain, view: plain.subarray(from, to) };
+      return { slab: plain, view: await decodeBatch(src, b, offset, length, plain, stored) };
     } catch (err) {
       plainSlabs.release(plain);
       throw err;
@@ -109,7 +87,7 @@ export async function* plainWindows(src: PlainSource, offset: number, length: nu
   try {
     yield* prefetchInOrder(
       (function* () {
-        for (const b of batches()) yield () => decode(b);
+        for (const b of plan.batches()) yield () => decode(b);
       })(),
       ahead,
       (s) => plainSlabs.release(s),
@@ -118,4 +96,54 @@ export async function* plainWindows(src: PlainSource, offset: number, length: nu
     plainSlabs.dispose();
     storedSlabs.dispose();
   }
+}
+
+/** How a framed range splits into batches of whole frames, and the most memory one batch needs. */
+export interface FramePlan {
+  batchCount: number;
+  /** Lazy: planning costs nothing in proportion to the range. */
+  batches(): Generator<FrameRef[]>;
+  /** Bytes of plaintext a batch decodes to, at most. */
+  plainMax: number;
+  /** Bytes of stored stream a batch reads, at most, with room for the edge chunks (so readBatch reads in place). */
+  storedMax: number;
+}
+
+/** The batches of at most `batchBytes` of plaintext (whole frames, at least one) over [offset, offset + length); null when empty. */
+export function framePlan(src: PlainSource, offset: number, length: number, batchBytes = BATCH_BYTES): FramePlan | null {
+  const table = src.content.table!;
+  const span = table.span(offset, length);
+  if (!span) return null;
+  const perBatch = Math.max(1, Math.floor(batchBytes / table.frameSize));
+  const framesMax = Math.min(perBatch, span.last - span.first + 1);
+  return {
+    batchCount: Math.ceil((span.last - span.first + 1) / perBatch),
+    *batches() {
+      for (let j = span.first; j <= span.last; j += perBatch) {
+        const b: FrameRef[] = [];
+        for (let i = j; i <= Math.min(span.last, j + perBatch - 1); i++) b.push(table.frame(i));
+        yield b;
+      }
+    },
+    plainMax: framesMax * table.frameSize,
+    // Every frame may carry its tag: at most its plaintext plus one tag per frame.
+    storedMax: framesMax * maxStoredLength(table.frameSize, src.content.params) + EDGES,
+  };
+}
+
+/**
+ * Decode one batch of frames: read and verify its stored bytes into `stored` (FramePlan.storedMax bytes), decode
+ * them on the compute pool (decrypt, decompress) into `plain` (FramePlan.plainMax bytes), and return the view of
+ * the plaintext that falls in [offset, offset + length).
+ */
+export async function decodeBatch(src: PlainSource, b: FrameRef[], offset: number, length: number, plain: Uint8Array, stored: Uint8Array): Promise<Uint8Array> {
+  const first = b[0]!;
+  const last = b[b.length - 1]!;
+  const sv = await readBatch(src.reader, first.storedOffset, last.storedOffset + last.storedLength - first.storedOffset, stored);
+  const frames = b.map((f) => [f.storedLength, f.plainLength, f.compressed] as [number, number, boolean]);
+  const plainLen = last.plainOffset + last.plainLength - first.plainOffset;
+  await src.pool.decodeFrames(sv, first.index, frames, src.content.params, plain.subarray(0, plainLen), `archive ${src.reader.dir}`);
+  const from = Math.max(offset, first.plainOffset) - first.plainOffset;
+  const to = Math.min(offset + length, last.plainOffset + last.plainLength) - first.plainOffset;
+  return plain.subarray(from, to);
 }

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ComputePool } from '../compute/pool.js';
 import type { Repository } from '../archive/repo.js';
 import type { ArchiveCache } from '../server/cache.js';
-import type { WindowReader } from '../server/windows.js';
+import type { ReadAhead } from '../engine/read-ahead.js';
 import type { Slots } from '../slots.js';
 import type { Caller } from './auth.js';
 import type { BucketRecord, Catalog } from './catalog.js';
@@ -20,7 +20,7 @@ export interface S3Context {
   repo: Repository;
   pool: ComputePool;
   cache: ArchiveCache;
-  windows: WindowReader;
+  windows: ReadAhead;
   catalog: Catalog;
   uploads: Uploads;
   grants: S3Grant[];

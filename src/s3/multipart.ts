@@ -2,7 +2,6 @@
 import { createHash } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import { partsSource } from '../store/input-parts.js';
-import { spanWindows } from '../server/files.js';
 import { commitObject, recordObject } from './archives.js';
 import type { ObjectRecord } from './catalog.js';
 import { s3Error } from './errors.js';
@@ -83,7 +82,7 @@ async function copyPart(ctx: S3Context, r: S3Request, source: string, tmp: strin
     if (end >= start) {
       const lease = await ctx.cache.leaseDir(rec.dir);
       try {
-        for await (const w of spanWindows(ctx.windows, lease.archive, start, end - start + 1)) {
+        for await (const w of ctx.windows.windows(lease.archive, start, end - start + 1)) {
           try {
             md5.update(w.buf);
             await fh.write(w.buf);

@@ -1,6 +1,5 @@
 // Rebuilding the S3 catalogue from the archives' manifests, for when `.s3/` is lost or out of step.
 import { createHash } from 'node:crypto';
-import { spanWindows } from '../server/files.js';
 import type { ObjectRecord } from './catalog.js';
 import type { S3Context } from './http.js';
 import { checkBucketName, checkKey } from './names.js';
@@ -74,7 +73,7 @@ async function md5Of(ctx: S3Context, dir: string, size: number): Promise<string>
   if (size === 0) return h.digest('hex');
   const lease = await ctx.cache.leaseDir(dir);
   try {
-    for await (const w of spanWindows(ctx.windows, lease.archive, 0, size)) {
+    for await (const w of ctx.windows.windows(lease.archive, 0, size)) {
       h.update(w.buf);
       w.release();
     }

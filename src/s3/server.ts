@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { ComputePool } from '../compute/pool.js';
 import { Repository } from '../archive/repo.js';
 import { ArchiveCache } from '../server/cache.js';
-import { WindowReader } from '../server/windows.js';
+import { ReadAhead } from '../engine/read-ahead.js';
 import type { StoreOptions } from '../store/config.js';
 import { DEFAULT_COMMIT_SLOTS } from './archives.js';
 import { Slots } from '../slots.js';
@@ -35,7 +35,7 @@ export interface S3ServerOptions extends StoreOptions {
   /** Commits that may run at once (default DEFAULT_COMMIT_SLOTS); further PutObject/Complete requests queue. */
   commitSlots?: number;
   /** Share the HTTP server's repository, pool, cache and read windows instead of opening new ones. */
-  shared?: { repo: Repository; pool: ComputePool; cache: ArchiveCache; windows: WindowReader };
+  shared?: { repo: Repository; pool: ComputePool; cache: ArchiveCache; windows: ReadAhead };
   /** Before serving, make the catalogue agree with the archives' manifests (see rebuildCatalog); new buckets go to the first user. */
   rebuild?: boolean;
   /** Time source for signature checks (tests). */
@@ -57,7 +57,7 @@ export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
   const repo = opts.shared?.repo ?? Repository.openSync(opts);
   const pool = opts.shared?.pool ?? ComputePool.start();
   const cache = opts.shared?.cache ?? new ArchiveCache(repo, pool);
-  const windows = opts.shared?.windows ?? new WindowReader();
+  const windows = opts.shared?.windows ?? new ReadAhead();
   for (const b of repo.set.domains) await b.stagingDir?.();
   const catalog = await Catalog.load(repo.set);
   const uploads = await Uploads.open(repo, opts.uploadExpiryMs);

@@ -1,22 +1,16 @@
 // GET/HEAD /files/{name}: verified bytes with validators, conditional requests, single and multipart byte ranges.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { READ_WINDOW } from '../engine/reader.js';
 import type { OpenArchive } from '../engine/read.js';
-import { plainWindows } from '../engine/plain.js';
 import { BlockFrameError } from '../errors.js';
 import type { ArchiveCache } from './cache.js';
-import type { Window, WindowReader } from './windows.js';
+import type { ReadAhead } from '../engine/read-ahead.js';
 import { contentDisposition, contentTypeFor, drained, queryFlag } from './http-util.js';
 import { ifRangeHolds, noneMatch, notModifiedSince, parseRangeHeader, type Span } from './ranges.js';
 
-/** Windows read ahead per response: bounded memory per client whatever the range (more for long streams). */
-const AHEAD = 2;
-const AHEAD_LONG = 6;
-
 /**
  * File responses streaming at once. Each holds at most one 64 KiB window outside the shared budget (see
- * WindowReader), so paused clients cost at most 32 MiB beyond it; beyond this many: 503 with Retry-After.
+ * ReadAhead), so paused clients cost at most 32 MiB beyond it; beyond this many: 503 with Retry-After.
  */
 const MAX_STREAMS = 512;
 let streams = 0;
@@ -31,7 +25,7 @@ export const CONTENT_SECURITY = {
  * GET/HEAD of one archived file. A read that fails before anything was sent is tried once more on a freshly
  * opened archive (the manifest or the files may have been replaced meanwhile, say by a repair or a rewrite).
  */
-export async function serveFile(req: IncomingMessage, res: ServerResponse, cache: ArchiveCache, windows: WindowReader, name: string, idleMs = 0): Promise<void> {
+export async function serveFile(req: IncomingMessage, res: ServerResponse, cache: ArchiveCache, windows: ReadAhead, name: string, idleMs = 0): Promise<void> {
   if (streams >= MAX_STREAMS) {
     res.setHeader('Retry-After', '1');
     throw new BlockFrameError('BF_SERVER_BUSY', `the server is streaming ${streams} files, its limit; retry shortly`);
@@ -50,7 +44,7 @@ export async function serveFile(req: IncomingMessage, res: ServerResponse, cache
 /** Failures a reopened archive may not have. */
 const RETRIED = new Set(['BF_UNRECOVERABLE', 'BF_HASH_MISMATCH', 'BF_MANIFEST_INVALID', 'BF_MANIFEST_MISSING', 'BF_STORE_CONFIG']);
 
-async function serveOnce(req: IncomingMessage, res: ServerResponse, cache: ArchiveCache, windows: WindowReader, name: string, idleMs: number): Promise<void> {
+async function serveOnce(req: IncomingMessage, res: ServerResponse, cache: ArchiveCache, windows: ReadAhead, name: string, idleMs: number): Promise<void> {
   const lease = await cache.lease(name);
   try {
     const m = lease.archive.manifest;
@@ -112,20 +106,6 @@ async function serveOnce(req: IncomingMessage, res: ServerResponse, cache: Archi
   }
 }
 
-/**
- * Verified plaintext windows of one span: the server's budgeted WindowReader for plain archives; for archives with
- * transforms, frames decoded one at a time (at most two read ahead and one in hand per response, about 5 MiB).
- */
-export async function* spanWindows(wr: WindowReader, archive: OpenArchive, start: number, length: number): AsyncGenerator<Window> {
-  if (!archive.content.table) {
-    yield* wr.windows(archive.reader, start, length, length > 4 * READ_WINDOW ? AHEAD_LONG : AHEAD);
-    return;
-  }
-  for await (const w of plainWindows(archive, start, length, 2, 1, archive.content.table.frameSize)) {
-    yield { buf: Buffer.from(w.view.buffer, w.view.byteOffset, w.view.length), release: w.release };
-  }
-}
-
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(', ') : v;
@@ -136,7 +116,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
  * before `writeHeaders` runs, so damage found at once still gets a JSON error. Damage found later destroys the
  * socket: the client sees a short response, never wrong bytes. A client that goes away stops the reading.
  */
-export async function streamSpans(res: ServerResponse, wr: WindowReader, archive: OpenArchive, parts: { span: Span; prefix?: Buffer }[], writeHeaders: () => void, trailer?: Buffer, idleMs = 0): Promise<void> {
+export async function streamSpans(res: ServerResponse, wr: ReadAhead, archive: OpenArchive, parts: { span: Span; prefix?: Buffer }[], writeHeaders: () => void, trailer?: Buffer, idleMs = 0): Promise<void> {
   let started = false;
   /** Write and wait until the socket can take more; `done` runs once the bytes are handed to the kernel (or lost). */
   const write = async (chunk: Uint8Array, done?: () => void): Promise<boolean> => {
@@ -151,7 +131,7 @@ export async function streamSpans(res: ServerResponse, wr: WindowReader, archive
     for (const part of parts) {
       const length = part.span.end - part.span.start + 1;
       let prefixDone = false;
-      for await (const w of spanWindows(wr, archive, part.span.start, length)) {
+      for await (const w of wr.windows(archive, part.span.start, length)) {
         if (!started) {
           started = true;
           writeHeaders();

@@ -8,7 +8,7 @@ import type { KeyInput } from '../engine/keyring.js';
 import { archiveHealth, archiveInfo, listArchives, serveShard, type ApiContext } from './api.js';
 import { ArchiveCache } from './cache.js';
 import { serveFile } from './files.js';
-import { WindowReader } from './windows.js';
+import { ReadAhead } from '../engine/read-ahead.js';
 import { badRequest, decodeSegment, methodNotAllowed, notFound, sendError, sendJson } from './http-util.js';
 import { OPENAPI } from './openapi.js';
 import { serveUi } from './static.js';
@@ -34,12 +34,12 @@ export interface BlockFrameServer {
   server: Server;
   /** What is served: the archive root, or the store set's label. */
   root: string;
-  /** Window memory free and in all (free equals total when no response holds a window). */
-  windowBudget(): { free: number; total: number };
+  /** Window memory free and in all (free equals total when no response holds a window), and the most held at once. */
+  windowBudget(): { free: number; total: number; peak: number };
   /** Stop accepting connections, drop open ones, close cached archives and the compute pool. */
   close(): Promise<void>;
   /** What another endpoint on the same archives (the S3 API) may share: one pool, one cache, one read budget. */
-  shared: { repo: Repository; pool: ComputePool; cache: ArchiveCache; windows: WindowReader };
+  shared: { repo: Repository; pool: ComputePool; cache: ArchiveCache; windows: ReadAhead };
 }
 
 const READ = ['GET', 'HEAD'];
@@ -57,7 +57,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   const repo = Repository.openSync(opts);
   const pool = ComputePool.start();
   const cache = new ArchiveCache(repo, pool, undefined, undefined, opts.keys ?? []);
-  const windows = new WindowReader(opts.windowBudget);
+  const windows = new ReadAhead(opts.windowBudget);
   const ctx: ApiContext = { repo, pool, cache, keys: opts.keys };
   if (opts.uploads?.encrypt && !opts.keys?.length) throw new BlockFrameError('BF_KEY_REQUIRED', 'encrypted uploads need a key: --key-file FILE, --passphrase-file FILE or $BLOCKFRAME_PASSPHRASE');
   const policy: WritePolicy = { allowUpload: !!opts.allowUpload, token: opts.token, commit: { ...opts.uploads, keys: opts.keys } };
@@ -79,7 +79,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
     server,
     root: repo.label,
     shared: { repo, pool, cache, windows },
-    windowBudget: () => ({ free: windows.budgetFree, total: windows.budgetTotal }),
+    windowBudget: () => ({ free: windows.budgetFree, total: windows.budgetTotal, peak: windows.budget.peakUsed }),
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
@@ -99,7 +99,7 @@ function allow(req: IncomingMessage, methods: string[]): void {
   if (!methods.includes(req.method ?? '')) throw methodNotAllowed(req.method ?? '?', methods);
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, policy: WritePolicy, windows: WindowReader, idleMs: number): Promise<void> {
+async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, policy: WritePolicy, windows: ReadAhead, idleMs: number): Promise<void> {
   const url = req.url ?? '';
   if (!url.startsWith('/')) throw badRequest('the request target must be an absolute path');
   const rawPath = url.split('?')[0]!;

@@ -142,6 +142,39 @@ describe('blockframe serve: concurrent ranges', () => {
     });
   }
 
+  test('compressed and encrypted archives read by 16 clients at once draw every window from the server budget (8 MiB), byte-exact, all memory back', async () => {
+    // Before the one read-ahead, framed reads took private slabs outside the budget (peak stayed 0 here).
+    const keyFile = join(a.work, 'budget.key');
+    await writeFile(keyFile, Buffer.alloc(32, 7));
+    const input = join(a.work, 'sealed-input');
+    const sealed = await writeRandomFile(input, 5 * MiB + 17, 104);
+    await commit(input, { archive: a.root, name: 'sealed.bin', compress: 1, encrypt: true, keys: [{ keyFile }], tier: 2, segmentSize: 1_000_000 });
+    const { s, base } = await listen({ archive: a.root, windowBudget: 8 * MiB, keys: [{ keyFile }] });
+    try {
+      let held = 0;
+      const timer = setInterval(() => (held = Math.max(held, s.windowBudget().total - s.windowBudget().free)), 5);
+      const bad: string[] = [];
+      await Promise.all(
+        Array.from({ length: 16 }, async (_, i) => {
+          const [name, d] = i % 2 ? ['sealed.bin', sealed] : [PACKED, data.get(PACKED)!];
+          const r = await fetch(`${base}/files/${name}`);
+          const body = new Uint8Array(await r.arrayBuffer());
+          if (r.status !== 200 || !eqBytes(body, d)) bad.push(`${name} #${i}: ${r.status}, ${body.length} bytes`);
+        }),
+      );
+      clearInterval(timer);
+      assert.deepEqual(bad, []);
+      const b = s.windowBudget();
+      assert.ok(b.peak > 0, 'framed windows came from the budget');
+      assert.ok(b.peak <= b.total, `held ${b.peak} of ${b.total}`);
+      assert.ok(held <= b.total);
+      await waitFor(() => s.windowBudget().free === s.windowBudget().total);
+      assert.equal(s.windowBudget().free, s.windowBudget().total, 'every window came back');
+    } finally {
+      await s.close();
+    }
+  });
+
   test('400 range GETs of a compressed archive, 16 at a time: server memory stays bounded (buffers are reused, not piled up in the workers)', async (t) => {
     const child = await startChild(a.root);
     try {
