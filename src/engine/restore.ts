@@ -27,6 +27,8 @@ export interface RestoreResult {
   output: string;
   size: number;
   originalHash: string;
+  /** Was the archive encrypted (its bytes authenticated by the key given)? */
+  encrypted: boolean;
 }
 
 /**
@@ -96,7 +98,7 @@ async function restoreFrom(archive: OpenArchive, output: string, opts: RestoreOp
     await rm(tmp, { force: true });
     throw err;
   }
-  return { name: content.name, dir, output: out, size: manifest.size, originalHash: content.originalHash };
+  return { name: content.name, dir, output: out, size: manifest.size, originalHash: content.originalHash, encrypted: content.params.key !== undefined };
 }
 
 /**
