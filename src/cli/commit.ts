@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { storeSource, type StoreSource } from '../store/config.js';
 import { printJson, shortHash, storeOpts, withCommon, type CommonOptions } from './common.js';
+import { interruptSignal } from './interrupt.js';
 import { progressBar } from './progress.js';
 import { ZSTD_DEFAULT_LEVEL } from '../transform/zstd.js';
 
@@ -80,6 +81,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         const segmentSize = opts.segmentSize === undefined ? undefined : parseSize(opts.segmentSize, 'segment size');
         const compress = opts.compress === undefined ? undefined : parseCompress(opts.compress);
         const frameSize = opts.frameSize === undefined ? undefined : parseSize(opts.frameSize, 'frame size');
+        const signal = interruptSignal();
         const fresh = missingStores(opts);
         let noted = 0;
         const noteCreated = () => {
@@ -94,7 +96,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           for (const file of files) {
             const bar = progressBar(file, !opts.json);
             try {
-              const r = await commit(file, { ...storeOpts(opts), tier, segmentSize, force: opts.force, compress, encrypt: opts.encrypt, frameSize, pool, onProgress: bar.update });
+              const r = await commit(file, { ...storeOpts(opts), tier, segmentSize, force: opts.force, compress, encrypt: opts.encrypt, frameSize, pool, signal, onProgress: bar.update });
               bar.done();
               noteCreated();
               results.push(r);
@@ -108,7 +110,8 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
             } catch (err) {
               bar.done();
               noteCreated();
-              if (!(err instanceof BlockFrameError) || files.length === 1) throw err;
+              // Interrupted: the other files are not started either.
+              if (!(err instanceof BlockFrameError) || files.length === 1 || signal.aborted) throw err;
               errors.push({ file, ...err.toJSON() });
               if (!opts.json) process.stderr.write(`blockframe: ${printable(err.message)} [${err.code}]\n`);
             }

@@ -8,6 +8,7 @@ import type { Damage } from '../engine/reader.js';
 import { parseRange } from '../layout/range.js';
 import { formatSize } from '../layout/units.js';
 import { printJson, storeOpts, warn, withCommon, type CommonOptions } from './common.js';
+import { interruptSignal } from './interrupt.js';
 import { progressBar } from './progress.js';
 
 /** After a read that healed on the fly: say what is damaged and how to fix it (the bytes were correct). */
@@ -58,7 +59,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .action((name: string, opts: UnencryptedOpts & { output: string; force?: boolean; checkFileHash?: boolean }) =>
       run(async () => {
         const { unused, ...rest } = unencryptedPolicy(name, opts);
-        const policy = rest;
+        const policy = { ...rest, signal: interruptSignal() };
         if (opts.output === '-') {
           const damage: Damage[] = [];
           await cat(name, process.stdout, { ...storeOpts(opts), ...policy, onDamage: (d) => damage.push(d) });
@@ -70,6 +71,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           const damage: Damage[] = [];
           const r = await restore(name, opts.output, { ...storeOpts(opts), ...policy, force: opts.force, checkFileHash: opts.checkFileHash, onProgress: bar.update, onDamage: (d) => damage.push(d) });
           bar.done();
+          for (const p of r.removedPartials) process.stderr.write(`blockframe: note: removed ${printable(p.path)} (${formatSize(p.bytes)}), left by an interrupted restore\n`);
           if (opts.json) printJson({ ...r, keyUnused: unused(), damage });
           else process.stderr.write(`restored ${printable(r.name)} (${formatSize(r.size)}) -> ${printable(r.output)}\n`);
           warnDamage(name, damage);
@@ -89,7 +91,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
       run(async () => {
         const damage: Damage[] = [];
         const { unused: _unused, ...rest } = unencryptedPolicy(name, opts);
-        const policy = rest;
+        const policy = { ...rest, signal: interruptSignal() };
         const ropts = { ...storeOpts(opts), ...policy, onDamage: (d: Damage) => damage.push(d) };
         if (opts.range === undefined) {
           await cat(name, process.stdout, ropts);
