@@ -64,6 +64,7 @@ export const ERROR_CODES = {
   BF_KEY_REQUIRED: { summary: 'the archive is encrypted and no key was given (--key-file, BLOCKFRAME_PASSPHRASE or BLOCKFRAME_KEY_FILE)', exitCode: EXIT.FAILURE, httpStatus: 403 },
   BF_KEY_WRONG: { summary: 'none of the keys given opens the encrypted archive', exitCode: EXIT.FAILURE, httpStatus: 403 },
   BF_KEYFILE_INVALID: { summary: 'a key file cannot be read, holds fewer than 32 bytes or more than 1 MiB', exitCode: EXIT.USAGE, httpStatus: 400 },
+  BF_NOT_ENCRYPTED: { summary: 'a key was given on the command line but the archive is not encrypted: refused, nothing written (--allow-unencrypted reads it)', exitCode: EXIT.FAILURE, httpStatus: 409 },
   BF_FRAME_INVALID: { summary: 'a stored frame fails to decrypt or decompress to its recorded length (tampering or a bug; its chunks passed their hashes)', exitCode: EXIT.UNRECOVERABLE, httpStatus: 500 },
   BF_TRANSFORM_UNAVAILABLE: { summary: 'a transform (zstd) is not available in this installation', exitCode: EXIT.FAILURE, httpStatus: 501 },
   BF_INTERNAL: { summary: 'an internal error (a bug): please report it', exitCode: EXIT.FAILURE, httpStatus: 500 },

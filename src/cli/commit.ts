@@ -6,7 +6,11 @@ import { commit, type CommitResult } from '../engine/commit.js';
 import { parseTier } from '../layout/tiers.js';
 import { formatSize, parseSize } from '../layout/units.js';
 import { ComputePool } from '../compute/pool.js';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { storeSource, type StoreSource } from '../store/config.js';
 import { printJson, shortHash, storeOpts, withCommon, type CommonOptions } from './common.js';
+import { interruptSignal } from './interrupt.js';
 import { progressBar } from './progress.js';
 import { ZSTD_DEFAULT_LEVEL } from '../transform/zstd.js';
 
@@ -27,9 +31,42 @@ export function parseCompress(v: string): number | 'auto' {
   return m[1] === undefined ? ZSTD_DEFAULT_LEVEL : Number(m[1]);
 }
 
+/** Where a missing directory store was named, for the note that commit created it. */
+const WHY: Record<StoreSource['from'], string> = {
+  stores: 'from --store',
+  config: 'from the store configuration',
+  archive: 'from --archive',
+  env: 'from $BLOCKFRAME_ARCHIVE',
+  default: 'the default: ./archive_directory in the working directory; name one with --archive, $BLOCKFRAME_ARCHIVE or blockframe init',
+};
+
+/**
+ * The local store directories that do not exist yet. commit creates them (no other command does); `created()` lists
+ * those that exist now, so each gets one note on stderr (and a line in --json) naming it and where it was named.
+ */
+function missingStores(opts: CommonOptions): { created(): { path: string; from: StoreSource['from'] }[] } {
+  const src = storeSource(storeOpts(opts));
+  let missing = src.specs.flatMap((s) => (s.kind === 'local' && !existsSync(s.path) ? [s.path] : []));
+  const all: { path: string; from: StoreSource['from'] }[] = [];
+  return {
+    created() {
+      const now = missing.filter((p) => existsSync(p));
+      missing = missing.filter((p) => !now.includes(p));
+      all.push(...now.map((path) => ({ path, from: src.from })));
+      return all;
+    },
+  };
+}
+
+/** " in ROOT" for an archive in one local directory (cron jobs log where it went); multi-store paths say it already. */
+function where(r: CommitResult): string {
+  const root = dirname(r.path);
+  return r.path === join(root, r.dir) ? ` in ${printable(root)}` : '';
+}
+
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
   withCommon(program.command('commit'))
-    .description('archive one or more files (the tier is chosen by size unless --tier is given)')
+    .description('archive one or more files (the tier is chosen by size unless --tier is given); creates a missing archive directory and says so on stderr')
     .argument('<file...>', 'files to archive')
     .option('--tier <n>', 'force tier 1, 2, 3 or 4')
     .option('--segment-size <size>', 'segment size for tiers 2 to 4, e.g. 32MiB (default 32MiB)')
@@ -44,6 +81,14 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         const segmentSize = opts.segmentSize === undefined ? undefined : parseSize(opts.segmentSize, 'segment size');
         const compress = opts.compress === undefined ? undefined : parseCompress(opts.compress);
         const frameSize = opts.frameSize === undefined ? undefined : parseSize(opts.frameSize, 'frame size');
+        const signal = interruptSignal();
+        const fresh = missingStores(opts);
+        let noted = 0;
+        const noteCreated = () => {
+          const c = fresh.created();
+          for (const x of c.slice(noted)) process.stderr.write(`blockframe: note: created new archive at ${printable(x.path)} (${WHY[x.from]})\n`);
+          noted = c.length;
+        };
         const pool = ComputePool.start();
         const results: CommitResult[] = [];
         const errors: ReturnType<BlockFrameError['toJSON']>[] = [];
@@ -51,19 +96,22 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           for (const file of files) {
             const bar = progressBar(file, !opts.json);
             try {
-              const r = await commit(file, { ...storeOpts(opts), tier, segmentSize, force: opts.force, compress, encrypt: opts.encrypt, frameSize, pool, onProgress: bar.update });
+              const r = await commit(file, { ...storeOpts(opts), tier, segmentSize, force: opts.force, compress, encrypt: opts.encrypt, frameSize, pool, signal, onProgress: bar.update });
               bar.done();
+              noteCreated();
               results.push(r);
               if (!opts.json) {
                 const what = { archived: 'archived', 'already-archived': 'already archived', repaired: 'already archived, was damaged, repaired', rewritten: 'rewritten' }[r.status];
                 const c = r.manifest.content;
                 const stored = c ? `, stored ${formatSize(c.stored_size)}${c.transforms.map((x) => (x.type === 'zstd' ? ` zstd:${x.level}` : ' encrypted')).join(',')}` : '';
-                process.stdout.write(`${what}: ${printable(r.name)} (${formatSize(r.size)}${stored}, tier ${r.tier}, ${r.segments} segment${r.segments === 1 ? '' : 's'}, ${shortHash(r.originalHash)}) -> ${printable(r.dir)}\n`);
+                process.stdout.write(`${what}: ${printable(r.name)} (${formatSize(r.size)}${stored}, tier ${r.tier}, ${r.segments} segment${r.segments === 1 ? '' : 's'}, ${shortHash(r.originalHash)}) -> ${printable(r.dir)}${where(r)}\n`);
                 if (r.ignored) process.stderr.write(`blockframe: note: ${r.ignored.join(' and ')} not applied: the content is already archived (use --force to rewrite it)\n`);
               }
             } catch (err) {
               bar.done();
-              if (!(err instanceof BlockFrameError) || files.length === 1) throw err;
+              noteCreated();
+              // Interrupted: the other files are not started either.
+              if (!(err instanceof BlockFrameError) || files.length === 1 || signal.aborted) throw err;
               errors.push({ file, ...err.toJSON() });
               if (!opts.json) process.stderr.write(`blockframe: ${printable(err.message)} [${err.code}]\n`);
             }
@@ -75,6 +123,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           printJson({
             results: results.map(({ manifest, ...r }) => ({ ...r, merkleRoot: manifest.merkle.root })),
             errors,
+            created: fresh.created(),
           });
         }
         return errors.length ? 1 : 0;

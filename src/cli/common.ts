@@ -4,6 +4,8 @@ import { BlockFrameError } from '../errors.js';
 import type { StoreOptions } from '../store/config.js';
 import type { KeyInput } from '../engine/keyring.js';
 import { readFileSync } from 'node:fs';
+import { printable } from '../escape.js';
+import { looseSecretMode } from '../store/keyfile.js';
 
 export interface CommonOptions {
   archive?: string;
@@ -36,10 +38,11 @@ export function withCommon(cmd: Command): Command {
  */
 export function keyOpts(o: CommonOptions): KeyInput[] {
   const keys: KeyInput[] = [];
-  for (const f of o.keyFile ?? []) keys.push({ keyFile: f });
+  for (const f of o.keyFile ?? []) keys.push({ keyFile: checkSecretFile(f, 'key file') });
   const envFile = process.env.BLOCKFRAME_KEY_FILE;
-  if (envFile) keys.push({ keyFile: envFile });
+  if (envFile) keys.push({ keyFile: checkSecretFile(envFile, 'key file') });
   if (o.passphraseFile !== undefined) {
+    checkSecretFile(o.passphraseFile, 'passphrase file');
     let text: string;
     try {
       text = readFileSync(o.passphraseFile, 'utf8');
@@ -53,6 +56,27 @@ export function keyOpts(o: CommonOptions): KeyInput[] {
   const envPass = process.env.BLOCKFRAME_PASSPHRASE;
   if (envPass) keys.push({ passphrase: envPass });
   return keys;
+}
+
+const warned = new Set<string>();
+
+/** One warning line on stderr (never stdout, so --json output stays one document); each text at most once. */
+export function warn(text: string): void {
+  if (warned.has(text)) return;
+  warned.add(text);
+  process.stderr.write(`blockframe: warning: ${text}\n`);
+}
+
+/**
+ * Warn (on stderr, naming the file) when a key or passphrase file may be read or changed by users other than its
+ * owner: OpenSSH refuses private keys like that; we use the key but say so. Returns `path`.
+ */
+export function checkSecretFile(path: string, what: 'key file' | 'passphrase file'): string {
+  const mode = looseSecretMode(path);
+  if (mode !== null) {
+    warn(`${what} ${printable(path)} is open to other users (mode ${mode.toString(8).padStart(4, '0')}): anyone who can read it can decrypt; run chmod 600 ${printable(path)}`);
+  }
+  return path;
 }
 
 /** The store options of a parsed command line. */

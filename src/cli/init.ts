@@ -16,7 +16,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .action((opts: CommonOptions & { force?: boolean }) =>
       run(async () => {
         if (!opts.store?.length) throw new BlockFrameError('BF_USAGE', 'init needs the stores: --store DIR_OR_S3_URL, once per store, in order', { field: 'store' });
-        const path = resolve(opts.config ?? process.env.BLOCKFRAME_CONFIG ?? CONFIG_FILE);
+        const path = resolve(opts.config ?? (process.env.BLOCKFRAME_CONFIG || CONFIG_FILE));
         if (existsSync(path) && !opts.force) throw new BlockFrameError('BF_OUTPUT_EXISTS', `${path} exists (use --force to replace it)`, { path });
         const specs = opts.store.map(parseStoreSpec);
         const so = storeOpts(opts);

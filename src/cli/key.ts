@@ -5,7 +5,7 @@ import { BlockFrameError } from '../errors.js';
 import { printable } from '../escape.js';
 import { addKey, listKeys, removeKey } from '../engine/keys.js';
 import type { KeyInput } from '../engine/keyring.js';
-import { printJson, storeOpts, withCommon, type CommonOptions } from './common.js';
+import { checkSecretFile, printJson, storeOpts, withCommon, type CommonOptions } from './common.js';
 
 interface AddOpts extends CommonOptions {
   newKeyFile?: string;
@@ -16,8 +16,9 @@ interface AddOpts extends CommonOptions {
 function newKey(o: AddOpts): KeyInput {
   const given = [o.newKeyFile, o.newPassphraseFile, process.env.BLOCKFRAME_NEW_PASSPHRASE].filter((x) => x !== undefined && x !== '');
   if (given.length !== 1) throw new BlockFrameError('BF_USAGE', 'give exactly one new key: --new-key-file FILE, --new-passphrase-file FILE, or $BLOCKFRAME_NEW_PASSPHRASE', { field: 'key' });
-  if (o.newKeyFile) return { keyFile: o.newKeyFile };
+  if (o.newKeyFile) return { keyFile: checkSecretFile(o.newKeyFile, 'key file') };
   if (o.newPassphraseFile) {
+    checkSecretFile(o.newPassphraseFile, 'passphrase file');
     let line: string;
     try {
       line = readFileSync(o.newPassphraseFile, 'utf8').split(/\r?\n/)[0] ?? '';

@@ -4,6 +4,7 @@ import { printable } from '../escape.js';
 import { find, info, list, type ArchiveSummary, type Level2Summary } from '../engine/find.js';
 import { formatSize } from '../layout/units.js';
 import { printJson, shortHash, storeOpts, withCommon, type CommonOptions } from './common.js';
+import { leftoverLines } from './verify.js';
 
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
   withCommon(program.command('list'))
@@ -20,6 +21,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           process.stdout.write(`${printable(a.name)}\t${formatSize(a.size)}\ttier ${a.tier}\t${hash}\t${a.createdAt}${tags ? `\t${tags}` : ''}\n`);
         }
         for (const d of l.damaged) process.stdout.write(`${printable(d.dir)}\tDAMAGED\t${d.code}: ${printable(d.message)}\n`);
+        process.stderr.write(leftoverLines(l.leftovers));
         return 0;
       }),
     );

@@ -16,6 +16,7 @@ import { register as registerList } from './list.js';
 import { register as registerRestore } from './restore.js';
 import { register as registerServe } from './serve.js';
 import { register as registerVerify } from './verify.js';
+import { interruption, releaseInterrupts } from './interrupt.js';
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.OK;
@@ -40,9 +41,11 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run blockframe --help for usage)')
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok, 1 failure, 2 usage error, 3 damaged but repairable (verify, repair --dry-run), 4 unrecoverable.\n' +
-        'Where archives are (first match wins): --store A --store B … (one per disk or s3://bucket/prefix), --archive DIR,\n' +
-        '--config FILE, $BLOCKFRAME_ARCHIVE, $BLOCKFRAME_CONFIG, ./blockframe.json (see blockframe init), ./archive_directory.',
+      '\nExit codes: 0 ok, 1 failure, 2 usage error, 3 damaged but repairable (verify, repair --dry-run), 4 unrecoverable,\n' +
+        '130/143 interrupted by SIGINT (Ctrl-C)/SIGTERM (half-written output removed; a second signal exits at once).\n' +
+        'Where archives are, for every command (first match wins): --store A --store B … (one per disk or s3://bucket/prefix),\n' +
+        '--archive DIR, --config FILE, $BLOCKFRAME_ARCHIVE, $BLOCKFRAME_CONFIG, ./blockframe.json (see blockframe init),\n' +
+        './archive_directory. Only commit creates a missing archive directory, and says so on stderr; the others fail.',
     );
   registerInit(program, run);
   registerCommit(program, run);
@@ -60,6 +63,8 @@ export async function main(argv: string[]): Promise<number> {
     return exitCode;
   } catch (err) {
     return report(err, debug, json);
+  } finally {
+    releaseInterrupts();
   }
 }
 
@@ -68,6 +73,15 @@ export async function main(argv: string[]): Promise<number> {
  * {"error": {"code", "message", ...context}}. Returns the exit code.
  */
 function report(err: unknown, debug: boolean, json: boolean): number {
+  const sig = interruption();
+  if (sig) {
+    // Whatever error the abort surfaced as, the cause is the signal; the work has removed what it half-wrote.
+    const message = `interrupted by ${sig.signal}: stopped, and what was half-written removed`;
+    process.stderr.write(`blockframe: ${message} [BF_ABORTED]\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ error: { code: 'BF_ABORTED', message, signal: sig.signal } }, null, 2)}\n`);
+    if (debug && (err as Error)?.stack) process.stderr.write(`${(err as Error).stack}\n`);
+    return sig.exitCode;
+  }
   if (err instanceof CommanderError) {
     // commander has already printed its message; help and version are successes.
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.OK;

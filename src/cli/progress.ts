@@ -4,6 +4,7 @@ import { printable } from '../escape.js';
 
 export interface ProgressBar {
   update(done: number, total: number): void;
+  /** Clear the bar; later updates (work still in flight after an error or Ctrl-C) draw nothing. */
   done(): void;
 }
 
@@ -14,10 +15,11 @@ export function progressBar(label: string, enabled: boolean, stream: NodeJS.Writ
   const start = Date.now();
   let last = 0;
   let shown = false;
+  let closed = false;
   return {
     update(done, total) {
       const now = Date.now();
-      if (now - last < 100 && done < total) return;
+      if (closed || (now - last < 100 && done < total)) return;
       last = now;
       shown = true;
       const frac = total > 0 ? Math.min(1, done / total) : 1;
@@ -31,7 +33,9 @@ export function progressBar(label: string, enabled: boolean, stream: NodeJS.Writ
       stream.write(`\r${line.slice(0, (stream.columns || 100) - 1)}\x1b[K`);
     },
     done() {
+      closed = true;
       if (shown) stream.write('\r\x1b[K');
+      shown = false;
     },
   };
 }

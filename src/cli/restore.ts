@@ -7,7 +7,8 @@ import { plainWindows } from '../engine/plain.js';
 import type { Damage } from '../engine/reader.js';
 import { parseRange } from '../layout/range.js';
 import { formatSize } from '../layout/units.js';
-import { printJson, storeOpts, withCommon, type CommonOptions } from './common.js';
+import { printJson, storeOpts, warn, withCommon, type CommonOptions } from './common.js';
+import { interruptSignal } from './interrupt.js';
 import { progressBar } from './progress.js';
 
 /** After a read that healed on the fly: say what is damaged and how to fix it (the bytes were correct). */
@@ -22,6 +23,30 @@ function warnDamage(name: string, damage: Damage[]): void {
   process.stderr.write(`blockframe: warning: damaged ${shown.join(', ')}${more}${where}; the bytes were rebuilt from parity and verified (run: blockframe repair ${printable(name)})\n`);
 }
 
+interface UnencryptedOpts extends CommonOptions {
+  allowUnencrypted?: boolean;
+}
+
+const ALLOW_UNENCRYPTED = 'read an archive that is not encrypted even though --key-file or --passphrase-file was given (refused by default: see README, "Tampering")';
+
+/**
+ * How a read treats an archive that is not encrypted when keys were given: keys named on the command line say "I
+ * expect this archive to be encrypted", so a plain one is refused (BF_NOT_ENCRYPTED) unless --allow-unencrypted; keys
+ * from the environment apply to every archive, so a plain one is read with a warning. Either way it is said.
+ */
+function unencryptedPolicy(name: string, opts: UnencryptedOpts): { requireEncrypted: boolean; onUnencrypted: (dir: string) => void; unused: () => boolean } {
+  const explicit = (opts.keyFile?.length ?? 0) > 0 || opts.passphraseFile !== undefined;
+  let unused = false;
+  return {
+    requireEncrypted: explicit && !opts.allowUnencrypted,
+    onUnencrypted: (dir) => {
+      unused = true;
+      warn(`archive ${printable(dir)} is not encrypted: the key given was not used, and nothing authenticates ${printable(name)} beyond its (rewritable) hashes`);
+    },
+    unused: () => unused,
+  };
+}
+
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
   withCommon(program.command('restore'))
     .description('restore a file, verifying every shard and the whole-file hash; the output appears only when complete')
@@ -30,20 +55,24 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--force', 'replace the output if it exists')
     .option('--json', 'print the result as one JSON document (not with -o -)')
     .option('--no-check-file-hash', 'skip the second-opinion whole-file hash (every byte is still verified against its chunk hash)')
-    .action((name: string, opts: CommonOptions & { output: string; force?: boolean; checkFileHash?: boolean }) =>
+    .option('--allow-unencrypted', ALLOW_UNENCRYPTED)
+    .action((name: string, opts: UnencryptedOpts & { output: string; force?: boolean; checkFileHash?: boolean }) =>
       run(async () => {
+        const { unused, ...rest } = unencryptedPolicy(name, opts);
+        const policy = { ...rest, signal: interruptSignal() };
         if (opts.output === '-') {
           const damage: Damage[] = [];
-          await cat(name, process.stdout, { ...storeOpts(opts), onDamage: (d) => damage.push(d) });
+          await cat(name, process.stdout, { ...storeOpts(opts), ...policy, onDamage: (d) => damage.push(d) });
           warnDamage(name, damage);
           return 0;
         }
         const bar = progressBar('restore', !opts.json);
         try {
           const damage: Damage[] = [];
-          const r = await restore(name, opts.output, { ...storeOpts(opts), force: opts.force, checkFileHash: opts.checkFileHash, onProgress: bar.update, onDamage: (d) => damage.push(d) });
+          const r = await restore(name, opts.output, { ...storeOpts(opts), ...policy, force: opts.force, checkFileHash: opts.checkFileHash, onProgress: bar.update, onDamage: (d) => damage.push(d) });
           bar.done();
-          if (opts.json) printJson({ ...r, damage });
+          for (const p of r.removedPartials) process.stderr.write(`blockframe: note: removed ${printable(p.path)} (${formatSize(p.bytes)}), left by an interrupted restore\n`);
+          if (opts.json) printJson({ ...r, keyUnused: unused(), damage });
           else process.stderr.write(`restored ${printable(r.name)} (${formatSize(r.size)}) -> ${printable(r.output)}\n`);
           warnDamage(name, damage);
         } finally {
@@ -57,10 +86,13 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .description('write a file (or a byte range of it) to stdout; every byte is verified first and rebuilt from parity if a shard is damaged')
     .argument('<name>', 'file name, archive directory name, or hash prefix')
     .option('--range <range>', 'bytes START-END (END inclusive), START- or -SUFFIX')
-    .action((name: string, opts: CommonOptions & { range?: string }) =>
+    .option('--allow-unencrypted', ALLOW_UNENCRYPTED)
+    .action((name: string, opts: UnencryptedOpts & { range?: string }) =>
       run(async () => {
         const damage: Damage[] = [];
-        const ropts = { ...storeOpts(opts), onDamage: (d: Damage) => damage.push(d) };
+        const { unused: _unused, ...rest } = unencryptedPolicy(name, opts);
+        const policy = { ...rest, signal: interruptSignal() };
+        const ropts = { ...storeOpts(opts), ...policy, onDamage: (d: Damage) => damage.push(d) };
         if (opts.range === undefined) {
           await cat(name, process.stdout, ropts);
         } else {

@@ -6,7 +6,23 @@ import { repair } from '../engine/repair.js';
 import { parseReplace } from '../store/config.js';
 import { exitCodeFor, verify, verifySegment, type ArchiveHealth } from '../engine/verify.js';
 import { printJson, storeOpts, withCommon, type CommonOptions } from './common.js';
+import { interruptSignal } from './interrupt.js';
 import { progressBar } from './progress.js';
+import { formatSize } from '../layout/units.js';
+import type { Leftover } from '../store/leftovers.js';
+
+/**
+ * One note on stderr per staging leftover: an interrupted commit's spool (removed by the next commit) or one that is
+ * running now. They are not part of any archive, so they change no status or exit code.
+ */
+export function leftoverLines(leftovers: Leftover[]): string {
+  return leftovers
+    .map((l) => {
+      const what = l.running ? `a commit in progress (pid ${l.pid})` : `left by an interrupted commit (pid ${l.pid}, not running); the next commit removes it`;
+      return `blockframe: note: ${printable(l.path)} holds ${formatSize(l.bytes)}, ${what}\n`;
+    })
+    .join('');
+}
 
 function problemLines(problems: ArchiveHealth['problems']): string {
   return problems
@@ -50,15 +66,16 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           return r.ok ? EXIT.OK : EXIT.DAMAGED_REPAIRABLE;
         }
         const bar = progressBar('verify', !opts.json);
-        const report = await verify(names, { ...storeOpts(opts), onProgress: bar.update });
-        bar.done();
+        const report = await verify(names, { ...storeOpts(opts), signal: interruptSignal(), onProgress: bar.update }).finally(() => bar.done());
         if (opts.json) {
           printJson({
             status: report.status,
             archives: report.archives.map(({ dir, name, status, problems, stores, bytesChecked }) => ({ dir, name, status, problems, stores, bytesChecked })),
             notFound: report.notFound,
+            leftovers: report.leftovers,
           });
         } else {
+          process.stderr.write(leftoverLines(report.leftovers));
           if (report.archives.length === 0 && report.notFound.length === 0) process.stdout.write('no archives\n');
           for (const n of report.notFound) process.stderr.write(`blockframe: ${printable(n.message)} [${n.code}]\n`);
           for (const a of report.archives) {
@@ -82,8 +99,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
       run(async () => {
         const bar = progressBar(opts.dryRun ? 'check' : 'repair', !opts.json);
         const replace = opts.replace?.map(parseReplace);
-        const report = await repair(names, { ...storeOpts(opts), replace, dryRun: opts.dryRun, onProgress: bar.update });
-        bar.done();
+        const report = await repair(names, { ...storeOpts(opts), replace, dryRun: opts.dryRun, signal: interruptSignal(), onProgress: bar.update }).finally(() => bar.done());
         if (opts.json) printJson(report);
         else {
           for (const a of report.archives) {

@@ -7,6 +7,7 @@ import { isEncrypted, manifestGeometry, storedSize, type Manifest } from '../lay
 import type { KeySecret } from '../transform/keys.js';
 import { loadSecrets, openContent, shownName, type Content } from './keyring.js';
 import { withRepo, type Repository } from '../archive/repo.js';
+import { setLeftovers, type Leftover } from '../store/leftovers.js';
 import type { OperationOptions } from './context.js';
 
 export interface ArchiveSummary {
@@ -59,6 +60,8 @@ export interface ArchiveListing {
   archives: ArchiveSummary[];
   /** Archives whose manifest is missing or invalid, with the reason. */
   damaged: { dir: string; code: string; message: string }[];
+  /** What running or interrupted commits hold in the local stores' staging directories (see VerifyReport). */
+  leftovers: (Leftover & { store: number })[];
 }
 
 /** How an archive spreads over stores: RS(k,m) over N stores, surviving `failures` of them. */
@@ -120,7 +123,7 @@ async function opened(dir: string, m: Manifest, secrets: readonly KeySecret[]): 
 export async function list(opts: OperationOptions = {}): Promise<ArchiveListing> {
   const secrets = await loadSecrets(opts.keys);
   return withRepo(opts, async (repo) => {
-    const out: ArchiveListing = { archives: [], damaged: [] };
+    const out: ArchiveListing = { archives: [], damaged: [], leftovers: await setLeftovers(repo.set) };
     for (const e of await repo.list()) {
       if (e.manifest) out.archives.push(summarize(repo, e.dir, e.manifest, await opened(e.dir, e.manifest, secrets)));
       else out.damaged.push({ dir: e.dir, code: e.error!.code, message: e.error!.message });

@@ -2,7 +2,7 @@
 import { Readable } from 'node:stream';
 import { BlockFrameError } from '../errors.js';
 import type { ComputePool } from '../compute/pool.js';
-import type { Manifest } from '../layout/manifest.js';
+import { isEncrypted, type Manifest } from '../layout/manifest.js';
 import { ComputePool as Pool } from '../compute/pool.js';
 import { Repository } from '../archive/repo.js';
 import type { OperationOptions } from './context.js';
@@ -20,6 +20,14 @@ export interface ReadOptions extends OperationOptions {
   onDamageSeen?: (d: Damage) => void;
   /** Keep shard files open between reads for a short while (a long-lived reader such as the server). */
   holdFiles?: boolean;
+  /**
+   * Refuse (BF_NOT_ENCRYPTED, before any byte is read) an archive that is not encrypted when keys were given. Who can
+   * rewrite every manifest copy and hash can swap in a plain archive of their choosing under any name; only a reader
+   * that expects encryption notices (docs/FORMAT.md §12.4.1, "What tampering can and cannot do"). Default false.
+   */
+  requireEncrypted?: boolean;
+  /** Called with the archive directory when keys were given but the archive opened is not encrypted (the keys go unused). */
+  onUnencrypted?: (dir: string) => void;
 }
 
 /** An open archive for reading: its reader plus the pool it runs on; close() releases both. */
@@ -44,6 +52,12 @@ export async function openArchive(query: string, opts: ReadOptions = {}): Promis
     const dir = await resolveArchive(repo, query, secrets);
     const manifest = await repo.readManifest(dir);
     content = await openContent(dir, manifest, secrets);
+    if (secrets.length > 0 && !isEncrypted(manifest)) {
+      if (opts.requireEncrypted) {
+        throw new BlockFrameError('BF_NOT_ENCRYPTED', `archive ${dir} is not encrypted, but a key was given: refusing to read it (someone who can rewrite the manifests may have swapped in a plain archive; --allow-unencrypted reads it anyway)`, { archive: dir });
+      }
+      opts.onUnencrypted?.(dir);
+    }
     pool = opts.pool ?? Pool.start();
     reader = new ArchiveReader(repo, dir, manifest, pool, opts.signal, opts.onDamageSeen, opts.holdFiles);
   } catch (err) {

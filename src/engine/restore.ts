@@ -6,9 +6,13 @@ import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { BlockFrameError, fromSystemError } from '../errors.js';
 import { fsyncDir, tempSibling, writeFully } from '../store/fsutil.js';
+import { removeStalePartials } from '../store/leftovers.js';
 import { FirstError, type OperationOptions } from './context.js';
 import { openArchive, type OpenArchive, type ReadOptions } from './read.js';
 import { plainWindows } from './plain.js';
+
+/** The tag of restore's hidden temporary output: ".NAME.partial-PID-8hex" beside the output. */
+const PARTIAL_TAG = 'partial';
 
 export interface RestoreOptions extends ReadOptions {
   /** Replace an existing output file. */
@@ -27,12 +31,18 @@ export interface RestoreResult {
   output: string;
   size: number;
   originalHash: string;
+  /** Was the archive encrypted (its bytes authenticated by the key given)? */
+  encrypted: boolean;
+  /** Partial outputs of earlier restores into the same directory whose process no longer runs, removed first. */
+  removedPartials: { path: string; bytes: number }[];
 }
 
 /**
  * Restore archive `query` to `output` (an existing directory gets the file under its archived name). The output
  * appears only complete and verified, never partially, with the mode and mtime recorded at commit (when the
- * archive has them). Errors: BF_OUTPUT_EXISTS, BF_OUTPUT_INVALID (no such directory), read errors.
+ * archive has them). The output is written to a hidden ".NAME.partial-PID-8hex" beside it first; on any error,
+ * `signal` included, that file is removed, and partial files of processes that no longer run are removed before a
+ * restore starts. Errors: BF_OUTPUT_EXISTS, BF_OUTPUT_INVALID (no such directory), BF_ABORTED, read errors.
  */
 export async function restore(query: string, output: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
   const archive = await openArchive(query, opts);
@@ -60,7 +70,9 @@ async function restoreFrom(archive: OpenArchive, output: string, opts: RestoreOp
     throw new BlockFrameError('BF_OUTPUT_INVALID', `cannot write ${output}: ${dirname(out)} is ${parent ? 'not a directory' : 'missing'}`, { path: output });
   }
   if (existing && !opts.force) throw new BlockFrameError('BF_OUTPUT_EXISTS', `output exists: ${output} (use --force to replace it)`, { path: output });
-  const tmp = tempSibling(out, 'partial');
+  // An earlier restore killed before it could clean up (SIGKILL, power loss) left its partial file here.
+  const removedPartials = (await removeStalePartials(dirname(out), PARTIAL_TAG)).map(({ path, bytes }) => ({ path, bytes }));
+  const tmp = tempSibling(out, PARTIAL_TAG);
   let fh;
   try {
     fh = await open(tmp, 'wx', 0o644);
@@ -96,7 +108,7 @@ async function restoreFrom(archive: OpenArchive, output: string, opts: RestoreOp
     await rm(tmp, { force: true });
     throw err;
   }
-  return { name: content.name, dir, output: out, size: manifest.size, originalHash: content.originalHash };
+  return { name: content.name, dir, output: out, size: manifest.size, originalHash: content.originalHash, encrypted: content.params.key !== undefined, removedPartials };
 }
 
 /**

@@ -9,6 +9,7 @@ import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
 import { archivePrefix } from '../layout/keys.js';
 import { checkIndex } from '../archive/chunk-index.js';
 import { withRepo, type Repository } from '../archive/repo.js';
+import { setLeftovers, type Leftover } from '../store/leftovers.js';
 import { withPool, type OperationOptions } from './context.js';
 import { resolveArchive, resolveMany } from './find.js';
 import { archiveCtx, checkShard, computeSection, type ArchiveCtx, type ShardState } from './stripe.js';
@@ -68,6 +69,11 @@ export interface VerifyReport {
   archives: ArchiveHealth[];
   /** Names that match no archive (or several): the others are still checked. */
   notFound: { name: string; code: string; message: string }[];
+  /**
+   * Work in progress or left behind by interrupted commits in the local stores' staging directories (not part of
+   * any archive, so not damage; `running: false` ones are removed by the next commit).
+   */
+  leftovers: (Leftover & { store: number })[];
 }
 
 export function exitCodeFor(status: Health): number {
@@ -99,7 +105,7 @@ export async function verify(names: string[] = [], opts: OperationOptions = {}):
     return withPool(opts, async (pool) => {
       const archives: ArchiveHealth[] = [];
       for (const dir of dirs) archives.push(await verifyArchive(repo, dir, pool, opts));
-      return { status: worst(archives.map((a) => a.status)), archives, notFound };
+      return { status: worst(archives.map((a) => a.status)), archives, notFound, leftovers: await setLeftovers(repo.set) };
     });
   });
 }

@@ -164,38 +164,60 @@ export interface ResolvedStores {
   configPath?: string;
 }
 
+/** For each store of `set`: its directory when it is a local directory (seen through any wrappers), else undefined. */
+export function localDirs(set: StoreSet): (string | undefined)[] {
+  return set.domains.map((d) => {
+    let b: Backend = d;
+    while (b instanceof WrappedBackend) b = b.inner;
+    return b instanceof LocalBackend ? b.root : undefined;
+  });
+}
+
 /** The directory of a set that is one local directory (seen through any wrappers), else undefined. */
 function localRootOf(set: StoreSet): string | undefined {
-  if (set.size !== 1) return undefined;
-  let b: Backend = set.domains[0]!;
-  while (b instanceof WrappedBackend) b = b.inner;
-  return b instanceof LocalBackend ? b.root : undefined;
+  return set.size === 1 ? localDirs(set)[0] : undefined;
+}
+
+/** Where the stores of an operation were found, without opening them. */
+export interface StoreSource {
+  specs: StoreSpec[];
+  failures?: number;
+  /**
+   * What named them: --store, a config file (--config, BLOCKFRAME_CONFIG or ./blockframe.json), --archive, the
+   * BLOCKFRAME_ARCHIVE variable, or the default ./archive_directory of the working directory.
+   */
+  from: 'stores' | 'config' | 'archive' | 'env' | 'default';
+  configPath?: string;
 }
 
 /**
  * Decide the stores: --store, then --archive, then --config, then BLOCKFRAME_ARCHIVE, then BLOCKFRAME_CONFIG,
- * then ./blockframe.json if it exists, then ./archive_directory.
+ * then ./blockframe.json if it exists, then ./archive_directory. Every command resolves them this way.
+ * Errors: BF_STORE_CONFIG.
  */
-export function resolveStores(o: StoreOptions): ResolvedStores {
-  if (o.storeSet) return { set: o.storeSet, specs: [], from: 'set', localRoot: localRootOf(o.storeSet) };
-  let specs: StoreSpec[] | undefined;
-  let failures = o.failures;
-  let from: ResolvedStores['from'] = 'archive';
-  let configPath: string | undefined;
-  if (o.stores?.length) {
-    specs = o.stores.map(parseStoreSpec);
-    from = 'stores';
-  } else if (o.archive === undefined) {
+export function storeSource(o: StoreOptions): StoreSource {
+  if (o.stores?.length) return { specs: o.stores.map(parseStoreSpec), failures: o.failures, from: 'stores' };
+  if (o.archive === undefined) {
     // --config, then BLOCKFRAME_ARCHIVE, then BLOCKFRAME_CONFIG, then ./blockframe.json, then ./archive_directory.
-    configPath = o.config ?? (process.env.BLOCKFRAME_ARCHIVE ? undefined : (process.env.BLOCKFRAME_CONFIG ?? (existsSync(CONFIG_FILE) ? CONFIG_FILE : undefined)));
+    // An empty variable counts as unset (as `BLOCKFRAME_CONFIG= blockframe …` means).
+    const configPath = o.config ?? (process.env.BLOCKFRAME_ARCHIVE ? undefined : (process.env.BLOCKFRAME_CONFIG || (existsSync(CONFIG_FILE) ? CONFIG_FILE : undefined)));
     if (configPath !== undefined) {
       const cfg = loadConfig(configPath);
-      specs = cfg.stores.map(parseStoreSpec);
-      failures ??= cfg.failures;
-      from = 'config';
+      return { specs: cfg.stores.map(parseStoreSpec), failures: o.failures ?? cfg.failures, from: 'config', configPath: resolve(configPath) };
     }
   }
-  specs ??= [{ kind: 'local', path: resolveArchiveRoot(o.archive) }];
+  const from = o.archive !== undefined ? 'archive' : process.env.BLOCKFRAME_ARCHIVE ? 'env' : 'default';
+  return { specs: [{ kind: 'local', path: resolveArchiveRoot(o.archive) }], failures: o.failures, from };
+}
+
+/** Open the stores that storeSource() names (or the caller's open set), with --replace applied. */
+export function resolveStores(o: StoreOptions): ResolvedStores {
+  if (o.storeSet) return { set: o.storeSet, specs: [], from: 'set', localRoot: localRootOf(o.storeSet) };
+  const src = storeSource(o);
+  const specs = src.specs;
+  let failures = src.failures;
+  const from: ResolvedStores['from'] = src.from === 'env' || src.from === 'default' ? 'archive' : src.from;
+  const configPath = src.configPath;
   for (const r of o.replace ?? []) {
     const from = specText(parseStoreSpec(r.from));
     const i = specs.findIndex((s) => specText(s) === from);
@@ -211,5 +233,5 @@ export function resolveStores(o: StoreOptions): ResolvedStores {
   failures ??= specs.length > 1 ? 1 : 0;
   const set = new StoreSet(specs.map(openBackend), failures);
   const only = specs.length === 1 ? specs[0]! : undefined;
-  return { set, specs, localRoot: only?.kind === 'local' ? only.path : undefined, from, configPath: configPath && resolve(configPath) };
+  return { set, specs, localRoot: only?.kind === 'local' ? only.path : undefined, from, configPath };
 }

@@ -1,4 +1,5 @@
 // Reads a user's key file (for encrypted archives): the one secret commit and reads take from the local disk.
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { BlockFrameError } from '../errors.js';
 
@@ -15,4 +16,19 @@ export async function readKeyFile(path: string): Promise<Uint8Array> {
   }
   if (bytes.length > KEYFILE_MAX_BYTES) throw new BlockFrameError('BF_KEYFILE_INVALID', `key file ${path} holds ${bytes.length} bytes; a key file is at most 1 MiB`, { path });
   return bytes;
+}
+
+/**
+ * The permission bits of secret file `path` (a key or passphrase file) when users other than its owner may use it
+ * (any group or other bit set, the rule OpenSSH applies to private keys), else null. Null too on Windows (no POSIX
+ * modes) and when the file cannot be stat'ed (reading it reports that). Never throws.
+ */
+export function looseSecretMode(path: string): number | null {
+  if (process.platform === 'win32') return null;
+  try {
+    const mode = statSync(path).mode & 0o777;
+    return (mode & 0o077) !== 0 ? mode : null;
+  } catch {
+    return null;
+  }
 }

@@ -14,9 +14,9 @@ export const DEFAULT_ARCHIVE = 'archive_directory';
 const HOLD_MS = 2000;
 const HELD_MAX = 256;
 
-/** The archive root from an explicit option, then BLOCKFRAME_ARCHIVE, then ./archive_directory. */
+/** The archive root from an explicit option, then BLOCKFRAME_ARCHIVE (unless empty), then ./archive_directory. */
 export function resolveArchiveRoot(option?: string): string {
-  return resolve(option ?? process.env.BLOCKFRAME_ARCHIVE ?? DEFAULT_ARCHIVE);
+  return resolve(option ?? (process.env.BLOCKFRAME_ARCHIVE || DEFAULT_ARCHIVE));
 }
 
 /** Hidden temp files of an operation in flight: ".{name}.bf-{tag}-{pid}-{8 hex}". */

@@ -11,7 +11,7 @@ import { readFully, writeFully } from './fsutil.js';
 import { pidAlive } from './local.js';
 
 /** "{pid}-{12 hex}": a spool directory's name, so stale ones (of dead processes) can be recognised. */
-const SPOOL_NAME = /^(\d+)-[0-9a-f]{12}$/;
+export const SPOOL_NAME = /^(\d+)-[0-9a-f]{12}$/;
 
 /** A file of the spool: positional writes and reads. */
 export interface SpoolFile {

@@ -1,7 +1,7 @@
 // The real CLI in child processes: exit codes, one-line errors, --json, list/find/info/restore/cat.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { CLI, runCli, tempDir, writeRandomFile } from '../helpers/fixtures.js';
@@ -17,6 +17,8 @@ describe('cli', () => {
     archive = join(root, 'archive');
     src = join(root, 'movie.bin');
     data = await writeRandomFile(src, 700_000, 42);
+    // The archive exists (empty), so commit's stderr holds only what the first test checks (no "created" note).
+    await mkdir(archive);
   });
   after(() => cleanup());
 
@@ -118,5 +120,29 @@ describe('cli', () => {
     const doc = JSON.parse(r.stdout);
     assert.equal(doc.results.length, 1);
     assert.equal(doc.errors[0].code, 'BF_FILE_NOT_FOUND');
+  });
+
+  test('commit from another working directory says where it created the default archive; the reading commands name it when missing', async () => {
+    const cron = join(root, 'cron-cwd');
+    await mkdir(cron);
+    const env = { BLOCKFRAME_ARCHIVE: '', BLOCKFRAME_CONFIG: '' };
+    const c = runCli(['commit', src], { cwd: cron, env });
+    assert.equal(c.status, 0, c.stderr);
+    const made = join(cron, 'archive_directory');
+    assert.match(c.stderr, new RegExp(`^blockframe: note: created new archive at ${made.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(the default: \\./archive_directory in the working directory`, 'm'));
+    assert.match(c.stdout, new RegExp(`-> movie\\.bin_[0-9a-f]{64} in ${made.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, 'm'), 'the result line names where it went');
+    const again = runCli(['commit', src, '--json'], { cwd: cron, env });
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(again.stderr, '', 'no note once it exists');
+    assert.deepEqual(JSON.parse(again.stdout).created, []);
+    const fresh = join(root, 'named-by-env');
+    const j = runCli(['commit', src, '--json'], { cwd: cron, env: { ...env, BLOCKFRAME_ARCHIVE: fresh } });
+    assert.deepEqual(JSON.parse(j.stdout).created, [{ path: fresh, from: 'env' }]);
+    assert.match(j.stderr, /created new archive at .*named-by-env \(from \$BLOCKFRAME_ARCHIVE\)/);
+    // Every command resolves the archive the same way: list finds it from there, and fails loudly elsewhere.
+    assert.match(runCli(['list'], { cwd: cron, env }).stdout, /^movie\.bin\t/);
+    const elsewhere = runCli(['list'], { cwd: root, env });
+    assert.equal(elsewhere.status, 1);
+    assert.match(elsewhere.stderr, /no archive directory at .*archive_directory .*\[BF_ARCHIVE_ROOT_MISSING\]/);
   });
 });

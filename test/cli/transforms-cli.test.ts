@@ -2,7 +2,7 @@
 // one-line coded errors (also in --json), and `serve` decoding with its start-up key (curl ranges).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytesSeeded, runCli, tempDir } from '../helpers/fixtures.js';
 import { curl, startChild } from '../server/serve-helpers.js';
@@ -126,5 +126,68 @@ describe('cli with transforms', () => {
     } finally {
       await keyed.stop();
     }
+  });
+
+  test('a key file or passphrase file readable by others is used with a warning on stderr naming it; --json stays one document', async () => {
+    const loose = join(root, 'loose.key');
+    await writeFile(loose, randomBytesSeeded(32, 91));
+    await chmod(loose, 0o644);
+    const r = runCli(['commit', src, '--archive', join(root, 'loose-archive'), '--encrypt', '--key-file', loose, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).results[0].status, 'archived');
+    assert.match(r.stderr, /^blockframe: warning: key file .*loose\.key is open to other users \(mode 0644\).*chmod 600/m);
+    const pass = join(root, 'loose.pass');
+    await writeFile(pass, 'a passphrase\n');
+    await chmod(pass, 0o640);
+    const p = runCli(['list', '--archive', join(root, 'loose-archive'), '--passphrase-file', pass]);
+    assert.equal(p.status, 0, p.stderr);
+    assert.match(p.stderr, /warning: passphrase file .*loose\.pass is open to other users \(mode 0640\)/);
+    const env = runCli(['list', '--archive', join(root, 'loose-archive')], { env: { BLOCKFRAME_KEY_FILE: loose } });
+    assert.match(env.stderr, /warning: key file .*loose\.key is open to other users/, 'also from $BLOCKFRAME_KEY_FILE');
+    await chmod(loose, 0o600);
+    const tight = runCli(['list', '--archive', join(root, 'loose-archive'), '--key-file', loose]);
+    assert.equal(tight.status, 0, tight.stderr);
+    assert.equal(tight.stderr, '', 'mode 0600: no warning');
+  });
+
+  test('a plain archive swapped in under the name of an encrypted one: restore/cat with --key-file refuse it (BF_NOT_ENCRYPTED, nothing written)', async () => {
+    const a = join(root, 'swapped');
+    const secret = join(root, 'secret.bin');
+    await writeFile(secret, randomBytesSeeded(200_000, 5));
+    const mine = join(root, 'mine.key');
+    await writeFile(mine, randomBytesSeeded(32, 6));
+    await chmod(mine, 0o600);
+    const c = runCli(['commit', secret, '--archive', a, '--encrypt', '--key-file', mine, '--json']);
+    assert.equal(c.status, 0, c.stderr);
+    // The attacker can write every store: they drop the encrypted archive and publish a plain one named secret.bin,
+    // with every hash and manifest copy consistent (what a downgraded manifest plus a rename amounts to).
+    await rm(join(a, JSON.parse(c.stdout).results[0].dir), { recursive: true, force: true });
+    const theirs = join(root, 'theirs', 'secret.bin');
+    await mkdir(join(root, 'theirs'));
+    await writeFile(theirs, Buffer.from('attacker-chosen bytes\n'));
+    assert.equal(runCli(['commit', theirs, '--archive', a]).status, 0);
+    const out = join(root, 'swapped-out');
+    await mkdir(out);
+    const r = runCli(['restore', 'secret.bin', '-o', out, '--archive', a, '--key-file', mine]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /is not encrypted, but a key was given.*\[BF_NOT_ENCRYPTED\]$/m);
+    assert.deepEqual(await readdir(out), [], 'nothing written, not even a partial file');
+    const rj = runCli(['restore', 'secret.bin', '-o', out, '--archive', a, '--key-file', mine, '--json']);
+    assert.equal(JSON.parse(rj.stdout).error.code, 'BF_NOT_ENCRYPTED');
+    const cat = runCli(['cat', 'secret.bin', '--archive', a, '--key-file', mine]);
+    assert.equal(cat.status, 1);
+    assert.equal(cat.stdout, '', 'cat writes nothing');
+    assert.match(cat.stderr, /\[BF_NOT_ENCRYPTED\]/);
+    // Asked for explicitly, it is read, and said (also in the result).
+    const allow = runCli(['restore', 'secret.bin', '-o', out, '--archive', a, '--key-file', mine, '--allow-unencrypted', '--json']);
+    assert.equal(allow.status, 0, allow.stderr);
+    const doc = JSON.parse(allow.stdout);
+    assert.equal(doc.encrypted, false);
+    assert.equal(doc.keyUnused, true);
+    assert.match(allow.stderr, /warning: archive secret\.bin_[0-9a-f]{64} is not encrypted: the key given was not used/);
+    // A key from the environment applies to every archive: a plain one is read, with the same warning.
+    const env = runCli(['cat', 'secret.bin', '--archive', a], { env: { BLOCKFRAME_KEY_FILE: mine } });
+    assert.equal(env.status, 0, env.stderr);
+    assert.match(env.stderr, /warning: archive .* is not encrypted: the key given was not used/);
   });
 });
