@@ -4,7 +4,7 @@ import { printable } from '../escape.js';
 import { BlockFrameError } from '../errors.js';
 import { commit, type CommitResult } from '../engine/commit.js';
 import { parseTier } from '../layout/tiers.js';
-import { formatSize, parseSize } from '../layout/units.js';
+import { formatSize, parseSize } from '../units.js';
 import { ComputePool } from '../compute/pool.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';

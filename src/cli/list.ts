@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { printable } from '../escape.js';
 import { find, info, list, type ArchiveSummary, type Level2Summary } from '../engine/find.js';
-import { formatSize } from '../layout/units.js';
+import { formatSize } from '../units.js';
 import { printJson, shortHash, storeOpts, withCommon, type CommonOptions } from './common.js';
 import { leftoverLines } from './verify.js';
 

@@ -1,5 +1,5 @@
 // A terminal progress bar (bytes, MB/s, ETA) on stderr when it is a TTY; silent on pipes and with --json.
-import { formatSize } from '../layout/units.js';
+import { formatSize } from '../units.js';
 import { printable } from '../escape.js';
 
 export interface ProgressBar {

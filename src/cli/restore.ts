@@ -6,7 +6,7 @@ import { openArchive } from '../engine/read.js';
 import { plainWindows } from '../engine/plain.js';
 import type { Damage } from '../engine/reader.js';
 import { parseRange } from '../layout/range.js';
-import { formatSize } from '../layout/units.js';
+import { formatSize } from '../units.js';
 import { printJson, storeOpts, warn, withCommon, type CommonOptions } from './common.js';
 import { interruptSignal } from './interrupt.js';
 import { progressBar } from './progress.js';

@@ -8,7 +8,7 @@ import { exitCodeFor, verify, verifySegment, type ArchiveHealth } from '../engin
 import { printJson, storeOpts, withCommon, type CommonOptions } from './common.js';
 import { interruptSignal } from './interrupt.js';
 import { progressBar } from './progress.js';
-import { formatSize } from '../layout/units.js';
+import { formatSize } from '../units.js';
 import type { Leftover } from '../store/leftovers.js';
 
 /**
