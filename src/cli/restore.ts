@@ -1,11 +1,8 @@
 // `blockframe restore NAME -o PATH` and `blockframe cat NAME`: get a verified file back.
 import type { Command } from 'commander';
 import { printable } from '../escape.js';
-import { cat, restore, writeTo } from '../engine/restore.js';
-import { openArchive } from '../engine/read.js';
-import { plainWindows } from '../engine/plain.js';
+import { cat, restore } from '../engine/restore.js';
 import type { Damage } from '../engine/reader.js';
-import { parseRange } from '../layout/range.js';
 import { formatSize } from '../units.js';
 import { printJson, storeOpts, warn, withCommon, type CommonOptions } from './common.js';
 import { interruptSignal } from './interrupt.js';
@@ -92,24 +89,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         const damage: Damage[] = [];
         const { unused: _unused, ...rest } = unencryptedPolicy(name, opts);
         const policy = { ...rest, signal: interruptSignal() };
-        const ropts = { ...storeOpts(opts), ...policy, onDamage: (d: Damage) => damage.push(d) };
-        if (opts.range === undefined) {
-          await cat(name, process.stdout, ropts);
-        } else {
-          const a = await openArchive(name, ropts);
-          try {
-            const r = parseRange(opts.range, a.manifest.size);
-            for await (const w of plainWindows(a, r.offset, r.length)) {
-              try {
-                await writeTo(process.stdout, w.view);
-              } finally {
-                w.release();
-              }
-            }
-          } finally {
-            await a.close();
-          }
-        }
+        await cat(name, process.stdout, { ...storeOpts(opts), ...policy, range: opts.range, onDamage: (d: Damage) => damage.push(d) });
         warnDamage(name, damage);
         return 0;
       }),

@@ -2,6 +2,7 @@
 import { chmod, link, open, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { safeNameComponent } from '../layout/names.js';
+import { parseRange } from '../layout/range.js';
 import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { BlockFrameError, fromSystemError } from '../errors.js';
@@ -111,14 +112,31 @@ async function restoreFrom(archive: OpenArchive, output: string, opts: RestoreOp
   return { name: content.name, dir, output: out, size: manifest.size, originalHash: content.originalHash, encrypted: content.params.key !== undefined, removedPartials };
 }
 
+export interface CatOptions extends ReadOptions {
+  /**
+   * Only these bytes: "START-END" (END inclusive), "START-" or "-SUFFIX", as `cat --range` and HTTP take them
+   * (layout/range.ts). Only the segments (or frames) that overlap the range are read; BF_INVALID_RANGE or
+   * BF_RANGE_NOT_SATISFIABLE for a bad one. Without it, the whole file, with the whole-file hash checked at the end.
+   */
+  range?: string;
+}
+
 /**
  * Write archive `query` to a stream (for `blockframe cat`). Bytes are verified chunk by chunk (and rebuilt from
  * parity where a shard is damaged) before they are written; backpressure is honoured.
  */
-export async function cat(query: string, dest: Writable, opts: ReadOptions = {}): Promise<void> {
+export async function cat(query: string, dest: Writable, opts: CatOptions = {}): Promise<void> {
   const archive = await openArchive(query, opts);
   try {
-    await streamVerified(archive, opts, (v) => writeTo(dest, v));
+    if (opts.range === undefined) return await streamVerified(archive, opts, (v) => writeTo(dest, v));
+    const r = parseRange(opts.range, archive.manifest.size);
+    for await (const w of plainWindows(archive, r.offset, r.length)) {
+      try {
+        await writeTo(dest, w.view);
+      } finally {
+        w.release();
+      }
+    }
   } finally {
     await archive.close();
   }
