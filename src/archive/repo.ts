@@ -90,11 +90,14 @@ export class Repository {
     }
   }
 
-  /** Every archive directory name on any store (hidden and non-archive names are skipped), sorted. */
-  async listDirs(): Promise<string[]> {
+  /**
+   * Every archive directory name on any store (hidden and non-archive names are skipped), sorted. `onStoreError`
+   * hears of each store that could not be listed (left out; the listing fails only when no store answers).
+   */
+  async listDirs(onStoreError?: (d: number, err: unknown) => void): Promise<string[]> {
     this.requireRoot();
     const out: string[] = [];
-    for await (const o of this.set.list('', { delimiter: '/' })) {
+    for await (const o of this.set.listEach('', { delimiter: '/' }, onStoreError)) {
       if (!o.prefix) continue;
       const name = o.key.slice(0, -1);
       if (!name.startsWith('.') && parseArchiveDirName(name) !== null) out.push(name);
@@ -196,9 +199,9 @@ export class Repository {
   }
 
   /** All archives with their manifests; damaged ones carry `error` instead of failing the listing. */
-  async list(): Promise<ArchiveEntry[]> {
+  async list(onStoreError?: (d: number, err: unknown) => void): Promise<ArchiveEntry[]> {
     const out: ArchiveEntry[] = [];
-    for (const dir of await this.listDirs()) {
+    for (const dir of await this.listDirs(onStoreError)) {
       try {
         out.push({ dir, manifest: await this.readManifest(dir) });
       } catch (err) {

@@ -20,6 +20,10 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           process.stdout.write(`${printable(a.name)}\t${formatSize(a.size)}\ttier ${a.tier}\t${hash}\t${a.createdAt}${tags ? `\t${tags}` : ''}\n`);
         }
         for (const d of l.damaged) process.stdout.write(`${printable(d.dir)}\tDAMAGED\t${d.code}: ${printable(d.message)}\n`);
+        for (const u of l.unlisted) {
+          const why = u.code === 'BF_STORE_DENIED' ? 'access denied (check credentials)' : 'not answering';
+          process.stderr.write(`blockframe: warning: store ${u.store} (${printable(u.label)}): ${why}; listed from the other stores [${u.code}]\n`);
+        }
         return 0;
       }),
     );

@@ -31,7 +31,9 @@ function publicSummary(s: ArchiveSummary): Omit<ArchiveSummary, 'path'> {
 
 export async function listArchives(res: ServerResponse, ctx: ApiContext): Promise<void> {
   const l = await list({ storeSet: ctx.repo.set, keys: ctx.keys });
-  sendJson(res, 200, { archives: l.archives.map((a) => ({ ...publicSummary(a), health: null })), damaged: l.damaged });
+  // Stores by number and reason only: their locations are not sent.
+  const unlisted = l.unlisted.map(({ store, code }) => ({ store, code }));
+  sendJson(res, 200, { archives: l.archives.map((a) => ({ ...publicSummary(a), health: null })), damaged: l.damaged, unlisted });
 }
 
 export async function archiveInfo(res: ServerResponse, ctx: ApiContext, name: string): Promise<void> {
