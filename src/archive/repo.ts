@@ -30,6 +30,8 @@ export interface ManifestRead {
   damaged: ManifestFileRef[];
   /** Stores that did not answer at all. */
   unavailable: number[];
+  /** Stores that refused access (wrong credentials or permissions): they answer, so they are not unavailable. */
+  denied: number[];
 }
 
 export interface ArchiveEntry {
@@ -119,13 +121,18 @@ export class Repository {
     const n = this.set.size;
     const texts: (string | null)[][] = [];
     const unavailable: number[] = [];
+    const denied: number[] = [];
+    let deniedErr: BlockFrameError | undefined;
     await Promise.all(
       this.set.domains.map(async (_, d) => {
         try {
           texts[d] = await Promise.all(FILES.map(async (f) => this.readText(d, `${dir}/${f}`)));
         } catch (err) {
           if (err instanceof BlockFrameError && err.code === 'BF_ABORTED') throw err;
-          unavailable.push(d);
+          if (err instanceof BlockFrameError && err.code === 'BF_STORE_DENIED') {
+            denied.push(d);
+            deniedErr ??= err;
+          } else unavailable.push(d);
           texts[d] = [null, null, null];
         }
       }),
@@ -165,6 +172,7 @@ export class Repository {
     const good = candidates.find((c) => parsedByHash.has(c.hash) && sums.has(c.hash)) ?? candidates.find((c) => parsedByHash.has(c.hash));
     if (!good) {
       if (candidates.length === 0) {
+        if (deniedErr && unavailable.length + denied.length === n) throw deniedErr;
         if (unavailable.length === n) throw new BlockFrameError('BF_STORE_UNAVAILABLE', `archive ${dir}: no store answered (${this.set.label})`, { archive: dir });
         throw new BlockFrameError('BF_MANIFEST_MISSING', `archive ${dir} has no ${MANIFEST_FILE}`, { archive: dir });
       }
@@ -173,7 +181,7 @@ export class Repository {
     const damaged: ManifestFileRef[] = [];
     const wantSum = manifestSumText(good.hash);
     for (let d = 0; d < n; d++) {
-      if (unavailable.includes(d)) continue;
+      if (unavailable.includes(d) || denied.includes(d)) continue;
       FILES.forEach((file, i) => {
         const t = texts[d]![i];
         const ok = i === 2 ? t !== null && parseManifestSum(t) === good.hash && t === wantSum : t !== null && t === good.text;
@@ -181,7 +189,7 @@ export class Repository {
       });
     }
     const p = parsedByHash.get(good.hash)!;
-    return { manifest: p.m, text: p.text, damaged, unavailable: unavailable.sort((a, b) => a - b) };
+    return { manifest: p.m, text: p.text, damaged, unavailable: unavailable.sort((a, b) => a - b), denied: denied.sort((a, b) => a - b) };
   }
 
   /**

@@ -130,6 +130,7 @@ async function sendShard(req: IncomingMessage, res: ServerResponse, actx: Archiv
   } catch (err) {
     const f = readFailure(err);
     if (f === 'not-a-file') throw new BlockFrameError('BF_SHARD_CORRUPT', `shard ${sh.path} is not a regular file`, { archive: dir, shard: sh.path });
+    if (f === 'denied') throw new BlockFrameError('BF_STORE_DENIED', `shard ${sh.path} can't be read: its store denies access (check credentials)`, { archive: dir, shard: sh.path });
     throw new BlockFrameError('BF_SHARD_MISSING', `shard ${sh.path} can't be read: its store did not answer (run: blockframe verify)`, { archive: dir, shard: sh.path });
   }
   if (!info) throw new BlockFrameError('BF_SHARD_MISSING', `shard ${sh.path} is missing (run: blockframe repair)`, { archive: dir, shard: sh.path });

@@ -190,7 +190,7 @@ export class S3Backend implements Backend {
     if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')) return say('BF_STORE_KEY_MISSING', 'no such key');
     if (name === 'NoSuchBucket') return say('BF_STORE_CONFIG', `bucket ${this.opts.bucket} does not exist`);
     if (status === 401 || status === 403 || /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken|CredentialsProviderError/.test(name)) {
-      return say('BF_STORE_DENIED', `access denied (${name})`);
+      return say('BF_STORE_DENIED', `access denied (check credentials): ${name}`);
     }
     if (/EntityTooLarge|QuotaExceeded|InsufficientStorage/.test(name) || status === 507) return say('BF_NO_SPACE', `the store is full (${name})`);
     const net = /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND|socket hang up/.test(`${e?.code ?? ''} ${e?.message ?? ''}`);
