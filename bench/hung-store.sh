@@ -19,12 +19,17 @@ AWS=$( [ -x /usr/bin/aws ] && echo /usr/bin/aws || echo aws)
 head -c $((8 * 1024 * 1024)) /dev/urandom >"$W/data.bin"
 "${SERVE_BF[@]}" init --store d1 --store d2 --store d3 --store "s3://bfstore/bf?endpoint=$EP" >/dev/null
 "${SERVE_BF[@]}" commit --tier 3 data.bin >/dev/null || { echo "commit failed"; kill "$S3PID"; exit 1; }
-kill -STOP "$S3PID"
 t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>"$W/err"; local rc=$?; e=$(date +%s.%N); printf '%-28s %6.1f s  exit %s\n' "$LABEL" "$(echo "$e - $s" | bc)" "$rc"; }
-LABEL='cat' t "${BF[@]}" cat data.bin
-LABEL='restore' t "${BF[@]}" restore data.bin -o out.bin --force
-LABEL='verify' t "${BF[@]}" verify
-LABEL='list' t "${BF[@]}" list
+cmds() {
+  LABEL="cat$1" t "${BF[@]}" cat data.bin
+  LABEL="restore$1" t "${BF[@]}" restore data.bin -o out.bin --force
+  LABEL="verify$1" t "${BF[@]}" verify
+  LABEL="list$1" t "${BF[@]}" list
+}
+# The same commands with every store answering, for comparison (the machine's own speed), then with one stopped.
+cmds ' (all answering)'
+kill -STOP "$S3PID"
+cmds ''
 "${BF[@]}" serve --port 0 >"$W/http.out" 2>&1 &
 HPID=$!
 for _ in $(seq 100); do grep -q 'serving' "$W/http.out" && break; sleep 0.1; done
