@@ -85,7 +85,9 @@ export class StoreSet implements Backend {
       for await (const _ of b.list('', { delimiter: '/', signal: ctl.signal }));
     })();
     call.then(
-      () => this.reset(d),
+      () => {
+        if (this.open.get(d) === s) this.reset(d);
+      },
       (err: unknown) => {
         if (s.probe === ctl) s.probe = undefined;
         if (!isTransient(err) && this.open.get(d) === s) this.reset(d);
