@@ -57,7 +57,7 @@ export const ERROR_CODES = {
   BF_RS_INVALID: { summary: 'a Reed-Solomon code was asked for with an invalid shape (1 <= k, 0 <= m, k + m <= 256)', exitCode: EXIT.USAGE, httpStatus: 400 },
   BF_STORE_KEY_MISSING: { summary: 'a key is not in the store', exitCode: EXIT.FAILURE, httpStatus: 404 },
   BF_STORE_NOT_A_FILE: { summary: 'something other than a regular file sits at a key of a local store (it is never followed)', exitCode: EXIT.FAILURE, httpStatus: 500 },
-  BF_STORE_UNAVAILABLE: { summary: 'a store did not answer in time, refused the connection or failed on its side', exitCode: EXIT.FAILURE, httpStatus: 503 },
+  BF_STORE_UNAVAILABLE: { summary: 'a store did not answer in time, refused the connection, failed on its side, or misbehaved (a listing that would not end)', exitCode: EXIT.FAILURE, httpStatus: 503 },
   BF_STORE_DENIED: { summary: 'a store refused access (permissions or credentials)', exitCode: EXIT.FAILURE, httpStatus: 403 },
   BF_STORE_CONFIG: { summary: 'a store specification or the store configuration file is invalid', exitCode: EXIT.USAGE, httpStatus: 400 },
   BF_PLACEMENT_IMPOSSIBLE: { summary: 'the stores given cannot survive the number of store failures asked for', exitCode: EXIT.USAGE, httpStatus: 400 },

@@ -45,7 +45,7 @@ const ALLOWANCES: Record<string, number> = {
   'cli -> codec': 1,
   'cli -> compute': 1,
   'cli -> integrity': 2,
-  'cli -> layout': 4,
+  'cli -> layout': 3,
   'cli -> store': 4,
   'cli -> transform': 2,
   's3 -> archive': 3,

@@ -31,6 +31,8 @@ export interface ManifestRead {
   damaged: ManifestFileRef[];
   /** Stores that did not answer at all. */
   unavailable: number[];
+  /** Stores that refused access (wrong credentials or permissions): they answer, so they are not unavailable. */
+  denied: number[];
 }
 
 export interface ArchiveEntry {
@@ -91,11 +93,14 @@ export class Repository {
     }
   }
 
-  /** Every archive directory name on any store (hidden and non-archive names are skipped), sorted. */
-  async listDirs(): Promise<string[]> {
+  /**
+   * Every archive directory name on any store (hidden and non-archive names are skipped), sorted. `onStoreError`
+   * hears of each store that could not be listed (left out; the listing fails only when no store answers).
+   */
+  async listDirs(onStoreError?: (d: number, err: unknown) => void): Promise<string[]> {
     this.requireRoot();
     const out: string[] = [];
-    for await (const o of this.set.list('', { delimiter: '/' })) {
+    for await (const o of this.set.listEach('', { delimiter: '/' }, onStoreError)) {
       if (!o.prefix) continue;
       const name = o.key.slice(0, -1);
       if (!name.startsWith('.') && parseArchiveDirName(name) !== null) out.push(name);
@@ -117,13 +122,18 @@ export class Repository {
     const n = this.set.size;
     const texts: (string | null)[][] = [];
     const unavailable: number[] = [];
+    const denied: number[] = [];
+    let deniedErr: BlockFrameError | undefined;
     await Promise.all(
       this.set.domains.map(async (_, d) => {
         try {
           texts[d] = await Promise.all(FILES.map(async (f) => this.readText(d, `${dir}/${f}`)));
         } catch (err) {
           if (err instanceof BlockFrameError && err.code === 'BF_ABORTED') throw err;
-          unavailable.push(d);
+          if (err instanceof BlockFrameError && err.code === 'BF_STORE_DENIED') {
+            denied.push(d);
+            deniedErr ??= err;
+          } else unavailable.push(d);
           texts[d] = [null, null, null];
         }
       }),
@@ -163,6 +173,7 @@ export class Repository {
     const good = candidates.find((c) => parsedByHash.has(c.hash) && sums.has(c.hash)) ?? candidates.find((c) => parsedByHash.has(c.hash));
     if (!good) {
       if (candidates.length === 0) {
+        if (deniedErr && unavailable.length + denied.length === n) throw deniedErr;
         if (unavailable.length === n) throw new BlockFrameError('BF_STORE_UNAVAILABLE', `archive ${dir}: no store answered (${this.set.label})`, { archive: dir });
         throw new BlockFrameError('BF_MANIFEST_MISSING', `archive ${dir} has no ${MANIFEST_FILE}`, { archive: dir });
       }
@@ -171,7 +182,7 @@ export class Repository {
     const damaged: ManifestFileRef[] = [];
     const wantSum = manifestSumText(good.hash);
     for (let d = 0; d < n; d++) {
-      if (unavailable.includes(d)) continue;
+      if (unavailable.includes(d) || denied.includes(d)) continue;
       FILES.forEach((file, i) => {
         const t = texts[d]![i];
         const ok = i === 2 ? t !== null && parseManifestSum(t) === good.hash && t === wantSum : t !== null && t === good.text;
@@ -179,7 +190,7 @@ export class Repository {
       });
     }
     const p = parsedByHash.get(good.hash)!;
-    return { manifest: p.m, text: p.text, damaged, unavailable: unavailable.sort((a, b) => a - b) };
+    return { manifest: p.m, text: p.text, damaged, unavailable: unavailable.sort((a, b) => a - b), denied: denied.sort((a, b) => a - b) };
   }
 
   /**
@@ -197,9 +208,9 @@ export class Repository {
   }
 
   /** All archives with their manifests; damaged ones carry `error` instead of failing the listing. */
-  async list(): Promise<ArchiveEntry[]> {
+  async list(onStoreError?: (d: number, err: unknown) => void): Promise<ArchiveEntry[]> {
     const out: ArchiveEntry[] = [];
-    for (const dir of await this.listDirs()) {
+    for (const dir of await this.listDirs(onStoreError)) {
       try {
         out.push({ dir, manifest: await this.readManifest(dir) });
       } catch (err) {

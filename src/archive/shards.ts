@@ -74,8 +74,11 @@ export function scratchDir(): string {
   return process.env.BLOCKFRAME_SPOOL ?? join(tmpdir(), 'blockframe-spool');
 }
 
-/** Classify a failed shard read for verify and the reader: gone, something else in its place, or unreadable. */
-export function readFailure(err: unknown): 'missing' | 'not-a-file' | 'unavailable' | 'io' {
+/**
+ * Classify a failed shard read for verify and the reader: gone, something else in its place, a store that did not
+ * answer, a store that refused our credentials (not an outage: nothing to replace), or unreadable.
+ */
+export function readFailure(err: unknown): 'missing' | 'not-a-file' | 'unavailable' | 'denied' | 'io' {
   if (!(err instanceof BlockFrameError)) throw err;
   switch (err.code) {
     case 'BF_ABORTED':
@@ -85,8 +88,9 @@ export function readFailure(err: unknown): 'missing' | 'not-a-file' | 'unavailab
       return 'missing';
     case 'BF_STORE_NOT_A_FILE':
       return 'not-a-file';
-    case 'BF_STORE_UNAVAILABLE':
     case 'BF_STORE_DENIED':
+      return 'denied';
+    case 'BF_STORE_UNAVAILABLE':
     case 'BF_STORE_CONFIG':
       return 'unavailable';
     default:

@@ -24,7 +24,7 @@ const collect = (v: string, all: string[] = []) => [...all, v];
 export function withCommon(cmd: Command): Command {
   return cmd
     .option('--archive <dir>', 'one archive directory (default: see "Where archives are" in blockframe --help)')
-    .option('--store <store>', 'a store (failure domain): a directory or s3://bucket/prefix?endpoint=URL; repeat for each, in order', collect)
+    .option('--store <store>', 'a store (failure domain): a directory or s3://bucket/prefix?endpoint=URL; repeat for each, in order (each call to a store is cut off after $BLOCKFRAME_STORE_TIMEOUT_MS, default 5000)', collect)
     .option('--failures <n>', 'with several stores: how many whole stores an archive must survive losing (default 1)')
     .option('--config <file>', 'store set written by `blockframe init` (default: $BLOCKFRAME_CONFIG, else ./blockframe.json if present)')
     .option('--key-file <file>', 'a key file (32+ bytes) for encrypted archives; repeat to try several (also $BLOCKFRAME_KEY_FILE)', collect)

@@ -8,8 +8,27 @@ import { printJson, storeOpts, warn, withCommon, type CommonOptions } from './co
 import { interruptSignal } from './interrupt.js';
 import { progressBar } from './progress.js';
 
-/** After a read that healed on the fly: say what is damaged and how to fix it (the bytes were correct). */
-function warnDamage(name: string, damage: Damage[]): void {
+/**
+ * After a read that healed on the fly: say what is damaged and how to fix it (the bytes were correct). Files that
+ * could not be read because their store did not answer or refused access are summed up per store with that
+ * reason instead: repair can't help there (and for denied access the store is fine: check its credentials).
+ */
+function warnDamage(name: string, all: Damage[]): void {
+  const byStore = new Map<string, { store: number | undefined; cause: 'unavailable' | 'denied'; n: number }>();
+  for (const d of all) {
+    if (!d.cause) continue;
+    const k = `${d.store}:${d.cause}`;
+    const e = byStore.get(k) ?? { store: d.store, cause: d.cause, n: 0 };
+    e.n++;
+    byStore.set(k, e);
+  }
+  for (const e of byStore.values()) {
+    const which = e.store === undefined ? 'the store' : `store ${e.store}`;
+    const why = e.cause === 'denied' ? 'access denied (check credentials)' : 'did not answer';
+    const then = e.cause === 'denied' ? '' : ' (run: blockframe verify)';
+    process.stderr.write(`blockframe: warning: ${which}: ${why}; ${e.n} of its files could not be read, the bytes were rebuilt from the other stores and verified${then}\n`);
+  }
+  const damage = all.filter((d) => !d.cause);
   if (damage.length === 0) return;
   // Many files (a whole dead store) are summed up per store rather than listed one by one.
   const stores = new Map<number, number>();

@@ -33,12 +33,12 @@ function problemLines(problems: ArchiveHealth['problems']): string {
     .join('');
 }
 
-/** With several stores: one line for each store that lost shards or did not answer, before the file-by-file list. */
+/** With several stores: one line for each store that lost shards, did not answer or refused access, before the file-by-file list. */
 function storeLines(stores: ArchiveHealth['stores']): string {
   if (stores.length < 2) return '';
   return stores
     .filter((s) => s.state !== 'ok')
-    .map((s) => `  store ${s.store} (${printable(s.label)}): ${s.state === 'lost' ? `LOST, all ${s.shards} shards of this archive gone` : s.state === 'unavailable' ? 'NOT ANSWERING' : `${s.lost} of ${s.shards} shards damaged`}\n`)
+    .map((s) => `  store ${s.store} (${printable(s.label)}): ${s.state === 'lost' ? `LOST, all ${s.shards} shards of this archive gone` : s.state === 'unavailable' ? 'NOT ANSWERING' : s.state === 'denied' ? 'ACCESS DENIED (check credentials)' : `${s.lost} of ${s.shards} shards damaged`}\n`)
     .join('');
 }
 

@@ -62,6 +62,11 @@ export interface ArchiveListing {
   damaged: { dir: string; code: string; message: string }[];
   /** What running or interrupted commits hold in the local stores' staging directories (see VerifyReport). */
   leftovers: (Leftover & { store: number })[];
+  /**
+   * Stores (1-based) that could not be listed, with the reason: BF_STORE_DENIED (access denied: check credentials)
+   * or BF_STORE_UNAVAILABLE (not answering, or a listing that would not end). The archives come from the others.
+   */
+  unlisted: { store: number; label: string; code: string; message: string }[];
 }
 
 /** How an archive spreads over stores: RS(k,m) over N stores, surviving `failures` of them. */
@@ -123,8 +128,12 @@ async function opened(dir: string, m: Manifest, secrets: readonly KeySecret[]): 
 export async function list(opts: OperationOptions = {}): Promise<ArchiveListing> {
   const secrets = await loadSecrets(opts.keys);
   return withRepo(opts, async (repo) => {
-    const out: ArchiveListing = { archives: [], damaged: [], leftovers: await setLeftovers(repo.set) };
-    for (const e of await repo.list()) {
+    const out: ArchiveListing = { archives: [], damaged: [], leftovers: await setLeftovers(repo.set), unlisted: [] };
+    const onStoreError = (d: number, err: unknown) => {
+      const code = err instanceof BlockFrameError ? err.code : 'BF_IO';
+      out.unlisted.push({ store: d + 1, label: repo.set.domains[d]!.label, code, message: err instanceof Error ? err.message : String(err) });
+    };
+    for (const e of await repo.list(onStoreError)) {
       if (e.manifest) out.archives.push(summarize(repo, e.dir, e.manifest, await opened(e.dir, e.manifest, secrets)));
       else out.damaged.push({ dir: e.dir, code: e.error!.code, message: e.error!.message });
     }

@@ -22,6 +22,8 @@ export interface Damage {
   level: 1 | 2;
   /** With several stores: the store (1-based) the file is on. */
   store?: number;
+  /** Set when the file could not be read because its store did not answer or refused access: the file may be fine. */
+  cause?: 'unavailable' | 'denied';
 }
 
 /** Largest range one readInto call serves; callers split bigger reads. */
@@ -153,11 +155,11 @@ export class ArchiveReader {
     return section;
   }
 
-  private note(path: string, kind: DamageKind, si: number, shard?: number): void {
+  private note(path: string, kind: DamageKind, si: number, shard?: number, cause?: Damage['cause']): void {
     const st = this.code.stripes[si]!;
     const store = shard !== undefined && this.ctx.repo.set.size > 1 ? { store: this.ctx.where[shard]! + 1 } : {};
     if (this.damage.has(path)) return;
-    const d: Damage = { path, kind, stripe: st.index, level: st.level, ...store };
+    const d: Damage = { path, kind, stripe: st.index, level: st.level, ...store, ...(cause ? { cause } : {}) };
     this.damage.set(path, d);
     this.onDamageSeen?.(d);
   }
@@ -215,8 +217,9 @@ export class ArchiveReader {
       good[c - c0] = equal(hashes.subarray((c - c0) * HASH_LEN, (c - c0 + 1) * HASH_LEN), sec.subarray(e, e + HASH_LEN));
       if (!good[c - c0]) bad = true;
     }
-    if (failed === 'missing' || failed === 'unavailable') this.gone.set(n, Date.now());
-    if (failed) this.note(sh.path, failed === 'missing' || failed === 'unavailable' ? 'missing' : 'corrupt', sh.home, n);
+    const unread = failed === 'missing' || failed === 'unavailable' || failed === 'denied';
+    if (unread) this.gone.set(n, Date.now());
+    if (failed) this.note(sh.path, unread ? 'missing' : 'corrupt', sh.home, n, failed === 'unavailable' || failed === 'denied' ? failed : undefined);
     else if (bad) this.note(sh.path, got < want ? 'truncated' : 'corrupt', sh.home, n);
     return good;
   }

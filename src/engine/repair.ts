@@ -105,6 +105,15 @@ async function repairArchive(repo: Repository, dir: string, pool: ComputePool, o
     r.outcome = 'planned';
     return r;
   }
+  // A store that refuses our credentials is not dead: replacing it would copy a healthy bucket over a typo.
+  const denied = h.stores.filter((s) => s.state === 'denied');
+  if (denied.length) {
+    throw new BlockFrameError(
+      'BF_STORE_DENIED',
+      `archive ${dir}: ${denied.map((s) => `store ${s.store} (${s.label})`).join(', ')}: access denied (check credentials); fix the credentials or permissions and run repair again`,
+      { archive: dir, stores: denied.map((s) => s.store) },
+    );
+  }
   // A store that does not answer can't take its shards back: say so before changing anything.
   const down = h.stores.filter((s) => s.state === 'unavailable');
   if (down.length) {

@@ -19,8 +19,9 @@ export interface ShardCheck {
   n: number;
   path: string;
   state: ShardState;
-  /** Missing because its store did not answer (not because the store said it is gone). */
+  /** Missing because its store did not answer, or refused access (not because the store said it is gone). */
   unavailable?: boolean;
+  denied?: boolean;
   /** Per-chunk hashes computed while checking (only when asked for and the shard is ok). */
   chunks?: Uint8Array;
   /** BLAKE3 of the stored bytes, when the size was right. */
@@ -34,7 +35,7 @@ const REBUILD_SLICE = 256 * 1024;
 function failedState(n: number, path: string, err: unknown): ShardCheck {
   const f = readFailure(err);
   if (f === 'not-a-file' || f === 'io') return { n, path, state: 'corrupt' };
-  return { n, path, state: 'missing', unavailable: f === 'unavailable' };
+  return { n, path, state: 'missing', unavailable: f === 'unavailable', denied: f === 'denied' };
 }
 
 /** Hash one shard (one read) and compare it with the manifest: size first, then BLAKE3. */
@@ -116,7 +117,7 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
       return await readShard(ctx, n, v.subarray(0, len), o);
     } catch (err) {
       const f = readFailure(err);
-      throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${ctx.dir}: cannot rebuild from ${st.label}: ${shard(n).path} is ${f === 'missing' ? 'missing' : f === 'not-a-file' ? 'not a regular file' : 'unreadable'}`, {
+      throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${ctx.dir}: cannot rebuild from ${st.label}: ${shard(n).path} is ${f === 'missing' ? 'missing' : f === 'not-a-file' ? 'not a regular file' : f === 'denied' ? 'on a store that denies access (check credentials)' : 'unreadable'}`, {
         archive: ctx.dir,
         shard: shard(n).path,
       }, { cause: err });

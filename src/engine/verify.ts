@@ -39,8 +39,11 @@ export interface StoreHealth {
   /** Shards of this archive placed on the store, and how many of them are missing or unreadable. */
   shards: number;
   lost: number;
-  /** 'lost': every shard placed there is gone (a dead or replaced disk); 'unavailable': the store did not answer. */
-  state: 'ok' | 'damaged' | 'lost' | 'unavailable';
+  /**
+   * 'lost': every shard placed there is gone (a dead or replaced disk); 'unavailable': the store did not answer;
+   * 'denied': the store refused access (check credentials): it is not down, and replacing it is never the fix.
+   */
+  state: 'ok' | 'damaged' | 'lost' | 'unavailable' | 'denied';
 }
 
 export interface ArchiveHealth {
@@ -134,31 +137,36 @@ export async function verifyArchive(repo: Repository, dir: string, pool: Compute
   for (const d of read.unavailable) {
     h.problems.push({ kind: 'manifest', path: MANIFEST_FILE, ...storeNo(d), repairable: true, detail: `store ${d + 1} (${repo.set.domains[d]!.label}) did not answer` });
   }
-  h.manifestStores = [...new Set([...read.damaged.map((f) => f.store), ...read.unavailable])].sort((a, b) => a - b);
+  for (const d of read.denied) {
+    h.problems.push({ kind: 'manifest', path: MANIFEST_FILE, ...storeNo(d), repairable: true, detail: `store ${d + 1} (${repo.set.domains[d]!.label}): access denied (check credentials)` });
+  }
+  h.manifestStores = [...new Set([...read.damaged.map((f) => f.store), ...read.unavailable, ...read.denied])].sort((a, b) => a - b);
   const total = ctx.code.shards.reduce((n, sh) => n + sh.size, 0);
   ctx.onBytes = (n) => opts.onProgress?.((h.bytesChecked += n), total);
-  const unavailable = await checkShards(ctx, h);
+  const unanswered = await checkShards(ctx, h);
   await checkChunkIndex(ctx, h);
   await findUnexpected(ctx, h);
-  summarizeStores(ctx, h, new Set([...unavailable, ...read.unavailable]));
+  summarizeStores(ctx, h, new Set([...unanswered.unavailable, ...read.unavailable]), new Set([...unanswered.denied, ...read.denied]));
   h.status = worst(h.problems.map((p) => (p.repairable ? 'repairable' : 'unrecoverable')));
   return h;
 }
 
 /** Every shard hashed once, a few at a time so both workers stay busy; then which of the lost can be rebuilt. */
-async function checkShards(ctx: ArchiveCtx, h: ArchiveHealth): Promise<Set<number>> {
+async function checkShards(ctx: ArchiveCtx, h: ArchiveHealth): Promise<{ unavailable: Set<number>; denied: Set<number> }> {
   const code = ctx.code;
   const width = ctx.pool.size + 1;
   const slabs = Array.from({ length: width }, () => new SlabPool(3, 4 * 1024 * 1024));
   let next = 0;
   const states = new Map<number, Exclude<ShardState, 'ok'>>();
   const unavailable = new Set<number>();
+  const denied = new Set<number>();
   await Promise.all(
     slabs.map(async (s) => {
       while (next < code.shards.length) {
         const c = await checkShard(ctx, next++, s);
         if (c.state !== 'ok') states.set(c.n, c.state);
         if (c.unavailable) unavailable.add(ctx.where[c.n]!);
+        if (c.denied) denied.add(ctx.where[c.n]!);
       }
     }),
   );
@@ -173,9 +181,10 @@ async function checkShards(ctx: ArchiveCtx, h: ArchiveHealth): Promise<Set<numbe
     const state = states.get(n)!;
     const ok = !beyond.has(n);
     const store = multi ? { store: ctx.where[n]! + 1 } : {};
-    h.problems.push({ kind: state, path: sh.path, stripe: home.index, level: home.level, ...store, repairable: ok, detail: ok ? `${state} shard` : `${state} shard: ${lossReasons(code, n, states).join('; and ')}` });
+    const why = denied.has(ctx.where[n]!) ? ' (its store denies access: check credentials)' : '';
+    h.problems.push({ kind: state, path: sh.path, stripe: home.index, level: home.level, ...store, repairable: ok, detail: ok ? `${state} shard${why}` : `${state} shard${why}: ${lossReasons(code, n, states).join('; and ')}` });
   }
-  return unavailable;
+  return { unavailable, denied };
 }
 
 /** Every store's copy of chunks.idx, section by section, against the hashes in the manifest. */
@@ -258,13 +267,13 @@ async function findUnexpected(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> 
 }
 
 /** Per store: how many of the archive's shards it should hold and how many are gone; a store that lost them all is named. */
-function summarizeStores(ctx: ArchiveCtx, h: ArchiveHealth, unavailable: Set<number>): void {
+function summarizeStores(ctx: ArchiveCtx, h: ArchiveHealth, unavailable: Set<number>, denied: Set<number>): void {
   const set = ctx.repo.set;
   const lost = new Set(h.lost);
   for (let d = 0; d < set.size; d++) {
     const mine = ctx.where.map((w, n) => (w === d ? n : -1)).filter((n) => n >= 0);
     const gone = mine.filter((n) => lost.has(n)).length;
-    const state: StoreHealth['state'] = unavailable.has(d) ? 'unavailable' : gone === 0 ? 'ok' : gone === mine.length ? 'lost' : 'damaged';
+    const state: StoreHealth['state'] = denied.has(d) ? 'denied' : unavailable.has(d) ? 'unavailable' : gone === 0 ? 'ok' : gone === mine.length ? 'lost' : 'damaged';
     h.stores.push({ store: d + 1, label: set.domains[d]!.label, shards: mine.length, lost: gone, state });
   }
 }

@@ -31,7 +31,9 @@ function publicSummary(s: ArchiveSummary): Omit<ArchiveSummary, 'path'> {
 
 export async function listArchives(res: ServerResponse, ctx: ApiContext): Promise<void> {
   const l = await list({ storeSet: ctx.repo.set, keys: ctx.keys });
-  sendJson(res, 200, { archives: l.archives.map((a) => ({ ...publicSummary(a), health: null })), damaged: l.damaged });
+  // Stores by number and reason only: their locations are not sent.
+  const unlisted = l.unlisted.map(({ store, code }) => ({ store, code }));
+  sendJson(res, 200, { archives: l.archives.map((a) => ({ ...publicSummary(a), health: null })), damaged: l.damaged, unlisted });
 }
 
 export async function archiveInfo(res: ServerResponse, ctx: ApiContext, name: string): Promise<void> {
@@ -128,6 +130,7 @@ async function sendShard(req: IncomingMessage, res: ServerResponse, actx: Archiv
   } catch (err) {
     const f = readFailure(err);
     if (f === 'not-a-file') throw new BlockFrameError('BF_SHARD_CORRUPT', `shard ${sh.path} is not a regular file`, { archive: dir, shard: sh.path });
+    if (f === 'denied') throw new BlockFrameError('BF_STORE_DENIED', `shard ${sh.path} can't be read: its store denies access (check credentials)`, { archive: dir, shard: sh.path });
     throw new BlockFrameError('BF_SHARD_MISSING', `shard ${sh.path} can't be read: its store did not answer (run: blockframe verify)`, { archive: dir, shard: sh.path });
   }
   if (!info) throw new BlockFrameError('BF_SHARD_MISSING', `shard ${sh.path} is missing (run: blockframe repair)`, { archive: dir, shard: sh.path });

@@ -109,7 +109,7 @@ export const OPENAPI = {
         responses: { '200': json('the repair report'), '401': err('missing or wrong bearer token'), '403': err('writes are disabled'), '404': err('no archive matches') },
       },
     },
-    '/api/archives': { get: { summary: 'every archive with its summary (health: null) and the damaged ones', responses: { '200': json('{archives, damaged}') } } },
+    '/api/archives': { get: { summary: 'every archive with its summary (health: null), the damaged ones, and the stores that could not be listed', responses: { '200': json('{archives, damaged, unlisted}') } } },
     '/api/archives/{name}': { get: { summary: 'one archive: summary and full manifest', parameters: [name], responses: { '200': json('{summary, manifest}; summary.overhead counts all parity, summary.level2 describes Tier 4 level-2 parity (null for tiers 1 to 3)'), '404': err('no archive matches'), '409': err('ambiguous name') } } },
     '/api/archives/{name}/health': {
       get: {

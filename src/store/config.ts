@@ -90,17 +90,25 @@ export function parseReplace(text: string): { from: string; to: string } {
   throw bad(`--replace takes OLD=NEW (two stores), not ${JSON.stringify(text)}`, text);
 }
 
-/** Per-call limit on reads and lookups (BLOCKFRAME_STORE_TIMEOUT_MS overrides): a hung store costs this, not forever. */
+/** Default per-call limit: a silent store costs a command this once (then the store set's breaker skips it). */
+export const DEFAULT_STORE_TIMEOUT_MS = 5000;
+
+/** Per-call limit on every store call (BLOCKFRAME_STORE_TIMEOUT_MS overrides): a hung store costs this, not forever. */
 function timeoutMs(): number {
   const v = Number(process.env.BLOCKFRAME_STORE_TIMEOUT_MS);
-  return Number.isFinite(v) && v > 0 ? v : 30_000;
+  return Number.isFinite(v) && v > 0 ? v : DEFAULT_STORE_TIMEOUT_MS;
 }
 
-/** Open one store with the standard wrappers: timeout inside retry inside a concurrency limit. */
+/**
+ * Open one store with the standard wrappers. S3: a concurrency limit, then the timeout, then retries inside it, so
+ * every try of one call shares one deadline (a call waiting for a slot is not yet timed); the SDK's own idle
+ * limit on a socket is the same timeout. A local directory: the timeout only.
+ */
 export function openBackend(spec: StoreSpec): Backend {
-  if (spec.kind === 'local') return new TimeoutBackend(new LocalBackend(spec.path), timeoutMs());
-  const s3 = new S3Backend({ bucket: spec.bucket, prefix: spec.prefix, endpoint: spec.endpoint, region: spec.region, pathStyle: spec.pathStyle, profile: spec.profile });
-  return new LimitBackend(new RetryBackend(new TimeoutBackend(s3, timeoutMs())), 16);
+  const ms = timeoutMs();
+  if (spec.kind === 'local') return new TimeoutBackend(new LocalBackend(spec.path), ms);
+  const s3 = new S3Backend({ bucket: spec.bucket, prefix: spec.prefix, endpoint: spec.endpoint, region: spec.region, pathStyle: spec.pathStyle, profile: spec.profile, idleTimeoutMs: ms });
+  return new LimitBackend(new TimeoutBackend(new RetryBackend(s3), ms), 16);
 }
 
 const configSchema = z.strictObject({

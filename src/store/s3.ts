@@ -20,13 +20,17 @@ export interface S3Options {
   profile?: string;
   /** Explicit credentials (otherwise the SDK's chain: environment, config files, …). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  /** Connection set-up limit, and how long a socket may stay silent mid-request. */
+  /** Connection set-up limit (default 3 s), and how long a socket may stay silent mid-request (default 30 s). */
   connectTimeoutMs?: number;
   idleTimeoutMs?: number;
 }
 
 /** Objects above this go up as multipart uploads, in parts of this size. */
 const MULTIPART_PART = 8 * 1024 * 1024;
+/** Keys asked for per listing page: S3's own default and maximum (Amazon S3 API Reference, ListObjectsV2, MaxKeys). */
+const LIST_PAGE_KEYS = 1000;
+/** Bytes of one listing page's XML we accept: 1000 keys of at most 1024 bytes each, escaped, with their fields, fit. */
+export const LIST_PAGE_MAX_BYTES = 8 * 1024 * 1024;
 
 export class S3Backend implements Backend {
   readonly label: string;
@@ -126,6 +130,11 @@ export class S3Backend implements Backend {
     }
   }
 
+  /**
+   * ListObjectsV2, page by page (1000 keys each). A page above LIST_PAGE_MAX_BYTES or with more entries than asked
+   * for is a misbehaving store: BF_STORE_UNAVAILABLE with context.cutOff, never buffered whole. How long and how
+   * many pages a listing may take in all is bounded by the TimeoutBackend around this one.
+   */
   async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ObjectInfo> {
     checkKey(this, prefix, true);
     throwIfAborted(this, prefix, opts.signal);
@@ -134,13 +143,19 @@ export class S3Backend implements Backend {
     do {
       let res;
       try {
-        res = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: this.k(prefix), Delimiter: opts.delimiter, ContinuationToken: token }),
-          { abortSignal: opts.signal },
-        );
+        const cmd = new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: this.k(prefix), Delimiter: opts.delimiter, ContinuationToken: token, MaxKeys: LIST_PAGE_KEYS });
+        // Inside the deserializer: the raw response, whose body the SDK would otherwise read whole.
+        cmd.middlewareStack.add((next) => async (args) => {
+          const out = await next(args);
+          capBody(out.response as RawResponse, LIST_PAGE_MAX_BYTES, () => this.misbehaves(prefix, `a listing page is larger than ${LIST_PAGE_MAX_BYTES} bytes`));
+          return out;
+        }, { step: 'deserialize', priority: 'low', name: 'blockframeListPageCap' });
+        res = await this.client.send(cmd, { abortSignal: opts.signal });
       } catch (err) {
         throw this.classify(err, prefix, 'listing');
       }
+      const entries = (res.CommonPrefixes?.length ?? 0) + (res.Contents?.length ?? 0);
+      if (entries > LIST_PAGE_KEYS) throw this.misbehaves(prefix, `a listing page holds ${entries} entries, more than the ${LIST_PAGE_KEYS} asked for`);
       for (const p of res.CommonPrefixes ?? []) {
         throwIfAborted(this, prefix, opts.signal);
         if (p.Prefix) yield { key: p.Prefix.slice(cut), size: -1, prefix: true };
@@ -151,6 +166,14 @@ export class S3Backend implements Backend {
       }
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  /** A store that answers, but not as S3 does: treated as one that does not answer (cut off, not retried). */
+  private misbehaves(key: string, what: string): BlockFrameError {
+    const e = storeError('BF_STORE_UNAVAILABLE', this, key, `${what} (the store misbehaves)`);
+    e.context.cutOff = true;
+    e.context.misbehaving = true;
+    return e;
   }
 
   async delete(key: string, signal?: AbortSignal): Promise<void> {
@@ -184,7 +207,7 @@ export class S3Backend implements Backend {
     if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket')) return say('BF_STORE_KEY_MISSING', 'no such key');
     if (name === 'NoSuchBucket') return say('BF_STORE_CONFIG', `bucket ${this.opts.bucket} does not exist`);
     if (status === 401 || status === 403 || /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken|CredentialsProviderError/.test(name)) {
-      return say('BF_STORE_DENIED', `access denied (${name})`);
+      return say('BF_STORE_DENIED', `access denied (check credentials): ${name}`);
     }
     if (/EntityTooLarge|QuotaExceeded|InsufficientStorage/.test(name) || status === 507) return say('BF_NO_SPACE', `the store is full (${name})`);
     const net = /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND|socket hang up/.test(`${e?.code ?? ''} ${e?.message ?? ''}`);
@@ -211,4 +234,26 @@ function exactly(source: PutSource, lie: () => Error): Readable {
     }),
     () => undefined,
   );
+}
+
+interface RawResponse {
+  headers: Record<string, string | undefined>;
+  body: Readable;
+}
+
+/** Fail a response whose body is (or grows) larger than `max` bytes, as it streams, instead of reading it whole. */
+function capBody(res: RawResponse, max: number, tooLarge: () => Error): void {
+  const declared = Number(res.headers['content-length']);
+  if (declared > max) {
+    res.body.destroy();
+    throw tooLarge();
+  }
+  let n = 0;
+  const counted = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      n += chunk.length;
+      done(n > max ? tooLarge() : null, chunk);
+    },
+  });
+  res.body = pipeline(res.body, counted, () => undefined);
 }

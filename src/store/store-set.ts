@@ -1,20 +1,38 @@
 // A set of stores (failure domains): each shard lives on one of them, small metadata objects on all of them.
-// A store that stops answering is skipped for a while (a circuit breaker), so one dead store slows nothing down.
+// A store that stops answering is skipped (a circuit breaker) until a probe finds it back, so one dead store
+// costs a process or a server one timeout, not one per call.
 import { BlockFrameError } from '../errors.js';
 import { isTransient, storeError, throwIfAborted, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
 
-/** How long a store that failed with BF_STORE_UNAVAILABLE is skipped before it is tried again. */
-const BREAKER_MS = 5000;
-
 /**
- * N backends, addressed by domain index. As a Backend itself it is a mirror: put and delete go to every store,
- * get and stat are answered by the first store that has the key, list is the union. Archives use the mirror for
- * their manifest set and chunk index, and `on(d, …)` for each shard's own store.
+ * The breaker. A call to a store that fails with BF_STORE_UNAVAILABLE (after the store's own retries, within its
+ * timeout) opens the breaker: every later call to that store fails at once with that error, for as long as the
+ * process or server finds it down. Every PROBE_MS a probe (a stat of PROBE_KEY, which need not exist; at most one
+ * in flight, bounded by the store's own timeout) is sent in the background, so no caller ever waits on a dead
+ * store again. Any answer, even "no such key" or "access denied", closes the breaker, as does any call that
+ * succeeds. Access denied never opens it: that store answers, and each call says so itself.
  */
+export const PROBE_MS = 2000;
+export const PROBE_KEY = '.bf-probe';
+/**
+ * A store that answers but misbehaves (context.misbehaving: a listing that would not end, a page too large) is
+ * probed by listing its top level instead, as a stat would succeed, and less often, as a misbehaving listing costs
+ * this side up to the store's whole listing deadline each time.
+ */
+export const LIST_PROBE_MS = 30_000;
+
+interface Open {
+  err: BlockFrameError;
+  how: 'stat' | 'list';
+  timer: NodeJS.Timeout;
+  probe?: AbortController;
+}
+
 export class StoreSet implements Backend {
   readonly caps: BackendCaps = { atomicRename: false, randomWrite: false };
   readonly label: string;
-  private readonly downUntil = new Map<number, { until: number; err: BlockFrameError }>();
+  private readonly open = new Map<number, Open>();
+  private closed = false;
 
   constructor(
     readonly domains: Backend[],
@@ -29,27 +47,60 @@ export class StoreSet implements Backend {
     return this.domains.length;
   }
 
-  /** Is store `d` being skipped after failing? */
+  /** Is store `d` being skipped after failing (its breaker open)? */
   isDown(d: number): boolean {
-    const s = this.downUntil.get(d);
-    return s !== undefined && s.until > Date.now();
+    return this.open.has(d);
   }
 
-  /** Run `fn` against store `d`: fails fast while the store is marked down; a transient failure marks it down. */
+  /** Run `fn` against store `d`: fails at once while its breaker is open; a transient failure opens it. */
   async on<T>(d: number, fn: (b: Backend) => Promise<T>): Promise<T> {
-    const s = this.downUntil.get(d);
-    if (s && s.until > Date.now()) throw s.err;
+    const s = this.open.get(d);
+    if (s) throw s.err;
     try {
       const out = await fn(this.domains[d]!);
-      this.downUntil.delete(d);
+      this.reset(d);
       return out;
     } catch (err) {
-      if (isTransient(err)) {
-        const b = this.domains[d]!;
-        this.downUntil.set(d, { until: Date.now() + BREAKER_MS, err: storeError('BF_STORE_UNAVAILABLE', b, '', `store ${d + 1} (${b.label}) is not answering; skipped for now`, err) });
-      }
+      if (isTransient(err)) this.trip(d, err, err instanceof BlockFrameError && err.context.misbehaving === true ? 'list' : 'stat');
       throw err;
     }
+  }
+
+  private trip(d: number, cause: unknown, how: Open['how']): void {
+    if (this.open.has(d) || this.closed) return;
+    const b = this.domains[d]!;
+    const err = storeError('BF_STORE_UNAVAILABLE', b, '', `store ${d + 1} (${b.label}) is not answering; skipped until it answers again`, cause);
+    const s: Open = { err, how, timer: setInterval(() => this.probe(d, s), how === 'list' ? LIST_PROBE_MS : PROBE_MS) };
+    // A process whose work is done does not stay alive for a probe.
+    s.timer.unref();
+    this.open.set(d, s);
+  }
+
+  /** One background probe of store `d`, unless one is still in flight: any answer closes its breaker. */
+  private probe(d: number, s: Open): void {
+    if (s.probe) return;
+    const ctl = (s.probe = new AbortController());
+    const b = this.domains[d]!;
+    const call = s.how === 'stat' ? b.stat(PROBE_KEY, ctl.signal) : (async () => {
+      for await (const _ of b.list('', { delimiter: '/', signal: ctl.signal }));
+    })();
+    call.then(
+      () => {
+        if (this.open.get(d) === s) this.reset(d);
+      },
+      (err: unknown) => {
+        if (s.probe === ctl) s.probe = undefined;
+        if (!isTransient(err) && this.open.get(d) === s) this.reset(d);
+      },
+    );
+  }
+
+  private reset(d: number): void {
+    const s = this.open.get(d);
+    if (!s) return;
+    clearInterval(s.timer);
+    s.probe?.abort();
+    this.open.delete(d);
   }
 
   dropHeld(prefix: string): void {
@@ -104,20 +155,31 @@ export class StoreSet implements Backend {
   }
 
   /** The union of every answering store's listing (each key once); fails only when no store answers. */
-  async *list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
+  list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
+    return this.listEach(prefix, opts);
+  }
+
+  /**
+   * list(), and `onError(d, err)` for each store whose listing failed (it is left out of the union), so a command
+   * can say which store it could not list and why. Each store's listing is held in memory before any of it is
+   * yielded, so a listing that fails part-way adds nothing: its size is bounded by the stores' TimeoutBackend.
+   */
+  async *listEach(prefix: string, opts?: ListOptions, onError?: (d: number, err: unknown) => void): AsyncIterable<ObjectInfo> {
     const seen = new Set<string>();
     let answered = 0;
     let firstErr: unknown;
     for (let d = 0; d < this.domains.length; d++) {
-      const got: ObjectInfo[] = [];
+      let got: ObjectInfo[] = [];
       try {
         await this.on(d, async (b) => {
           for await (const o of b.list(prefix, opts)) got.push(o);
         });
         answered++;
       } catch (err) {
-        if (opts?.signal?.aborted) throw err;
+        if (opts?.signal?.aborted || (err instanceof BlockFrameError && err.code === 'BF_ABORTED')) throw err;
+        got = [];
         firstErr ??= err;
+        onError?.(d, err);
         continue;
       }
       for (const o of got) {
@@ -131,6 +193,8 @@ export class StoreSet implements Backend {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    for (const d of [...this.open.keys()]) this.reset(d);
     await Promise.all(this.domains.map((b) => b.close().catch(() => undefined)));
   }
 }

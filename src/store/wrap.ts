@@ -58,7 +58,20 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 100, maxDelayMs: 2000 };
 
-/** Retries transient failures (BF_STORE_UNAVAILABLE) with exponential backoff and full jitter (AWS architecture blog). */
+/**
+ * Was `err` a call this process cut off (no answer in time, a listing that would not end)? Such a failure is not
+ * retried: the store is silent or misbehaving, and the store set's breaker takes it out (see StoreSet).
+ */
+export function isCutOff(err: unknown): boolean {
+  return err instanceof BlockFrameError && err.context.cutOff === true;
+}
+
+/**
+ * Retries transient failures (BF_STORE_UNAVAILABLE: refused, reset, 5xx, throttled) with exponential backoff and
+ * full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter"). A cut-off call (isCutOff) is never
+ * retried, nor is anything once the caller's signal has fired: put a TimeoutBackend outside this one, and all tries
+ * of a call share its one deadline.
+ */
 export class RetryBackend extends WrappedBackend {
   constructor(
     inner: Backend,
@@ -71,7 +84,7 @@ export class RetryBackend extends WrappedBackend {
       try {
         return await fn();
       } catch (err) {
-        if (!isTransient(err) || attempt >= this.policy.attempts || signal?.aborted) throw err;
+        if (!isTransient(err) || isCutOff(err) || attempt >= this.policy.attempts || signal?.aborted) throw err;
         const cap = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1));
         await sleep(Math.random() * cap, undefined, { signal }).catch(() => undefined);
       }
@@ -100,8 +113,8 @@ export class RetryBackend extends WrappedBackend {
         }
         return;
       } catch (err) {
-        if (yielded || !isTransient(err) || attempt >= this.policy.attempts) throw err;
-        await sleep(Math.random() * Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1)));
+        if (yielded || !isTransient(err) || isCutOff(err) || attempt >= this.policy.attempts || opts?.signal?.aborted) throw err;
+        await sleep(Math.random() * Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1)), undefined, { signal: opts?.signal }).catch(() => undefined);
       }
     }
   }
@@ -134,17 +147,41 @@ export class LimitBackend extends WrappedBackend {
   }
 }
 
+/** Bounds on one whole listing (TimeoutBackend): a store whose listing never ends is cut off, not followed. */
+export interface ListBounds {
+  /** Entries one listing may yield (bounds the memory of callers that collect it). */
+  maxEntries: number;
+  /** Milliseconds one listing may take from its first request to its end. */
+  maxMs: number;
+}
+
+/** A million entries (about 200 MB held by a caller that collects them), and 6 call timeouts for the whole listing. */
+export const LIST_MAX_ENTRIES = 1_000_000;
+export const LIST_TIMEOUTS = 6;
+
 /**
- * Every get, stat, delete and listing step must settle within `ms`, and a put within `ms` plus its size at
- * 256 KiB/s, or it fails as BF_STORE_UNAVAILABLE (the call is abandoned, and aborted where the backend honours
- * signals). A hung disk or endpoint then costs a read `ms`, not forever.
+ * Every get, stat and delete must settle within `ms`, and a put within `ms` plus its size at 256 KiB/s, or it
+ * fails as BF_STORE_UNAVAILABLE with context.cutOff (the call is abandoned, and aborted where the backend honours
+ * signals). A listing must yield each entry within `ms`, and end within `list.maxMs` and `list.maxEntries`, or it
+ * is cut off the same way: a store whose listing never ends (an endless chain of continuation tokens) is
+ * misbehaving, and treated like one that does not answer. A hung disk or endpoint then costs a call `ms`, not forever.
  */
 export class TimeoutBackend extends WrappedBackend {
+  readonly listBounds: ListBounds;
   constructor(
     inner: Backend,
     readonly ms: number,
+    list: Partial<ListBounds> = {},
   ) {
     super(inner);
+    this.listBounds = { maxEntries: list.maxEntries ?? LIST_MAX_ENTRIES, maxMs: list.maxMs ?? LIST_TIMEOUTS * ms };
+  }
+  /** A call cut off here; `misbehaving` when the store answered, but not as a store should (a listing without end). */
+  private cutOff(key: string, message: string, misbehaving = false): BlockFrameError {
+    const e = storeError('BF_STORE_UNAVAILABLE', this, key, message);
+    e.context.cutOff = true;
+    if (misbehaving) e.context.misbehaving = true;
+    return e;
   }
   private bounded<T>(key: string, fn: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal, ms = this.ms): Promise<T> {
     const ctl = new AbortController();
@@ -152,7 +189,7 @@ export class TimeoutBackend extends WrappedBackend {
     return new Promise<T>((resolve, reject) => {
       const t = setTimeout(() => {
         ctl.abort();
-        reject(storeError('BF_STORE_UNAVAILABLE', this, key, `no answer within ${ms} ms`));
+        reject(this.cutOff(key, `no answer within ${ms} ms`));
       }, ms);
       fn(signal).then(
         (v) => (clearTimeout(t), resolve(v)),
@@ -179,14 +216,28 @@ export class TimeoutBackend extends WrappedBackend {
   override async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ObjectInfo> {
     const ctl = new AbortController();
     const signal = opts.signal ? AbortSignal.any([opts.signal, ctl.signal]) : ctl.signal;
+    const { maxEntries, maxMs } = this.listBounds;
+    const end = Date.now() + maxMs;
     const it = this.inner.list(prefix, { ...opts, signal })[Symbol.asyncIterator]();
+    let n = 0;
     try {
       for (;;) {
-        const step = await this.bounded(prefix, () => it.next(), undefined).catch((err) => {
+        const left = end - Date.now();
+        if (left <= 0) {
           ctl.abort();
+          throw this.cutOff(prefix, `the listing did not end within ${maxMs} ms (the store misbehaves)`, true);
+        }
+        const step = await this.bounded(prefix, () => it.next(), undefined, Math.min(this.ms, left)).catch((err) => {
+          ctl.abort();
+          // The step ran into the whole listing's deadline, not its own: say so.
+          if (isCutOff(err) && left < this.ms) throw this.cutOff(prefix, `the listing did not end within ${maxMs} ms (the store misbehaves)`, true);
           throw err;
         });
         if (step.done) return;
+        if (++n > maxEntries) {
+          ctl.abort();
+          throw this.cutOff(prefix, `the listing did not end within ${maxEntries} entries (the store misbehaves)`, true);
+        }
         yield step.value;
       }
     } finally {

@@ -62,6 +62,24 @@ test('timeout: a hung store fails as BF_STORE_UNAVAILABLE in bounded time', asyn
   assert.ok(Date.now() - start < 2000, 'bounded');
 });
 
+test('retry: a call cut off by its timeout is not tried again (a silent store costs one timeout, not four)', async () => {
+  const f = new FaultBackend(new MemBackend());
+  await f.put('k', bytesSource(new Uint8Array(10)));
+  f.hang();
+  // Retries outside the timeout, as the stores were wrapped before: each try used to wait its own timeout.
+  const r = new RetryBackend(new TimeoutBackend(f, 200), { attempts: 4, baseDelayMs: 1, maxDelayMs: 1 });
+  const start = Date.now();
+  assert.equal(await code(r.get('k', new Uint8Array(10), 0)), 'BF_STORE_UNAVAILABLE');
+  assert.equal(f.calls.get, 1, 'tried once');
+  assert.ok(Date.now() - start < 1000, `one timeout: ${Date.now() - start} ms`);
+  // A fast transient failure is still retried, inside the one deadline of a timeout around the retries.
+  f.heal();
+  f.rules.push({ ops: ['get'], error: 'BF_STORE_UNAVAILABLE', times: 2 });
+  const t = new TimeoutBackend(new RetryBackend(f, { attempts: 4, baseDelayMs: 1, maxDelayMs: 1 }), 2000);
+  assert.equal(await t.get('k', new Uint8Array(10), 0), 10);
+  assert.equal(f.calls.get, 4, 'two failures, then the answer');
+});
+
 test('limit: never more calls in flight than the limit', async () => {
   const f = new FaultBackend(new MemBackend());
   let inflight = 0;
