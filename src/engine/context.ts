@@ -1,5 +1,4 @@
 // Shared plumbing for operations: the store, the compute pool, cancellation and progress reporting.
-import { BlockFrameError } from '../errors.js';
 import { ComputePool } from '../compute/pool.js';
 import type { StoreOptions } from '../store/config.js';
 import type { KeyInput } from './keyring.js';
@@ -19,10 +18,6 @@ export interface OperationOptions extends StoreOptions {
   keys?: KeyInput[];
 }
 
-export function checkAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) throw new BlockFrameError('BF_ABORTED', 'operation cancelled');
-}
-
 /** Run `fn` with the caller's pool or a temporary one that is always closed afterwards. */
 export async function withPool<T>(opts: OperationOptions, fn: (pool: ComputePool) => Promise<T>): Promise<T> {
   if (opts.pool) return fn(opts.pool);
@@ -34,26 +29,4 @@ export async function withPool<T>(opts: OperationOptions, fn: (pool: ComputePool
   }
 }
 
-/** Collects the first failure of fire-and-forget promises, so a pipeline can stop at its next step. */
-export class FirstError {
-  private err: unknown;
-  private failed = false;
-  track<T>(p: Promise<T>): Promise<T | undefined> {
-    return p.catch((e) => {
-      if (!this.failed) {
-        this.failed = true;
-        this.err = e;
-      }
-      return undefined;
-    });
-  }
-  throwIfAny(): void {
-    if (this.failed) throw this.err;
-  }
-}
-
-/** Wait for every promise to settle, then fail with the first rejection, if any. */
-export async function settleAll(ps: (Promise<unknown> | undefined)[]): Promise<void> {
-  const failed = (await Promise.allSettled(ps)).find((r) => r.status === 'rejected');
-  if (failed) throw (failed as PromiseRejectedResult).reason;
-}
+export { checkAborted, FirstError, settleAll } from '../flow.js';
