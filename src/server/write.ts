@@ -24,11 +24,21 @@ export function authorize(req: IncomingMessage, policy: WritePolicy): void {
   if (!policy.allowUpload || !policy.token) {
     throw new BlockFrameError('BF_FORBIDDEN', 'this server is read-only (start it with --allow-upload and --token to allow writes)');
   }
-  const m = /^Bearer[ ]+([^\s]+)\s*$/i.exec(req.headers.authorization ?? '');
-  // Equal-length digests: timingSafeEqual never sees the raw lengths, so timing reveals nothing about the token.
-  if (!m || !timingSafeEqual(digest(m[1]!), digest(policy.token))) {
-    throw new BlockFrameError('BF_UNAUTHORIZED', m ? 'the bearer token is wrong' : 'this route needs Authorization: Bearer <token>');
+  if (!bearerMatches(req, policy.token)) {
+    throw new BlockFrameError('BF_UNAUTHORIZED', bearer(req) !== undefined ? 'the bearer token is wrong' : 'this route needs Authorization: Bearer <token>');
   }
+}
+
+/** The token of an `Authorization: Bearer <token>` header (RFC 6750), if there is one. */
+function bearer(req: IncomingMessage): string | undefined {
+  return /^Bearer[ ]+([^\s]+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+}
+
+/** Whether the request carries `Authorization: Bearer <token>` with exactly `token` (compared in constant time). */
+export function bearerMatches(req: IncomingMessage, token: string): boolean {
+  const t = bearer(req);
+  // Equal-length digests: timingSafeEqual never sees the raw lengths, so timing reveals nothing about the token.
+  return t !== undefined && timingSafeEqual(digest(t), digest(token));
 }
 
 /** PUT /files/{name}: stream the body to a private staging file (constant memory), then commit it under `name`. */
