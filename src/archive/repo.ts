@@ -90,11 +90,16 @@ export class Repository {
     }
   }
 
-  /** Every archive directory name on any store (hidden and non-archive names are skipped), sorted. */
-  async listDirs(): Promise<string[]> {
+  /**
+   * Every archive directory name on any store (hidden and non-archive names are skipped), sorted. With
+   * `namePrefix` (no '/'), only names starting with it: the stores list by that prefix, so the cost follows the
+   * matches, not every archive of the root (commit looks up an archive of the same name this way).
+   */
+  async listDirs(namePrefix = ''): Promise<string[]> {
     this.requireRoot();
+    if (namePrefix.includes('/')) throw new BlockFrameError('BF_INTERNAL', `bad archive name prefix ${JSON.stringify(namePrefix)}`);
     const out: string[] = [];
-    for await (const o of this.set.list('', { delimiter: '/' })) {
+    for await (const o of this.set.list(namePrefix, { delimiter: '/' })) {
       if (!o.prefix) continue;
       const name = o.key.slice(0, -1);
       if (!name.startsWith('.') && parseArchiveDirName(name) !== null) out.push(name);
