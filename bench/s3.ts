@@ -106,25 +106,24 @@ interface Endpoint {
   secretAccessKey: string;
 }
 
-/**
- * The small-object row: SMALL_COUNT PutObjects of SMALL_SIZE bytes from CLIENTS SDK clients (another process),
- * into bucket `bucket` (which must exist) of BlockFrame and, in the same run, of radosgw; objects/s each.
- */
-async function smallPutRows(bf: Endpoint, ref: Endpoint | undefined, bucket: string, row: (m: string, v: string) => void, log: (m: string) => void): Promise<Record<string, unknown>> {
-  const load = { bucket, prefix: 'small/', count: SMALL_COUNT, size: SMALL_SIZE, clients: CLIENTS };
-  const what = `${SMALL_COUNT} PutObjects of ${SMALL_SIZE / 1024} KiB, ${CLIENTS} clients`;
-  log(`S3: ${what}`);
-  const b = await smallLoad({ ...load, ...bf });
-  const r = ref ? await smallLoad({ ...load, ...ref }) : undefined;
+/** The load of the small-object row: SMALL_COUNT PutObjects of SMALL_SIZE bytes from CLIENTS SDK clients (another process). */
+function smallRun(e: Endpoint, bucket: string, log: (m: string) => void, who: string): Promise<{ seconds: number; lat: number[] }> {
+  log(`S3: ${SMALL_COUNT} PutObjects of ${SMALL_SIZE / 1024} KiB, ${CLIENTS} clients (${who})`);
+  return smallLoad({ bucket, prefix: 'small/', count: SMALL_COUNT, size: SMALL_SIZE, clients: CLIENTS, ...e });
+}
+
+/** The small-object row from BlockFrame's run `b` and radosgw's `r` (measured in the same bench run), and its raw numbers. */
+function smallRow(b: { seconds: number; lat: number[] }, r: { seconds: number; lat: number[] } | undefined, row: (m: string, v: string) => void): Record<string, unknown> {
   const rate = (x: { seconds: number }) => SMALL_COUNT / x.seconds;
-  const vs = r ? `; radosgw ${rate(r).toFixed(0)} objects/s, p50 ${pct(r.lat, 50).toFixed(0)} ms, BlockFrame at ${(rate(b) / rate(r)).toFixed(2)}x` : '';
-  row(`S3 small PUTs: ${what}`, `${rate(b).toFixed(0)} objects/s (p50 ${pct(b.lat, 50).toFixed(0)} ms, p99 ${pct(b.lat, 99).toFixed(0)} ms${vs})`);
+  const vs = r ? `; radosgw ${rate(r).toFixed(0)} objects/s, p50 ${pct(r.lat, 50).toFixed(0)} ms; BlockFrame at ${(rate(b) / rate(r)).toFixed(2)}x` : '';
+  row(`S3 small PUTs: ${SMALL_COUNT} PutObjects of ${SMALL_SIZE / 1024} KiB, ${CLIENTS} clients`, `${rate(b).toFixed(0)} objects/s (p50 ${pct(b.lat, 50).toFixed(0)} ms, p99 ${pct(b.lat, 99).toFixed(0)} ms${vs})`);
   return { count: SMALL_COUNT, size: SMALL_SIZE, clients: CLIENTS, seconds: b.seconds, objectsPerSecond: rate(b), latMs: b.lat, reference: r ? { seconds: r.seconds, objectsPerSecond: rate(r), latMs: r.lat } : null };
 }
 
 /**
  * `npm run bench -- --s3-small-only`: just the small-PUT row, on a fresh BlockFrame (`serve --s3-port`, archive
- * root under `work`) and a fresh radosgw when Ceph is installed.
+ * root under `work`), then on a fresh radosgw when Ceph is installed (started after BlockFrame's run, so neither
+ * server's daemons compete with the other's load on a small machine).
  */
 export async function benchSmallPuts(o: { work: string; log(msg: string): void }): Promise<{ rows: S3Row[]; raw: Record<string, unknown> }> {
   const rows: S3Row[] = [];
@@ -132,22 +131,26 @@ export async function benchSmallPuts(o: { work: string; log(msg: string): void }
   const dir = join(o.work, 's3-small');
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  const bf = await startCliS3(join(dir, 'archive'), [USER]);
-  const why = cephMissing();
+  let bf: Awaited<ReturnType<typeof startCliS3>> | undefined = await startCliS3(join(dir, 'archive'), [USER]);
   let ceph: CephS3 | undefined;
   try {
+    const mine = { endpoint: bf.endpoint, accessKeyId: USER.accessKey, secretAccessKey: USER.secretKey };
+    await makeBucket(mine, 'small');
+    const b = await smallRun(mine, 'small', o.log, 'BlockFrame');
+    await bf.stop();
+    bf = undefined;
+    const why = cephMissing();
+    let r: { seconds: number; lat: number[] } | undefined;
     if (why === null) {
       o.log('S3: starting the reference radosgw (one-node Ceph)');
       ceph = await startCeph();
+      const ref = { endpoint: ceph.endpoint, accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey };
+      await makeBucket(ref, 'small');
+      r = await smallRun(ref, 'small', o.log, 'radosgw');
     } else row('S3 reference server (radosgw)', `skipped: ${why}`);
-    const mine = { endpoint: bf.endpoint, accessKeyId: USER.accessKey, secretAccessKey: USER.secretKey };
-    const ref = ceph && { endpoint: ceph.endpoint, accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey };
-    await makeBucket(mine, 'small');
-    if (ref) await makeBucket(ref, 'small');
-    const raw = await smallPutRows(mine, ref, 'small', row, o.log);
-    return { rows, raw };
+    return { rows, raw: smallRow(b, r, row) };
   } finally {
-    await bf.stop();
+    await bf?.stop();
     await ceph?.stop();
     await rm(dir, { recursive: true, force: true });
   }
@@ -275,13 +278,9 @@ export async function benchS3(o: S3BenchOptions): Promise<{ rows: S3Row[]; raw: 
       row(`radosgw 1 MiB ranged GET, ${CLIENTS} clients (reference): p50 / p99`, `${pct(ref, 50).toFixed(1)} ms / ${pct(ref, 99).toFixed(1)} ms`);
     }
 
-    raw.smallPuts = await smallPutRows(
-      { endpoint: bf.endpoint, accessKeyId: USER.accessKey, secretAccessKey: USER.secretKey },
-      ceph && { endpoint: ceph.endpoint, accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey },
-      'bench',
-      row,
-      o.log,
-    );
+    const smallBf = await smallRun({ endpoint: bf.endpoint, accessKeyId: USER.accessKey, secretAccessKey: USER.secretKey }, 'bench', o.log, 'BlockFrame');
+    const smallRef = ceph ? await smallRun({ endpoint: ceph.endpoint, accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey }, 'bench', o.log, 'radosgw') : undefined;
+    raw.smallPuts = smallRow(smallBf, smallRef, row);
 
     // Peak RSS under upload load, measured on a fresh server so nothing earlier counts.
     await bf.stop();
