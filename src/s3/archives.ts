@@ -12,9 +12,10 @@ export const archiveName = (bucket: string, key: string): string => `${bucket}/$
 /** Commits that run at once by default: one already keeps both pool workers busy, and each holds 30-40 MiB of slabs. */
 export const DEFAULT_COMMIT_SLOTS = 1;
 /**
- * Objects up to this size commit in a lane of their own, SMALL_COMMIT_SLOTS at a time: such a commit holds well
- * under 4 MiB (its slabs are sized to the input) and spends its time waiting on small writes and fsyncs, which
- * overlap, so one slot would leave the disk and the cores idle. Large commits keep their own slots meanwhile.
+ * Objects up to this size commit in a lane of their own, SMALL_COMMIT_SLOTS at a time: such a commit holds at
+ * most about 4.5 MiB (its slabs are sized to the input: 6 data slabs and 3 parity buffers of RS(1,3); under
+ * 0.5 MiB at 4 KiB) and spends its time waiting on small writes and fsyncs, which overlap, so one slot would
+ * leave the disk and the cores idle (16 at once: at most about 72 MiB). Large commits keep their own slots.
  */
 export const SMALL_OBJECT_BYTES = 256 * 1024;
 export const SMALL_COMMIT_SLOTS = 16;
