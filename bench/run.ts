@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { benchCodec } from './codec.js';
 import { benchBlake3 } from './blake3.js';
 import { benchServe } from './serve.js';
-import { benchS3 } from './s3.js';
+import { benchS3, benchSmallPuts } from './s3.js';
 import { benchTransforms, drainDirty } from './transforms.js';
 import { parseSize } from '../src/layout/units.js';
 import { ComputePool, openArchive, read } from '../src/index.js';
@@ -247,6 +247,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--stores-only')) return storesOnly();
   if (process.argv.includes('--transforms-only')) return transformsOnly();
   if (process.argv.includes('--s3-only')) return s3Only();
+  if (process.argv.includes('--s3-small-only')) return s3SmallOnly();
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   log('codec and BLAKE3 micro-benchmarks');
@@ -425,6 +426,17 @@ async function s3Only(): Promise<void> {
   await mkdir(work, { recursive: true });
   await s3Rows();
   await rm(work, { recursive: true, force: true });
+  printTable();
+}
+
+/** `npm run bench -- --s3-small-only`: just the small-PUT row (BlockFrame and radosgw); raw numbers printed as JSON. */
+async function s3SmallOnly(): Promise<void> {
+  await mkdir(work, { recursive: true });
+  const s = await benchSmallPuts({ work, log });
+  rows.push(...s.rows);
+  const { latMs, reference, ...rest } = s.raw as { latMs: number[]; reference: { latMs: number[] } | null };
+  log(`raw: ${JSON.stringify({ ...rest, reference: reference && { ...reference, latMs: undefined } })}`);
+  void latMs;
   printTable();
 }
 

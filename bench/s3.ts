@@ -1,5 +1,6 @@
 // `npm run bench` S3 rows: `aws s3 cp` of one file up and down through BlockFrame's S3 endpoint against a reference
-// S3 server (one-node Ceph radosgw) and cp, 1 MiB ranged GETs from 16 clients, and peak server RSS under 16 uploads.
+// S3 server (one-node Ceph radosgw) and cp, 1 MiB ranged GETs from 16 clients, 1,000 small PUTs from 16 clients, and
+// peak server RSS under 16 uploads.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,14 +9,20 @@ import { cephMissing, startCeph, type CephS3 } from '../test/helpers/ceph.js';
 import { awsEnv, findAws, startCliS3 } from '../test/s3/helpers.js';
 import type { S3User } from '../src/s3/users.js';
 import type { RangeLoad } from './s3-load.js';
+import type { SmallPutLoad } from './s3-small.js';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { median, pct, makeFile } from './util.js';
 
 const MiB = 1024 ** 2;
 const LOAD = fileURLToPath(new URL('./s3-load.js', import.meta.url));
+const SMALL = fileURLToPath(new URL('./s3-small.js', import.meta.url));
 const USER: S3User = { accessKey: 'BENCHKEY', secretKey: 'bench-secret-0000' };
 /** Clients for the ranged GETs and the concurrent uploads, and the size of each of those uploads. */
 const CLIENTS = 16;
 const UPLOAD_EACH = 64 * MiB;
+/** The small-object row: this many PutObjects of this many bytes (the issue's 1,000 × 4 KiB, 16 clients). */
+const SMALL_COUNT = 1000;
+const SMALL_SIZE = 4096;
 
 export interface S3Row {
   measure: string;
@@ -78,6 +85,84 @@ function rangeLoad(o: RangeLoad): Promise<number[]> {
     p.stderr.on('data', (d) => (err += d));
     p.once('exit', (code) => (code === 0 ? resolve((JSON.parse(out.trim().split('\n').pop()!) as { lat: number[] }).lat) : reject(new Error(`range load failed: ${err}`))));
   });
+}
+
+/** Run the small-PUT load in its own process. */
+function smallLoad(o: SmallPutLoad): Promise<{ seconds: number; lat: number[] }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [SMALL, JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as { seconds: number; lat: number[] }) : reject(new Error(`small-PUT load failed: ${err}`))));
+  });
+}
+
+/** An S3 endpoint and a user of it. */
+interface Endpoint {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** The load of the small-object row: SMALL_COUNT PutObjects of SMALL_SIZE bytes from CLIENTS SDK clients (another process). */
+function smallRun(e: Endpoint, bucket: string, log: (m: string) => void, who: string): Promise<{ seconds: number; lat: number[] }> {
+  log(`S3: ${SMALL_COUNT} PutObjects of ${SMALL_SIZE / 1024} KiB, ${CLIENTS} clients (${who})`);
+  return smallLoad({ bucket, prefix: 'small/', count: SMALL_COUNT, size: SMALL_SIZE, clients: CLIENTS, ...e });
+}
+
+/** The small-object row from BlockFrame's run `b` and radosgw's `r` (measured in the same bench run), and its raw numbers. */
+function smallRow(b: { seconds: number; lat: number[] }, r: { seconds: number; lat: number[] } | undefined, row: (m: string, v: string) => void): Record<string, unknown> {
+  const rate = (x: { seconds: number }) => SMALL_COUNT / x.seconds;
+  const vs = r ? `; radosgw ${rate(r).toFixed(0)} objects/s, p50 ${pct(r.lat, 50).toFixed(0)} ms; BlockFrame at ${(rate(b) / rate(r)).toFixed(2)}x` : '';
+  row(`S3 small PUTs: ${SMALL_COUNT} PutObjects of ${SMALL_SIZE / 1024} KiB, ${CLIENTS} clients`, `${rate(b).toFixed(0)} objects/s (p50 ${pct(b.lat, 50).toFixed(0)} ms, p99 ${pct(b.lat, 99).toFixed(0)} ms${vs})`);
+  return { count: SMALL_COUNT, size: SMALL_SIZE, clients: CLIENTS, seconds: b.seconds, objectsPerSecond: rate(b), latMs: b.lat, reference: r ? { seconds: r.seconds, objectsPerSecond: rate(r), latMs: r.lat } : null };
+}
+
+/**
+ * `npm run bench -- --s3-small-only`: just the small-PUT row, on a fresh BlockFrame (`serve --s3-port`, archive
+ * root under `work`), then on a fresh radosgw when Ceph is installed (started after BlockFrame's run, so neither
+ * server's daemons compete with the other's load on a small machine).
+ */
+export async function benchSmallPuts(o: { work: string; log(msg: string): void }): Promise<{ rows: S3Row[]; raw: Record<string, unknown> }> {
+  const rows: S3Row[] = [];
+  const row = (measure: string, value: string) => rows.push({ measure, value, target: '', met: null });
+  const dir = join(o.work, 's3-small');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  let bf: Awaited<ReturnType<typeof startCliS3>> | undefined = await startCliS3(join(dir, 'archive'), [USER]);
+  let ceph: CephS3 | undefined;
+  try {
+    const mine = { endpoint: bf.endpoint, accessKeyId: USER.accessKey, secretAccessKey: USER.secretKey };
+    await makeBucket(mine, 'small');
+    const b = await smallRun(mine, 'small', o.log, 'BlockFrame');
+    await bf.stop();
+    bf = undefined;
+    const why = cephMissing();
+    let r: { seconds: number; lat: number[] } | undefined;
+    if (why === null) {
+      o.log('S3: starting the reference radosgw (one-node Ceph)');
+      ceph = await startCeph();
+      const ref = { endpoint: ceph.endpoint, accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey };
+      await makeBucket(ref, 'small');
+      r = await smallRun(ref, 'small', o.log, 'radosgw');
+    } else row('S3 reference server (radosgw)', `skipped: ${why}`);
+    return { rows, raw: smallRow(b, r, row) };
+  } finally {
+    await bf?.stop();
+    await ceph?.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function makeBucket(e: Endpoint, bucket: string): Promise<void> {
+  const c = new S3Client({ endpoint: e.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey }, maxAttempts: 1 });
+  try {
+    await c.send(new CreateBucketCommand({ Bucket: bucket }));
+  } finally {
+    c.destroy();
+  }
 }
 
 /** Run `n` awscli uploads at once; resolves when all have succeeded. */
@@ -192,6 +277,10 @@ export async function benchS3(o: S3BenchOptions): Promise<{ rows: S3Row[]; raw: 
       raw.referenceRangeMs = ref;
       row(`radosgw 1 MiB ranged GET, ${CLIENTS} clients (reference): p50 / p99`, `${pct(ref, 50).toFixed(1)} ms / ${pct(ref, 99).toFixed(1)} ms`);
     }
+
+    const smallBf = await smallRun({ endpoint: bf.endpoint, accessKeyId: USER.accessKey, secretAccessKey: USER.secretKey }, 'bench', o.log, 'BlockFrame');
+    const smallRef = ceph ? await smallRun({ endpoint: ceph.endpoint, accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey }, 'bench', o.log, 'radosgw') : undefined;
+    raw.smallPuts = smallRow(smallBf, smallRef, row);
 
     // Peak RSS under upload load, measured on a fresh server so nothing earlier counts.
     await bf.stop();

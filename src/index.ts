@@ -30,7 +30,9 @@ export { chooseTier, DEFAULTS, type Tier, type TierPolicy } from './layout/tiers
 export { parseSize, formatSize } from './layout/units.js';
 export { VERSION } from './version.js';
 export { createBlockFrameServer, type BlockFrameServer, type ServerOptions } from './server/server.js';
+export type { ArchiveVisibility } from './server/visibility.js';
 export { createS3Server, type S3Server, type S3ServerOptions } from './s3/server.js';
+export { anonymousVisibility, loadAnonymousVisibility } from './s3/visibility.js';
 export type { Backend, BackendCaps, ObjectInfo, PutSource, ListOptions } from './store/backend.js';
 export { LocalBackend } from './store/local.js';
 export { fileSource, type InputFile, type InputSource, type InputStat } from './store/input.js';

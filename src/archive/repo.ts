@@ -94,13 +94,16 @@ export class Repository {
   }
 
   /**
-   * Every archive directory name on any store (hidden and non-archive names are skipped), sorted. `onStoreError`
+   * Every archive directory name on any store (hidden and non-archive names are skipped), sorted. With
+   * `namePrefix` (no '/'), only names starting with it: the stores list by that prefix, so the cost follows the
+   * matches, not every archive of the root (commit looks up an archive of the same name this way). `onStoreError`
    * hears of each store that could not be listed (left out; the listing fails only when no store answers).
    */
-  async listDirs(onStoreError?: (d: number, err: unknown) => void): Promise<string[]> {
+  async listDirs(namePrefix = '', onStoreError?: (d: number, err: unknown) => void): Promise<string[]> {
     this.requireRoot();
+    if (namePrefix.includes('/')) throw new BlockFrameError('BF_INTERNAL', `bad archive name prefix ${JSON.stringify(namePrefix)}`);
     const out: string[] = [];
-    for await (const o of this.set.listEach('', { delimiter: '/' }, onStoreError)) {
+    for await (const o of this.set.listEach(namePrefix, { delimiter: '/' }, onStoreError)) {
       if (!o.prefix) continue;
       const name = o.key.slice(0, -1);
       if (!name.startsWith('.') && parseArchiveDirName(name) !== null) out.push(name);
@@ -210,7 +213,7 @@ export class Repository {
   /** All archives with their manifests; damaged ones carry `error` instead of failing the listing. */
   async list(onStoreError?: (d: number, err: unknown) => void): Promise<ArchiveEntry[]> {
     const out: ArchiveEntry[] = [];
-    for (const dir of await this.listDirs(onStoreError)) {
+    for (const dir of await this.listDirs('', onStoreError)) {
       try {
         out.push({ dir, manifest: await this.readManifest(dir) });
       } catch (err) {

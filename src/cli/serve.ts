@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { createBlockFrameServer } from '../server/server.js';
 import { startS3, type S3CliOptions } from './serve-s3.js';
+import { anonymousVisibility, loadAnonymousVisibility } from '../s3/visibility.js';
 import { storeOpts, withCommon, type CommonOptions } from './common.js';
 import { parseCompress } from './commit.js';
 
@@ -22,7 +23,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', '8080')
     .option('--allow-upload', 'accept PUT /files/NAME and POST /files/NAME/repair (needs --token)')
-    .option('--token <token>', 'bearer token for writes (default: $BLOCKFRAME_TOKEN)')
+    .option('--token <token>', "bearer token for writes, and to see S3 buckets' private archives over HTTP (default: $BLOCKFRAME_TOKEN)")
     .option('--compress <how>', 'uploads: compress as commit --compress does (zstd, zstd:LEVEL, auto)')
     .option('--encrypt', "uploads: encrypt with the server's keys (--key-file, --passphrase-file, $BLOCKFRAME_PASSPHRASE)")
     .option('--s3-port <port>', 'also serve the S3 API on this port (see docs/s3.md)')
@@ -36,7 +37,17 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535) throw new BlockFrameError('BF_USAGE', `--port must be 0-65535, not ${JSON.stringify(opts.port)}`);
         const token = opts.token ?? (process.env.BLOCKFRAME_TOKEN || undefined);
         const uploads = { compress: opts.compress === undefined ? undefined : parseCompress(opts.compress), encrypt: opts.encrypt };
-        const bf = createBlockFrameServer({ ...storeOpts(opts), allowUpload: opts.allowUpload, token, uploads });
+        // Archives of S3 buckets are hidden from the start: until the catalogue is loaded, nothing is shown to a
+        // client without the token; then the buckets' rule applies (see docs/http-api.md, "S3 buckets").
+        const bf = createBlockFrameServer({ ...storeOpts(opts), allowUpload: opts.allowUpload, token, uploads, visibility: () => false });
+        if (opts.s3Port === undefined) {
+          bf.setVisibility(
+            await loadAnonymousVisibility(bf.shared.repo.set).catch(async (err) => {
+              await bf.close();
+              throw err;
+            }),
+          );
+        }
         await new Promise<void>((resolve, reject) => {
           bf.server.once('error', (err: NodeJS.ErrnoException) =>
             reject(new BlockFrameError('BF_IO', `cannot listen on ${opts.host}:${opts.port}: ${err.code ?? err.message}`, { errno: err.code }, { cause: err })),
@@ -54,6 +65,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           await bf.close();
           throw err;
         });
+        if (s3) bf.setVisibility(anonymousVisibility(s3.context.catalog));
         await new Promise<void>((resolve) => {
           const stop = () => {
             process.off('SIGINT', stop);

@@ -281,8 +281,7 @@ function ignoredSettings(opts: CommitOptions, m: Manifest): string[] | undefined
 async function sameNameAndSize(store: Repository, name: string, size: number): Promise<{ dir: string; manifest: Manifest }[]> {
   const prefix = `${safeNameComponent(name)}_`;
   const out: { dir: string; manifest: Manifest }[] = [];
-  for (const dir of await store.listDirs()) {
-    if (!dir.startsWith(prefix)) continue;
+  for (const dir of await store.listDirs(prefix)) {
     const manifest = await store.readManifest(dir).catch(() => null);
     if (manifest && manifest.size === size && manifest.name === name) out.push({ dir, manifest });
   }

@@ -141,29 +141,40 @@ export async function list(opts: OperationOptions = {}): Promise<ArchiveListing>
   });
 }
 
+/** Whether the caller may know of archive `dir` (its manifest's `name`; undefined when unreadable). */
+export type ArchiveFilter = (dir: string, name: string | undefined) => boolean;
+
 /**
  * Resolve NAME to exactly one archive directory: an exact directory name, else an exact file name, else a
  * hash prefix (at least 4 hex digits). Several matches are a BF_AMBIGUOUS_NAME error listing the candidates.
+ * With `visible`, archives it refuses do not exist for this lookup (never matched, counted or named in errors).
  */
-export async function resolveArchive(store: Repository, query: string, secrets: readonly KeySecret[] = []): Promise<string> {
-  const dirs = await store.listDirs();
-  if (dirs.includes(query)) return query;
+export async function resolveArchive(store: Repository, query: string, secrets: readonly KeySecret[] = [], visible?: ArchiveFilter): Promise<string> {
+  const all = await store.listDirs();
+  if (all.includes(query) && (!visible || visible(query, (await store.readManifest(query).catch(() => undefined))?.name))) return query;
+  const hidden = new Set<string>();
   const byName: string[] = [];
   // Archives whose manifest can't be read, but whose directory name says they hold this file name.
   const damaged: { dir: string; err: unknown }[] = [];
   const safe = `${safeNameComponent(query)}_`;
   let sealed = 0;
-  for (const dir of dirs) {
+  for (const dir of all) {
     try {
       const m = await store.readManifest(dir);
+      if (visible && !visible(dir, m.name)) {
+        hidden.add(dir);
+        continue;
+      }
       if (isEncrypted(m)) sealed++;
       if (m.name === query) byName.push(dir);
       // An encrypted archive's name is sealed: only a key that opens it can match it.
       else if (isEncrypted(m) && secrets.length && (await openContent(dir, m, secrets).catch(() => null))?.name === query) byName.push(dir);
     } catch (err) {
-      if (dir.startsWith(safe) && dir.length === safe.length + 64) damaged.push({ dir, err });
+      if (visible && !visible(dir, undefined)) hidden.add(dir);
+      else if (dir.startsWith(safe) && dir.length === safe.length + 64) damaged.push({ dir, err });
     }
   }
+  const dirs = hidden.size ? all.filter((d) => !hidden.has(d)) : all;
   let matches = byName;
   if (matches.length === 0 && /^[0-9a-fA-F]{4,64}$/.test(query)) {
     const prefix = query.toLowerCase();

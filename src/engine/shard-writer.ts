@@ -98,17 +98,28 @@ class SyncQueue {
   }
 }
 
+/**
+ * Bytes per data-pass slab for an input of `size` bytes: SLAB, or the input rounded up to whole chunks when that is
+ * less (a slab is always a multiple of the chunk size, as pumpReads' chunk hashing needs). A 4 KiB object then
+ * takes 6 × 64 KiB instead of 6 × 4 MiB, which commits allocate and zero-fill each time.
+ */
+export function dataSlab(size: number, chunkSize: number): number {
+  return Math.min(SLAB, Math.max(1, Math.ceil(size / chunkSize)) * chunkSize);
+}
+
 class ShardWriter {
   readonly syncs = new SyncQueue(MAX_PENDING_SYNCS);
   readonly out: ShardHashes = { data: [], parity: [], chunks: [], level2Parity: [], level2Chunks: [], original: '' };
   /** The whole-file hash is pinned to worker 0 and shard hashes to worker 1, so both cores hash at once. */
   readonly fileHash: HashHandle | undefined;
-  private readonly slabs = new SlabPool(SLABS, SLAB);
+  /** Data-pass slabs (see dataSlab): 24 MiB for a large input, a few chunks for a small one. */
+  private readonly slabs: SlabPool;
   /** One pool for every stripe's parity pass, its slabs as large as the widest stripe needs. */
   private readonly parityBufs: SlabPool;
 
   constructor(private readonly a: WriteShardsArgs) {
     this.fileHash = a.hashInput === false ? undefined : a.pool.openHash(0);
+    this.slabs = new SlabPool(SLABS, dataSlab(a.geometry.size, a.chunkSize));
     const widest = a.geometry.stripes.reduce((mx, st) => {
       const width = viewsPerSlice(st.dataShards, st.parityShards, a.geometry.tier === 4);
       return Math.max(mx, width * parityStep(width, st.shardSize, a.chunkSize));

@@ -3,6 +3,7 @@ import { commitInput } from '../engine/commit.js';
 import type { InputSource } from '../store/input.js';
 import { deleteArchive } from '../engine/delete.js';
 import { isPublished } from '../engine/find.js';
+import { Slots } from '../slots.js';
 import type { ObjectRecord } from './catalog.js';
 import type { S3Context } from './http.js';
 
@@ -11,14 +12,33 @@ export const archiveName = (bucket: string, key: string): string => `${bucket}/$
 
 /** Commits that run at once by default: one already keeps both pool workers busy, and each holds 30-40 MiB of slabs. */
 export const DEFAULT_COMMIT_SLOTS = 1;
+/**
+ * Objects up to this size commit in a lane of their own, SMALL_COMMIT_SLOTS at a time: such a commit holds at
+ * most about 4.5 MiB (its slabs are sized to the input: 6 data slabs and 3 parity buffers of RS(1,3); under
+ * 0.5 MiB at 4 KiB) and spends its time waiting on small writes and fsyncs, which overlap, so one slot would
+ * leave the disk and the cores idle (16 at once: at most about 72 MiB). Large commits keep their own slots.
+ */
+export const SMALL_OBJECT_BYTES = 256 * 1024;
+export const SMALL_COMMIT_SLOTS = 16;
+/** The small-object lane of each server, by its large-commit slots (the context is not changed for it). */
+const smallLanes = new WeakMap<Slots, Slots>();
+
+function laneFor(ctx: S3Context, size: number): Slots {
+  if (size > SMALL_OBJECT_BYTES) return ctx.commits;
+  let lane = smallLanes.get(ctx.commits);
+  if (!lane) smallLanes.set(ctx.commits, (lane = new Slots(SMALL_COMMIT_SLOTS)));
+  return lane;
+}
 
 /**
  * Commit the verified body read from `input` (a spool file, or the staged parts) as the archive of bucket/key;
- * returns its directory. Commits take one of `ctx.commits`' slots, so many concurrent uploads completing at once
- * queue instead of each holding its own commit buffers (peak memory stays bounded; throughput is the disk's).
+ * returns its directory. Commits take one of `ctx.commits`' slots (objects up to SMALL_OBJECT_BYTES: one of the
+ * small-object lane's), so many concurrent uploads completing at once queue instead of each holding its own
+ * commit buffers (peak memory stays bounded; throughput is the disk's).
  */
 export async function commitObject(ctx: S3Context, input: InputSource, bucket: string, key: string, signal?: AbortSignal): Promise<string> {
-  const r = await ctx.commits.run(() => commitInput(input, { name: archiveName(bucket, key), storeSet: ctx.repo.set, pool: ctx.pool, signal }));
+  const lane = laneFor(ctx, (await input.stat()).size);
+  const r = await lane.run(() => commitInput(input, { name: archiveName(bucket, key), storeSet: ctx.repo.set, pool: ctx.pool, signal }));
   return r.dir;
 }
 

@@ -68,6 +68,8 @@ export function recordKey(bucket: string, key: string): string {
 export class Catalog {
   private readonly buckets = new Map<string, BucketState>();
   private readonly refs = new Map<string, number>();
+  /** Archive directory → bucket → how many of its keys refer to it (for bucketsOf). */
+  private readonly owners = new Map<string, Map<string, number>>();
   private readonly keyLock = new KeyedMutex();
 
   private constructor(private readonly store: Backend) {}
@@ -90,17 +92,28 @@ export class Catalog {
         if (!b) continue; // a record left behind by a bucket deleted mid-way
         const rec = JSON.parse(new TextDecoder().decode(bytes)) as ObjectRecord;
         b.objects.set(rec.key, rec);
-        c.ref(rec.dir, 1);
+        c.ref(bucket, rec.dir, 1);
       }
     };
     await Promise.all(Array.from({ length: LOAD_PARALLEL }, worker));
     return c;
   }
 
-  private ref(dir: string, delta: number): void {
+  private ref(bucket: string, dir: string, delta: number): void {
     const n = (this.refs.get(dir) ?? 0) + delta;
     if (n <= 0) this.refs.delete(dir);
     else this.refs.set(dir, n);
+    const by = this.owners.get(dir) ?? new Map<string, number>();
+    const m = (by.get(bucket) ?? 0) + delta;
+    if (m <= 0) by.delete(bucket);
+    else by.set(bucket, m);
+    if (by.size === 0) this.owners.delete(dir);
+    else this.owners.set(dir, by);
+  }
+
+  /** The buckets with at least one key referring to archive `dir` (none: not an object's archive). */
+  bucketsOf(dir: string): string[] {
+    return [...(this.owners.get(dir)?.keys() ?? [])];
   }
 
   /** How many keys (in all buckets) refer to archive `dir`. */
@@ -180,8 +193,8 @@ export class Catalog {
       await this.store.put(recordKey(bucket, rec.key), textSource(`${JSON.stringify(rec)}\n`));
       const old = b.objects.get(rec.key);
       b.objects.set(rec.key, rec);
-      this.ref(rec.dir, 1);
-      if (old) this.ref(old.dir, -1);
+      this.ref(bucket, rec.dir, 1);
+      if (old) this.ref(bucket, old.dir, -1);
       else if (b.sorted) b.sorted.splice(lowerBound(b.sorted, rec.key), 0, rec.key);
       return old;
     });
@@ -195,7 +208,7 @@ export class Catalog {
       await this.store.delete(recordKey(bucket, key));
       const old = b.objects.get(key)!;
       b.objects.delete(key);
-      this.ref(old.dir, -1);
+      this.ref(bucket, old.dir, -1);
       if (b.sorted) {
         const i = lowerBound(b.sorted, key);
         if (b.sorted[i] === key) b.sorted.splice(i, 1);

@@ -13,6 +13,7 @@ import { archiveCtx, readFailure, readShard, statShard, type ArchiveCtx } from '
 import type { ArchiveCache } from './cache.js';
 import { badRequest, contentDisposition, notFound, OCTET, sendJson } from './http-util.js';
 import { parseRangeHeader } from './ranges.js';
+import type { ArchiveVisibility } from './visibility.js';
 
 export interface ApiContext {
   repo: Repository;
@@ -29,15 +30,19 @@ function publicSummary(s: ArchiveSummary): Omit<ArchiveSummary, 'path'> {
   return out as Omit<ArchiveSummary, 'path'>;
 }
 
-export async function listArchives(res: ServerResponse, ctx: ApiContext): Promise<void> {
+/** GET /api/archives: every archive `view` lets the caller see (all without a view), and the damaged ones. */
+export async function listArchives(res: ServerResponse, ctx: ApiContext, view?: ArchiveVisibility): Promise<void> {
   const l = await list({ storeSet: ctx.repo.set, keys: ctx.keys });
+  // An encrypted archive's shown name may be the opened one: the policy judges the manifest's (absent: sealed).
+  const archives = view ? l.archives.filter((a) => view(a.dir, a.encryption ? undefined : a.name)) : l.archives;
+  const damaged = view ? l.damaged.filter((d) => view(d.dir, undefined)) : l.damaged;
   // Stores by number and reason only: their locations are not sent.
   const unlisted = l.unlisted.map(({ store, code }) => ({ store, code }));
-  sendJson(res, 200, { archives: l.archives.map((a) => ({ ...publicSummary(a), health: null })), damaged: l.damaged, unlisted });
+  sendJson(res, 200, { archives: archives.map((a) => ({ ...publicSummary(a), health: null })), damaged, unlisted });
 }
 
-export async function archiveInfo(res: ServerResponse, ctx: ApiContext, name: string): Promise<void> {
-  const dir = await ctx.cache.resolve(name);
+export async function archiveInfo(res: ServerResponse, ctx: ApiContext, name: string, view?: ArchiveVisibility): Promise<void> {
+  const dir = await ctx.cache.resolve(name, view);
   const manifest = await ctx.repo.readManifest(dir);
   const opened = isEncrypted(manifest) ? await openContent(dir, manifest, await loadSecrets(ctx.keys)).catch(() => undefined) : undefined;
   sendJson(res, 200, { summary: publicSummary(summarize(ctx.repo, dir, manifest, opened)), manifest, healedOnRead: ctx.cache.healedFiles(dir) });
@@ -57,8 +62,8 @@ export interface ShardHealth {
   store: number;
 }
 
-export async function archiveHealth(res: ServerResponse, ctx: ApiContext, name: string): Promise<void> {
-  const dir = await ctx.cache.resolve(name);
+export async function archiveHealth(res: ServerResponse, ctx: ApiContext, name: string, view?: ArchiveVisibility): Promise<void> {
+  const dir = await ctx.cache.resolve(name, view);
   const h = await verifyArchive(ctx.repo, dir, ctx.pool);
   const states = new Map(h.problems.filter((p) => p.kind === 'missing' || p.kind === 'truncated' || p.kind === 'corrupt').map((p) => [p.path, p.kind]));
   const shards = h.manifest ? shardList(archiveCtx(ctx.repo, dir, h.manifest, ctx.pool)) : [];
@@ -93,11 +98,11 @@ function index(raw: string, what: string): number {
  * (damaged or not) with its expected BLAKE3 from the manifest, so another machine can fetch and check pieces. The
  * shard is looked up in the manifest by integer indexes; the request never supplies a path.
  */
-export async function serveShard(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, name: string, level: 1 | 2, stripeRaw: string, role: string, indexRaw: string): Promise<void> {
+export async function serveShard(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, name: string, level: 1 | 2, stripeRaw: string, role: string, indexRaw: string, view?: ArchiveVisibility): Promise<void> {
   const r = shardRole(level, role);
   const si = index(stripeRaw, 'stripe');
   const i = index(indexRaw, 'index');
-  const dir = await ctx.cache.resolve(name);
+  const dir = await ctx.cache.resolve(name, view);
   const manifest = await ctx.repo.readManifest(dir);
   const sh = findShard(manifest, level, si, r, i);
   await sendShard(req, res, archiveCtx(ctx.repo, dir, manifest, ctx.pool), sh);

@@ -1,6 +1,6 @@
 // The server's archive cache: name → directory resolution and a small LRU of open readers, shared by requests.
 import type { ComputePool } from '../compute/pool.js';
-import { resolveArchive } from '../engine/find.js';
+import { resolveArchive, type ArchiveFilter } from '../engine/find.js';
 import { loadSecrets, type KeyInput } from '../engine/keyring.js';
 import type { KeySecret } from '../transform/keys.js';
 import { openArchive, type OpenArchive } from '../engine/read.js';
@@ -27,7 +27,8 @@ const RESOLVE_TTL_MS = 2000;
 
 export class ArchiveCache {
   private readonly open = new Map<string, Entry>();
-  private readonly names = new Map<string, { dir: string; at: number }>();
+  /** Resolutions by "a:" (all archives) or "v:" (through a visibility policy) + query, with the manifest's name. */
+  private readonly names = new Map<string, { dir: string; name?: string; at: number }>();
   /** Damage healed on the fly while serving, by archive directory: logged once per file, shown by the API and UI. */
   private readonly healed = new Map<string, Damage[]>();
 
@@ -60,19 +61,26 @@ export class ArchiveCache {
     );
   }
 
-  /** The archive directory for a file name, directory name or hash prefix (errors as resolveArchive). */
-  async resolve(query: string): Promise<string> {
-    const hit = this.names.get(query);
-    if (hit && Date.now() - hit.at < RESOLVE_TTL_MS) return hit.dir;
-    const dir = await resolveArchive(this.repo, query, await this.loadKeys());
+  /**
+   * The archive directory for a file name, directory name or hash prefix (errors as resolveArchive). With
+   * `visible`, only archives it allows are found (others are BF_ARCHIVE_NOT_FOUND, as if absent); a remembered
+   * resolution is checked against it again on every use, so a policy change applies at once.
+   */
+  async resolve(query: string, visible?: ArchiveFilter): Promise<string> {
+    const key = `${visible ? 'v' : 'a'}:${query}`;
+    const hit = this.names.get(key);
+    if (hit && Date.now() - hit.at < RESOLVE_TTL_MS && (!visible || visible(hit.dir, hit.name))) return hit.dir;
+    const names = new Map<string, string | undefined>();
+    const seen = visible && ((d: string, n: string | undefined) => (names.set(d, n), visible(d, n)));
+    const dir = await resolveArchive(this.repo, query, await this.loadKeys(), seen || undefined);
     if (this.names.size > 1024) this.names.clear();
-    this.names.set(query, { dir, at: Date.now() });
+    this.names.set(key, { dir, name: names.get(dir), at: Date.now() });
     return dir;
   }
 
-  /** Lease the open archive for `query`, opening it (once) if needed. */
-  async lease(query: string): Promise<Lease> {
-    return this.leaseDir(await this.resolve(query));
+  /** Lease the open archive for `query` (found as resolve() finds it), opening it (once) if needed. */
+  async lease(query: string, visible?: ArchiveFilter): Promise<Lease> {
+    return this.leaseDir(await this.resolve(query, visible));
   }
 
   /** Lease archive directory `dir` as it is named (no name resolution: the caller knows the directory). */

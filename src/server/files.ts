@@ -6,6 +6,7 @@ import { BlockFrameError } from '../errors.js';
 import type { ArchiveCache } from './cache.js';
 import type { ReadAhead } from '../engine/read-ahead.js';
 import { contentDisposition, contentTypeFor, drained, queryFlag } from './http-util.js';
+import type { ArchiveVisibility } from './visibility.js';
 import { ifRangeHolds, noneMatch, notModifiedSince, parseRangeHeader, type Span } from './ranges.js';
 
 /**
@@ -24,8 +25,9 @@ export const CONTENT_SECURITY = {
 /**
  * GET/HEAD of one archived file. A read that fails before anything was sent is tried once more on a freshly
  * opened archive (the manifest or the files may have been replaced meanwhile, say by a repair or a rewrite).
+ * With `view`, archives it hides are not found (404 BF_ARCHIVE_NOT_FOUND).
  */
-export async function serveFile(req: IncomingMessage, res: ServerResponse, cache: ArchiveCache, windows: ReadAhead, name: string, idleMs = 0): Promise<void> {
+export async function serveFile(req: IncomingMessage, res: ServerResponse, cache: ArchiveCache, windows: ReadAhead, name: string, idleMs = 0, view?: ArchiveVisibility): Promise<void> {
   if (streams >= MAX_STREAMS) {
     res.setHeader('Retry-After', '1');
     throw new BlockFrameError('BF_SERVER_BUSY', `the server is streaming ${streams} files, its limit; retry shortly`);
@@ -33,19 +35,19 @@ export async function serveFile(req: IncomingMessage, res: ServerResponse, cache
   streams++;
   res.once('close', () => streams--);
   try {
-    await serveOnce(req, res, cache, windows, name, idleMs);
+    await serveOnce(req, res, cache, windows, name, idleMs, view);
   } catch (err) {
     if (res.headersSent || !(err instanceof BlockFrameError) || !RETRIED.has(err.code)) throw err;
     cache.invalidate(typeof err.context.archive === 'string' ? err.context.archive : undefined);
-    await serveOnce(req, res, cache, windows, name, idleMs);
+    await serveOnce(req, res, cache, windows, name, idleMs, view);
   }
 }
 
 /** Failures a reopened archive may not have. */
 const RETRIED = new Set(['BF_UNRECOVERABLE', 'BF_HASH_MISMATCH', 'BF_MANIFEST_INVALID', 'BF_MANIFEST_MISSING', 'BF_STORE_CONFIG']);
 
-async function serveOnce(req: IncomingMessage, res: ServerResponse, cache: ArchiveCache, windows: ReadAhead, name: string, idleMs: number): Promise<void> {
-  const lease = await cache.lease(name);
+async function serveOnce(req: IncomingMessage, res: ServerResponse, cache: ArchiveCache, windows: ReadAhead, name: string, idleMs: number, view?: ArchiveVisibility): Promise<void> {
+  const lease = await cache.lease(name, view);
   try {
     const m = lease.archive.manifest;
     const size = m.size;

@@ -36,12 +36,26 @@ export function contentTypeFor(name: string): string {
   return TYPES[name.slice(dot + 1).toLowerCase()] ?? OCTET;
 }
 
-/** RFC 6266 Content-Disposition with an ASCII fallback filename and the exact UTF-8 name in filename*. */
+/**
+ * RFC 6266 Content-Disposition: `inline` or `attachment`, an ASCII `filename` fallback and the exact name in
+ * `filename*` (RFC 8187 ext-value, UTF-8, percent-encoded: every byte outside attr-char, so quotes, '\\', ';',
+ * '%', control characters and non-ASCII all survive). Only the part after the last '/' is the file name (an S3
+ * archive's name is "bucket/key"; RFC 6266 §4.3 has recipients drop directory parts anyway); a backslash is an
+ * ordinary character of a POSIX name, not a separator. Lone UTF-16 surrogates (not encodable) become U+FFFD.
+ * Returns ASCII only, so Node accepts it as a header value.
+ */
 export function contentDisposition(name: string, attachment: boolean): string {
-  const base = name.split(/[/\\]/).pop() || 'download';
-  const ascii = base.replace(/[^\x20-\x7e]|["\\%]/g, '_');
+  const base = wellFormed(name.slice(name.lastIndexOf('/') + 1)) || 'download';
+  // quoted-string fallback (RFC 9110 §5.6.4): printable ASCII without '"' and '\\'; '%' too, which some agents decode.
+  const ascii = base.replace(/[^\x20-\x7e]|["\\%]/gu, '_'); // one '_' per code point
+  // encodeURIComponent leaves A-Z a-z 0-9 - _ . ! ~ * ' ( ); of these, ' ( ) * are not RFC 8187 attr-chars.
   const star = encodeURIComponent(base).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `${attachment ? 'attachment' : 'inline'}; filename="${ascii}"; filename*=UTF-8''${star}`;
+}
+
+/** `s` with every unpaired UTF-16 surrogate replaced by U+FFFD (encodeURIComponent throws on those). */
+function wellFormed(s: string): string {
+  return s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

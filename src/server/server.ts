@@ -12,7 +12,9 @@ import { ReadAhead } from '../engine/read-ahead.js';
 import { badRequest, decodeSegment, methodNotAllowed, notFound, sendError, sendJson } from './http-util.js';
 import { OPENAPI } from './openapi.js';
 import { serveUi } from './static.js';
-import { authorize, repairRoute, upload, type WritePolicy } from './write.js';
+import { requestView, type ArchiveVisibility } from './visibility.js';
+import { repairRoute, upload } from './write.js';
+import { authorize, type WritePolicy } from './bearer.js';
 
 /** Where the archives are (`archive`, `stores`, `config`, or an open `storeSet`), and what writes are allowed. */
 export interface ServerOptions extends StoreOptions {
@@ -28,12 +30,19 @@ export interface ServerOptions extends StoreOptions {
   uploads?: { compress?: number | 'auto'; encrypt?: boolean };
   /** Bytes of verified read windows all file responses may hold at once (default 64 MiB). */
   windowBudget?: number;
+  /**
+   * Which archives a request without the bearer token may see (see ArchiveVisibility); default: all. `serve
+   * --s3-port` passes the S3 buckets' rule. Changeable later with setVisibility().
+   */
+  visibility?: ArchiveVisibility;
 }
 
 export interface BlockFrameServer {
   server: Server;
   /** What is served: the archive root, or the store set's label. */
   root: string;
+  /** Replace the visibility policy (undefined: every archive visible); applies to the next request. */
+  setVisibility(v: ArchiveVisibility | undefined): void;
   /** Window memory free and in all (free equals total when no response holds a window), and the most held at once. */
   windowBudget(): { free: number; total: number; peak: number };
   /** Stop accepting connections, drop open ones, close cached archives and the compute pool. */
@@ -64,8 +73,9 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   // Local directories never appear in error bodies (longest first, so a root is cut before its parent).
   const redact = [repo.label, ...repo.set.domains.map((d) => d.label)].filter((l) => l.startsWith('/')).sort((a, b) => b.length - a.length);
   const idleMs = opts.idleMs ?? IDLE_MS;
+  let visibility = opts.visibility;
   const server = createServer((req, res) => {
-    route(req, res, ctx, policy, windows, idleMs).catch((err) => {
+    route(req, res, ctx, policy, windows, idleMs, requestView(req, policy, visibility)).catch((err) => {
       // A write refused before its body was read: close the connection rather than read a body we do not want.
       sendError(res, err, req.method === 'PUT' && !req.complete ? { Connection: 'close' } : {}, redact);
     });
@@ -79,6 +89,9 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
     server,
     root: repo.label,
     shared: { repo, pool, cache, windows },
+    setVisibility: (v) => {
+      visibility = v;
+    },
     windowBudget: () => ({ free: windows.budgetFree, total: windows.budgetTotal, peak: windows.budget.peakUsed }),
     close() {
       closing ??= (async () => {
@@ -99,7 +112,8 @@ function allow(req: IncomingMessage, methods: string[]): void {
   if (!methods.includes(req.method ?? '')) throw methodNotAllowed(req.method ?? '?', methods);
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, policy: WritePolicy, windows: ReadAhead, idleMs: number): Promise<void> {
+/** `view`: the archives this request may see (undefined: all). */
+async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, policy: WritePolicy, windows: ReadAhead, idleMs: number, view: ArchiveVisibility | undefined): Promise<void> {
   const url = req.url ?? '';
   if (!url.startsWith('/')) throw badRequest('the request target must be an absolute path');
   const rawPath = url.split('?')[0]!;
@@ -128,7 +142,7 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext,
       noIdleTimeout(req);
       return upload(req, res, ctx, name, policy);
     }
-    return serveFile(req, res, ctx.cache, windows, name, idleMs);
+    return serveFile(req, res, ctx.cache, windows, name, idleMs, view);
   }
   if (raw[0] === 'files' && raw.length === 3 && raw[2] === 'repair') {
     const name = decodeSegment(raw[1]!);
@@ -140,25 +154,25 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext,
   if (raw[0] === 'api' && raw[1] === 'archives') {
     if (raw.length === 2 || (raw.length === 3 && raw[2] === '')) {
       allow(req, READ);
-      return listArchives(res, ctx);
+      return listArchives(res, ctx, view);
     }
     const name = decodeSegment(raw[2]!);
     if (raw.length === 3) {
       allow(req, READ);
-      return archiveInfo(res, ctx, name);
+      return archiveInfo(res, ctx, name, view);
     }
     if (raw.length === 4 && raw[3] === 'health') {
       allow(req, READ);
       noIdleTimeout(req);
-      return archiveHealth(res, ctx, name);
+      return archiveHealth(res, ctx, name, view);
     }
     if (raw.length === 7 && raw[3] === 'shards') {
       allow(req, READ);
-      return serveShard(req, res, ctx, name, 1, raw[4]!, raw[5]!, raw[6]!);
+      return serveShard(req, res, ctx, name, 1, raw[4]!, raw[5]!, raw[6]!, view);
     }
     if (raw.length === 7 && raw[3] === 'level2') {
       allow(req, READ);
-      return serveShard(req, res, ctx, name, 2, raw[4]!, raw[5]!, raw[6]!);
+      return serveShard(req, res, ctx, name, 2, raw[4]!, raw[5]!, raw[6]!, view);
     }
   }
   throw notFound(`route ${rawPath}`);

@@ -1,35 +1,15 @@
 // The write routes, off by default: bearer-token auth, PUT /files/{name} (streamed upload → commit), repair.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { commit, type CommitOptions } from '../engine/commit.js';
+import { commit } from '../engine/commit.js';
 import { repair } from '../engine/repair.js';
 import { BlockFrameError } from '../errors.js';
 import type { ApiContext } from './api.js';
 import { sendJson } from './http-util.js';
+import type { WritePolicy } from './bearer.js';
+
 import { spoolFor } from '../archive/shards.js';
-
-export interface WritePolicy {
-  allowUpload: boolean;
-  token?: string;
-  /** Transforms for uploads, and the server's keys. */
-  commit?: Pick<CommitOptions, 'compress' | 'encrypt' | 'keys'>;
-}
-
-const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
-
-/** Refuse unless uploads are on and the request carries `Authorization: Bearer <token>` (compared in constant time). */
-export function authorize(req: IncomingMessage, policy: WritePolicy): void {
-  if (!policy.allowUpload || !policy.token) {
-    throw new BlockFrameError('BF_FORBIDDEN', 'this server is read-only (start it with --allow-upload and --token to allow writes)');
-  }
-  const m = /^Bearer[ ]+([^\s]+)\s*$/i.exec(req.headers.authorization ?? '');
-  // Equal-length digests: timingSafeEqual never sees the raw lengths, so timing reveals nothing about the token.
-  if (!m || !timingSafeEqual(digest(m[1]!), digest(policy.token))) {
-    throw new BlockFrameError('BF_UNAUTHORIZED', m ? 'the bearer token is wrong' : 'this route needs Authorization: Bearer <token>');
-  }
-}
 
 /** PUT /files/{name}: stream the body to a private staging file (constant memory), then commit it under `name`. */
 export async function upload(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, name: string, policy?: WritePolicy): Promise<void> {

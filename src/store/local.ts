@@ -1,6 +1,6 @@
 // The local-directory backend: one key is one file under the root, written through a temp file, fsync and rename.
 // Symlinks inside the root are never followed (a link is listed as an entry of its own and reads as missing).
-import { constants, type Dirent } from 'node:fs';
+import { constants, type Dirent, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
@@ -69,6 +69,21 @@ export function classifyFsError(b: { label: string }, key: string, err: unknown,
   }
 }
 
+/** A descriptor getHeld() keeps open: when it was opened, the reads using it now, and whether it is to be closed. */
+interface Held {
+  fh: Promise<FileHandle>;
+  /** The descriptor's fstat at open: its identity. */
+  st: Promise<Stats>;
+  at: number;
+  users: number;
+  dropped: boolean;
+}
+
+/** Same file, unchanged: device, inode, size, modification and status-change times (ns precision where the OS has it). */
+function sameFile(a: Stats, b: Stats): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+}
+
 export class LocalBackend implements Backend {
   readonly root: string;
   readonly label: string;
@@ -114,8 +129,10 @@ export class LocalBackend implements Backend {
 
   /**
    * get() through a descriptor kept open for HOLD_MS after it was opened (checked as get() checks: real parent
-   * directories, no symlink, a regular file), at most HELD_MAX of them: one pread per call instead of four
-   * lstats, open, fstat and close. A file renamed over meanwhile (repair) still reads as it was for up to HOLD_MS.
+   * directories, no symlink, a regular file), at most HELD_MAX of them: one lstat and one pread per call instead
+   * of four lstats, open, fstat and close. The lstat compares the path's identity (dev, ino, size, mtime, ctime)
+   * with the held descriptor's: a file replaced meanwhile by any process (a CLI repair renames new shards into
+   * place) is reopened at once, never read through the old descriptor.
    */
   async getHeld(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
     throwIfAborted(this, key, signal);
@@ -125,8 +142,25 @@ export class LocalBackend implements Backend {
       this.unhold(key, h);
       h = undefined;
     }
+    if (h) {
+      const checked = h;
+      checked.users++; // pinned while looking: not closed under us
+      let same = false;
+      try {
+        same = await this.stillSame(key, checked);
+      } finally {
+        this.release(checked);
+      }
+      if (!same || checked.dropped) {
+        this.unhold(key, checked);
+        h = this.held.get(key); // another call may have reopened it meanwhile
+      }
+    }
     if (!h) {
-      h = { fh: this.openChecked(key), at: now, users: 0, dropped: false };
+      const opened = this.openStat(key);
+      const st = opened.then((o) => o.st);
+      st.catch(() => undefined); // a failed open is reported through fh
+      h = { fh: opened.then((o) => o.fh), st, at: now, users: 0, dropped: false };
       this.held.set(key, h);
       if (this.held.size > HELD_MAX) this.unhold(...this.held.entries().next().value!);
       this.sweeper ??= setInterval(() => this.sweep(), HOLD_MS).unref();
@@ -140,15 +174,36 @@ export class LocalBackend implements Backend {
       this.unhold(key, entry);
       throw classifyFsError(this, key, err, 'reading');
     } finally {
-      entry.users--;
-      if (entry.dropped && entry.users === 0) void entry.fh.then((fh) => fh.close()).catch(() => undefined);
+      this.release(entry);
     }
   }
 
-  private readonly held = new Map<string, { fh: Promise<FileHandle>; at: number; users: number; dropped: boolean }>();
+  /** One user of `h` is done: close it if it was dropped meanwhile and this was the last. */
+  private release(h: Held): void {
+    h.users--;
+    if (h.dropped && h.users === 0) void h.fh.then((fh) => fh.close()).catch(() => undefined);
+  }
+
+  private readonly held = new Map<string, Held>();
+
+  /**
+   * Whether `key`'s path still names the file `h` holds open: same device and inode, size, mtime and ctime. False
+   * when it was renamed over, removed, written in place, or cannot be looked up (the reopen then reports why).
+   */
+  private async stillSame(key: string, h: Held): Promise<boolean> {
+    let held: Stats;
+    try {
+      held = await h.st;
+    } catch {
+      return false;
+    }
+    const now = await lstat(this.pathOf(key)).catch(() => null);
+    return now !== null && sameFile(held, now);
+  }
+
   private sweeper?: ReturnType<typeof setInterval>;
 
-  private unhold(key: string, h: { fh: Promise<FileHandle>; users: number; dropped: boolean }): void {
+  private unhold(key: string, h: Held): void {
     if (this.held.get(key) === h) this.held.delete(key);
     if (h.dropped) return;
     h.dropped = true;
@@ -169,6 +224,11 @@ export class LocalBackend implements Backend {
   }
 
   private async openChecked(key: string): Promise<FileHandle> {
+    return (await this.openStat(key)).fh;
+  }
+
+  /** openChecked(), also giving the descriptor's fstat. */
+  private async openStat(key: string): Promise<{ fh: FileHandle; st: Stats }> {
     const path = this.pathOf(key);
     if (!(await this.realParents(key))) throw storeError('BF_STORE_KEY_MISSING', this, key, 'no such file (or a parent is not a plain directory)');
     let fh: FileHandle;
@@ -178,12 +238,13 @@ export class LocalBackend implements Backend {
       throw classifyFsError(this, key, err, 'opening');
     }
     try {
-      if (!(await fh.stat()).isFile()) throw storeError('BF_STORE_NOT_A_FILE', this, key, 'not a regular file');
+      const st = await fh.stat();
+      if (!st.isFile()) throw storeError('BF_STORE_NOT_A_FILE', this, key, 'not a regular file');
+      return { fh, st };
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw classifyFsError(this, key, err, 'opening');
     }
-    return fh;
   }
 
   async stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null> {

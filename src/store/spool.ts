@@ -68,7 +68,8 @@ export class Spool {
   async create(rel: string): Promise<SpoolFile> {
     const p = this.path(rel);
     try {
-      await mkdir(join(p, '..'), { recursive: true });
+      // The spool directory itself exists: only a nested path needs its directories made.
+      if (rel.includes('/')) await mkdir(join(p, '..'), { recursive: true });
       return wrap(await open(p, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o444), p);
     } catch (err) {
       throw fromSystemError(err, p, 'creating a spool file');
