@@ -2,7 +2,7 @@
 // manifest fault combinations (15). Real files, the real CLI in child processes, the library where exact state matters.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, tempDir, writeRandomFile } from '../helpers/fixtures.js';
 
@@ -51,3 +51,46 @@ describe('issue 18.13: names up to the file-system limit archive', () => {
 });
 
 
+
+describe('issue 18.14: an empty file whose shards were all deleted', () => {
+  let root: string;
+  let cleanup: () => Promise<void>;
+  before(async () => ({ dir: root, cleanup } = await tempDir('bf-empty-')));
+  after(() => cleanup());
+
+  for (const tier of ['1', '2', '3']) {
+    test(`tier ${tier}: verify and repair agree with cat and restore (repairable, then rebuilt from the manifest), with and without chunks.idx`, async () => {
+      const archive = join(root, `t${tier}`);
+      const src = join(root, `empty${tier}.bin`);
+      await writeFile(src, new Uint8Array(0));
+      assert.equal(runCli(['commit', src, '--archive', archive, '--tier', tier]).status, 0);
+      const [dir] = (await readdir(archive)).filter((d) => !d.startsWith('.'));
+      const adir = join(archive, dir!);
+      const m = JSON.parse(await readFile(join(adir, 'manifest.json'), 'utf8'));
+      const shards: string[] = m.stripes.flatMap((s: { data: { path: string }[]; parity: { path: string }[] }) => [...s.data, ...s.parity].map((x) => x.path));
+      assert.equal(shards.length, 4);
+      for (const p of shards) await rm(join(adir, p));
+      if (tier === '3') await rm(join(adir, 'chunks.idx'));
+      // cat and restore read nothing, so they succeed ...
+      const cat = runCli(['cat', `empty${tier}.bin`, '--archive', archive]);
+      assert.equal(cat.status, 0, cat.stderr);
+      assert.equal(cat.stdout, '');
+      // ... and verify agrees that nothing is lost: every shard is repairable (exit 3), none unrecoverable (exit 4).
+      const v = runCli(['verify', `empty${tier}.bin`, '--archive', archive, '--json']);
+      assert.equal(v.status, 3, v.stdout + v.stderr);
+      const doc = JSON.parse(v.stdout);
+      assert.equal(doc.archives[0].status, 'repairable');
+      assert.ok(doc.archives[0].problems.every((p: { repairable: boolean }) => p.repairable));
+      const dry = runCli(['repair', `empty${tier}.bin`, '--archive', archive, '--dry-run']);
+      assert.equal(dry.status, 3, dry.stdout + dry.stderr);
+      assert.match(dry.stdout, /from the manifest: an empty shard/);
+      const rep = runCli(['repair', `empty${tier}.bin`, '--archive', archive]);
+      assert.equal(rep.status, 0, rep.stdout + rep.stderr);
+      for (const p of shards) assert.equal((await stat(join(adir, p))).size, 0, p);
+      assert.equal(runCli(['verify', `empty${tier}.bin`, '--archive', archive]).status, 0);
+      const out = join(root, `restored${tier}.bin`);
+      assert.equal(runCli(['restore', `empty${tier}.bin`, '--archive', archive, '-o', out]).status, 0);
+      assert.equal((await stat(out)).size, 0);
+    });
+  }
+});
