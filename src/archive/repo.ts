@@ -7,6 +7,7 @@ import { blake3Hex } from '../integrity/blake3.js';
 import { MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM, manifestSumText, parseManifest, parseManifestSum, type Manifest } from '../layout/manifest.js';
 import { ENCRYPTED_DIR_NAME, parseArchiveDirName } from '../layout/names.js';
 import { getAll, textSource } from '../store/backend.js';
+import { pickManifest, type ManifestCandidate } from './manifest-pick.js';
 import { resolveStores, type ResolvedStores, type StoreOptions } from '../store/config.js';
 import type { StoreSet } from '../store/store-set.js';
 
@@ -30,6 +31,8 @@ export interface ManifestRead {
   damaged: ManifestFileRef[];
   /** Stores that did not answer at all. */
   unavailable: number[];
+  /** Set when the chosen copy contradicts the directory name (no copy agrees): it is used, but must not be copied. */
+  contradicted?: ManifestFileRef & { why: string };
 }
 
 export interface ArchiveEntry {
@@ -108,11 +111,12 @@ export class Repository {
   }
 
   /**
-   * Read manifest.json, manifest.copy.json and manifest.b3 from every store and pick a good manifest: one whose
-   * bytes match a checksum file and that validates; failing that, one that validates. `damaged` names each
-   * file (and store) that is missing or wrong, so verify can report them and repair can rewrite them.
+   * Read manifest.json, manifest.copy.json and manifest.b3 from every store and pick, among the copies that
+   * validate, the one the stores prove best (pickManifest; docs/FORMAT.md §7.1). `damaged` names each file (and
+   * store) that is missing or differs from it, so verify can report them and repair can rewrite them.
+   * Errors: BF_MANIFEST_MISSING, the first copy's BF_MANIFEST_INVALID when none validates, BF_STORE_UNAVAILABLE.
    */
-  async loadManifest(dir: string): Promise<ManifestRead> {
+  async loadManifest(dir: string, signal?: AbortSignal): Promise<ManifestRead> {
     const n = this.set.size;
     const texts: (string | null)[][] = [];
     const unavailable: number[] = [];
@@ -134,15 +138,15 @@ export class Repository {
       if (h) sums.add(h);
     }
     let firstError: BlockFrameError | undefined;
-    const parsedByHash = new Map<string, { m: Manifest; text: string }>();
-    const candidates: { text: string; hash: string }[] = [];
+    const tried = new Set<string>();
+    const candidates: ManifestCandidate[] = [];
     for (let d = 0; d < n; d++) {
       for (const i of [0, 1]) {
         const text = texts[d]![i];
         if (text === null) continue;
         const hash = blake3Hex(new TextEncoder().encode(text));
-        candidates.push({ text, hash });
-        if (parsedByHash.has(hash)) continue;
+        if (tried.has(hash)) continue;
+        tried.add(hash);
         try {
           const m = parseManifest(text, `${dir}/${FILES[i]}`);
           // The directory name carries original_hash, or an encrypted archive's random id (docs/FORMAT.md §12.5).
@@ -152,21 +156,22 @@ export class Repository {
             const field = id !== undefined ? 'content.encryption.archive_id' : 'original_hash';
             throw new BlockFrameError('BF_MANIFEST_INVALID', `${dir}/${FILES[i]}: field "${field}" does not match the directory name`, { archive: dir, field });
           }
-          parsedByHash.set(hash, { m, text });
+          candidates.push({ text, hash, manifest: m, file: FILES[i]!, store: d });
         } catch (err) {
           if (!(err instanceof BlockFrameError)) throw err;
           firstError ??= err;
         }
       }
     }
-    const good = candidates.find((c) => parsedByHash.has(c.hash) && sums.has(c.hash)) ?? candidates.find((c) => parsedByHash.has(c.hash));
-    if (!good) {
-      if (candidates.length === 0) {
+    if (candidates.length === 0) {
+      if (tried.size === 0) {
         if (unavailable.length === n) throw new BlockFrameError('BF_STORE_UNAVAILABLE', `archive ${dir}: no store answered (${this.set.label})`, { archive: dir });
         throw new BlockFrameError('BF_MANIFEST_MISSING', `archive ${dir} has no ${MANIFEST_FILE}`, { archive: dir });
       }
       throw firstError!;
     }
+    const pick = await pickManifest(this.set, dir, candidates, sums, signal);
+    const good = pick.chosen;
     const damaged: ManifestFileRef[] = [];
     const wantSum = manifestSumText(good.hash);
     for (let d = 0; d < n; d++) {
@@ -177,8 +182,13 @@ export class Repository {
         if (!ok) damaged.push({ file, store: d });
       });
     }
-    const p = parsedByHash.get(good.hash)!;
-    return { manifest: p.m, text: p.text, damaged, unavailable: unavailable.sort((a, b) => a - b) };
+    return {
+      manifest: good.manifest,
+      text: good.text,
+      damaged,
+      unavailable: unavailable.sort((a, b) => a - b),
+      ...(pick.contradicted ? { contradicted: { file: good.file, store: good.store, why: pick.contradicted } } : {}),
+    };
   }
 
   /**

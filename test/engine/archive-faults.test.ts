@@ -4,6 +4,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { commit, repair, verify } from '../../src/index.js';
+import { blake3Hex } from '../../src/integrity/blake3.js';
 import { runCli, tempDir, writeRandomFile } from '../helpers/fixtures.js';
 
 describe('issue 18.13: names up to the file-system limit archive', () => {
@@ -91,6 +93,116 @@ describe('issue 18.14: an empty file whose shards were all deleted', () => {
       const out = join(root, `restored${tier}.bin`);
       assert.equal(runCli(['restore', `empty${tier}.bin`, '--archive', archive, '-o', out]).status, 0);
       assert.equal((await stat(out)).size, 0);
+    });
+  }
+});
+
+type CopyState = 'intact' | 'edited' | 'missing' | 'torn';
+const STATES: readonly CopyState[] = ['intact', 'edited', 'missing', 'torn'];
+const SET = ['manifest.json', 'manifest.copy.json', 'manifest.b3'] as const;
+
+describe('issue 18.15: manifest fault combinations (never pick a copy that can\'t be proven over one that can)', () => {
+  let root: string;
+  let cleanup: () => Promise<void>;
+  let archive: string;
+  let adir: string;
+  let dir: string;
+  /** The committed bytes of manifest.json (= manifest.copy.json) and manifest.b3. */
+  let orig: { text: string; sum: string };
+  const sumOf = (text: string) => `${blake3Hex(new TextEncoder().encode(text))}  manifest.json\n`;
+  /** A valid manifest with one field edited, in the writer's own layout (so only that field differs). */
+  const edit = (f: (m: any) => void) => {
+    const m = JSON.parse(orig.text);
+    f(m);
+    return `${JSON.stringify(m, null, 2)}\n`;
+  };
+
+  before(async () => {
+    ({ dir: root, cleanup } = await tempDir('bf-manifests-'));
+    archive = join(root, 'arc');
+    const src = join(root, 'orig.bin');
+    await writeRandomFile(src, 200_000, 15);
+    const r = await commit(src, { archive, tier: 2, segmentSize: 64 * 1024 });
+    adir = r.path;
+    dir = r.dir;
+    orig = { text: await readFile(join(adir, 'manifest.json'), 'utf8'), sum: await readFile(join(adir, 'manifest.b3'), 'utf8') };
+    assert.equal(orig.sum, sumOf(orig.text));
+  });
+  after(() => cleanup());
+
+  /** Put the three files in the given states: `edited` is `renamed` for a manifest and its checksum for manifest.b3. */
+  async function setUp(states: readonly CopyState[], renamed: string): Promise<void> {
+    for (const [i, f] of SET.entries()) {
+      const p = join(adir, f);
+      await rm(p, { force: true });
+      const good = i === 2 ? orig.sum : orig.text;
+      const body = { intact: good, edited: i === 2 ? sumOf(renamed) : renamed, missing: null, torn: good.slice(0, Math.floor(good.length / 2)) }[states[i]!];
+      if (body !== null) await writeFile(p, body);
+    }
+  }
+  const files = async () => Promise.all(SET.map((f) => readFile(join(adir, f), 'utf8').catch(() => null)));
+
+  // Every combination of intact / edited / missing / torn for the three files. "edited" is the attack of the issue:
+  // manifest.json or its copy renamed (valid JSON, validates), and manifest.b3 forged to match the renamed text.
+  // The intact text is proven by the directory name (it carries the name the archive was committed under), so it
+  // wins wherever it survives, whatever the checksum says; a renamed copy is never proven, so when it is all that
+  // is left, verify calls the manifest unrecoverable and repair rewrites nothing from it.
+  for (const j of STATES) {
+    for (const c of STATES) {
+      for (const s of STATES) {
+        const states = [j, c, s] as const;
+        test(`manifest.json ${j}, manifest.copy.json ${c}, manifest.b3 ${s}`, async () => {
+          const renamed = edit((m) => (m.name = 'renamed.bin'));
+          await setUp(states, renamed);
+          const before = await files();
+          const intactSurvives = j === 'intact' || c === 'intact';
+          const editedSurvives = j === 'edited' || c === 'edited';
+          const v = await verify([dir], { archive });
+          const a = v.archives[0]!;
+          const manifestProblems = a.problems.filter((p) => p.kind === 'manifest');
+          if (intactSurvives) {
+            const bad = SET.filter((_, i) => states[i] !== 'intact');
+            assert.equal(a.status, bad.length ? 'repairable' : 'healthy');
+            assert.equal(a.name, 'orig.bin', 'the proven copy is chosen');
+            assert.deepEqual(manifestProblems.map((p) => p.path).sort(), [...bad].sort());
+            assert.ok(manifestProblems.every((p) => p.repairable));
+            const r = await repair([dir], { archive });
+            assert.equal(r.archives[0]!.outcome, bad.length ? 'repaired' : 'healthy');
+            assert.deepEqual(await files(), [orig.text, orig.text, orig.sum], 'the set is rewritten from the proven copy');
+            assert.equal((await verify([dir], { archive })).status, 'healthy');
+          } else {
+            assert.equal(a.status, 'unrecoverable');
+            assert.ok(manifestProblems.some((p) => !p.repairable));
+            if (editedSurvives) assert.ok(manifestProblems.some((p) => /does not match the directory name/.test(p.detail)), JSON.stringify(manifestProblems));
+            const r = await repair([dir], { archive });
+            assert.equal(r.archives[0]!.outcome, 'unrecoverable');
+            assert.deepEqual(await files(), before, 'nothing is rewritten from a copy that can\'t be proven');
+          }
+        });
+      }
+    }
+  }
+
+  // Edits the directory name can't see: then the chunk index, then a checksum match, then reading order decide.
+  const rows: { what: string; text: () => string; states: readonly CopyState[]; chosen: 'orig' | 'edited' }[] = [
+    { what: 'generator edited in manifest.json, checksum intact: the copy the checksum proves', text: () => edit((m) => (m.generator = 'someone else')), states: ['edited', 'intact', 'intact'], chosen: 'orig' },
+    { what: 'generator edited in manifest.copy.json, checksum intact', text: () => edit((m) => (m.generator = 'someone else')), states: ['intact', 'edited', 'intact'], chosen: 'orig' },
+    { what: 'chunks_hash edited in manifest.json, checksum missing: the copy chunks.idx confirms', text: () => edit((m) => (m.stripes[1].chunks_hash = '0'.repeat(64))), states: ['edited', 'intact', 'missing'], chosen: 'orig' },
+    { what: 'chunks_hash edited in manifest.json, checksum forged to match it: chunks.idx outranks the checksum', text: () => edit((m) => (m.stripes[1].chunks_hash = '0'.repeat(64))), states: ['edited', 'intact', 'edited'], chosen: 'orig' },
+    { what: 'created_at edited in manifest.json, checksum missing: nothing tells them apart, reading order (manifest.json)', text: () => edit((m) => (m.created_at = '2000-01-01T00:00:00.000Z')), states: ['edited', 'intact', 'missing'], chosen: 'edited' },
+    { what: 'created_at edited in manifest.copy.json, checksum missing: reading order (manifest.json)', text: () => edit((m) => (m.created_at = '2000-01-01T00:00:00.000Z')), states: ['intact', 'edited', 'missing'], chosen: 'orig' },
+  ];
+  for (const row of rows) {
+    test(`unprovable by name: ${row.what}`, async () => {
+      const text = row.text();
+      await setUp(row.states, text);
+      const want = row.chosen === 'orig' ? orig.text : text;
+      const v = await verify([dir], { archive });
+      const a = v.archives[0]!;
+      assert.deepEqual(a.manifestText, want);
+      const r = await repair([dir], { archive });
+      assert.notEqual(r.archives[0]!.outcome, 'unrecoverable', JSON.stringify(a.problems));
+      assert.deepEqual(await files(), [want, want, sumOf(want)]);
     });
   }
 });
