@@ -183,6 +183,18 @@ describe('issue 18.15: manifest fault combinations (never pick a copy that can\'
     }
   }
 
+  test('only a renamed copy left: committing the file again rewrites the archive under its own name', async () => {
+    const renamed = edit((m) => (m.name = 'renamed.bin'));
+    await setUp(['edited', 'missing', 'edited'], renamed);
+    const r = await commit(join(root, 'orig.bin'), { archive, tier: 2, segmentSize: 64 * 1024 });
+    assert.equal(r.status, 'rewritten');
+    assert.equal(r.dir, dir);
+    const now = await files();
+    assert.equal(JSON.parse(now[0]!).name, 'orig.bin');
+    assert.equal((await verify([dir], { archive })).status, 'healthy');
+    orig = { text: now[0]!, sum: now[2]! };
+  });
+
   // Edits the directory name can't see: then the chunk index, then a checksum match, then reading order decide.
   const rows: { what: string; text: () => string; states: readonly CopyState[]; chosen: 'orig' | 'edited' }[] = [
     { what: 'generator edited in manifest.json, checksum intact: the copy the checksum proves', text: () => edit((m) => (m.generator = 'someone else')), states: ['edited', 'intact', 'intact'], chosen: 'orig' },
