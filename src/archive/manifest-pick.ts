@@ -1,6 +1,6 @@
 // Which of an archive's differing manifest copies to trust (docs/FORMAT.md §7.1): the one the stores prove.
 import { BlockFrameError } from '../errors.js';
-import { blake3Hex } from '../integrity/blake3.js';
+import { blake3Hex, createBlake3Stream } from '../integrity/blake3.js';
 import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
 import { codeLayout } from '../layout/code.js';
 import type { Manifest } from '../layout/manifest.js';
@@ -37,9 +37,9 @@ export function nameAgrees(dir: string, m: Manifest): boolean {
 
 /**
  * Rank the distinct valid copies and take the first (docs/FORMAT.md §7.1): a copy that agrees with the directory
- * name before one that does not; then the one whose chunks_hash values more chunks.idx sections on the stores
- * confirm (only sections the copies disagree on are read); then one whose bytes match a manifest.b3; then reading
- * order. Evidence written apart from the manifest (the directory name at commit, the chunk index) outranks the
+ * name before one that does not; then the one more of whose chunks_hash values (against chunks.idx) and shard
+ * hashes (against the shard files) the stores confirm, reading only what the copies disagree on; then one whose
+ * bytes match a manifest.b3; then reading order. Evidence written apart from the manifest (the directory name at commit, the chunk index) outranks the
  * checksum, which anyone who edits a copy can rewrite with it. `candidates` is in reading order and not empty. Errors: only BF_ABORTED (a section that can't be read
  * confirms nothing).
  */
@@ -58,35 +58,67 @@ export async function pickManifest(set: StoreSet, dir: string, candidates: Manif
   return pick;
 }
 
+/** One claim a copy makes about bytes on the stores: a chunks.idx section, or a whole shard file. */
+type Claim = { kind: 'section'; offset: number; length: number; hash: string } | { kind: 'shard'; path: string; size: number; hash: string };
+
 /**
- * For each candidate, how many of its chunks.idx sections that not every candidate shares (offset, length and
- * chunks_hash) some store's chunks.idx confirms. Shared sections can't tell the copies apart and are not read.
+ * For each candidate, how many of its claims that not every candidate shares some store confirms: chunks.idx
+ * sections (offset, length, chunks_hash) and shard files (path, size, hash). Shared claims can't tell the copies
+ * apart and are not read, so an edit of one field costs one section or one shard read.
  */
 async function sectionScores(set: StoreSet, dir: string, candidates: ManifestCandidate[], signal?: AbortSignal): Promise<number[]> {
-  const sections = candidates.map((c) => {
+  const claims = candidates.map((c): Claim[] => {
     try {
-      return codeLayout(c.manifest).stripes.map((s) => s.section);
+      const code = codeLayout(c.manifest);
+      return [...code.stripes.map((s): Claim => ({ kind: 'section', ...s.section })), ...code.shards.map((sh): Claim => ({ kind: 'shard', path: sh.path, size: sh.size, hash: sh.hash }))];
     } catch (err) {
       if (err instanceof BlockFrameError) return [];
       throw err;
     }
   });
-  const keyOf = (s: { offset: number; length: number; hash: string }) => `${s.offset}:${s.length}:${s.hash}`;
+  const keyOf = (c: Claim) => (c.kind === 'section' ? `s:${c.offset}:${c.length}:${c.hash}` : `f:${c.path}:${c.size}:${c.hash}`);
   const counts = new Map<string, number>();
-  for (const list of sections) for (const k of new Set(list.map(keyOf))) counts.set(k, (counts.get(k) ?? 0) + 1);
+  for (const list of claims) for (const k of new Set(list.map(keyOf))) counts.set(k, (counts.get(k) ?? 0) + 1);
   const seen = new Map<string, boolean>();
   const scores: number[] = [];
-  for (const list of sections) {
+  for (const list of claims) {
     let score = 0;
-    for (const s of list) {
-      const k = keyOf(s);
+    for (const c of list) {
+      const k = keyOf(c);
       if (counts.get(k) === candidates.length) continue;
-      if (!seen.has(k)) seen.set(k, await confirmedSomewhere(set, dir, s, signal));
+      if (!seen.has(k)) seen.set(k, c.kind === 'section' ? await confirmedSomewhere(set, dir, c, signal) : await shardConfirmed(set, dir, c, signal));
       if (seen.get(k)) score++;
     }
     scores.push(score);
   }
   return scores;
+}
+
+/** Bytes read at a time while hashing a shard for evidence. */
+const SLICE = 1024 * 1024;
+
+/** Does some store hold `path` of exactly `size` bytes whose BLAKE3 is `hash`? Reads it in 1 MiB slices. */
+async function shardConfirmed(set: StoreSet, dir: string, c: { path: string; size: number; hash: string }, signal?: AbortSignal): Promise<boolean> {
+  const key = `${dir}/${c.path}`;
+  const buf = new Uint8Array(Math.min(SLICE, Math.max(1, c.size)));
+  for (let d = 0; d < set.size; d++) {
+    try {
+      const info = await set.on(d, (b) => b.stat(key, signal));
+      if (!info || info.size !== c.size) continue;
+      const h = await createBlake3Stream();
+      let at = 0;
+      while (at < c.size) {
+        const n = await set.on(d, (b) => b.get(key, buf.subarray(0, Math.min(buf.length, c.size - at)), at, signal));
+        if (n <= 0) break;
+        h.update(buf.subarray(0, n));
+        at += n;
+      }
+      if (at === c.size && h.digestHex() === c.hash) return true;
+    } catch (err) {
+      if (err instanceof BlockFrameError && err.code === 'BF_ABORTED') throw err;
+    }
+  }
+  return false;
 }
 
 /** Does any store's chunks.idx hold, at `offset`, `length` bytes whose BLAKE3 is `hash`? */

@@ -6,6 +6,8 @@ import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { commit, repair, verify } from '../../src/index.js';
 import { blake3Hex } from '../../src/integrity/blake3.js';
+import { merkleRootHex } from '../../src/integrity/merkle.js';
+import { merkleLeaves } from '../../src/layout/manifest.js';
 import { runCli, tempDir, writeRandomFile } from '../helpers/fixtures.js';
 
 describe('issue 18.13: names up to the file-system limit archive', () => {
@@ -117,6 +119,12 @@ describe('issue 18.15: manifest fault combinations (never pick a copy that can\'
     return `${JSON.stringify(m, null, 2)}\n`;
   };
 
+  /** A consistent forgery: one segment's hash changed and the Merkle root recomputed, so the copy still validates. */
+  const forgeShardHash = (m: any) => {
+    m.stripes[1].data[0].hash = 'ab'.repeat(32);
+    m.merkle.root = merkleRootHex(merkleLeaves(m));
+  };
+
   before(async () => {
     ({ dir: root, cleanup } = await tempDir('bf-manifests-'));
     archive = join(root, 'arc');
@@ -195,12 +203,14 @@ describe('issue 18.15: manifest fault combinations (never pick a copy that can\'
     orig = { text: now[0]!, sum: now[2]! };
   });
 
-  // Edits the directory name can't see: then the chunk index, then a checksum match, then reading order decide.
+  // Edits the directory name can't see: then the chunk index and the shard files, then a checksum match, then reading order.
   const rows: { what: string; text: () => string; states: readonly CopyState[]; chosen: 'orig' | 'edited' }[] = [
     { what: 'generator edited in manifest.json, checksum intact: the copy the checksum proves', text: () => edit((m) => (m.generator = 'someone else')), states: ['edited', 'intact', 'intact'], chosen: 'orig' },
     { what: 'generator edited in manifest.copy.json, checksum intact', text: () => edit((m) => (m.generator = 'someone else')), states: ['intact', 'edited', 'intact'], chosen: 'orig' },
     { what: 'chunks_hash edited in manifest.json, checksum missing: the copy chunks.idx confirms', text: () => edit((m) => (m.stripes[1].chunks_hash = '0'.repeat(64))), states: ['edited', 'intact', 'missing'], chosen: 'orig' },
     { what: 'chunks_hash edited in manifest.json, checksum forged to match it: chunks.idx outranks the checksum', text: () => edit((m) => (m.stripes[1].chunks_hash = '0'.repeat(64))), states: ['edited', 'intact', 'edited'], chosen: 'orig' },
+    { what: 'a shard hash (and the Merkle root) edited in manifest.json, checksum missing: the copy the shard file confirms', text: () => edit(forgeShardHash), states: ['edited', 'intact', 'missing'], chosen: 'orig' },
+    { what: 'a shard hash (and the Merkle root) edited in manifest.json, checksum forged to match it: the shard file outranks the checksum', text: () => edit(forgeShardHash), states: ['edited', 'intact', 'edited'], chosen: 'orig' },
     { what: 'created_at edited in manifest.json, checksum missing: nothing tells them apart, reading order (manifest.json)', text: () => edit((m) => (m.created_at = '2000-01-01T00:00:00.000Z')), states: ['edited', 'intact', 'missing'], chosen: 'edited' },
     { what: 'created_at edited in manifest.copy.json, checksum missing: reading order (manifest.json)', text: () => edit((m) => (m.created_at = '2000-01-01T00:00:00.000Z')), states: ['intact', 'edited', 'missing'], chosen: 'orig' },
   ];
