@@ -31,13 +31,21 @@ function lockDir(repo: Repository): string {
  */
 const held = new AsyncLocalStorage<ReadonlySet<string>>();
 
+/**
+ * The lock file's name for archive `dir`: a fixed-length hash of the directory name ("{32 hex}.lock"), never the
+ * name itself, which may already use the whole 255-byte component limit of common file systems.
+ */
+export function lockFileName(dir: string): string {
+  return `${createHash('sha256').update(dir, 'utf8').digest('hex').slice(0, 32)}.lock`;
+}
+
 /** Run `fn` holding the lock of archive `dir`: waits while another live process holds it; takes over a dead one's. */
 export async function withArchiveLock<T>(repo: Repository, dir: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   const base = lockDir(repo);
-  const path = join(base, `${dir}.lock`);
+  const path = join(base, lockFileName(dir));
   const mine = held.getStore() ?? new Set<string>();
   if (mine.has(path)) return fn();
-  const me = JSON.stringify({ pid: process.pid, host: hostname() });
+  const me = JSON.stringify({ pid: process.pid, host: hostname(), archive: dir });
   const deadline = Date.now() + waitMs();
   try {
     await mkdir(base, { recursive: true });

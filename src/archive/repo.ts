@@ -7,13 +7,14 @@ import { blake3Hex } from '../integrity/blake3.js';
 import { MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM, manifestSumText, parseManifest, parseManifestSum, type Manifest } from '../layout/manifest.js';
 import { ENCRYPTED_DIR_NAME, parseArchiveDirName } from '../layout/names.js';
 import { getAll, textSource } from '../store/backend.js';
+import { pickManifest, type ManifestCandidate } from './manifest-pick.js';
 import { resolveStores, type ResolvedStores, type StoreOptions } from '../store/config.js';
 import type { StoreSet } from '../store/store-set.js';
 
 /** No manifest is plausibly larger than this (a 1 TiB Tier 4 archive's is about 10 MB). */
 export const MANIFEST_MAX_BYTES = 64 * 1024 * 1024;
 /** Marker of a commit in progress across several stores: shards are being written, the manifest comes last. */
-import { PENDING_FILE } from '../layout/keys.js';
+import { manifestKey, MANIFEST_FILES, pendingKey, PENDING_FILE } from '../layout/keys.js';
 export { PENDING_FILE };
 
 /** One manifest file on one store. */
@@ -33,6 +34,8 @@ export interface ManifestRead {
   unavailable: number[];
   /** Stores that refused access (wrong credentials or permissions): they answer, so they are not unavailable. */
   denied: number[];
+  /** Set when the chosen copy contradicts the directory name (no copy agrees): it is used, but must not be copied. */
+  contradicted?: ManifestFileRef & { why: string };
 }
 
 export interface ArchiveEntry {
@@ -43,7 +46,7 @@ export interface ArchiveEntry {
   error?: BlockFrameError;
 }
 
-const FILES = [MANIFEST_FILE, MANIFEST_COPY, MANIFEST_SUM] as const;
+const FILES = MANIFEST_FILES;
 
 export class Repository {
   readonly set: StoreSet;
@@ -117,11 +120,12 @@ export class Repository {
   }
 
   /**
-   * Read manifest.json, manifest.copy.json and manifest.b3 from every store and pick a good manifest: one whose
-   * bytes match a checksum file and that validates; failing that, one that validates. `damaged` names each
-   * file (and store) that is missing or wrong, so verify can report them and repair can rewrite them.
+   * Read manifest.json, manifest.copy.json and manifest.b3 from every store and pick, among the copies that
+   * validate, the one the stores prove best (pickManifest; docs/FORMAT.md §7.1). `damaged` names each file (and
+   * store) that is missing or differs from it, so verify can report them and repair can rewrite them.
+   * Errors: BF_MANIFEST_MISSING, the first copy's BF_MANIFEST_INVALID when none validates, BF_STORE_UNAVAILABLE.
    */
-  async loadManifest(dir: string): Promise<ManifestRead> {
+  async loadManifest(dir: string, signal?: AbortSignal): Promise<ManifestRead> {
     const n = this.set.size;
     const texts: (string | null)[][] = [];
     const unavailable: number[] = [];
@@ -130,7 +134,7 @@ export class Repository {
     await Promise.all(
       this.set.domains.map(async (_, d) => {
         try {
-          texts[d] = await Promise.all(FILES.map(async (f) => this.readText(d, `${dir}/${f}`)));
+          texts[d] = await Promise.all(FILES.map(async (f) => this.readText(d, manifestKey(dir, f))));
         } catch (err) {
           if (err instanceof BlockFrameError && err.code === 'BF_ABORTED') throw err;
           if (err instanceof BlockFrameError && err.code === 'BF_STORE_DENIED') {
@@ -148,40 +152,41 @@ export class Repository {
       if (h) sums.add(h);
     }
     let firstError: BlockFrameError | undefined;
-    const parsedByHash = new Map<string, { m: Manifest; text: string }>();
-    const candidates: { text: string; hash: string }[] = [];
+    const tried = new Set<string>();
+    const candidates: ManifestCandidate[] = [];
     for (let d = 0; d < n; d++) {
       for (const i of [0, 1]) {
         const text = texts[d]![i];
         if (text === null) continue;
         const hash = blake3Hex(new TextEncoder().encode(text));
-        candidates.push({ text, hash });
-        if (parsedByHash.has(hash)) continue;
+        if (tried.has(hash)) continue;
+        tried.add(hash);
         try {
-          const m = parseManifest(text, `${dir}/${FILES[i]}`);
+          const m = parseManifest(text, manifestKey(dir, FILES[i]!));
           // The directory name carries original_hash, or an encrypted archive's random id (docs/FORMAT.md §12.5).
           const id = m.content?.encryption?.archive_id;
           const named = parseArchiveDirName(dir);
           if (id !== undefined ? named?.hash !== id || named.name !== ENCRYPTED_DIR_NAME : named?.hash !== m.original_hash) {
             const field = id !== undefined ? 'content.encryption.archive_id' : 'original_hash';
-            throw new BlockFrameError('BF_MANIFEST_INVALID', `${dir}/${FILES[i]}: field "${field}" does not match the directory name`, { archive: dir, field });
+            throw new BlockFrameError('BF_MANIFEST_INVALID', `${manifestKey(dir, FILES[i]!)}: field "${field}" does not match the directory name`, { archive: dir, field });
           }
-          parsedByHash.set(hash, { m, text });
+          candidates.push({ text, hash, manifest: m, file: FILES[i]!, store: d });
         } catch (err) {
           if (!(err instanceof BlockFrameError)) throw err;
           firstError ??= err;
         }
       }
     }
-    const good = candidates.find((c) => parsedByHash.has(c.hash) && sums.has(c.hash)) ?? candidates.find((c) => parsedByHash.has(c.hash));
-    if (!good) {
-      if (candidates.length === 0) {
+    if (candidates.length === 0) {
+      if (tried.size === 0) {
         if (deniedErr && unavailable.length + denied.length === n) throw deniedErr;
         if (unavailable.length === n) throw new BlockFrameError('BF_STORE_UNAVAILABLE', `archive ${dir}: no store answered (${this.set.label})`, { archive: dir });
         throw new BlockFrameError('BF_MANIFEST_MISSING', `archive ${dir} has no ${MANIFEST_FILE}`, { archive: dir });
       }
       throw firstError!;
     }
+    const pick = await pickManifest(this.set, dir, candidates, sums, signal);
+    const good = pick.chosen;
     const damaged: ManifestFileRef[] = [];
     const wantSum = manifestSumText(good.hash);
     for (let d = 0; d < n; d++) {
@@ -192,8 +197,14 @@ export class Repository {
         if (!ok) damaged.push({ file, store: d });
       });
     }
-    const p = parsedByHash.get(good.hash)!;
-    return { manifest: p.m, text: p.text, damaged, unavailable: unavailable.sort((a, b) => a - b), denied: denied.sort((a, b) => a - b) };
+    return {
+      manifest: good.manifest,
+      text: good.text,
+      damaged,
+      unavailable: unavailable.sort((a, b) => a - b),
+      denied: denied.sort((a, b) => a - b),
+      ...(pick.contradicted ? { contradicted: { file: good.file, store: good.store, why: pick.contradicted } } : {}),
+    };
   }
 
   /**
@@ -219,7 +230,7 @@ export class Repository {
       } catch (err) {
         if (!(err instanceof BlockFrameError)) throw err;
         // A commit in flight (its shards are landing, its manifest comes last) is not an archive yet.
-        if (err.code === 'BF_MANIFEST_MISSING' && (await this.set.stat(`${dir}/${PENDING_FILE}`).catch(() => null))) continue;
+        if (err.code === 'BF_MANIFEST_MISSING' && (await this.set.stat(pendingKey(dir)).catch(() => null))) continue;
         out.push({ dir, error: err });
       }
     }
@@ -235,9 +246,9 @@ export class Repository {
     const results = await Promise.allSettled(
       stores.map((d) =>
         this.set.on(d, async (b) => {
-          await b.put(`${dir}/${MANIFEST_COPY}`, textSource(text), signal);
-          await b.put(`${dir}/${MANIFEST_SUM}`, textSource(sum), signal);
-          await b.put(`${dir}/${MANIFEST_FILE}`, textSource(text), signal);
+          await b.put(manifestKey(dir, MANIFEST_COPY), textSource(text), signal);
+          await b.put(manifestKey(dir, MANIFEST_SUM), textSource(sum), signal);
+          await b.put(manifestKey(dir, MANIFEST_FILE), textSource(text), signal);
         }),
       ),
     );

@@ -237,7 +237,8 @@ async function commitStored(repo: Repository, source: InputSource, name: string,
             // What is there under this name already: an archive another commit just published (kept, unless
             // rewriting), or one whose manifests are all damaged (replaced by this sound one).
             if (await hasArchiveKeys(repo, dir)) {
-              const sound = await repo.loadManifest(dir).then(() => true, () => false);
+              // A manifest that contradicts the directory name (docs/FORMAT.md §7.1) is not sound: the file in hand is.
+              const sound = await repo.loadManifest(dir, opts.signal).then((r) => !r.contradicted, () => false);
               if (sound && !rewrite && !opts.force) {
                 await staging.discard();
                 return result('already-archived', repo, dir, await repo.readManifest(dir));

@@ -3,6 +3,7 @@ import { BlockFrameError, isBlockFrameError } from '../errors.js';
 import { SlabPool } from '../compute/pool.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { HASH_LEN } from '../layout/chunks.js';
+import { knownShard } from '../layout/code.js';
 import type { Spool, SpoolFile } from '../store/spool.js';
 import { readFailure, readShard, shardKey, spoolFor, statShard, type ArchiveCtx } from '../archive/shards.js';
 import { checkAborted } from './context.js';
@@ -96,7 +97,9 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
   const { k, m } = st;
   const C = ctx.code.chunkSize;
   const shard = (n: number) => ctx.code.shards[n]!;
-  if (lost.length > m) {
+  // Empty shards need no sources: the manifest determines them (docs/FORMAT.md §8), however many are lost.
+  const fromManifest = lost.every((n) => knownShard(shard(n)));
+  if (lost.length > m && !fromManifest) {
     throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${ctx.dir}: ${st.label} lost ${lost.length} shards (${lost.map((n) => shard(n).path).join(', ')}); at most ${m} can be rebuilt`, {
       archive: ctx.dir,
       stripe: si,
@@ -133,7 +136,7 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
     }
     const step = Math.max(C, Math.min(REBUILD_SLICE, st.shardSize));
     const mem = new Uint8Array(new SharedArrayBuffer((k + m) * step));
-    for (let o = 0; o < st.shardSize; o += step) {
+    for (let o = 0; !fromManifest && o < st.shardSize; o += step) {
       checkAborted(ctx.signal);
       const len = Math.min(step, st.shardSize - o);
       const views = Array.from({ length: k + m }, (_, i) => mem.subarray(i * step, i * step + len));
@@ -200,7 +203,7 @@ export async function computeSection(ctx: ArchiveCtx, si: number, partial = fals
     else lost.push(n);
   }
   const unless = (err: unknown) => (isBlockFrameError(err, 'BF_UNRECOVERABLE') ? null : Promise.reject(err));
-  const together = lost.length && lost.length <= st.m ? await rebuildShards(ctx, si, lost, false).catch(unless) : null;
+  const together = lost.length && (lost.length <= st.m || lost.every((n) => knownShard(ctx.code.shards[n]!))) ? await rebuildShards(ctx, si, lost, false).catch(unless) : null;
   if (together) for (const [n, c] of together.chunks) hashes.set(n, c);
   // Tier 4: one by one through the other stripe (a rebuilt shard is not kept, so it can't feed another rebuild).
   for (const n of together ? [] : lost) {

@@ -119,7 +119,7 @@ export async function verifyArchive(repo: Repository, dir: string, pool: Compute
   const storeNo = (d: number) => (multi ? { store: d + 1 } : {});
   let read;
   try {
-    read = await repo.loadManifest(dir);
+    read = await repo.loadManifest(dir, opts.signal);
   } catch (err) {
     if (!(err instanceof BlockFrameError)) throw err;
     h.problems.push({ kind: 'manifest', path: MANIFEST_FILE, repairable: false, detail: `${err.message} (and no intact copy)` });
@@ -131,8 +131,11 @@ export async function verifyArchive(repo: Repository, dir: string, pool: Compute
   h.manifest = m;
   h.manifestText = read.text;
   const ctx = archiveCtx(repo, dir, m, pool, { signal: opts.signal });
+  // A chosen copy that contradicts the directory name can't be proven: nothing is rewritten from it (§7.1).
+  const c = read.contradicted;
+  if (c) h.problems.push({ kind: 'manifest', path: c.file, ...storeNo(c.store), repairable: false, detail: c.why });
   for (const f of read.damaged) {
-    h.problems.push({ kind: 'manifest', path: f.file, ...storeNo(f.store), repairable: true, detail: `${f.file} is missing or does not match the intact manifest` });
+    h.problems.push({ kind: 'manifest', path: f.file, ...storeNo(f.store), repairable: !c, detail: `${f.file} is missing or does not match the ${c ? 'chosen' : 'intact'} manifest` });
   }
   for (const d of read.unavailable) {
     h.problems.push({ kind: 'manifest', path: MANIFEST_FILE, ...storeNo(d), repairable: true, detail: `store ${d + 1} (${repo.set.domains[d]!.label}) did not answer` });

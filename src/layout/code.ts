@@ -108,6 +108,20 @@ export function lossReasons(code: CodeLayout, n: number, lost: { has(shard: numb
   });
 }
 
+/** BLAKE3 of no bytes (the BLAKE3 specification's test vector for empty input): the hash of every empty shard. */
+export const EMPTY_HASH = 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262';
+
+/**
+ * True for a shard the manifest alone determines, so it is never lost beyond repair: an empty one (size 0 and the
+ * hash of no bytes). Only an empty file has them: its one segment and every parity shard of its stripe.
+ */
+export function knownShard(sh: CodeShard): boolean {
+  return sh.size === 0 && sh.hash === EMPTY_HASH;
+}
+
+/** How a plan names the source of a shard the manifest determines. */
+export const FROM_MANIFEST = 'the manifest: an empty shard';
+
 export interface RecoveryStep {
   stripe: number;
   /** Shard ids rebuilt by this step, from the other shards of the stripe (all intact by then). */
@@ -133,6 +147,17 @@ export interface RecoveryPlan {
 export function planRecovery(code: CodeLayout, lost: Iterable<number>, target?: number): RecoveryPlan {
   const missing = new Set(lost);
   const steps: RecoveryStep[] = [];
+  // Shards the manifest determines come first, one step per stripe (their home), whatever else the stripe lost.
+  const known = new Map<number, number[]>();
+  for (const n of missing) {
+    const sh = code.shards[n]!;
+    if (!knownShard(sh) || (target !== undefined && n !== target)) continue;
+    known.set(sh.home, [...(known.get(sh.home) ?? []), n]);
+  }
+  for (const [stripe, shards] of known) {
+    steps.push({ stripe, shards: shards.sort((a, b) => a - b), via: FROM_MANIFEST });
+    for (const s of shards) missing.delete(s);
+  }
   const take = (st: CodeStripe): boolean => {
     const gone = st.slots.filter((s): s is number => s !== null && missing.has(s));
     if (gone.length === 0 || gone.length > st.m) return false;

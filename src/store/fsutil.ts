@@ -2,11 +2,23 @@
 import { constants } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+
+/** Longest file name that is kept as it is inside a temp file's name (the rest of that name is under 40 bytes). */
+const TEMP_BASE_MAX = 128;
+
+/**
+ * The part of a temp file's name that comes from the final name: the name itself when it is at most 128 bytes of
+ * UTF-8, else a fixed-length hash of it ("h" + 32 hex), so a temp name stays within the 255-byte component limit
+ * of common file systems whatever the final name is.
+ */
+export function tempBase(name: string): string {
+  return Buffer.byteLength(name, 'utf8') <= TEMP_BASE_MAX ? name : `h${createHash('sha256').update(name, 'utf8').digest('hex').slice(0, 32)}`;
+}
 
 /** A hidden, unique temp path next to `path` ("." + name + "." + tag + "-" + pid + "-" + random): same filesystem, so rename is atomic. */
 export function tempSibling(path: string, tag: string): string {
-  return join(dirname(path), `.${basename(path)}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  return join(dirname(path), `.${tempBase(basename(path))}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
 /** fsync a directory so a rename or create inside it survives a crash. */

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
 import { BlockFrameError } from '../errors.js';
 import { checkKey, storeError, throwIfAborted, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
-import { fsyncDir, readFully, writeFully } from './fsutil.js';
+import { fsyncDir, readFully, tempBase, writeFully } from './fsutil.js';
 
 export const STAGING_DIR = '.staging';
 export const DEFAULT_ARCHIVE = 'archive_directory';
@@ -23,7 +23,7 @@ export function resolveArchiveRoot(option?: string): string {
 const TEMP = /^\..+\.bf-[a-z]+-(\d+)-[0-9a-f]{8}$/;
 
 export function tempName(base: string, tag: string): string {
-  return `.${base}.bf-${tag}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  return `.${tempBase(base)}.bf-${tag}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
 /** True for another live process's temp file (or our own): listings skip those, dead ones are junk. */

@@ -131,6 +131,23 @@ test('objects: put/get/head round-trip bytes, keys, metadata and content type; r
   assert.equal((await s3err(alice.send(new GetObjectCommand({ Bucket: 'alpha', Key: 'missing' })))).name, 'NoSuchKey');
 });
 
+test('issue 18.13: keys from 175 bytes up to the 1024-byte limit put, get, overwrite and delete (never 500)', async () => {
+  await alice.send(new CreateBucketCommand({ Bucket: 'longkeys' }));
+  const keys = ['k'.repeat(175), `dir/${'ß'.repeat(120)}/file.bin`, 'x'.repeat(1024), `${'d/'.repeat(200)}${'é'.repeat(300)}`];
+  for (const [i, Key] of keys.entries()) {
+    assert.ok(Buffer.byteLength(Key) >= 175 && Buffer.byteLength(Key) <= 1024);
+    const body = randomBytesSeeded(2000 + i, 1800 + i);
+    await alice.send(new PutObjectCommand({ Bucket: 'longkeys', Key, Body: body }));
+    const got = await alice.send(new GetObjectCommand({ Bucket: 'longkeys', Key }));
+    assert.deepEqual(new Uint8Array(await got.Body!.transformToByteArray()), body, `${Buffer.byteLength(Key)}-byte key`);
+    await alice.send(new PutObjectCommand({ Bucket: 'longkeys', Key, Body: body.subarray(1) }));
+    assert.equal((await alice.send(new HeadObjectCommand({ Bucket: 'longkeys', Key }))).ContentLength, body.length - 1);
+    await alice.send(new DeleteObjectCommand({ Bucket: 'longkeys', Key }));
+  }
+  assert.equal((await s3err(alice.send(new PutObjectCommand({ Bucket: 'longkeys', Key: 'y'.repeat(1025), Body: 'x' })))).name, 'KeyTooLongError');
+  await alice.send(new DeleteBucketCommand({ Bucket: 'longkeys' }));
+});
+
 test('conditional GETs: If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since', async () => {
   const put = await alice.send(new PutObjectCommand({ Bucket: 'alpha', Key: 'cond', Body: 'conditional body' }));
   const etag = put.ETag!;

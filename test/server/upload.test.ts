@@ -134,6 +134,21 @@ describe('blockframe serve: writes', () => {
     assert.equal(JSON.parse(twice.body).status, 'already-archived');
   });
 
+  test('issue 18.13: names of 186 to 255 bytes upload (201), read back and re-upload (200); the stored name is exact', async () => {
+    for (const name of ['b'.repeat(186), `${'ü'.repeat(125)}.bin`, 'c'.repeat(255)]) {
+      const body = randomBytes(3000);
+      const url = `${child.base}/files/${encodeURIComponent(name)}`;
+      const r = await put(url, { Authorization: `Bearer ${TOKEN}` }, 1, body);
+      assert.equal(r.status, 201, `${Buffer.byteLength(name)} bytes: ${r.body}`);
+      assert.equal(JSON.parse(r.body).manifest.name, name);
+      const got = await sha256Of(url);
+      assert.equal(got.status, 200);
+      assert.equal(got.sha, r.sha);
+      const again = await put(url, { Authorization: `Bearer ${TOKEN}` }, 1, body);
+      assert.equal(again.status, 200, again.body);
+    }
+  });
+
   test('a client that disconnects mid-upload leaves no archive and no staging file', async () => {
     const r = await put(`${child.base}/files/aborted.bin`, { Authorization: `Bearer ${TOKEN}` }, 32, randomBytes(MiB), { abortAfter: 4 });
     assert.equal(r.status, -1);
