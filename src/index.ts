@@ -16,7 +16,7 @@ import type { StoreSet } from './store/store-set.js';
 
 export { commit, commitInput, find, info, list, restore, cat, read, createReadStream, openArchive, verify, verifySegment, repair, deleteArchives, ComputePool };
 export type { ReadOptions, RepairOptions, RepairReport, VerifyReport, SegmentCheck, DeleteOptions, DeletedArchive };
-export type { Damage } from './engine/reader.js';
+export type { Damage } from './archive/read/reader.js';
 export { parseRange } from './layout/range.js';
 export type { CommitOptions, CommitResult, OperationOptions, ArchiveListing, ArchiveSummary, Level2Summary, RestoreOptions, RestoreResult, Manifest };
 export { BlockFrameError, ERROR_CODES, EXIT, isBlockFrameError, type ErrorCode } from './errors.js';

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { BlockFrameError } from '../errors.js';
 import type { StoreOptions } from '../store/config.js';
-import type { KeyInput } from '../engine/keyring.js';
+import type { KeyInput } from '../archive/keyring.js';
 import { readFileSync } from 'node:fs';
 import { printable } from '../escape.js';
 import { looseSecretMode } from '../store/keyfile.js';

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { BlockFrameError } from '../errors.js';
 import { printable } from '../escape.js';
 import { addKey, listKeys, removeKey } from '../engine/keys.js';
-import type { KeyInput } from '../engine/keyring.js';
+import type { KeyInput } from '../archive/keyring.js';
 import { checkSecretFile, printJson, storeOpts, withCommon, type CommonOptions } from './common.js';
 
 interface AddOpts extends CommonOptions {

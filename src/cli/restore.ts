@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { printable } from '../escape.js';
 import { cat, restore } from '../engine/restore.js';
-import type { Damage } from '../engine/reader.js';
+import type { Damage } from '../archive/read/reader.js';
 import { formatSize } from '../units.js';
 import { printJson, storeOpts, warn, withCommon, type CommonOptions } from './common.js';
 import { interruptSignal } from './interrupt.js';

@@ -1,7 +1,7 @@
 // Shared plumbing for operations: the store, the compute pool, cancellation and progress reporting.
 import { ComputePool } from '../compute/pool.js';
 import type { StoreOptions } from '../store/config.js';
-import type { KeyInput } from './keyring.js';
+import type { KeyInput } from '../archive/keyring.js';
 
 export interface Progress {
   /** Bytes processed so far and the total expected. */

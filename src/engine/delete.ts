@@ -4,7 +4,7 @@ import { removeArchive } from '../archive/remove.js';
 import { withRepo, type Repository } from '../archive/repo.js';
 import { checkAborted, type OperationOptions } from './context.js';
 import { resolveArchive } from './find.js';
-import { loadSecrets, shownName } from './keyring.js';
+import { loadSecrets, shownName } from '../archive/keyring.js';
 
 export interface DeleteOptions extends OperationOptions {
   /** Say what would be deleted and change nothing. */

@@ -5,7 +5,7 @@ import { manifestKey } from '../layout/keys.js';
 import { overheadByLevel, parityOverhead, type Geometry } from '../layout/geometry.js';
 import { isEncrypted, manifestGeometry, storedSize, type Manifest } from '../layout/manifest.js';
 import type { KeySecret } from '../transform/keys.js';
-import { loadSecrets, openContent, shownName, type Content } from './keyring.js';
+import { loadSecrets, openContent, shownName, type Content } from '../archive/keyring.js';
 import { withRepo, type Repository } from '../archive/repo.js';
 import { setLeftovers, type Leftover } from '../store/leftovers.js';
 import type { OperationOptions } from './context.js';

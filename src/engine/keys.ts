@@ -6,7 +6,7 @@ import { isEncrypted, serializeManifest, type Manifest } from '../layout/manifes
 import { makeSlot, unwrap, type KeySlot } from '../transform/keys.js';
 import type { OperationOptions } from './context.js';
 import { resolveArchive } from './find.js';
-import { loadSecrets, type KeyInput } from './keyring.js';
+import { loadSecrets, type KeyInput } from '../archive/keyring.js';
 
 export interface KeySlotInfo {
   id: string;

@@ -7,11 +7,11 @@ import { ComputePool as Pool } from '../compute/pool.js';
 import { Repository } from '../archive/repo.js';
 import type { OperationOptions } from './context.js';
 import { resolveArchive } from './find.js';
-import { ArchiveReader, type Damage } from './reader.js';
-import { loadSecrets, openContent, type Content } from './keyring.js';
-import { plainWindows } from './plain.js';
+import { ArchiveReader, type Damage } from '../archive/read/reader.js';
+import { loadSecrets, openContent, type Content } from '../archive/keyring.js';
+import { plainWindows } from '../archive/read/plain.js';
 
-export type { HeldWindow } from './prefetch.js';
+export type { HeldWindow } from '../archive/read/prefetch.js';
 
 export interface ReadOptions extends OperationOptions {
   /** Called once per damaged file found while reading, when the archive is closed (the bytes returned are still correct and verified). */

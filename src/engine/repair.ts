@@ -10,7 +10,7 @@ import { archiveKey } from '../layout/keys.js';
 import { withPool, type OperationOptions } from './context.js';
 import { loadConfig, specText, writeConfig } from '../store/config.js';
 import { resolveMany } from './find.js';
-import { archiveCtx, computeSection, rebuildShards } from './stripe.js';
+import { archiveCtx, computeSection, rebuildShards } from '../archive/read/stripe.js';
 import { verifyArchive, worst, type ArchiveHealth, type Health, type Problem } from './verify.js';
 
 export interface RepairAction {

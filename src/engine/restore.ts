@@ -10,7 +10,7 @@ import { fsyncDir, tempSibling, writeFully } from '../store/fsutil.js';
 import { removeStalePartials } from '../store/leftovers.js';
 import { FirstError, type OperationOptions } from './context.js';
 import { openArchive, type OpenArchive, type ReadOptions } from './read.js';
-import { plainWindows } from './plain.js';
+import { plainWindows } from '../archive/read/plain.js';
 
 /** The tag of restore's hidden temporary output: ".NAME.partial-PID-8hex" beside the output. */
 const PARTIAL_TAG = 'partial';

@@ -1,5 +1,5 @@
 // verify: check every shard once against the manifest (both cores), name each problem and whether it is repairable.
-import { shownName } from './keyring.js';
+import { shownName } from '../archive/keyring.js';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { merkleProof, verifyMerkleProof } from '../integrity/merkle.js';
@@ -12,7 +12,7 @@ import { withRepo, type Repository } from '../archive/repo.js';
 import { setLeftovers, type Leftover } from '../store/leftovers.js';
 import { withPool, type OperationOptions } from './context.js';
 import { resolveArchive, resolveMany } from './find.js';
-import { archiveCtx, checkShard, computeSection, type ArchiveCtx, type ShardState } from './stripe.js';
+import { archiveCtx, checkShard, computeSection, type ArchiveCtx, type ShardState } from '../archive/read/stripe.js';
 
 export type ProblemKind = 'missing' | 'truncated' | 'corrupt' | 'unexpected' | 'manifest';
 export type Health = 'healthy' | 'repairable' | 'unrecoverable';

@@ -2,8 +2,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ComputePool } from '../compute/pool.js';
 import { Repository } from '../archive/repo.js';
-import { ArchiveCache } from '../server/cache.js';
-import { ReadAhead } from '../engine/read-ahead.js';
+import { ArchiveCache } from '../engine/archive-cache.js';
+import { ReadAhead } from '../archive/read/read-ahead.js';
 import type { StoreOptions } from '../store/config.js';
 import { DEFAULT_COMMIT_SLOTS } from './archives.js';
 import { Slots } from '../slots.js';

@@ -2,7 +2,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { dataSlab, SLAB } from '../../src/engine/shard-writer.js';
+import { dataSlab, SLAB } from '../../src/archive/write/shard-writer.js';
 import { SMALL_OBJECT_BYTES } from '../../src/s3/archives.js';
 import { randomBytesSeeded } from '../helpers/fixtures.js';
 import { ALICE, startS3, type TestS3 } from './helpers.js';

@@ -1,17 +1,17 @@
 // Stripe-level work for verify, repair and the reader: check each shard once, rebuild lost shards from the rest.
-import { BlockFrameError, isBlockFrameError } from '../errors.js';
-import { SlabPool } from '../compute/pool.js';
-import { blake3Hex } from '../integrity/blake3.js';
-import { HASH_LEN } from '../layout/chunks.js';
-import { knownShard } from '../layout/code.js';
-import type { Spool, SpoolFile } from '../store/spool.js';
-import { readFailure, readShard, shardKey, spoolFor, statShard, type ArchiveCtx } from '../archive/shards.js';
-import { checkAborted } from './context.js';
-import { pump } from './pump.js';
-import { shardHashFromChunks } from '../integrity/shard-hash.js';
-import { chunkCv } from '../layout/manifest.js';
+import { BlockFrameError, isBlockFrameError } from '../../errors.js';
+import { SlabPool } from '../../compute/pool.js';
+import { blake3Hex } from '../../integrity/blake3.js';
+import { HASH_LEN } from '../../layout/chunks.js';
+import { knownShard } from '../../layout/code.js';
+import type { Spool, SpoolFile } from '../../store/spool.js';
+import { readFailure, readShard, shardKey, spoolFor, statShard, type ArchiveCtx } from '../shards.js';
+import { checkAborted } from '../../flow.js';
+import { pump } from '../pump.js';
+import { shardHashFromChunks } from '../../integrity/shard-hash.js';
+import { chunkCv } from '../../layout/manifest.js';
 
-export { archiveCtx, type ArchiveCtx } from '../archive/shards.js';
+export { archiveCtx, type ArchiveCtx } from '../shards.js';
 
 export type ShardState = 'ok' | 'missing' | 'truncated' | 'corrupt';
 

@@ -1,6 +1,6 @@
 // The byte pump: stream a byte range through bounded shared slabs into a sink and hash streams, pipelined.
 import type { ComputePool, HashHandle, SlabPool } from '../compute/pool.js';
-import { checkAborted, FirstError } from './context.js';
+import { checkAborted, FirstError } from '../flow.js';
 
 /** Positional reads from a file, a spool file or a shard on a store: fewer bytes only at the end. */
 export type ReadAt = (buf: Uint8Array, length: number, position: number) => Promise<number>;

@@ -1,9 +1,9 @@
 // Plaintext reads: the file's bytes from the verified stored stream, decoding only the frames a range overlaps.
-import { SlabPool, type ComputePool } from '../compute/pool.js';
-import type { Manifest } from '../layout/manifest.js';
-import type { FrameRef } from '../transform/frames.js';
-import { maxStoredLength } from '../transform/frame-codec.js';
-import type { Content } from './keyring.js';
+import { SlabPool, type ComputePool } from '../../compute/pool.js';
+import type { Manifest } from '../../layout/manifest.js';
+import type { FrameRef } from '../../transform/frames.js';
+import { maxStoredLength } from '../../transform/frame-codec.js';
+import type { Content } from '../keyring.js';
 import { heldWindows, windowJobs } from './windows.js';
 import { prefetchInOrder, type Filled, type HeldWindow } from './prefetch.js';
 import type { ArchiveReader } from './reader.js';

@@ -1,8 +1,8 @@
 // Stored-stream windows: a range cut into READ_WINDOW pieces per segment, read and verified ahead in bounded slabs.
-import { SlabPool } from '../compute/pool.js';
-import type { Geometry } from '../layout/geometry.js';
-import { segmentsForRange } from '../layout/geometry.js';
-import { manifestGeometry } from '../layout/manifest.js';
+import { SlabPool } from '../../compute/pool.js';
+import type { Geometry } from '../../layout/geometry.js';
+import { segmentsForRange } from '../../layout/geometry.js';
+import { manifestGeometry } from '../../layout/manifest.js';
 import { prefetchInOrder, type Filled, type HeldWindow } from './prefetch.js';
 import { READ_WINDOW, type ArchiveReader } from './reader.js';
 

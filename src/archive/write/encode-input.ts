@@ -1,11 +1,11 @@
 // Commit's transform pass (format v2): the input file → frames (zstd, AES-256-GCM) → the stored stream in a spool file.
 import { randomBytes } from 'node:crypto';
-import { SlabPool, type ComputePool } from '../compute/pool.js';
-import type { Spool } from '../store/spool.js';
-import type { InputFile } from '../store/input.js';
-import { frameCount, FrameTableBuilder, type FrameTable } from '../transform/frames.js';
-import { maxStoredLength, type FrameParams } from '../transform/frame-codec.js';
-import { checkAborted, FirstError } from './context.js';
+import { SlabPool, type ComputePool } from '../../compute/pool.js';
+import type { Spool } from '../../store/spool.js';
+import type { InputFile } from '../../store/input.js';
+import { frameCount, FrameTableBuilder, type FrameTable } from '../../transform/frames.js';
+import { maxStoredLength, type FrameParams } from '../../transform/frame-codec.js';
+import { checkAborted, FirstError } from '../../flow.js';
 import { changed } from './shard-writer.js';
 
 /** Plaintext per worker job: whole frames, about 4 MiB. */

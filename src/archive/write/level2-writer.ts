@@ -1,15 +1,15 @@
 // Tier 4 level-2 parity at commit: each block's segments are XORed into its group's level2/ files during the
 // block's own parity pass (no second read of the data), then each file is hashed once when the group is done.
-import { shardHashFromChunks } from '../integrity/shard-hash.js';
-import { BlockFrameError } from '../errors.js';
-import type { ComputePool, SlabPool } from '../compute/pool.js';
-import { blake3Hex } from '../integrity/blake3.js';
-import type { StripeChunks } from '../layout/chunks.js';
-import type { Geometry, GroupGeometry, Level2StripeGeometry } from '../layout/geometry.js';
-import type { SpoolFile } from '../store/spool.js';
-import type { Staging } from '../archive/publish.js';
-import { settleAll } from './context.js';
-import { pump } from './pump.js';
+import { shardHashFromChunks } from '../../integrity/shard-hash.js';
+import { BlockFrameError } from '../../errors.js';
+import type { ComputePool, SlabPool } from '../../compute/pool.js';
+import { blake3Hex } from '../../integrity/blake3.js';
+import type { StripeChunks } from '../../layout/chunks.js';
+import type { Geometry, GroupGeometry, Level2StripeGeometry } from '../../layout/geometry.js';
+import type { SpoolFile } from '../../store/spool.js';
+import type { Staging } from '../publish.js';
+import { settleAll } from '../../flow.js';
+import { pump } from '../pump.js';
 
 /** Folds one slice of a block's data views (positions 0..k-1) into the group's level-2 files; `scratch` is free space of the same shape. */
 export type Level2Fold = (offset: number, len: number, data: Uint8Array[], scratch: Uint8Array[]) => Promise<void>;

@@ -1,6 +1,6 @@
 // The read budget: one SharedArrayBuffer carved into read windows, shared by every response of a server (file
 // server and S3 API, plain and framed archives), so memory stays bounded however many clients read.
-import { BlockFrameError } from '../errors.js';
+import { BlockFrameError } from '../../errors.js';
 
 /** The arena's unit of allocation: views start and end on it, and any unit-aligned part of a view can be freed on its own. */
 export const BUDGET_UNIT = 64 * 1024;

@@ -1,11 +1,11 @@
 // The server's archive cache: name → directory resolution and a small LRU of open readers, shared by requests.
 import type { ComputePool } from '../compute/pool.js';
-import { resolveArchive, type ArchiveFilter } from '../engine/find.js';
-import { loadSecrets, type KeyInput } from '../engine/keyring.js';
+import { resolveArchive, type ArchiveFilter } from './find.js';
+import { loadSecrets, type KeyInput } from '../archive/keyring.js';
 import type { KeySecret } from '../transform/keys.js';
-import { openArchive, type OpenArchive } from '../engine/read.js';
+import { openArchive, type OpenArchive } from './read.js';
 import type { Repository } from '../archive/repo.js';
-import type { Damage } from '../engine/reader.js';
+import type { Damage } from '../archive/read/reader.js';
 import { printable } from '../escape.js';
 import { archivePrefix } from '../layout/keys.js';
 

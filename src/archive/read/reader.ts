@@ -1,15 +1,15 @@
 // The self-healing reader: verified byte ranges of data segments, chunk by chunk, rebuilt on the fly through the
 // stripes that protect them (level 1, and in Tier 4 level 2), peeling at chunk level like repair does per file.
-import { BlockFrameError } from '../errors.js';
-import { SlabPool, type ComputePool } from '../compute/pool.js';
-import { CHUNK_INDEX_FILE, HASH_LEN } from '../layout/chunks.js';
-import { lossReasons, planRecovery, type CodeLayout } from '../layout/code.js';
-import { chunkCv, manifestGeometry, type Manifest } from '../layout/manifest.js';
-import type { Geometry } from '../layout/geometry.js';
-import { readSection } from '../archive/chunk-index.js';
-import type { Repository } from '../archive/repo.js';
-import { readFailure, readShard } from '../archive/shards.js';
-import { checkAborted } from './context.js';
+import { BlockFrameError } from '../../errors.js';
+import { SlabPool, type ComputePool } from '../../compute/pool.js';
+import { CHUNK_INDEX_FILE, HASH_LEN } from '../../layout/chunks.js';
+import { lossReasons, planRecovery, type CodeLayout } from '../../layout/code.js';
+import { chunkCv, manifestGeometry, type Manifest } from '../../layout/manifest.js';
+import type { Geometry } from '../../layout/geometry.js';
+import { readSection } from '../chunk-index.js';
+import type { Repository } from '../repo.js';
+import { readFailure, readShard } from '../shards.js';
+import { checkAborted } from '../../flow.js';
 import { archiveCtx, computeSection, type ArchiveCtx } from './stripe.js';
 
 export type DamageKind = 'missing' | 'truncated' | 'corrupt';

@@ -1,17 +1,17 @@
 // Writes one archive's shards into its staging spools: data segments from the input, then parity per stripe,
 // with every shard hash, every chunk hash (chunks.idx) and the whole-file hash computed on the way.
-import { BlockFrameError, fromSystemError } from '../errors.js';
-import { SlabPool, type ComputePool, type HashHandle } from '../compute/pool.js';
-import { blake3Hex } from '../integrity/blake3.js';
-import { CHUNK_INDEX_FILE, chunkIndexLayout, HASH_LEN, type StripeChunks } from '../layout/chunks.js';
-import type { Geometry } from '../layout/geometry.js';
-import type { InputFile } from '../store/input.js';
-import type { SpoolFile } from '../store/spool.js';
-import type { Staging } from '../archive/publish.js';
-import { checkAborted, FirstError, settleAll } from './context.js';
+import { BlockFrameError, fromSystemError } from '../../errors.js';
+import { SlabPool, type ComputePool, type HashHandle } from '../../compute/pool.js';
+import { blake3Hex } from '../../integrity/blake3.js';
+import { CHUNK_INDEX_FILE, chunkIndexLayout, HASH_LEN, type StripeChunks } from '../../layout/chunks.js';
+import type { Geometry } from '../../layout/geometry.js';
+import type { InputFile } from '../../store/input.js';
+import type { SpoolFile } from '../../store/spool.js';
+import type { Staging } from '../publish.js';
+import { checkAborted, FirstError, settleAll } from '../../flow.js';
 import { Level2Writer, type Level2Fold } from './level2-writer.js';
-import { pumpReads } from './pump.js';
-import { shardHashFromChunks } from '../integrity/shard-hash.js';
+import { pumpReads } from '../pump.js';
+import { shardHashFromChunks } from '../../integrity/shard-hash.js';
 
 /** Bytes moved per data-pass step, and per shard per parity-pass step (both multiples of any chunk size). */
 export const SLAB = 4 * 1024 * 1024;

@@ -1,12 +1,11 @@
 // One BLAKE3 pass over an open file through the compute pool (used to detect content already archived).
-import { fromSystemError } from '../errors.js';
-import { SlabPool, type ComputePool } from '../compute/pool.js';
-import type { OperationOptions } from './context.js';
-import { pump } from './pump.js';
-import type { InputFile } from '../store/input.js';
+import { fromSystemError } from '../../errors.js';
+import { SlabPool, type ComputePool } from '../../compute/pool.js';
+import { pump } from '../pump.js';
+import type { InputFile } from '../../store/input.js';
 import { changed } from './shard-writer.js';
 
-export async function hashFile(pool: ComputePool, input: InputFile, path: string, size: number, opts: OperationOptions = {}): Promise<string> {
+export async function hashFile(pool: ComputePool, input: InputFile, path: string, size: number, opts: { signal?: AbortSignal } = {}): Promise<string> {
   const h = pool.openHash(0);
   await pump({
     pool,
