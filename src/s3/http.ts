@@ -9,7 +9,7 @@ import type { Slots } from './archives.js';
 import type { Caller } from './auth.js';
 import type { BucketRecord, Catalog } from './catalog.js';
 import { decodeChunked } from './chunked.js';
-import { s3CodeFor, s3Error } from './errors.js';
+import { clientError, s3Error } from './errors.js';
 import type { KeyedMutex } from './names.js';
 import type { Uploads } from './uploads.js';
 import type { S3Grant } from './users.js';
@@ -70,21 +70,19 @@ export function sendEmpty(r: S3Request, status: number, headers: Record<string, 
 /**
  * Answer `err` as an S3 error document (Amazon S3 API Reference, "Error responses"): Code, Message, Resource,
  * RequestId and the bucket or key involved. HEAD gets the status only. A response already under way is cut off.
- * Server paths never reach the client: 5xx messages are generic and the details go to `log`.
+ * Server paths never reach the client: only errors raised in this layer for the client keep their text (see
+ * clientError); others, and every InternalError, get a fixed message, and their detail goes to `log`.
  */
 export function sendS3Error(res: ServerResponse, method: string, resource: string, id: string, err: unknown, log: (l: string) => void, extra: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy(err instanceof Error ? err : undefined);
     return;
   }
-  const { code, status } = s3CodeFor(err);
-  const e = err as { message?: string; context?: Record<string, unknown>; code?: string };
-  let message = e?.message ?? String(err);
-  if (status >= 500) {
-    log(`blockframe s3: ${method} ${resource} (${id}): ${e?.code ?? 'error'}: ${message}`);
-    if (code === 'InternalError') message = 'We encountered an internal error. Please try again.';
+  const { code, status, message, context: ctx, withheld } = clientError(err);
+  if (withheld) {
+    const e = err as { message?: string; code?: string };
+    log(`blockframe s3: ${method} ${resource} (${id}): ${code}: ${e?.code ?? 'error'}: ${e?.message ?? String(err)}`);
   }
-  const ctx = e?.context ?? {};
   const fields = ['bucket', 'key', 'uploadId', 'partNumber', 'accessKey', 'canonicalRequest', 'argument']
     .filter((f) => typeof ctx[f] === 'string' || typeof ctx[f] === 'number')
     .map((f) => el({ bucket: 'BucketName', key: 'Key', uploadId: 'UploadId', partNumber: 'PartNumber', accessKey: 'AWSAccessKeyId', canonicalRequest: 'CanonicalRequest', argument: 'ArgumentName' }[f]!, String(ctx[f])))

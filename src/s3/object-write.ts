@@ -3,7 +3,7 @@ import { spoolFor } from '../archive/shards.js';
 import { fileSource } from '../store/input.js';
 import { commitObject, forgetObject, recordObject } from './archives.js';
 import type { ObjectRecord } from './catalog.js';
-import { s3Error } from './errors.js';
+import { clientError, s3Error } from './errors.js';
 import { authorize, header, quietWork, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
 import { declaredLength, ingest } from './ingest.js';
 import { checkKey } from './names.js';
@@ -188,8 +188,10 @@ export async function deleteObjects(ctx: S3Context, r: S3Request): Promise<void>
       await forgetObject(ctx, r.bucket!, key);
       if (!quiet) body += `<Deleted><Key>${esc(key)}</Key></Deleted>`;
     } catch (err) {
-      const e = err as Error;
-      body += `<Error><Key>${esc(key)}</Key><Code>InternalError</Code><Message>${esc(e.message)}</Message></Error>`;
+      // Per-key errors follow the rules of whole-request errors: no server path or store detail in the reply.
+      const e = clientError(err);
+      if (e.withheld) ctx.log(`blockframe s3: DeleteObjects ${r.bucket}/${key} (${r.id}): ${e.code}: ${(err as { code?: string })?.code ?? 'error'}: ${(err as Error)?.message ?? String(err)}`);
+      body += `<Error><Key>${esc(key)}</Key><Code>${e.code}</Code><Message>${esc(e.message)}</Message></Error>`;
     }
   }
   const text = `<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${body}</DeleteResult>`;

@@ -1,9 +1,9 @@
 // Multipart staging: uploads and their parts as local files until Complete or Abort, and expiry of abandoned ones.
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { writeFileAtomic } from '../store/fsutil.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { BlockFrameError, fromSystemError } from '../errors.js';
+import { writeFileAtomic } from '../store/fsutil.js';
 import type { Repository } from '../archive/repo.js';
 import { scratchDir } from '../archive/shards.js';
 import { s3Error } from './errors.js';
@@ -60,10 +60,17 @@ export class Uploads {
     const base = b.caps.atomicRename && b.stagingDir
       ? join(dirname(await b.stagingDir()), '.s3-uploads')
       : join(scratchDir(), `s3-uploads-${createHash('sha256').update(repo.label).digest('hex').slice(0, 16)}`);
-    await mkdir(base, { recursive: true, mode: 0o700 });
+    await mkdir(base, { recursive: true, mode: 0o700 }).catch((err) => Promise.reject(fromSystemError(err, base, 'creating the multipart staging directory')));
+    // Never follow a link: what the server cleans here (expired or torn uploads) must be its own directory.
+    const st = await lstat(base);
+    if (!st.isDirectory() || (typeof process.getuid === 'function' && st.uid !== process.getuid())) {
+      throw new BlockFrameError('BF_STORE_NOT_A_FILE', `the multipart staging directory ${base} is ${st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? "another user's directory" : 'not a directory'}; it is never followed or cleaned: remove it, and the server makes a new one`, { path: base });
+    }
     const u = new Uploads(base, expiryMs);
     for (const name of await readdir(base)) {
       if (!ID.test(name)) continue;
+      // An upload directory is a plain directory the server made; anything else (a link) is left alone, unread.
+      if (!(await lstat(join(base, name))).isDirectory()) continue;
       try {
         u.uploads.set(name, JSON.parse(await readFile(join(base, name, 'upload.json'), 'utf8')) as UploadInfo);
       } catch {
@@ -92,11 +99,17 @@ export class Uploads {
     clearInterval(this.timer);
   }
 
+  /** A new upload. Errors: BF_NO_SPACE (and other file-system codes, see fromSystemError); nothing is left behind. */
   async create(info: Omit<UploadInfo, 'id' | 'initiated'>): Promise<UploadInfo> {
     const id = randomBytes(20).toString('hex');
     const u: UploadInfo = { ...info, id, initiated: new Date().toISOString() };
-    await mkdir(join(this.dir, id), { mode: 0o700 });
-    await writeFileAtomic(join(this.dir, id, 'upload.json'), JSON.stringify(u));
+    try {
+      await mkdir(join(this.dir, id), { mode: 0o700 });
+      await writeFileAtomic(join(this.dir, id, 'upload.json'), JSON.stringify(u));
+    } catch (err) {
+      await rm(join(this.dir, id), { recursive: true, force: true });
+      throw fromSystemError(err, join(this.dir, id), 'creating a multipart upload');
+    }
     this.uploads.set(id, u);
     return u;
   }
@@ -133,11 +146,21 @@ export class Uploads {
    * Move a verified, fsynced spooled part into place (replacing any earlier part of that number), then record it
    * atomically: its JSON is written through a temp file, fsynced and renamed, and the directory fsynced (which
    * also makes the part's rename durable). After a crash a part is there with its record, or not at all: a 200
-   * to UploadPart promises the part is stored (AWS S3 API Reference, UploadPart).
+   * to UploadPart promises the part is stored (AWS S3 API Reference, UploadPart). An earlier record of part N goes
+   * first, so no record ever describes another file's bytes; if anything fails (a full disk: BF_NO_SPACE), part N
+   * is left not uploaded, its file removed, and the client may send it again.
    */
   async putPart(id: string, tmp: string, p: PartInfo): Promise<void> {
-    await rename(tmp, this.partPath(id, p.number));
-    await writeFileAtomic(join(this.dir, id, `part-${p.number}.json`), JSON.stringify(p));
+    const record = join(this.dir, id, `part-${p.number}.json`);
+    try {
+      await rm(record, { force: true });
+      await rename(tmp, this.partPath(id, p.number));
+      await writeFileAtomic(record, JSON.stringify(p));
+    } catch (err) {
+      await rm(record, { force: true }).catch(() => undefined);
+      await rm(this.partPath(id, p.number), { force: true }).catch(() => undefined);
+      throw fromSystemError(err, record, 'recording a multipart part');
+    }
   }
 
   /** The parts uploaded so far, by part number; a record that can't be read (torn by a crash) counts as not uploaded. */
