@@ -14,6 +14,7 @@ export const S3_ERRORS = {
   BucketAlreadyExists: { status: 409, bf: 'BF_S3_CONFLICT' },
   BucketAlreadyOwnedByYou: { status: 409, bf: 'BF_S3_CONFLICT' },
   BucketNotEmpty: { status: 409, bf: 'BF_S3_CONFLICT' },
+  ConditionalRequestConflict: { status: 409, bf: 'BF_S3_PRECONDITION' },
   EntityTooLarge: { status: 400, bf: 'BF_S3_INVALID' },
   EntityTooSmall: { status: 400, bf: 'BF_S3_INVALID' },
   IncompleteBody: { status: 400, bf: 'BF_S3_DIGEST' },

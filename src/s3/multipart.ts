@@ -10,7 +10,7 @@ import { authorize, header, quietWork, readSmallBody, sendEmpty, sendXml, type S
 import { declaredLength, ingest, MAX_PUT_BYTES } from './ingest.js';
 import { parseMaxKeys } from './listing.js';
 import { checkKey, compareUtf8 } from './names.js';
-import { copySourceConditions, metaFrom, parseCopySource } from './object-write.js';
+import { copySourceConditions, metaFrom, parseCopySource, writeCondition } from './object-write.js';
 import { MAX_PARTS, MIN_PART_BYTES, type PartInfo } from './uploads.js';
 import { children, childText, parseXml } from './xml.js';
 
@@ -142,6 +142,7 @@ export const multipartEtag = (parts: PartInfo[]): string => `"${createHash('md5'
  * POST /{bucket}/{key}?uploadId=ID: check the part list, commit the chosen parts straight from staging as one
  * archive (read in order through one input, never copied into a whole file), record the key, then drop the
  * staging. The upload stays intact if any step fails. Part writes wait on the upload's lock meanwhile.
+ * If-None-Match: * and If-Match make it conditional, as a PutObject (writeCondition).
  */
 export async function completeUpload(ctx: S3Context, r: S3Request): Promise<void> {
   authorize(ctx, r, r.bucket!, 'write');
@@ -151,6 +152,8 @@ export async function completeUpload(ctx: S3Context, r: S3Request): Promise<void
   await ctx.uploads.lock.run(u.id, async () => {
     ctx.uploads.get(id, r.bucket!, r.key!);
     const parts = checkCompletion(xml, await ctx.uploads.parts(u.id));
+    // If-None-Match: * / If-Match, before committing and again as the key is recorded; a failed condition leaves the upload intact.
+    const check = writeCondition(ctx, r);
     const input = partsSource(parts.map((p) => ctx.uploads.partPath(u.id, p.number)));
     const commitIt = () => commitObject(ctx, input, u.bucket, u.key);
     const dir = await quietWork(ctx, r, commitIt);
@@ -166,7 +169,7 @@ export async function completeUpload(ctx: S3Context, r: S3Request): Promise<void
       ...(u.meta ? { meta: u.meta } : {}),
       parts: parts.map((p) => p.size),
     };
-    await recordObject(ctx, u.bucket, rec, commitIt);
+    await recordObject(ctx, u.bucket, rec, commitIt, check);
     await ctx.uploads.remove(u.id);
     sendXml(r, 200, 'CompleteMultipartUploadResult', { Location: `/${u.bucket}/${encodeURIComponent(u.key)}`, Bucket: u.bucket, Key: u.key, ETag: rec.etag }, { 'x-amz-request-id': r.id });
   });

@@ -68,14 +68,14 @@ export async function putObject(ctx: S3Context, r: S3Request): Promise<void> {
   checkKey(key);
   const meta = metaFrom(r);
   const length = declaredLength(r.req, r.caller.payload);
-  const ifNoneMatch = header(r.req, 'if-none-match');
   const { spool } = await spoolFor(ctx.repo, 0);
   try {
     const tmp = spool.path('object');
     // The spool is not fsynced: the commit reads it back (from the page cache) and fsyncs the shards it writes.
     const body = await ingest(r.req, r.caller.payload, tmp, length, false);
-    // Conditional writes (If-None-Match: * creates only; If-Match: the current ETag) are checked after the body.
-    conditionalWrite(ctx, r, ifNoneMatch);
+    // Conditional writes (If-None-Match: * creates only; If-Match: the current ETag) are checked after the body,
+    // and again as the key is recorded.
+    const check = writeCondition(ctx, r);
     const commitIt = () => commitObject(ctx, fileSource(tmp), bucket, key);
     const dir = await quietWork(ctx, r, commitIt);
     const rec: ObjectRecord = {
@@ -88,20 +88,40 @@ export async function putObject(ctx: S3Context, r: S3Request): Promise<void> {
       ...meta,
       ...(Object.keys(body.checksums).length ? { checksums: body.checksums } : {}),
     };
-    await recordObject(ctx, bucket, rec, commitIt);
+    await recordObject(ctx, bucket, rec, commitIt, check);
     sendEmpty(r, 200, { ETag: rec.etag, 'x-amz-request-id': r.id, ...body.checksums });
   } finally {
     await spool.discard();
   }
 }
 
-function conditionalWrite(ctx: S3Context, r: S3Request, ifNoneMatch: string | undefined): void {
-  const cur = ctx.catalog.get(r.bucket!, r.key!);
+/** A write's condition, checked against the key's record at the moment it is recorded (see writeCondition). */
+export type WriteCheck = (current: ObjectRecord | undefined) => void;
+
+/**
+ * The conditions of a write (PutObject, CompleteMultipartUpload), after the AWS S3 User Guide, "Conditional
+ * writes": `If-None-Match: *` writes only a key that does not exist, `If-Match: ETag` only over that ETag.
+ * Checked twice: now, against the key as it is (PreconditionFailed 412, or NoSuchKey for If-Match on a missing
+ * key), and again when the record is written (the returned check, run by Catalog.put one writer of the key at a
+ * time), so of concurrent conditional writers exactly one wins. A loser whose condition no longer holds gets
+ * 412; one whose If-Match still matches but whose object was replaced meanwhile (same bytes, same ETag) gets
+ * 409 ConditionalRequestConflict, as AWS answers concurrent conditional writes. Undefined without conditions.
+ */
+export function writeCondition(ctx: S3Context, r: S3Request): WriteCheck | undefined {
+  const ifNoneMatch = header(r.req, 'if-none-match')?.trim();
   const ifMatch = header(r.req, 'if-match');
-  if (ifNoneMatch?.trim() === '*' && cur) throw s3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { condition: 'If-None-Match' });
-  if (ifMatch !== undefined && (!cur || !etagMatches(ifMatch, cur.etag))) {
-    throw cur ? s3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { condition: 'If-Match' }) : s3Error('NoSuchKey', 'The specified key does not exist.', { key: r.key });
-  }
+  if (ifNoneMatch !== '*' && ifMatch === undefined) return undefined;
+  const failed = (condition: string) => s3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { condition });
+  const check = (cur: ObjectRecord | undefined, seen: ObjectRecord | undefined): void => {
+    if (ifNoneMatch === '*' && cur) throw failed('If-None-Match');
+    if (ifMatch === undefined) return;
+    if (!cur) throw s3Error('NoSuchKey', 'The specified key does not exist.', { key: r.key });
+    if (!etagMatches(ifMatch, cur.etag)) throw failed('If-Match');
+    if (seen && cur !== seen) throw s3Error('ConditionalRequestConflict', 'A conflicting operation occurred: the object was replaced while this conditional write was in progress. Retry the request.', { key: r.key });
+  };
+  const seen = ctx.catalog.get(r.bucket!, r.key!);
+  check(seen, undefined);
+  return (cur) => check(cur, seen);
 }
 
 /** Parse x-amz-copy-source ("/bucket/key" or "bucket/key", URL-encoded; "?versionId=null" allowed only). */
