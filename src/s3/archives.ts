@@ -15,16 +15,26 @@ export const DEFAULT_COMMIT_SLOTS = 1;
 /** A counting semaphore: at most `size` holders at once, the others wait in arrival order. */
 export class Slots {
   private busy = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly queue: (() => void)[] = [];
   constructor(readonly size: number) {}
 
+  /** Holders running now. */
+  get running(): number {
+    return this.busy;
+  }
+
+  /** Holders waiting for a slot. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
   async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.busy >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    if (this.busy >= this.size) await new Promise<void>((resolve) => this.queue.push(resolve));
     else this.busy++;
     try {
       return await fn();
     } finally {
-      const next = this.waiting.shift();
+      const next = this.queue.shift();
       if (next) next(); // the slot passes straight to the next waiter
       else this.busy--;
     }

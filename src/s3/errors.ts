@@ -42,6 +42,7 @@ export const S3_ERRORS = {
   NotImplemented: { status: 501, bf: 'BF_S3_NOT_IMPLEMENTED' },
   PreconditionFailed: { status: 412, bf: 'BF_S3_PRECONDITION' },
   RequestTimeTooSkewed: { status: 403, bf: 'BF_S3_AUTH' },
+  RequestTimeout: { status: 400, bf: 'BF_ABORTED' },
   ServiceUnavailable: { status: 503, bf: 'BF_STORE_UNAVAILABLE' },
   SignatureDoesNotMatch: { status: 403, bf: 'BF_S3_AUTH' },
   SlowDown: { status: 503, bf: 'BF_SERVER_BUSY' },

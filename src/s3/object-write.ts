@@ -4,7 +4,7 @@ import { fileSource } from '../store/input.js';
 import { commitObject, forgetObject, recordObject } from './archives.js';
 import type { ObjectRecord } from './catalog.js';
 import { clientError, s3Error } from './errors.js';
-import { authorize, header, quietWork, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
+import { authorize, header, quietWork, sendEmpty, sendXml, withSmallBody, type S3Context, type S3Request } from './http.js';
 import { declaredLength, ingest } from './ingest.js';
 import { checkKey } from './names.js';
 import { etagMatches } from './object-read.js';
@@ -14,9 +14,13 @@ import { child, children, childText, esc, parseXml } from './xml.js';
 export const MAX_META_BYTES = 2048;
 /** Headers stored with an object and returned by GET/HEAD. */
 const STORED = ['cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires'] as const;
-/** DeleteObjects takes at most 1000 keys and a body of at most this many bytes. */
-const MAX_DELETE_KEYS = 1000;
-const MAX_DELETE_BODY = 2 * 1024 * 1024;
+/** DeleteObjects takes at most 1000 keys (Amazon S3 API Reference, DeleteObjects). */
+export const MAX_DELETE_KEYS = 1000;
+/**
+ * Largest DeleteObjects body: 1000 keys of 2 KiB each (an <Object> with a 1024-byte key, some of it escaped, and
+ * a VersionId). Keys that need much escaping (a '&' takes 5 bytes) fit fewer per request: MaxMessageLengthExceeded.
+ */
+export const MAX_DELETE_BODY = MAX_DELETE_KEYS * 2048;
 
 export interface ObjectMeta {
   contentType?: string;
@@ -189,21 +193,30 @@ export async function deleteObject(ctx: S3Context, r: S3Request): Promise<void> 
   sendEmpty(r, 204, { 'x-amz-request-id': r.id });
 }
 
+/** Parse a DeleteObjects <Delete> document: Quiet, and 1 to 1000 keys (MalformedXML otherwise). */
+export function parseDelete(xml: string): { quiet: boolean; keys: string[] } {
+  const root = parseXml(xml);
+  if (root.name !== 'Delete') throw s3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema (root must be Delete)');
+  const quiet = childText(root, 'Quiet')?.trim() === 'true';
+  const objects = children(root, 'Object');
+  if (objects.length === 0 || objects.length > MAX_DELETE_KEYS) throw s3Error('MalformedXML', `The XML you provided was not well-formed or did not validate against our published schema (1 to ${MAX_DELETE_KEYS} objects)`);
+  const keys = objects.map((o) => {
+    const key = child(o, 'Key')?.text;
+    if (key === undefined || key === '') throw s3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema (an Object without a Key)');
+    return key;
+  });
+  return { quiet, keys };
+}
+
 /**
  * POST /{bucket}?delete: up to 1000 keys from a <Delete> document; each is deleted or reported in an <Error>.
  * <Quiet>true</Quiet> reports errors only. Errors: MalformedXML (no keys, more than 1000, bad XML).
  */
 export async function deleteObjects(ctx: S3Context, r: S3Request): Promise<void> {
   authorize(ctx, r, r.bucket!, 'write');
-  const root = parseXml((await readSmallBody(r, MAX_DELETE_BODY)).toString('utf8'));
-  if (root.name !== 'Delete') throw s3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema (root must be Delete)');
-  const quiet = childText(root, 'Quiet')?.trim() === 'true';
-  const objects = children(root, 'Object');
-  if (objects.length === 0 || objects.length > MAX_DELETE_KEYS) throw s3Error('MalformedXML', `The XML you provided was not well-formed or did not validate against our published schema (1 to ${MAX_DELETE_KEYS} objects)`);
+  const { quiet, keys } = await withSmallBody(ctx, r, MAX_DELETE_BODY, (bytes) => parseDelete(bytes.toString('utf8')));
   let body = '';
-  for (const o of objects) {
-    const key = child(o, 'Key')?.text;
-    if (key === undefined || key === '') throw s3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema (an Object without a Key)');
+  for (const key of keys) {
     try {
       await forgetObject(ctx, r.bucket!, key);
       if (!quiet) body += `<Deleted><Key>${esc(key)}</Key></Deleted>`;

@@ -10,7 +10,7 @@ import { authenticate } from './auth.js';
 import { createBucket, deleteBucket, getBucketAcl, getBucketLocation, getBucketVersioning, headBucket, listBuckets, listObjects, putBucketAcl } from './buckets.js';
 import { Catalog } from './catalog.js';
 import { s3Error } from './errors.js';
-import { newRequestId, sendS3Error, type S3Context, type S3Request } from './http.js';
+import { DEFAULT_BODY_SLOTS, newRequestId, SMALL_BODY_DEADLINE_MS, sendS3Error, type S3Context, type S3Request } from './http.js';
 import { abortUpload, completeUpload, createUpload, listParts, listUploads, uploadPart } from './multipart.js';
 import { KeyedMutex } from './names.js';
 import { getObject } from './object-read.js';
@@ -32,6 +32,10 @@ export interface S3ServerOptions extends StoreOptions {
   idleMs?: number;
   /** Commits that may run at once (default DEFAULT_COMMIT_SLOTS); further PutObject/Complete requests queue. */
   commitSlots?: number;
+  /** XML bodies (Complete, DeleteObjects) read and parsed at once (default DEFAULT_BODY_SLOTS); further ones wait unread. */
+  bodySlots?: number;
+  /** How long an XML body may take to arrive once its slot is taken (default SMALL_BODY_DEADLINE_MS: 60 s). */
+  bodyDeadlineMs?: number;
   /** Share the HTTP server's repository, pool, cache and read windows instead of opening new ones. */
   shared?: { repo: Repository; pool: ComputePool; cache: ArchiveCache; windows: WindowReader };
   /** Before serving, make the catalogue agree with the archives' manifests (see rebuildCatalog); new buckets go to the first user. */
@@ -60,7 +64,7 @@ export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
   const catalog = await Catalog.load(repo.set);
   const uploads = await Uploads.open(repo, opts.uploadExpiryMs);
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const ctx: S3Context = { repo, pool, cache, windows, catalog, uploads, grants: opts.grants ?? [], dirs: new KeyedMutex(), commits: new Slots(opts.commitSlots ?? DEFAULT_COMMIT_SLOTS), region: opts.region ?? 'us-east-1', idleMs: opts.idleMs ?? 120_000, log };
+  const ctx: S3Context = { repo, pool, cache, windows, catalog, uploads, grants: opts.grants ?? [], dirs: new KeyedMutex(), commits: new Slots(opts.commitSlots ?? DEFAULT_COMMIT_SLOTS), bodies: new Slots(opts.bodySlots ?? DEFAULT_BODY_SLOTS), bodyDeadlineMs: opts.bodyDeadlineMs ?? SMALL_BODY_DEADLINE_MS, region: opts.region ?? 'us-east-1', idleMs: opts.idleMs ?? 120_000, log };
   const users = new Map(opts.users.map((u) => [u.accessKey, u]));
   if (opts.rebuild) {
     const r = await rebuildCatalog(ctx, opts.users[0]!.accessKey);
