@@ -76,7 +76,9 @@ async function copyPart(ctx: S3Context, r: S3Request, source: string, tmp: strin
   const range = header(r.req, 'x-amz-copy-source-range');
   if (range !== undefined) {
     const m = /^bytes=(\d{1,16})-(\d{1,16})$/.exec(range);
-    if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) >= rec.size) throw s3Error('InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy', { argument: 'x-amz-copy-source-range' });
+    if (!m || Number(m[1]) > Number(m[2])) throw s3Error('InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy', { argument: 'x-amz-copy-source-range' });
+    // A well-formed range reaching past the source's end is 416 InvalidRange, as AWS answers (with Content-Range: bytes */size).
+    if (Number(m[2]) >= rec.size) throw s3Error('InvalidRange', `The requested range is not satisfiable (the source has ${rec.size} bytes)`, { size: rec.size, range });
     start = Number(m[1]);
     end = Number(m[2]);
   }
@@ -167,15 +169,23 @@ export const multipartEtag = (parts: PartInfo[]): string => `"${createHash('md5'
  * POST /{bucket}/{key}?uploadId=ID: check the part list, commit the chosen parts straight from staging as one
  * archive (read in order through one input, never copied into a whole file), record the key, then drop the
  * staging. The upload stays intact if any step fails. Part writes wait on the upload's lock meanwhile.
- * If-None-Match: * and If-Match make it conditional, as a PutObject (writeCondition).
+ * If-None-Match: * and If-Match make it conditional, as a PutObject (writeCondition). Completing a completed
+ * upload again answers 200 with the same ETag while the key still holds that object (until the upload expires).
  */
 export async function completeUpload(ctx: S3Context, r: S3Request): Promise<void> {
   authorize(ctx, r, r.bucket!, 'write');
   const id = r.q.get('uploadId')!;
-  const u = ctx.uploads.get(id, r.bucket!, r.key!);
+  // A retry of a Complete that succeeded (its reply lost, say) gets the same 200 and ETag, as AWS answers.
+  const completed = () => ctx.uploads.completedEtag(id, r.bucket!, r.key!, ctx.catalog.get(r.bucket!, r.key!)?.etag);
+  if (!completed()) ctx.uploads.get(id, r.bucket!, r.key!);
   const listed = await withSmallBody(ctx, r, MAX_COMPLETE_BODY, (body) => parseCompletion(body.toString('utf8')));
-  await ctx.uploads.lock.run(u.id, async () => {
-    ctx.uploads.get(id, r.bucket!, r.key!);
+  await ctx.uploads.lock.run(id, async () => {
+    const etag = completed();
+    if (etag) {
+      sendXml(r, 200, 'CompleteMultipartUploadResult', { Location: `/${r.bucket!}/${encodeURIComponent(r.key!)}`, Bucket: r.bucket!, Key: r.key!, ETag: etag }, { 'x-amz-request-id': r.id });
+      return;
+    }
+    const u = ctx.uploads.get(id, r.bucket!, r.key!);
     const parts = choseParts(listed, await ctx.uploads.parts(u.id));
     // If-None-Match: * / If-Match, before committing and again as the key is recorded; a failed condition leaves the upload intact.
     const check = writeCondition(ctx, r);
@@ -195,7 +205,7 @@ export async function completeUpload(ctx: S3Context, r: S3Request): Promise<void
       parts: parts.map((p) => p.size),
     };
     await recordObject(ctx, u.bucket, rec, commitIt, check);
-    await ctx.uploads.remove(u.id);
+    await ctx.uploads.complete(u.id, rec.etag);
     sendXml(r, 200, 'CompleteMultipartUploadResult', { Location: `/${u.bucket}/${encodeURIComponent(u.key)}`, Bucket: u.bucket, Key: u.key, ETag: rec.etag }, { 'x-amz-request-id': r.id });
   });
 }

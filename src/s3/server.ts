@@ -18,6 +18,7 @@ import { copyObject, deleteObject, deleteObjects, putObject } from './object-wri
 import { rebuildCatalog } from './rebuild.js';
 import { parseQuery } from './sigv4.js';
 import { Uploads } from './uploads.js';
+import { listObjectVersions } from './versions.js';
 import type { S3Grant, S3User } from './users.js';
 
 export interface S3ServerOptions extends StoreOptions {
@@ -52,7 +53,7 @@ export interface S3Server {
 }
 
 /** Bucket subresources that exist in S3 but not here: 501 NotImplemented rather than a wrong answer. */
-const UNSUPPORTED = ['policy', 'cors', 'lifecycle', 'tagging', 'website', 'encryption', 'object-lock', 'replication', 'logging', 'notification', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes', 'versions', 'versionId'];
+const UNSUPPORTED = ['policy', 'cors', 'lifecycle', 'tagging', 'website', 'encryption', 'object-lock', 'replication', 'logging', 'notification', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes', 'versionId'];
 
 /** Build (not listen) the S3 endpoint over the archives `opts` names. Errors: BF_USAGE without users. */
 export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
@@ -155,6 +156,7 @@ function route(ctx: S3Context, r: S3Request): Promise<void> | void {
     if (method === 'GET' && q.has('versioning')) return getBucketVersioning(ctx, r);
     if (method === 'GET' && q.has('acl')) return getBucketAcl(ctx, r);
     if (method === 'GET' && q.has('uploads')) return listUploads(ctx, r);
+    if (method === 'GET' && q.has('versions')) return listObjectVersions(ctx, r);
     if (method === 'GET') return listObjects(ctx, r);
     if (method === 'HEAD') return headBucket(ctx, r);
     if (method === 'PUT' && q.has('acl')) return putBucketAcl(ctx, r);

@@ -13,6 +13,8 @@ import { compareUtf8, KeyedMutex } from './names.js';
 export const DEFAULT_UPLOAD_EXPIRY_MS = 7 * 24 * 3600 * 1000;
 /** Part numbers are 1 to 10,000 (Amazon S3 User Guide, "Multipart upload limits"). */
 export const MAX_PARTS = 10_000;
+/** Completed uploads remembered (in memory) to answer a retried Complete; older ones are forgotten first. */
+export const MAX_COMPLETED_KEPT = 10_000;
 /** Every part but the last must have at least 5 MiB. */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
 
@@ -26,6 +28,8 @@ export interface UploadInfo {
   contentType?: string;
   headers?: Record<string, string>;
   meta?: Record<string, string>;
+  /** Set once completed: the object's ETag (kept in memory only, for retries of Complete). */
+  completedEtag?: string;
 }
 
 export interface PartInfo {
@@ -46,6 +50,11 @@ const ID = /^[0-9a-f]{40}$/;
  */
 export class Uploads {
   private readonly uploads = new Map<string, UploadInfo>();
+  /**
+   * Completed uploads, in completion order, so that a retried Complete gets its answer again: in memory only (a
+   * retry comes seconds later; after a restart it is NoSuchUpload), at most MAX_COMPLETED_KEPT, until they expire.
+   */
+  private readonly done = new Map<string, UploadInfo>();
   /** Part writes, Complete and Abort of one upload run one at a time. */
   readonly lock = new KeyedMutex();
   private timer?: NodeJS.Timeout;
@@ -86,6 +95,7 @@ export class Uploads {
   /** Remove uploads initiated more than the expiry age ago; returns how many. */
   async expire(now = Date.now()): Promise<number> {
     let n = 0;
+    for (const u of [...this.done.values()]) if (now - Date.parse(u.initiated) > this.expiryMs) this.done.delete(u.id);
     for (const u of [...this.uploads.values()]) {
       if (now - Date.parse(u.initiated) > this.expiryMs) {
         await this.lock.run(u.id, () => this.remove(u.id));
@@ -121,6 +131,27 @@ export class Uploads {
       throw s3Error('NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', { uploadId: id });
     }
     return u;
+  }
+
+  /**
+   * The ETag of upload `id` of bucket/key if it was completed and the key still holds what it made; else undefined.
+   * AWS answers a retried CompleteMultipartUpload of a completed upload with 200 and the same ETag.
+   */
+  completedEtag(id: string, bucket: string, key: string, current: string | undefined): string | undefined {
+    const u = ID.test(id) ? this.done.get(id) : undefined;
+    return u && u.bucket === bucket && u.key === key && u.completedEtag === current ? u.completedEtag : undefined;
+  }
+
+  /** Upload `id` was completed with the object's `etag`: delete everything staged, remember the answer for retries. */
+  async complete(id: string, etag: string): Promise<void> {
+    const u = this.uploads.get(id);
+    await this.remove(id);
+    if (!u) return;
+    this.done.set(id, { ...u, completedEtag: etag });
+    for (const old of this.done.keys()) {
+      if (this.done.size <= MAX_COMPLETED_KEPT) break;
+      this.done.delete(old);
+    }
   }
 
   /** Uploads of a bucket in key order, then initiation order (ListMultipartUploads). */
