@@ -7,14 +7,19 @@ import { BlockFrameError } from './errors.js';
  */
 export class Slots {
   private busy = 0;
-  private readonly waiting: { go: () => void }[] = [];
+  private readonly queue: { go: () => void }[] = [];
   constructor(readonly size: number) {
     if (!(size >= 1)) throw new RangeError(`Slots needs at least 1 slot, not ${size}`);
   }
 
+  /** How many runs hold a slot now. */
+  get running(): number {
+    return this.busy;
+  }
+
   /** How many runs are waiting for a slot now. */
-  get queued(): number {
-    return this.waiting.length;
+  get waiting(): number {
+    return this.queue.length;
   }
 
   async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -28,18 +33,18 @@ export class Slots {
           },
         };
         const onAbort = () => {
-          const i = this.waiting.indexOf(entry);
-          if (i >= 0) this.waiting.splice(i, 1);
+          const i = this.queue.indexOf(entry);
+          if (i >= 0) this.queue.splice(i, 1);
           reject(new BlockFrameError('BF_ABORTED', 'operation cancelled'));
         };
         signal?.addEventListener('abort', onAbort, { once: true });
-        this.waiting.push(entry);
+        this.queue.push(entry);
       });
     } else this.busy++;
     try {
       return await fn();
     } finally {
-      const next = this.waiting.shift();
+      const next = this.queue.shift();
       if (next) next.go(); // the slot passes straight to the next waiter
       else this.busy--;
     }

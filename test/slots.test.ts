@@ -15,10 +15,10 @@ test('an aborted waiter gets BF_ABORTED, never runs, and the slot order of the o
   const ac = new AbortController();
   const cancelled = slots.run(async () => void ran.push('cancelled'), ac.signal);
   const third = slots.run(async () => void ran.push('third'));
-  assert.equal(slots.queued, 2);
+  assert.equal(slots.waiting, 2);
   ac.abort();
   await assert.rejects(cancelled, (e) => isBlockFrameError(e) && e.code === 'BF_ABORTED');
-  assert.equal(slots.queued, 1);
+  assert.equal(slots.waiting, 1);
   await Promise.all([first, third]);
   assert.deepEqual(ran, ['first', 'third']);
   await assert.rejects(slots.run(async () => undefined, ac.signal), (e) => isBlockFrameError(e) && e.code === 'BF_ABORTED');

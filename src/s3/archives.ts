@@ -51,15 +51,25 @@ async function exists(ctx: S3Context, dir: string): Promise<boolean> {
  * before if no key refers to it any more. Recording and retiring one directory are serialised, so a retire can
  * never remove an archive a new record points at: if `rec.dir` vanished meanwhile (retired just before, when
  * an equal body was deleted), `recommit` writes it again. Readers see the old object or the new, never a mix.
+ * `check` is the write's condition, run against the key's record at the moment of recording (Catalog.put); when it
+ * throws, nothing is recorded and `rec.dir` is retired unless another key names it.
  */
-export async function recordObject(ctx: S3Context, bucket: string, rec: ObjectRecord, recommit?: () => Promise<string>): Promise<ObjectRecord> {
+export async function recordObject(ctx: S3Context, bucket: string, rec: ObjectRecord, recommit?: () => Promise<string>, check?: (current: ObjectRecord | undefined) => void): Promise<ObjectRecord> {
   let current = rec;
   for (let attempt = 0; ; attempt++) {
     const dir = current.dir;
-    const old = await ctx.dirs.run(dir, async () => {
-      if (!(await exists(ctx, dir))) return null;
-      return { prev: await ctx.catalog.put(bucket, current) };
-    });
+    let old: { prev: ObjectRecord | undefined } | null;
+    try {
+      old = await ctx.dirs.run(dir, async () => {
+        if (!(await exists(ctx, dir))) return null;
+        return { prev: await ctx.catalog.put(bucket, current, check) };
+      });
+    } catch (err) {
+      // Refused (a condition lost its race, or the record could not be written): the archive committed for it
+      // may be named by no key. Retired here, after the directory lock is released (retiring takes it again).
+      await retireIfUnused(ctx, dir);
+      throw err;
+    }
     if (old) {
       if (old.prev && old.prev.dir !== dir) await retireIfUnused(ctx, old.prev.dir);
       return current;

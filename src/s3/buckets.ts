@@ -1,4 +1,5 @@
 // Bucket operations: ListBuckets, Create/Head/DeleteBucket, GetBucketLocation, GetBucketVersioning, and ListObjects v1/v2.
+import { isBlockFrameError } from '../errors.js';
 import { s3Error } from './errors.js';
 import { cannedAcl } from './acl.js';
 import { authorize, ownerXml, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
@@ -18,7 +19,8 @@ export function listBuckets(ctx: S3Context, r: S3Request): void {
 /**
  * PUT /{bucket}: any user may create a bucket and becomes its owner. The body, if any, must be a
  * CreateBucketConfiguration (its LocationConstraint is accepted and ignored: one region). x-amz-acl public-read
- * makes objects readable without signing. Errors: InvalidBucketName, BucketAlreadyOwnedByYou, BucketAlreadyExists.
+ * makes objects readable without signing. Errors: InvalidBucketName, BucketAlreadyExists, BucketAlreadyOwnedByYou
+ * (only outside us-east-1: there the owner re-creating the bucket gets 200 and the bucket is unchanged).
  */
 export async function createBucket(ctx: S3Context, r: S3Request): Promise<void> {
   const user = r.caller.user;
@@ -34,7 +36,13 @@ export async function createBucket(ctx: S3Context, r: S3Request): Promise<void> 
     const root = parseXml(body.toString('utf8'));
     if (root.name !== 'CreateBucketConfiguration') throw s3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema');
   }
-  await ctx.catalog.createBucket({ name, owner: user.accessKey, created: new Date().toISOString(), ...(publicRead ? { publicRead } : {}) });
+  try {
+    await ctx.catalog.createBucket({ name, owner: user.accessKey, created: new Date().toISOString(), ...(publicRead ? { publicRead } : {}) });
+  } catch (err) {
+    // us-east-1 answers 200 to its owner re-creating a bucket (AWS's legacy behaviour, which Ceph RGW shares); the
+    // bucket is left as it is (ACL included). Every other region answers 409 BucketAlreadyOwnedByYou.
+    if (!(ctx.region === 'us-east-1' && isBlockFrameError(err) && err.context.s3 === 'BucketAlreadyOwnedByYou')) throw err;
+  }
   sendEmpty(r, 200, { Location: `/${name}`, 'x-amz-request-id': r.id });
 }
 
@@ -83,8 +91,11 @@ export function listObjects(ctx: S3Context, r: S3Request): void {
   const maxKeys = parseMaxKeys(r.q.get('max-keys') ?? null);
   const token = v2 ? r.q.get('continuation-token') : undefined;
   const startAfter = v2 ? (r.q.get('start-after') ?? '') : (r.q.get('marker') ?? '');
-  const after = token !== undefined ? decodeToken(token) : startAfter;
-  const page = listPage(ctx.catalog.sortedKeys(bucket), { prefix, delimiter, maxKeys, after });
+  // An empty continuation-token is no token (as AWS): the listing starts at start-after, and the token is echoed.
+  const after = token !== undefined && token !== '' ? decodeToken(token) : startAfter;
+  const listed = listPage(ctx.catalog.sortedKeys(bucket), { prefix, delimiter, maxKeys, after });
+  // max-keys=0 lists nothing, and AWS reports that empty result as not truncated (no resume point either).
+  const page = maxKeys === 0 ? { ...listed, truncated: false } : listed;
   const withOwner = !v2 || r.q.get('fetch-owner') === 'true';
   const contents = page.keys.map((k) => {
     const rec = ctx.catalog.get(bucket, k)!;

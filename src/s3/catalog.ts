@@ -185,11 +185,14 @@ export class Catalog {
   /**
    * Record `rec` (replacing any record of its key); returns the record it replaced. Writes of one key run one
    * at a time, so the record on the stores, the one in memory and the reference counts always agree.
+   * `check`, when given, sees the key's current record inside that one-at-a-time section and may refuse the write
+   * by throwing (conditional writes: of many concurrent ones, exactly one can win).
    */
-  put(bucket: string, rec: ObjectRecord): Promise<ObjectRecord | undefined> {
+  put(bucket: string, rec: ObjectRecord, check?: (current: ObjectRecord | undefined) => void): Promise<ObjectRecord | undefined> {
     return this.keyLock.run(`${bucket}/${rec.key}`, async () => {
       const b = this.buckets.get(bucket);
       if (!b) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket });
+      check?.(b.objects.get(rec.key));
       await this.store.put(recordKey(bucket, rec.key), textSource(`${JSON.stringify(rec)}\n`));
       const old = b.objects.get(rec.key);
       b.objects.set(rec.key, rec);

@@ -1,5 +1,5 @@
 // S3 error vocabulary: the S3 codes the endpoint answers with, their statuses, and the map from BlockFrame codes.
-import { BlockFrameError, ERROR_CODES, isBlockFrameError, type ErrorCode, type ErrorContext } from '../errors.js';
+import { BlockFrameError, ERROR_CODES, fromSystemError, isBlockFrameError, type ErrorCode, type ErrorContext } from '../errors.js';
 
 /**
  * S3 error codes this endpoint sends, with the HTTP status AWS documents for each and the BlockFrame code the
@@ -15,6 +15,7 @@ export const S3_ERRORS = {
   BucketAlreadyExists: { status: 409, bf: 'BF_S3_CONFLICT' },
   BucketAlreadyOwnedByYou: { status: 409, bf: 'BF_S3_CONFLICT' },
   BucketNotEmpty: { status: 409, bf: 'BF_S3_CONFLICT' },
+  ConditionalRequestConflict: { status: 409, bf: 'BF_S3_PRECONDITION' },
   EntityTooLarge: { status: 400, bf: 'BF_S3_INVALID' },
   EntityTooSmall: { status: 400, bf: 'BF_S3_INVALID' },
   IncompleteBody: { status: 400, bf: 'BF_S3_DIGEST' },
@@ -42,6 +43,7 @@ export const S3_ERRORS = {
   NotImplemented: { status: 501, bf: 'BF_S3_NOT_IMPLEMENTED' },
   PreconditionFailed: { status: 412, bf: 'BF_S3_PRECONDITION' },
   RequestTimeTooSkewed: { status: 403, bf: 'BF_S3_AUTH' },
+  RequestTimeout: { status: 400, bf: 'BF_ABORTED' },
   ServiceUnavailable: { status: 503, bf: 'BF_STORE_UNAVAILABLE' },
   SignatureDoesNotMatch: { status: 403, bf: 'BF_S3_AUTH' },
   SlowDown: { status: 503, bf: 'BF_SERVER_BUSY' },
@@ -91,11 +93,58 @@ export function s3Error(s3: S3Code, message: string, context: ErrorContext = {},
 }
 
 /**
+ * Fixed messages for errors that did not arise in this layer (their own text may name server paths, store keys
+ * or archive directories): the client gets the S3 code's text here, or the catalogue's summary of the
+ * BlockFrame code; never the lower layer's message.
+ */
+const CLIENT_MESSAGES: Partial<Record<S3Code, string>> = {
+  AccessDenied: 'Access Denied',
+  IncompleteBody: 'You did not provide the number of bytes specified by the Content-Length HTTP header.',
+  InsufficientStorage: 'Your upload exceeds the space left on the server.',
+  InternalError: 'We encountered an internal error. Please try again.',
+  InvalidRange: 'The requested range is not satisfiable',
+  NoSuchKey: 'The specified key does not exist.',
+  ServiceUnavailable: 'Service is unable to handle request.',
+  SlowDown: 'Please reduce your request rate.',
+};
+
+/** What a client is told about an error: S3 code, status, message, and the context fields it may see. */
+export interface ClientError {
+  code: S3Code;
+  status: number;
+  message: string;
+  /** The error's context when it was raised as an S3 error in this layer (bucket, key, …: the client's own words); else empty. */
+  context: ErrorContext;
+  /** The full detail was withheld (a 5xx, or a lower layer's error): log it. */
+  withheld: boolean;
+}
+
+/**
+ * The client's view of any error. Only errors raised with s3Error (messages written in src/s3 for clients, from
+ * what the client sent) keep their message and context; every other error (store, engine, file system, bugs) is
+ * answered with a fixed text, so no server path, store key or archive directory ever reaches a client. An
+ * InternalError's message is always the fixed one.
+ */
+export function clientError(err: unknown): ClientError {
+  const { code, status } = s3CodeFor(err);
+  const authored = isBlockFrameError(err) && typeof err.context.s3 === 'string';
+  if (authored && code !== 'InternalError') return { code, status, message: err.message, context: err.context, withheld: status >= 500 };
+  const bf = isBlockFrameError(err) ? err.code : undefined;
+  const message = CLIENT_MESSAGES[code] ?? (bf ? `${ERROR_CODES[bf].summary[0]!.toUpperCase()}${ERROR_CODES[bf].summary.slice(1)}.` : CLIENT_MESSAGES.InternalError!);
+  return { code, status, message, context: {}, withheld: true };
+}
+
+/**
  * The S3 code and status for any error: the error's own `s3` context, else the S3 column, else by the
- * BlockFrame code's HTTP status (4xx → InvalidRequest, 5xx → InternalError). Non-BlockFrame errors are bugs.
+ * BlockFrame code's HTTP status (4xx → InvalidRequest, 5xx → InternalError). A Node system error that escaped
+ * unclassified is classified as the file layer would (fromSystemError: ENOSPC is BF_NO_SPACE, so 507
+ * InsufficientStorage); any other non-BlockFrame error is a bug (InternalError).
  */
 export function s3CodeFor(err: unknown): { code: S3Code; status: number } {
-  if (!isBlockFrameError(err)) return { code: 'InternalError', status: 500 };
+  if (!isBlockFrameError(err)) {
+    const sys = fromSystemError(err, '', 'serving an S3 request');
+    return isBlockFrameError(sys) ? s3CodeFor(sys) : { code: 'InternalError', status: 500 };
+  }
   const own = err.context.s3;
   if (typeof own === 'string' && own in S3_ERRORS) return { code: own as S3Code, status: S3_ERRORS[own as S3Code].status };
   const mapped = S3_FOR_BF[err.code];

@@ -9,7 +9,7 @@ import type { Slots } from '../slots.js';
 import type { Caller } from './auth.js';
 import type { BucketRecord, Catalog } from './catalog.js';
 import { decodeChunked } from './chunked.js';
-import { s3CodeFor, s3Error } from './errors.js';
+import { clientError, s3Error } from './errors.js';
 import type { KeyedMutex } from './names.js';
 import type { Uploads } from './uploads.js';
 import type { S3Grant, S3Owner } from './users.js';
@@ -30,6 +30,10 @@ export interface S3Context {
   dirs: KeyedMutex;
   /** Commits (PutObject, CompleteMultipartUpload) that may run at once; the rest queue. */
   commits: Slots;
+  /** XML request bodies (CompleteMultipartUpload, DeleteObjects) read and parsed at once; the rest wait unread. */
+  bodies: Slots;
+  /** How long such a body may take to arrive once its turn has come (ms; SMALL_BODY_DEADLINE_MS). */
+  bodyDeadlineMs: number;
   region: string;
   idleMs: number;
   log: (line: string) => void;
@@ -78,21 +82,19 @@ export function sendEmpty(r: S3Request, status: number, headers: Record<string, 
 /**
  * Answer `err` as an S3 error document (Amazon S3 API Reference, "Error responses"): Code, Message, Resource,
  * RequestId and the bucket or key involved. HEAD gets the status only. A response already under way is cut off.
- * Server paths never reach the client: 5xx messages are generic and the details go to `log`.
+ * Server paths never reach the client: only errors raised in this layer for the client keep their text (see
+ * clientError); others, and every InternalError, get a fixed message, and their detail goes to `log`.
  */
 export function sendS3Error(res: ServerResponse, method: string, resource: string, id: string, err: unknown, log: (l: string) => void, extra: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy(err instanceof Error ? err : undefined);
     return;
   }
-  const { code, status } = s3CodeFor(err);
-  const e = err as { message?: string; context?: Record<string, unknown>; code?: string };
-  let message = e?.message ?? String(err);
-  if (status >= 500) {
-    log(`blockframe s3: ${method} ${resource} (${id}): ${e?.code ?? 'error'}: ${message}`);
-    if (code === 'InternalError') message = 'We encountered an internal error. Please try again.';
+  const { code, status, message, context: ctx, withheld } = clientError(err);
+  if (withheld) {
+    const e = err as { message?: string; code?: string };
+    log(`blockframe s3: ${method} ${resource} (${id}): ${code}: ${e?.code ?? 'error'}: ${e?.message ?? String(err)}`);
   }
-  const ctx = e?.context ?? {};
   const fields = ['bucket', 'key', 'uploadId', 'partNumber', 'accessKey', 'canonicalRequest', 'argument', 'headersNotSigned']
     .filter((f) => typeof ctx[f] === 'string' || typeof ctx[f] === 'number')
     .map((f) => el({ bucket: 'BucketName', key: 'Key', uploadId: 'UploadId', partNumber: 'PartNumber', accessKey: 'AWSAccessKeyId', canonicalRequest: 'CanonicalRequest', argument: 'ArgumentName', headersNotSigned: 'HeadersNotSigned' }[f]!, String(ctx[f])))
@@ -105,18 +107,35 @@ export function sendS3Error(res: ServerResponse, method: string, resource: strin
   res.end(method === 'HEAD' ? undefined : body);
 }
 
+/** XML bodies of CompleteMultipartUpload and DeleteObjects read and parsed at once (each up to 4 MB, see withSmallBody): parsing is main-thread work, so more than the two cores gain nothing but memory. */
+export const DEFAULT_BODY_SLOTS = 2;
+/** Requests waiting for a body slot beyond which more are turned away (SlowDown) rather than queued. */
+export const MAX_BODY_WAITERS = 256;
+/** A small body must arrive whole within this long once its turn has come (RequestTimeout otherwise). */
+export const SMALL_BODY_DEADLINE_MS = 60_000;
+
 /**
  * A small request body (XML documents), at most `max` bytes after aws-chunked decoding: more is
- * MaxMessageLengthExceeded. The signed SHA-256 and Content-MD5 are checked when given.
+ * MaxMessageLengthExceeded (refused from Content-Length before a byte is read when it can be). The signed
+ * SHA-256 and Content-MD5 are checked when given. With `deadlineMs`, a body not whole by then is RequestTimeout.
  */
-export async function readSmallBody(r: S3Request, max: number): Promise<Buffer> {
+export async function readSmallBody(r: S3Request, max: number, deadlineMs?: number): Promise<Buffer> {
   const declared = Number(header(r.req, 'content-length') ?? '0');
   if (r.caller.payload.kind !== 'chunked' && declared > max) throw s3Error('MaxMessageLengthExceeded', `Your request was too big (more than ${max} bytes).`);
   const parts: Buffer[] = [];
   let size = 0;
   const source = r.caller.payload.kind === 'chunked' ? decodeChunked(r.req, r.caller.payload, new Map()) : r.req;
+  let timer: NodeJS.Timeout | undefined;
+  const late = deadlineMs === undefined ? undefined : new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(s3Error('RequestTimeout', 'Your socket connection to the server was not read from or written to within the timeout period.')), deadlineMs);
+  });
+  late?.catch(() => undefined);
+  const it = source[Symbol.asyncIterator]();
   try {
-    for await (const chunk of source) {
+    for (;;) {
+      const next = late ? await Promise.race([it.next(), late]) : await it.next();
+      if (next.done) break;
+      const chunk = next.value as Buffer;
       size += chunk.length;
       if (size > max) throw s3Error('MaxMessageLengthExceeded', `Your request was too big (more than ${max} bytes).`);
       parts.push(chunk);
@@ -124,6 +143,8 @@ export async function readSmallBody(r: S3Request, max: number): Promise<Buffer> 
   } catch (err) {
     if (err instanceof Error && 'code' in err && typeof (err as { code: unknown }).code === 'string' && (err as { code: string }).code.startsWith('BF_')) throw err;
     throw s3Error('IncompleteBody', 'the request body was cut off', {}, 'BF_ABORTED');
+  } finally {
+    clearTimeout(timer);
   }
   const body = Buffer.concat(parts);
   const p = r.caller.payload;
@@ -133,6 +154,19 @@ export async function readSmallBody(r: S3Request, max: number): Promise<Buffer> 
   const md5 = header(r.req, 'content-md5');
   if (md5 !== undefined && createHash('md5').update(body).digest('base64') !== md5) throw s3Error('BadDigest', 'The Content-MD5 you specified did not match what we received.');
   return body;
+}
+
+/**
+ * Read a small XML body (at most `max` bytes, see readSmallBody) and run `use` on it (parse and check), holding
+ * one of `ctx.bodies`' slots for both: at most DEFAULT_BODY_SLOTS bodies are in memory and parsed at once, so
+ * many large documents at once cannot exhaust memory or monopolise the event loop. While a request waits for a
+ * slot its body is not read (TCP holds it); past MAX_BODY_WAITERS waiting, SlowDown (503). Once its turn has
+ * come a body must arrive within ctx.bodyDeadlineMs (RequestTimeout), so slow senders cannot hold slots.
+ * Keep `use` to parsing: slow work (commits, deletes) belongs after it, outside the slot.
+ */
+export async function withSmallBody<T>(ctx: S3Context, r: S3Request, max: number, use: (body: Buffer) => T | Promise<T>): Promise<T> {
+  if (ctx.bodies.waiting >= MAX_BODY_WAITERS) throw s3Error('SlowDown', 'Please reduce your request rate.');
+  return ctx.bodies.run(async () => use(await readSmallBody(r, max, ctx.bodyDeadlineMs)));
 }
 
 export type Access = 'read' | 'write' | 'owner';

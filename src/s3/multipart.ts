@@ -5,16 +5,20 @@ import { partsSource } from '../store/input-parts.js';
 import { commitObject, recordObject } from './archives.js';
 import type { ObjectRecord } from './catalog.js';
 import { s3Error } from './errors.js';
-import { authorize, header, ownerXml, quietWork, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
+import { authorize, header, ownerXml, quietWork, sendEmpty, sendXml, withSmallBody, type S3Context, type S3Request } from './http.js';
 import { declaredLength, ingest, MAX_PUT_BYTES } from './ingest.js';
 import { parseMaxKeys } from './listing.js';
 import { checkKey, compareUtf8 } from './names.js';
-import { copySourceConditions, metaFrom, parseCopySource } from './object-write.js';
+import { copySourceConditions, metaFrom, parseCopySource, writeCondition } from './object-write.js';
 import { MAX_PARTS, MIN_PART_BYTES, type PartInfo } from './uploads.js';
 import { children, childText, parseXml } from './xml.js';
 
-/** A CompleteMultipartUpload body: 10,000 parts with checksums fit in about 1.5 MB. */
-const MAX_COMPLETE_BODY = 4 * 1024 * 1024;
+/**
+ * Largest CompleteMultipartUpload body: 10,000 parts (the AWS limit, Amazon S3 User Guide, "Multipart upload
+ * limits") of at most 400 bytes each (a <Part> with PartNumber, a quoted ETag and every checksum element AWS
+ * defines takes about 330). More is MaxMessageLengthExceeded.
+ */
+export const MAX_COMPLETE_BODY = MAX_PARTS * 400;
 
 /** POST /{bucket}/{key}?uploads: a new upload id; the metadata is taken now, as S3. */
 export async function createUpload(ctx: S3Context, r: S3Request): Promise<void> {
@@ -71,7 +75,9 @@ async function copyPart(ctx: S3Context, r: S3Request, source: string, tmp: strin
   const range = header(r.req, 'x-amz-copy-source-range');
   if (range !== undefined) {
     const m = /^bytes=(\d{1,16})-(\d{1,16})$/.exec(range);
-    if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) >= rec.size) throw s3Error('InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy', { argument: 'x-amz-copy-source-range' });
+    if (!m || Number(m[1]) > Number(m[2])) throw s3Error('InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy', { argument: 'x-amz-copy-source-range' });
+    // A well-formed range reaching past the source's end is 416 InvalidRange, as AWS answers (with Content-Range: bytes */size).
+    if (Number(m[2]) >= rec.size) throw s3Error('InvalidRange', `The requested range is not satisfiable (the source has ${rec.size} bytes)`, { size: rec.size, range });
     start = Number(m[1]);
     end = Number(m[2]);
   }
@@ -101,18 +107,23 @@ async function copyPart(ctx: S3Context, r: S3Request, source: string, tmp: strin
   return { size: Math.max(0, end - start + 1), md5: md5.digest('hex') };
 }
 
+/** One <Part> of a CompleteMultipartUpload document: its number and the ETag given, quotes removed. */
+export interface ListedPart {
+  number: number;
+  etag: string;
+}
+
 /**
- * Parse and check a CompleteMultipartUpload document against the staged parts: 1 to 10,000 <Part>s, part
- * numbers strictly ascending (InvalidPartOrder: also duplicates), each staged with the same ETag (InvalidPart),
- * each but the last at least 5 MiB (EntityTooSmall). Bad XML, no parts or too many: MalformedXML.
+ * Parse a CompleteMultipartUpload document into its part list: 1 to 10,000 <Part>s, part numbers 1-10,000
+ * (InvalidArgument) strictly ascending (InvalidPartOrder: also a part listed twice). Bad XML, no parts or too
+ * many: MalformedXML. Pure: runs inside a body slot (withSmallBody), before the upload's lock is taken.
  */
-export function checkCompletion(xml: string, staged: PartInfo[], minPart = MIN_PART_BYTES): PartInfo[] {
+export function parseCompletion(xml: string): ListedPart[] {
   const root = parseXml(xml);
   if (root.name !== 'CompleteMultipartUpload') throw s3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema (root must be CompleteMultipartUpload)');
   const listed = children(root, 'Part');
   if (listed.length === 0 || listed.length > MAX_PARTS) throw s3Error('MalformedXML', `The XML you provided was not well-formed or did not validate against our published schema (1 to ${MAX_PARTS} parts)`);
-  const byNumber = new Map(staged.map((p) => [p.number, p]));
-  const chosen: PartInfo[] = [];
+  const out: ListedPart[] = [];
   let last = 0;
   for (const el of listed) {
     const numText = childText(el, 'PartNumber')?.trim();
@@ -122,8 +133,21 @@ export function checkCompletion(xml: string, staged: PartInfo[], minPart = MIN_P
     if (n < 1 || n > MAX_PARTS) throw s3Error('InvalidArgument', `Part number must be an integer between 1 and ${MAX_PARTS}, inclusive`, { argument: 'PartNumber' });
     if (n <= last) throw s3Error('InvalidPartOrder', 'The list of parts was not in ascending order. Parts must be ordered by part number.', { partNumber: n });
     last = n;
+    out.push({ number: n, etag: etag.replace(/^"|"$/g, '').replace(/^&quot;|&quot;$/g, '') });
+  }
+  return out;
+}
+
+/**
+ * Check a parsed part list against the staged parts: each staged with the same ETag (InvalidPart), each but the
+ * last at least 5 MiB (EntityTooSmall). Returns the staged parts chosen, in order.
+ */
+export function choseParts(listed: ListedPart[], staged: PartInfo[], minPart = MIN_PART_BYTES): PartInfo[] {
+  const byNumber = new Map(staged.map((p) => [p.number, p]));
+  const chosen: PartInfo[] = [];
+  for (const { number: n, etag } of listed) {
     const p = byNumber.get(n);
-    if (!p || etag.replace(/^"|"$/g, '').replace(/^&quot;|&quot;$/g, '') !== p.md5) {
+    if (!p || etag !== p.md5) {
       throw s3Error('InvalidPart', 'One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part\'s entity tag.', { partNumber: n });
     }
     chosen.push(p);
@@ -134,6 +158,9 @@ export function checkCompletion(xml: string, staged: PartInfo[], minPart = MIN_P
   return chosen;
 }
 
+/** parseCompletion then choseParts: the whole check of a CompleteMultipartUpload document. */
+export const checkCompletion = (xml: string, staged: PartInfo[], minPart = MIN_PART_BYTES): PartInfo[] => choseParts(parseCompletion(xml), staged, minPart);
+
 /** The multipart ETag: MD5 of the concatenated binary part MD5s, then "-N". */
 export const multipartEtag = (parts: PartInfo[]): string => `"${createHash('md5').update(Buffer.concat(parts.map((p) => Buffer.from(p.md5, 'hex')))).digest('hex')}-${parts.length}"`;
 
@@ -141,15 +168,26 @@ export const multipartEtag = (parts: PartInfo[]): string => `"${createHash('md5'
  * POST /{bucket}/{key}?uploadId=ID: check the part list, commit the chosen parts straight from staging as one
  * archive (read in order through one input, never copied into a whole file), record the key, then drop the
  * staging. The upload stays intact if any step fails. Part writes wait on the upload's lock meanwhile.
+ * If-None-Match: * and If-Match make it conditional, as a PutObject (writeCondition). Completing a completed
+ * upload again answers 200 with the same ETag while the key still holds that object (until the upload expires).
  */
 export async function completeUpload(ctx: S3Context, r: S3Request): Promise<void> {
   authorize(ctx, r, r.bucket!, 'write');
   const id = r.q.get('uploadId')!;
-  const u = ctx.uploads.get(id, r.bucket!, r.key!);
-  const xml = (await readSmallBody(r, MAX_COMPLETE_BODY)).toString('utf8');
-  await ctx.uploads.lock.run(u.id, async () => {
-    ctx.uploads.get(id, r.bucket!, r.key!);
-    const parts = checkCompletion(xml, await ctx.uploads.parts(u.id));
+  // A retry of a Complete that succeeded (its reply lost, say) gets the same 200 and ETag, as AWS answers.
+  const completed = () => ctx.uploads.completedEtag(id, r.bucket!, r.key!, ctx.catalog.get(r.bucket!, r.key!)?.etag);
+  if (!completed()) ctx.uploads.get(id, r.bucket!, r.key!);
+  const listed = await withSmallBody(ctx, r, MAX_COMPLETE_BODY, (body) => parseCompletion(body.toString('utf8')));
+  await ctx.uploads.lock.run(id, async () => {
+    const etag = completed();
+    if (etag) {
+      sendXml(r, 200, 'CompleteMultipartUploadResult', { Location: `/${r.bucket!}/${encodeURIComponent(r.key!)}`, Bucket: r.bucket!, Key: r.key!, ETag: etag }, { 'x-amz-request-id': r.id });
+      return;
+    }
+    const u = ctx.uploads.get(id, r.bucket!, r.key!);
+    const parts = choseParts(listed, await ctx.uploads.parts(u.id));
+    // If-None-Match: * / If-Match, before committing and again as the key is recorded; a failed condition leaves the upload intact.
+    const check = writeCondition(ctx, r);
     const input = partsSource(parts.map((p) => ctx.uploads.partPath(u.id, p.number)));
     const commitIt = () => commitObject(ctx, input, u.bucket, u.key);
     const dir = await quietWork(ctx, r, commitIt);
@@ -165,8 +203,8 @@ export async function completeUpload(ctx: S3Context, r: S3Request): Promise<void
       ...(u.meta ? { meta: u.meta } : {}),
       parts: parts.map((p) => p.size),
     };
-    await recordObject(ctx, u.bucket, rec, commitIt);
-    await ctx.uploads.remove(u.id);
+    await recordObject(ctx, u.bucket, rec, commitIt, check);
+    await ctx.uploads.complete(u.id, rec.etag);
     sendXml(r, 200, 'CompleteMultipartUploadResult', { Location: `/${u.bucket}/${encodeURIComponent(u.key)}`, Bucket: u.bucket, Key: u.key, ETag: rec.etag }, { 'x-amz-request-id': r.id });
   });
 }

@@ -3,8 +3,8 @@ import { spoolFor } from '../archive/shards.js';
 import { fileSource } from '../store/input.js';
 import { commitObject, forgetObject, recordObject } from './archives.js';
 import type { ObjectRecord } from './catalog.js';
-import { s3Error } from './errors.js';
-import { authorize, header, quietWork, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
+import { clientError, s3Error } from './errors.js';
+import { authorize, header, quietWork, sendEmpty, sendXml, withSmallBody, type S3Context, type S3Request } from './http.js';
 import { declaredLength, ingest } from './ingest.js';
 import { checkKey } from './names.js';
 import { etagMatches } from './object-read.js';
@@ -14,9 +14,13 @@ import { child, children, childText, esc, parseXml } from './xml.js';
 export const MAX_META_BYTES = 2048;
 /** Headers stored with an object and returned by GET/HEAD. */
 const STORED = ['cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires'] as const;
-/** DeleteObjects takes at most 1000 keys and a body of at most this many bytes. */
-const MAX_DELETE_KEYS = 1000;
-const MAX_DELETE_BODY = 2 * 1024 * 1024;
+/** DeleteObjects takes at most 1000 keys (Amazon S3 API Reference, DeleteObjects). */
+export const MAX_DELETE_KEYS = 1000;
+/**
+ * Largest DeleteObjects body: 1000 keys of 2 KiB each (an <Object> with a 1024-byte key, some of it escaped, and
+ * a VersionId). Keys that need much escaping (a '&' takes 5 bytes) fit fewer per request: MaxMessageLengthExceeded.
+ */
+export const MAX_DELETE_BODY = MAX_DELETE_KEYS * 2048;
 
 export interface ObjectMeta {
   contentType?: string;
@@ -68,14 +72,14 @@ export async function putObject(ctx: S3Context, r: S3Request): Promise<void> {
   checkKey(key);
   const meta = metaFrom(r);
   const length = declaredLength(r.req, r.caller.payload);
-  const ifNoneMatch = header(r.req, 'if-none-match');
   const { spool } = await spoolFor(ctx.repo, 0);
   try {
     const tmp = spool.path('object');
     // The spool is not fsynced: the commit reads it back (from the page cache) and fsyncs the shards it writes.
     const body = await ingest(r.req, r.caller.payload, tmp, length, false);
-    // Conditional writes (If-None-Match: * creates only; If-Match: the current ETag) are checked after the body.
-    conditionalWrite(ctx, r, ifNoneMatch);
+    // Conditional writes (If-None-Match: * creates only; If-Match: the current ETag) are checked after the body,
+    // and again as the key is recorded.
+    const check = writeCondition(ctx, r);
     const commitIt = () => commitObject(ctx, fileSource(tmp), bucket, key);
     const dir = await quietWork(ctx, r, commitIt);
     const rec: ObjectRecord = {
@@ -88,20 +92,40 @@ export async function putObject(ctx: S3Context, r: S3Request): Promise<void> {
       ...meta,
       ...(Object.keys(body.checksums).length ? { checksums: body.checksums } : {}),
     };
-    await recordObject(ctx, bucket, rec, commitIt);
+    await recordObject(ctx, bucket, rec, commitIt, check);
     sendEmpty(r, 200, { ETag: rec.etag, 'x-amz-request-id': r.id, ...body.checksums });
   } finally {
     await spool.discard();
   }
 }
 
-function conditionalWrite(ctx: S3Context, r: S3Request, ifNoneMatch: string | undefined): void {
-  const cur = ctx.catalog.get(r.bucket!, r.key!);
+/** A write's condition, checked against the key's record at the moment it is recorded (see writeCondition). */
+export type WriteCheck = (current: ObjectRecord | undefined) => void;
+
+/**
+ * The conditions of a write (PutObject, CompleteMultipartUpload), after the AWS S3 User Guide, "Conditional
+ * writes": `If-None-Match: *` writes only a key that does not exist, `If-Match: ETag` only over that ETag.
+ * Checked twice: now, against the key as it is (PreconditionFailed 412, or NoSuchKey for If-Match on a missing
+ * key), and again when the record is written (the returned check, run by Catalog.put one writer of the key at a
+ * time), so of concurrent conditional writers exactly one wins. A loser whose condition no longer holds gets
+ * 412; one whose If-Match still matches but whose object was replaced meanwhile (same bytes, same ETag) gets
+ * 409 ConditionalRequestConflict, as AWS answers concurrent conditional writes. Undefined without conditions.
+ */
+export function writeCondition(ctx: S3Context, r: S3Request): WriteCheck | undefined {
+  const ifNoneMatch = header(r.req, 'if-none-match')?.trim();
   const ifMatch = header(r.req, 'if-match');
-  if (ifNoneMatch?.trim() === '*' && cur) throw s3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { condition: 'If-None-Match' });
-  if (ifMatch !== undefined && (!cur || !etagMatches(ifMatch, cur.etag))) {
-    throw cur ? s3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { condition: 'If-Match' }) : s3Error('NoSuchKey', 'The specified key does not exist.', { key: r.key });
-  }
+  if (ifNoneMatch !== '*' && ifMatch === undefined) return undefined;
+  const failed = (condition: string) => s3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { condition });
+  const check = (cur: ObjectRecord | undefined, seen: ObjectRecord | undefined): void => {
+    if (ifNoneMatch === '*' && cur) throw failed('If-None-Match');
+    if (ifMatch === undefined) return;
+    if (!cur) throw s3Error('NoSuchKey', 'The specified key does not exist.', { key: r.key });
+    if (!etagMatches(ifMatch, cur.etag)) throw failed('If-Match');
+    if (seen && cur !== seen) throw s3Error('ConditionalRequestConflict', 'A conflicting operation occurred: the object was replaced while this conditional write was in progress. Retry the request.', { key: r.key });
+  };
+  const seen = ctx.catalog.get(r.bucket!, r.key!);
+  check(seen, undefined);
+  return (cur) => check(cur, seen);
 }
 
 /** Parse x-amz-copy-source ("/bucket/key" or "bucket/key", URL-encoded; "?versionId=null" allowed only). */
@@ -169,27 +193,38 @@ export async function deleteObject(ctx: S3Context, r: S3Request): Promise<void> 
   sendEmpty(r, 204, { 'x-amz-request-id': r.id });
 }
 
+/** Parse a DeleteObjects <Delete> document: Quiet, and 1 to 1000 keys (MalformedXML otherwise). */
+export function parseDelete(xml: string): { quiet: boolean; keys: string[] } {
+  const root = parseXml(xml);
+  if (root.name !== 'Delete') throw s3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema (root must be Delete)');
+  const quiet = childText(root, 'Quiet')?.trim() === 'true';
+  const objects = children(root, 'Object');
+  if (objects.length === 0 || objects.length > MAX_DELETE_KEYS) throw s3Error('MalformedXML', `The XML you provided was not well-formed or did not validate against our published schema (1 to ${MAX_DELETE_KEYS} objects)`);
+  const keys = objects.map((o) => {
+    const key = child(o, 'Key')?.text;
+    if (key === undefined || key === '') throw s3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema (an Object without a Key)');
+    return key;
+  });
+  return { quiet, keys };
+}
+
 /**
  * POST /{bucket}?delete: up to 1000 keys from a <Delete> document; each is deleted or reported in an <Error>.
  * <Quiet>true</Quiet> reports errors only. Errors: MalformedXML (no keys, more than 1000, bad XML).
  */
 export async function deleteObjects(ctx: S3Context, r: S3Request): Promise<void> {
   authorize(ctx, r, r.bucket!, 'write');
-  const root = parseXml((await readSmallBody(r, MAX_DELETE_BODY)).toString('utf8'));
-  if (root.name !== 'Delete') throw s3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema (root must be Delete)');
-  const quiet = childText(root, 'Quiet')?.trim() === 'true';
-  const objects = children(root, 'Object');
-  if (objects.length === 0 || objects.length > MAX_DELETE_KEYS) throw s3Error('MalformedXML', `The XML you provided was not well-formed or did not validate against our published schema (1 to ${MAX_DELETE_KEYS} objects)`);
+  const { quiet, keys } = await withSmallBody(ctx, r, MAX_DELETE_BODY, (bytes) => parseDelete(bytes.toString('utf8')));
   let body = '';
-  for (const o of objects) {
-    const key = child(o, 'Key')?.text;
-    if (key === undefined || key === '') throw s3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema (an Object without a Key)');
+  for (const key of keys) {
     try {
       await forgetObject(ctx, r.bucket!, key);
       if (!quiet) body += `<Deleted><Key>${esc(key)}</Key></Deleted>`;
     } catch (err) {
-      const e = err as Error;
-      body += `<Error><Key>${esc(key)}</Key><Code>InternalError</Code><Message>${esc(e.message)}</Message></Error>`;
+      // Per-key errors follow the rules of whole-request errors: no server path or store detail in the reply.
+      const e = clientError(err);
+      if (e.withheld) ctx.log(`blockframe s3: DeleteObjects ${r.bucket}/${key} (${r.id}): ${e.code}: ${(err as { code?: string })?.code ?? 'error'}: ${(err as Error)?.message ?? String(err)}`);
+      body += `<Error><Key>${esc(key)}</Key><Code>${e.code}</Code><Message>${esc(e.message)}</Message></Error>`;
     }
   }
   const text = `<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${body}</DeleteResult>`;

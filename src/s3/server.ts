@@ -12,7 +12,7 @@ import { getBucketAcl, getObjectAcl, putBucketAcl, putObjectAcl } from './acl.js
 import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets, listObjects } from './buckets.js';
 import { Catalog } from './catalog.js';
 import { s3Error } from './errors.js';
-import { newRequestId, sendS3Error, type S3Context, type S3Request } from './http.js';
+import { DEFAULT_BODY_SLOTS, newRequestId, SMALL_BODY_DEADLINE_MS, sendS3Error, type S3Context, type S3Request } from './http.js';
 import { abortUpload, completeUpload, createUpload, listParts, listUploads, uploadPart } from './multipart.js';
 import { KeyedMutex } from './names.js';
 import { getObject } from './object-read.js';
@@ -21,6 +21,7 @@ import { rebuildCatalog } from './rebuild.js';
 import { parseQuery } from './sigv4.js';
 import { Uploads } from './uploads.js';
 import { ownerOf, type S3Grant, type S3User } from './users.js';
+import { listObjectVersions } from './versions.js';
 
 export interface S3ServerOptions extends StoreOptions {
   users: S3User[];
@@ -34,6 +35,10 @@ export interface S3ServerOptions extends StoreOptions {
   idleMs?: number;
   /** Commits that may run at once (default DEFAULT_COMMIT_SLOTS); further PutObject/Complete requests queue. */
   commitSlots?: number;
+  /** XML bodies (Complete, DeleteObjects) read and parsed at once (default DEFAULT_BODY_SLOTS); further ones wait unread. */
+  bodySlots?: number;
+  /** How long an XML body may take to arrive once its slot is taken (default SMALL_BODY_DEADLINE_MS: 60 s). */
+  bodyDeadlineMs?: number;
   /** Share the HTTP server's repository, pool, cache and read windows instead of opening new ones. */
   shared?: { repo: Repository; pool: ComputePool; cache: ArchiveCache; windows: ReadAhead };
   /** Before serving, make the catalogue agree with the archives' manifests (see rebuildCatalog); new buckets go to the first user. */
@@ -50,7 +55,7 @@ export interface S3Server {
 }
 
 /** Bucket subresources that exist in S3 but not here: 501 NotImplemented rather than a wrong answer. */
-const UNSUPPORTED = ['policy', 'cors', 'lifecycle', 'tagging', 'website', 'encryption', 'object-lock', 'replication', 'logging', 'notification', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes', 'versions', 'versionId'];
+const UNSUPPORTED = ['policy', 'cors', 'lifecycle', 'tagging', 'website', 'encryption', 'object-lock', 'replication', 'logging', 'notification', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes', 'versionId'];
 
 /** Build (not listen) the S3 endpoint over the archives `opts` names. Errors: BF_USAGE without users. */
 export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
@@ -63,7 +68,23 @@ export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
   const uploads = await Uploads.open(repo, opts.uploadExpiryMs);
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const users = new Map(opts.users.map((u) => [u.accessKey, u]));
-  const ctx: S3Context = { repo, pool, cache, windows, catalog, uploads, grants: opts.grants ?? [], owner: (k) => ownerOf(k, users.get(k)), dirs: new KeyedMutex(), commits: new Slots(opts.commitSlots ?? DEFAULT_COMMIT_SLOTS), region: opts.region ?? 'us-east-1', idleMs: opts.idleMs ?? 120_000, log };
+  const ctx: S3Context = {
+    repo,
+    pool,
+    cache,
+    windows,
+    catalog,
+    uploads,
+    grants: opts.grants ?? [],
+    owner: (k) => ownerOf(k, users.get(k)),
+    dirs: new KeyedMutex(),
+    commits: new Slots(opts.commitSlots ?? DEFAULT_COMMIT_SLOTS),
+    bodies: new Slots(opts.bodySlots ?? DEFAULT_BODY_SLOTS),
+    bodyDeadlineMs: opts.bodyDeadlineMs ?? SMALL_BODY_DEADLINE_MS,
+    region: opts.region ?? 'us-east-1',
+    idleMs: opts.idleMs ?? 120_000,
+    log,
+  };
   if (opts.rebuild) {
     const r = await rebuildCatalog(ctx, opts.users[0]!.accessKey);
     log(`blockframe s3: index rebuilt from the manifests: ${r.keysAdded} key(s) added, ${r.keysDropped} dropped, ${r.bucketsCreated.length} bucket(s) created, ${r.skipped} archive(s) not named bucket/key`);
@@ -172,6 +193,7 @@ function route(ctx: S3Context, r: S3Request): Promise<void> | void {
     if (method === 'GET' && q.has('versioning')) return getBucketVersioning(ctx, r);
     if (method === 'GET' && q.has('acl')) return getBucketAcl(ctx, r);
     if (method === 'GET' && q.has('uploads')) return listUploads(ctx, r);
+    if (method === 'GET' && q.has('versions')) return listObjectVersions(ctx, r);
     if (method === 'GET') return listObjects(ctx, r);
     if (method === 'HEAD') return headBucket(ctx, r);
     if (method === 'PUT' && q.has('acl')) return putBucketAcl(ctx, r);

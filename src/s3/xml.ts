@@ -74,9 +74,16 @@ function decodeText(raw: string): string {
 export function parseXml(text: string): XmlNode {
   let i = 0;
   const n = text.length;
+  const WS = /\s*/y;
+  /** Move past whitespace at i (one sticky match, not a test per character). */
+  const skipWs = () => {
+    WS.lastIndex = i;
+    WS.test(text);
+    i = WS.lastIndex;
+  };
   const skipMisc = () => {
     for (;;) {
-      while (i < n && /\s/.test(text[i]!)) i++;
+      skipWs();
       if (text.startsWith('<?', i)) {
         const e = text.indexOf('?>', i);
         if (e < 0) throw malformed('unterminated processing instruction');
@@ -104,7 +111,7 @@ export function parseXml(text: string): XmlNode {
     const qname = readName();
     // Attributes: name="value" or name='value'; namespaces are accepted and otherwise ignored.
     for (;;) {
-      while (i < n && /\s/.test(text[i]!)) i++;
+      skipWs();
       if (text.startsWith('/>', i)) {
         i += 2;
         return { name: local(qname), children: [], text: '' };
@@ -114,10 +121,10 @@ export function parseXml(text: string): XmlNode {
         break;
       }
       readName();
-      while (/\s/.test(text[i] ?? '')) i++;
+      skipWs();
       if (text[i] !== '=') throw malformed('an attribute without a value');
       i++;
-      while (/\s/.test(text[i] ?? '')) i++;
+      skipWs();
       const q = text[i];
       if (q !== '"' && q !== "'") throw malformed('an unquoted attribute value');
       const e = text.indexOf(q, i + 1);
@@ -133,7 +140,7 @@ export function parseXml(text: string): XmlNode {
         i += 2;
         const close = readName();
         if (close !== qname) throw malformed(`</${close}> closes <${qname}>`);
-        while (/\s/.test(text[i] ?? '')) i++;
+        skipWs();
         if (text[i] !== '>') throw malformed(`a bad closing tag </${close}`);
         i++;
         node.text = textParts;
@@ -155,7 +162,8 @@ export function parseXml(text: string): XmlNode {
       } else {
         const e = text.indexOf('<', i);
         const raw = text.slice(i, e < 0 ? n : e);
-        textParts += decodeText(raw);
+        // Whitespace between child elements is no text of any element S3 reads: skipped without copying.
+        if (node.children.length === 0 || /\S/.test(raw)) textParts += raw.includes('&') ? decodeText(raw) : raw;
         i += raw.length;
       }
     }

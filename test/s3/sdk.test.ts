@@ -56,7 +56,8 @@ const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
 
 test('buckets: create, list (own only), head, location, delete when empty; owners and AccessDenied', async () => {
   await alice.send(new CreateBucketCommand({ Bucket: 'alice-tmp' }));
-  assert.equal((await s3err(alice.send(new CreateBucketCommand({ Bucket: 'alice-tmp' })))).name, 'BucketAlreadyOwnedByYou');
+  // The owner re-creating it: 200 in us-east-1 as AWS and RGW answer (BucketAlreadyOwnedByYou elsewhere: compat.test.ts).
+  assert.equal((await alice.send(new CreateBucketCommand({ Bucket: 'alice-tmp' }))).$metadata.httpStatusCode, 200);
   assert.equal((await s3err(bob.send(new CreateBucketCommand({ Bucket: 'alice-tmp' })))).name, 'BucketAlreadyExists');
   assert.equal((await s3err(alice.send(new CreateBucketCommand({ Bucket: 'Bad_Name' })))).name, 'InvalidBucketName');
   const names = (await alice.send(new ListBucketsCommand({}))).Buckets!.map((b) => b.Name);
