@@ -48,12 +48,10 @@ const ALLOWANCES: Record<string, number> = {
   'cli -> layout': 3,
   'cli -> store': 4,
   'cli -> transform': 2,
-  's3 -> archive': 4,
-  's3 -> compute': 1,
+  's3 -> archive': 2,
   's3 -> server': 2,
   's3 -> store': 4,
-  'server -> archive': 5,
-  'server -> compute': 1,
+  'server -> archive': 3,
   'server -> layout': 1,
 };
 

@@ -1,9 +1,6 @@
 // createS3Server: the S3 REST endpoint's node:http server, addressing (path and virtual-hosted style) and routing.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { ComputePool } from '../compute/pool.js';
-import { Repository } from '../archive/repo.js';
-import { ArchiveCache } from '../engine/archive-cache.js';
-import { ReadAhead } from '../archive/read/read-ahead.js';
+import { openServing, type Serving } from '../engine/serving.js';
 import type { StoreOptions } from '../store/config.js';
 import { DEFAULT_COMMIT_SLOTS } from './archives.js';
 import { Slots } from '../slots.js';
@@ -40,7 +37,7 @@ export interface S3ServerOptions extends StoreOptions {
   /** How long an XML body may take to arrive once its slot is taken (default SMALL_BODY_DEADLINE_MS: 60 s). */
   bodyDeadlineMs?: number;
   /** Share the HTTP server's repository, pool, cache and read windows instead of opening new ones. */
-  shared?: { repo: Repository; pool: ComputePool; cache: ArchiveCache; windows: ReadAhead };
+  shared?: Serving;
   /** Before serving, make the catalogue agree with the archives' manifests (see rebuildCatalog); new buckets go to the first user. */
   rebuild?: boolean;
   /** Time source for signature checks (tests). */
@@ -59,10 +56,8 @@ const UNSUPPORTED = ['policy', 'cors', 'lifecycle', 'tagging', 'website', 'encry
 
 /** Build (not listen) the S3 endpoint over the archives `opts` names. Errors: BF_USAGE without users. */
 export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
-  const repo = opts.shared?.repo ?? Repository.openSync(opts);
-  const pool = opts.shared?.pool ?? ComputePool.start();
-  const cache = opts.shared?.cache ?? new ArchiveCache(repo, pool);
-  const windows = opts.shared?.windows ?? new ReadAhead();
+  const serving = opts.shared ?? openServing(opts);
+  const { repo, pool, cache, windows } = serving;
   for (const b of repo.set.domains) await b.stagingDir?.();
   const catalog = await Catalog.load(repo.set);
   const uploads = await Uploads.open(repo, opts.uploadExpiryMs);
@@ -111,11 +106,7 @@ export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
           server.closeAllConnections();
         });
         uploads.close();
-        if (!opts.shared) {
-          await cache.close();
-          await pool.close();
-          await repo.close();
-        }
+        if (!opts.shared) await serving.close();
       })();
       return closing;
     },

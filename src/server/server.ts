@@ -1,14 +1,12 @@
 // createBlockFrameServer: the node:http server of `blockframe serve`, its router and its shared pool and cache.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { ComputePool } from '../compute/pool.js';
 import { BlockFrameError } from '../errors.js';
-import { Repository } from '../archive/repo.js';
 import type { StoreOptions } from '../store/config.js';
 import type { KeyInput } from '../archive/keyring.js';
 import { archiveHealth, archiveInfo, listArchives, serveShard, type ApiContext } from './api.js';
-import { ArchiveCache } from '../engine/archive-cache.js';
 import { serveFile } from './files.js';
-import { ReadAhead } from '../archive/read/read-ahead.js';
+import { openServing, type Serving } from '../engine/serving.js';
+import type { ReadAhead } from '../archive/read/read-ahead.js';
 import { badRequest, decodeSegment, methodNotAllowed, notFound, sendError, sendJson } from './http-util.js';
 import { OPENAPI } from './openapi.js';
 import { serveUi } from './static.js';
@@ -48,7 +46,7 @@ export interface BlockFrameServer {
   /** Stop accepting connections, drop open ones, close cached archives and the compute pool. */
   close(): Promise<void>;
   /** What another endpoint on the same archives (the S3 API) may share: one pool, one cache, one read budget. */
-  shared: { repo: Repository; pool: ComputePool; cache: ArchiveCache; windows: ReadAhead };
+  shared: Serving;
 }
 
 const READ = ['GET', 'HEAD'];
@@ -63,10 +61,8 @@ function noIdleTimeout(req: IncomingMessage): void {
 /** Build (but do not listen) the BlockFrame HTTP server. */
 export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServer {
   if (opts.allowUpload && !opts.token) throw new BlockFrameError('BF_USAGE', 'uploads need a token: pass --token T or set BLOCKFRAME_TOKEN');
-  const repo = Repository.openSync(opts);
-  const pool = ComputePool.start();
-  const cache = new ArchiveCache(repo, pool, undefined, undefined, opts.keys ?? []);
-  const windows = new ReadAhead(opts.windowBudget);
+  const serving = openServing(opts);
+  const { repo, pool, cache, windows } = serving;
   const ctx: ApiContext = { repo, pool, cache, keys: opts.keys };
   if (opts.uploads?.encrypt && !opts.keys?.length) throw new BlockFrameError('BF_KEY_REQUIRED', 'encrypted uploads need a key: --key-file FILE, --passphrase-file FILE or $BLOCKFRAME_PASSPHRASE');
   const policy: WritePolicy = { allowUpload: !!opts.allowUpload, token: opts.token, commit: { ...opts.uploads, keys: opts.keys } };
@@ -88,7 +84,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   return {
     server,
     root: repo.label,
-    shared: { repo, pool, cache, windows },
+    shared: serving,
     setVisibility: (v) => {
       visibility = v;
     },
@@ -99,9 +95,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
           server.close(() => resolve());
           server.closeAllConnections();
         });
-        await cache.close();
-        await pool.close();
-        await repo.close();
+        await serving.close();
       })();
       return closing;
     },
