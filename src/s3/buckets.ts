@@ -3,9 +3,8 @@ import { isBlockFrameError } from '../errors.js';
 import { s3Error } from './errors.js';
 import { cannedAcl } from './acl.js';
 import { authorize, ownerXml, readSmallBody, sendEmpty, sendXml, type S3Context, type S3Request } from './http.js';
-import { decodeToken, encodeToken, listPage, parseMaxKeys } from './listing.js';
+import { decodeToken, encodeToken, listingParams, listPage } from './listing.js';
 import { checkBucketName } from './names.js';
-import { uriEncode } from './sigv4.js';
 import { parseXml } from './xml.js';
 
 /** GET /: the caller's own buckets (anonymous callers are refused). */
@@ -83,12 +82,7 @@ export function listObjects(ctx: S3Context, r: S3Request): void {
   authorize(ctx, r, bucket, 'read');
   const v2 = r.q.get('list-type') === '2';
   if (r.q.has('list-type') && !v2) throw s3Error('InvalidArgument', 'list-type must be 2', { argument: 'list-type' });
-  const encoding = r.q.get('encoding-type');
-  if (encoding !== undefined && encoding !== 'url') throw s3Error('InvalidArgument', 'Invalid Encoding Method specified in Request', { argument: 'encoding-type' });
-  const enc = (s: string) => (encoding ? uriEncode(s, true) : s);
-  const prefix = r.q.get('prefix') ?? '';
-  const delimiter = r.q.get('delimiter') ?? '';
-  const maxKeys = parseMaxKeys(r.q.get('max-keys') ?? null);
+  const { encoding, enc, prefix, delimiter, maxKeys } = listingParams(r.q);
   const token = v2 ? r.q.get('continuation-token') : undefined;
   const startAfter = v2 ? (r.q.get('start-after') ?? '') : (r.q.get('marker') ?? '');
   // An empty continuation-token is no token (as AWS): the listing starts at start-after, and the token is echoed.

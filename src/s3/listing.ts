@@ -1,6 +1,7 @@
 // Listing pages over a bucket's sorted keys: prefix, delimiter (CommonPrefixes), max-keys and resume points.
 import { s3Error } from './errors.js';
 import { compareUtf8, lowerBound } from './names.js';
+import { uriEncode } from './sigv4.js';
 
 export interface ListParams {
   prefix: string;
@@ -71,6 +72,29 @@ export function listPage(keys: readonly string[], p: ListParams): ListPage {
     }
   }
   return out;
+}
+
+/** The query parameters every listing shares: encoding-type (only "url"), prefix, delimiter and max-keys. */
+export interface ListingParams {
+  encoding: 'url' | undefined;
+  /** Encode a key, prefix or delimiter as the reply must show it (URL-encoded only with encoding-type=url). */
+  enc: (s: string) => string;
+  prefix: string;
+  delimiter: string;
+  maxKeys: number;
+}
+
+/** Read the shared listing parameters of a query. Errors: InvalidArgument (encoding-type, max-keys). */
+export function listingParams(q: { get(name: string): string | undefined }): ListingParams {
+  const encoding = q.get('encoding-type');
+  if (encoding !== undefined && encoding !== 'url') throw s3Error('InvalidArgument', 'Invalid Encoding Method specified in Request', { argument: 'encoding-type' });
+  return {
+    encoding,
+    enc: (s: string) => (encoding ? uriEncode(s, true) : s),
+    prefix: q.get('prefix') ?? '',
+    delimiter: q.get('delimiter') ?? '',
+    maxKeys: parseMaxKeys(q.get('max-keys') ?? null),
+  };
 }
 
 /** Parse max-keys: absent → 1000; a whole number ≥ 0, capped at 1000; else InvalidArgument. */

@@ -1,8 +1,7 @@
 // ListObjectVersions over unversioned buckets: every key is its one and only version, with VersionId "null".
 import { s3Error } from './errors.js';
 import { authorize, sendXml, type S3Context, type S3Request } from './http.js';
-import { listPage, parseMaxKeys } from './listing.js';
-import { uriEncode } from './sigv4.js';
+import { listingParams, listPage } from './listing.js';
 
 /**
  * GET /{bucket}?versions (Amazon S3 API Reference, ListObjectVersions). Buckets here are never versioned, so, as
@@ -14,12 +13,7 @@ import { uriEncode } from './sigv4.js';
 export function listObjectVersions(ctx: S3Context, r: S3Request): void {
   const bucket = r.bucket!;
   authorize(ctx, r, bucket, 'read');
-  const encoding = r.q.get('encoding-type');
-  if (encoding !== undefined && encoding !== 'url') throw s3Error('InvalidArgument', 'Invalid Encoding Method specified in Request', { argument: 'encoding-type' });
-  const enc = (s: string) => (encoding ? uriEncode(s, true) : s);
-  const prefix = r.q.get('prefix') ?? '';
-  const delimiter = r.q.get('delimiter') ?? '';
-  const maxKeys = parseMaxKeys(r.q.get('max-keys') ?? null);
+  const { encoding, enc, prefix, delimiter, maxKeys } = listingParams(r.q);
   const keyMarker = r.q.get('key-marker') ?? '';
   const versionMarker = r.q.get('version-id-marker');
   if (versionMarker !== undefined && versionMarker !== '' && keyMarker === '') throw s3Error('InvalidArgument', 'A version-id marker cannot be specified without a key marker.', { argument: 'version-id-marker' });

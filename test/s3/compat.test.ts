@@ -17,13 +17,12 @@ import {
   PutObjectAclCommand,
   PutObjectCommand,
   type S3Client,
-  type S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { isBlockFrameError } from '../../src/errors.js';
 import { resolveS3Config } from '../../src/s3/users.js';
 import { uriEncode } from '../../src/s3/sigv4.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { ALICE, BOB, awsEnv, findAws, run, signerFor, startS3, type TestS3 } from './helpers.js';
+import { ALICE, BOB, awsEnv, findAws, run, signerFor, startS3, type TestS3, s3err } from './helpers.js';
 
 /** Alice has a configured identity; Bob has none (the default). */
 const ALICE_ID = { ...ALICE, id: 'a1ce0000canonical', displayName: 'Alice Liddell' };
@@ -39,15 +38,6 @@ before(async () => {
   bob = t.client(BOB);
 });
 after(async () => t.close());
-
-async function s3err(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return (e as S3ServiceException).name;
-  }
-  assert.fail('expected an S3 error');
-}
 
 test('anonymous requests to a deleted (or never created) bucket get 404 NoSuchBucket, not 403', async () => {
   await alice.send(new CreateBucketCommand({ Bucket: 'gone' }));

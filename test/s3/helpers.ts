@@ -8,7 +8,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { readdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ServiceException } from '@aws-sdk/client-s3';
 import { createBlockFrameServer } from '../../src/index.js';
 import { createS3Server, type S3Server } from '../../src/s3/server.js';
 import type { S3Grant, S3User } from '../../src/s3/users.js';
@@ -199,4 +199,14 @@ export function s3code(fn: () => unknown): string | undefined {
     return err.context.s3 as string;
   }
   return undefined;
+}
+
+/** The S3 error name a call fails with (an assertion failure when it succeeds). */
+export async function s3err(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    return (e as S3ServiceException).name;
+  }
+  assert.fail('expected an S3 error');
 }
