@@ -20,16 +20,18 @@ const RANK: Record<string, number> = {
   store: 3,
   archive: 4,
   engine: 5,
-  server: 6,
-  s3: 6,
-  cli: 7,
-  'index.ts': 8,
+  http: 6,
+  server: 7,
+  s3: 7,
+  cli: 8,
+  'index.ts': 9,
 };
 
 /** Frontends may take values only from these folders; types from any lower folder. */
 const FRONTEND_VALUES: Record<string, string[]> = {
-  server: ['.', 'engine'],
-  s3: ['.', 'engine'],
+  http: ['.', 'engine'],
+  server: ['.', 'engine', 'http'],
+  s3: ['.', 'engine', 'http'],
   cli: ['.', 'engine', 'server', 's3'],
 };
 
@@ -49,7 +51,6 @@ const ALLOWANCES: Record<string, number> = {
   'cli -> store': 4,
   'cli -> transform': 2,
   's3 -> archive': 2,
-  's3 -> server': 2,
   's3 -> store': 4,
   'server -> archive': 3,
   'server -> layout': 1,

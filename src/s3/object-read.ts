@@ -1,7 +1,7 @@
 // GetObject and HeadObject: conditionals, one byte range or one part, header overrides, verified streaming.
 import { isBlockFrameError } from '../errors.js';
-import { streamSpans } from '../server/files.js';
-import { parseRangeHeader, type Span } from '../server/ranges.js';
+import { streamSpans } from '../http/stream.js';
+import { parseRangeHeader, type Span } from '../http/ranges.js';
 import type { ObjectRecord } from './catalog.js';
 import { s3Error } from './errors.js';
 import { authorize, header, httpDate, type S3Context, type S3Request } from './http.js';

@@ -12,7 +12,7 @@ import type { Repository } from '../archive/repo.js';
 import { archiveCtx, readFailure, readShard, statShard, type ArchiveCtx } from '../archive/shards.js';
 import type { ArchiveCache } from '../engine/archive-cache.js';
 import { badRequest, contentDisposition, notFound, OCTET, sendJson } from './http-util.js';
-import { parseRangeHeader } from './ranges.js';
+import { parseRangeHeader } from '../http/ranges.js';
 import type { ArchiveVisibility } from './visibility.js';
 
 export interface ApiContext {

@@ -1,13 +1,13 @@
 // GET/HEAD /files/{name}: verified bytes with validators, conditional requests, single and multipart byte ranges.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { OpenArchive } from '../engine/read.js';
 import { BlockFrameError } from '../errors.js';
 import type { ArchiveCache } from '../engine/archive-cache.js';
 import type { ReadAhead } from '../archive/read/read-ahead.js';
-import { contentDisposition, contentTypeFor, drained, queryFlag } from './http-util.js';
+import { contentDisposition, contentTypeFor, queryFlag } from './http-util.js';
+import { streamSpans } from '../http/stream.js';
 import type { ArchiveVisibility } from './visibility.js';
-import { ifRangeHolds, noneMatch, notModifiedSince, parseRangeHeader, type Span } from './ranges.js';
+import { ifRangeHolds, noneMatch, notModifiedSince, parseRangeHeader, type Span } from '../http/ranges.js';
 
 /**
  * File responses streaming at once. Each holds at most one 64 KiB window outside the shared budget (see
@@ -113,43 +113,3 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-/**
- * Write verified windows of each span (each after its optional prefix) with backpressure. The first window is read
- * before `writeHeaders` runs, so damage found at once still gets a JSON error. Damage found later destroys the
- * socket: the client sees a short response, never wrong bytes. A client that goes away stops the reading.
- */
-export async function streamSpans(res: ServerResponse, wr: ReadAhead, archive: OpenArchive, parts: { span: Span; prefix?: Buffer }[], writeHeaders: () => void, trailer?: Buffer, idleMs = 0): Promise<void> {
-  let started = false;
-  /** Write and wait until the socket can take more; `done` runs once the bytes are handed to the kernel (or lost). */
-  const write = async (chunk: Uint8Array, done?: () => void): Promise<boolean> => {
-    if (res.destroyed) {
-      done?.();
-      return false;
-    }
-    if (!res.write(chunk, () => done?.())) await drained(res, idleMs);
-    return !res.destroyed;
-  };
-  try {
-    for (const part of parts) {
-      const length = part.span.end - part.span.start + 1;
-      let prefixDone = false;
-      for await (const w of wr.windows(archive, part.span.start, length)) {
-        if (!started) {
-          started = true;
-          writeHeaders();
-        }
-        if (!prefixDone && part.prefix) {
-          prefixDone = true;
-          if (!(await write(part.prefix))) return w.release();
-        }
-        // Leaving the loop stops the generator: no more shard reads. A destroyed socket calls back with an error.
-        if (!(await write(w.buf, w.release))) return;
-      }
-    }
-    if (trailer && !(await write(trailer))) return;
-    res.end();
-  } catch (err) {
-    if (!started) throw err;
-    res.destroy(err instanceof Error ? err : undefined);
-  }
-}

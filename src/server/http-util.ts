@@ -125,25 +125,6 @@ export function decodeSegment(raw: string): string {
   return s;
 }
 
-/** Resolve when the response can take more data, or when the client has gone away (then `closed` is set). */
-/**
- * Resolves when `res` can take more bytes (or is gone). With `idleMs`, a client that takes nothing for that long
- * is cut off: the socket is destroyed (Node's own socket timeout fires late, or not at all, while a write is pending).
- */
-export function drained(res: ServerResponse, idleMs = 0): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = idleMs > 0 ? setTimeout(() => res.destroy(), idleMs) : undefined;
-    const done = () => {
-      clearTimeout(timer);
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
-
 export function queryFlag(req: IncomingMessage, key: string): boolean {
   const q = new URL(req.url ?? '/', 'http://x').searchParams.get(key);
   return q !== null && q !== '0' && q !== 'false';
