@@ -6,7 +6,8 @@ import { BlockFrameError } from '../errors.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM, manifestSumText, parseManifest, parseManifestSum, type Manifest } from '../layout/manifest.js';
 import { ENCRYPTED_DIR_NAME, parseArchiveDirName } from '../layout/names.js';
-import { getAll, textSource } from '../store/backend.js';
+import { getAll, textSource, type ObjectInfo } from '../store/backend.js';
+import { setLeftovers, type Leftover } from '../store/leftovers.js';
 import { pickManifest, type ManifestCandidate } from './manifest-pick.js';
 import { resolveStores, type ResolvedStores, type StoreOptions } from '../store/config.js';
 import type { StoreSet } from '../store/store-set.js';
@@ -14,7 +15,7 @@ import type { StoreSet } from '../store/store-set.js';
 /** No manifest is plausibly larger than this (a 1 TiB Tier 4 archive's is about 10 MB). */
 export const MANIFEST_MAX_BYTES = 64 * 1024 * 1024;
 /** Marker of a commit in progress across several stores: shards are being written, the manifest comes last. */
-import { manifestKey, MANIFEST_FILES, pendingKey, PENDING_FILE } from '../layout/keys.js';
+import { archivePrefix, manifestKey, MANIFEST_FILES, pendingKey, PENDING_FILE } from '../layout/keys.js';
 export { PENDING_FILE };
 
 /** One manifest file on one store. */
@@ -77,6 +78,49 @@ export class Repository {
   }
 
   /** Where archive `dir` is, for people: its directory, or "dir on N stores". */
+  /** How many stores (failure domains) the repository spans, and how many whole ones an archive must survive losing. */
+  get storeCount(): number {
+    return this.set.size;
+  }
+
+  get failures(): number {
+    return this.set.failures;
+  }
+
+  /** Store `d` (0-based) for people: a directory or an s3:// URL. */
+  storeLabel(d: number): string {
+    return this.set.domains[d]!.label;
+  }
+
+  /** Make sure each store that stages locally has its staging directory (before a commit spools into it). */
+  async prepareStaging(): Promise<void> {
+    for (const b of this.set.domains) await b.stagingDir?.();
+  }
+
+  /** What running or interrupted commits hold in the local stores' staging directories. */
+  leftovers(): Promise<(Leftover & { store: number })[]> {
+    return setLeftovers(this.set);
+  }
+
+  /** Is archive `dir` published: does any store answer with its manifest? (Store errors count as no.) */
+  async hasManifest(dir: string, signal?: AbortSignal): Promise<boolean> {
+    return (await this.set.stat(manifestKey(dir), signal).catch(() => null)) !== null;
+  }
+
+  /** Every key of archive `dir` on store `d` (directories as prefix entries where the store has them). Store errors are thrown. */
+  async archiveKeys(dir: string, d: number, signal?: AbortSignal): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    await this.set.on(d, async (b) => {
+      for await (const o of b.list(archivePrefix(dir), { signal })) out.push(o);
+    });
+    return out;
+  }
+
+  /** Forget open descriptors of archive `dir` (all with none), so the next read sees the stores as they are. */
+  dropHeld(dir?: string): void {
+    this.set.dropHeld(dir === undefined ? '' : archivePrefix(dir));
+  }
+
   where(dir: string): string {
     return this.localRoot ? join(this.localRoot, dir) : `${dir} on ${this.set.label}`;
   }

@@ -7,7 +7,6 @@ import { openArchive, type OpenArchive } from './read.js';
 import type { Repository } from '../archive/repo.js';
 import type { Damage } from '../archive/read/reader.js';
 import { printable } from '../escape.js';
-import { archivePrefix } from '../layout/keys.js';
 
 interface Entry {
   dir: string;
@@ -122,7 +121,7 @@ export class ArchiveCache {
   invalidate(dir?: string): void {
     this.names.clear();
     // Shard files held open since (a repair or an upload renamed new ones into place): read afresh from now on.
-    this.repo.set.dropHeld(dir === undefined ? '' : archivePrefix(dir));
+    this.repo.dropHeld(dir);
     if (dir === undefined) this.healed.clear();
     else this.healed.delete(dir);
     for (const [d, e] of [...this.open]) {

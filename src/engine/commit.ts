@@ -103,7 +103,7 @@ async function commitTo(repo: Repository, source: InputSource, opts: CommitOptio
   const input = await source.open();
   try {
     return await withPool(opts, async (pool) => {
-      for (const b of repo.set.domains) await b.stagingDir?.();
+      await repo.prepareStaging();
       const existing = wanted.encrypt ? [] : await sameNameAndSize(repo, name, before.size);
       if (existing.length && !opts.force) {
         const hash = await hashFile(pool, input, file, before.size, opts);
@@ -170,8 +170,8 @@ async function commitStored(repo: Repository, source: InputSource, name: string,
   if (!Number.isSafeInteger(segmentSize) || segmentSize < DEFAULTS.minSegmentSize || segmentSize > DEFAULTS.maxSegmentSize) {
     throw new BlockFrameError('BF_INVALID_SIZE', `invalid segment size ${segmentSize}: use 4 KiB to 1 GiB`, { field: 'segment_size' });
   }
-  const stores = repo.set.size;
-  const failures = repo.set.failures;
+  const stores = repo.storeCount;
+  const failures = repo.failures;
   const { k, m } = chooseCode(choice.tier, stores, failures);
   const placement: Placement | undefined = stores > 1 ? { rule: PLACEMENT_RULE, stores, failures } : undefined;
   const geometry = computeGeometry({ tier: choice.tier, size: storedBytes, segmentSize, groupBlocks, blockSegments: k, parityShards: m });
@@ -184,7 +184,7 @@ async function commitStored(repo: Repository, source: InputSource, name: string,
   try {
     return await withPool(opts, async (pool) => {
       // Directory stores are created here (the only operation that may create them).
-      for (const b of repo.set.domains) await b.stagingDir?.();
+      await repo.prepareStaging();
       // Idempotence: only when an archive of the same name and size exists do we pay a hash pass to compare.
       const existing = t ? [] : await sameNameAndSize(repo, name, before.size);
       let rewrite = false;

@@ -1,13 +1,12 @@
 // find/list/info: locate archives by file name, directory name or hash prefix, and summarise manifests.
 import { BlockFrameError } from '../errors.js';
 import { safeNameComponent } from '../layout/names.js';
-import { manifestKey } from '../layout/keys.js';
 import { overheadByLevel, parityOverhead, type Geometry } from '../layout/geometry.js';
 import { isEncrypted, manifestGeometry, storedSize, type Manifest } from '../layout/manifest.js';
 import type { KeySecret } from '../transform/keys.js';
 import { loadSecrets, openContent, shownName, type Content } from '../archive/keyring.js';
 import { withRepo, type Repository } from '../archive/repo.js';
-import { setLeftovers, type Leftover } from '../store/leftovers.js';
+import type { Leftover } from '../store/leftovers.js';
 import type { OperationOptions } from './context.js';
 
 export interface ArchiveSummary {
@@ -128,10 +127,10 @@ async function opened(dir: string, m: Manifest, secrets: readonly KeySecret[]): 
 export async function list(opts: OperationOptions = {}): Promise<ArchiveListing> {
   const secrets = await loadSecrets(opts.keys);
   return withRepo(opts, async (repo) => {
-    const out: ArchiveListing = { archives: [], damaged: [], leftovers: await setLeftovers(repo.set), unlisted: [] };
+    const out: ArchiveListing = { archives: [], damaged: [], leftovers: await repo.leftovers(), unlisted: [] };
     const onStoreError = (d: number, err: unknown) => {
       const code = err instanceof BlockFrameError ? err.code : 'BF_IO';
-      out.unlisted.push({ store: d + 1, label: repo.set.domains[d]!.label, code, message: err instanceof Error ? err.message : String(err) });
+      out.unlisted.push({ store: d + 1, label: repo.storeLabel(d), code, message: err instanceof Error ? err.message : String(err) });
     };
     for (const e of await repo.list(onStoreError)) {
       if (e.manifest) out.archives.push(summarize(repo, e.dir, e.manifest, await opened(e.dir, e.manifest, secrets)));
@@ -208,7 +207,7 @@ function ambiguous(query: string, matches: string[]): never {
 
 /** Is archive `dir` published: does any store answer with its manifest? (Store errors count as no.) */
 export async function isPublished(repo: Repository, dir: string, signal?: AbortSignal): Promise<boolean> {
-  return (await repo.set.stat(manifestKey(dir), signal).catch(() => null)) !== null;
+  return repo.hasManifest(dir, signal);
 }
 
 /** Each name resolved to its archive directory, or every archive when no name is given. */

@@ -6,10 +6,9 @@ import { merkleProof, verifyMerkleProof } from '../integrity/merkle.js';
 import { lossReasons, planRecovery, type CodeLayout, type RecoveryPlan } from '../layout/code.js';
 import { merkleLeaves, MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM, type Manifest } from '../layout/manifest.js';
 import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
-import { archivePrefix } from '../layout/keys.js';
 import { checkIndex } from '../archive/chunk-index.js';
 import { withRepo, type Repository } from '../archive/repo.js';
-import { setLeftovers, type Leftover } from '../store/leftovers.js';
+import type { Leftover } from '../store/leftovers.js';
 import { withPool, type OperationOptions } from './context.js';
 import { resolveArchive, resolveMany } from './find.js';
 import { archiveCtx, checkShard, computeSection, type ArchiveCtx, type ShardState } from '../archive/read/stripe.js';
@@ -108,14 +107,14 @@ export async function verify(names: string[] = [], opts: OperationOptions = {}):
     return withPool(opts, async (pool) => {
       const archives: ArchiveHealth[] = [];
       for (const dir of dirs) archives.push(await verifyArchive(repo, dir, pool, opts));
-      return { status: worst(archives.map((a) => a.status)), archives, notFound, leftovers: await setLeftovers(repo.set) };
+      return { status: worst(archives.map((a) => a.status)), archives, notFound, leftovers: await repo.leftovers() };
     });
   });
 }
 
 export async function verifyArchive(repo: Repository, dir: string, pool: ComputePool, opts: OperationOptions = {}): Promise<ArchiveHealth> {
   const h: ArchiveHealth = { dir, name: dir, status: 'healthy', problems: [], stores: [], bytesChecked: 0, lost: [], badSections: [], indexStores: [], manifestStores: [] };
-  const multi = repo.set.size > 1;
+  const multi = repo.storeCount > 1;
   const storeNo = (d: number) => (multi ? { store: d + 1 } : {});
   let read;
   try {
@@ -138,10 +137,10 @@ export async function verifyArchive(repo: Repository, dir: string, pool: Compute
     h.problems.push({ kind: 'manifest', path: f.file, ...storeNo(f.store), repairable: !c, detail: `${f.file} is missing or does not match the ${c ? 'chosen' : 'intact'} manifest` });
   }
   for (const d of read.unavailable) {
-    h.problems.push({ kind: 'manifest', path: MANIFEST_FILE, ...storeNo(d), repairable: true, detail: `store ${d + 1} (${repo.set.domains[d]!.label}) did not answer` });
+    h.problems.push({ kind: 'manifest', path: MANIFEST_FILE, ...storeNo(d), repairable: true, detail: `store ${d + 1} (${repo.storeLabel(d)}) did not answer` });
   }
   for (const d of read.denied) {
-    h.problems.push({ kind: 'manifest', path: MANIFEST_FILE, ...storeNo(d), repairable: true, detail: `store ${d + 1} (${repo.set.domains[d]!.label}): access denied (check credentials)` });
+    h.problems.push({ kind: 'manifest', path: MANIFEST_FILE, ...storeNo(d), repairable: true, detail: `store ${d + 1} (${repo.storeLabel(d)}): access denied (check credentials)` });
   }
   h.manifestStores = [...new Set([...read.damaged.map((f) => f.store), ...read.unavailable, ...read.denied])].sort((a, b) => a - b);
   const total = ctx.code.shards.reduce((n, sh) => n + sh.size, 0);
@@ -177,7 +176,7 @@ async function checkShards(ctx: ArchiveCtx, h: ArchiveHealth): Promise<{ unavail
   h.lost = [...states.keys()].sort((a, b) => a - b);
   h.plan = planRecovery(code, h.lost);
   const beyond = new Set(h.plan.lost);
-  const multi = ctx.repo.set.size > 1;
+  const multi = ctx.repo.storeCount > 1;
   for (const n of h.lost) {
     const sh = code.shards[n]!;
     const home = code.stripes[sh.home]!;
@@ -199,7 +198,7 @@ async function checkChunkIndex(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void>
   // A section no copy has is recomputed from its own shards, so it can be rewritten once those are intact again.
   const beyond = new Set(h.plan?.lost ?? []);
   const ok = h.badSections.every((si) => stripes[si]!.section.shards.every((n) => !beyond.has(n)));
-  const multi = ctx.repo.set.size > 1;
+  const multi = ctx.repo.storeCount > 1;
   // A section bad everywhere whose shards are all intact is recomputed now: if that disagrees with the manifest's
   // chunks_hash, the manifest is wrong, and verify, repair and reads must all call it so (never BF_INTERNAL).
   const lost = new Set(h.lost);
@@ -227,9 +226,8 @@ async function checkChunkIndex(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void>
 
 /** Files and directories in the archive that the format does not put there (per store: a shard on the wrong store is one). */
 async function findUnexpected(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> {
-  const set = ctx.repo.set;
-  const multi = set.size > 1;
-  for (let d = 0; d < set.size; d++) {
+  const multi = ctx.repo.storeCount > 1;
+  for (let d = 0; d < ctx.repo.storeCount; d++) {
     const files = new Set([MANIFEST_FILE, MANIFEST_COPY, MANIFEST_SUM, CHUNK_INDEX_FILE]);
     const dirs = new Set<string>();
     ctx.code.shards.forEach((sh, n) => {
@@ -239,11 +237,9 @@ async function findUnexpected(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> 
       for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
     });
     const reported = new Set<string>();
-    const entries: { key: string; size: number; prefix?: true }[] = [];
+    let entries: { key: string; size: number; prefix?: true }[];
     try {
-      await set.on(d, async (b) => {
-        for await (const o of b.list(archivePrefix(ctx.dir), { signal: ctx.signal })) entries.push(o);
-      });
+      entries = await ctx.repo.archiveKeys(ctx.dir, d, ctx.signal);
     } catch (err) {
       if (err instanceof BlockFrameError && err.code === 'BF_ABORTED') throw err;
       continue; // an unanswering store was reported with its shards
@@ -271,13 +267,12 @@ async function findUnexpected(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> 
 
 /** Per store: how many of the archive's shards it should hold and how many are gone; a store that lost them all is named. */
 function summarizeStores(ctx: ArchiveCtx, h: ArchiveHealth, unavailable: Set<number>, denied: Set<number>): void {
-  const set = ctx.repo.set;
   const lost = new Set(h.lost);
-  for (let d = 0; d < set.size; d++) {
+  for (let d = 0; d < ctx.repo.storeCount; d++) {
     const mine = ctx.where.map((w, n) => (w === d ? n : -1)).filter((n) => n >= 0);
     const gone = mine.filter((n) => lost.has(n)).length;
     const state: StoreHealth['state'] = denied.has(d) ? 'denied' : unavailable.has(d) ? 'unavailable' : gone === 0 ? 'ok' : gone === mine.length ? 'lost' : 'damaged';
-    h.stores.push({ store: d + 1, label: set.domains[d]!.label, shards: mine.length, lost: gone, state });
+    h.stores.push({ store: d + 1, label: ctx.repo.storeLabel(d), shards: mine.length, lost: gone, state });
   }
 }
 
