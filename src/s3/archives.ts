@@ -3,7 +3,6 @@ import { commitInput } from '../engine/commit.js';
 import type { InputSource } from '../store/input.js';
 import { deleteArchive } from '../engine/delete.js';
 import { isPublished } from '../engine/find.js';
-import { Slots } from '../slots.js';
 import type { ObjectRecord } from './catalog.js';
 import type { S3Context } from './http.js';
 
@@ -20,15 +19,6 @@ export const DEFAULT_COMMIT_SLOTS = 1;
  */
 export const SMALL_OBJECT_BYTES = 256 * 1024;
 export const SMALL_COMMIT_SLOTS = 16;
-/** The small-object lane of each server, by its large-commit slots (the context is not changed for it). */
-const smallLanes = new WeakMap<Slots, Slots>();
-
-function laneFor(ctx: S3Context, size: number): Slots {
-  if (size > SMALL_OBJECT_BYTES) return ctx.commits;
-  let lane = smallLanes.get(ctx.commits);
-  if (!lane) smallLanes.set(ctx.commits, (lane = new Slots(SMALL_COMMIT_SLOTS)));
-  return lane;
-}
 
 /**
  * Commit the verified body read from `input` (a spool file, or the staged parts) as the archive of bucket/key;
@@ -37,7 +27,7 @@ function laneFor(ctx: S3Context, size: number): Slots {
  * commit buffers (peak memory stays bounded; throughput is the disk's).
  */
 export async function commitObject(ctx: S3Context, input: InputSource, bucket: string, key: string, signal?: AbortSignal): Promise<string> {
-  const lane = laneFor(ctx, (await input.stat()).size);
+  const lane = (await input.stat()).size > SMALL_OBJECT_BYTES ? ctx.commits : ctx.smallCommits;
   const r = await lane.run(() => commitInput(input, { name: archiveName(bucket, key), storeSet: ctx.repo.set, pool: ctx.pool, signal }));
   return r.dir;
 }

@@ -30,6 +30,8 @@ export interface S3Context {
   dirs: KeyedMutex;
   /** Commits (PutObject, CompleteMultipartUpload) that may run at once; the rest queue. */
   commits: Slots;
+  /** Commits of objects up to SMALL_OBJECT_BYTES: a lane of their own, so they never queue behind a large one. */
+  smallCommits: Slots;
   /** XML request bodies (CompleteMultipartUpload, DeleteObjects) read and parsed at once; the rest wait unread. */
   bodies: Slots;
   /** How long such a body may take to arrive once its turn has come (ms; SMALL_BODY_DEADLINE_MS). */

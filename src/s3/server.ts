@@ -2,7 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { openServing, type Serving } from '../engine/serving.js';
 import type { StoreOptions } from '../store/config.js';
-import { DEFAULT_COMMIT_SLOTS } from './archives.js';
+import { DEFAULT_COMMIT_SLOTS, SMALL_COMMIT_SLOTS } from './archives.js';
 import { Slots } from '../slots.js';
 import { applyQueryHeaders, authenticate } from './auth.js';
 import { getBucketAcl, getObjectAcl, putBucketAcl, putObjectAcl } from './acl.js';
@@ -74,6 +74,7 @@ export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
     owner: (k) => ownerOf(k, users.get(k)),
     dirs: new KeyedMutex(),
     commits: new Slots(opts.commitSlots ?? DEFAULT_COMMIT_SLOTS),
+    smallCommits: new Slots(SMALL_COMMIT_SLOTS),
     bodies: new Slots(opts.bodySlots ?? DEFAULT_BODY_SLOTS),
     bodyDeadlineMs: opts.bodyDeadlineMs ?? SMALL_BODY_DEADLINE_MS,
     region: opts.region ?? 'us-east-1',
