@@ -35,8 +35,8 @@ export { createS3Server, type S3Server, type S3ServerOptions } from './s3/server
 export { anonymousVisibility, loadAnonymousVisibility } from './s3/visibility.js';
 export type { Backend, BackendCaps, ObjectInfo, PutSource, ListOptions } from './store/backend.js';
 export { LocalBackend } from './store/local.js';
-export { fileSource, type InputFile, type InputSource, type InputStat } from './store/input.js';
-export { partsSource } from './store/input-parts.js';
+export { fileSource, type InputFile, type InputSource, type InputStat } from './io/input.js';
+export { partsSource } from './io/input-parts.js';
 export { MemBackend } from './store/mem.js';
 export { S3Backend, type S3Options } from './store/s3.js';
 export { StoreSet } from './store/store-set.js';

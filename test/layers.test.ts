@@ -17,6 +17,7 @@ const RANK: Record<string, number> = {
   transform: 1,
   layout: 2,
   compute: 2,
+  io: 2,
   store: 3,
   archive: 4,
   engine: 5,
@@ -30,9 +31,9 @@ const RANK: Record<string, number> = {
 /** Frontends may take values only from these folders; types from any lower folder. */
 const FRONTEND_VALUES: Record<string, string[]> = {
   http: ['.', 'engine'],
-  server: ['.', 'engine', 'http'],
-  s3: ['.', 'engine', 'http'],
-  cli: ['.', 'engine', 'server', 's3'],
+  server: ['.', 'io', 'engine', 'http'],
+  s3: ['.', 'io', 'engine', 'http'],
+  cli: ['.', 'io', 'engine', 'server', 's3'],
 };
 
 /** The pure core: no file system, network, processes or threads. */
@@ -48,10 +49,10 @@ const ALLOWANCES: Record<string, number> = {
   'cli -> compute': 1,
   'cli -> integrity': 2,
   'cli -> layout': 3,
-  'cli -> store': 4,
+  'cli -> store': 3,
   'cli -> transform': 2,
   's3 -> archive': 2,
-  's3 -> store': 4,
+  's3 -> store': 1,
   'server -> archive': 3,
   'server -> layout': 1,
 };

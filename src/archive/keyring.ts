@@ -1,6 +1,6 @@
 // The keys an operation holds, and opening encrypted archives with them (docs/FORMAT.md §12.4).
 import { BlockFrameError } from '../errors.js';
-import { readKeyFile } from '../store/keyfile.js';
+import { readKeyFile } from '../io/keyfile.js';
 import { frameTable, isEncrypted, type Manifest } from '../layout/manifest.js';
 import type { FrameTable } from '../transform/frames.js';
 import type { FrameParams } from '../transform/frame-codec.js';

@@ -7,7 +7,7 @@ import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
 import { MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM, manifestSumText } from '../layout/manifest.js';
 import { blake3Hex } from '../integrity/blake3.js';
 import { textSource } from '../store/backend.js';
-import { fsyncDir } from '../store/fsutil.js';
+import { fsyncDir } from '../io/fsutil.js';
 import { pidAlive } from '../store/local.js';
 import { Spool, type SpoolFile } from '../store/spool.js';
 import type { Repository } from './repo.js';

@@ -5,7 +5,7 @@ import type { StoreOptions } from '../store/config.js';
 import type { KeyInput } from '../archive/keyring.js';
 import { readFileSync } from 'node:fs';
 import { printable } from '../escape.js';
-import { looseSecretMode } from '../store/keyfile.js';
+import { looseSecretMode } from '../io/keyfile.js';
 
 export interface CommonOptions {
   archive?: string;

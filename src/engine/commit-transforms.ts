@@ -1,6 +1,6 @@
 // commit's transform choices (format v2): checking --compress/--encrypt/--frame-size, and what 'auto' decides.
 import { BlockFrameError } from '../errors.js';
-import type { InputFile } from '../store/input.js';
+import type { InputFile } from '../io/input.js';
 import { DEFAULT_FRAME_SIZE, MAX_FRAME_SIZE, MIN_FRAME_SIZE } from '../transform/frames.js';
 import type { KeySecret } from '../transform/keys.js';
 import { ZSTD_DEFAULT_LEVEL, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL, zstdCompress, zstdImplementation } from '../transform/zstd.js';

@@ -18,7 +18,7 @@ import { chooseTier, DEFAULTS, type Tier, type TierPolicy } from '../layout/tier
 import { chooseCode, pathStores, PLACEMENT_RULE, type Placement } from '../layout/placement.js';
 import { cleanLeftovers, Staging } from '../archive/publish.js';
 import { withRepo, type Repository } from '../archive/repo.js';
-import { fileSource, type InputSource, type InputStat } from '../store/input.js';
+import { fileSource, type InputSource, type InputStat } from '../io/input.js';
 import { withArchiveLock } from '../archive/lock.js';
 import { hasArchiveKeys, removeArchive } from '../archive/remove.js';
 import { verifyArchive } from './verify.js';

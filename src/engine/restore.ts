@@ -6,7 +6,7 @@ import { parseRange } from '../layout/range.js';
 import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { BlockFrameError, fromSystemError } from '../errors.js';
-import { fsyncDir, tempSibling, writeFully } from '../store/fsutil.js';
+import { fsyncDir, tempSibling, writeFully } from '../io/fsutil.js';
 import { removeStalePartials } from '../store/leftovers.js';
 import { FirstError, type OperationOptions } from './context.js';
 import { openArchive, type OpenArchive, type ReadOptions } from './read.js';

@@ -1,6 +1,6 @@
 // Objects as archives: commit a spooled body, point a key at its archive, and retire archives no key refers to.
 import { commitInput } from '../engine/commit.js';
-import type { InputSource } from '../store/input.js';
+import type { InputSource } from '../io/input.js';
 import { deleteArchive } from '../engine/delete.js';
 import { isPublished } from '../engine/find.js';
 import type { ObjectRecord } from './catalog.js';

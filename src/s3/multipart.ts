@@ -1,7 +1,7 @@
 // Multipart uploads: Create, UploadPart(Copy), Complete (parts → one archive), Abort, ListParts, ListMultipartUploads.
 import { createHash } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
-import { partsSource } from '../store/input-parts.js';
+import { partsSource } from '../io/input-parts.js';
 import { commitObject, recordObject } from './archives.js';
 import type { ObjectRecord } from './catalog.js';
 import { s3Error } from './errors.js';

@@ -1,6 +1,6 @@
 // PutObject, CopyObject, DeleteObject and DeleteObjects: spool, verify, commit, record, retire.
 import { spoolFor } from '../archive/shards.js';
-import { fileSource } from '../store/input.js';
+import { fileSource } from '../io/input.js';
 import { commitObject, forgetObject, recordObject } from './archives.js';
 import type { ObjectRecord } from './catalog.js';
 import { clientError, s3Error } from './errors.js';

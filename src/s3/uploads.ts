@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BlockFrameError, fromSystemError } from '../errors.js';
-import { writeFileAtomic } from '../store/fsutil.js';
+import { writeFileAtomic } from '../io/fsutil.js';
 import type { Repository } from '../archive/repo.js';
 import { scratchDir } from '../archive/shards.js';
 import { s3Error } from './errors.js';

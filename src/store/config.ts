@@ -9,7 +9,7 @@ import { LocalBackend, resolveArchiveRoot } from './local.js';
 import { S3Backend } from './s3.js';
 import { StoreSet } from './store-set.js';
 import { LimitBackend, RetryBackend, TimeoutBackend, WrappedBackend } from './wrap.js';
-import { writeFileAtomic } from './fsutil.js';
+import { writeFileAtomic } from '../io/fsutil.js';
 
 export type StoreSpec =
   | { kind: 'local'; path: string }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
 import { BlockFrameError } from '../errors.js';
 import { checkKey, storeError, throwIfAborted, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
-import { fsyncDir, readFully, tempBase, writeFully } from './fsutil.js';
+import { fsyncDir, readFully, tempBase, writeFully } from '../io/fsutil.js';
 
 export const STAGING_DIR = '.staging';
 export const DEFAULT_ARCHIVE = 'archive_directory';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { BlockFrameError, fromSystemError } from '../errors.js';
 import type { PutSource } from './backend.js';
-import { readFully, writeFully } from './fsutil.js';
+import { readFully, writeFully } from '../io/fsutil.js';
 import { pidAlive } from './local.js';
 
 /** "{pid}-{12 hex}": a spool directory's name, so stale ones (of dead processes) can be recognised. */

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { SlabPool, type ComputePool } from '../../compute/pool.js';
 import type { Spool } from '../../store/spool.js';
-import type { InputFile } from '../../store/input.js';
+import type { InputFile } from '../../io/input.js';
 import { frameCount, FrameTableBuilder, type FrameTable } from '../../transform/frames.js';
 import { maxStoredLength, type FrameParams } from '../../transform/frame-codec.js';
 import { checkAborted, FirstError } from '../../flow.js';

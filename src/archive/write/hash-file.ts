@@ -2,7 +2,7 @@
 import { fromSystemError } from '../../errors.js';
 import { SlabPool, type ComputePool } from '../../compute/pool.js';
 import { pump } from '../pump.js';
-import type { InputFile } from '../../store/input.js';
+import type { InputFile } from '../../io/input.js';
 import { changed } from './shard-writer.js';
 
 export async function hashFile(pool: ComputePool, input: InputFile, path: string, size: number, opts: { signal?: AbortSignal } = {}): Promise<string> {

@@ -5,7 +5,7 @@ import { SlabPool, type ComputePool, type HashHandle } from '../../compute/pool.
 import { blake3Hex } from '../../integrity/blake3.js';
 import { CHUNK_INDEX_FILE, chunkIndexLayout, HASH_LEN, type StripeChunks } from '../../layout/chunks.js';
 import type { Geometry } from '../../layout/geometry.js';
-import type { InputFile } from '../../store/input.js';
+import type { InputFile } from '../../io/input.js';
 import type { SpoolFile } from '../../store/spool.js';
 import type { Staging } from '../publish.js';
 import { checkAborted, FirstError, settleAll } from '../../flow.js';
