@@ -20,7 +20,7 @@ export interface InputFile {
 
 /**
  * Where a commit reads its bytes: one file (fileSource) or anything else that can say what it is and read at an
- * offset (say, the staged parts of an S3 multipart upload, store/input-parts.ts). `stat` is taken before and
+ * offset (say, the staged parts of an S3 multipart upload, io/input-parts.ts). `stat` is taken before and
  * after the commit; any difference in size, mtime or inode fails it with BF_FILE_CHANGED.
  */
 export interface InputSource {

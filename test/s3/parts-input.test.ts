@@ -1,4 +1,4 @@
-// The parts input (store/input-parts.ts), commitInput and staged part records: multipart parts commit straight from staging, byte-exact.
+// The parts input (io/input-parts.ts), commitInput and staged part records: multipart parts commit straight from staging, byte-exact.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFile, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
