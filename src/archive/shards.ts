@@ -1,6 +1,7 @@
 // One archive's shards on the store set: their keys, which store holds each (placement), ranged reads and writes.
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
 import { BlockFrameError } from '../errors.js';
 import type { ComputePool } from '../compute/pool.js';
 import { codeLayout, type CodeLayout } from '../layout/code.js';
@@ -68,6 +69,18 @@ export async function spoolFor(repo: Repository, d: number): Promise<{ spool: Sp
   if (b.caps.atomicRename && b.stagingDir) return { spool: await Spool.create(await b.stagingDir()), movable: true };
   await Spool.cleanStale(scratchDir());
   return { spool: await Spool.create(scratchDir()), movable: false };
+}
+
+/**
+ * The directory for uploads that outlive a request (S3 multipart parts): `.s3-uploads` beside the first store's
+ * staging when it is a local directory (same file system, kept across restarts; hidden from archive listings),
+ * else a directory in the scratch area named by a hash of the repository's label. Not created here.
+ */
+export async function longUploadsDir(repo: Repository): Promise<string> {
+  const b = repo.set.domains[0]!;
+  return b.caps.atomicRename && b.stagingDir
+    ? join(dirname(await b.stagingDir()), '.s3-uploads')
+    : join(scratchDir(), `s3-uploads-${createHash('sha256').update(repo.label).digest('hex').slice(0, 16)}`);
 }
 
 export function scratchDir(): string {

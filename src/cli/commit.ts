@@ -3,16 +3,13 @@ import type { Command } from 'commander';
 import { printable } from '../escape.js';
 import { BlockFrameError } from '../errors.js';
 import { commit, type CommitResult } from '../engine/commit.js';
-import { parseTier } from '../layout/tiers.js';
 import { formatSize, parseSize } from '../units.js';
-import { ComputePool } from '../compute/pool.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { storeSource, type StoreSource } from '../store/config.js';
+import { ComputePool, parseCompress, parseTier, storeSource, type StoreSource } from '../engine/options.js';
 import { printJson, shortHash, storeOpts, withCommon, type CommonOptions } from './common.js';
 import { interruptSignal } from './interrupt.js';
 import { progressBar } from './progress.js';
-import { ZSTD_DEFAULT_LEVEL } from '../transform/zstd.js';
 
 interface Opts extends CommonOptions {
   tier?: string;
@@ -21,14 +18,6 @@ interface Opts extends CommonOptions {
   compress?: string;
   encrypt?: boolean;
   frameSize?: string;
-}
-
-/** "zstd", "zstd:LEVEL" or "auto" → the commit option; BF_USAGE otherwise. */
-export function parseCompress(v: string): number | 'auto' {
-  if (v === 'auto') return 'auto';
-  const m = /^zstd(?::(\d{1,2}))?$/.exec(v);
-  if (!m) throw new BlockFrameError('BF_USAGE', `--compress takes zstd, zstd:LEVEL (1-19) or auto, not ${JSON.stringify(v)}`, { field: 'compress' });
-  return m[1] === undefined ? ZSTD_DEFAULT_LEVEL : Number(m[1]);
 }
 
 /** Where a missing directory store was named, for the note that commit created it. */

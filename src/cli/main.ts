@@ -2,11 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { VERSION } from '../version.js';
-import { BLAKE3_STREAM_BACKEND } from '../integrity/blake3.js';
-import { BLAKE3_CV_BACKEND } from '../integrity/blake3-cv.js';
-import { zstdImplementation } from '../transform/zstd.js';
-import { FORMAT_VERSION, FORMAT_VERSIONS } from '../layout/manifest.js';
-import { codecKernel } from '../codec/index.js';
+import { runtimeInfo } from '../engine/runtime.js';
 import { printable } from '../escape.js';
 import { register as registerCommit } from './commit.js';
 import { register as registerDelete } from './delete.js';
@@ -26,12 +22,13 @@ export async function main(argv: string[]): Promise<number> {
     exitCode = await fn();
   };
   if ((argv.includes('--version') || argv.includes('-V')) && argv.includes('--verbose')) {
-    const c = codecKernel();
+    const r = runtimeInfo();
+    const c = r.codec;
     process.stdout.write(`${VERSION}\nnode ${process.version} ${process.platform}-${process.arch}\n` +
       `codec kernel: ${c.name} (${c.detail})${c.nativeStatus ? `; native: ${c.nativeStatus}` : ''}\n` +
-      `blake3: streams ${BLAKE3_STREAM_BACKEND}, chunk hashes ${BLAKE3_CV_BACKEND}\n` +
-      `zstd: ${zstdImplementation() ?? 'not available (commit --compress fails with BF_TRANSFORM_UNAVAILABLE)'}\n` +
-      `format: writes version ${FORMAT_VERSION}, reads ${FORMAT_VERSIONS.join(' and ')}\n`);
+      `blake3: streams ${r.blake3.streams}, chunk hashes ${r.blake3.chunkHashes}\n` +
+      `zstd: ${r.zstd ?? 'not available (commit --compress fails with BF_TRANSFORM_UNAVAILABLE)'}\n` +
+      `format: writes version ${r.format.writes}, reads ${r.format.reads.join(' and ')}\n`);
     return EXIT.OK;
   }
   const program = new Command('blockframe')

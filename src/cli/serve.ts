@@ -6,7 +6,7 @@ import { createBlockFrameServer } from '../server/server.js';
 import { startS3, type S3CliOptions } from './serve-s3.js';
 import { anonymousVisibility, loadAnonymousVisibility } from '../s3/visibility.js';
 import { storeOpts, withCommon, type CommonOptions } from './common.js';
-import { parseCompress } from './commit.js';
+import { parseCompress } from '../engine/options.js';
 
 interface ServeOptions extends CommonOptions, S3CliOptions {
   host: string;

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { printable } from '../escape.js';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { repair } from '../engine/repair.js';
-import { parseReplace } from '../store/config.js';
+import { parseReplace } from '../engine/options.js';
 import { exitCodeFor, verify, verifySegment, type ArchiveHealth } from '../engine/verify.js';
 import { printJson, storeOpts, withCommon, type CommonOptions } from './common.js';
 import { interruptSignal } from './interrupt.js';

@@ -4,7 +4,7 @@ import { safeNameComponent } from '../layout/names.js';
 import { overheadByLevel, parityOverhead, type Geometry } from '../layout/geometry.js';
 import { isEncrypted, manifestGeometry, storedSize, type Manifest } from '../layout/manifest.js';
 import type { KeySecret } from '../transform/keys.js';
-import { loadSecrets, openContent, shownName, type Content } from '../archive/keyring.js';
+import { loadSecrets, openContent, shownName, type Content, type KeyInput } from '../archive/keyring.js';
 import { withRepo, type Repository } from '../archive/repo.js';
 import type { Leftover } from '../store/leftovers.js';
 import type { OperationOptions } from './context.js';
@@ -116,6 +116,11 @@ function level2Summary(m: Manifest, g: Geometry): Level2Summary | null {
     parityShards: m.level2.parity_shards,
     overhead: overheadByLevel(g).level2,
   };
+}
+
+/** The summary of archive `dir` (its manifest given); an encrypted one under its real name when `keys` open it. */
+export async function summaryWithKeys(repo: Repository, dir: string, m: Manifest, keys?: KeyInput[]): Promise<ArchiveSummary> {
+  return summarize(repo, dir, m, isEncrypted(m) ? await opened(dir, m, await loadSecrets(keys)) : undefined);
 }
 
 /** With keys, encrypted archives that a key opens are shown under their real name and hash. */

@@ -1,7 +1,7 @@
 // The chunk index: where each shard's per-chunk BLAKE3 hashes sit in chunks.idx, for sub-segment verification.
 import type { Geometry } from './geometry.js';
 
-export const CHUNK_INDEX_FILE = 'chunks.idx';
+export { CHUNK_INDEX_FILE } from './keys.js';
 /** Default verification granularity: a 1 MiB range read hashes at most 17 of these. */
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
 export const HASH_LEN = 32;

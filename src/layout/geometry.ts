@@ -1,6 +1,7 @@
 // Stripe geometry: how a file of a given size and tier splits into segments, stripes and shard paths.
 import { BlockFrameError } from '../errors.js';
 import { DEFAULTS, type Tier } from './tiers.js';
+import { shardPath } from './keys.js';
 
 /** One data shard: a byte range of the original file stored verbatim (never padded) in its own file. */
 export interface SegmentGeometry {
@@ -104,19 +105,19 @@ export function computeGeometry(p: GeometryParams): Geometry {
   }
   const stripes: StripeGeometry[] = [];
   if (p.tier === 1) {
-    segments[0]!.path = 'data.dat';
-    stripes.push(stripe(0, 1, m, segments, (j) => `parity_${j}.dat`));
+    segments[0]!.path = shardPath.tier1Data();
+    stripes.push(stripe(0, 1, m, segments, shardPath.tier1Parity));
   } else if (p.tier === 2) {
     for (const s of segments) {
-      s.path = `segments/segment_${s.index}.dat`;
-      stripes.push(stripe(s.index, 1, m, [s], (j) => `parity/segment_${s.index}_parity_${j}.dat`));
+      s.path = shardPath.tier2Segment(s.index);
+      stripes.push(stripe(s.index, 1, m, [s], (j) => shardPath.tier2Parity(s.index, j)));
     }
   } else {
     // Tiers 3 and 4: blocks of blockSegments segments, each an RS(blockSegments, m) stripe.
     for (let b = 0; b * blockSegments < segmentCount; b++) {
       const group = segments.slice(b * blockSegments, (b + 1) * blockSegments);
-      for (const s of group) s.path = `blocks/block_${b}/segments/segment_${s.index}.dat`;
-      stripes.push(stripe(b, blockSegments, m, group, (j) => `blocks/block_${b}/parity/block_parity_${j}.dat`));
+      for (const s of group) s.path = shardPath.blockSegment(b, s.index);
+      stripes.push(stripe(b, blockSegments, m, group, (j) => shardPath.blockParity(b, j)));
     }
   }
   const groups = p.tier === 4 ? splitGroups(stripes.length, p.groupBlocks ?? DEFAULTS.groupBlocks) : [];
@@ -150,7 +151,7 @@ function level2Stripes(blocks: StripeGeometry[], groups: GroupGeometry[], blockS
       if (column.every((s) => s === null)) continue;
       const shardSize = column.reduce((mx, s) => Math.max(mx, s?.size ?? 0), 0);
       const parity: ParityGeometry[] = [];
-      for (let j = 0; j < m; j++) parity.push({ index: j, size: shardSize, path: `level2/group_${g.index}/position_${pos}_parity_${j}.dat` });
+      for (let j = 0; j < m; j++) parity.push({ index: j, size: shardSize, path: shardPath.level2Parity(g.index, pos, j) });
       out.push({ index: out.length, group: g.index, position: pos, dataShards: g.blocks, parityShards: m, shardSize, members: column, parity });
     }
   }

@@ -1,6 +1,13 @@
 // Object keys: the one place where an archive's keys on a store are spelled ("{dir}/manifest.json", shard paths…).
-import { CHUNK_INDEX_FILE } from './chunks.js';
-import { MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM } from './manifest.js';
+// It imports nothing: the format modules (manifest, chunks, geometry) take their names from here.
+
+export const MANIFEST_FILE = 'manifest.json';
+/** A byte-identical redundant copy of manifest.json. */
+export const MANIFEST_COPY = 'manifest.copy.json';
+/** BLAKE3 of manifest.json in b3sum's format, so `b3sum -c manifest.b3` checks it. */
+export const MANIFEST_SUM = 'manifest.b3';
+/** The chunk index: per-chunk BLAKE3 hashes of every shard (docs/FORMAT.md). */
+export const CHUNK_INDEX_FILE = 'chunks.idx';
 
 /** The marker a multi-store publish leaves while it runs (docs/FORMAT.md §9): its presence means "not done yet". */
 export const PENDING_FILE = '.bf-pending';
@@ -40,3 +47,40 @@ export function isManifestKey(key: string): boolean {
   const base = key.slice(key.lastIndexOf('/') + 1);
   return (MANIFEST_FILES as readonly string[]).includes(base);
 }
+
+/** Prefix of the S3 API's catalogue on the stores (bucket table, key records): readers of archives skip names with '.'. */
+export const S3_META_PREFIX = '.s3/';
+
+/** The S3 bucket table: one JSON array of bucket records. */
+export const S3_BUCKETS_KEY = `${S3_META_PREFIX}buckets.json`;
+
+/** Every S3 key record starts with this (then "{bucket}/"). */
+export const S3_KEYS_PREFIX = `${S3_META_PREFIX}keys/`;
+
+/** The record of one S3 object key, by bucket and the SHA-256 (hex) of the key (keys may be 1024 bytes of anything). */
+export function s3RecordKey(bucket: string, keySha256Hex: string): string {
+  return `${S3_KEYS_PREFIX}${bucket}/${keySha256Hex}.json`;
+}
+
+/** The bucket of a key record's store key (the inverse of s3RecordKey's first part). */
+export function s3RecordBucket(recordKey: string): string {
+  return recordKey.slice(S3_KEYS_PREFIX.length).split('/')[0]!;
+}
+
+/** The store-set probe: a key whose stat tells whether a store answers (it need not exist). */
+export const PROBE_KEY = '.bf-probe';
+
+/**
+ * Shard paths inside an archive (docs/FORMAT.md §2), by tier: Tier 1 one data file and its parity files; Tier 2 a
+ * stripe per segment; Tiers 3 and 4 a stripe per block of segments; Tier 4 also level-2 parity per group and
+ * segment position. Indexes are 0-based.
+ */
+export const shardPath = {
+  tier1Data: (): string => 'data.dat',
+  tier1Parity: (j: number): string => `parity_${j}.dat`,
+  tier2Segment: (i: number): string => `segments/segment_${i}.dat`,
+  tier2Parity: (i: number, j: number): string => `parity/segment_${i}_parity_${j}.dat`,
+  blockSegment: (block: number, i: number): string => `blocks/block_${block}/segments/segment_${i}.dat`,
+  blockParity: (block: number, j: number): string => `blocks/block_${block}/parity/block_parity_${j}.dat`,
+  level2Parity: (group: number, position: number, j: number): string => `level2/group_${group}/position_${position}_parity_${j}.dat`,
+} as const;

@@ -4,17 +4,14 @@ import { BlockFrameError } from '../errors.js';
 import { merkleRootHex } from '../integrity/merkle.js';
 import { computeGeometry, type Geometry, type ParityGeometry } from './geometry.js';
 import { CHUNK_INDEX_FILE, chunkIndexLayout, MAX_SECTION_BYTES } from './chunks.js';
+import { MANIFEST_FILE } from './keys.js';
 import { FrameTable, GCM_TAG_BYTES, MAX_FRAME_SIZE, MIN_FRAME_SIZE } from '../transform/frames.js';
 import { ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from '../transform/zstd.js';
 
 /** The format version this code writes; it reads every version from 1 up to this one. */
 export const FORMAT_VERSION = 2;
 export const FORMAT_VERSIONS = [1, 2] as const;
-export const MANIFEST_FILE = 'manifest.json';
-/** A byte-identical redundant copy of manifest.json. */
-export const MANIFEST_COPY = 'manifest.copy.json';
-/** BLAKE3 of manifest.json in b3sum's format, so `b3sum -c manifest.b3` checks it. */
-export const MANIFEST_SUM = 'manifest.b3';
+export { MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM } from './keys.js';
 export const MERKLE_ALGORITHM = 'blake3-merkle-v1';
 
 const hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (a BLAKE3 hash)');

@@ -1,14 +1,13 @@
 // The S3 catalogue: the bucket table and each bucket's key index, replicated under `.s3/` and held in memory.
 import { createHash } from 'node:crypto';
 import { BlockFrameError } from '../errors.js';
-import { getAll, textSource, type Backend } from '../store/backend.js';
+import type { Backend } from '../store/backend.js';
+import { openRecords, S3_BUCKETS_KEY, S3_KEYS_PREFIX, S3_META_PREFIX, s3RecordBucket, s3RecordKey, type RecordStore } from '../engine/records.js';
 import { s3Error } from './errors.js';
 import { compareUtf8, KeyedMutex, lowerBound } from './names.js';
 
 /** Prefix of every catalogue object on the stores: archive readers skip names starting with '.'. */
-export const META_PREFIX = '.s3/';
-const BUCKETS_KEY = `${META_PREFIX}buckets.json`;
-const KEYS_PREFIX = `${META_PREFIX}keys/`;
+export const META_PREFIX = S3_META_PREFIX;
 /** No catalogue record is plausibly larger (a key record with 2 KiB of user metadata is ~4 KiB). */
 const MAX_RECORD_BYTES = 1024 * 1024;
 /** Records read at once while loading. */
@@ -56,7 +55,7 @@ interface BucketState {
 
 /** The store key of a record: bucket, then the SHA-256 of the key (keys may be 1024 bytes of anything). */
 export function recordKey(bucket: string, key: string): string {
-  return `${KEYS_PREFIX}${bucket}/${createHash('sha256').update(key, 'utf8').digest('hex')}.json`;
+  return s3RecordKey(bucket, createHash('sha256').update(key, 'utf8').digest('hex'));
 }
 
 /**
@@ -72,22 +71,24 @@ export class Catalog {
   private readonly owners = new Map<string, Map<string, number>>();
   private readonly keyLock = new KeyedMutex();
 
-  private constructor(private readonly store: Backend) {}
+  private constructor(private readonly store: RecordStore) {}
 
-  static async load(store: Backend, signal?: AbortSignal): Promise<Catalog> {
+  /** The catalogue of store set `set`, read whole into memory. @throws store errors, BF_IO for an oversized record. */
+  static async load(set: Backend, signal?: AbortSignal): Promise<Catalog> {
+    const store = openRecords(set);
     const c = new Catalog(store);
-    const table = await getAll(store, BUCKETS_KEY, MAX_RECORD_BYTES, signal);
+    const table = await store.read(S3_BUCKETS_KEY, MAX_RECORD_BYTES, signal);
     const list = table ? (JSON.parse(new TextDecoder().decode(table)) as BucketRecord[]) : [];
     for (const rec of list) c.buckets.set(rec.name, { rec, objects: new Map(), sorted: null });
     const keys: string[] = [];
-    for await (const o of store.list(KEYS_PREFIX, { signal })) if (!o.prefix && o.key.endsWith('.json')) keys.push(o.key);
+    for await (const k of store.keys(S3_KEYS_PREFIX, signal)) if (k.endsWith('.json')) keys.push(k);
     let next = 0;
     const worker = async () => {
       while (next < keys.length) {
         const k = keys[next++]!;
-        const bytes = await getAll(store, k, MAX_RECORD_BYTES, signal);
+        const bytes = await store.read(k, MAX_RECORD_BYTES, signal);
         if (!bytes) continue;
-        const bucket = k.slice(KEYS_PREFIX.length).split('/')[0]!;
+        const bucket = s3RecordBucket(k);
         const b = c.buckets.get(bucket);
         if (!b) continue; // a record left behind by a bucket deleted mid-way
         const rec = JSON.parse(new TextDecoder().decode(bytes)) as ObjectRecord;
@@ -123,7 +124,7 @@ export class Catalog {
 
   private async saveBuckets(): Promise<void> {
     const list = [...this.buckets.values()].map((b) => b.rec).sort((a, b) => compareUtf8(a.name, b.name));
-    await this.store.put(BUCKETS_KEY, textSource(`${JSON.stringify(list, null, 1)}\n`));
+    await this.store.write(S3_BUCKETS_KEY, `${JSON.stringify(list, null, 1)}\n`);
   }
 
   listBuckets(): BucketRecord[] {
@@ -193,7 +194,7 @@ export class Catalog {
       const b = this.buckets.get(bucket);
       if (!b) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket });
       check?.(b.objects.get(rec.key));
-      await this.store.put(recordKey(bucket, rec.key), textSource(`${JSON.stringify(rec)}\n`));
+      await this.store.write(recordKey(bucket, rec.key), `${JSON.stringify(rec)}\n`);
       const old = b.objects.get(rec.key);
       b.objects.set(rec.key, rec);
       this.ref(bucket, rec.dir, 1);

@@ -1,5 +1,5 @@
 // PutObject, CopyObject, DeleteObject and DeleteObjects: spool, verify, commit, record, retire.
-import { spoolFor } from '../archive/shards.js';
+import { uploadSpool } from '../engine/upload-spool.js';
 import { fileSource } from '../io/input.js';
 import { commitObject, forgetObject, recordObject } from './archives.js';
 import type { ObjectRecord } from './catalog.js';
@@ -72,7 +72,7 @@ export async function putObject(ctx: S3Context, r: S3Request): Promise<void> {
   checkKey(key);
   const meta = metaFrom(r);
   const length = declaredLength(r.req, r.caller.payload);
-  const { spool } = await spoolFor(ctx.repo, 0);
+  const spool = await uploadSpool(ctx.repo);
   try {
     const tmp = spool.path('object');
     // The spool is not fsynced: the commit reads it back (from the page cache) and fsyncs the shards it writes.

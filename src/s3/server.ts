@@ -17,6 +17,7 @@ import { copyObject, deleteObject, deleteObjects, putObject } from './object-wri
 import { rebuildCatalog } from './rebuild.js';
 import { parseQuery } from './sigv4.js';
 import { Uploads } from './uploads.js';
+import { uploadsDir } from '../engine/upload-spool.js';
 import { ownerOf, type S3Grant, type S3User } from './users.js';
 import { listObjectVersions } from './versions.js';
 
@@ -60,7 +61,7 @@ export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
   const { repo, pool, cache, windows } = serving;
   for (const b of repo.set.domains) await b.stagingDir?.();
   const catalog = await Catalog.load(repo.set);
-  const uploads = await Uploads.open(repo, opts.uploadExpiryMs);
+  const uploads = await Uploads.open(await uploadsDir(repo), opts.uploadExpiryMs);
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const users = new Map(opts.users.map((u) => [u.accessKey, u]));
   const ctx: S3Context = {

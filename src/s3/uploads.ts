@@ -1,11 +1,9 @@
 // Multipart staging: uploads and their parts as local files until Complete or Abort, and expiry of abandoned ones.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { BlockFrameError, fromSystemError } from '../errors.js';
 import { writeFileAtomic } from '../io/fsutil.js';
-import type { Repository } from '../archive/repo.js';
-import { scratchDir } from '../archive/shards.js';
 import { s3Error } from './errors.js';
 import { compareUtf8, KeyedMutex } from './names.js';
 
@@ -64,11 +62,8 @@ export class Uploads {
     private readonly expiryMs: number,
   ) {}
 
-  static async open(repo: Repository, expiryMs = DEFAULT_UPLOAD_EXPIRY_MS): Promise<Uploads> {
-    const b = repo.set.domains[0]!;
-    const base = b.caps.atomicRename && b.stagingDir
-      ? join(dirname(await b.stagingDir()), '.s3-uploads')
-      : join(scratchDir(), `s3-uploads-${createHash('sha256').update(repo.label).digest('hex').slice(0, 16)}`);
+  /** Open (creating it) the upload directory `base` (see engine/upload-spool.ts uploadsDir), dropping torn uploads. */
+  static async open(base: string, expiryMs = DEFAULT_UPLOAD_EXPIRY_MS): Promise<Uploads> {
     await mkdir(base, { recursive: true, mode: 0o700 }).catch((err) => Promise.reject(fromSystemError(err, base, 'creating the multipart staging directory')));
     // Never follow a link: what the server cleans here (expired or torn uploads) must be its own directory.
     const st = await lstat(base);

@@ -1,6 +1,7 @@
 // What the file server may show anonymously of the archives that hold S3 objects: a rule over the bucket catalogue.
 import type { Backend } from '../store/backend.js';
-import { Catalog, META_PREFIX } from './catalog.js';
+import { Catalog } from './catalog.js';
+import { openRecords, S3_BUCKETS_KEY } from '../engine/records.js';
 
 /**
  * May a client without the file server's bearer token see the archive in `dir`, whose manifest names `name`
@@ -33,7 +34,7 @@ export function anonymousVisibility(catalog: Catalog, publicRead = true): Anonym
  * undefined when the store has no S3 buckets (nothing to hide). New buckets' archives are named "B/…": hidden too.
  */
 export async function loadAnonymousVisibility(store: Backend, signal?: AbortSignal): Promise<AnonymousVisibility | undefined> {
-  if (!(await store.stat(`${META_PREFIX}buckets.json`, signal))) return undefined;
+  if (!(await openRecords(store).has(S3_BUCKETS_KEY, signal))) return undefined;
   const catalog = await Catalog.load(store, signal);
   return catalog.listBuckets().length === 0 ? undefined : anonymousVisibility(catalog, false);
 }

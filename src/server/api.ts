@@ -3,13 +3,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ComputePool } from '../compute/pool.js';
-import { list, summarize, type ArchiveSummary } from '../engine/find.js';
+import { list, summaryWithKeys, type ArchiveSummary } from '../engine/find.js';
 import { verifyArchive } from '../engine/verify.js';
 import { BlockFrameError } from '../errors.js';
-import { isEncrypted, type Manifest } from '../layout/manifest.js';
-import { loadSecrets, openContent, type KeyInput } from '../archive/keyring.js';
+import type { Manifest } from '../layout/manifest.js';
+import type { KeyInput } from '../archive/keyring.js';
 import type { Repository } from '../archive/repo.js';
-import { archiveCtx, readFailure, readShard, statShard, type ArchiveCtx } from '../archive/shards.js';
+import { openStoredShard, shardEntries, type ShardEntry, type StoredShard } from '../engine/shards.js';
 import type { ArchiveCache } from '../engine/archive-cache.js';
 import { badRequest, contentDisposition, notFound, OCTET, sendJson } from './http-util.js';
 import { parseRangeHeader } from '../http/ranges.js';
@@ -44,47 +44,21 @@ export async function listArchives(res: ServerResponse, ctx: ApiContext, view?: 
 export async function archiveInfo(res: ServerResponse, ctx: ApiContext, name: string, view?: ArchiveVisibility): Promise<void> {
   const dir = await ctx.cache.resolve(name, view);
   const manifest = await ctx.repo.readManifest(dir);
-  const opened = isEncrypted(manifest) ? await openContent(dir, manifest, await loadSecrets(ctx.keys)).catch(() => undefined) : undefined;
-  sendJson(res, 200, { summary: publicSummary(summarize(ctx.repo, dir, manifest, opened)), manifest, healedOnRead: ctx.cache.healedFiles(dir) });
+  const summary = await summaryWithKeys(ctx.repo, dir, manifest, ctx.keys);
+  sendJson(res, 200, { summary: publicSummary(summary), manifest, healedOnRead: ctx.cache.healedFiles(dir) });
 }
 
-export interface ShardHealth {
-  path: string;
-  role: 'data' | 'parity';
-  /** 1 for every shard but Tier 4's level-2 parity (2). */
-  level: 1 | 2;
-  /** Index of the stripe within its level (manifest stripes[] or level2.stripes[]). */
-  stripe: number;
-  index: number;
-  size: number;
+export interface ShardHealth extends ShardEntry {
   state: 'ok' | 'missing' | 'truncated' | 'corrupt';
-  /** The store (1-based) that holds the shard; always 1 for a single store. */
-  store: number;
 }
 
 export async function archiveHealth(res: ServerResponse, ctx: ApiContext, name: string, view?: ArchiveVisibility): Promise<void> {
   const dir = await ctx.cache.resolve(name, view);
   const h = await verifyArchive(ctx.repo, dir, ctx.pool);
   const states = new Map(h.problems.filter((p) => p.kind === 'missing' || p.kind === 'truncated' || p.kind === 'corrupt').map((p) => [p.path, p.kind]));
-  const shards = h.manifest ? shardList(archiveCtx(ctx.repo, dir, h.manifest, ctx.pool)) : [];
-  for (const sh of shards) sh.state = (states.get(sh.path) as ShardHealth['state'] | undefined) ?? 'ok';
+  const shards: ShardHealth[] = (h.manifest ? shardEntries(ctx.repo, dir, h.manifest, ctx.pool) : []).map((sh) => ({ ...sh, state: (states.get(sh.path) as ShardHealth['state'] | undefined) ?? 'ok' }));
   const stores = h.stores.map(({ store, state, shards: n, lost }) => ({ store, state, shards: n, lost }));
   sendJson(res, 200, { dir: h.dir, name: h.name, status: h.status, problems: h.problems, stores, shards });
-}
-
-/** Every shard of the manifest in Merkle-leaf order (level-1 stripes: data then parity; then level-2 parity), all 'ok'. */
-function shardList(actx: ArchiveCtx): ShardHealth[] {
-  const m = actx.manifest;
-  const out: ShardHealth[] = [];
-  // Merkle-leaf order is shard-id order, so the n-th entry is shard n.
-  const add = (level: 1 | 2, stripe: number, role: ShardHealth['role'], index: number, sh: { path: string; size: number }) =>
-    out.push({ path: sh.path, role, level, stripe, index, size: sh.size, state: 'ok', store: actx.where[out.length]! + 1 });
-  m.stripes.forEach((st, si) => {
-    st.data.forEach((d, i) => add(1, si, 'data', i, d));
-    st.parity.forEach((p) => add(1, si, 'parity', p.index, p));
-  });
-  m.level2?.stripes.forEach((st, si) => st.parity.forEach((p) => add(2, si, 'parity', p.index, p)));
-  return out;
 }
 
 function index(raw: string, what: string): number {
@@ -105,7 +79,7 @@ export async function serveShard(req: IncomingMessage, res: ServerResponse, ctx:
   const dir = await ctx.cache.resolve(name, view);
   const manifest = await ctx.repo.readManifest(dir);
   const sh = findShard(manifest, level, si, r, i);
-  await sendShard(req, res, archiveCtx(ctx.repo, dir, manifest, ctx.pool), sh);
+  await sendShard(req, res, dir, sh, await openStoredShard(ctx.repo, dir, manifest, ctx.pool, sh.path));
 }
 
 function shardRole(level: 1 | 2, raw: string): 'data' | 'parity' {
@@ -126,20 +100,8 @@ function findShard(m: Manifest, level: 1 | 2, si: number, role: 'data' | 'parity
 }
 
 /** Stream one shard (a single range at most) through its store, with its manifest hash in X-BlockFrame-Hash and the ETag. */
-async function sendShard(req: IncomingMessage, res: ServerResponse, actx: ArchiveCtx, sh: { path: string; hash: string }): Promise<void> {
-  const dir = actx.dir;
-  const n = actx.code.shards.findIndex((x) => x.path === sh.path);
-  let info;
-  try {
-    info = await statShard(actx, n);
-  } catch (err) {
-    const f = readFailure(err);
-    if (f === 'not-a-file') throw new BlockFrameError('BF_SHARD_CORRUPT', `shard ${sh.path} is not a regular file`, { archive: dir, shard: sh.path });
-    if (f === 'denied') throw new BlockFrameError('BF_STORE_DENIED', `shard ${sh.path} can't be read: its store denies access (check credentials)`, { archive: dir, shard: sh.path });
-    throw new BlockFrameError('BF_SHARD_MISSING', `shard ${sh.path} can't be read: its store did not answer (run: blockframe verify)`, { archive: dir, shard: sh.path });
-  }
-  if (!info) throw new BlockFrameError('BF_SHARD_MISSING', `shard ${sh.path} is missing (run: blockframe repair)`, { archive: dir, shard: sh.path });
-  const size = info.size;
+async function sendShard(req: IncomingMessage, res: ServerResponse, dir: string, sh: { path: string; hash: string }, stored: StoredShard): Promise<void> {
+  const size = stored.size;
   const headers: Record<string, string | number> = {
     'Content-Type': OCTET,
     'Accept-Ranges': 'bytes',
@@ -173,7 +135,7 @@ async function sendShard(req: IncomingMessage, res: ServerResponse, actx: Archiv
     const piece = 256 * 1024;
     for (let at = start; at <= end; at += piece) {
       const buf = Buffer.allocUnsafe(Math.min(piece, end + 1 - at));
-      const got = await readShard(actx, n, buf, at);
+      const got = await stored.read(buf, at);
       if (got === 0) return;
       yield buf.subarray(0, got);
     }

@@ -9,12 +9,12 @@ import type { ApiContext } from './api.js';
 import { sendJson } from './http-util.js';
 import type { WritePolicy } from './bearer.js';
 
-import { spoolFor } from '../archive/shards.js';
+import { uploadSpool } from '../engine/upload-spool.js';
 
 /** PUT /files/{name}: stream the body to a private staging file (constant memory), then commit it under `name`. */
 export async function upload(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, name: string, policy?: WritePolicy): Promise<void> {
   // The body is spooled next to the first store (same filesystem for a local directory), then committed.
-  const { spool } = await spoolFor(ctx.repo, 0);
+  const spool = await uploadSpool(ctx.repo);
   try {
     const tmp = spool.path('upload');
     try {

@@ -3,6 +3,7 @@
 // costs a process or a server one timeout, not one per call.
 import { BlockFrameError } from '../errors.js';
 import { isTransient, storeError, throwIfAborted, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
+import { PROBE_KEY } from '../layout/keys.js';
 
 /**
  * The breaker. A call to a store that fails with BF_STORE_UNAVAILABLE (after the store's own retries, within its
@@ -13,7 +14,7 @@ import { isTransient, storeError, throwIfAborted, type Backend, type BackendCaps
  * succeeds. Access denied never opens it: that store answers, and each call says so itself.
  */
 export const PROBE_MS = 2000;
-export const PROBE_KEY = '.bf-probe';
+export { PROBE_KEY };
 /**
  * A store that answers but misbehaves (context.misbehaving: a listing that would not end, a page too large) is
  * probed by listing its top level instead, as a stat would succeed, and less often, as a misbehaving listing costs
