@@ -1,6 +1,5 @@
 // find/list/info: locate archives by file name, directory name or hash prefix, and summarise manifests.
 import { BlockFrameError } from '../errors.js';
-import { safeNameComponent } from '../layout/names.js';
 import { overheadByLevel, parityOverhead, type Geometry } from '../layout/geometry.js';
 import { isEncrypted, manifestGeometry, storedSize, type Manifest } from '../layout/manifest.js';
 import type { KeySecret } from '../transform/keys.js';
@@ -145,70 +144,8 @@ export async function list(opts: OperationOptions = {}): Promise<ArchiveListing>
   });
 }
 
-/** Whether the caller may know of archive `dir` (its manifest's `name`; undefined when unreadable). */
-export type ArchiveFilter = (dir: string, name: string | undefined) => boolean;
-
-/**
- * Resolve NAME to exactly one archive directory: an exact directory name, else an exact file name, else a
- * hash prefix (at least 4 hex digits). Several matches are a BF_AMBIGUOUS_NAME error listing the candidates.
- * With `visible`, archives it refuses do not exist for this lookup (never matched, counted or named in errors).
- */
-export async function resolveArchive(store: Repository, query: string, secrets: readonly KeySecret[] = [], visible?: ArchiveFilter): Promise<string> {
-  const all = await store.listDirs();
-  if (all.includes(query) && (!visible || visible(query, (await store.readManifest(query).catch(() => undefined))?.name))) return query;
-  const hidden = new Set<string>();
-  const byName: string[] = [];
-  // Archives whose manifest can't be read, but whose directory name says they hold this file name.
-  const damaged: { dir: string; err: unknown }[] = [];
-  const safe = `${safeNameComponent(query)}_`;
-  let sealed = 0;
-  for (const dir of all) {
-    try {
-      const m = await store.readManifest(dir);
-      if (visible && !visible(dir, m.name)) {
-        hidden.add(dir);
-        continue;
-      }
-      if (isEncrypted(m)) sealed++;
-      if (m.name === query) byName.push(dir);
-      // An encrypted archive's name is sealed: only a key that opens it can match it.
-      else if (isEncrypted(m) && secrets.length && (await openContent(dir, m, secrets).catch(() => null))?.name === query) byName.push(dir);
-    } catch (err) {
-      if (visible && !visible(dir, undefined)) hidden.add(dir);
-      else if (dir.startsWith(safe) && dir.length === safe.length + 64) damaged.push({ dir, err });
-    }
-  }
-  const dirs = hidden.size ? all.filter((d) => !hidden.has(d)) : all;
-  let matches = byName;
-  if (matches.length === 0 && /^[0-9a-fA-F]{4,64}$/.test(query)) {
-    const prefix = query.toLowerCase();
-    matches = dirs.filter((d) => d.slice(-64).startsWith(prefix));
-  }
-  if (matches.length === 1) return matches[0]!;
-  if (matches.length === 0) {
-    if (damaged.length === 1) {
-      const e = damaged[0]!.err;
-      const why = e instanceof BlockFrameError ? e.message : String(e);
-      throw new BlockFrameError('BF_MANIFEST_INVALID', `archive ${damaged[0]!.dir} exists but its manifest is damaged on every copy: ${why}`, { archive: damaged[0]!.dir });
-    }
-    if (damaged.length > 1) return ambiguous(query, damaged.map((d) => d.dir));
-    if (sealed > 0 && secrets.length === 0) {
-      throw new BlockFrameError('BF_KEY_REQUIRED', `no archive named "${query}" among the unencrypted ones; ${sealed} encrypted archive(s) can be searched by name only with a key (or name one by its directory)`, { archive: query });
-    }
-    if (/^[0-9a-fA-F]{1,3}$/.test(query)) {
-      throw new BlockFrameError('BF_ARCHIVE_NOT_FOUND', `no archive named "${query}"; a hash prefix needs at least 4 hex digits (try: blockframe list)`, { archive: query });
-    }
-    throw new BlockFrameError('BF_ARCHIVE_NOT_FOUND', `no archive named "${query}" in ${store.label} (try: blockframe list)`, { archive: query });
-  }
-  return ambiguous(query, matches);
-}
-
-function ambiguous(query: string, matches: string[]): never {
-  throw new BlockFrameError('BF_AMBIGUOUS_NAME', `"${query}" matches ${matches.length} archives: ${matches.join(', ')} (use a directory name or hash prefix)`, {
-    archive: query,
-    candidates: matches,
-  });
-}
+import { resolveArchive } from '../archive/catalog.js';
+export { resolveArchive, type ArchiveFilter } from '../archive/catalog.js';
 
 /** Is archive `dir` published: does any store answer with its manifest? (Store errors count as no.) */
 export async function isPublished(repo: Repository, dir: string, signal?: AbortSignal): Promise<boolean> {
