@@ -9,13 +9,11 @@ import type { FrameParams } from '../transform/frame-codec.js';
 import { makeSlot, newDataKey, type KeySecret } from '../transform/keys.js';
 import { ARCHIVE_ID_BYTES, metadataAad, sealRandom } from '../transform/seal.js';
 import { BlockFrameError } from '../errors.js';
-import { RS_MATRIX } from '../codec/index.js';
-import { merkleRootHex } from '../integrity/merkle.js';
-import { computeGeometry, type Geometry } from '../layout/geometry.js';
-import { FORMAT_VERSION, MERKLE_ALGORITHM, merkleLeaves, serializeManifest, type Manifest, type ManifestContent } from '../layout/manifest.js';
+import { serializeManifest, type Manifest, type ManifestContent } from '../layout/manifest.js';
+import { buildManifest, planArchive } from '../layout/plan.js';
 import { archiveDirName, ENCRYPTED_DIR_NAME, safeNameComponent } from '../layout/names.js';
-import { chooseTier, DEFAULTS, type Tier, type TierPolicy } from '../layout/tiers.js';
-import { chooseCode, pathStores, PLACEMENT_RULE, type Placement } from '../layout/placement.js';
+import type { Tier, TierPolicy } from '../layout/tiers.js';
+import { pathStores } from '../layout/placement.js';
 import { cleanLeftovers, Staging } from '../archive/publish.js';
 import { withRepo, type Repository } from '../archive/repo.js';
 import { fileSource, type InputSource, type InputStat } from '../io/input.js';
@@ -25,9 +23,8 @@ import { verifyArchive } from './verify.js';
 import { repair } from './repair.js';
 import { checkAborted, withPool, type OperationOptions } from './context.js';
 import { hashFile } from '../archive/write/hash-file.js';
-import { changed, writeShards, type ShardHashes } from '../archive/write/shard-writer.js';
-import { CHUNK_INDEX_FILE, chunkIndexLayout, DEFAULT_CHUNK_SIZE, MAX_SECTION_BYTES } from '../layout/chunks.js';
-import { formatSize } from '../layout/units.js';
+import { changed, writeShards } from '../archive/write/shard-writer.js';
+import { DEFAULT_CHUNK_SIZE } from '../layout/chunks.js';
 import { VERSION } from '../version.js';
 
 export interface CommitOptions extends OperationOptions {
@@ -159,26 +156,9 @@ interface Transformed {
 /** Archive `source` (the user's input, or the stored stream of `t`) as it is. */
 async function commitStored(repo: Repository, source: InputSource, name: string, before: InputStat, opts: CommitOptions, t: Transformed | null): Promise<CommitResult> {
   const storedBytes = t ? t.content.stored_size : before.size;
-  const policy: TierPolicy = { ...DEFAULTS, ...opts.policy };
-  const choice = chooseTier(storedBytes, policy, opts.tier);
-  const groupBlocks = opts.groupBlocks ?? DEFAULTS.groupBlocks;
-  if (!Number.isSafeInteger(groupBlocks) || groupBlocks < 1 || groupBlocks > 100) {
-    throw new BlockFrameError('BF_USAGE', `invalid group size ${groupBlocks}: use 1 to 100 blocks per level-2 group`, { field: 'group_blocks' });
-  }
   // The code follows from the stores: refused here, before anything is written, when they can't survive the failures.
-  const segmentSize = opts.segmentSize ?? DEFAULTS.segmentSize;
-  if (!Number.isSafeInteger(segmentSize) || segmentSize < DEFAULTS.minSegmentSize || segmentSize > DEFAULTS.maxSegmentSize) {
-    throw new BlockFrameError('BF_INVALID_SIZE', `invalid segment size ${segmentSize}: use 4 KiB to 1 GiB`, { field: 'segment_size' });
-  }
-  const stores = repo.storeCount;
-  const failures = repo.failures;
-  const { k, m } = chooseCode(choice.tier, stores, failures);
-  const placement: Placement | undefined = stores > 1 ? { rule: PLACEMENT_RULE, stores, failures } : undefined;
-  const geometry = computeGeometry({ tier: choice.tier, size: storedBytes, segmentSize, groupBlocks, blockSegments: k, parityShards: m });
-  const widest = Math.max(...chunkIndexLayout(geometry, DEFAULT_CHUNK_SIZE).map((s) => s.length));
-  if (widest > MAX_SECTION_BYTES) {
-    throw new BlockFrameError('BF_USAGE', `tier ${choice.tier} with these settings keeps ${formatSize(geometry.stripes[0]!.shardSize)} shards: too large for one stripe; use tier 3 or smaller segments`, { field: 'tier' });
-  }
+  const plan = planArchive({ storedBytes, stores: repo.storeCount, failures: repo.failures, tier: opts.tier, policy: opts.policy, segmentSize: opts.segmentSize, groupBlocks: opts.groupBlocks });
+  const geometry = plan.geometry;
   const file = source.path;
   const input = await source.open();
   try {
@@ -209,7 +189,7 @@ async function commitStored(repo: Repository, source: InputSource, name: string,
         rewrite ||= hit !== undefined;
       }
       await cleanLeftovers(repo);
-      const where = pathStores(geometry, stores);
+      const where = pathStores(geometry, repo.storeCount);
       const staging = await Staging.create(repo, (rel) => where.get(rel) ?? 0);
       try {
         checkAborted(opts.signal);
@@ -227,7 +207,14 @@ async function commitStored(repo: Repository, source: InputSource, name: string,
           hashInput: t === null,
         });
         await checkUnchanged(t?.source ?? source, before);
-        const manifest = buildManifest(name, before.size, geometry, hashes, groupBlocks, placement, sourceOf(before), t);
+        const manifest = buildManifest(plan, hashes, {
+          name,
+          size: before.size,
+          source: sourceOf(before),
+          transformed: t && { content: t.content, plainHash: t.plainHash },
+          createdAt: new Date().toISOString(),
+          generator: `blockframe ${VERSION}`,
+        });
         const enc = t?.content.encryption;
         const dir = enc ? archiveDirName(ENCRYPTED_DIR_NAME, enc.archive_id) : archiveDirName(name, t?.plainHash ?? hashes.original);
         return await withArchiveLock(
@@ -287,57 +274,6 @@ async function sameNameAndSize(store: Repository, name: string, size: number): P
     if (manifest && manifest.size === size && manifest.name === name) out.push({ dir, manifest });
   }
   return out;
-}
-
-function buildManifest(name: string, size: number, g: Geometry, h: ShardHashes, groupBlocks: number, placement: Placement | undefined, source: Manifest['source'], t: Transformed | null): Manifest {
-  const sealed = t?.content.encryption !== undefined;
-  const stripes = g.stripes.map((st, i) => ({
-    index: st.index,
-    shard_size: st.shardSize,
-    data: st.segments.map((s, j) => ({ index: s.index, path: s.path, offset: s.offset, size: s.size, hash: h.data[i]![j]! })),
-    parity: st.parity.map((p, j) => ({ index: p.index, path: p.path, size: p.size, hash: h.parity[i]![j]! })),
-    chunks_hash: h.chunks[i]!,
-  }));
-  const level2 =
-    g.tier === 4
-      ? {
-          group_blocks: groupBlocks,
-          parity_shards: DEFAULTS.level2ParityShards,
-          stripes: g.level2.map((st, i) => ({
-            index: st.index,
-            group: st.group,
-            position: st.position,
-            shard_size: st.shardSize,
-            parity: st.parity.map((p, j) => ({ index: p.index, path: p.path, size: p.size, hash: h.level2Parity[i]![j]! })),
-            chunks_hash: h.level2Chunks[i]!,
-          })),
-        }
-      : undefined;
-  const leaves = merkleLeaves({ stripes, level2 });
-  return {
-    format_version: FORMAT_VERSION,
-    ...(!sealed && { name }),
-    size,
-    ...(!sealed && { original_hash: t?.plainHash ?? h.original }),
-    tier: g.tier,
-    segment_size: g.segmentSize,
-    erasure_coding: {
-      type: 'reed-solomon',
-      field: 'gf(2^8)/0x11d',
-      matrix: RS_MATRIX,
-      data_shards: g.stripes[0]!.dataShards,
-      parity_shards: g.stripes[0]!.parityShards,
-    },
-    chunk_index: { path: CHUNK_INDEX_FILE, chunk_size: DEFAULT_CHUNK_SIZE },
-    stripes,
-    ...(level2 && { level2 }),
-    ...(!sealed && { source }),
-    ...(placement && { placement }),
-    ...(t && { content: t.content }),
-    merkle: { algorithm: MERKLE_ALGORITHM, leaf_count: leaves.length, root: merkleRootHex(leaves) },
-    created_at: new Date().toISOString(),
-    generator: `blockframe ${VERSION}`,
-  };
 }
 
 function result(status: CommitResult['status'], store: Repository, dir: string, manifest: Manifest, t?: Transformed | null, name?: string): CommitResult {

@@ -23,16 +23,8 @@ const PARITY_BUFFERS = 3;
 /** Shard files whose fsync may be in flight at once (bounds open file descriptors). */
 const MAX_PENDING_SYNCS = 64;
 
-export interface ShardHashes {
-  /** Per stripe: data shard hashes, parity shard hashes, and the hash of the stripe's chunks.idx section. */
-  data: string[][];
-  parity: string[][];
-  chunks: string[];
-  /** Tier 4, per level-2 stripe: its parity shard hashes and the hash of its chunks.idx section. */
-  level2Parity: string[][];
-  level2Chunks: string[];
-  original: string;
-}
+import type { ShardHashes } from '../../layout/plan.js';
+export type { ShardHashes };
 
 /** One parity computation: k data shards (null = zeros) in, m parity shards and their chunk hashes out. */
 interface ParityJob {
