@@ -40,3 +40,9 @@ export function isManifestKey(key: string): boolean {
   const base = key.slice(key.lastIndexOf('/') + 1);
   return (MANIFEST_FILES as readonly string[]).includes(base);
 }
+
+/**
+ * The store marker (docs/FORMAT.md §13): one small JSON object at the top of every store of a marked set, saying
+ * which store set it belongs to and which slot it fills. Hidden (a dot name), so archive listings skip it.
+ */
+export const STORE_MARKER_KEY = '.bf-store.json';
