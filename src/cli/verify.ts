@@ -90,10 +90,10 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     );
 
   withCommon(program.command('repair'))
-    .description('rebuild missing or corrupt shards, the chunk index and the manifest from what survives (all archives when no NAME)')
+    .description('rebuild missing or corrupt shards, the chunk index and the manifest from what survives (all archives when no NAME); what belongs on an absent store is queued (exit 3)')
     .argument('[name...]', 'archives to repair')
     .option('--dry-run', 'print the plan and change nothing')
-    .option('--replace <old=new>', 'rebuild a dead store onto a new one (a directory or s3:// URL); the config file is updated when all is healthy', (v: string, all: string[] = []) => [...all, v])
+    .option('--replace <old=new>', 'rebuild a dead or absent store onto a new one (a directory or s3:// URL), which gets its store marker first; the config file is updated when all is healthy', (v: string, all: string[] = []) => [...all, v])
     .option('--json', 'print one JSON report')
     .action((names: string[], opts: CommonOptions & { dryRun?: boolean; replace?: string[] }) =>
       run(async () => {

@@ -81,6 +81,8 @@ describe('store identity: markers on every store of a set', () => {
       assert.equal(c.status, 1, c.stdout);
       assert.equal((JSON.parse(c.stdout) as Json).error.code, 'BF_STORE_NOT_MOUNTED');
       assert.match(c.stderr, /store 2 \(.*d2\) is not mounted.*\[BF_STORE_NOT_MOUNTED\]/);
+      const del = runCli(['delete', '--json', 'a.bin'], { cwd });
+      assert.equal((JSON.parse(del.stdout) as Json).error.code, 'BF_STORE_NOT_MOUNTED', 'delete would leave the archive on the absent disk');
       const v = runCli(['verify'], { cwd });
       assert.equal(v.status, 3, v.stderr);
       assert.match(v.stdout, /store 2 \(.*d2\): NOT MOUNTED/);
