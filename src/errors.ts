@@ -59,6 +59,8 @@ export const ERROR_CODES = {
   BF_STORE_NOT_A_FILE: { summary: 'something other than a regular file sits at a key of a local store (it is never followed)', exitCode: EXIT.FAILURE, httpStatus: 500 },
   BF_STORE_UNAVAILABLE: { summary: 'a store did not answer in time, refused the connection, failed on its side, or misbehaved (a listing that would not end)', exitCode: EXIT.FAILURE, httpStatus: 503 },
   BF_STORE_DENIED: { summary: 'a store refused access (permissions or credentials)', exitCode: EXIT.FAILURE, httpStatus: 403 },
+  BF_STORE_NOT_MOUNTED: { summary: 'a store the set knows (by its marker) is not there: its directory or marker is missing (a disk not mounted, a bucket emptied); nothing is written to it until it is back, or replaced with repair --replace', exitCode: EXIT.FAILURE, httpStatus: 503 },
+  BF_STORE_FOREIGN: { summary: 'a store carries the marker of another store set, or one this version cannot read: it is left alone', exitCode: EXIT.FAILURE, httpStatus: 409 },
   BF_STORE_CONFIG: { summary: 'a store specification or the store configuration file is invalid', exitCode: EXIT.USAGE, httpStatus: 400 },
   BF_PLACEMENT_IMPOSSIBLE: { summary: 'the stores given cannot survive the number of store failures asked for', exitCode: EXIT.USAGE, httpStatus: 400 },
   BF_KEY_REQUIRED: { summary: 'the archive is encrypted and no key was given (--key-file, BLOCKFRAME_PASSPHRASE or BLOCKFRAME_KEY_FILE)', exitCode: EXIT.FAILURE, httpStatus: 403 },

@@ -11,6 +11,7 @@ import { setLeftovers, type Leftover } from '../store/leftovers.js';
 import { pickManifest, type ManifestCandidate } from './manifest-pick.js';
 import { resolveStores, type ResolvedStores, type StoreOptions } from '../store/config.js';
 import type { StoreSet } from '../store/store-set.js';
+import { checkIdentity, makeMarker, missingStores, newId, writeMarker, type IdentityCheck } from './identity.js';
 
 /** No manifest is plausibly larger than this (a 1 TiB Tier 4 archive's is about 10 MB). */
 export const MANIFEST_MAX_BYTES = 64 * 1024 * 1024;
@@ -50,7 +51,9 @@ export interface ArchiveEntry {
 const FILES = MANIFEST_FILES;
 
 export class Repository {
-  readonly set: StoreSet;
+  set: StoreSet;
+  /** What the store identity check found (undefined for a caller's own open set, which is not checked). */
+  identity?: IdentityCheck;
   /** The single local directory, when that is all the repository is (paths shown to people). */
   readonly localRoot?: string;
   /** The store specs and, when they came from a config file, its path (repair --replace updates it). */
@@ -64,9 +67,25 @@ export class Repository {
     this.owned = owned;
   }
 
-  /** Open the stores the options name (see resolveStores). */
-  static async open(o: StoreOptions): Promise<Repository> {
-    return Repository.openSync(o);
+  /**
+   * Open the stores the options name (see resolveStores) and check their markers (docs/FORMAT.md §14): a swapped
+   * store is used from where it is, an absent one fails every call without touching its path; each is told to
+   * `o.onNotice`. Errors: those of resolveStores; a store that does not answer is not an error here.
+   */
+  static async open(o: StoreOptions & { signal?: AbortSignal }): Promise<Repository> {
+    const repo = Repository.openSync(o);
+    if (o.storeSet) return repo;
+    try {
+      const check = await checkIdentity(repo.set, repo.resolved.identity, repo.resolved.replaced, o.signal);
+      repo.identity = check;
+      repo.set = check.set;
+      repo.resolved.set = check.set;
+      for (const s of check.stores) if (s.detail) o.onNotice?.(s.detail);
+    } catch (err) {
+      await repo.set.close();
+      throw err;
+    }
+    return repo;
   }
 
   static openSync(o: StoreOptions): Repository {
@@ -127,6 +146,49 @@ export class Repository {
 
   async close(): Promise<void> {
     if (this.owned) await this.set.close();
+  }
+
+  /** Stores (0-based) the identity check found absent (not mounted) or holding another set's marker. */
+  absentStores(): number[] {
+    return this.identity ? missingStores(this.identity).map((s) => s.store) : [];
+  }
+
+  /**
+   * Before writing to every store (commit): fail with the first absent store's error (BF_STORE_NOT_MOUNTED or
+   * BF_STORE_FOREIGN), which names the store and what to do, so nothing lands on some stores and not others.
+   */
+  requireAllStores(): void {
+    const d = this.absentStores()[0];
+    if (d === undefined) return;
+    const b = this.set.domains[d] as { err?: BlockFrameError };
+    throw b.err ?? new BlockFrameError('BF_STORE_NOT_MOUNTED', `store ${d + 1} is not mounted`, { slot: d + 1 });
+  }
+
+  /**
+   * Give a single archive directory its marker when it is new: missing or holding nothing but hidden names (commit
+   * creates it: docs/FORMAT.md §14). An older directory that holds archives is left unmarked, and so is a set of
+   * several stores named by --store alone (`blockframe init` marks those). Returns the new set id, or undefined.
+   */
+  async markIfNew(signal?: AbortSignal): Promise<string | undefined> {
+    const id = this.identity;
+    if (!id || this.set.size !== 1 || id.setId !== undefined || id.stores.some((s) => s.state !== 'unmarked')) return undefined;
+    for (let d = 0; d < this.set.size; d++) {
+      const empty = await this.set.on(d, async (b) => {
+        for await (const o of b.list('', { delimiter: '/', signal })) if (!o.key.startsWith('.')) return false;
+        return true;
+      });
+      if (!empty) return undefined;
+    }
+    const setId = newId();
+    const n = this.set.size;
+    for (let d = 0; d < n; d++) {
+      const m = makeMarker(setId, d, n);
+      await this.set.on(d, (b) => writeMarker(b, m, signal));
+      id.markers[d] = m;
+      id.stores[d] = { ...id.stores[d]!, state: 'ok', storeId: m.store_id };
+    }
+    id.setId = setId;
+    return setId;
   }
 
   /**

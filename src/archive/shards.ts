@@ -104,6 +104,8 @@ export function readFailure(err: unknown): 'missing' | 'not-a-file' | 'unavailab
     case 'BF_STORE_DENIED':
       return 'denied';
     case 'BF_STORE_UNAVAILABLE':
+    case 'BF_STORE_NOT_MOUNTED':
+    case 'BF_STORE_FOREIGN':
     case 'BF_STORE_CONFIG':
       return 'unavailable';
     default:

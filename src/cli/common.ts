@@ -26,7 +26,7 @@ export function withCommon(cmd: Command): Command {
     .option('--archive <dir>', 'one archive directory (default: see "Where archives are" in blockframe --help)')
     .option('--store <store>', 'a store (failure domain): a directory or s3://bucket/prefix?endpoint=URL; repeat for each, in order (each call to a store is cut off after $BLOCKFRAME_STORE_TIMEOUT_MS, default 5000)', collect)
     .option('--failures <n>', 'with several stores: how many whole stores an archive must survive losing (default 1)')
-    .option('--config <file>', 'store set written by `blockframe init` (default: $BLOCKFRAME_CONFIG, else ./blockframe.json if present)')
+    .option('--config <file>', 'store set written by `blockframe init` (default: $BLOCKFRAME_CONFIG, else the first of ./blockframe.json, $XDG_CONFIG_HOME/blockframe/blockframe.json, /etc/blockframe/blockframe.json that exists)')
     .option('--key-file <file>', 'a key file (32+ bytes) for encrypted archives; repeat to try several (also $BLOCKFRAME_KEY_FILE)', collect)
     .option('--passphrase-file <file>', "read a passphrase for encrypted archives from the file's first line (also $BLOCKFRAME_PASSPHRASE)")
     .option('--debug', 'show stack traces on errors');
@@ -87,7 +87,7 @@ export function storeOpts(o: CommonOptions): StoreOptions & { keys: KeyInput[] }
     failures = Number(o.failures);
   }
   if (o.archive !== undefined && o.store?.length) throw new BlockFrameError('BF_USAGE', '--archive and --store do not go together: use one directory, or name every store', { field: 'store' });
-  return { archive: o.archive, stores: o.store, failures, config: o.config, keys: keyOpts(o) };
+  return { archive: o.archive, stores: o.store, failures, config: o.config, keys: keyOpts(o), onNotice: warn };
 }
 
 export function printJson(value: unknown): void {

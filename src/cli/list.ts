@@ -23,7 +23,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         for (const d of l.damaged) process.stdout.write(`${printable(d.dir)}\tDAMAGED\t${d.code}: ${printable(d.message)}\n`);
         process.stderr.write(leftoverLines(l.leftovers));
         for (const u of l.unlisted) {
-          const why = u.code === 'BF_STORE_DENIED' ? 'access denied (check credentials)' : 'not answering';
+          const why = u.code === 'BF_STORE_DENIED' ? 'access denied (check credentials)' : u.code === 'BF_STORE_NOT_MOUNTED' ? 'not mounted' : u.code === 'BF_STORE_FOREIGN' ? "another store set's disk" : 'not answering';
           process.stderr.write(`blockframe: warning: store ${u.store} (${printable(u.label)}): ${why}; listed from the other stores [${u.code}]\n`);
         }
         return 0;

@@ -41,8 +41,11 @@ export async function main(argv: string[]): Promise<number> {
       '\nExit codes: 0 ok, 1 failure, 2 usage error, 3 damaged but repairable (verify, repair --dry-run), 4 unrecoverable,\n' +
         '130/143 interrupted by SIGINT (Ctrl-C)/SIGTERM (half-written output removed; a second signal exits at once).\n' +
         'Where archives are, for every command (first match wins): --store A --store B … (one per disk or s3://bucket/prefix),\n' +
-        '--archive DIR, --config FILE, $BLOCKFRAME_ARCHIVE, $BLOCKFRAME_CONFIG, ./blockframe.json (see blockframe init),\n' +
-        './archive_directory. Only commit creates a missing archive directory, and says so on stderr; the others fail.',
+        '--archive DIR, --config FILE, $BLOCKFRAME_ARCHIVE, $BLOCKFRAME_CONFIG, then the first config file that exists of\n' +
+        './blockframe.json (see blockframe init), $XDG_CONFIG_HOME/blockframe/blockframe.json (default ~/.config/…) and\n' +
+        '/etc/blockframe/blockframe.json, then ./archive_directory. Only commit creates a missing archive directory, and says\n' +
+        'so on stderr; the others fail. Stores of a set made by init carry a marker (.bf-store.json): a store whose marker is\n' +
+        'missing is "not mounted" and never written to; swapped disks are used where they are (blockframe init --update).',
     );
   registerInit(program, run);
   registerCommit(program, run);

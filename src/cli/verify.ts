@@ -38,7 +38,7 @@ function storeLines(stores: ArchiveHealth['stores']): string {
   if (stores.length < 2) return '';
   return stores
     .filter((s) => s.state !== 'ok')
-    .map((s) => `  store ${s.store} (${printable(s.label)}): ${s.state === 'lost' ? `LOST, all ${s.shards} shards of this archive gone` : s.state === 'unavailable' ? 'NOT ANSWERING' : s.state === 'denied' ? 'ACCESS DENIED (check credentials)' : `${s.lost} of ${s.shards} shards damaged`}\n`)
+    .map((s) => `  store ${s.store} (${printable(s.label)}): ${s.state === 'lost' ? `LOST, all ${s.shards} shards of this archive gone` : s.state === 'unavailable' ? 'NOT ANSWERING' : s.state === 'denied' ? 'ACCESS DENIED (check credentials)' : s.state === 'absent' ? `NOT MOUNTED (its store marker is missing): ${s.shards} shards of this archive are there, read from the other stores meanwhile` : `${s.lost} of ${s.shards} shards damaged`}\n`)
     .join('');
 }
 
@@ -90,10 +90,10 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     );
 
   withCommon(program.command('repair'))
-    .description('rebuild missing or corrupt shards, the chunk index and the manifest from what survives (all archives when no NAME)')
+    .description('rebuild missing or corrupt shards, the chunk index and the manifest from what survives (all archives when no NAME); what belongs on an absent store is queued (exit 3)')
     .argument('[name...]', 'archives to repair')
     .option('--dry-run', 'print the plan and change nothing')
-    .option('--replace <old=new>', 'rebuild a dead store onto a new one (a directory or s3:// URL); the config file is updated when all is healthy', (v: string, all: string[] = []) => [...all, v])
+    .option('--replace <old=new>', 'rebuild a dead or absent store onto a new one (a directory or s3:// URL), which gets its store marker first; the config file is updated when all is healthy', (v: string, all: string[] = []) => [...all, v])
     .option('--json', 'print one JSON report')
     .action((names: string[], opts: CommonOptions & { dryRun?: boolean; replace?: string[] }) =>
       run(async () => {
@@ -109,8 +109,12 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
               for (const p of a.lost) process.stdout.write(`  ${printable(p)}\n`);
               process.stdout.write(problemLines(a.problems.filter((p) => p.repairable)));
             } else {
-              process.stdout.write(`${a.outcome === 'planned' ? 'would repair' : 'repaired'}: ${printable(a.name)} [${printable(a.dir)}]\n`);
-              for (const x of a.actions) process.stdout.write(`  ${x.action.padEnd(8)} ${x.store === undefined ? '' : `[store ${x.store}] `}${printable(x.path)}${x.via ? ` (from ${x.via})` : ''}\n`);
+              process.stdout.write(`${a.outcome === 'planned' ? 'would repair' : a.outcome === 'partial' ? 'repaired in part' : 'repaired'}: ${printable(a.name)} [${printable(a.dir)}]\n`);
+              for (const x of a.actions) {
+                if (a.queued.includes(x)) continue;
+                process.stdout.write(`  ${x.action.padEnd(8)} ${x.store === undefined ? '' : `[store ${x.store}] `}${printable(x.path)}${x.via ? ` (from ${x.via})` : ''}\n`);
+              }
+              for (const x of a.queued) process.stdout.write(`  queued   [store ${x.store ?? 1}] ${printable(x.path)} (its store is absent: plug it in and run repair again)\n`);
             }
           }
         }

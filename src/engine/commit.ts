@@ -94,12 +94,15 @@ async function commitTo(repo: Repository, source: InputSource, opts: CommitOptio
   const name = opts.name ?? basename(file);
   if (name.length === 0 || name.length > 4096) throw new BlockFrameError('BF_USAGE', `invalid archive name: it must have 1 to 4096 characters (it has ${name.length})`, { field: 'name' });
   const before = await source.stat();
+  // Nothing is written to a set with a store missing (not mounted): the error names it and what to do.
+  repo.requireAllStores();
   const wanted = checkTransforms(opts, secrets);
   if (!wanted) return commitStored(repo, source, name, before, opts, null);
   // Transforms: encode the file into a stored stream first; the tier follows from the stored size.
   const input = await source.open();
   try {
     return await withPool(opts, async (pool) => {
+      await repo.markIfNew(opts.signal);
       await repo.prepareStaging();
       const existing = wanted.encrypt ? [] : await sameNameAndSize(repo, name, before.size);
       if (existing.length && !opts.force) {
@@ -163,7 +166,9 @@ async function commitStored(repo: Repository, source: InputSource, name: string,
   const input = await source.open();
   try {
     return await withPool(opts, async (pool) => {
-      // Directory stores are created here (the only operation that may create them).
+      // Directory stores are created here (the only operation that may create them), each with its marker
+      // when the set is new (docs/FORMAT.md §14).
+      await repo.markIfNew(opts.signal);
       await repo.prepareStaging();
       // Idempotence: only when an archive of the same name and size exists do we pay a hash pass to compare.
       const existing = t ? [] : await sameNameAndSize(repo, name, before.size);

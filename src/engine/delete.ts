@@ -25,7 +25,8 @@ export interface DeletedArchive {
  * other key of it. Each name must match exactly one archive (else BF_AMBIGUOUS_NAME / BF_ARCHIVE_NOT_FOUND, and
  * nothing is deleted: all names are resolved before the first deletion). An archive whose every manifest copy is
  * damaged can be deleted by its directory name. Runs under each archive's lock (BF_ARCHIVE_BUSY after the wait).
- * A store that does not answer fails the call with its store error; what it holds stays until a later delete.
+ * A store that does not answer fails the call with its store error; what it holds stays until a later delete. A
+ * store that is absent (not mounted: docs/FORMAT.md §14) fails it before anything is deleted (BF_STORE_NOT_MOUNTED).
  */
 export async function deleteArchives(queries: string[], opts: DeleteOptions = {}): Promise<DeletedArchive[]> {
   const secrets = await loadSecrets(opts.keys);
@@ -35,6 +36,8 @@ export async function deleteArchives(queries: string[], opts: DeleteOptions = {}
       const dir = await resolveArchive(repo, q, secrets);
       if (!dirs.includes(dir)) dirs.push(dir);
     }
+    // A store that is absent (not mounted) would keep its copy and bring the archive back when it returns.
+    if (!opts.dryRun) repo.requireAllStores();
     const out: DeletedArchive[] = [];
     for (const dir of dirs) {
       checkAborted(opts.signal);

@@ -62,7 +62,8 @@ export interface ArchiveListing {
   leftovers: (Leftover & { store: number })[];
   /**
    * Stores (1-based) that could not be listed, with the reason: BF_STORE_DENIED (access denied: check credentials)
-   * or BF_STORE_UNAVAILABLE (not answering, or a listing that would not end). The archives come from the others.
+   * or BF_STORE_UNAVAILABLE (not answering, or a listing that would not end), BF_STORE_NOT_MOUNTED or BF_STORE_FOREIGN
+   * (docs/FORMAT.md §14). The archives come from the others.
    */
   unlisted: { store: number; label: string; code: string; message: string }[];
 }

@@ -39,7 +39,23 @@ export interface OpenArchive {
   content: Content;
   /** Verified bytes [offset, offset + length), reusing this open archive (no manifest or index reload). */
   read(offset: number, length: number): Promise<Buffer>;
+  /** `err`, or when it says data is missing while stores are absent: BF_STORE_NOT_MOUNTED naming the stores to plug in. */
+  explain(err: unknown): unknown;
   close(): Promise<void>;
+}
+
+/** Codes that mean "not enough shards could be read". */
+const TOO_FEW = new Set(['BF_UNRECOVERABLE', 'BF_RS_TOO_FEW_SHARDS', 'BF_STORE_UNAVAILABLE', 'BF_MANIFEST_MISSING', 'BF_SHARD_MISSING']);
+
+/**
+ * A read that failed for want of shards while some stores are absent (not mounted) fails with BF_STORE_NOT_MOUNTED
+ * instead, naming the stores to plug in: the data is not lost, it is on a disk that is not there.
+ */
+function explainAbsent(repo: Repository, err: unknown): unknown {
+  const absent = repo.absentStores();
+  if (!absent.length || !(err instanceof BlockFrameError) || !TOO_FEW.has(err.code)) return err;
+  const names = absent.map((d) => `store ${d + 1} (${repo.storeLabel(d)})`).join(', ');
+  return new BlockFrameError('BF_STORE_NOT_MOUNTED', `${err.context.archive ?? 'this data'} needs ${names}, which ${absent.length === 1 ? 'is' : 'are'} not mounted: plug ${absent.length === 1 ? 'it' : 'them'} in and try again`, { ...err.context, stores: absent.map((d) => d + 1) }, { cause: err });
 }
 
 export async function openArchive(query: string, opts: ReadOptions = {}): Promise<OpenArchive> {
@@ -62,8 +78,9 @@ export async function openArchive(query: string, opts: ReadOptions = {}): Promis
     reader = new ArchiveReader(repo, dir, manifest, pool, opts.signal, opts.onDamageSeen, opts.holdFiles);
   } catch (err) {
     if (pool && !opts.pool) await pool.close();
+    const e = explainAbsent(repo, err);
     await repo.close();
-    throw err;
+    throw e;
   }
   const manifest = reader.manifest;
   const archive: OpenArchive = {
@@ -71,7 +88,8 @@ export async function openArchive(query: string, opts: ReadOptions = {}): Promis
     manifest,
     pool: pool!,
     content,
-    read: (offset, length) => readFrom(archive, offset, length),
+    read: (offset, length) => readFrom(archive, offset, length).catch((err: unknown) => Promise.reject(explainAbsent(repo, err))),
+    explain: (err) => explainAbsent(repo, err),
     async close() {
       if (opts.onDamage) for (const d of reader.damage.values()) opts.onDamage(d);
       await reader.close();
@@ -127,10 +145,14 @@ export function createReadStream(query: string, range: { start?: number; end?: n
       if (range.start !== undefined && range.start >= a.manifest.size) checkRange(a.manifest, start, 1);
       if (end < start) return;
       checkRange(a.manifest, start, end - start + 1);
-      for await (const w of plainWindows(a, start, end - start + 1)) {
-        const copy = Buffer.from(w.view); // a copy: the window is reused
-        w.release();
-        yield copy;
+      try {
+        for await (const w of plainWindows(a, start, end - start + 1)) {
+          const copy = Buffer.from(w.view); // a copy: the window is reused
+          w.release();
+          yield copy;
+        }
+      } catch (err) {
+        throw a.explain(err);
       }
     } finally {
       await a.close();

@@ -9,6 +9,7 @@ import { removeKeyTree } from '../archive/remove.js';
 import { archiveKey } from '../layout/keys.js';
 import { withPool, type OperationOptions } from './context.js';
 import { loadConfig, specText, writeConfig } from '../store/config.js';
+import { markNewStores } from '../archive/identity.js';
 import { resolveMany } from './find.js';
 import { archiveCtx, computeSection, rebuildShards } from '../archive/read/stripe.js';
 import { verifyArchive, worst, type ArchiveHealth, type Health, type Problem } from './verify.js';
@@ -29,9 +30,14 @@ export interface ArchiveRepair {
   name: string;
   /** Health found before repairing. */
   before: Health;
-  /** 'repaired' when actions were carried out; 'planned' for --dry-run; 'unrecoverable' changes nothing. */
-  outcome: 'healthy' | 'repaired' | 'planned' | 'unrecoverable';
+  /**
+   * 'repaired' when actions were carried out; 'partial' when some wait for a store that is absent or not answering
+   * (`queued`); 'planned' for --dry-run; 'unrecoverable' changes nothing.
+   */
+  outcome: 'healthy' | 'repaired' | 'partial' | 'planned' | 'unrecoverable';
   actions: RepairAction[];
+  /** Actions left for later because their store is absent (not mounted) or did not answer: the next repair does them. */
+  queued: RepairAction[];
   /** For an unrecoverable archive: exactly which files are lost beyond repair. */
   lost: string[];
   problems: Problem[];
@@ -55,11 +61,20 @@ export interface RepairOptions extends OperationOptions {
 export async function repair(names: string[] = [], opts: RepairOptions = {}): Promise<RepairReport> {
   return withRepo(opts, async (repo) => {
     const dirs = await resolveMany(repo, names);
+    // A new disk (--replace) gets its marker before any shard lands on it, and the config file its store id.
+    if (repo.identity && !opts.dryRun) {
+      const ids = await markNewStores(repo.identity, opts.signal);
+      const { configPath } = repo.resolved;
+      if (ids.size && configPath) {
+        const cfg = loadConfig(configPath);
+        if (cfg.store_ids) await writeConfig(configPath, { ...cfg, store_ids: cfg.store_ids.map((id, d) => ids.get(d) ?? id) });
+      }
+    }
     const report: RepairReport = await withPool(opts, async (pool) => {
       const archives: ArchiveRepair[] = [];
       // One repair (or rewriting commit) of an archive at a time: a second one waits, then finds it healthy.
       for (const dir of dirs) archives.push(await withArchiveLock(repo, dir, () => repairArchive(repo, dir, pool, opts), opts.signal));
-      const after = archives.map((a): Health => (a.outcome === 'unrecoverable' ? 'unrecoverable' : a.outcome === 'planned' ? 'repairable' : 'healthy'));
+      const after = archives.map((a): Health => (a.outcome === 'unrecoverable' ? 'unrecoverable' : a.outcome === 'planned' || a.outcome === 'partial' ? 'repairable' : 'healthy'));
       return { status: worst(after), archives };
     });
     // Every archive now lives on the replacement: the config file names it from now on.
@@ -93,7 +108,7 @@ export function plan(h: ArchiveHealth): RepairAction[] {
 
 async function repairArchive(repo: Repository, dir: string, pool: ComputePool, opts: RepairOptions): Promise<ArchiveRepair> {
   const h = await verifyArchive(repo, dir, pool, opts);
-  const r: ArchiveRepair = { dir, name: h.name, before: h.status, outcome: 'healthy', actions: plan(h), lost: [], problems: h.problems, bytesReadForRebuild: 0, bytesWritten: 0 };
+  const r: ArchiveRepair = { dir, name: h.name, before: h.status, outcome: 'healthy', actions: plan(h), queued: [], lost: [], problems: h.problems, bytesReadForRebuild: 0, bytesWritten: 0 };
   if (h.status === 'healthy') return r;
   if (h.status === 'unrecoverable') {
     // Beyond tolerance nothing is touched: name what is lost and stop.
@@ -114,29 +129,58 @@ async function repairArchive(repo: Repository, dir: string, pool: ComputePool, o
       { archive: dir, stores: denied.map((s) => s.store) },
     );
   }
-  // A store that does not answer can't take its shards back: say so before changing anything.
-  const down = h.stores.filter((s) => s.state === 'unavailable');
-  if (down.length) {
-    throw new BlockFrameError(
-      'BF_STORE_UNAVAILABLE',
-      `archive ${dir}: ${down.map((s) => `store ${s.store} (${s.label})`).join(', ')} did not answer; bring it back, or give a replacement with --replace OLD=NEW`,
-      { archive: dir, stores: down.map((s) => s.store) },
-    );
-  }
+  // A store that is absent (not mounted) or does not answer can't take its shards back now: what belongs there is
+  // queued (rebuilt again by the next repair, once it is back), and everything else is repaired from the rest.
+  const down = new Set(h.stores.filter((s) => s.state === 'unavailable' || s.state === 'absent').map((s) => s.store - 1));
+  const onDown = (a: RepairAction) => down.has((a.store ?? 1) - 1);
+  r.queued = r.actions.filter(onDown);
   const ctx = archiveCtx(repo, dir, h.manifest!, pool, { signal: opts.signal });
+  const keep = (n: number) => !down.has(ctx.where[n]!);
   // Unexpected files go first: one may squat on the name of a directory a rebuilt shard needs.
   for (const a of r.actions) {
-    if (a.action !== 'remove') continue;
+    if (a.action !== 'remove' || onDown(a)) continue;
     await removeKeyTree(repo, (a.store ?? 1) - 1, archiveKey(dir, a.path), opts.signal);
   }
   // Level 1 first; level-2 stripes only for what level 1 can't rebuild, then level 1 again (verify's plan).
+  let stalled = false;
   for (const step of h.plan?.steps ?? []) {
-    const got = await rebuildShards(ctx, step.stripe, step.shards, true);
-    r.bytesReadForRebuild += got.bytesRead;
-    r.bytesWritten += got.bytesWritten;
+    if (down.size && step.shards.every((n) => !keep(n))) continue;
+    try {
+      const got = await rebuildShards(ctx, step.stripe, step.shards, true, keep);
+      r.bytesReadForRebuild += got.bytesRead;
+      r.bytesWritten += got.bytesWritten;
+    } catch (err) {
+      // A later step may need a shard an earlier one rebuilt but could not write (its store is down): it waits too.
+      if (!down.size || !(err instanceof BlockFrameError) || err.code !== 'BF_UNRECOVERABLE') throw err;
+      stalled = true;
+      for (const n of step.shards) {
+        const path = ctx.code.shards[n]!.path;
+        const a = r.actions.find((x) => x.path === path);
+        if (a && !r.queued.includes(a)) r.queued.push(a);
+      }
+    }
   }
-  if (h.indexStores.length) await rewriteIndex(ctx, h.indexStores, async (si) => (await computeSection(ctx, si)).bytes);
-  if (h.manifestStores.length) await repo.writeManifestSet(dir, h.manifestText!, h.manifestStores, opts.signal);
-  r.outcome = 'repaired';
+  const indexStores = h.indexStores.filter((d) => !down.has(d));
+  if (indexStores.length) {
+    try {
+      if (stalled) throw new BlockFrameError('BF_UNRECOVERABLE', 'index waits for its shards');
+      await rewriteIndex(ctx, indexStores, async (si) => (await computeSection(ctx, si)).bytes);
+    } catch (err) {
+      if (!down.size || !(err instanceof BlockFrameError) || err.code !== 'BF_UNRECOVERABLE') throw err;
+      for (const a of r.actions) if (a.path === CHUNK_INDEX_FILE && !r.queued.includes(a)) r.queued.push(a);
+    }
+  }
+  const manifestStores = h.manifestStores.filter((d) => !down.has(d));
+  if (manifestStores.length) await repo.writeManifestSet(dir, h.manifestText!, manifestStores, opts.signal);
+  r.outcome = r.queued.length ? 'partial' : 'repaired';
+  // A store that does not answer is a fault, not a state: the command says so (after repairing what it could).
+  const silent = h.stores.filter((s) => s.state === 'unavailable');
+  if (silent.length && r.queued.length) {
+    throw new BlockFrameError(
+      'BF_STORE_UNAVAILABLE',
+      `archive ${dir}: ${silent.map((s) => `store ${s.store} (${s.label})`).join(', ')} did not answer; repaired what the other stores allow, ${r.queued.length} action${r.queued.length === 1 ? '' : 's'} wait for it: bring it back and run repair again, or give a replacement with --replace OLD=NEW`,
+      { archive: dir, stores: silent.map((s) => s.store), queued: r.queued.length },
+    );
+  }
   return r;
 }

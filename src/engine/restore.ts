@@ -48,7 +48,7 @@ export interface RestoreResult {
 export async function restore(query: string, output: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
   const archive = await openArchive(query, opts);
   try {
-    return await restoreFrom(archive, output, opts);
+    return await restoreFrom(archive, output, opts).catch((err: unknown) => Promise.reject(archive.explain(err)));
   } finally {
     await archive.close();
   }
@@ -137,6 +137,8 @@ export async function cat(query: string, dest: Writable, opts: CatOptions = {}):
         w.release();
       }
     }
+  } catch (err) {
+    throw archive.explain(err);
   } finally {
     await archive.close();
   }

@@ -40,9 +40,11 @@ export interface StoreHealth {
   lost: number;
   /**
    * 'lost': every shard placed there is gone (a dead or replaced disk); 'unavailable': the store did not answer;
-   * 'denied': the store refused access (check credentials): it is not down, and replacing it is never the fix.
+   * 'denied': the store refused access (check credentials): it is not down, and replacing it is never the fix;
+   * 'absent': the store's marker is missing (not mounted) or another set's: a state, not damage; its shards are read
+   * from the others, and it is never written to (docs/FORMAT.md §14).
    */
-  state: 'ok' | 'damaged' | 'lost' | 'unavailable' | 'denied';
+  state: 'ok' | 'damaged' | 'lost' | 'unavailable' | 'denied' | 'absent';
 }
 
 export interface ArchiveHealth {
@@ -136,8 +138,9 @@ export async function verifyArchive(repo: Repository, dir: string, pool: Compute
   for (const f of read.damaged) {
     h.problems.push({ kind: 'manifest', path: f.file, ...storeNo(f.store), repairable: !c, detail: `${f.file} is missing or does not match the ${c ? 'chosen' : 'intact'} manifest` });
   }
+  const absent = new Set(repo.absentStores());
   for (const d of read.unavailable) {
-    h.problems.push({ kind: 'manifest', path: MANIFEST_FILE, ...storeNo(d), repairable: true, detail: `store ${d + 1} (${repo.storeLabel(d)}) did not answer` });
+    h.problems.push({ kind: 'manifest', path: MANIFEST_FILE, ...storeNo(d), repairable: true, detail: `store ${d + 1} (${repo.storeLabel(d)}) ${absent.has(d) ? 'is not mounted (its store marker is missing)' : 'did not answer'}` });
   }
   for (const d of read.denied) {
     h.problems.push({ kind: 'manifest', path: MANIFEST_FILE, ...storeNo(d), repairable: true, detail: `store ${d + 1} (${repo.storeLabel(d)}): access denied (check credentials)` });
@@ -268,10 +271,11 @@ async function findUnexpected(ctx: ArchiveCtx, h: ArchiveHealth): Promise<void> 
 /** Per store: how many of the archive's shards it should hold and how many are gone; a store that lost them all is named. */
 function summarizeStores(ctx: ArchiveCtx, h: ArchiveHealth, unavailable: Set<number>, denied: Set<number>): void {
   const lost = new Set(h.lost);
+  const absent = new Set(ctx.repo.absentStores());
   for (let d = 0; d < ctx.repo.storeCount; d++) {
     const mine = ctx.where.map((w, n) => (w === d ? n : -1)).filter((n) => n >= 0);
     const gone = mine.filter((n) => lost.has(n)).length;
-    const state: StoreHealth['state'] = denied.has(d) ? 'denied' : unavailable.has(d) ? 'unavailable' : gone === 0 ? 'ok' : gone === mine.length ? 'lost' : 'damaged';
+    const state: StoreHealth['state'] = absent.has(d) ? 'absent' : denied.has(d) ? 'denied' : unavailable.has(d) ? 'unavailable' : gone === 0 ? 'ok' : gone === mine.length ? 'lost' : 'damaged';
     h.stores.push({ store: d + 1, label: ctx.repo.storeLabel(d), shards: mine.length, lost: gone, state });
   }
 }

@@ -84,3 +84,9 @@ export const shardPath = {
   blockParity: (block: number, j: number): string => `blocks/block_${block}/parity/block_parity_${j}.dat`,
   level2Parity: (group: number, position: number, j: number): string => `level2/group_${group}/position_${position}_parity_${j}.dat`,
 } as const;
+
+/**
+ * The store marker (docs/FORMAT.md §14): one small JSON object at the top of every store of a marked set, saying
+ * which store set it belongs to and which slot it fills. Hidden (a dot name), so archive listings skip it.
+ */
+export const STORE_MARKER_KEY = '.bf-store.json';

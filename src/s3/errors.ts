@@ -72,6 +72,8 @@ export const S3_FOR_BF: Partial<Record<ErrorCode, S3Code>> = {
   BF_STORE_UNAVAILABLE: 'ServiceUnavailable',
   BF_STORE_KEY_MISSING: 'InternalError',
   BF_STORE_DENIED: 'InternalError',
+  BF_STORE_NOT_MOUNTED: 'ServiceUnavailable',
+  BF_STORE_FOREIGN: 'InternalError',
   BF_ABORTED: 'IncompleteBody',
   BF_KEY_REQUIRED: 'AccessDenied',
   BF_KEY_WRONG: 'AccessDenied',

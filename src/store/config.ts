@@ -1,7 +1,8 @@
 // Store configuration: --store specs (a directory or s3://bucket/prefix?…), the config file `blockframe init`
 // writes, and opening a StoreSet with the standard wrappers (timeouts, retries, a concurrency limit).
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { BlockFrameError } from '../errors.js';
 import type { Backend } from './backend.js';
@@ -16,6 +17,21 @@ export type StoreSpec =
   | { kind: 's3'; bucket: string; prefix: string; endpoint?: string; region?: string; pathStyle?: boolean; profile?: string };
 
 export const CONFIG_FILE = 'blockframe.json';
+
+/**
+ * Where a config file is looked for when none is named (--config, $BLOCKFRAME_CONFIG), first match wins:
+ * ./blockframe.json, then $XDG_CONFIG_HOME/blockframe/blockframe.json ($XDG_CONFIG_HOME defaults to ~/.config,
+ * as the XDG Base Directory Specification says), then /etc/blockframe/blockframe.json.
+ */
+export function configSearchPath(env: NodeJS.ProcessEnv = process.env): string[] {
+  const xdg = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(env.HOME || homedir(), '.config');
+  return [CONFIG_FILE, join(xdg, 'blockframe', CONFIG_FILE), join('/etc', 'blockframe', CONFIG_FILE)];
+}
+
+/** The first file of configSearchPath() that exists, else undefined. */
+export function findConfig(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return configSearchPath(env).find((p) => existsSync(p));
+}
 
 function bad(msg: string, spec?: string): BlockFrameError {
   return new BlockFrameError('BF_STORE_CONFIG', msg, spec === undefined ? {} : { store: spec });
@@ -115,6 +131,9 @@ const configSchema = z.strictObject({
   version: z.literal(1),
   stores: z.array(z.string().min(1)).min(1).max(64),
   failures: z.number().int().min(0).max(63),
+  // The store set's identity (docs/FORMAT.md §14): written by init, absent from configs of older versions.
+  set_id: z.string().regex(/^[0-9a-f]{32}$/).optional(),
+  store_ids: z.array(z.string().regex(/^[0-9a-f]{32}$/)).optional(),
   // The S3 endpoint's users and grants; validated by src/s3/users.ts when `serve --s3-port` starts.
   s3: z.unknown().optional(),
 });
@@ -139,6 +158,10 @@ export function loadConfig(path: string): StoreConfig {
     throw bad(`${path}: field "${issue.path.join('.') || '(root)'}" ${issue.message.toLowerCase()}`);
   }
   for (const s of parsed.data.stores) parseStoreSpec(s);
+  const ids = parsed.data.store_ids;
+  if ((ids === undefined) !== (parsed.data.set_id === undefined) || (ids && ids.length !== parsed.data.stores.length)) {
+    throw bad(`${path}: fields "set_id" and "store_ids" go together, with one store id per store`);
+  }
   return parsed.data;
 }
 
@@ -154,10 +177,12 @@ export interface StoreOptions {
   stores?: string[];
   /** How many whole stores may fail (default 1 with several stores, 0 with one). */
   failures?: number;
-  /** A config file written by `blockframe init` (default: BLOCKFRAME_CONFIG, then ./blockframe.json if it exists). */
+  /** A config file written by `blockframe init` (default: BLOCKFRAME_CONFIG, then the first of configSearchPath() that exists). */
   config?: string;
   /** An already opened set (library use, tests); overrides everything else. */
   storeSet?: StoreSet;
+  /** Hears one line for each store the identity check finds swapped, absent or foreign (the CLI prints it on stderr). */
+  onNotice?: (text: string) => void;
   /** Stand-ins for dead stores (`repair --replace OLD=NEW`): each `from` must be one of the stores, in any spelling that parses the same. */
   replace?: { from: string; to: string }[];
 }
@@ -170,6 +195,16 @@ export interface ResolvedStores {
   /** Where the configuration came from. */
   from: 'archive' | 'stores' | 'config' | 'set';
   configPath?: string;
+  /** The set's identity the config file records (absent for older configs and without a config). */
+  identity?: StoreSetIdentity;
+  /** Slots (0-based) that `replace` filled with a new store. */
+  replaced: number[];
+}
+
+/** A store set's identity as blockframe.json records it: the set's id and each slot's store id. */
+export interface StoreSetIdentity {
+  setId: string;
+  storeIds: string[];
 }
 
 /** For each store of `set`: its directory when it is a local directory (seen through any wrappers), else undefined. */
@@ -196,22 +231,25 @@ export interface StoreSource {
    */
   from: 'stores' | 'config' | 'archive' | 'env' | 'default';
   configPath?: string;
+  identity?: StoreSetIdentity;
 }
 
 /**
  * Decide the stores: --store, then --archive, then --config, then BLOCKFRAME_ARCHIVE, then BLOCKFRAME_CONFIG,
- * then ./blockframe.json if it exists, then ./archive_directory. Every command resolves them this way.
+ * then the first config file of configSearchPath() that exists, then ./archive_directory. Every command resolves
+ * them this way.
  * Errors: BF_STORE_CONFIG.
  */
 export function storeSource(o: StoreOptions): StoreSource {
   if (o.stores?.length) return { specs: o.stores.map(parseStoreSpec), failures: o.failures, from: 'stores' };
   if (o.archive === undefined) {
-    // --config, then BLOCKFRAME_ARCHIVE, then BLOCKFRAME_CONFIG, then ./blockframe.json, then ./archive_directory.
+    // --config, then BLOCKFRAME_ARCHIVE, then BLOCKFRAME_CONFIG, then the search path, then ./archive_directory.
     // An empty variable counts as unset (as `BLOCKFRAME_CONFIG= blockframe …` means).
-    const configPath = o.config ?? (process.env.BLOCKFRAME_ARCHIVE ? undefined : (process.env.BLOCKFRAME_CONFIG || (existsSync(CONFIG_FILE) ? CONFIG_FILE : undefined)));
+    const configPath = o.config ?? (process.env.BLOCKFRAME_ARCHIVE ? undefined : (process.env.BLOCKFRAME_CONFIG || findConfig()));
     if (configPath !== undefined) {
       const cfg = loadConfig(configPath);
-      return { specs: cfg.stores.map(parseStoreSpec), failures: o.failures ?? cfg.failures, from: 'config', configPath: resolve(configPath) };
+      const identity = cfg.set_id && cfg.store_ids ? { setId: cfg.set_id, storeIds: cfg.store_ids } : undefined;
+      return { specs: cfg.stores.map(parseStoreSpec), failures: o.failures ?? cfg.failures, from: 'config', configPath: resolve(configPath), ...(identity ? { identity } : {}) };
     }
   }
   const from = o.archive !== undefined ? 'archive' : process.env.BLOCKFRAME_ARCHIVE ? 'env' : 'default';
@@ -220,17 +258,19 @@ export function storeSource(o: StoreOptions): StoreSource {
 
 /** Open the stores that storeSource() names (or the caller's open set), with --replace applied. */
 export function resolveStores(o: StoreOptions): ResolvedStores {
-  if (o.storeSet) return { set: o.storeSet, specs: [], from: 'set', localRoot: localRootOf(o.storeSet) };
+  if (o.storeSet) return { set: o.storeSet, specs: [], from: 'set', localRoot: localRootOf(o.storeSet), replaced: [] };
   const src = storeSource(o);
   const specs = src.specs;
   let failures = src.failures;
   const from: ResolvedStores['from'] = src.from === 'env' || src.from === 'default' ? 'archive' : src.from;
   const configPath = src.configPath;
+  const replaced: number[] = [];
   for (const r of o.replace ?? []) {
     const from = specText(parseStoreSpec(r.from));
     const i = specs.findIndex((s) => specText(s) === from);
     if (i < 0) throw bad(`--replace: ${from} is not one of the stores (${specs.map(specText).join(', ')})`, r.from);
     specs[i] = parseStoreSpec(r.to);
+    replaced.push(i);
   }
   const seen = new Set<string>();
   for (const s of specs) {
@@ -241,5 +281,5 @@ export function resolveStores(o: StoreOptions): ResolvedStores {
   failures ??= specs.length > 1 ? 1 : 0;
   const set = new StoreSet(specs.map(openBackend), failures);
   const only = specs.length === 1 ? specs[0]! : undefined;
-  return { set, specs, localRoot: only?.kind === 'local' ? only.path : undefined, from, configPath };
+  return { set, specs, localRoot: only?.kind === 'local' ? only.path : undefined, from, configPath, replaced, ...(src.identity ? { identity: src.identity } : {}) };
 }

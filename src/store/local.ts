@@ -308,7 +308,7 @@ export class LocalBackend implements Backend {
     const parts = key.split('/').slice(0, -1);
     let p = this.root;
     try {
-      await mkdir(this.root, { recursive: true });
+      await this.ensureRoot();
       for (const part of parts) {
         p = join(p, part);
         const st = await lstat(p).catch(() => null);
@@ -399,15 +399,19 @@ export class LocalBackend implements Backend {
     yield* walk(this, dirKey, namePrefix);
   }
 
+  /** Create the root if need be: itself first, without `recursive` (which reports ENOENT where the real cause is EROFS or EACCES). */
+  private async ensureRoot(): Promise<void> {
+    await mkdir(this.root).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EEXIST') return;
+      if (err.code === 'ENOENT') return void (await mkdir(this.root, { recursive: true }));
+      throw err;
+    });
+  }
+
   async stagingDir(): Promise<string> {
     const dir = join(this.root, STAGING_DIR);
     try {
-      // The root itself first, without `recursive` (which reports ENOENT where the real cause is EROFS or EACCES).
-      await mkdir(this.root).catch(async (err: NodeJS.ErrnoException) => {
-        if (err.code === 'EEXIST') return;
-        if (err.code === 'ENOENT') return void (await mkdir(this.root, { recursive: true }));
-        throw err;
-      });
+      await this.ensureRoot();
       await mkdir(dir).catch((err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? undefined : Promise.reject(err)));
       // A symlinked staging directory is never used (nor cleaned through).
       if (!(await lstat(dir)).isDirectory()) throw storeError('BF_STORE_NOT_A_FILE', this, STAGING_DIR, 'the staging directory is not a plain directory');

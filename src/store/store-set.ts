@@ -193,6 +193,12 @@ export class StoreSet implements Backend {
     if (answered === 0 && firstErr) throw firstErr;
   }
 
+  /** Stop this set's probes without closing its stores (another set took them over). */
+  release(): void {
+    this.closed = true;
+    for (const d of [...this.open.keys()]) this.reset(d);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const d of [...this.open.keys()]) this.reset(d);

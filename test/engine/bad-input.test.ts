@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { ComputePool, commit, restore } from '../../src/index.js';
 import { CLI, runCli, tempDir, writeRandomFile } from '../helpers/fixtures.js';
 
-/** Archive root contents other than our own empty staging directory. */
+/** Archive root contents other than our own empty staging directory and the root's store marker (docs/FORMAT.md §14). */
 async function visible(archive: string): Promise<string[]> {
   const names = await readdir(archive).catch(() => [] as string[]);
   const staging = await readdir(join(archive, '.staging')).catch(() => [] as string[]);
-  return [...names.filter((n) => n !== '.staging'), ...staging.map((s) => `.staging/${s}`)];
+  return [...names.filter((n) => n !== '.staging' && n !== '.bf-store.json'), ...staging.map((s) => `.staging/${s}`)];
 }
 
 describe('bad input', () => {

@@ -256,7 +256,8 @@ describe('blockframe init and repair --replace (CLI)', () => {
     await rm(join(work, 'd3'), { recursive: true });
     const v = runCli(['verify'], { cwd });
     assert.equal(v.status, 3);
-    assert.match(v.stdout, /store 3 \(.*d3\): LOST/);
+    // init gave every store a marker: a missing directory is a disk not mounted, not an empty one (issue 20).
+    assert.match(v.stdout, /store 3 \(.*d3\): NOT MOUNTED/);
     const r = runCli(['repair', '--replace', 'd3=d5'], { cwd });
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /updated .*blockframe\.json/);

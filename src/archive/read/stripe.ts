@@ -91,8 +91,10 @@ export interface RebuildResult {
  * Rebuild the shards `lost` (shard ids) of stripe `si` from its other shards, which must be intact, slice by
  * slice in bounded memory. Each rebuilt shard is checked against its manifest hash; with `write` it is spooled,
  * then put on its own store (atomically: readers see the old file or the new one), so a good file is never touched.
+ * `keep(n)` says which rebuilt shards are written (default all); the others (on a store that is absent) are rebuilt
+ * and checked only, as they are needed alongside.
  */
-export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[], write: boolean): Promise<RebuildResult> {
+export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[], write: boolean, keep: (n: number) => boolean = () => true): Promise<RebuildResult> {
   const st = ctx.code.stripes[si]!;
   const { k, m } = st;
   const C = ctx.code.chunkSize;
@@ -129,6 +131,7 @@ export async function rebuildShards(ctx: ArchiveCtx, si: number, lost: number[],
   try {
     if (write) {
       for (const n of lost) {
+        if (!keep(n)) continue;
         const d = ctx.where[n]!;
         if (!spools.has(d)) spools.set(d, await spoolFor(ctx.repo, d));
         temps.set(n, await spools.get(d)!.spool.create(shard(n).path));
