@@ -69,7 +69,7 @@ export async function archiveHealth(res: ServerResponse, ctx: ApiContext, name: 
   const shards = h.manifest ? shardList(archiveCtx(ctx.repo, dir, h.manifest, ctx.pool)) : [];
   for (const sh of shards) sh.state = (states.get(sh.path) as ShardHealth['state'] | undefined) ?? 'ok';
   const stores = h.stores.map(({ store, state, shards: n, lost }) => ({ store, state, shards: n, lost }));
-  sendJson(res, 200, { dir: h.dir, name: h.name, status: h.status, problems: h.problems, stores, shards });
+  sendJson(res, 200, { dir: h.dir, name: h.name, status: h.status, margin: h.margin, problems: h.problems, stores, shards });
 }
 
 /** Every shard of the manifest in Merkle-leaf order (level-1 stripes: data then parity; then level-2 parity), all 'ok'. */
