@@ -8,6 +8,9 @@ import { loadSecrets, openContent, shownName, type Content } from '../archive/ke
 import { withRepo, type Repository } from '../archive/repo.js';
 import type { Leftover } from '../store/leftovers.js';
 import type { OperationOptions } from './context.js';
+import { Ledger, ledgerDir, type LedgerEntry } from './ledger.js';
+import { codeLayout } from '../layout/code.js';
+import { archiveMargin } from '../layout/margin.js';
 
 export interface ArchiveSummary {
   /** The file's name; "(encrypted)" for an encrypted archive listed without its key. */
@@ -39,6 +42,13 @@ export interface ArchiveSummary {
   level2: Level2Summary | null;
   /** Several stores: the placement; null for a single store. */
   placement: PlacementSummary | null;
+  /**
+   * How many more shards it can lose and still be rebuilt whole (layout/margin.ts; docs/FORMAT.md §14): with the
+   * shards the last scrub found lost when the ledger knows the archive (`marginFrom: 'scrub'`), else with every
+   * shard present, as the manifest alone says (`'manifest'`). -1: beyond repair.
+   */
+  margin: number;
+  marginFrom: 'scrub' | 'manifest';
 }
 
 export interface Level2Summary {
@@ -102,6 +112,8 @@ export function summarize(repo: Repository, dir: string, m: Manifest, opened?: C
     placement: m.placement
       ? { stores: m.placement.stores, failures: m.placement.failures, rule: m.placement.rule, shardsPerStore: Math.ceil((m.erasure_coding.data_shards + m.erasure_coding.parity_shards) / m.placement.stores) }
       : null,
+    margin: archiveMargin(codeLayout(m), []).margin,
+    marginFrom: 'manifest',
   };
 }
 
@@ -124,7 +136,7 @@ async function opened(dir: string, m: Manifest, secrets: readonly KeySecret[]): 
   return (await openContent(dir, m, secrets).catch(() => undefined)) ?? undefined;
 }
 
-export async function list(opts: OperationOptions = {}): Promise<ArchiveListing> {
+export async function list(opts: OperationOptions & { ledger?: string } = {}): Promise<ArchiveListing> {
   const secrets = await loadSecrets(opts.keys);
   return withRepo(opts, async (repo) => {
     const out: ArchiveListing = { archives: [], damaged: [], leftovers: await repo.leftovers(), unlisted: [] };
@@ -132,12 +144,18 @@ export async function list(opts: OperationOptions = {}): Promise<ArchiveListing>
       const code = err instanceof BlockFrameError ? err.code : 'BF_IO';
       out.unlisted.push({ store: d + 1, label: repo.storeLabel(d), code, message: err instanceof Error ? err.message : String(err) });
     };
+    const ledger = new Ledger(ledgerDir(repo.resolved, opts.ledger));
     for (const e of await repo.list(onStoreError)) {
-      if (e.manifest) out.archives.push(summarize(repo, e.dir, e.manifest, await opened(e.dir, e.manifest, secrets)));
+      if (e.manifest) out.archives.push(withLedger(summarize(repo, e.dir, e.manifest, await opened(e.dir, e.manifest, secrets)), e.manifest, await ledger.read(e.dir)));
       else out.damaged.push({ dir: e.dir, code: e.error!.code, message: e.error!.message });
     }
     return out;
   });
+}
+
+/** The margin the last scrub found, when the ledger has it for this very manifest. */
+function withLedger(s: ArchiveSummary, m: Manifest, e: LedgerEntry | null): ArchiveSummary {
+  return e && e.root === m.merkle.root ? { ...s, margin: e.margin, marginFrom: 'scrub' } : s;
 }
 
 /** Whether the caller may know of archive `dir` (its manifest's `name`; undefined when unreadable). */

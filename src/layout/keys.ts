@@ -40,3 +40,14 @@ export function isManifestKey(key: string): boolean {
   const base = key.slice(key.lastIndexOf('/') + 1);
   return (MANIFEST_FILES as readonly string[]).includes(base);
 }
+
+/**
+ * The scrub ledger's files, relative to the ledger directory (a local state directory, never on a store; see
+ * docs/patrol.md): one small file per archive, named by a digest of the archive's directory name (fanned out by
+ * its first two hex digits), and the record of the last runs.
+ */
+export function ledgerEntryKey(dirDigest: string): string {
+  return `archives/${dirDigest.slice(0, 2)}/${dirDigest}.json`;
+}
+
+export const LEDGER_RUNS_FILE = 'runs.json';
