@@ -16,6 +16,7 @@ interface ScrubCliOptions extends CommonOptions {
   ledger?: string;
   batch?: string;
   status?: boolean;
+  minAge?: string;
 }
 
 /** "coverage 97.2% of 1234 stripes proven within 30d; on track" and the oldest proof, for people. */
@@ -30,11 +31,13 @@ function formatAge(s: number): string {
 }
 
 /** The scrub options of a command line (shared with `serve --patrol`). */
-export function scrubOptions(o: { rate?: string; budget?: string; period?: string; ledger?: string; batch?: string }) {
+export function scrubOptions(o: { rate?: string; budget?: string; period?: string; ledger?: string; batch?: string; minAge?: string }) {
+  const periodMs = o.period === undefined ? DEFAULT_PERIOD_MS : parseDuration(o.period, 'period');
   return {
+    freshMs: o.minAge === undefined ? periodMs / 2 : /^\s*0+\s*[a-z]*\s*$/.test(o.minAge) ? 0 : parseDuration(o.minAge, 'min-age'),
     rate: o.rate === undefined ? undefined : parseRate(o.rate, 'rate'),
     budgetMs: o.budget === undefined ? undefined : parseDuration(o.budget, 'budget'),
-    periodMs: o.period === undefined ? DEFAULT_PERIOD_MS : parseDuration(o.period, 'period'),
+    periodMs,
     ledger: o.ledger,
     batchBytes: o.batch === undefined ? undefined : parseSize(o.batch, 'batch'),
   };
@@ -55,6 +58,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--rate <bytes/s>', 'limit the checking reads, e.g. 10MB/s or 512KiB/s (repairs are not limited)')
     .option('--budget <time>', 'stop starting batches after this long, e.g. 30m (the next run resumes with the stalest)')
     .option('--period <time>', 'the coverage target: every stripe proven once per period (reported, with whether it is on track)', '30d')
+    .option('--min-age <time>', 'skip stripes proven less than this long ago (default: half the period; 0 proves every stripe)')
     .option('--no-repair', 'only report damage')
     .option('--ledger <dir>', 'where the ledger is kept (default: $BLOCKFRAME_LEDGER, else .blockframe-ledger next to the config file, else $XDG_STATE_HOME/blockframe/ledger/…)')
     .option('--batch <size>', 'shard bytes proven and recorded together (default 64MiB): at most this is redone after a crash')

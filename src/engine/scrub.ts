@@ -40,6 +40,11 @@ export interface ScrubOptions extends OperationOptions {
   budgetMs?: number;
   /** The coverage contract: every stripe proven at least once per period (ms; default 30 days). */
   periodMs?: number;
+  /**
+   * Skip stripes proven less than this long ago (ms; default 0: a run proves every stripe it reaches). So a run
+   * killed part-way is resumed by the next: what it recorded is fresh. The CLI and the patrol default to half the period.
+   */
+  freshMs?: number;
   /** Repair what is found (default true); false only reports. */
   repair?: boolean;
   /** The ledger directory (default: ledgerDir). */
@@ -56,7 +61,7 @@ export interface ScrubReport {
   stoppedBy: 'done' | 'budget';
   elapsedMs: number;
   checked: { archives: number; stripes: number; bytes: number; batches: number };
-  /** Measured checking rate over the run's checking time (bytes per second) and the limit, if any. */
+  /** Measured checking rate, from the first batch's start to the last one's end (bytes per second), and the limit, if any. */
   rate: { limit: number | null; observed: number };
   damaged: { archive: string; shards: string[]; margin: number; outcome: 'repaired' | 'unrecoverable' | 'not-repaired' | 'failed'; detail?: string }[];
   coverage: PatrolStatus;
@@ -130,6 +135,8 @@ export async function scrubRepo(repo: Repository, pool: ComputePool, opts: Scrub
   const ledger = new Ledger(ledgerDir(repo.resolved, opts.ledger));
   const pacer = opts.rate ? new Pacer(opts.rate, opts.signal) : undefined;
   const batchBytes = opts.batchBytes ?? DEFAULT_BATCH;
+  // Stripes proven at or after this are not checked again in this run.
+  const horizon = start - (opts.freshMs ?? 0);
   let listedAll = true;
   const dirs = await repo.listDirs('', () => (listedAll = false));
   if (listedAll) await ledger.prune(new Set(dirs));
@@ -152,7 +159,8 @@ export async function scrubRepo(repo: Repository, pool: ComputePool, opts: Scrub
   };
   const found = new Map<string, { shards: Set<string>; margin: number; unreadableManifest?: string }>();
   let cur: Open | undefined;
-  let checkingMs = 0;
+  let firstRead: number | undefined;
+  let lastRead = 0;
   const run: RunRecord = { started: new Date(start).toISOString(), finished: '', stoppedBy: 'done', stripes: 0, bytes: 0, damaged: [], healed: [], beyondRepair: [] };
   try {
     while (queue.size) {
@@ -161,6 +169,7 @@ export async function scrubRepo(repo: Repository, pool: ComputePool, opts: Scrub
         report.stoppedBy = 'budget';
         break;
       }
+      if (queue.peek()!.oldest >= horizon) break;
       const item = queue.pop()!;
       if (cur?.dir !== item.dir) {
         cur = await openArchive(repo, pool, ledger, item.dir, pacer, opts, found);
@@ -168,10 +177,12 @@ export async function scrubRepo(repo: Repository, pool: ComputePool, opts: Scrub
         report.checked.archives++;
       }
       const t0 = performance.now();
+      firstRead ??= t0;
       const limit = queue.peek()?.oldest ?? Infinity;
-      const batch = pickBatch(cur, start, limit, batchBytes);
+      const batch = pickBatch(cur, horizon, limit, batchBytes);
+      if (batch.length === 0) continue;
       const bytes = await checkBatch(cur, batch, found, opts);
-      checkingMs += performance.now() - t0;
+      lastRead = performance.now();
       report.checked.stripes += batch.length;
       report.checked.bytes += bytes;
       report.checked.batches++;
@@ -179,7 +190,7 @@ export async function scrubRepo(repo: Repository, pool: ComputePool, opts: Scrub
       await ledger.write(entry);
       sums.set(cur.dir, summaryOf(cur.dir, entry));
       opts.onBatch?.({ archive: cur.dir, stripes: batch, bytes, damaged: found.has(cur.dir) });
-      const left = cur.ctx.code.stripes.filter((st) => !cur!.done.has(st.id)).map((st) => cur!.times[st.id]!);
+      const left = cur.ctx.code.stripes.filter((st) => !cur!.done.has(st.id) && cur!.times[st.id]! < horizon).map((st) => cur!.times[st.id]!);
       if (left.length) queue.push({ dir: cur.dir, oldest: Math.min(...left) });
     }
   } catch (err) {
@@ -188,6 +199,7 @@ export async function scrubRepo(repo: Repository, pool: ComputePool, opts: Scrub
     await ledger.recordRun(run).catch(() => undefined);
     throw err;
   }
+  const checkingMs = firstRead === undefined ? 0 : lastRead - firstRead;
   report.rate.observed = checkingMs > 0 ? Math.round((report.checked.bytes / checkingMs) * 1000) : 0;
   await repairFound(repo, pool, ledger, found, sums, report, opts);
   report.elapsedMs = Date.now() - start;
@@ -233,11 +245,11 @@ async function openArchive(repo: Repository, pool: ComputePool, ledger: Ledger, 
 }
 
 /** The stalest stripes of the open archive not yet proven in this run, up to the batch size, none fresher than `limit` unless it is the first. */
-function pickBatch(o: Open, runStart: number, limit: number, batchBytes: number): number[] {
+function pickBatch(o: Open, horizon: number, limit: number, batchBytes: number): number[] {
   const code = o.ctx.code;
   const homeBytes = new Array<number>(code.stripes.length).fill(0);
   for (const sh of code.shards) homeBytes[sh.home]! += sh.size;
-  const todo = code.stripes.map((st) => st.id).filter((id) => !o.done.has(id) && o.times[id]! < runStart);
+  const todo = code.stripes.map((st) => st.id).filter((id) => !o.done.has(id) && o.times[id]! < horizon);
   todo.sort((a, b) => o.times[a]! - o.times[b]! || a - b);
   const batch: number[] = [];
   let bytes = 0;
