@@ -162,6 +162,10 @@ export async function verifyArchive(repo: Repository, dir: string, pool: Compute
   return h;
 }
 
+/** Slab sizes for checking shards: 256 KiB is a multiple of every chunk size the format allows (1 KiB to 256 KiB). */
+const SLAB_MIN = 256 * 1024;
+const SLAB_MAX = 4 * 1024 * 1024;
+
 export interface ShardSetCheck {
   /** Damaged shards (shard ids) and what is wrong with each. */
   states: Map<number, Exclude<ShardState, 'ok'>>;
@@ -178,21 +182,29 @@ export interface ShardSetCheck {
 export async function checkShardSet(ctx: ArchiveCtx, ids?: readonly number[]): Promise<ShardSetCheck> {
   const todo = ids ?? ctx.code.shards.map((_, n) => n);
   const width = ctx.pool.size + 1;
-  const slabs = Array.from({ length: Math.min(width, Math.max(1, todo.length)) }, () => new SlabPool(3, 4 * 1024 * 1024));
+  // Slabs no bigger than the largest shard needs (a multiple of every chunk size), and back to the spares after:
+  // a scrub of many tiny archives neither clears nor leaves behind 4 MiB slabs per archive.
+  const largest = todo.reduce((mx, n) => Math.max(mx, ctx.code.shards[n]!.size), 0);
+  const slabSize = Math.min(SLAB_MAX, Math.max(SLAB_MIN, Math.ceil(largest / SLAB_MIN) * SLAB_MIN));
+  const slabs = Array.from({ length: Math.min(width, Math.max(1, todo.length)) }, () => new SlabPool(3, slabSize));
   let next = 0;
   const states = new Map<number, Exclude<ShardState, 'ok'>>();
   const unavailable = new Set<number>();
   const denied = new Set<number>();
-  await Promise.all(
-    slabs.map(async (s) => {
-      while (next < todo.length) {
-        const c = await checkShard(ctx, todo[next++]!, s);
-        if (c.state !== 'ok') states.set(c.n, c.state);
-        if (c.unavailable) unavailable.add(ctx.where[c.n]!);
-        if (c.denied) denied.add(ctx.where[c.n]!);
-      }
-    }),
-  );
+  try {
+    await Promise.all(
+      slabs.map(async (s) => {
+        while (next < todo.length) {
+          const c = await checkShard(ctx, todo[next++]!, s);
+          if (c.state !== 'ok') states.set(c.n, c.state);
+          if (c.unavailable) unavailable.add(ctx.where[c.n]!);
+          if (c.denied) denied.add(ctx.where[c.n]!);
+        }
+      }),
+    );
+  } finally {
+    for (const s of slabs) s.dispose();
+  }
   return { states, unavailable, denied };
 }
 
