@@ -8,9 +8,9 @@ export interface PatrolOptions extends Omit<ScrubOptions, 'signal' | 'onEvent' |
   /** Pause between two runs, ms (default 60 s). A run skips stripes proven within half the period (freshMs). Each run proves what is stalest for at most `budgetMs` (default 10 min). */
   intervalMs?: number;
   /**
-   * Hears state changes only: damage found in an archive (once until it is healed or found beyond repair),
-   * healed, beyond repair, a repair that failed, and the coverage falling behind its period (once until it is
-   * back on track). Called synchronously; a listener that throws is ignored.
+   * Hears state changes only: damage found in an archive, beyond repair, a repair that failed (each once per
+   * archive until it is healed), healed, and the coverage falling behind its period (once until it is back on
+   * track). Called synchronously; a listener that throws is ignored.
    */
   onEvent?: (e: PatrolEvent) => void;
   /** After each run (for logs). */
@@ -38,6 +38,7 @@ export function startPatrol(serving: Serving, opts: PatrolOptions = {}): Patrol 
   let running: Promise<void> | null = null;
   let timer: NodeJS.Timeout | undefined;
   const damaged = new Set<string>();
+  const stuck = new Map<string, 'beyond-repair' | 'repair-failed'>();
   let overdue = false;
   const emit = (e: PatrolEvent) => {
     try {
@@ -50,10 +51,15 @@ export function startPatrol(serving: Serving, opts: PatrolOptions = {}): Patrol 
     if (e.kind === 'damage-found') {
       if (damaged.has(e.archive)) return;
       damaged.add(e.archive);
-    } else if (e.kind === 'damage-healed' || e.kind === 'beyond-repair') {
+    } else if (e.kind === 'damage-healed') {
       // A healed archive's readers must not keep a handle on the replaced files.
       serving.cache.invalidate(e.archive);
-      if (e.kind === 'damage-healed') damaged.delete(e.archive);
+      damaged.delete(e.archive);
+      stuck.delete(e.archive);
+    } else if (e.kind === 'beyond-repair' || e.kind === 'repair-failed') {
+      // Said once per archive, until it is healed: the next runs find it again and would say it again.
+      if (stuck.get(e.archive) === e.kind) return;
+      stuck.set(e.archive, e.kind);
     } else if (e.kind === 'overdue') {
       if (overdue) return;
       overdue = true;

@@ -1,7 +1,7 @@
 // The background patrol of a running `serve`: bit rot is found and healed with no request touching the archive.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ComputePool, commit } from '../../src/index.js';
@@ -79,6 +79,28 @@ describe('patrol', () => {
       await until('healed', () => events.some((e) => e.kind === 'damage-healed'));
       assert.deepEqual(events.map((e) => e.kind), ['damage-found', 'damage-healed']);
       assert.equal(b3sum(a.shard), a.hash);
+    } finally {
+      await p.stop();
+      await serving.close();
+    }
+  });
+
+  test('damage beyond repair is announced once, though every run finds it again', async () => {
+    const a = await archiveWith('lost');
+    const seg = (await readFile(a.shard)).length;
+    assert.ok(seg > 0);
+    // Four segments of block 3 gone: RS(30,3) can't rebuild them (Tier 3 has no level 2).
+    const blockDir = join(a.archive, a.dir, 'blocks', 'block_3', 'segments');
+    for (const n of [90, 91, 92, 93]) await rm(join(blockDir, `segment_${n}.dat`));
+    const serving = openServing({ archive: a.archive });
+    const events: PatrolEvent[] = [];
+    let runs = 0;
+    const p = startPatrol(serving, { intervalMs: 50, periodMs: 200, ledger: join(root, 'lost-ledger'), onEvent: (e) => events.push(e), onRun: () => runs++ });
+    try {
+      await until('three runs', () => runs >= 3);
+      assert.deepEqual(events.filter((e) => e.kind !== 'overdue').map((e) => e.kind), ['damage-found', 'beyond-repair']);
+      assert.equal(p.lastRun()!.status, 'unrecoverable');
+      assert.equal(p.status()!.margin, -1);
     } finally {
       await p.stop();
       await serving.close();
