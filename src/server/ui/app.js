@@ -324,7 +324,8 @@ async function renderFile(dir, signal) {
   item('Stripes', String(s.stripes));
   if (s.placement) item('Stores', `${s.placement.stores}, ${s.placement.shardsPerStore} shard${s.placement.shardsPerStore === 1 ? '' : 's'} of each stripe per store; survives losing ${s.placement.failures}`);
   if (s.level2) item('Level 2', level2Text(s.level2), `target ${s.level2.groupBlocks} blocks per group`);
-  item('Margin', marginText(s), marginTitle(s));
+  const marginDd = h('dd', { title: marginTitle(s) }, marginText(s));
+  item('Margin', marginDd);
   item('Overhead', overheadText(s), `${s.overhead} parity bytes per data byte${s.level2 ? `, ${s.level2.overhead} of them level 2` : ''}`);
   item('Stored', `${formatBytes(s.storedSize)}${s.compression ? `, zstd level ${s.compression.level}, ${s.compression.ratio.toFixed(2)}× smaller` : ', uncompressed'}`, `${s.storedSize} bytes stored`);
   item('Encryption', s.encryption ? `AES-256-GCM, ${s.encryption.keyslots} keyslot${s.encryption.keyslots === 1 ? '' : 's'}${s.originalHash ? '' : ' (the server has no key for it)'}` : 'none');
@@ -389,6 +390,11 @@ async function renderFile(dir, signal) {
     const health = await getJson(apiUrl(s.dir, '/health'), signal);
     if (signal.aborted) return;
     healthDd.replaceChildren(healthBadge(health.status));
+    // The health check just counted what is lost: its margin is the current one.
+    if (typeof health.margin === 'number') {
+      marginDd.textContent = marginText({ margin: health.margin, marginFrom: 'health' });
+      marginDd.title = 'More shard losses it survives, as the health check just found it';
+    }
     const counts = map.applyHealth(health);
     const parts = Object.entries(counts)
       .filter(([, n]) => n > 0)
