@@ -10,7 +10,7 @@ import type { Leftover } from '../store/leftovers.js';
 import type { OperationOptions } from './context.js';
 import { Ledger, ledgerDir, type LedgerEntry } from './ledger.js';
 import { codeLayout } from '../layout/code.js';
-import { archiveMargin } from '../layout/margin.js';
+import { archiveMargin, totalMargin } from '../layout/margin.js';
 
 export interface ArchiveSummary {
   /** The file's name; "(encrypted)" for an encrypted archive listed without its key. */
@@ -67,6 +67,8 @@ export interface Level2Summary {
 
 export interface ArchiveListing {
   archives: ArchiveSummary[];
+  /** The smallest margin of the archives listed (null for none): how many more shard losses all of them survive. */
+  margin: number | null;
   /** Archives whose manifest is missing or invalid, with the reason. */
   damaged: { dir: string; code: string; message: string }[];
   /** What running or interrupted commits hold in the local stores' staging directories (see VerifyReport). */
@@ -139,7 +141,7 @@ async function opened(dir: string, m: Manifest, secrets: readonly KeySecret[]): 
 export async function list(opts: OperationOptions & { ledger?: string } = {}): Promise<ArchiveListing> {
   const secrets = await loadSecrets(opts.keys);
   return withRepo(opts, async (repo) => {
-    const out: ArchiveListing = { archives: [], damaged: [], leftovers: await repo.leftovers(), unlisted: [] };
+    const out: ArchiveListing = { archives: [], margin: null, damaged: [], leftovers: await repo.leftovers(), unlisted: [] };
     const onStoreError = (d: number, err: unknown) => {
       const code = err instanceof BlockFrameError ? err.code : 'BF_IO';
       out.unlisted.push({ store: d + 1, label: repo.storeLabel(d), code, message: err instanceof Error ? err.message : String(err) });
@@ -149,6 +151,7 @@ export async function list(opts: OperationOptions & { ledger?: string } = {}): P
       if (e.manifest) out.archives.push(withLedger(summarize(repo, e.dir, e.manifest, await opened(e.dir, e.manifest, secrets)), e.manifest, await ledger.read(e.dir)));
       else out.damaged.push({ dir: e.dir, code: e.error!.code, message: e.error!.message });
     }
+    out.margin = totalMargin(out.archives.map((a) => a.margin));
     return out;
   });
 }

@@ -86,6 +86,7 @@ describe('margin', () => {
     const l = runCli(['list', '--archive', archive, '--json', '--ledger', ledger]);
     assert.equal(l.status, 0, l.stderr);
     const listed = JSON.parse(l.stdout);
+    assert.equal(listed.margin, 3, 'the total: the smallest');
     assert.deepEqual(listed.archives.map((a: { margin: number; marginFrom: string }) => `${a.margin} ${a.marginFrom}`).sort(), ['3 manifest', '3 manifest', '4 manifest']);
     const text = runCli(['list', '--archive', archive, '--ledger', ledger]);
     assert.match(text.stdout, /^t4\.bin\t.*\tmargin 4 \(unchecked\)$/m);
