@@ -1,6 +1,8 @@
 // Bench helper run in its own process: one operation, printing wall time and peak RSS as JSON.
 import { readFileSync } from 'node:fs';
 import { commit, repair, restore, verify } from '../src/index.js';
+import { scrub } from '../src/engine/scrub.js';
+import { parseRate } from '../src/units.js';
 
 const [op, a, b, where, tier, segmentSize, transform, keyFile] = process.argv.slice(2);
 // TRANSFORM is '', 'zstd', 'encrypt' or 'zstd+encrypt'; KEYFILE opens or seals encrypted archives.
@@ -15,6 +17,10 @@ else if (op === 'verify') extra = { status: (await verify([a!], at)).status };
 else if (op === 'repair') {
   const r = await repair([a!], at);
   extra = { status: r.status, bytesReadForRebuild: r.archives[0]!.bytesReadForRebuild, bytesWritten: r.archives[0]!.bytesWritten };
+} else if (op === 'scrub') {
+  // scrub ARCHIVE RATE LEDGER: one full run (every stripe), rate-limited when RATE is given.
+  const r = await scrub({ archive: a!, rate: b ? parseRate(b) : undefined, ledger: where!, freshMs: 0 });
+  extra = { status: r.status, bytes: r.checked.bytes, stripes: r.checked.stripes, observed: r.rate.observed };
 } else throw new Error(`unknown op ${op}`);
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 // Peak RSS of this process (the worker threads share it): VmHWM of its own address space. getrusage's maxRSS

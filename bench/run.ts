@@ -10,6 +10,7 @@ import { benchBlake3 } from './blake3.js';
 import { benchServe } from './serve.js';
 import { benchS3, benchSmallPuts } from './s3.js';
 import { benchTransforms, drainDirty } from './transforms.js';
+import { benchScrubMemory, benchScrubRate } from './scrub.js';
 import { parseSize } from '../src/layout/units.js';
 import { ComputePool, openArchive, read } from '../src/index.js';
 import { prng } from '../test/helpers/fixtures.js';
@@ -248,6 +249,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--transforms-only')) return transformsOnly();
   if (process.argv.includes('--s3-only')) return s3Only();
   if (process.argv.includes('--s3-small-only')) return s3SmallOnly();
+  if (process.argv.includes('--scrub-only')) return scrubOnly();
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   log('codec and BLAKE3 micro-benchmarks');
@@ -370,6 +372,7 @@ async function main(): Promise<void> {
   results.peakRssMiB = rss;
   for (const [k, val] of Object.entries(rss)) row(`peak RSS, commit ${k}`, `${val.toFixed(0)} MiB`, '<= 256 MiB', val <= 256);
   await rm(src, { force: true });
+  if (!quick) await scrubRows();
   await s3Rows();
   log('transforms (format v2) on a real corpus');
   const tf = await benchTransforms(work, quick ? 256 * MiB : 1024 * MiB, RUNS, child, log);
@@ -380,6 +383,28 @@ async function main(): Promise<void> {
   results.table = rows;
   results.dirtyMiBBeforeSteps = dirtyBefore;
   await writeFile(join(repo, 'bench', quick ? 'results-quick.json' : 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  printTable();
+}
+
+/** `--scrub-archives N`: how many tiny archives the scrub memory row makes (default 100000; 2000 with --quick). */
+const scrubArg = process.argv.indexOf('--scrub-archives');
+const SCRUB_ARCHIVES = scrubArg > 0 ? Number(process.argv[scrubArg + 1]) : quick ? 2000 : 100_000;
+
+/** Scrub at 10 MB/s over BIG bytes of archives, and peak RSS of a scrub over many tiny archives (full bench only). */
+async function scrubRows(): Promise<void> {
+  const rate = await benchScrubRate(work, BIG, child, log);
+  rows.push(...rate.rows);
+  const mem = await benchScrubMemory(work, SCRUB_ARCHIVES, child, log);
+  rows.push(...mem.rows);
+  results.scrub = { rate: rate.raw, memory: mem.raw };
+}
+
+/** `npm run bench -- --scrub-only [--size 200MiB] [--scrub-archives N]`: just the scrub rows. */
+async function scrubOnly(): Promise<void> {
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  await scrubRows();
+  await rm(work, { recursive: true, force: true });
   printTable();
 }
 

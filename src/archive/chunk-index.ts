@@ -40,9 +40,12 @@ export interface IndexCheck {
   badEverywhere: number[];
 }
 
-/** Check every store's copy of chunks.idx, section by section. */
-export async function checkIndex(ctx: ArchiveCtx): Promise<IndexCheck> {
-  const stripes = ctx.code.stripes;
+/**
+ * Check every store's copy of chunks.idx, section by section; with `only` (stripe ids), just those sections (a
+ * scrub batch), and then a copy's size counts only when it is missing.
+ */
+export async function checkIndex(ctx: ArchiveCtx, only?: readonly number[]): Promise<IndexCheck> {
+  const stripes = only ? only.map((si) => ctx.code.stripes[si]!) : ctx.code.stripes;
   const goodSomewhere = new Set<number>();
   const damagedCopies: IndexCheck['damagedCopies'] = [];
   for (let d = 0; d < ctx.repo.set.size; d++) {
@@ -62,7 +65,7 @@ export async function checkIndex(ctx: ArchiveCtx): Promise<IndexCheck> {
       if (await sectionFrom(ctx, d, st.id)) goodSomewhere.add(st.id);
       else bad.push(st.id);
     }
-    if (bad.length || size !== ctx.code.indexSize) damagedCopies.push({ store: d, state: 'corrupt', badSections: bad });
+    if (bad.length || (!only && size !== ctx.code.indexSize)) damagedCopies.push({ store: d, state: 'corrupt', badSections: bad });
   }
   return { damagedCopies, badEverywhere: stripes.filter((s) => !goodSomewhere.has(s.id)).map((s) => s.id) };
 }

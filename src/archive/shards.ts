@@ -22,12 +22,14 @@ export interface ArchiveCtx {
   where: number[];
   signal?: AbortSignal;
   onBytes?: (n: number) => void;
+  /** Awaited after each slab a check reads, with its size in bytes: a scrub's byte-rate limit (see engine/pacer.ts). */
+  throttle?: (n: number) => Promise<void>;
   /** Read shards through the stores' getHeld() where they have it (a server's many small reads; see Backend.getHeld). */
   holdFiles?: boolean;
 }
 
 /** Stores the manifest says the archive spans; they must be exactly the stores given. */
-export function archiveCtx(repo: Repository, dir: string, manifest: Manifest, pool: ComputePool, opts: { signal?: AbortSignal; onBytes?: (n: number) => void; holdFiles?: boolean } = {}): ArchiveCtx {
+export function archiveCtx(repo: Repository, dir: string, manifest: Manifest, pool: ComputePool, opts: { signal?: AbortSignal; onBytes?: (n: number) => void; throttle?: (n: number) => Promise<void>; holdFiles?: boolean } = {}): ArchiveCtx {
   const stores = manifest.placement?.stores ?? 1;
   if (stores !== repo.set.size) {
     throw new BlockFrameError(

@@ -8,17 +8,18 @@ import { leftoverLines } from './verify.js';
 
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
   withCommon(program.command('list'))
-    .description('list every archive: name, size, tier, hash prefix, creation time')
+    .description('list every archive: name, size, tier, hash prefix, creation time, margin (how many more shard losses it survives: from the last scrub, or "unchecked" from the manifest alone)')
+    .option('--ledger <dir>', 'the scrub ledger to take margins from (default: as blockframe scrub)')
     .option('--json', 'print one JSON document')
-    .action((opts: CommonOptions) =>
+    .action((opts: CommonOptions & { ledger?: string }) =>
       run(async () => {
-        const l = await list(storeOpts(opts));
+        const l = await list({ ...storeOpts(opts), ledger: opts.ledger });
         if (opts.json) return printJson(l), 0;
         if (l.archives.length === 0 && l.damaged.length === 0) process.stdout.write('no archives\n');
         for (const a of l.archives) {
           const hash = a.originalHash ? shortHash(a.originalHash) : a.dir.slice(-64, -48);
           const tags = [a.compression && `zstd ${a.compression.ratio.toFixed(2)}x`, a.encryption && 'encrypted'].filter(Boolean).join(', ');
-          process.stdout.write(`${printable(a.name)}\t${formatSize(a.size)}\ttier ${a.tier}\t${hash}\t${a.createdAt}${tags ? `\t${tags}` : ''}\n`);
+          process.stdout.write(`${printable(a.name)}\t${formatSize(a.size)}\ttier ${a.tier}\t${hash}\t${a.createdAt}\tmargin ${a.margin}${a.marginFrom === 'manifest' ? ' (unchecked)' : ''}${tags ? `\t${tags}` : ''}\n`);
         }
         for (const d of l.damaged) process.stdout.write(`${printable(d.dir)}\tDAMAGED\t${d.code}: ${printable(d.message)}\n`);
         process.stderr.write(leftoverLines(l.leftovers));

@@ -10,6 +10,7 @@ import { register as registerInit } from './init.js';
 import { register as registerKey } from './key.js';
 import { register as registerList } from './list.js';
 import { register as registerRestore } from './restore.js';
+import { register as registerScrub } from './scrub.js';
 import { register as registerServe } from './serve.js';
 import { register as registerVerify } from './verify.js';
 import { interruption, releaseInterrupts } from './interrupt.js';
@@ -52,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
   registerList(program, run);
   registerRestore(program, run);
   registerVerify(program, run);
+  registerScrub(program, run);
   registerDelete(program, run);
   registerServe(program, run);
   registerKey(program, run);

@@ -7,6 +7,30 @@ import { startS3, type S3CliOptions } from './serve-s3.js';
 import { anonymousVisibility, loadAnonymousVisibility } from '../s3/visibility.js';
 import { storeOpts, withCommon, type CommonOptions } from './common.js';
 import { parseCompress } from '../engine/options.js';
+import { startPatrol, type Patrol } from '../engine/patrol.js';
+import { ledgerDir } from '../engine/ledger.js';
+import type { Serving } from '../engine/serving.js';
+import { printable } from '../escape.js';
+import { parseDuration } from '../units.js';
+import { coverageLine, scrubOptions } from './scrub.js';
+
+/** The background patrol with the command line's options; each event and run is one line on stderr. */
+function startServePatrol(shared: Serving, opts: ServeOptions): Patrol {
+  const so = scrubOptions({ rate: opts.patrolRate, period: opts.patrolPeriod, budget: opts.patrolBudget, ledger: opts.ledger });
+  const ledger = ledgerDir(shared.repo.resolved, opts.ledger);
+  // The JSON API's listing reads margins from the same ledger.
+  process.env.BLOCKFRAME_LEDGER = ledger;
+  const log = (line: string) => process.stderr.write(`blockframe: patrol: ${line}\n`);
+  log(`on: ${opts.patrolRate}, runs of at most ${opts.patrolBudget} every ${opts.patrolInterval}, ledger ${ledger}`);
+  return startPatrol(shared, {
+    ...so,
+    ledger,
+    intervalMs: parseDuration(opts.patrolInterval ?? '1m', 'patrol-interval'),
+    onEvent: (e) => log(`${e.kind}: ${printable(JSON.stringify(e))}`),
+    onRun: (r) => log(`run ${r.stoppedBy}: ${r.checked.stripes} stripes, ${r.checked.bytes} bytes; ${coverageLine(r.coverage)}`),
+    onError: (err) => log(`run failed: ${printable(err instanceof Error ? err.message : String(err))}`),
+  });
+}
 
 interface ServeOptions extends CommonOptions, S3CliOptions {
   host: string;
@@ -15,6 +39,12 @@ interface ServeOptions extends CommonOptions, S3CliOptions {
   token?: string;
   compress?: string;
   encrypt?: boolean;
+  patrol?: boolean;
+  patrolRate?: string;
+  patrolPeriod?: string;
+  patrolBudget?: string;
+  patrolInterval?: string;
+  ledger?: string;
 }
 
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
@@ -31,10 +61,18 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--s3-grant <bucket:access:read|write>', "give an S3 user access to another user's bucket (repeatable)", (v: string, all: string[] = []) => [...all, v])
     .option('--s3-domain <domain>', 'virtual-hosted style: Host BUCKET.DOMAIN addresses BUCKET (path style always works)')
     .option('--s3-region <region>', 'region reported to S3 clients', 'us-east-1')
+    .option('--patrol', 'scrub in the background: prove the stalest stripes first and repair what is found (off by default; see blockframe scrub)')
+    .option('--patrol-rate <bytes/s>', 'the patrol\'s read limit, e.g. 10MB/s', '10MB/s')
+    .option('--patrol-period <time>', 'the patrol\'s coverage target: every stripe proven once per period', '30d')
+    .option('--patrol-budget <time>', 'longest patrol run before it pauses', '10m')
+    .option('--patrol-interval <time>', 'pause between patrol runs', '1m')
+    .option('--ledger <dir>', 'where the patrol keeps its ledger (default: as blockframe scrub; sets $BLOCKFRAME_LEDGER for the server)')
     .option('--s3-rebuild-index', "rebuild the S3 key index from the archives' manifests before serving (reads every new object once)")
     .action((opts: ServeOptions) =>
       run(async () => {
         if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535) throw new BlockFrameError('BF_USAGE', `--port must be 0-65535, not ${JSON.stringify(opts.port)}`);
+        // Bad patrol options fail before anything listens.
+        if (opts.patrol) scrubOptions({ rate: opts.patrolRate, period: opts.patrolPeriod, budget: opts.patrolBudget }), parseDuration(opts.patrolInterval ?? '1m', 'patrol-interval');
         const token = opts.token ?? (process.env.BLOCKFRAME_TOKEN || undefined);
         const uploads = { compress: opts.compress === undefined ? undefined : parseCompress(opts.compress), encrypt: opts.encrypt };
         // Archives of S3 buckets are hidden from the start: until the catalogue is loaded, nothing is shown to a
@@ -66,6 +104,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           throw err;
         });
         if (s3) bf.setVisibility(anonymousVisibility(s3.context.catalog));
+        const patrol = opts.patrol ? startServePatrol(bf.shared, opts) : undefined;
         await new Promise<void>((resolve) => {
           const stop = () => {
             process.off('SIGINT', stop);
@@ -75,6 +114,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           process.on('SIGINT', stop);
           process.on('SIGTERM', stop);
         });
+        await patrol?.stop();
         await s3?.close();
         await bf.close();
         return EXIT.OK;

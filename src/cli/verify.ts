@@ -70,7 +70,8 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         if (opts.json) {
           printJson({
             status: report.status,
-            archives: report.archives.map(({ dir, name, status, problems, stores, bytesChecked }) => ({ dir, name, status, problems, stores, bytesChecked })),
+            margin: report.margin,
+            archives: report.archives.map(({ dir, name, status, margin, problems, stores, bytesChecked }) => ({ dir, name, status, margin, problems, stores, bytesChecked })),
             notFound: report.notFound,
             leftovers: report.leftovers,
           });

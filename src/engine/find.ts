@@ -7,6 +7,9 @@ import { loadSecrets, openContent, shownName, type Content, type KeyInput } from
 import { withRepo, type Repository } from '../archive/repo.js';
 import type { Leftover } from '../store/leftovers.js';
 import type { OperationOptions } from './context.js';
+import { Ledger, ledgerDir, type LedgerEntry } from './ledger.js';
+import { codeLayout } from '../layout/code.js';
+import { archiveMargin, totalMargin } from '../layout/margin.js';
 
 export interface ArchiveSummary {
   /** The file's name; "(encrypted)" for an encrypted archive listed without its key. */
@@ -38,6 +41,13 @@ export interface ArchiveSummary {
   level2: Level2Summary | null;
   /** Several stores: the placement; null for a single store. */
   placement: PlacementSummary | null;
+  /**
+   * How many more shards it can lose and still be rebuilt whole (layout/margin.ts; docs/FORMAT.md §15): with the
+   * shards the last scrub found lost when the ledger knows the archive (`marginFrom: 'scrub'`), else with every
+   * shard present, as the manifest alone says (`'manifest'`). -1: beyond repair.
+   */
+  margin: number;
+  marginFrom: 'scrub' | 'manifest';
 }
 
 export interface Level2Summary {
@@ -56,6 +66,8 @@ export interface Level2Summary {
 
 export interface ArchiveListing {
   archives: ArchiveSummary[];
+  /** The smallest margin of the archives listed (null for none): how many more shard losses all of them survive. */
+  margin: number | null;
   /** Archives whose manifest is missing or invalid, with the reason. */
   damaged: { dir: string; code: string; message: string }[];
   /** What running or interrupted commits hold in the local stores' staging directories (see VerifyReport). */
@@ -102,6 +114,8 @@ export function summarize(repo: Repository, dir: string, m: Manifest, opened?: C
     placement: m.placement
       ? { stores: m.placement.stores, failures: m.placement.failures, rule: m.placement.rule, shardsPerStore: Math.ceil((m.erasure_coding.data_shards + m.erasure_coding.parity_shards) / m.placement.stores) }
       : null,
+    margin: archiveMargin(codeLayout(m), []).margin,
+    marginFrom: 'manifest',
   };
 }
 
@@ -129,24 +143,31 @@ async function opened(dir: string, m: Manifest, secrets: readonly KeySecret[]): 
   return (await openContent(dir, m, secrets).catch(() => undefined)) ?? undefined;
 }
 
-export async function list(opts: OperationOptions = {}): Promise<ArchiveListing> {
+export async function list(opts: OperationOptions & { ledger?: string } = {}): Promise<ArchiveListing> {
   const secrets = await loadSecrets(opts.keys);
   return withRepo(opts, async (repo) => {
-    const out: ArchiveListing = { archives: [], damaged: [], leftovers: await repo.leftovers(), unlisted: [] };
+    const out: ArchiveListing = { archives: [], margin: null, damaged: [], leftovers: await repo.leftovers(), unlisted: [] };
     const onStoreError = (d: number, err: unknown) => {
       const code = err instanceof BlockFrameError ? err.code : 'BF_IO';
       out.unlisted.push({ store: d + 1, label: repo.storeLabel(d), code, message: err instanceof Error ? err.message : String(err) });
     };
+    const ledger = new Ledger(ledgerDir(repo.resolved, opts.ledger));
     for (const e of await repo.list(onStoreError)) {
-      if (e.manifest) out.archives.push(summarize(repo, e.dir, e.manifest, await opened(e.dir, e.manifest, secrets)));
+      if (e.manifest) out.archives.push(withLedger(summarize(repo, e.dir, e.manifest, await opened(e.dir, e.manifest, secrets)), e.manifest, await ledger.read(e.dir)));
       else out.damaged.push({ dir: e.dir, code: e.error!.code, message: e.error!.message });
     }
+    out.margin = totalMargin(out.archives.map((a) => a.margin));
     return out;
   });
 }
 
 import { resolveArchive } from '../archive/catalog.js';
 export { resolveArchive, type ArchiveFilter } from '../archive/catalog.js';
+/** The margin the last scrub found, when the ledger has it for this very manifest. */
+function withLedger(s: ArchiveSummary, m: Manifest, e: LedgerEntry | null): ArchiveSummary {
+  return e && e.root === m.merkle.root ? { ...s, margin: e.margin, marginFrom: 'scrub' } : s;
+}
+
 
 /** Is archive `dir` published: does any store answer with its manifest? (Store errors count as no.) */
 export async function isPublished(repo: Repository, dir: string, signal?: AbortSignal): Promise<boolean> {

@@ -106,7 +106,11 @@ export function plan(h: ArchiveHealth): RepairAction[] {
   return [...removals, ...rebuilds.sort((a, b) => rank(a) - rank(b)), ...rewrites];
 }
 
-async function repairArchive(repo: Repository, dir: string, pool: ComputePool, opts: RepairOptions): Promise<ArchiveRepair> {
+/**
+ * Verify one archive and rebuild what it lost (the caller holds its lock: withArchiveLock). Errors: BF_STORE_DENIED,
+ * BF_STORE_UNAVAILABLE (nothing changed), BF_ABORTED, store write errors.
+ */
+export async function repairArchive(repo: Repository, dir: string, pool: ComputePool, opts: RepairOptions): Promise<ArchiveRepair> {
   const h = await verifyArchive(repo, dir, pool, opts);
   const r: ArchiveRepair = { dir, name: h.name, before: h.status, outcome: 'healthy', actions: plan(h), queued: [], lost: [], problems: h.problems, bytesReadForRebuild: 0, bytesWritten: 0 };
   if (h.status === 'healthy') return r;

@@ -4,6 +4,7 @@ import { BlockFrameError, EXIT } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { merkleProof, verifyMerkleProof } from '../integrity/merkle.js';
 import { lossReasons, planRecovery, type CodeLayout, type RecoveryPlan } from '../layout/code.js';
+import { archiveMargin, totalMargin } from '../layout/margin.js';
 import { merkleLeaves, MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM, type Manifest } from '../layout/manifest.js';
 import { CHUNK_INDEX_FILE } from '../layout/chunks.js';
 import { checkIndex } from '../archive/chunk-index.js';
@@ -56,6 +57,11 @@ export interface ArchiveHealth {
   stores: StoreHealth[];
   /** Shard bytes hashed. */
   bytesChecked: number;
+  /**
+   * How many more shards it can lose and still be rebuilt whole, given what verify found lost (layout/margin.ts;
+   * docs/FORMAT.md §15); -1 when it is beyond repair (or its manifest is).
+   */
+  margin: number;
   /** Internal: what repair needs (lost shard ids, the order to rebuild them in, damaged chunk-index sections by stripe id). */
   lost: number[];
   plan?: RecoveryPlan;
@@ -70,6 +76,8 @@ export interface ArchiveHealth {
 
 export interface VerifyReport {
   status: Health;
+  /** The smallest margin of the archives checked (null for none): how many more shard losses all of them survive. */
+  margin: number | null;
   archives: ArchiveHealth[];
   /** Names that match no archive (or several): the others are still checked. */
   notFound: { name: string; code: string; message: string }[];
@@ -109,13 +117,13 @@ export async function verify(names: string[] = [], opts: OperationOptions = {}):
     return withPool(opts, async (pool) => {
       const archives: ArchiveHealth[] = [];
       for (const dir of dirs) archives.push(await verifyArchive(repo, dir, pool, opts));
-      return { status: worst(archives.map((a) => a.status)), archives, notFound, leftovers: await repo.leftovers() };
+      return { status: worst(archives.map((a) => a.status)), margin: totalMargin(archives.map((a) => a.margin)), archives, notFound, leftovers: await repo.leftovers() };
     });
   });
 }
 
 export async function verifyArchive(repo: Repository, dir: string, pool: ComputePool, opts: OperationOptions = {}): Promise<ArchiveHealth> {
-  const h: ArchiveHealth = { dir, name: dir, status: 'healthy', problems: [], stores: [], bytesChecked: 0, lost: [], badSections: [], indexStores: [], manifestStores: [] };
+  const h: ArchiveHealth = { dir, name: dir, status: 'healthy', problems: [], stores: [], bytesChecked: 0, margin: -1, lost: [], badSections: [], indexStores: [], manifestStores: [] };
   const multi = repo.storeCount > 1;
   const storeNo = (d: number) => (multi ? { store: d + 1 } : {});
   let read;
@@ -153,31 +161,64 @@ export async function verifyArchive(repo: Repository, dir: string, pool: Compute
   await findUnexpected(ctx, h);
   summarizeStores(ctx, h, new Set([...unanswered.unavailable, ...read.unavailable]), new Set([...unanswered.denied, ...read.denied]));
   h.status = worst(h.problems.map((p) => (p.repairable ? 'repairable' : 'unrecoverable')));
+  if (h.status === 'unrecoverable') h.margin = -1;
   return h;
 }
 
-/** Every shard hashed once, a few at a time so both workers stay busy; then which of the lost can be rebuilt. */
-async function checkShards(ctx: ArchiveCtx, h: ArchiveHealth): Promise<{ unavailable: Set<number>; denied: Set<number> }> {
-  const code = ctx.code;
+/** Slab sizes for checking shards: 256 KiB is a multiple of every chunk size the format allows (1 KiB to 256 KiB). */
+const SLAB_MIN = 256 * 1024;
+const SLAB_MAX = 4 * 1024 * 1024;
+
+export interface ShardSetCheck {
+  /** Damaged shards (shard ids) and what is wrong with each. */
+  states: Map<number, Exclude<ShardState, 'ok'>>;
+  /** Stores (0-based) that did not answer, or refused access, for some shard. */
+  unavailable: Set<number>;
+  denied: Set<number>;
+}
+
+/**
+ * Hash the shards `ids` (shard ids; every shard by default) once each, a few at a time so both workers stay busy,
+ * against the manifest's hashes (which the manifest's Merkle root covers). Verify checks every shard this way and
+ * a scrub batch its stripes' shards. Errors: BF_ABORTED (ctx.signal); store failures are states, not errors.
+ */
+export async function checkShardSet(ctx: ArchiveCtx, ids?: readonly number[]): Promise<ShardSetCheck> {
+  const todo = ids ?? ctx.code.shards.map((_, n) => n);
   const width = ctx.pool.size + 1;
-  const slabs = Array.from({ length: width }, () => new SlabPool(3, 4 * 1024 * 1024));
+  // Slabs no bigger than the largest shard needs (a multiple of every chunk size), and back to the spares after:
+  // a scrub of many tiny archives neither clears nor leaves behind 4 MiB slabs per archive.
+  const largest = todo.reduce((mx, n) => Math.max(mx, ctx.code.shards[n]!.size), 0);
+  const slabSize = Math.min(SLAB_MAX, Math.max(SLAB_MIN, Math.ceil(largest / SLAB_MIN) * SLAB_MIN));
+  const slabs = Array.from({ length: Math.min(width, Math.max(1, todo.length)) }, () => new SlabPool(3, slabSize));
   let next = 0;
   const states = new Map<number, Exclude<ShardState, 'ok'>>();
   const unavailable = new Set<number>();
   const denied = new Set<number>();
-  await Promise.all(
-    slabs.map(async (s) => {
-      while (next < code.shards.length) {
-        const c = await checkShard(ctx, next++, s);
-        if (c.state !== 'ok') states.set(c.n, c.state);
-        if (c.unavailable) unavailable.add(ctx.where[c.n]!);
-        if (c.denied) denied.add(ctx.where[c.n]!);
-      }
-    }),
-  );
+  try {
+    await Promise.all(
+      slabs.map(async (s) => {
+        while (next < todo.length) {
+          const c = await checkShard(ctx, todo[next++]!, s);
+          if (c.state !== 'ok') states.set(c.n, c.state);
+          if (c.unavailable) unavailable.add(ctx.where[c.n]!);
+          if (c.denied) denied.add(ctx.where[c.n]!);
+        }
+      }),
+    );
+  } finally {
+    for (const s of slabs) s.dispose();
+  }
+  return { states, unavailable, denied };
+}
+
+/** Every shard hashed once; then which of the lost can be rebuilt, and the margin left. */
+async function checkShards(ctx: ArchiveCtx, h: ArchiveHealth): Promise<{ unavailable: Set<number>; denied: Set<number> }> {
+  const code = ctx.code;
+  const { states, unavailable, denied } = await checkShardSet(ctx);
   h.code = code;
   h.lost = [...states.keys()].sort((a, b) => a - b);
   h.plan = planRecovery(code, h.lost);
+  h.margin = archiveMargin(code, h.lost).margin;
   const beyond = new Set(h.plan.lost);
   const multi = ctx.repo.storeCount > 1;
   for (const n of h.lost) {

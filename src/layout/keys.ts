@@ -90,3 +90,14 @@ export const shardPath = {
  * which store set it belongs to and which slot it fills. Hidden (a dot name), so archive listings skip it.
  */
 export const STORE_MARKER_KEY = '.bf-store.json';
+
+/**
+ * The scrub ledger's files, relative to the ledger directory (a local state directory, never on a store; see
+ * docs/patrol.md): one small file per archive, named by a digest of the archive's directory name (fanned out by
+ * its first two hex digits), and the record of the last runs.
+ */
+export function ledgerEntryKey(dirDigest: string): string {
+  return `archives/${dirDigest.slice(0, 2)}/${dirDigest}.json`;
+}
+
+export const LEDGER_RUNS_FILE = 'runs.json';

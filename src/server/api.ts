@@ -58,7 +58,7 @@ export async function archiveHealth(res: ServerResponse, ctx: ApiContext, name: 
   const states = new Map(h.problems.filter((p) => p.kind === 'missing' || p.kind === 'truncated' || p.kind === 'corrupt').map((p) => [p.path, p.kind]));
   const shards: ShardHealth[] = (h.manifest ? shardEntries(ctx.repo, dir, h.manifest, ctx.pool) : []).map((sh) => ({ ...sh, state: (states.get(sh.path) as ShardHealth['state'] | undefined) ?? 'ok' }));
   const stores = h.stores.map(({ store, state, shards: n, lost }) => ({ store, state, shards: n, lost }));
-  sendJson(res, 200, { dir: h.dir, name: h.name, status: h.status, problems: h.problems, stores, shards });
+  sendJson(res, 200, { dir: h.dir, name: h.name, status: h.status, margin: h.margin, problems: h.problems, stores, shards });
 }
 
 function index(raw: string, what: string): number {

@@ -61,7 +61,11 @@ export async function checkShard(ctx: ArchiveCtx, n: number, slabs: SlabPool, wi
   await pump({
     pool: ctx.pool,
     slabs,
-    src: (buf, len, pos) => readShard(ctx, n, buf.subarray(0, len), pos),
+    src: async (buf, len, pos) => {
+      const got = await readShard(ctx, n, buf.subarray(0, len), pos);
+      await ctx.throttle?.(got);
+      return got;
+    },
     offset: 0,
     size: sh.size,
     hashes: h ? [h] : [],

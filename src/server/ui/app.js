@@ -212,6 +212,7 @@ async function renderList(signal) {
           h('th', { scope: 'col', class: 'num' }, 'Tier'),
           h('th', { scope: 'col', class: 'num' }, 'Overhead'),
           h('th', { scope: 'col' }, 'Stored'),
+          h('th', { scope: 'col', class: 'num', title: 'How many more shard losses it survives' }, 'Margin'),
           h('th', { scope: 'col' }, 'Health'),
         ),
       ),
@@ -230,6 +231,7 @@ async function renderList(signal) {
         h('td', { class: 'num' }, a.tier),
         h('td', { class: 'num', title: `${codeText(a)}; parity bytes per data byte: ${a.overhead}` }, formatPercent(a.overhead)),
         h('td', { class: 'stored', title: `${a.storedSize} bytes stored` }, storedText(a)),
+        h('td', { class: 'num', title: marginTitle(a) }, marginText(a)),
         healthCell,
       );
       tbody.append(row);
@@ -322,6 +324,8 @@ async function renderFile(dir, signal) {
   item('Stripes', String(s.stripes));
   if (s.placement) item('Stores', `${s.placement.stores}, ${s.placement.shardsPerStore} shard${s.placement.shardsPerStore === 1 ? '' : 's'} of each stripe per store; survives losing ${s.placement.failures}`);
   if (s.level2) item('Level 2', level2Text(s.level2), `target ${s.level2.groupBlocks} blocks per group`);
+  const marginDd = h('dd', { title: marginTitle(s) }, marginText(s));
+  item('Margin', marginDd);
   item('Overhead', overheadText(s), `${s.overhead} parity bytes per data byte${s.level2 ? `, ${s.level2.overhead} of them level 2` : ''}`);
   item('Stored', `${formatBytes(s.storedSize)}${s.compression ? `, zstd level ${s.compression.level}, ${s.compression.ratio.toFixed(2)}× smaller` : ', uncompressed'}`, `${s.storedSize} bytes stored`);
   item('Encryption', s.encryption ? `AES-256-GCM, ${s.encryption.keyslots} keyslot${s.encryption.keyslots === 1 ? '' : 's'}${s.originalHash ? '' : ' (the server has no key for it)'}` : 'none');
@@ -386,6 +390,11 @@ async function renderFile(dir, signal) {
     const health = await getJson(apiUrl(s.dir, '/health'), signal);
     if (signal.aborted) return;
     healthDd.replaceChildren(healthBadge(health.status));
+    // The health check just counted what is lost: its margin is the current one.
+    if (typeof health.margin === 'number') {
+      marginDd.textContent = marginText({ margin: health.margin, marginFrom: 'health' });
+      marginDd.title = 'More shard losses it survives, as the health check just found it';
+    }
     const counts = map.applyHealth(health);
     const parts = Object.entries(counts)
       .filter(([, n]) => n > 0)
@@ -681,3 +690,13 @@ function colourShards(byPath, health) {
 
 rendered = 1;
 render();
+
+/** An archive's margin: how many more shard losses it survives ("-1": beyond repair). */
+function marginText(a) {
+  if (typeof a.margin !== 'number') return '?';
+  return a.margin < 0 ? 'none (lost)' : a.marginFrom === 'manifest' ? `${a.margin} (unchecked)` : String(a.margin);
+}
+
+function marginTitle(a) {
+  return a.marginFrom === 'scrub' ? 'More shard losses it survives, as the last scrub found it' : 'More shard losses it survives with every shard present (not yet checked by a scrub)';
+}
