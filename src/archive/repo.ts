@@ -92,6 +92,21 @@ export class Repository {
     return this.set.domains[d]!.label;
   }
 
+  /** Each store's kind for people and metrics: 'local', 's3', or 'store' (an open set given by the caller). */
+  storeKinds(): string[] {
+    return this.set.domains.map((_, d) => this.resolved.specs[d]?.kind ?? 'store');
+  }
+
+  /** Is store `d` (0-based) there and answering? Throws BF_STORE_UNAVAILABLE when not (see StoreSet.check). */
+  checkStore(d: number, signal?: AbortSignal): Promise<void> {
+    return this.set.check(d, signal);
+  }
+
+  /** Is store `d` being skipped after failing (its breaker open)? */
+  storeDown(d: number): boolean {
+    return this.set.isDown(d);
+  }
+
   /** Make sure each store that stages locally has its staging directory (before a commit spools into it). */
   async prepareStaging(): Promise<void> {
     for (const b of this.set.domains) await b.stagingDir?.();

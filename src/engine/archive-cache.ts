@@ -51,11 +51,15 @@ export class ArchiveCache {
     return this.healed.get(dir) ?? [];
   }
 
+  /** Told once per damaged file of an archive, when it is first rebuilt from parity on read (metrics, alerts). */
+  onHeal?: (dir: string, d: Damage) => void;
+
   private seen(dir: string, d: Damage): void {
     const list = this.healed.get(dir) ?? [];
     if (list.some((x) => x.path === d.path)) return;
     list.push(d);
     this.healed.set(dir, list);
+    this.onHeal?.(dir, d);
     this.log(
       `blockframe serve: ${d.kind} ${printable(d.path)}${d.store === undefined ? '' : ` on store ${d.store}`} in archive ${printable(dir)}: rebuilt from parity on read (run: blockframe repair ${printable(dir)})`,
     );

@@ -6,6 +6,9 @@ import { ReadAhead } from '../archive/read/read-ahead.js';
 import type { KeyInput } from '../archive/keyring.js';
 import type { StoreOptions } from '../store/config.js';
 import { ArchiveCache } from './archive-cache.js';
+import { createServeMetrics, type ServeMetrics } from './serve-metrics.js';
+import { Notifier } from './notify.js';
+import { StoreWatch, type StoreWatchOptions } from './store-watch.js';
 
 export interface Serving {
   repo: Repository;
@@ -13,6 +16,12 @@ export interface Serving {
   cache: ArchiveCache;
   /** The one read-ahead and its memory budget, shared by every response of every frontend on this Serving. */
   windows: ReadAhead;
+  /** The process's metrics (src/metrics.ts): the frontends count requests, the stores their calls; others add theirs. */
+  metrics: ServeMetrics;
+  /** Alerts on state changes (a store lost or back, damage found…), deduplicated. */
+  notifier: Notifier;
+  /** Each store's state, checked in the background (metrics, alerts, /readyz). */
+  stores: StoreWatch;
   /** Close the cache, the pool and the stores (once; later calls wait for the first). */
   close(): Promise<void>;
 }
@@ -22,22 +31,52 @@ export interface ServingOptions extends StoreOptions {
   keys?: KeyInput[];
   /** Bytes of read windows all responses may hold at once (default 64 MiB). */
   windowBudget?: number;
+  /** The notifier for alerts (default: one that sends nothing). */
+  notifier?: Notifier;
+  /** How often the stores are checked in the background (see StoreWatch). */
+  storeWatch?: StoreWatchOptions;
+  /** Where the server's stderr lines go (default stderr). */
+  log?: (line: string) => void;
 }
 
 /** Open the stores `opts` names (BF_STORE_CONFIG, BF_ARCHIVE_ROOT_MISSING…) and start a pool, a cache and a budget. */
 export function openServing(opts: ServingOptions = {}): Serving {
-  const repo = Repository.openSync(opts);
+  const metrics = createServeMetrics();
+  const repo = Repository.openSync({ ...opts, observe: metrics.storeCalls });
+  const notifier = opts.notifier ?? new Notifier();
   const pool = ComputePool.start();
-  const cache = new ArchiveCache(repo, pool, undefined, undefined, opts.keys ?? []);
+  const cache = new ArchiveCache(repo, pool, undefined, opts.log, opts.keys ?? []);
+  cache.onHeal = (dir, d) => {
+    metrics.healsOnRead.inc();
+    // A file on a store that did not answer may be fine: the store's own state says so (StoreWatch), not an alert.
+    if (d.cause === undefined) notifier.event({ kind: 'damage-found', archive: dir, store: d.store, detail: `${d.kind} in archive ${dir}${d.store === undefined ? '' : ` on store ${d.store}`}: rebuilt from parity on read (run blockframe repair)` });
+  };
   const windows = new ReadAhead(opts.windowBudget);
+  const kinds = repo.storeKinds();
+  const stores = new StoreWatch(repo, kinds, metrics.metrics, notifier, opts.storeWatch);
+  metrics.metrics.register({
+    name: 'blockframe_read_window_bytes',
+    help: 'Bytes of verified read windows the responses may hold in all (state="total") and of them free now (state="free").',
+    type: 'gauge',
+    collect: () => [
+      { labels: { state: 'total' }, value: windows.budgetTotal },
+      { labels: { state: 'free' }, value: windows.budgetFree },
+    ],
+  });
+  metrics.metrics.register({ name: 'blockframe_alerts_sent_total', help: 'Alerts delivered (per target).', type: 'counter', collect: () => [{ value: notifier.sent }] });
+  metrics.metrics.register({ name: 'blockframe_alerts_failed_total', help: 'Alerts not delivered after every try, or dropped from a full queue.', type: 'counter', collect: () => [{ value: notifier.failed }] });
   let closing: Promise<void> | undefined;
   return {
     repo,
     pool,
     cache,
     windows,
+    metrics,
+    notifier,
+    stores,
     close() {
       closing ??= (async () => {
+        stores.close();
         await cache.close();
         await pool.close();
         await repo.close();

@@ -3,6 +3,8 @@
 // costs a process or a server one timeout, not one per call.
 import { BlockFrameError } from '../errors.js';
 import { isTransient, storeError, throwIfAborted, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
+import { LocalBackend } from './local.js';
+import { WrappedBackend } from './wrap.js';
 
 /**
  * The breaker. A call to a store that fails with BF_STORE_UNAVAILABLE (after the store's own retries, within its
@@ -50,6 +52,24 @@ export class StoreSet implements Backend {
   /** Is store `d` being skipped after failing (its breaker open)? */
   isDown(d: number): boolean {
     return this.open.has(d);
+  }
+
+  /**
+   * Is store `d` there now? Resolves when it answers; throws BF_STORE_UNAVAILABLE when its breaker is open, when it
+   * does not answer a stat of PROBE_KEY (within its timeout), or, for a local directory, when the directory is
+   * missing or not a directory (a disk not mounted). Other answers (access denied) count as there. Writes nothing.
+   */
+  async check(d: number, signal?: AbortSignal): Promise<void> {
+    let b: Backend = this.domains[d]!;
+    while (b instanceof WrappedBackend) b = b.inner;
+    if (b instanceof LocalBackend && !(await b.present())) {
+      throw storeError('BF_STORE_UNAVAILABLE', b, '', `store ${d + 1} (${b.label}): the directory is missing (a disk not mounted?)`);
+    }
+    try {
+      await this.on(d, (x) => x.stat(PROBE_KEY, signal));
+    } catch (err) {
+      if (isTransient(err) || (err instanceof BlockFrameError && err.code === 'BF_ABORTED')) throw err;
+    }
   }
 
   /** Run `fn` against store `d`: fails at once while its breaker is open; a transient failure opens it. */
