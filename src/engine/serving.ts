@@ -48,8 +48,14 @@ export function openServing(opts: ServingOptions = {}): Serving {
   const cache = new ArchiveCache(repo, pool, undefined, opts.log, opts.keys ?? []);
   cache.onHeal = (dir, d) => {
     metrics.healsOnRead.inc();
-    // A file on a store that did not answer may be fine: the store's own state says so (StoreWatch), not an alert.
-    if (d.cause === undefined) notifier.event({ kind: 'damage-found', archive: dir, store: d.store, detail: `${d.kind} in archive ${dir}${d.store === undefined ? '' : ` on store ${d.store}`}: rebuilt from parity on read (run blockframe repair)` });
+    // A file on a store that did not answer, or whose directory is gone, may be fine: that is the store's state
+    // (StoreWatch tells it), not damage. So the store is checked before damage is alerted.
+    if (d.cause !== undefined) return;
+    void (async () => {
+      const states = await stores.check();
+      if (d.store !== undefined && states[d.store - 1]?.state === 'down') return;
+      notifier.event({ kind: 'damage-found', archive: dir, store: d.store, detail: `${d.kind} ${d.path} in archive ${dir}${d.store === undefined ? '' : ` on store ${d.store}`}: rebuilt from parity on read (run blockframe repair)` });
+    })();
   };
   const windows = new ReadAhead(opts.windowBudget);
   const kinds = repo.storeKinds();
