@@ -1,6 +1,7 @@
 // What every frontend that serves archives shares: one repository (its open stores), one compute pool, one cache
 // of open archives and one read-ahead budget. The file server and the S3 API open one, or share another's.
 import { ComputePool } from '../compute/pool.js';
+import { BlockFrameError } from '../errors.js';
 import { Repository } from '../archive/repo.js';
 import { ReadAhead } from '../archive/read/read-ahead.js';
 import type { KeyInput } from '../archive/keyring.js';
@@ -22,6 +23,12 @@ export interface Serving {
   notifier: Notifier;
   /** Each store's state, checked in the background (metrics, alerts, /readyz). */
   stores: StoreWatch;
+  /**
+   * A frontend tells that reading archive `archive` failed with `err`: when it is damage beyond repair
+   * (BF_UNRECOVERABLE, BF_RS_TOO_FEW_SHARDS) it is counted, and alerted unless a store is down (then the stores'
+   * state is the news, and the data may come back with them).
+   */
+  readFailed(archive: string | undefined, err: unknown): void;
   /** Close the cache, the pool and the stores (once; later calls wait for the first). */
   close(): Promise<void>;
 }
@@ -80,6 +87,15 @@ export function openServing(opts: ServingOptions = {}): Serving {
     metrics,
     notifier,
     stores,
+    readFailed(archive, err) {
+      if (!(err instanceof BlockFrameError) || (err.code !== 'BF_UNRECOVERABLE' && err.code !== 'BF_RS_TOO_FEW_SHARDS')) return;
+      metrics.unrecoverableReads.inc();
+      void (async () => {
+        const states = await stores.check(1000);
+        if (states.some((x) => x.state === 'down')) return;
+        notifier.event({ kind: 'damage-unrepairable', archive, detail: `archive ${archive ?? '(unknown)'} cannot be read: ${err.message}` });
+      })();
+    },
     close() {
       closing ??= (async () => {
         stores.close();

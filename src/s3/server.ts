@@ -99,6 +99,7 @@ export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
     const id = newRequestId();
     handle(ctx, req, res, id, users, now(), opts.domain, who).catch((err) => {
       const resource = (req.url ?? '/').split('?')[0]!;
+      serving.readFailed(resource.slice(1) || undefined, err);
       // A request refused before its body was read: close rather than read a body we do not want.
       sendS3Error(res, req.method ?? 'GET', resource, id, err, log, req.complete ? {} : { Connection: 'close' });
     });

@@ -95,7 +95,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   let visibility = opts.visibility;
   const server = createServer((req, res) => {
     route(req, res, ctx, policy, windows, idleMs, requestView(req, policy, visibility), { serving, token, redact }).catch((err) => {
-      if (isBlockFrameError(err) && err.code === 'BF_UNRECOVERABLE') serving.metrics.unrecoverableReads.inc();
+      if (isBlockFrameError(err)) serving.readFailed(archiveOf(req), err);
       // A write refused before its body was read: close the connection rather than read a body we do not want.
       sendError(res, err, req.method === 'PUT' && !req.complete ? { Connection: 'close' } : {}, redact);
     });
@@ -146,6 +146,17 @@ export function routeName(req: IncomingMessage): string {
   }
   if (path === '/api/stores') return 'api_stores';
   return 'other';
+}
+
+/** The archive a /files/{name} or /api/archives/{name}/… request names (undefined for other routes or bad names). */
+function archiveOf(req: IncomingMessage): string | undefined {
+  const raw = (req.url ?? '').split('?')[0]!.split('/').slice(1);
+  const seg = raw[0] === 'files' ? raw[1] : raw[0] === 'api' && raw[1] === 'archives' ? raw[2] : undefined;
+  try {
+    return seg ? decodeSegment(seg) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 interface Ops {
