@@ -209,3 +209,42 @@ describe('serve: metrics, health, access log and alerts', () => {
     assert.equal(await readFile(out, 'utf8'), 'store-lost 2\nstore-back 2\n');
   });
 });
+
+describe('serve: graceful shutdown', () => {
+  test('SIGTERM lets a response in flight finish within --shutdown-grace, then the server exits 0', async () => {
+    const t = await tempDir('bf-serve-grace-');
+    try {
+      const root = join(t.dir, 'archive');
+      const size = 12 * 1024 * 1024;
+      const data = await writeRandomFile(join(t.dir, 'big.bin'), size, 9);
+      await commit(join(t.dir, 'big.bin'), { archive: root });
+      const srv = await startServe(['--archive', root, '--shutdown-grace', '20']);
+      const { get } = await import('node:http');
+      const body = await new Promise<Buffer>((resolve, reject) => {
+        get(`${srv.base}/files/big.bin`, (res) => {
+          const chunks: Buffer[] = [];
+          let signalled = false;
+          res.on('data', (c: Buffer) => {
+            chunks.push(c);
+            if (!signalled) {
+              signalled = true;
+              // Stop reading (the server's writes back up), stop the server, then read on.
+              res.pause();
+              srv.child.kill('SIGTERM');
+              setTimeout(() => res.resume(), 700);
+            }
+          });
+          res.on('end', () => resolve(Buffer.concat(chunks)));
+          res.on('error', reject);
+          res.on('aborted', () => reject(new Error('response cut')));
+        }).on('error', reject);
+      });
+      assert.equal(body.length, size);
+      assert.ok(Buffer.from(data).equals(body), 'byte-exact');
+      const code = await new Promise<number | null>((r) => (srv.child.exitCode !== null ? r(srv.child.exitCode) : srv.child.once('exit', (c) => r(c))));
+      assert.equal(code, 0, srv.stderr());
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
