@@ -17,6 +17,7 @@ import { register as registerRestore } from './restore.js';
 import { register as registerServe } from './serve.js';
 import { register as registerVerify } from './verify.js';
 import { interruption, releaseInterrupts } from './interrupt.js';
+import { applyLogOptions, type CommonOptions } from './common.js';
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.OK;
@@ -47,6 +48,8 @@ export async function main(argv: string[]): Promise<number> {
         '--archive DIR, --config FILE, $BLOCKFRAME_ARCHIVE, $BLOCKFRAME_CONFIG, ./blockframe.json (see blockframe init),\n' +
         './archive_directory. Only commit creates a missing archive directory, and says so on stderr; the others fail.',
     );
+  // --quiet and --log-level take effect before the command's first line.
+  program.hook('preAction', (_root, cmd) => applyLogOptions(cmd.opts() as CommonOptions));
   registerInit(program, run);
   registerCommit(program, run);
   registerList(program, run);

@@ -132,7 +132,7 @@ describe('serve: metrics, health, access log and alerts', () => {
   });
 
   test('access log: one combined line per request on stdout, one JSON line per request in --access-log-file', async () => {
-    const combined = await startServe(['--store', stores[0]!, '--store', stores[1]!, '--store', stores[2]!, '--access-log', 'combined']);
+    const combined = await startServe(['--store', stores[0]!, '--store', stores[1]!, '--store', stores[2]!, '--access-log', 'combined', '--quiet']);
     try {
       await (await fetch(`${combined.base}/files/f.bin`, { headers: { Range: 'bytes=0-99', 'User-Agent': 'ops-test "1"', Referer: 'http://r.example/' } })).arrayBuffer();
       await (await fetch(`${combined.base}/files/missing`)).arrayBuffer();
@@ -141,8 +141,9 @@ describe('serve: metrics, health, access log and alerts', () => {
       assert.match(lines[0]!, /^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/files\/f\.bin HTTP\/1\.1" 206 100 "http:\/\/r\.example\/" "ops-test \\x221\\x22"$/);
       assert.match(lines[1]!, /"GET \/files\/missing HTTP\/1\.1" 404 \d+ "-" "[^"]*"$/);
     } finally {
-      await combined.stop();
+      assert.equal(await combined.stop(), 0);
     }
+    assert.equal(combined.stderr(), '', '--quiet: nothing on stderr (not even the "stopping" note)');
     const file = join(work, 'access.jsonl');
     const json = await startServe(['--store', stores[0]!, '--store', stores[1]!, '--store', stores[2]!, '--access-log', 'json', '--access-log-file', file]);
     try {
