@@ -251,3 +251,34 @@ describe('serve: graceful shutdown', () => {
     }
   });
 });
+
+describe('serve --s3-port: the S3 endpoint shares the loop, the metrics and the access log', () => {
+  test('S3 requests are counted with server="s3" on the file server\'s /metrics and logged with the access key', async () => {
+    const { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand } = await import('@aws-sdk/client-s3');
+    const t = await tempDir('bf-serve-s3ops-');
+    const srv = await startServe(['--archive', join(t.dir, 'archive'), '--s3-port', '0', '--s3-user', 'OPSKEY01:ops-secret-1234', '--access-log', 'json'], { BLOCKFRAME_S3_USERS: '' });
+    try {
+      await waitFor(() => /S3 API at http:\/\/127\.0\.0\.1:\d+\//.test(srv.stdout()), 10_000, 'the S3 endpoint');
+      const endpoint = /S3 API at (http:\/\/127\.0\.0\.1:\d+)\//.exec(srv.stdout())![1]!;
+      const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'OPSKEY01', secretAccessKey: 'ops-secret-1234' } });
+      await s3.send(new CreateBucketCommand({ Bucket: 'ops' }));
+      await s3.send(new PutObjectCommand({ Bucket: 'ops', Key: 'k.txt', Body: 'hello metrics' }));
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'ops', Key: 'k.txt' }));
+      assert.equal(await got.Body!.transformToString(), 'hello metrics');
+      s3.destroy();
+      const text = await (await fetch(`${srv.base}/metrics`)).text();
+      assert.match(text, /^blockframe_http_requests_total\{server="s3",route="bucket",method="PUT",code="200"\} 1$/m);
+      assert.match(text, /^blockframe_http_requests_total\{server="s3",route="object",method="PUT",code="200"\} 1$/m);
+      assert.match(text, /^blockframe_http_requests_total\{server="s3",route="object",method="GET",code="200"\} 1$/m);
+      const s3paths = (await fetch(`${endpoint}/metrics`)).status;
+      assert.notEqual(s3paths, 200, 'no /metrics on the S3 port: it is a bucket name there');
+      await waitFor(() => srv.stdout().split('\n').filter((l) => l.includes('"server":"s3"')).length >= 3, 5000, 'the S3 access lines');
+      const recs = srv.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Json);
+      const put = recs.find((r) => r.server === 's3' && r.method === 'PUT' && String(r.target).startsWith('/ops/k.txt'))!;
+      assert.deepEqual([put.user, put.route, put.status], ['OPSKEY01', 'object', 200]);
+    } finally {
+      await srv.stop();
+      await t.cleanup();
+    }
+  });
+});
