@@ -64,6 +64,7 @@ export function openServing(opts: ServingOptions = {}): Serving {
       notifier.event({ kind: 'damage-found', archive: dir, store: d.store, detail: `${d.kind} ${d.path} in archive ${dir}${d.store === undefined ? '' : ` on store ${d.store}`}: rebuilt from parity on read (run blockframe repair)` });
     })();
   };
+  cache.onCleared = (dir) => notifier.event({ kind: 'damage-cleared', archive: dir, detail: `archive ${dir} was repaired or rewritten` });
   const windows = new ReadAhead(opts.windowBudget);
   const kinds = repo.storeKinds();
   const stores = new StoreWatch(repo, kinds, metrics.metrics, notifier, opts.storeWatch);

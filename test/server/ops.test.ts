@@ -282,3 +282,45 @@ describe('serve --s3-port: the S3 endpoint shares the loop, the metrics and the 
     }
   });
 });
+
+describe('serve: damage alerts', () => {
+  test('bit rot healed on read: one damage-found alert however often it is read; after a repair, new rot alerts again', async () => {
+    const { makeArchive } = await import('./serve-helpers.js');
+    const { Notifier } = await import('../../src/engine/notify.js');
+    const a = await makeArchive([{ name: 'rot.bin', size: 256 * 1024 + 5, seed: 77, tier: 2, segmentSize: 32 * 1024 }]);
+    const hook = await receiver();
+    const notifier = new Notifier({ url: hook.url, log: () => undefined });
+    const srv = await startServer({ archive: a.root, notifier, allowUpload: true, token: 'tok', log: () => undefined });
+    const flip = async (at: number) => {
+      const { open } = await import('node:fs/promises');
+      const fh = await open(join(a.root, a.dirs.get('rot.bin')!, 'segments', 'segment_1.dat'), 'r+');
+      const b = Buffer.alloc(1);
+      await fh.read(b, 0, 1, at);
+      b[0]! ^= 0xff;
+      await fh.write(b, 0, 1, at);
+      await fh.close();
+    };
+    try {
+      await flip(10);
+      for (let i = 0; i < 4; i++) assert.deepEqual(new Uint8Array(await (await fetch(`${srv.base}/files/rot.bin`)).arrayBuffer()), a.data.get('rot.bin'));
+      await waitFor(() => hook.bodies.length >= 1, 5000, 'the damage alert');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(hook.bodies.map((b) => [b.kind, b.archive]), [['damage-found', a.dirs.get('rot.bin')]]);
+      assert.match(hook.bodies[0]!.detail, /corrupt segments\/segment_1\.dat .*rebuilt from parity on read/);
+      const rep = await fetch(`${srv.base}/files/rot.bin/repair`, { method: 'POST', headers: { Authorization: 'Bearer tok' } });
+      assert.equal(rep.status, 200);
+      await rep.arrayBuffer();
+      await flip(20);
+      for (let i = 0; i < 3; i++) await (await fetch(`${srv.base}/files/rot.bin`)).arrayBuffer();
+      await waitFor(() => hook.bodies.length >= 2, 5000, 'the second damage alert');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(hook.bodies.map((b) => b.kind), ['damage-found', 'damage-found']);
+      assert.match(await (await fetch(`${srv.base}/metrics`, { headers: { Authorization: 'Bearer tok' } })).text(), /^blockframe_heals_on_read_total 2$/m);
+    } finally {
+      await srv.close();
+      await notifier.close();
+      await hook.close();
+      await a.cleanup();
+    }
+  });
+});
