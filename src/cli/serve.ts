@@ -38,12 +38,12 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535) throw new BlockFrameError('BF_USAGE', `--port must be 0-65535, not ${JSON.stringify(opts.port)}`);
         const token = opts.token ?? (process.env.BLOCKFRAME_TOKEN || undefined);
         const uploads = { compress: opts.compress === undefined ? undefined : parseCompress(opts.compress), encrypt: opts.encrypt };
-        // Archives of S3 buckets are hidden from the start: until the catalogue is loaded, nothing is shown to a
-        // client without the token; then the buckets' rule applies (see docs/http-api.md, "S3 buckets").
         const log = (line: string) => logLine('warn', line);
         const ops = await openServeOps(opts, log);
         let bf;
         try {
+          // Archives of S3 buckets are hidden from the start: until the catalogue is loaded, nothing is shown to a
+          // client without the token; then the buckets' rule applies (see docs/http-api.md, "S3 buckets").
           bf = createBlockFrameServer({ ...storeOpts(opts), allowUpload: opts.allowUpload, token, uploads, visibility: () => false, accessLog: ops.accessLog, notifier: ops.notifier, storeWatch: { intervalMs: ops.storeCheckMs }, log });
         } catch (err) {
           await ops.close();

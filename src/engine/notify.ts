@@ -50,7 +50,10 @@ export interface NotifierOptions {
   now?: () => number;
 }
 
-/** Which state a kind sets, and of which subject; `sendOnFirst`: sent when the subject had no state before. */
+/**
+ * Which state a kind sets, and of which subject family; `send`: always on a change, only when the subject was in a
+ * bad state before (a recovery), or never (a re-arm).
+ */
 const STATE: Record<AlertKind, { family: string; state: string; send: 'always' | 'after-bad' | 'never' }> = {
   'store-lost': { family: 'store', state: 'lost', send: 'always' },
   'store-back': { family: 'store', state: 'ok', send: 'after-bad' },
