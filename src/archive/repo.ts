@@ -76,16 +76,26 @@ export class Repository {
     const repo = Repository.openSync(o);
     if (o.storeSet) return repo;
     try {
-      const check = await checkIdentity(repo.set, repo.resolved.identity, repo.resolved.replaced, o.signal);
-      repo.identity = check;
-      repo.set = check.set;
-      repo.resolved.set = check.set;
-      for (const s of check.stores) if (s.detail) o.onNotice?.(s.detail);
+      await repo.checkMarkers(o.onNotice, o.signal);
     } catch (err) {
       await repo.set.close();
       throw err;
     }
     return repo;
+  }
+
+  /**
+   * Check the stores' markers now (see open; for a repository opened with openSync, as a server's is): from here
+   * on a swapped store is used where it is and an absent one is never written to. Tells each finding to `onNotice`.
+   * A set given by the caller (StoreOptions.storeSet) is not checked.
+   */
+  async checkMarkers(onNotice?: (line: string) => void, signal?: AbortSignal): Promise<void> {
+    if (!this.owned) return;
+    const check = await checkIdentity(this.set, this.resolved.identity, this.resolved.replaced, signal);
+    this.identity = check;
+    this.set = check.set;
+    this.resolved.set = check.set;
+    for (const s of check.stores) if (s.detail) onNotice?.(s.detail);
   }
 
   static openSync(o: StoreOptions): Repository {
@@ -109,6 +119,21 @@ export class Repository {
   /** Store `d` (0-based) for people: a directory or an s3:// URL. */
   storeLabel(d: number): string {
     return this.set.domains[d]!.label;
+  }
+
+  /** Each store's kind for people and metrics: 'local', 's3', or 'store' (an open set given by the caller). */
+  storeKinds(): string[] {
+    return this.set.domains.map((_, d) => this.resolved.specs[d]?.kind ?? 'store');
+  }
+
+  /** Is store `d` (0-based) there and answering? Throws BF_STORE_UNAVAILABLE when not (see StoreSet.check). */
+  checkStore(d: number, signal?: AbortSignal): Promise<void> {
+    return this.set.check(d, signal);
+  }
+
+  /** Is store `d` being skipped after failing (its breaker open)? */
+  storeDown(d: number): boolean {
+    return this.set.isDown(d);
   }
 
   /** Make sure each store that stages locally has its staging directory (before a commit spools into it). */

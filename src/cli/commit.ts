@@ -7,6 +7,7 @@ import { formatSize, parseSize } from '../units.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ComputePool, parseCompress, parseTier, storeSource, type StoreSource } from '../engine/options.js';
+import { logLine, logs } from '../log.js';
 import { printJson, shortHash, storeOpts, withCommon, type CommonOptions } from './common.js';
 import { interruptSignal } from './interrupt.js';
 import { progressBar } from './progress.js';
@@ -75,7 +76,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         let noted = 0;
         const noteCreated = () => {
           const c = fresh.created();
-          for (const x of c.slice(noted)) process.stderr.write(`blockframe: note: created new archive at ${printable(x.path)} (${WHY[x.from]})\n`);
+          for (const x of c.slice(noted)) logLine('info', `blockframe: note: created new archive at ${printable(x.path)} (${WHY[x.from]})`);
           noted = c.length;
         };
         const pool = ComputePool.start();
@@ -83,7 +84,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         const errors: ReturnType<BlockFrameError['toJSON']>[] = [];
         try {
           for (const file of files) {
-            const bar = progressBar(file, !opts.json);
+            const bar = progressBar(file, !opts.json && logs('info'));
             try {
               const r = await commit(file, { ...storeOpts(opts), tier, segmentSize, force: opts.force, compress, encrypt: opts.encrypt, frameSize, pool, signal, onProgress: bar.update });
               bar.done();
@@ -94,7 +95,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
                 const c = r.manifest.content;
                 const stored = c ? `, stored ${formatSize(c.stored_size)}${c.transforms.map((x) => (x.type === 'zstd' ? ` zstd:${x.level}` : ' encrypted')).join(',')}` : '';
                 process.stdout.write(`${what}: ${printable(r.name)} (${formatSize(r.size)}${stored}, tier ${r.tier}, ${r.segments} segment${r.segments === 1 ? '' : 's'}, ${shortHash(r.originalHash)}) -> ${printable(r.dir)}${where(r)}\n`);
-                if (r.ignored) process.stderr.write(`blockframe: note: ${r.ignored.join(' and ')} not applied: the content is already archived (use --force to rewrite it)\n`);
+                if (r.ignored) logLine('info', `blockframe: note: ${r.ignored.join(' and ')} not applied: the content is already archived (use --force to rewrite it)`);
               }
             } catch (err) {
               bar.done();

@@ -6,6 +6,7 @@ import type { KeyInput } from '../archive/keyring.js';
 import { readFileSync } from 'node:fs';
 import { printable } from '../escape.js';
 import { looseSecretMode } from '../io/keyfile.js';
+import { logLine, parseLogLevel, setLogLevel } from '../log.js';
 
 export interface CommonOptions {
   archive?: string;
@@ -14,6 +15,8 @@ export interface CommonOptions {
   config?: string;
   debug?: boolean;
   json?: boolean;
+  quiet?: boolean;
+  logLevel?: string;
   keyFile?: string[];
   passphraseFile?: string;
 }
@@ -29,7 +32,19 @@ export function withCommon(cmd: Command): Command {
     .option('--config <file>', 'store set written by `blockframe init` (default: $BLOCKFRAME_CONFIG, else the first of ./blockframe.json, $XDG_CONFIG_HOME/blockframe/blockframe.json, /etc/blockframe/blockframe.json that exists)')
     .option('--key-file <file>', 'a key file (32+ bytes) for encrypted archives; repeat to try several (also $BLOCKFRAME_KEY_FILE)', collect)
     .option('--passphrase-file <file>', "read a passphrase for encrypted archives from the file's first line (also $BLOCKFRAME_PASSPHRASE)")
+    .option('--quiet', 'only errors on stderr: no notes, warnings or progress bar (same as --log-level error)')
+    .option('--log-level <level>', 'what goes to stderr besides errors: error (errors only), warn (and warnings), info (and notes, progress; the default)')
     .option('--debug', 'show stack traces on errors');
+}
+
+/** Apply --quiet and --log-level (before a command runs). Errors: BF_USAGE for an unknown level or both flags disagreeing. */
+export function applyLogOptions(o: CommonOptions): void {
+  if (o.logLevel !== undefined) {
+    const l = parseLogLevel(o.logLevel);
+    if (!l) throw new BlockFrameError('BF_USAGE', `--log-level must be error, warn or info, not ${JSON.stringify(o.logLevel)}`, { field: 'log-level' });
+    if (o.quiet && l !== 'error') throw new BlockFrameError('BF_USAGE', `--quiet means --log-level error, not ${l}`, { field: 'quiet' });
+    setLogLevel(l);
+  } else if (o.quiet) setLogLevel('error');
 }
 
 /**
@@ -64,7 +79,7 @@ const warned = new Set<string>();
 export function warn(text: string): void {
   if (warned.has(text)) return;
   warned.add(text);
-  process.stderr.write(`blockframe: warning: ${text}\n`);
+  logLine('warn', `blockframe: warning: ${text}`);
 }
 
 /**

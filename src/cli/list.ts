@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { printable } from '../escape.js';
 import { find, info, list, type ArchiveSummary, type Level2Summary } from '../engine/find.js';
 import { formatSize } from '../units.js';
+import { logLine, logs } from '../log.js';
 import { printJson, shortHash, storeOpts, withCommon, type CommonOptions } from './common.js';
 import { leftoverLines } from './verify.js';
 
@@ -22,10 +23,10 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           process.stdout.write(`${printable(a.name)}\t${formatSize(a.size)}\ttier ${a.tier}\t${hash}\t${a.createdAt}\tmargin ${a.margin}${a.marginFrom === 'manifest' ? ' (unchecked)' : ''}${tags ? `\t${tags}` : ''}\n`);
         }
         for (const d of l.damaged) process.stdout.write(`${printable(d.dir)}\tDAMAGED\t${d.code}: ${printable(d.message)}\n`);
-        process.stderr.write(leftoverLines(l.leftovers));
+        if (logs('warn')) process.stderr.write(leftoverLines(l.leftovers));
         for (const u of l.unlisted) {
           const why = u.code === 'BF_STORE_DENIED' ? 'access denied (check credentials)' : u.code === 'BF_STORE_NOT_MOUNTED' ? 'not mounted' : u.code === 'BF_STORE_FOREIGN' ? "another store set's disk" : 'not answering';
-          process.stderr.write(`blockframe: warning: store ${u.store} (${printable(u.label)}): ${why}; listed from the other stores [${u.code}]\n`);
+          logLine('warn', `blockframe: warning: store ${u.store} (${printable(u.label)}): ${why}; listed from the other stores [${u.code}]`);
         }
         return 0;
       }),

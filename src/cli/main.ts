@@ -14,6 +14,7 @@ import { register as registerScrub } from './scrub.js';
 import { register as registerServe } from './serve.js';
 import { register as registerVerify } from './verify.js';
 import { interruption, releaseInterrupts } from './interrupt.js';
+import { applyLogOptions, type CommonOptions } from './common.js';
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.OK;
@@ -48,6 +49,8 @@ export async function main(argv: string[]): Promise<number> {
         'so on stderr; the others fail. Stores of a set made by init carry a marker (.bf-store.json): a store whose marker is\n' +
         'missing is "not mounted" and never written to; swapped disks are used where they are (blockframe init --update).',
     );
+  // --quiet and --log-level take effect before the command's first line.
+  program.hook('preAction', (_root, cmd) => applyLogOptions(cmd.opts() as CommonOptions));
   registerInit(program, run);
   registerCommit(program, run);
   registerList(program, run);

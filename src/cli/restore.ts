@@ -4,6 +4,7 @@ import { printable } from '../escape.js';
 import { cat, restore } from '../engine/restore.js';
 import type { Damage } from '../archive/read/reader.js';
 import { formatSize } from '../units.js';
+import { logLine, logs } from '../log.js';
 import { printJson, storeOpts, warn, withCommon, type CommonOptions } from './common.js';
 import { interruptSignal } from './interrupt.js';
 import { progressBar } from './progress.js';
@@ -26,7 +27,7 @@ function warnDamage(name: string, all: Damage[]): void {
     const which = e.store === undefined ? 'the store' : `store ${e.store}`;
     const why = e.cause === 'denied' ? 'access denied (check credentials)' : 'did not answer';
     const then = e.cause === 'denied' ? '' : ' (run: blockframe verify)';
-    process.stderr.write(`blockframe: warning: ${which}: ${why}; ${e.n} of its files could not be read, the bytes were rebuilt from the other stores and verified${then}\n`);
+    logLine('warn', `blockframe: warning: ${which}: ${why}; ${e.n} of its files could not be read, the bytes were rebuilt from the other stores and verified${then}`);
   }
   const damage = all.filter((d) => !d.cause);
   if (damage.length === 0) return;
@@ -36,7 +37,7 @@ function warnDamage(name: string, all: Damage[]): void {
   const shown = damage.slice(0, 5).map((d) => `${d.kind} ${printable(d.path)}`);
   const more = damage.length > 5 ? ` and ${damage.length - 5} more` : '';
   const where = stores.size ? ` (${[...stores].map(([s, n]) => `${n} on store ${s}`).join(', ')})` : '';
-  process.stderr.write(`blockframe: warning: damaged ${shown.join(', ')}${more}${where}; the bytes were rebuilt from parity and verified (run: blockframe repair ${printable(name)})\n`);
+  logLine('warn', `blockframe: warning: damaged ${shown.join(', ')}${more}${where}; the bytes were rebuilt from parity and verified (run: blockframe repair ${printable(name)})`);
 }
 
 interface UnencryptedOpts extends CommonOptions {
@@ -82,14 +83,14 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           warnDamage(name, damage);
           return 0;
         }
-        const bar = progressBar('restore', !opts.json);
+        const bar = progressBar('restore', !opts.json && logs('info'));
         try {
           const damage: Damage[] = [];
           const r = await restore(name, opts.output, { ...storeOpts(opts), ...policy, force: opts.force, checkFileHash: opts.checkFileHash, onProgress: bar.update, onDamage: (d) => damage.push(d) });
           bar.done();
-          for (const p of r.removedPartials) process.stderr.write(`blockframe: note: removed ${printable(p.path)} (${formatSize(p.bytes)}), left by an interrupted restore\n`);
+          for (const p of r.removedPartials) logLine('info', `blockframe: note: removed ${printable(p.path)} (${formatSize(p.bytes)}), left by an interrupted restore`);
           if (opts.json) printJson({ ...r, keyUnused: unused(), damage });
-          else process.stderr.write(`restored ${printable(r.name)} (${formatSize(r.size)}) -> ${printable(r.output)}\n`);
+          else logLine('info', `restored ${printable(r.name)} (${formatSize(r.size)}) -> ${printable(r.output)}`);
           warnDamage(name, damage);
         } finally {
           bar.done();

@@ -1,8 +1,9 @@
 // `blockframe serve`: run the HTTP byte-range server until SIGINT/SIGTERM.
 import type { Command } from 'commander';
-import type { AddressInfo } from 'node:net';
 import { BlockFrameError, EXIT } from '../errors.js';
-import { createBlockFrameServer } from '../server/server.js';
+import { logLine } from '../log.js';
+import { openServeOps, withServeOps, type ServeOpsOptions } from './serve-ops.js';
+import { createBlockFrameServer, untilStopSignal } from '../server/server.js';
 import { startS3, type S3CliOptions } from './serve-s3.js';
 import { anonymousVisibility, loadAnonymousVisibility } from '../s3/visibility.js';
 import { storeOpts, withCommon, type CommonOptions } from './common.js';
@@ -32,7 +33,7 @@ function startServePatrol(shared: Serving, opts: ServeOptions): Patrol {
   });
 }
 
-interface ServeOptions extends CommonOptions, S3CliOptions {
+interface ServeOptions extends CommonOptions, S3CliOptions, ServeOpsOptions {
   host: string;
   port: string;
   allowUpload?: boolean;
@@ -48,7 +49,7 @@ interface ServeOptions extends CommonOptions, S3CliOptions {
 }
 
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
-  withCommon(program.command('serve'))
+  withServeOps(withCommon(program.command('serve')))
     .description('serve the archives over HTTP: verified byte ranges, a JSON API and a web UI (read-only unless --allow-upload)')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', '8080')
@@ -75,48 +76,41 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         if (opts.patrol) scrubOptions({ rate: opts.patrolRate, period: opts.patrolPeriod, budget: opts.patrolBudget }), parseDuration(opts.patrolInterval ?? '1m', 'patrol-interval');
         const token = opts.token ?? (process.env.BLOCKFRAME_TOKEN || undefined);
         const uploads = { compress: opts.compress === undefined ? undefined : parseCompress(opts.compress), encrypt: opts.encrypt };
-        // Archives of S3 buckets are hidden from the start: until the catalogue is loaded, nothing is shown to a
-        // client without the token; then the buckets' rule applies (see docs/http-api.md, "S3 buckets").
-        const bf = createBlockFrameServer({ ...storeOpts(opts), allowUpload: opts.allowUpload, token, uploads, visibility: () => false });
-        if (opts.s3Port === undefined) {
-          bf.setVisibility(
-            await loadAnonymousVisibility(bf.shared.repo.set).catch(async (err) => {
-              await bf.close();
-              throw err;
-            }),
-          );
+        const log = (line: string) => logLine('warn', line);
+        const ops = await openServeOps(opts, log);
+        let bf;
+        try {
+          // Archives of S3 buckets are hidden from the start: until the catalogue is loaded, nothing is shown to a
+          // client without the token; then the buckets' rule applies (see docs/http-api.md, "S3 buckets").
+          bf = createBlockFrameServer({ ...storeOpts(opts), allowUpload: opts.allowUpload, token, uploads, visibility: () => false, accessLog: ops.accessLog, notifier: ops.notifier, storeWatch: { intervalMs: ops.storeCheckMs }, log });
+        } catch (err) {
+          await ops.close();
+          throw err;
         }
-        await new Promise<void>((resolve, reject) => {
-          bf.server.once('error', (err: NodeJS.ErrnoException) =>
-            reject(new BlockFrameError('BF_IO', `cannot listen on ${opts.host}:${opts.port}: ${err.code ?? err.message}`, { errno: err.code }, { cause: err })),
-          );
-          bf.server.listen(Number(opts.port), opts.host, () => resolve());
-        }).catch(async (err) => {
-          await bf.close();
+        const server = bf;
+        const fail = async (err: unknown): Promise<never> => {
+          await server.close();
+          await ops.notifier.close(0);
+          await ops.close();
           throw err;
-        });
-        const addr = bf.server.address() as AddressInfo;
-        const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-        process.stdout.write(`blockframe: serving ${bf.root} at http://${host}:${addr.port}/\n`);
+        };
+        // Store markers first: an unmounted disk is never written to, a swapped one is used where it is.
+        await bf.shared.repo.checkMarkers((line) => logLine('warn', `blockframe: warning: ${line}`)).catch(fail);
+        if (opts.s3Port === undefined) bf.setVisibility(await loadAnonymousVisibility(bf.shared.repo.set).catch(fail));
+        const url = await bf.listen(opts.host, Number(opts.port), '--port').catch(fail);
+        process.stdout.write(`blockframe: serving ${bf.root} at ${url}\n`);
         if (opts.allowUpload) process.stdout.write('blockframe: uploads and repair are ON (bearer token required)\n');
-        const s3 = opts.s3Port === undefined ? undefined : await startS3(opts, bf).catch(async (err) => {
-          await bf.close();
-          throw err;
-        });
+        const s3 = opts.s3Port === undefined ? undefined : await startS3(opts, bf, ops.accessLog).catch(fail);
         if (s3) bf.setVisibility(anonymousVisibility(s3.context.catalog));
         const patrol = opts.patrol ? startServePatrol(bf.shared, opts) : undefined;
-        await new Promise<void>((resolve) => {
-          const stop = () => {
-            process.off('SIGINT', stop);
-            process.off('SIGTERM', stop);
-            resolve();
-          };
-          process.on('SIGINT', stop);
-          process.on('SIGTERM', stop);
-        });
+        await untilStopSignal();
+        logLine('info', `blockframe: stopping (requests in flight get ${ops.graceMs / 1000} s)`);
         await patrol?.stop();
-        await s3?.close();
+        // Both endpoints drain together; the archives they share close after both.
+        await Promise.all([s3?.close(ops.graceMs), bf.stop(ops.graceMs)]);
         await bf.close();
+        await ops.notifier.close();
+        await ops.close();
         return EXIT.OK;
       }),
     );

@@ -1,5 +1,6 @@
 // `blockframe verify [NAME...]` and `blockframe repair [NAME...]`: find damage, say if it is repairable, heal it.
 import type { Command } from 'commander';
+import { logs } from '../log.js';
 import { printable } from '../escape.js';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { repair } from '../engine/repair.js';
@@ -65,7 +66,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           }
           return r.ok ? EXIT.OK : EXIT.DAMAGED_REPAIRABLE;
         }
-        const bar = progressBar('verify', !opts.json);
+        const bar = progressBar('verify', !opts.json && logs('info'));
         const report = await verify(names, { ...storeOpts(opts), signal: interruptSignal(), onProgress: bar.update }).finally(() => bar.done());
         if (opts.json) {
           printJson({
@@ -76,7 +77,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
             leftovers: report.leftovers,
           });
         } else {
-          process.stderr.write(leftoverLines(report.leftovers));
+          if (logs('warn')) process.stderr.write(leftoverLines(report.leftovers));
           if (report.archives.length === 0 && report.notFound.length === 0) process.stdout.write('no archives\n');
           for (const n of report.notFound) process.stderr.write(`blockframe: ${printable(n.message)} [${n.code}]\n`);
           for (const a of report.archives) {
@@ -98,7 +99,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--json', 'print one JSON report')
     .action((names: string[], opts: CommonOptions & { dryRun?: boolean; replace?: string[] }) =>
       run(async () => {
-        const bar = progressBar(opts.dryRun ? 'check' : 'repair', !opts.json);
+        const bar = progressBar(opts.dryRun ? 'check' : 'repair', !opts.json && logs('info'));
         const replace = opts.replace?.map(parseReplace);
         const report = await repair(names, { ...storeOpts(opts), replace, dryRun: opts.dryRun, signal: interruptSignal(), onProgress: bar.update }).finally(() => bar.done());
         if (opts.json) printJson(report);

@@ -51,11 +51,17 @@ export class ArchiveCache {
     return this.healed.get(dir) ?? [];
   }
 
+  /** Told when an archive that had damage healed on read was repaired or rewritten (its alerts re-arm). */
+  onCleared?: (dir: string) => void;
+  /** Told once per damaged file of an archive, when it is first rebuilt from parity on read (metrics, alerts). */
+  onHeal?: (dir: string, d: Damage) => void;
+
   private seen(dir: string, d: Damage): void {
     const list = this.healed.get(dir) ?? [];
     if (list.some((x) => x.path === d.path)) return;
     list.push(d);
     this.healed.set(dir, list);
+    this.onHeal?.(dir, d);
     this.log(
       `blockframe serve: ${d.kind} ${printable(d.path)}${d.store === undefined ? '' : ` on store ${d.store}`} in archive ${printable(dir)}: rebuilt from parity on read (run: blockframe repair ${printable(dir)})`,
     );
@@ -122,6 +128,7 @@ export class ArchiveCache {
     this.names.clear();
     // Shard files held open since (a repair or an upload renamed new ones into place): read afresh from now on.
     this.repo.dropHeld(dir);
+    for (const d of dir === undefined ? [...this.healed.keys()] : this.healed.has(dir) ? [dir] : []) this.onCleared?.(d);
     if (dir === undefined) this.healed.clear();
     else this.healed.delete(dir);
     for (const [d, e] of [...this.open]) {

@@ -41,6 +41,7 @@ export function startPatrol(serving: Serving, opts: PatrolOptions = {}): Patrol 
   const stuck = new Map<string, 'beyond-repair' | 'repair-failed'>();
   let overdue = false;
   const emit = (e: PatrolEvent) => {
+    alert(serving, e);
     try {
       opts.onEvent?.(e);
     } catch {
@@ -70,7 +71,10 @@ export function startPatrol(serving: Serving, opts: PatrolOptions = {}): Patrol 
     try {
       last = await scrubRepo(serving.repo, serving.pool, { freshMs: (opts.periodMs ?? DEFAULT_PERIOD_MS) / 2, ...opts, ledger, budgetMs: opts.budgetMs ?? 600_000, signal: ac.signal, onEvent });
       status = last.coverage;
-      if (status.onTrack) overdue = false;
+      if (status.onTrack) {
+        if (overdue) serving.notifier.scrubOverdue(false, `the patrol is on track again: coverage ${(status.coverage * 100).toFixed(1)}%`);
+        overdue = false;
+      }
       opts.onRun?.(last);
     } catch (err) {
       if (!ac.signal.aborted) opts.onError?.(err);
@@ -91,6 +95,7 @@ export function startPatrol(serving: Serving, opts: PatrolOptions = {}): Patrol 
     .then((s) => (status ??= s))
     .catch(() => undefined);
   schedule(0);
+  const unregister = registerPatrolMetrics(serving, () => status);
   return {
     status: () => status,
     lastRun: () => last,
@@ -98,6 +103,30 @@ export function startPatrol(serving: Serving, opts: PatrolOptions = {}): Patrol 
       ac.abort();
       clearTimeout(timer);
       await running;
+      unregister();
     },
   };
+}
+
+/** The patrol's news as alerts (the notifier keeps one alert per change of state). */
+function alert(serving: Serving, e: PatrolEvent): void {
+  const n = serving.notifier;
+  if (e.kind === 'damage-found') n.event({ kind: 'damage-found', archive: e.archive, detail: `the patrol found ${e.shards.length} damaged file(s) in archive ${e.archive} (margin now ${e.margin})` });
+  else if (e.kind === 'damage-healed') n.event({ kind: 'damage-cleared', archive: e.archive, detail: `the patrol repaired archive ${e.archive}` });
+  else if (e.kind === 'beyond-repair') n.event({ kind: 'damage-unrepairable', archive: e.archive, detail: `archive ${e.archive} is damaged beyond repair: ${e.lost.length} file(s) lost` });
+  else if (e.kind === 'repair-failed') n.event({ kind: 'damage-unrepairable', archive: e.archive, detail: `the patrol could not repair archive ${e.archive}: ${e.code}` });
+  else n.scrubOverdue(true, `${e.overdueStripes} stripe(s) not proven within the patrol's period`);
+}
+
+/** Scrub coverage, the oldest proof's age and the margins in /metrics, computed from the last status at each scrape. */
+function registerPatrolMetrics(serving: Serving, status: () => PatrolStatus | null): () => void {
+  const m = serving.metrics.metrics;
+  const off = [
+    m.register({ name: 'blockframe_scrub_coverage_ratio', help: 'Stripes proven within the patrol period / all stripes (1 when there are none).', type: 'gauge', collect: () => { const s = status(); return s ? [{ value: s.coverage }] : []; } }),
+    m.register({ name: 'blockframe_scrub_overdue_stripes', help: 'Stripes whose last proof is older than the period (or never proven and older than it).', type: 'gauge', collect: () => { const s = status(); return s ? [{ value: s.overdueStripes }] : []; } }),
+    m.register({ name: 'blockframe_scrub_oldest_proof_age_seconds', help: 'Age of the oldest stripe proof (absent while some stripe was never proven).', type: 'gauge', collect: () => { const s = status(); return s && s.oldestProofAgeSeconds !== null ? [{ value: s.oldestProofAgeSeconds }] : []; } }),
+    m.register({ name: 'blockframe_margin_min', help: 'The smallest margin of all archives the patrol checked: more shard losses the weakest survives.', type: 'gauge', collect: () => { const s = status(); return s && s.margin !== null ? [{ value: s.margin }] : []; } }),
+    m.register({ name: 'blockframe_archive_margin', help: 'Margin of the lowest-margin archives (at most 10).', type: 'gauge', collect: () => (status()?.lowestMargins ?? []).map((a) => ({ labels: { archive: a.dir }, value: a.margin })) }),
+  ];
+  return () => off.forEach((f) => f());
 }

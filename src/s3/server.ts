@@ -1,6 +1,8 @@
 // createS3Server: the S3 REST endpoint's node:http server, addressing (path and virtual-hosted style) and routing.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { openServing, type Serving } from '../engine/serving.js';
+import { applyLimits, listen, shutdown, urlOf } from '../http/listen.js';
+import { observe, type AccessLog } from '../http/observe.js';
 import type { StoreOptions } from '../store/config.js';
 import { DEFAULT_COMMIT_SLOTS, SMALL_COMMIT_SLOTS } from './archives.js';
 import { Slots } from '../slots.js';
@@ -44,12 +46,17 @@ export interface S3ServerOptions extends StoreOptions {
   /** Time source for signature checks (tests). */
   now?: () => number;
   log?: (line: string) => void;
+  /** One line per request (see src/http/observe.ts); default none. */
+  accessLog?: AccessLog;
 }
 
 export interface S3Server {
   server: Server;
   context: S3Context;
-  close(): Promise<void>;
+  /** Listen on host:port (0: a free port) and resolve with the URL. Errors: BF_IO naming `flag` and the reason. */
+  listen(host: string, port: number, flag?: string): Promise<string>;
+  /** Stop accepting; give requests in flight `graceMs` (default 0) to finish, then drop the rest. */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Bucket subresources that exist in S3 but not here: 501 NotImplemented rather than a wrong answer. */
@@ -87,26 +94,27 @@ export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
     log(`blockframe s3: index rebuilt from the manifests: ${r.keysAdded} key(s) added, ${r.keysDropped} dropped, ${r.bucketsCreated.length} bucket(s) created, ${r.skipped} archive(s) not named bucket/key`);
   }
   const now = opts.now ?? Date.now;
+  /** The access key of each authenticated request, for the access log. */
+  const who = new WeakMap<IncomingMessage, string>();
   const server = createServer((req, res) => {
     const id = newRequestId();
-    handle(ctx, req, res, id, users, now(), opts.domain).catch((err) => {
+    handle(ctx, req, res, id, users, now(), opts.domain, who).catch((err) => {
       const resource = (req.url ?? '/').split('?')[0]!;
+      serving.readFailed(resource.slice(1) || undefined, err);
       // A request refused before its body was read: close rather than read a body we do not want.
       sendS3Error(res, req.method ?? 'GET', resource, id, err, log, req.complete ? {} : { Connection: 'close' });
     });
   });
-  server.requestTimeout = 0;
-  server.setTimeout(ctx.idleMs);
+  applyLimits(server, { idleMs: ctx.idleMs });
+  observe(server, { server: 's3', metrics: serving.metrics.http, route: (req) => s3RouteName(req, opts.domain), accessLog: opts.accessLog, user: (req) => who.get(req) });
   let closing: Promise<void> | undefined;
   return {
     server,
     context: ctx,
-    close() {
+    listen: async (host, port, flag) => urlOf(await listen(server, host, port, flag)),
+    close(graceMs = 0) {
       closing ??= (async () => {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
+        await shutdown(server, graceMs);
         uploads.close();
         if (!opts.shared) await serving.close();
       })();
@@ -138,7 +146,21 @@ function address(req: IncomingMessage, rawPath: string, domain?: string): { buck
   return { bucket: decode(rest.slice(0, slash)), key: key === '' ? undefined : decode(key) };
 }
 
-async function handle(ctx: S3Context, req: IncomingMessage, res: ServerResponse, id: string, users: Map<string, S3User>, now: number, domain?: string): Promise<void> {
+/** The route of an S3 request for the metrics: service (no bucket), bucket, object, or preflight (OPTIONS). */
+export function s3RouteName(req: IncomingMessage, domain?: string): string {
+  if (req.method === 'OPTIONS') return 'preflight';
+  const url = req.url ?? '/';
+  const qi = url.indexOf('?');
+  const rawPath = qi < 0 ? url : url.slice(0, qi);
+  try {
+    const { bucket, key } = address(req, rawPath, domain);
+    return bucket === undefined ? 'service' : key === undefined ? 'bucket' : 'object';
+  } catch {
+    return 'other';
+  }
+}
+
+async function handle(ctx: S3Context, req: IncomingMessage, res: ServerResponse, id: string, users: Map<string, S3User>, now: number, domain: string | undefined, who: WeakMap<IncomingMessage, string>): Promise<void> {
   const url = req.url ?? '/';
   if (!url.startsWith('/')) throw s3Error('InvalidURI', "Couldn't parse the specified URI.");
   const qi = url.indexOf('?');
@@ -147,6 +169,7 @@ async function handle(ctx: S3Context, req: IncomingMessage, res: ServerResponse,
   const method = req.method ?? 'GET';
   if (method === 'OPTIONS') return preflight(ctx, req, res, id, address(req, rawPath, domain).bucket);
   const caller = authenticate({ method, rawPath, query, req }, users, now);
+  if (caller.user) who.set(req, caller.user.accessKey);
   applyQueryHeaders(req, caller);
   const { bucket, key } = address(req, rawPath, domain);
   const r: S3Request = { req, res, method, bucket, key, q: new Map(query.map(([k, v]) => [k, v]).reverse() as [string, string][]), caller, id };

@@ -109,6 +109,20 @@ export const OPENAPI = {
         responses: { '200': json('the repair report'), '401': err('missing or wrong bearer token'), '403': err('writes are disabled'), '404': err('no archive matches') },
       },
     },
+    '/api/stores': { get: { summary: "each store's state from the background checks (store: 1-based, kind: local or s3, state: up or down, checkedAt), and how many stores the set may lose", responses: { '200': json('{stores, failures}') } } },
+    '/metrics': {
+      get: {
+        summary: 'Prometheus text format 0.0.4: requests, store calls, latency, bytes, store states, heals on read, alerts (needs the bearer token when the server has one)',
+        responses: { '200': { description: 'text/plain; version=0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } }, '401': err('the server has a token and the request lacks it') },
+      },
+    },
+    '/healthz': { get: { summary: 'liveness: 200 {"status":"ok"} while the process answers', responses: { '200': json('{status: "ok"}') } } },
+    '/readyz': {
+      get: {
+        summary: 'readiness: checks the stores; 200 {status: "ready"|"degraded", stores}, or 503 {status: "unready", reason, stores} when more stores are down than the set may lose',
+        responses: { '200': json('{status, stores}'), '503': json('{status: "unready", reason, stores}') },
+      },
+    },
     '/api/archives': { get: { summary: 'every archive with its summary (health: null), the damaged ones, and the stores that could not be listed', responses: { '200': json('{archives, damaged, unlisted}') } } },
     '/api/archives/{name}': { get: { summary: 'one archive: summary and full manifest', parameters: [name], responses: { '200': json('{summary, manifest}; summary.overhead counts all parity, summary.level2 describes Tier 4 level-2 parity (null for tiers 1 to 3)'), '404': err('no archive matches'), '409': err('ambiguous name') } } },
     '/api/archives/{name}/health': {

@@ -1,6 +1,13 @@
 // createBlockFrameServer: the node:http server of `blockframe serve`, its router and its shared pool and cache.
+export { untilStopSignal } from '../http/listen.js';
+export { AccessLog, type AccessLogFormat } from '../http/observe.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { BlockFrameError } from '../errors.js';
+import { applyLimits, listen, shutdown, urlOf } from '../http/listen.js';
+import { observe, type AccessLog } from '../http/observe.js';
+import type { Notifier } from '../engine/notify.js';
+import type { StoreWatchOptions } from '../engine/store-watch.js';
+import { sendHealth, sendMetrics, sendReady } from './ops.js';
+import { BlockFrameError, isBlockFrameError } from '../errors.js';
 import type { StoreOptions } from '../store/config.js';
 import type { KeyInput } from '../archive/keyring.js';
 import { archiveHealth, archiveInfo, listArchives, serveShard, type ApiContext } from './api.js';
@@ -12,7 +19,7 @@ import { OPENAPI } from './openapi.js';
 import { serveUi } from './static.js';
 import { requestView, type ArchiveVisibility } from './visibility.js';
 import { repairRoute, upload } from './write.js';
-import { authorize, type WritePolicy } from './bearer.js';
+import { authorize, bearerMatches, type WritePolicy } from './bearer.js';
 
 /** Where the archives are (`archive`, `stores`, `config`, or an open `storeSet`), and what writes are allowed. */
 export interface ServerOptions extends StoreOptions {
@@ -33,6 +40,14 @@ export interface ServerOptions extends StoreOptions {
    * --s3-port` passes the S3 buckets' rule. Changeable later with setVisibility().
    */
   visibility?: ArchiveVisibility;
+  /** One line per request (see src/http/observe.ts); default none. */
+  accessLog?: AccessLog;
+  /** Alerts on state changes (default: none sent). */
+  notifier?: Notifier;
+  /** How often the stores are checked in the background (default every 10 s). */
+  storeWatch?: StoreWatchOptions;
+  /** Where the server's own lines (damage healed on read…) go (default stderr). */
+  log?: (line: string) => void;
 }
 
 export interface BlockFrameServer {
@@ -43,8 +58,15 @@ export interface BlockFrameServer {
   setVisibility(v: ArchiveVisibility | undefined): void;
   /** Window memory free and in all (free equals total when no response holds a window), and the most held at once. */
   windowBudget(): { free: number; total: number; peak: number };
-  /** Stop accepting connections, drop open ones, close cached archives and the compute pool. */
-  close(): Promise<void>;
+  /** Listen on host:port (0: a free port) and resolve with the URL. Errors: BF_IO naming `flag` and the reason. */
+  listen(host: string, port: number, flag?: string): Promise<string>;
+  /** Stop accepting connections and close them (requests in flight get `graceMs`), keeping the archives open. */
+  stop(graceMs?: number): Promise<void>;
+  /**
+   * Stop accepting connections; give requests in flight `graceMs` (default 0: none) to finish, then drop the rest;
+   * close cached archives and the compute pool.
+   */
+  close(graceMs?: number): Promise<void>;
   /** What another endpoint on the same archives (the S3 API) may share: one pool, one cache, one read budget. */
   shared: Serving;
 }
@@ -63,6 +85,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   if (opts.allowUpload && !opts.token) throw new BlockFrameError('BF_USAGE', 'uploads need a token: pass --token T or set BLOCKFRAME_TOKEN');
   const serving = openServing(opts);
   const { repo, pool, cache, windows } = serving;
+  const token = opts.token;
   const ctx: ApiContext = { repo, pool, cache, keys: opts.keys };
   if (opts.uploads?.encrypt && !opts.keys?.length) throw new BlockFrameError('BF_KEY_REQUIRED', 'encrypted uploads need a key: --key-file FILE, --passphrase-file FILE or $BLOCKFRAME_PASSPHRASE');
   const policy: WritePolicy = { allowUpload: !!opts.allowUpload, token: opts.token, commit: { ...opts.uploads, keys: opts.keys } };
@@ -71,16 +94,18 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   const idleMs = opts.idleMs ?? IDLE_MS;
   let visibility = opts.visibility;
   const server = createServer((req, res) => {
-    route(req, res, ctx, policy, windows, idleMs, requestView(req, policy, visibility)).catch((err) => {
+    route(req, res, ctx, policy, windows, idleMs, requestView(req, policy, visibility), { serving, token, redact }).catch((err) => {
+      if (isBlockFrameError(err)) serving.readFailed(archiveOf(req), err);
       // A write refused before its body was read: close the connection rather than read a body we do not want.
       sendError(res, err, req.method === 'PUT' && !req.complete ? { Connection: 'close' } : {}, redact);
     });
   });
   // Uploads may take a while, so no overall request deadline; but a connection idle for IDLE_MS (say, a reader
   // that stopped reading and holds its read-ahead windows) is closed. Long server-side work turns this off.
-  server.requestTimeout = 0;
-  server.setTimeout(idleMs);
+  applyLimits(server, { idleMs });
+  observe(server, { server: 'files', metrics: serving.metrics.http, route: routeName, accessLog: opts.accessLog, user: (req) => (token !== undefined && bearerMatches(req, token) ? 'bearer' : undefined) });
   let closing: Promise<void> | undefined;
+  let stopping: Promise<void> | undefined;
   return {
     server,
     root: repo.label,
@@ -89,12 +114,11 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
       visibility = v;
     },
     windowBudget: () => ({ free: windows.budgetFree, total: windows.budgetTotal, peak: windows.budget.peakUsed }),
-    close() {
+    listen: async (host, port, flag) => urlOf(await listen(server, host, port, flag)),
+    stop: (graceMs = 0) => (stopping ??= shutdown(server, graceMs)),
+    close(graceMs = 0) {
       closing ??= (async () => {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
+        await (stopping ??= shutdown(server, graceMs));
         await serving.close();
       })();
       return closing;
@@ -106,8 +130,43 @@ function allow(req: IncomingMessage, methods: string[]): void {
   if (!methods.includes(req.method ?? '')) throw methodNotAllowed(req.method ?? '?', methods);
 }
 
+/** The route of a request for the metrics: a fixed name per route of the table below, "other" for the rest. */
+export function routeName(req: IncomingMessage): string {
+  const path = (req.url ?? '').split('?')[0]!;
+  const raw = path.split('/').slice(1);
+  if (path === '/' || path === '/index.html' || (raw[0] === 'ui' && raw.length === 2)) return 'ui';
+  if (path === '/openapi.json' || path === '/metrics' || path === '/healthz' || path === '/readyz') return path.slice(1).replace('.json', '');
+  if (raw[0] === 'files' && raw.length === 2) return 'files';
+  if (raw[0] === 'files' && raw.length === 3 && raw[2] === 'repair') return 'files_repair';
+  if (raw[0] === 'api' && raw[1] === 'archives') {
+    if (raw.length === 2 || (raw.length === 3 && raw[2] === '')) return 'api_archives';
+    if (raw.length === 3) return 'api_archive';
+    if (raw.length === 4 && raw[3] === 'health') return 'api_health';
+    if (raw.length === 7 && (raw[3] === 'shards' || raw[3] === 'level2')) return `api_${raw[3]}`;
+  }
+  if (path === '/api/stores') return 'api_stores';
+  return 'other';
+}
+
+/** The archive a /files/{name} or /api/archives/{name}/… request names (undefined for other routes or bad names). */
+function archiveOf(req: IncomingMessage): string | undefined {
+  const raw = (req.url ?? '').split('?')[0]!.split('/').slice(1);
+  const seg = raw[0] === 'files' ? raw[1] : raw[0] === 'api' && raw[1] === 'archives' ? raw[2] : undefined;
+  try {
+    return seg ? decodeSegment(seg) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Ops {
+  serving: Serving;
+  token?: string;
+  redact: string[];
+}
+
 /** `view`: the archives this request may see (undefined: all). */
-async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, policy: WritePolicy, windows: ReadAhead, idleMs: number, view: ArchiveVisibility | undefined): Promise<void> {
+async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext, policy: WritePolicy, windows: ReadAhead, idleMs: number, view: ArchiveVisibility | undefined, ops: Ops): Promise<void> {
   const url = req.url ?? '';
   if (!url.startsWith('/')) throw badRequest('the request target must be an absolute path');
   const rawPath = url.split('?')[0]!;
@@ -123,6 +182,22 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext,
   if (raw[0] === 'ui' && raw.length === 2) {
     allow(req, READ);
     return serveUi(res, decodeSegment(raw[1]!), head);
+  }
+  if (rawPath === '/metrics') {
+    allow(req, READ);
+    return sendMetrics(req, res, ops.serving, ops.token);
+  }
+  if (rawPath === '/healthz') {
+    allow(req, READ);
+    return sendHealth(res);
+  }
+  if (rawPath === '/readyz') {
+    allow(req, READ);
+    return sendReady(res, ops.serving, ops.redact);
+  }
+  if (rawPath === '/api/stores') {
+    allow(req, READ);
+    return sendJson(res, 200, { stores: ops.serving.stores.snapshot().map((s) => ({ store: s.store, kind: s.kind, state: s.state, checkedAt: s.checkedAt ?? null })), failures: ops.serving.repo.failures });
   }
   if (rawPath === '/openapi.json') {
     allow(req, READ);

@@ -9,7 +9,7 @@ import type { Backend } from './backend.js';
 import { LocalBackend, resolveArchiveRoot } from './local.js';
 import { S3Backend } from './s3.js';
 import { StoreSet } from './store-set.js';
-import { LimitBackend, RetryBackend, TimeoutBackend, WrappedBackend } from './wrap.js';
+import { LimitBackend, MeteredBackend, RetryBackend, TimeoutBackend, WrappedBackend, type StoreCallObserver } from './wrap.js';
 import { writeFileAtomic } from '../io/fsutil.js';
 
 export type StoreSpec =
@@ -185,6 +185,8 @@ export interface StoreOptions {
   onNotice?: (text: string) => void;
   /** Stand-ins for dead stores (`repair --replace OLD=NEW`): each `from` must be one of the stores, in any spelling that parses the same. */
   replace?: { from: string; to: string }[];
+  /** Told of every store call (duration, outcome, bytes): a server's metrics. Not applied to an open `storeSet`. */
+  observe?: StoreCallObserver;
 }
 
 export interface ResolvedStores {
@@ -279,7 +281,10 @@ export function resolveStores(o: StoreOptions): ResolvedStores {
     seen.add(t);
   }
   failures ??= specs.length > 1 ? 1 : 0;
-  const set = new StoreSet(specs.map(openBackend), failures);
+  const set = new StoreSet(
+    specs.map((s, i) => (o.observe ? new MeteredBackend(openBackend(s), i, o.observe) : openBackend(s))),
+    failures,
+  );
   const only = specs.length === 1 ? specs[0]! : undefined;
   return { set, specs, localRoot: only?.kind === 'local' ? only.path : undefined, from, configPath, replaced, ...(src.identity ? { identity: src.identity } : {}) };
 }

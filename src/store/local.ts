@@ -1,7 +1,7 @@
 // The local-directory backend: one key is one file under the root, written through a temp file, fsync and rename.
 // Symlinks inside the root are never followed (a link is listed as an entry of its own and reads as missing).
 import { constants, type Dirent, type Stats } from 'node:fs';
-import { chmod, lstat, mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
 import { BlockFrameError } from '../errors.js';
@@ -92,6 +92,12 @@ export class LocalBackend implements Backend {
   constructor(root: string) {
     this.root = resolve(root);
     this.label = this.root;
+  }
+
+  /** Does the root exist as a directory (symlinks followed: a mount point may be one)? Never creates it. */
+  async present(): Promise<boolean> {
+    const st = await stat(this.root).catch(() => null);
+    return st?.isDirectory() ?? false;
   }
 
   /** Absolute path of a key (checked: it stays under the root). */

@@ -4,6 +4,8 @@
 import { BlockFrameError } from '../errors.js';
 import { isTransient, storeError, throwIfAborted, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
 import { PROBE_KEY } from '../layout/keys.js';
+import { LocalBackend } from './local.js';
+import { WrappedBackend } from './wrap.js';
 
 /**
  * The breaker. A call to a store that fails with BF_STORE_UNAVAILABLE (after the store's own retries, within its
@@ -51,6 +53,24 @@ export class StoreSet implements Backend {
   /** Is store `d` being skipped after failing (its breaker open)? */
   isDown(d: number): boolean {
     return this.open.has(d);
+  }
+
+  /**
+   * Is store `d` there now? Resolves when it answers; throws BF_STORE_UNAVAILABLE when its breaker is open, when it
+   * does not answer a stat of PROBE_KEY (within its timeout), or, for a local directory, when the directory is
+   * missing or not a directory (a disk not mounted). Other answers (access denied) count as there. Writes nothing.
+   */
+  async check(d: number, signal?: AbortSignal): Promise<void> {
+    let b: Backend = this.domains[d]!;
+    while (b instanceof WrappedBackend) b = b.inner;
+    if (b instanceof LocalBackend && !(await b.present())) {
+      throw storeError('BF_STORE_UNAVAILABLE', b, '', `store ${d + 1} (${b.label}): the directory is missing (a disk not mounted?)`);
+    }
+    try {
+      await this.on(d, (x) => x.stat(PROBE_KEY, signal));
+    } catch (err) {
+      if (isTransient(err) || (err instanceof BlockFrameError && err.code === 'BF_ABORTED')) throw err;
+    }
   }
 
   /** Run `fn` against store `d`: fails at once while its breaker is open; a transient failure opens it. */
@@ -125,18 +145,26 @@ export class StoreSet implements Backend {
     }
   }
 
-  /** The first store, in order, that answers; missing everywhere is BF_STORE_KEY_MISSING, else the first error. */
+  /**
+   * The first store, in order, that answers; missing everywhere is BF_STORE_KEY_MISSING, else the first error. A
+   * store known to be absent (not mounted, or another set's disk) is a state, not an answer: when every store that is
+   * there says missing, the key is missing (mirrored writes reach every store, so none is only on the absent one).
+   */
   private async first<T>(key: string, fn: (b: Backend) => Promise<T>): Promise<T> {
     let firstErr: unknown;
+    let absentErr: unknown;
+    let missing = false;
     for (let d = 0; d < this.domains.length; d++) {
       try {
         return await this.on(d, fn);
       } catch (err) {
         if (err instanceof BlockFrameError && err.code === 'BF_ABORTED') throw err;
-        if (!(err instanceof BlockFrameError && err.code === 'BF_STORE_KEY_MISSING')) firstErr ??= err;
+        if (err instanceof BlockFrameError && err.code === 'BF_STORE_KEY_MISSING') missing = true;
+        else if (err instanceof BlockFrameError && (err.code === 'BF_STORE_NOT_MOUNTED' || err.code === 'BF_STORE_FOREIGN')) absentErr ??= err;
+        else firstErr ??= err;
       }
     }
-    throw firstErr ?? storeError('BF_STORE_KEY_MISSING', this, key, 'no such key in any store');
+    throw firstErr ?? (missing ? undefined : absentErr) ?? storeError('BF_STORE_KEY_MISSING', this, key, 'no such key in any store');
   }
 
   /** To every store; fails (after all have settled) if any store failed. A movable file is copied, not moved. */

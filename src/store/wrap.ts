@@ -246,6 +246,62 @@ export class TimeoutBackend extends WrappedBackend {
   }
 }
 
+/** What a MeteredBackend reports of each call (store numbers are 0-based; bytes: read by get, written by put). */
+export interface StoreCallObserver {
+  call(store: number, op: FaultOp, seconds: number, ok: boolean, bytes: number): void;
+}
+
+/**
+ * Reports every call's duration, outcome and bytes to an observer (the server's metrics). Put outermost, so a
+ * call's time includes its retries and its wait for a slot; a listing is one call from its start to its end.
+ */
+export class MeteredBackend extends WrappedBackend {
+  constructor(
+    inner: Backend,
+    readonly store: number,
+    readonly observer: StoreCallObserver,
+  ) {
+    super(inner);
+  }
+  private async timed<T>(op: FaultOp, fn: () => Promise<T>, bytes: (v: T) => number): Promise<T> {
+    const t0 = performance.now();
+    try {
+      const v = await fn();
+      this.observer.call(this.store, op, (performance.now() - t0) / 1000, true, bytes(v));
+      return v;
+    } catch (err) {
+      this.observer.call(this.store, op, (performance.now() - t0) / 1000, false, 0);
+      throw err;
+    }
+  }
+  override get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
+    return this.timed('get', () => this.inner.get(key, into, offset, signal), (n) => n);
+  }
+  override getHeld(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
+    const inner = this.inner;
+    return this.timed('get', () => (inner.getHeld ? inner.getHeld(key, into, offset, signal) : inner.get(key, into, offset, signal)), (n) => n);
+  }
+  override put(key: string, source: PutSource, signal?: AbortSignal): Promise<void> {
+    return this.timed('put', () => this.inner.put(key, source, signal), () => source.size);
+  }
+  override stat(key: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
+    return this.timed('stat', () => this.inner.stat(key, signal), () => 0);
+  }
+  override delete(key: string, signal?: AbortSignal): Promise<void> {
+    return this.timed('delete', () => this.inner.delete(key, signal), () => 0);
+  }
+  override async *list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
+    const t0 = performance.now();
+    let ok = false;
+    try {
+      yield* this.inner.list(prefix, opts);
+      ok = true;
+    } finally {
+      this.observer.call(this.store, 'list', (performance.now() - t0) / 1000, ok, 0);
+    }
+  }
+}
+
 export type FaultOp = 'get' | 'put' | 'stat' | 'list' | 'delete';
 
 /** One injected fault: which calls it hits, and what happens to them. */

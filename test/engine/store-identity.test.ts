@@ -12,6 +12,7 @@ import { flipBitsRandom } from '../helpers/faults.js';
 import { prng } from '../helpers/fixtures.js';
 import { ALICE, startS3, type TestS3 } from '../s3/helpers.js';
 import { runCliAsync } from '../store/peers.js';
+import { startServe } from '../server/serve-helpers.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -109,6 +110,27 @@ describe('store identity: markers on every store of a set', () => {
     assert.doesNotMatch(v.stderr, /warning/);
     assert.equal(runCli(['commit', 'b.bin'], { cwd }).status, 0);
     assert.equal(runCli(['verify'], { cwd }).status, 0);
+  });
+
+  test('serve checks the markers too: an upload over an unmounted store is refused and writes nothing there; reads work from the rest', async () => {
+    // serve opened its stores without the marker check, so PUT /files wrote a commit onto the empty mount point.
+    const cwd = join(work, 'serve-unmounted');
+    await mkdir(cwd);
+    const { disks, bytes } = await initSet(cwd, 3, 'a.bin', 200 * KiB + 9, 21);
+    const d3 = disks[2]!;
+    await rename(d3, join(cwd, 'd3.disk'));
+    await mkdir(d3);
+    const srv = await startServe(['--config', join(cwd, 'blockframe.json'), '--allow-upload'], { BLOCKFRAME_TOKEN: 'tok-identity-0123456789' });
+    try {
+      assert.match(srv.stderr(), /store 3 \(.*d3\) is not mounted/);
+      const got = new Uint8Array(await (await fetch(`${srv.base}/files/a.bin`)).arrayBuffer());
+      assert.deepEqual(got, bytes, 'reads are rebuilt from the other stores');
+      const put = await fetch(`${srv.base}/files/new.bin`, { method: 'PUT', headers: { Authorization: 'Bearer tok-identity-0123456789' }, body: new Uint8Array(4096).fill(7) });
+      assert.notEqual(put.status, 201, await put.text());
+      assert.deepEqual(await readdir(d3), [], 'not one byte on the empty mount point');
+    } finally {
+      await srv.stop();
+    }
   });
 
   test('two swapped stores are recognised: read where they are, nothing deleted or rebuilt, init --update fixes the config', async () => {

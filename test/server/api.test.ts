@@ -160,7 +160,7 @@ describe('blockframe serve: JSON API', () => {
     assert.equal(r.status, 200);
     const doc = body as Json;
     assert.equal(doc.openapi, '3.1.0');
-    for (const p of ['/', '/ui/{file}', '/openapi.json', '/files/{name}', '/files/{name}/repair', '/api/archives', '/api/archives/{name}', '/api/archives/{name}/health', '/api/archives/{name}/shards/{stripe}/{role}/{index}', '/api/archives/{name}/level2/{stripe}/{role}/{index}']) {
+    for (const p of ['/', '/ui/{file}', '/openapi.json', '/files/{name}', '/files/{name}/repair', '/api/archives', '/api/archives/{name}', '/api/archives/{name}/health', '/api/archives/{name}/shards/{stripe}/{role}/{index}', '/api/archives/{name}/level2/{stripe}/{role}/{index}', '/api/stores', '/metrics', '/healthz', '/readyz']) {
       assert.ok(doc.paths[p], p);
     }
     assert.ok(doc.paths['/files/{name}'].put.security);

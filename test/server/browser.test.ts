@@ -137,6 +137,9 @@ test('web UI: archive list, stripe map, audio playback with Range requests and s
     const wavRow = page.locator(`table.archives tbody tr[data-dir="${wavDir}"]`);
     await binRow.locator('td.health [data-health="healthy"]').waitFor();
     await wavRow.locator('td.health [data-health="repairable"]').waitFor();
+    // The stores' states above the table: the one local store, up.
+    await page.locator('.stores-line [data-store="1"][data-state="up"]').waitFor();
+    assert.equal((await page.locator('.stores-line .badge').textContent())?.trim(), '1 local: up');
     assert.equal((await wavRow.locator('td').nth(0).textContent())?.trim(), '46.9 KiB');
     assert.equal((await wavRow.locator('td').nth(1).textContent())?.trim(), '2');
     assert.equal((await wavRow.locator('td').nth(2).textContent())?.trim(), '300%');

@@ -51,8 +51,23 @@ export async function startServer(opts: ServerOptions): Promise<{ base: string; 
 }
 
 /** The real CLI (`blockframe serve --port 0`) in a child process, so its memory can be measured. */
-export async function startChild(archive: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ base: string; child: ChildProcess; pid: number; stderr(): string; stop(): Promise<number | null> }> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--archive', archive, '--port', '0', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startChild(archive: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ChildServer> {
+  return startServe(['--archive', archive, ...args], env);
+}
+
+export interface ChildServer {
+  base: string;
+  child: ChildProcess;
+  pid: number;
+  stderr(): string;
+  /** Everything the server wrote to stdout so far. */
+  stdout(): string;
+  stop(): Promise<number | null>;
+}
+
+/** `blockframe serve --port 0 ARGS…` in a child process (ARGS name the stores). */
+export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ChildServer> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -74,6 +89,7 @@ export async function startChild(archive: string, args: string[] = [], env: Node
     child,
     pid: child.pid!,
     stderr: () => err,
+    stdout: () => out,
     async stop() {
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 5000);

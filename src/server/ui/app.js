@@ -89,6 +89,28 @@ async function getJson(url, signal) {
   return body;
 }
 
+/** The stores' states from /api/stores: one badge per store (up or down), filled in when it answers. */
+async function renderStores(into, signal) {
+  let info;
+  try {
+    info = await getJson('/api/stores', signal);
+  } catch {
+    return;
+  }
+  if (signal.aborted || !Array.isArray(info.stores)) return;
+  const down = info.stores.filter((s) => s.state !== 'up').length;
+  into.replaceChildren(
+    h('span', { class: 'stores-label' }, `Stores${down ? ` (${down} down)` : ''}: `),
+    ...info.stores.map((s) =>
+      h(
+        'span',
+        { class: `badge ${s.state === 'up' ? 'badge-healthy' : 'badge-unrecoverable'}`, 'data-store': String(s.store), 'data-state': s.state, title: s.checkedAt ? `checked ${formatDate(s.checkedAt)}` : 'not checked yet' },
+        `${s.store} ${s.kind}: ${s.state}`,
+      ),
+    ),
+  );
+}
+
 function healthBadge(status) {
   const known = status === 'healthy' || status === 'repairable' || status === 'unrecoverable';
   const cls = known ? `badge badge-${status}` : status === 'checking' ? 'badge badge-checking' : 'badge badge-error';
@@ -190,6 +212,9 @@ async function renderList(signal) {
   const archives = Array.isArray(listing.archives) ? listing.archives : [];
   const damaged = Array.isArray(listing.damaged) ? listing.damaged : [];
   body.replaceChildren();
+  const storesLine = h('p', { class: 'stores-line' });
+  body.append(storesLine);
+  renderStores(storesLine, signal);
 
   if (archives.length === 0) {
     body.append(h('p', { class: 'empty' }, 'No archives yet. Commit a file with ', h('code', {}, 'blockframe commit FILE'), '.'));
