@@ -9,6 +9,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { createBlockFrameServer } from '../../src/index.js';
 import { eqBytes, makeArchive, rssMiB, startChild, startServer, type TestArchive } from './serve-helpers.js';
 import { runCli } from '../helpers/fixtures.js';
+import { runCliAsync } from '../store/peers.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const MiB = 1024 * 1024;
@@ -39,7 +40,9 @@ describe('issue 13: server faults', () => {
         const g = await fetch(`${srv.base}/files/r.bin`);
         assert.equal(g.status, 200, `round ${round}`);
         assert.ok(eqBytes(new Uint8Array(await g.arrayBuffer()), a.data.get('r.bin')!));
-        assert.equal(runCli(['repair', '--archive', a.root]).status, 0);
+        // Not spawnSync: a blocked event loop froze this in-process server and its client together, and the first fetch
+        // afterwards could reuse a keep-alive socket the server was just closing ("fetch failed" under load).
+        assert.equal((await runCliAsync(['repair', '--archive', a.root])).status, 0);
         const h = (await (await fetch(`${srv.base}/api/archives/r.bin/health`)).json()) as Json;
         assert.equal(h.status, 'healthy', `round ${round}`);
         const again = await fetch(`${srv.base}/files/r.bin`, { headers: { Range: 'bytes=262144-524287' } });
