@@ -3,6 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ComputePool, commit } from '../../src/index.js';
 import { openServing } from '../../src/engine/serving.js';
@@ -46,7 +48,19 @@ describe('patrol', () => {
   test('serve --patrol finds and heals injected bit rot by itself: no request touches the archive', async () => {
     const a = await archiveWith('served');
     const ledger = join(root, 'served-ledger');
-    const s = await startChild(a.archive, ['--patrol', '--patrol-interval', '200ms', '--patrol-period', '2s', '--patrol-rate', '50MB/s', '--ledger', ledger]);
+    // A webhook receiver on 127.0.0.1: the patrol's finding must reach it exactly once.
+    const alerts: { kind: string; archive?: string }[] = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        alerts.push(JSON.parse(body) as { kind: string; archive?: string });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alert`;
+    const s = await startChild(a.archive, ['--patrol', '--patrol-interval', '200ms', '--patrol-period', '2s', '--patrol-rate', '50MB/s', '--ledger', ledger, '--notify-url', hookUrl]);
     try {
       await until('the first patrol run', () => /patrol: run done/.test(s.stderr()));
       const buf = await readFile(a.shard);
@@ -58,8 +72,17 @@ describe('patrol', () => {
       const found = s.stderr().match(/patrol: damage-found/g) ?? [];
       assert.equal(found.length, 1, 'one damage-found event');
       assert.match(s.stderr(), new RegExp(`damage-found: .*"archive":"${a.dir}".*segment_97\\.dat`));
+      // Later runs find it healthy: still exactly one alert, for that archive.
+      await until('the alert', () => alerts.length > 0);
+      await until('two more patrol runs', () => (s.stderr().match(/patrol: run done/g) ?? []).length >= 4);
+      assert.deepEqual(alerts.map((x) => [x.kind, x.archive]), [['damage-found', a.dir]]);
+      // The patrol's coverage and margins are in /metrics.
+      const metrics = await (await fetch(`${s.base}/metrics`)).text();
+      assert.match(metrics, /^blockframe_scrub_coverage_ratio \d/m);
+      assert.match(metrics, /^blockframe_margin_min 3$/m);
     } finally {
       assert.equal(await s.stop(), 0);
+      hook.close();
     }
   });
 
