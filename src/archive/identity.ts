@@ -71,6 +71,16 @@ export async function writeMarker(b: Backend, marker: StoreMarker, signal?: Abor
 }
 
 /** A new marker for slot `index` of a set of `stores` (a new random store id unless one is given). */
+/** Write `marker` to store `d` of `set` (init, and init --update on an older repository). */
+export function writeMarkerAt(set: StoreSet, d: number, marker: StoreMarker, signal?: AbortSignal): Promise<void> {
+  return set.on(d, (b) => writeMarker(b, marker, signal));
+}
+
+/** Store `d` of `set` for people: its directory or URL. */
+export function slotLabel(set: StoreSet, d: number): string {
+  return set.domains[d]!.label;
+}
+
 export function makeMarker(setId: string, index: number, stores: number, storeId = newId()): StoreMarker {
   return { blockframe_store: STORE_MARKER_FORMAT, set_id: setId, index, stores, store_id: storeId, created: new Date().toISOString() };
 }

@@ -8,7 +8,7 @@ import type { Tier } from '../layout/tiers.js';
 import type { StoreMarker } from '../layout/store-marker.js';
 import { loadConfig, parseStoreSpec, resolveStores, specText, writeConfig, CONFIG_FILE, type StoreConfig } from '../store/config.js';
 import type { StoreSet } from '../store/store-set.js';
-import { makeMarker, newId, readMarker, writeMarker } from '../archive/identity.js';
+import { makeMarker, newId, readMarker, slotLabel, writeMarkerAt } from '../archive/identity.js';
 
 export interface InitOptions {
   /** The stores, in order (directories or s3:// URLs). */
@@ -92,7 +92,7 @@ export async function init(o: InitOptions): Promise<InitResult> {
       const spec = specs[d]!;
       if (spec.kind === 'local') await mkdir(spec.path, { recursive: true }).catch((err) => Promise.reject(fromSystemError(err, spec.path, 'creating a store directory')));
       found[d] = makeMarker(setId, d, n);
-      await r.set.on(d, (b) => writeMarker(b, found[d]!, o.signal));
+      await writeMarkerAt(r.set, d, found[d]!, o.signal);
       markers.push('written');
     }
     const stores = specs.map(specText);
@@ -107,7 +107,7 @@ export async function init(o: InitOptions): Promise<InitResult> {
 }
 
 function foreign(set: StoreSet, d: number, why: string): BlockFrameError {
-  return new BlockFrameError('BF_STORE_FOREIGN', `store ${d + 1} (${set.domains[d]!.label}) ${why}`, { store: set.domains[d]!.label, slot: d + 1 });
+  return new BlockFrameError('BF_STORE_FOREIGN', `store ${d + 1} (${slotLabel(set, d)}) ${why}`, { store: slotLabel(set, d), slot: d + 1 });
 }
 
 /**
@@ -140,7 +140,7 @@ export async function updateInit(o: { config?: string; signal?: AbortSignal }): 
       storeIds = [];
       for (let d = 0; d < n; d++) {
         const m = makeMarker(setId, d, n);
-        await r.set.on(d, (b) => writeMarker(b, m, o.signal));
+        await writeMarkerAt(r.set, d, m, o.signal);
         storeIds.push(m.store_id);
       }
       changes.push(`markers written on all ${n} stores (the repository had none)`);
@@ -152,7 +152,7 @@ export async function updateInit(o: { config?: string; signal?: AbortSignal }): 
         if (!m || m.set_id !== setId) continue;
         const j = cfg.store_ids ? cfg.store_ids.indexOf(m.store_id) : m.index;
         if (j < 0 || j >= n) throw foreign(r.set, d, 'carries a marker of this set that the config file does not know');
-        if (order[j] !== -1) throw foreign(r.set, d, `carries the same slot's marker (store ${j + 1}) as ${r.set.domains[order[j]!]!.label}`);
+        if (order[j] !== -1) throw foreign(r.set, d, `carries the same slot's marker (store ${j + 1}) as ${slotLabel(r.set, order[j]!)}`);
         order[j] = d;
       }
       const missing = order.flatMap((d, j) => (d === -1 ? [j] : []));
