@@ -18,6 +18,7 @@ export { commit, commitInput, find, info, list, restore, cat, read, createReadSt
 export type { ReadOptions, RepairOptions, RepairReport, VerifyReport, SegmentCheck, DeleteOptions, DeletedArchive };
 export type { Damage } from './archive/read/reader.js';
 export { parseRange } from './layout/range.js';
+export { ReadAhead, type WindowOptions, type Window } from './archive/read/read-ahead.js';
 export type { CommitOptions, CommitResult, OperationOptions, ArchiveListing, ArchiveSummary, Level2Summary, RestoreOptions, RestoreResult, Manifest };
 export { BlockFrameError, ERROR_CODES, EXIT, isBlockFrameError, type ErrorCode } from './errors.js';
 export {

@@ -9,9 +9,27 @@ import type { OperationOptions } from './context.js';
 import { resolveArchive } from './find.js';
 import { ArchiveReader, type Damage } from '../archive/read/reader.js';
 import { loadSecrets, openContent, type Content } from '../archive/keyring.js';
-import { plainWindows } from '../archive/read/plain.js';
+import { ReadAhead, type Window } from '../archive/read/read-ahead.js';
 
-export type { HeldWindow } from '../archive/read/prefetch.js';
+export type { Window } from '../archive/read/read-ahead.js';
+
+/**
+ * Bytes of the read budget shared by the library's and CLI's reads in one process (restore, cat, read,
+ * createReadStream): about what one restore held before it (7 windows of 4 MiB plus 3 stored batches), now a bound
+ * for all of them together.
+ */
+export const LIBRARY_READ_BUDGET = 48 * 1024 * 1024;
+let processReadAhead: ReadAhead | undefined;
+
+/** The read-ahead a read runs through: the caller's (opts.readAhead), else one per process, made on first use. */
+export function readAheadFor(opts: ReadOptions): ReadAhead {
+  return opts.readAhead ?? (processReadAhead ??= new ReadAhead(LIBRARY_READ_BUDGET));
+}
+
+/** Verified windows of [offset, offset + length) of an open archive, released one by one (before the next). */
+function windowsOf(a: OpenArchive, opts: ReadOptions, offset: number, length: number, signal?: AbortSignal): AsyncGenerator<Window> {
+  return readAheadFor(opts).windows(a, offset, length, { ahead: 3, hold: 1, signal: signal ?? opts.signal });
+}
 
 export interface ReadOptions extends OperationOptions {
   /** Called once per damaged file found while reading, when the archive is closed (the bytes returned are still correct and verified). */
@@ -28,6 +46,11 @@ export interface ReadOptions extends OperationOptions {
   requireEncrypted?: boolean;
   /** Called with the archive directory when keys were given but the archive opened is not encrypted (the keys go unused). */
   onUnencrypted?: (dir: string) => void;
+  /**
+   * The read-ahead (and its memory budget) to read through; default one shared by every read of this process
+   * (LIBRARY_READ_BUDGET bytes). Pass a server's to count a read against its budget.
+   */
+  readAhead?: ReadAhead;
 }
 
 /** An open archive for reading: its reader plus the pool it runs on; close() releases both. */
@@ -88,7 +111,7 @@ export async function openArchive(query: string, opts: ReadOptions = {}): Promis
     manifest,
     pool: pool!,
     content,
-    read: (offset, length) => readFrom(archive, offset, length).catch((err: unknown) => Promise.reject(explainAbsent(repo, err))),
+    read: (offset, length) => readFrom(archive, opts, offset, length).catch((err: unknown) => Promise.reject(explainAbsent(repo, err))),
     explain: (err) => explainAbsent(repo, err),
     async close() {
       if (opts.onDamage) for (const d of reader.damage.values()) opts.onDamage(d);
@@ -119,14 +142,14 @@ export async function read(query: string, offset: number, length: number, opts: 
   }
 }
 
-async function readFrom(a: OpenArchive, offset: number, length: number): Promise<Buffer> {
+async function readFrom(a: OpenArchive, opts: ReadOptions, offset: number, length: number): Promise<Buffer> {
   checkRange(a.manifest, offset, length);
   const n = Math.max(0, Math.min(length, a.manifest.size - offset));
   const out = Buffer.allocUnsafe(n);
   let pos = 0;
-  for await (const w of plainWindows(a, offset, n)) {
-    out.set(w.view, pos);
-    pos += w.view.length;
+  for await (const w of windowsOf(a, opts, offset, n)) {
+    out.set(w.buf, pos);
+    pos += w.buf.length;
     w.release();
   }
   return out;
@@ -146,8 +169,8 @@ export function createReadStream(query: string, range: { start?: number; end?: n
       if (end < start) return;
       checkRange(a.manifest, start, end - start + 1);
       try {
-        for await (const w of plainWindows(a, start, end - start + 1)) {
-          const copy = Buffer.from(w.view); // a copy: the window is reused
+        for await (const w of windowsOf(a, opts, start, end - start + 1, signal)) {
+          const copy = Buffer.from(w.buf); // a copy: the window is reused
           w.release();
           yield copy;
         }

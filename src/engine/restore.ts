@@ -8,9 +8,9 @@ import type { Writable } from 'node:stream';
 import { BlockFrameError, fromSystemError } from '../errors.js';
 import { fsyncDir, tempSibling, writeFully } from '../io/fsutil.js';
 import { removeStalePartials } from '../store/leftovers.js';
-import { FirstError, type OperationOptions } from './context.js';
-import { openArchive, type OpenArchive, type ReadOptions } from './read.js';
-import { plainWindows } from '../archive/read/plain.js';
+import { FirstError } from './context.js';
+import { openArchive, readAheadFor, type OpenArchive, type ReadOptions } from './read.js';
+import { LONG_BATCH } from '../archive/read/read-ahead.js';
 
 /** The tag of restore's hidden temporary output: ".NAME.partial-PID-8hex" beside the output. */
 const PARTIAL_TAG = 'partial';
@@ -130,9 +130,9 @@ export async function cat(query: string, dest: Writable, opts: CatOptions = {}):
   try {
     if (opts.range === undefined) return await streamVerified(archive, opts, (v) => writeTo(dest, v));
     const r = parseRange(opts.range, archive.manifest.size);
-    for await (const w of plainWindows(archive, r.offset, r.length)) {
+    for await (const w of readAheadFor(opts).windows(archive, r.offset, r.length, { ahead: 3, hold: 1, signal: opts.signal })) {
       try {
-        await writeTo(dest, w.view);
+        await writeTo(dest, w.buf);
       } finally {
         w.release();
       }
@@ -161,21 +161,23 @@ export function writeTo(dest: Writable, view: Uint8Array): Promise<void> {
  * Every verified byte of the file in order into `sink` (calls are issued in file order, several in flight), with a
  * final check of the whole-file hash.
  */
-async function streamVerified(archive: OpenArchive, opts: OperationOptions & { checkFileHash?: boolean }, sink: (view: Uint8Array, at: number) => Promise<void>): Promise<void> {
+async function streamVerified(archive: OpenArchive, opts: ReadOptions & { checkFileHash?: boolean }, sink: (view: Uint8Array, at: number) => Promise<void>): Promise<void> {
   const { manifest, pool, reader, content } = archive;
   const fileHash = opts.checkFileHash === false ? null : pool.openHash(0);
   const errors = new FirstError();
   const inflight = new Set<Promise<unknown>>();
   let at = 0;
   try {
-    for await (const w of plainWindows(archive, 0, manifest.size, 3, 4)) {
+    // Writes run beside the reads: up to 4 windows held by writes in flight, 3 read ahead, 4 MiB decode batches.
+    for await (const w of readAheadFor(opts).windows(archive, 0, manifest.size, { ahead: 3, hold: 4, batchBytes: LONG_BATCH, signal: opts.signal })) {
       errors.throwIfAny();
       const pos = at;
-      at += w.view.length;
+      const view: Uint8Array = w.buf;
+      at += view.length;
       const p = errors.track(
-        Promise.all([sink(w.view, pos), fileHash && pool.update(fileHash, w.view)]).finally(() => {
+        Promise.all([sink(view, pos), fileHash && pool.update(fileHash, view)]).finally(() => {
           w.release();
-          opts.onProgress?.(pos + w.view.length, manifest.size);
+          opts.onProgress?.(pos + view.length, manifest.size);
         }),
       );
       inflight.add(p);

@@ -136,9 +136,9 @@ export class LocalBackend implements Backend {
   /**
    * get() through a descriptor kept open for HOLD_MS after it was opened (checked as get() checks: real parent
    * directories, no symlink, a regular file), at most HELD_MAX of them: one lstat and one pread per call instead
-   * of four lstats, open, fstat and close. The lstat compares the path's identity (dev, ino, size, mtime, ctime)
-   * with the held descriptor's: a file replaced meanwhile by any process (a CLI repair renames new shards into
-   * place) is reopened at once, never read through the old descriptor.
+   * of four lstats, open, fstat and close, run side by side. The lstat compares the path's identity (dev, ino,
+   * size, mtime, ctime) with the held descriptor's: a file replaced before the call by any process (a CLI repair
+   * renames new shards into place) is reopened at once, and bytes read through the old descriptor are not returned.
    */
   async getHeld(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
     throwIfAborted(this, key, signal);
@@ -149,18 +149,29 @@ export class LocalBackend implements Backend {
       h = undefined;
     }
     if (h) {
-      const checked = h;
-      checked.users++; // pinned while looking: not closed under us
-      let same = false;
+      // The identity check runs beside the read, not before it: a held read is one trip through the thread pool,
+      // not two in a row (under load each trip waits behind other reads). Bytes read through a descriptor whose
+      // path names another file by the time the check answers are never returned: they are read again below.
+      const entry = h;
+      entry.users++; // pinned while reading and looking: not closed under us
       try {
-        same = await this.stillSame(key, checked);
+        const reading = entry.fh.then((fh) => readFully(fh, into, into.length, offset));
+        reading.catch(() => undefined);
+        const same = await this.stillSame(key, entry);
+        if (same && !entry.dropped) {
+          try {
+            return await reading;
+          } catch (err) {
+            this.unhold(key, entry);
+            throw classifyFsError(this, key, err, 'reading');
+          }
+        }
+        await reading.catch(() => undefined); // settled before `into` is read into again
+        this.unhold(key, entry);
       } finally {
-        this.release(checked);
+        this.release(entry);
       }
-      if (!same || checked.dropped) {
-        this.unhold(key, checked);
-        h = this.held.get(key); // another call may have reopened it meanwhile
-      }
+      h = this.held.get(key); // another call may have reopened it meanwhile
     }
     if (!h) {
       const opened = this.openStat(key);

@@ -1,11 +1,11 @@
-// Plaintext reads: the file's bytes from the verified stored stream, decoding only the frames a range overlaps.
-import { SlabPool, type ComputePool } from '../../compute/pool.js';
+// Plaintext reads, planned: which frames a range overlaps, in batches, and how one batch is read and decoded (the
+// scheduling, memory and read-ahead are ReadAhead's).
+import type { ComputePool } from '../../compute/pool.js';
 import type { Manifest } from '../../layout/manifest.js';
 import type { FrameRef } from '../../transform/frames.js';
 import { maxStoredLength } from '../../transform/frame-codec.js';
 import type { Content } from '../keyring.js';
-import { heldWindows, windowJobs } from './windows.js';
-import { prefetchInOrder, type Filled, type HeldWindow } from './prefetch.js';
+import { windowJobs } from './windows.js';
 import type { ArchiveReader } from './reader.js';
 
 /** What plaintext reads need of an open archive. */
@@ -16,8 +16,6 @@ export interface PlainSource {
   content: Content;
 }
 
-/** Plaintext bytes decoded per batch of frames (whole frames; at least one). */
-const BATCH_BYTES = 4 * 1024 * 1024;
 /** Room in a stored-bytes buffer for the rest of the first and last chunks (chunks are at most 256 KiB). */
 const EDGES = 2 * 256 * 1024;
 
@@ -51,53 +49,6 @@ export async function readStored(reader: ArchiveReader, offset: number, out: Uin
   if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
-/**
- * Verified plaintext windows of [offset, offset + length) in file order (see heldWindows for `ahead` and `hold`).
- * Without transforms this is heldWindows itself; with them, batches of whole frames are read from the stored stream,
- * checked, decoded on the compute pool (decrypted, decompressed) and cut to the range. Memory is bounded by
- * (ahead + hold) batches of at most 4 MiB (or one frame) of plaintext and the same of stored bytes.
- */
-export async function* plainWindows(src: PlainSource, offset: number, length: number, ahead = 3, hold = 1, batchBytes = BATCH_BYTES): AsyncGenerator<HeldWindow> {
-  const table = src.content.table;
-  if (!table) {
-    yield* heldWindows(src.reader, offset, length, ahead, hold);
-    return;
-  }
-  const plan = framePlan(src, offset, length, batchBytes);
-  if (!plan) return;
-  const batchCount = plan.batchCount;
-  const slabCount = Math.min(ahead + hold, batchCount);
-  // Disposed at the end, so the next read reuses these slabs: they go to the compute workers, and every
-  // SharedArrayBuffer a worker has seen lives until that worker's own garbage collection (fresh ones for each of a
-  // server's range requests piled up by the hundreds of MiB).
-  const plainSlabs = new SlabPool(slabCount, plan.plainMax);
-  const storedSlabs = new SlabPool(Math.min(ahead, batchCount), plan.storedMax);
-  const decode = async (b: FrameRef[]): Promise<Filled> => {
-    const plain = await plainSlabs.acquire();
-    const stored = await storedSlabs.acquire();
-    try {
-      return { slab: plain, view: await decodeBatch(src, b, offset, length, plain, stored) };
-    } catch (err) {
-      plainSlabs.release(plain);
-      throw err;
-    } finally {
-      storedSlabs.release(stored);
-    }
-  };
-  try {
-    yield* prefetchInOrder(
-      (function* () {
-        for (const b of plan.batches()) yield () => decode(b);
-      })(),
-      ahead,
-      (s) => plainSlabs.release(s),
-    );
-  } finally {
-    plainSlabs.dispose();
-    storedSlabs.dispose();
-  }
-}
-
 /** How a framed range splits into batches of whole frames, and the most memory one batch needs. */
 export interface FramePlan {
   batchCount: number;
@@ -110,7 +61,7 @@ export interface FramePlan {
 }
 
 /** The batches of at most `batchBytes` of plaintext (whole frames, at least one) over [offset, offset + length); null when empty. */
-export function framePlan(src: PlainSource, offset: number, length: number, batchBytes = BATCH_BYTES): FramePlan | null {
+export function framePlan(src: PlainSource, offset: number, length: number, batchBytes: number): FramePlan | null {
   const table = src.content.table!;
   const span = table.span(offset, length);
   if (!span) return null;

@@ -1,5 +1,7 @@
-// The one read-ahead of a server: verified windows of a range in order, plain or framed archives alike, every byte
-// held (in hand, being read, read ahead) counted against one ReadBudget shared by every response.
+// The one read-ahead: verified windows of a range in order, plain or framed archives alike, for every reader (the
+// servers' responses, restore, cat, read, createReadStream), every byte held counted against one ReadBudget.
+import { BlockFrameError } from '../../errors.js';
+import { checkAborted } from '../../flow.js';
 import { READ_WINDOW, type ArchiveReader } from './reader.js';
 import { windowJobs, type WindowJob } from './windows.js';
 import { decodeBatch, framePlan, type PlainSource } from './plain.js';
@@ -18,6 +20,28 @@ export interface Window {
   buf: Buffer;
   release(): void;
 }
+
+/** How one reader walks its range (all optional; the defaults suit a server's response). */
+export interface WindowOptions {
+  /** Windows read ahead at most (default 2, or 6 for ranges over 16 MiB), while the budget has room (see windows()). */
+  ahead?: number;
+  /**
+   * Windows the consumer may hold unreleased (say, while its writes are in flight) before the next one waits for a
+   * release; read-ahead then keeps at most `ahead + hold` windows in all. Default unlimited (a server releases each
+   * window as its socket takes it). A consumer with a finite `hold` must release windows without waiting for next().
+   */
+  hold?: number;
+  /**
+   * Framed archives: plaintext bytes decoded per window, whole frames, at least one (default one frame: a server's
+   * first byte comes soon). A long sequential read (restore) takes 4 MiB: fewer, larger jobs for the compute pool.
+   */
+  batchBytes?: number;
+  /** Stops the reading: waits end and the generator throws BF_ABORTED at its next window. */
+  signal?: AbortSignal;
+}
+
+/** The plaintext bytes per decode batch of a long sequential read (restore): whole frames, at least one. */
+export const LONG_BATCH = 4 * 1024 * 1024;
 
 export class ReadAhead {
   readonly budget: ReadBudget;
@@ -40,12 +64,18 @@ export class ReadAhead {
 
   /**
    * Verified plaintext bytes of [offset, offset + length) of an open archive, in order, within the budget.
-   * Read-ahead (`ahead` windows; by default 2, or 6 for ranges over 16 MiB) happens only while the budget has room
-   * beyond its last quarter, which is left for the first windows of other responses. Leaving the loop early (a
-   * client gone) waits for the reads in flight, returns their memory and starts no more.
+   * Read-ahead (`opts.ahead` windows) happens only while the budget has room beyond its last quarter, which is left
+   * for the first windows of other readers. Leaving the loop early (a client gone) waits for the reads in flight,
+   * returns their memory and starts no more. Errors: the reader's (BF_DATA_LOST and the like), BF_ABORTED.
    */
-  windows(src: PlainSource, offset: number, length: number, ahead = length > 4 * READ_WINDOW ? AHEAD_LONG : AHEAD, signal?: AbortSignal): AsyncGenerator<Window> {
-    return src.content.table ? this.framed(src, offset, length, ahead, signal) : this.plain(src.reader, offset, length, ahead);
+  windows(src: PlainSource, offset: number, length: number, opts: WindowOptions = {}): AsyncGenerator<Window> {
+    const ahead = Math.max(1, opts.ahead ?? (length > 4 * READ_WINDOW ? AHEAD_LONG : AHEAD));
+    const w: Walk = {
+      ahead,
+      held: new Held(ahead, opts.hold ?? Infinity, opts.signal),
+      signal: opts.signal,
+    };
+    return src.content.table ? this.framed(src, offset, length, w, opts.batchBytes) : this.plain(src.reader, offset, length, w);
   }
 
   /** May read-ahead take `bytes` now? Only while the last quarter of the budget stays free for first windows. */
@@ -60,7 +90,8 @@ export class ReadAhead {
    * window in hand when the budget is exhausted: that one is 64 KiB outside it, so a paused client holds little and
    * never makes another response wait.
    */
-  private async *plain(reader: ArchiveReader, offset: number, length: number, ahead: number): AsyncGenerator<Window> {
+  private async *plain(reader: ArchiveReader, offset: number, length: number, walk: Walk): AsyncGenerator<Window> {
+    const { ahead, held, signal } = walk;
     const todo = windowJobs(reader.geometry, offset, length);
     const nextJob = (): WindowJob | undefined => {
       const n = todo.next();
@@ -103,17 +134,19 @@ export class ReadAhead {
     };
     try {
       for (;;) {
+        checkAborted(signal);
         if (queue.length === 0) {
           if (!job) break;
+          await held.room();
           if (!start(peek(size), false)) start(peek(TINY), true);
         }
-        while (job && queue.length < ahead && start(peek(size), false, true));
+        while (job && queue.length < ahead && held.roomFor(queue.length) && start(peek(size), false, true));
         const w = queue.shift()!;
         const view = await w.p.catch((err) => {
           giveBack(w);
           throw err;
         });
-        yield this.handOut(view, () => giveBack(w));
+        yield this.handOut(view, () => giveBack(w), held);
         // A reader that keeps up earns bigger windows.
         size = Math.min(READ_WINDOW, size * 2);
       }
@@ -131,8 +164,9 @@ export class ReadAhead {
    * so when the budget is exhausted the response waits for room (in arrival order) instead of taking memory outside
    * it; responses release windows as their sockets take them, and a stalled client is cut off by the idle timeout.
    */
-  private async *framed(src: PlainSource, offset: number, length: number, ahead: number, signal?: AbortSignal): AsyncGenerator<Window> {
-    const plan = framePlan(src, offset, length, src.content.table!.frameSize);
+  private async *framed(src: PlainSource, offset: number, length: number, walk: Walk, batchBytes?: number): AsyncGenerator<Window> {
+    const { ahead, held, signal } = walk;
+    const plan = framePlan(src, offset, length, batchBytes ?? src.content.table!.frameSize);
     if (!plan) return;
     const batches = plan.batches();
     let next = batches.next();
@@ -165,18 +199,20 @@ export class ReadAhead {
     };
     try {
       while (!next.done || queue.length) {
+        checkAborted(signal);
         if (queue.length === 0) {
+          await held.room();
           // A frame larger than the whole budget (a tiny budget, huge frames): its own memory, outside the budget.
           if (pairBytes > this.budget.total) launch(new Uint8Array(new SharedArrayBuffer(plainPart)), new Uint8Array(new SharedArrayBuffer(plan.storedMax)), false);
           else split(await this.budget.alloc(pairBytes, signal));
         }
-        while (!next.done && queue.length < ahead && tryStart());
+        while (!next.done && queue.length < ahead && held.roomFor(queue.length) && tryStart());
         const w = queue.shift()!;
         const view = await w.p.catch((err) => {
           giveBack(w);
           throw err;
         });
-        yield this.handOut(view, () => giveBack(w));
+        yield this.handOut(view, () => giveBack(w), held);
       }
     } finally {
       for (const w of queue.splice(0)) {
@@ -186,15 +222,62 @@ export class ReadAhead {
     }
   }
 
-  private handOut(view: Uint8Array, giveBack: () => void): Window {
+  private handOut(view: Uint8Array, giveBack: () => void, held: Held): Window {
     let released = false;
+    held.out++;
     return {
       buf: Buffer.from(view.buffer, view.byteOffset, view.length),
       release: () => {
         if (released) return;
         released = true;
         giveBack();
+        held.released();
       },
     };
+  }
+}
+
+/** One walk's settings. */
+interface Walk {
+  ahead: number;
+  held: Held;
+  signal?: AbortSignal;
+}
+
+/** The windows a consumer holds: at most `hold`, and read-ahead counts them against `ahead + hold`. */
+class Held {
+  out = 0;
+  private wake: (() => void) | null = null;
+  constructor(
+    private readonly ahead: number,
+    private readonly hold: number,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  /** May one more window be read ahead, with `queued` already being read? */
+  roomFor(queued: number): boolean {
+    return queued + this.out < this.ahead + this.hold;
+  }
+
+  /** Resolves once the consumer holds fewer than `hold` windows (BF_ABORTED when the signal fires first). */
+  async room(): Promise<void> {
+    while (this.out >= this.hold) {
+      checkAborted(this.signal);
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(new BlockFrameError('BF_ABORTED', 'operation cancelled'));
+        this.signal?.addEventListener('abort', onAbort, { once: true });
+        this.wake = () => {
+          this.signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+      });
+    }
+  }
+
+  released(): void {
+    this.out--;
+    const w = this.wake;
+    this.wake = null;
+    w?.();
   }
 }

@@ -1,10 +1,7 @@
-// Stored-stream windows: a range cut into READ_WINDOW pieces per segment, read and verified ahead in bounded slabs.
-import { SlabPool } from '../../compute/pool.js';
+// Stored-stream windows, planned: a range cut into READ_WINDOW pieces per segment (ReadAhead reads them).
 import type { Geometry } from '../../layout/geometry.js';
 import { segmentsForRange } from '../../layout/geometry.js';
-import { manifestGeometry } from '../../layout/manifest.js';
-import { prefetchInOrder, type Filled, type HeldWindow } from './prefetch.js';
-import { READ_WINDOW, type ArchiveReader } from './reader.js';
+import { READ_WINDOW } from './reader.js';
 
 /** One window to read: bytes [from, to) of data segment `seg`. */
 export interface WindowJob {
@@ -29,30 +26,3 @@ export function* windowJobs(g: Geometry, offset: number, length: number): Genera
   }
 }
 
-
-/**
- * Verified windows of [offset, offset + length) in file order, each at most READ_WINDOW bytes of shared memory.
- * Up to `ahead` windows are read and verified concurrently, and the consumer may hold up to `hold` windows (say,
- * while their writes are in flight) before reading waits: memory stays bounded whatever the file size.
- */
-export async function* heldWindows(reader: ArchiveReader, offset: number, length: number, ahead = 3, hold = 1): AsyncGenerator<HeldWindow> {
-  const jobs = windowJobs(manifestGeometry(reader.manifest), offset, length);
-  const windows = Math.ceil(length / READ_WINDOW) + 1;
-  const slabs = new SlabPool(Math.min(ahead + hold, Math.max(1, windows)), Math.min(READ_WINDOW, Math.max(1, length)));
-  function* tasks(): Generator<() => Promise<Filled>> {
-    for (const j of jobs) {
-      yield async () => {
-        const slab = await slabs.acquire();
-        const view = slab.subarray(0, j.to - j.from);
-        try {
-          await reader.readInto(j.seg, j.from, j.to, view);
-        } catch (err) {
-          slabs.release(slab);
-          throw err;
-        }
-        return { slab, view };
-      };
-    }
-  }
-  yield* prefetchInOrder(tasks(), ahead, (s) => slabs.release(s));
-}
