@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { commit, find, read } from '../../src/index.js';
+import { ComputePool, commit, find, read } from '../../src/index.js';
 import { isBlockFrameError } from '../../src/errors.js';
 import { MemBackend } from '../../src/store/mem.js';
 import { StoreSet } from '../../src/store/store-set.js';
@@ -18,10 +18,16 @@ test('resolving a name among 40 archives reads a handful of objects, not every m
   try {
     const store = new FaultBackend(new MemBackend());
     const set = new StoreSet([store], 0);
-    for (let i = 0; i < 40; i++) {
-      const f = join(work, `photo-${String(i).padStart(3, '0')}.jpg`);
-      await writeFile(f, `picture ${i}\n`);
-      await commit(f, { storeSet: set });
+    // One pool for the 40 commits (a pool per commit spent most of this test starting workers).
+    const pool = ComputePool.start(1);
+    try {
+      for (let i = 0; i < 40; i++) {
+        const f = join(work, `photo-${String(i).padStart(3, '0')}.jpg`);
+        await writeFile(f, `picture ${i}\n`);
+        await commit(f, { storeSet: set, pool });
+      }
+    } finally {
+      await pool.close();
     }
     const calls = () => store.calls.get + store.calls.stat;
     const before = calls();
