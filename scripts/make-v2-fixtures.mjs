@@ -26,25 +26,8 @@ if (bf.FORMAT_VERSION !== 2) {
   process.exit(2);
 }
 
-/**
- * xorshift32 bytes for a seed. The first `random` fraction of the file is random bytes; the rest is text-like
- * words, so zstd has something to compress.
- */
-function bytes(size, seed, random = 0.5) {
-  let x = seed >>> 0 || 0x9e3779b9;
-  const b = new Uint8Array(size);
-  const words = ['block', 'frame ', 'stripe ', 'parity\n', 'shard ', 'segment '];
-  let i = 0;
-  while (i < size) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    if (i < size * random) {
-      b[i++] = x & 0xff;
-    } else {
-      for (const c of words[x % words.length]) if (i < size) b[i++] = c.charCodeAt(0);
-    }
-  }
-  return b;
-}
+// The seeded generator lives beside the fixtures, so the test regenerates the same bytes from the same code.
+const { bytes } = await import(join(out, 'bytes.mjs'));
 
 // The key file of the encrypted fixture: 32 seeded bytes (test data, committed as key.bin).
 const KEY_FILE = 'key.bin';
