@@ -1,5 +1,5 @@
 // Scrub rows: the byte-rate limit held over a large archive set, and peak RSS of a scrub over many tiny archives.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
@@ -49,15 +49,20 @@ export async function benchScrubRate(work: string, size: number, child: Child, l
 }
 
 /** `count` tiny archives (Tier 1, 64 bytes each), committed in one process, then one scrub's peak RSS. */
-export async function benchScrubMemory(work: string, count: number, child: Child, log: (m: string) => void): Promise<{ rows: Row[]; raw: unknown }> {
-  const archive = join(work, 'scrub-tiny');
-  await rm(archive, { recursive: true, force: true });
+export async function benchScrubMemory(work: string, count: number, child: Child, log: (m: string) => void, keep?: string): Promise<{ rows: Row[]; raw: unknown }> {
+  // `keep` (--scrub-tiny DIR): a directory of tiny archives kept between runs; only the missing ones are made.
+  const archive = keep ?? join(work, 'scrub-tiny');
+  if (!keep) await rm(archive, { recursive: true, force: true });
   await mkdir(archive, { recursive: true });
-  log(`committing ${count} tiny archives`);
+  const have = new Set((await readdir(archive)).map((d) => d.slice(0, d.lastIndexOf('_'))));
+  const extra = [...have].filter((n) => !/^tiny-\d+\.bin$/.test(n) || Number(n.slice(5, -4)) >= count).length;
+  if (extra) throw new Error(`${archive} holds ${extra} archives besides tiny-0..${count - 1}.bin: use another --scrub-tiny directory`);
+  log(`committing ${count - have.size} tiny archives (${have.size} there already)`);
   const pool = ComputePool.start();
   try {
     for (let i = 0; i < count; i++) {
       // Distinct names: commit looks at every archive of the same name.
+      if (have.has(`tiny-${i}.bin`)) continue;
       const src = join(work, `tiny-${i}.bin`);
       await writeFile(src, randomBytes(64));
       await commit(src, { archive, pool });
@@ -70,7 +75,7 @@ export async function benchScrubMemory(work: string, count: number, child: Child
   log(`scrub of ${count} tiny archives`);
   const r = child(['scrub', archive, '', join(work, 'scrub-tiny-ledger')]) as { seconds: number; maxRssMiB: number; stripes: number };
   log(`  ${r.stripes} stripes in ${r.seconds.toFixed(1)} s, peak RSS ${r.maxRssMiB.toFixed(0)} MiB`);
-  await rm(archive, { recursive: true, force: true });
+  if (!keep) await rm(archive, { recursive: true, force: true });
   await rm(join(work, 'scrub-tiny-ledger'), { recursive: true, force: true });
   return {
     rows: [{ measure: `peak RSS, scrub of ${count} tiny archives (${r.stripes} stripes in ${r.seconds.toFixed(0)} s)`, value: `${r.maxRssMiB.toFixed(0)} MiB`, target: '<= 256 MiB', met: r.maxRssMiB <= 256 }],

@@ -16,7 +16,7 @@ import { checkIdentity, makeMarker, missingStores, newId, writeMarker, type Iden
 /** No manifest is plausibly larger than this (a 1 TiB Tier 4 archive's is about 10 MB). */
 export const MANIFEST_MAX_BYTES = 64 * 1024 * 1024;
 /** Marker of a commit in progress across several stores: shards are being written, the manifest comes last. */
-import { archivePrefix, manifestKey, MANIFEST_FILES, pendingKey, PENDING_FILE } from '../layout/keys.js';
+import { archivePrefix, manifestKey, MANIFEST_FILES, pendingKey, PENDING_FILE, STORE_MARKER_KEY } from '../layout/keys.js';
 export { PENDING_FILE };
 
 /** One manifest file on one store. */
@@ -95,6 +95,8 @@ export class Repository {
     this.identity = check;
     this.set = check.set;
     this.resolved.set = check.set;
+    // A marked local store refuses writes while its marker is gone (a disk unmounted while this process runs).
+    for (const s of check.stores) if (s.state === 'ok' || s.state === 'swapped') check.set.requireMarker(s.store, STORE_MARKER_KEY);
     for (const s of check.stores) if (s.detail) onNotice?.(s.detail);
   }
 
@@ -209,6 +211,7 @@ export class Repository {
     for (let d = 0; d < n; d++) {
       const m = makeMarker(setId, d, n);
       await this.set.on(d, (b) => writeMarker(b, m, signal));
+      this.set.requireMarker(d, STORE_MARKER_KEY);
       id.markers[d] = m;
       id.stores[d] = { ...id.stores[d]!, state: 'ok', storeId: m.store_id };
     }

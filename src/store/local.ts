@@ -94,6 +94,32 @@ export class LocalBackend implements Backend {
     this.label = this.root;
   }
 
+  /** The marker key every write first checks for (requireMarker). */
+  private marker?: string;
+
+  /**
+   * From now on, refuse every write (put, delete, staging, publish) while the store's marker `key` is missing:
+   * a disk unmounted under a running process leaves an empty mount point, and nothing may land there
+   * (docs/FORMAT.md §14). One lstat per write: no cache, so no window in which a write lands after an unmount.
+   */
+  requireMarker(key: string): void {
+    checkKey(this, key);
+    this.marker = key;
+  }
+
+  /** Is the required marker there (true when none is required)? Never creates anything. */
+  async markerPresent(): Promise<boolean> {
+    if (this.marker === undefined) return true;
+    const st = await lstat(join(this.root, this.marker)).catch(() => null);
+    return st?.isFile() ?? false;
+  }
+
+  /** BF_STORE_NOT_MOUNTED when the required marker is gone. */
+  private async checkMounted(key: string): Promise<void> {
+    if (await this.markerPresent()) return;
+    throw storeError('BF_STORE_NOT_MOUNTED', this, key, `the store's marker ${this.marker} is gone (a disk unmounted?): nothing is written here until it is back`);
+  }
+
   /** Does the root exist as a directory (symlinks followed: a mount point may be one)? Never creates it. */
   async present(): Promise<boolean> {
     const st = await stat(this.root).catch(() => null);
@@ -283,6 +309,7 @@ export class LocalBackend implements Backend {
     const final = this.pathOf(key);
     if (key === '') throw storeError('BF_INTERNAL', this, key, 'empty key');
     throwIfAborted(this, key, signal);
+    await this.checkMounted(key);
     await this.makeParents(key);
     // A directory squatting on the key's path (damage) is replaced; rename() would refuse it.
     if ((await lstat(final).catch(() => null))?.isDirectory()) await rm(final, { recursive: true, force: true });
@@ -343,6 +370,7 @@ export class LocalBackend implements Backend {
     const path = this.pathOf(key);
     if (key === '') throw storeError('BF_INTERNAL', this, key, 'empty key');
     throwIfAborted(this, key, signal);
+    await this.checkMounted(key);
     // Never through a symlinked directory: what is behind a link is not in the store.
     if (!(await this.realParents(key))) return;
     try {
@@ -427,6 +455,7 @@ export class LocalBackend implements Backend {
 
   async stagingDir(): Promise<string> {
     const dir = join(this.root, STAGING_DIR);
+    await this.checkMounted(STAGING_DIR);
     try {
       await this.ensureRoot();
       await mkdir(dir).catch((err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? undefined : Promise.reject(err)));
@@ -442,6 +471,7 @@ export class LocalBackend implements Backend {
     checkKey(this, prefix);
     if (prefix.includes('/')) throw storeError('BF_INTERNAL', this, prefix, 'adopt takes a top-level prefix');
     const target = this.pathOf(prefix);
+    await this.checkMounted(prefix);
     try {
       await rename(localDir, target);
     } catch (err) {

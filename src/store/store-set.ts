@@ -66,11 +66,24 @@ export class StoreSet implements Backend {
     if (b instanceof LocalBackend && !(await b.present())) {
       throw storeError('BF_STORE_UNAVAILABLE', b, '', `store ${d + 1} (${b.label}): the directory is missing (a disk not mounted?)`);
     }
+    if (b instanceof LocalBackend && !(await b.markerPresent())) {
+      throw storeError('BF_STORE_NOT_MOUNTED', b, '', `store ${d + 1} (${b.label}): its store marker is missing (a disk not mounted?); nothing is written there until it is back`);
+    }
     try {
       await this.on(d, (x) => x.stat(PROBE_KEY, signal));
     } catch (err) {
       if (isTransient(err) || (err instanceof BlockFrameError && err.code === 'BF_ABORTED')) throw err;
     }
+  }
+
+  /**
+   * Store `d` carries the marker `key` (docs/FORMAT.md §14): a local directory refuses writes from now on while it
+   * is missing (LocalBackend.requireMarker), and check() reports it. Object stores cannot be unmounted: no-op.
+   */
+  requireMarker(d: number, key: string): void {
+    let b: Backend = this.domains[d]!;
+    while (b instanceof WrappedBackend) b = b.inner;
+    if (b instanceof LocalBackend) b.requireMarker(key);
   }
 
   /** Run `fn` against store `d`: fails at once while its breaker is open; a transient failure opens it. */

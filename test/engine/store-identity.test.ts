@@ -133,6 +133,41 @@ describe('store identity: markers on every store of a set', () => {
     }
   });
 
+  test('a disk unmounted while serve runs: uploads are refused with nothing on the empty mount point, /readyz names it, and remounted it takes uploads again', async () => {
+    // serve checked the markers once, before listening: a disk unmounted later left an empty mount point that
+    // uploads (and repairs) wrote onto, on the root disk.
+    const cwd = join(work, 'serve-unmounted-later');
+    await mkdir(cwd);
+    const { disks, bytes } = await initSet(cwd, 3, 'a.bin', 150 * KiB + 3, 23);
+    const d3 = disks[2]!;
+    const token = 'tok-identity-later-0123456789';
+    const srv = await startServe(['--config', join(cwd, 'blockframe.json'), '--allow-upload', '--store-check-interval', '0.2'], { BLOCKFRAME_TOKEN: token });
+    const put = (name: string) => fetch(`${srv.base}/files/${name}`, { method: 'PUT', headers: { Authorization: `Bearer ${token}` }, body: new Uint8Array(64 * KiB).fill(name.length) });
+    try {
+      assert.equal((await put('before.bin')).status, 201);
+      await rename(d3, join(cwd, 'd3.disk'));
+      await mkdir(d3);
+      const refused = await put('while-unmounted.bin');
+      assert.notEqual(refused.status, 201, await refused.text());
+      assert.deepEqual(await readdir(d3), [], 'not one byte on the empty mount point');
+      const got = new Uint8Array(await (await fetch(`${srv.base}/files/a.bin`)).arrayBuffer());
+      assert.deepEqual(got, bytes, 'reads are rebuilt from the other stores');
+      await new Promise((r) => setTimeout(r, 600));
+      const ready = (await (await fetch(`${srv.base}/readyz`)).json()) as Json;
+      assert.equal(ready.status, 'degraded', JSON.stringify(ready));
+      assert.equal(ready.stores[2].state, 'down');
+      assert.match(ready.stores[2].reason, /store marker is missing/);
+      await rm(d3, { recursive: true });
+      await rename(join(cwd, 'd3.disk'), d3);
+      await new Promise((r) => setTimeout(r, 1200));
+      assert.equal((await put('after.bin')).status, 201, 'remounted, the disk takes uploads again');
+    } finally {
+      await srv.stop();
+    }
+    const v = runCli(['verify', '--json', '--config', join(cwd, 'blockframe.json')], { cwd });
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+  });
+
   test('two swapped stores are recognised: read where they are, nothing deleted or rebuilt, init --update fixes the config', async () => {
     const cwd = join(work, 'swapped');
     await mkdir(cwd);
