@@ -90,7 +90,8 @@ function valid(x: unknown, dir: string): x is LedgerEntry {
 /**
  * A ledger directory. Never needed for correctness: a missing, unreadable or foreign entry reads as "never
  * proven", so deleting the directory only makes everything stale. Each write replaces one file atomically
- * (temp file, fsync, rename), so a crash leaves every entry old or new, never torn.
+ * (temp file, rename), so a killed process leaves every entry old or new, never torn; entries are not fsync'd,
+ * so a power cut may also leave one empty, which reads as "never proven".
  */
 export class Ledger {
   constructor(readonly dir: string) {}
@@ -120,7 +121,9 @@ export class Ledger {
     const p = this.path(e.dir);
     try {
       await mkdir(dirname(p), { recursive: true });
-      await writeFileAtomic(p, JSON.stringify(e));
+      // Not fsync'd: the ledger is rebuildable, an entry lost to a power cut reads as "never proven" (or is the
+      // older one), and two fsyncs per archive cost more than checking a small archive does.
+      await writeFileAtomic(p, JSON.stringify(e), { durable: false });
     } catch (err) {
       throw new BlockFrameError('BF_IO', `cannot write the scrub ledger in ${this.dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { path: this.dir }, { cause: err });
     }

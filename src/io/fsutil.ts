@@ -32,19 +32,24 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Write `text` to `path` through a temp file in the same directory, fsync, rename. Readers see old or new. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+/**
+ * Write `data` to `path` through a temp file in the same directory, fsync, rename, fsync the directory: readers
+ * see old or new. `durable: false` skips both fsyncs (a process crash still leaves old or new; a power loss may
+ * leave the old file or an empty one): for rebuildable state such as the scrub ledger.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: { durable?: boolean } = {}): Promise<void> {
+  const durable = opts.durable ?? true;
   const tmp = tempSibling(path, 'tmp');
   try {
     const fh = await open(tmp, 'wx', 0o644);
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      if (durable) await fh.sync();
     } finally {
       await fh.close();
     }
     await rename(tmp, path);
-    await fsyncDir(dirname(path));
+    if (durable) await fsyncDir(dirname(path));
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
