@@ -13,7 +13,8 @@ import { BlobReader, readBlob, readPackTable } from '../../src/engine/blob-read.
 import { verifyArchive } from '../../src/engine/verify.js';
 import { repairArchive } from '../../src/engine/repair.js';
 import { openInput } from '../../src/io/input.js';
-import { indexKey, packDir } from '../../src/layout/keys.js';
+import { blobDir, indexKey, packDir } from '../../src/layout/keys.js';
+import { largeBlobSegmentSize, PACK_THRESHOLD } from '../../src/layout/pack.js';
 import { parseManifest } from '../../src/layout/manifest.js';
 import { prng, randomBytesSeeded, tempDir } from '../helpers/fixtures.js';
 
@@ -215,3 +216,45 @@ for (const n of [1, 4]) {
     }
   });
 }
+
+test('large blob: a blob of 16 MiB and more is a v2 archive at blobs/xx/blob_h with full blocks, read through the index', async () => {
+  const { dir, cleanup } = await tempDir('bf-large-blob-');
+  const pool = ComputePool.start(2);
+  try {
+    const root = join(dir, 'store');
+    const file = join(dir, 'big.bin');
+    const data = Buffer.from(randomBytesSeeded(PACK_THRESHOLD + 12_345, 5));
+    await writeFile(file, data);
+    const h = blake3Hex(data);
+    const r = await commit(file, { archive: root, pool, largeBlob: true, tier: 1, name: 'ignored' });
+    assert.equal(r.status, 'archived');
+    assert.equal(r.dir, blobDir(h));
+    const m = parseManifest(await readFile(join(root, blobDir(h), 'manifest.json'), 'utf8'));
+    assert.equal(m.format_version, 2);
+    assert.equal(m.name, 'blob');
+    assert.equal(m.source, undefined);
+    assert.equal(m.tier, 3);
+    assert.equal(m.segment_size, largeBlobSegmentSize(data.length, 30));
+    assert.equal(m.stripes.length, 1);
+    assert.equal(m.stripes[0]!.data.length, 30, 'one full block');
+    assert.equal((await commit(file, { archive: root, pool, largeBlob: true })).status, 'already-archived');
+    await assert.rejects(commit(file, { archive: root, pool, largeBlob: true, compress: 3 }), (err: unknown) => isBlockFrameError(err, 'BF_USAGE'));
+    // Not a v2 archive of the root's listing.
+    assert.deepEqual((await list({ archive: root })).archives, []);
+    const repo = await Repository.open({ archive: root });
+    try {
+      const index = new BlobIndex();
+      index.addArchive(h, data.length);
+      assert.ok(data.equals(await readBlob(repo, index, h, 0, undefined, { pool })));
+      assert.ok(data.subarray(PACK_THRESHOLD - 5, PACK_THRESHOLD + 100).equals(await readBlob(repo, index, h, PACK_THRESHOLD - 5, PACK_THRESHOLD + 100, { pool })));
+      const wrong = new BlobIndex();
+      wrong.addArchive(h, data.length + 1);
+      await assert.rejects(readBlob(repo, wrong, h, 0, 10, { pool }), (err: unknown) => isBlockFrameError(err, 'BF_BLOB_MISSING'));
+    } finally {
+      await repo.close();
+    }
+  } finally {
+    await pool.close();
+    await cleanup();
+  }
+});
