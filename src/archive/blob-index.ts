@@ -51,6 +51,20 @@ export class BlobIndex {
     return this.packs.length;
   }
 
+  /** Bytes the packed-blob table holds in typed memory now (hashes, offsets, sizes, pack numbers, sort order). */
+  get heldBytes(): number {
+    return this.hashes.length + this.offsets.byteLength + this.sizes.byteLength + this.packNo.byteLength + (this.order?.byteLength ?? this.n * 4);
+  }
+
+  /** Give back the spare room that growing left (loadBlobIndex calls it when every file is in). */
+  trim(): void {
+    if (this.sizes.length === this.n) return;
+    this.hashes = Buffer.from(this.hashes.subarray(0, this.n * HASH));
+    this.offsets = this.offsets.slice(0, this.n);
+    this.sizes = this.sizes.slice(0, this.n);
+    this.packNo = this.packNo.slice(0, this.n);
+  }
+
   /** Add pack `pack`'s blobs (its table, or an index file's copy of it). */
   addPack(pack: string, blobs: readonly BlobEntry[]): void {
     let p = this.packIds.get(pack);
@@ -198,5 +212,6 @@ export async function loadBlobIndex(repo: Repository, opts: { signal?: AbortSign
     }
     if (!loaded && !damaged.some((x) => x.key === key)) damaged.push({ key, reason: 'unreadable' });
   }
+  index.trim();
   return { index, files, damaged };
 }
