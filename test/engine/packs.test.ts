@@ -258,3 +258,50 @@ test('large blob: a blob of 16 MiB and more is a v2 archive at blobs/xx/blob_h w
     await cleanup();
   }
 });
+
+test('PackWriter: seals at maxBlobs, refuses sizes it cannot pack, drops a blob whose bytes do not hash as told, and the same pack twice is one', async () => {
+  const { dir, cleanup } = await tempDir('bf-pack-writer-');
+  const pool = ComputePool.start(1);
+  const root = join(dir, 'store');
+  await mkdir(root);
+  const repo = await Repository.open({ archive: root });
+  try {
+    const blobs = Array.from({ length: 7 }, (_, i) => Buffer.from(randomBytesSeeded(100 + i, 300 + i)));
+    const once = async (): Promise<SealedPack[]> => {
+      const w = await PackWriter.open(repo, { pool, maxBlobs: 3, generator: 'test' });
+      const sealed: SealedPack[] = [];
+      try {
+        await assert.rejects(w.beginBlob(0), (err: unknown) => isBlockFrameError(err, 'BF_USAGE'));
+        await assert.rejects(w.beginBlob(PACK_THRESHOLD), (err: unknown) => isBlockFrameError(err, 'BF_USAGE'));
+        const f = join(dir, 'wrong');
+        await writeFile(f, blobs[0]!);
+        const input = await openInput(f);
+        try {
+          await assert.rejects(w.add(blake3Hex(blobs[1]!), blobs[0]!.length, input, f), (err: unknown) => isBlockFrameError(err, 'BF_FILE_CHANGED'));
+        } finally {
+          await input.close();
+        }
+        for (const b of blobs) {
+          sealed.push(...(await w.beginBlob(b.length)));
+          await w.append(b);
+          sealed.push(...(await w.commitBlob(blake3Hex(b))).sealed);
+        }
+        sealed.push(...(await w.flush()));
+        assert.deepEqual(await w.flush(), [], 'nothing open, nothing sealed');
+      } finally {
+        await w.close();
+      }
+      return sealed;
+    };
+    const first = await once();
+    assert.deepEqual(first.map((s) => s.blobs.length), [3, 3, 1]);
+    assert.equal(first[0]!.blobs[0]!.offset, 0, 'the refused blob left nothing behind');
+    assert.ok(first.every((s) => s.status === 'published'));
+    const second = await once();
+    assert.deepEqual(second.map((s) => [s.pack, s.status]), first.map((s) => [s.pack, 'exists']));
+  } finally {
+    await repo.close();
+    await pool.close();
+    await cleanup();
+  }
+});
