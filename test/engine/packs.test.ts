@@ -1,7 +1,8 @@
 // Format v3 packs end to end (docs/FORMAT.md §13.2, §13.5, §13.8): PackWriter seals and publishes packs on 1 and 4 directory stores, the index loads, every blob reads back byte-exact whole and in ranges, damaged packs read and heal, and a v2 root with packs/ present is unchanged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { commit, ComputePool, list, repair, verify } from '../../src/index.js';
 import { isBlockFrameError } from '../../src/errors.js';
@@ -16,7 +17,7 @@ import { openInput } from '../../src/io/input.js';
 import { blobDir, indexKey, packDir } from '../../src/layout/keys.js';
 import { largeBlobSegmentSize, PACK_THRESHOLD } from '../../src/layout/pack.js';
 import { parseManifest } from '../../src/layout/manifest.js';
-import { prng, randomBytesSeeded, tempDir } from '../helpers/fixtures.js';
+import { haveCommand, prng, randomBytesSeeded, tempDir } from '../helpers/fixtures.js';
 
 const TARGET = 256 * 1024;
 
@@ -147,6 +148,20 @@ for (const n of [1, 4]) {
           await reader.close();
         }
         assert.deepEqual(await readPackTable(repo, sealed[1]!.pack, { pool }), sealed[1]!.blobs);
+
+        // FORMAT.md §13.13 step 2 with every store copied into one directory: a pack's data shards, in manifest
+        // order, concatenate to its stream, whose BLAKE3 is its id, and the table is its tail.
+        if (haveCommand('jq') && haveCommand('b3sum')) {
+          const merged = join(dir, 'merged');
+          for (const s of stores) await cp(join(s, 'packs'), join(merged, 'packs'), { recursive: true, force: false, errorOnExist: false });
+          const P = join(merged, sealed[0]!.dir);
+          const sh = `jq -r '.stripes[].data[].path' "$P/manifest.json" | while read -r f; do cat "$P/$f"; done > "$W/s.bin"; b3sum --no-names "$W/s.bin"; tail -c "$(jq .pack.table_size "$P/manifest.json")" "$W/s.bin" | jq -c .hash`;
+          const run = spawnSync('bash', ['-euo', 'pipefail', '-c', sh], { env: { ...process.env, P, W: dir }, encoding: 'utf8' });
+          assert.equal(run.status, 0, run.stderr);
+          const [id, ...hashes] = run.stdout.trim().split('\n');
+          assert.equal(id, sealed[0]!.pack);
+          assert.deepEqual(hashes.map((h) => JSON.parse(h) as string), sealed[0]!.blobs.map((b) => b.hash));
+        }
 
         // Damage one pack: a data segment deleted, a byte flipped in another.
         const victim = sealed[0]!;
