@@ -11,6 +11,7 @@ import { benchServe } from './serve.js';
 import { benchS3, benchSmallPuts } from './s3.js';
 import { benchTransforms, drainDirty } from './transforms.js';
 import { benchScrubMemory, benchScrubRate } from './scrub.js';
+import { benchPackWrite } from './packs.js';
 import { parseSize } from '../src/layout/units.js';
 import { ComputePool, openArchive, read } from '../src/index.js';
 import { prng } from '../test/helpers/fixtures.js';
@@ -250,6 +251,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--s3-only')) return s3Only();
   if (process.argv.includes('--s3-small-only')) return s3SmallOnly();
   if (process.argv.includes('--scrub-only')) return scrubOnly();
+  if (process.argv.includes('--packs-only')) return packsOnly();
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   log('codec and BLAKE3 micro-benchmarks');
@@ -378,6 +380,10 @@ async function main(): Promise<void> {
   const tf = await benchTransforms(work, quick ? 256 * MiB : 1024 * MiB, RUNS, child, log);
   rows.push(...tf.rows);
   results.transforms = tf.raw;
+  log('pack writer (format v3)');
+  const pk = await benchPackWrite(work, PACK_FILES, log);
+  rows.push(...pk.rows);
+  results.packs = pk.raw;
   await rm(work, { recursive: true, force: true });
 
   results.table = rows;
@@ -409,6 +415,18 @@ async function scrubOnly(): Promise<void> {
   await mkdir(work, { recursive: true });
   await scrubRows();
   await rm(work, { recursive: true, force: true });
+  printTable();
+}
+
+/** Blobs the pack-write rows pack (2000, about 520 MB; 300 with --quick; `--pack-files N`). */
+const packArg = process.argv.indexOf('--pack-files');
+const PACK_FILES = packArg > 0 ? Number(process.argv[packArg + 1]) : quick ? 300 : 2000;
+
+/** `npm run bench -- --packs-only [--pack-files N]`: just the pack-write rows. */
+async function packsOnly(): Promise<void> {
+  await mkdir(work, { recursive: true });
+  const pk = await benchPackWrite(work, PACK_FILES, log);
+  rows.push(...pk.rows);
   printTable();
 }
 

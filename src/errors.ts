@@ -79,6 +79,9 @@ export const ERROR_CODES = {
   BF_S3_DIGEST: { summary: 'an S3 request body does not match its Content-MD5, SHA-256, checksum or length', exitCode: EXIT.FAILURE, httpStatus: 400 },
   BF_S3_PRECONDITION: { summary: 'an S3 conditional request does not hold', exitCode: EXIT.FAILURE, httpStatus: 412 },
   BF_S3_NOT_IMPLEMENTED: { summary: 'the S3 operation or header is not supported', exitCode: EXIT.FAILURE, httpStatus: 501 },
+  // Format v3 packs and the blob index (docs/FORMAT.md §13.2, §13.5).
+  BF_BLOB_MISSING: { summary: 'no valid location holds a blob (format v3): every pack or large-blob archive the index names for it is gone, damaged beyond repair, or does not list it', exitCode: EXIT.UNRECOVERABLE, httpStatus: 404 },
+  BF_INDEX_INVALID: { summary: 'an index file (index/*.jsonl, format v3) is damaged: its bytes do not hash to its name, or a line breaks the format', exitCode: EXIT.FAILURE, httpStatus: 500 },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -10,7 +10,9 @@ import { makeSlot, newDataKey, type KeySecret } from '../transform/keys.js';
 import { ARCHIVE_ID_BYTES, metadataAad, sealRandom } from '../transform/seal.js';
 import { BlockFrameError } from '../errors.js';
 import { serializeManifest, type Manifest, type ManifestContent } from '../layout/manifest.js';
-import { buildManifest, planArchive } from '../layout/plan.js';
+import { buildManifest, planArchive, planLargeBlob } from '../layout/plan.js';
+import { blobDir } from '../layout/keys.js';
+import { BLOB_NAME } from '../layout/pack.js';
 import { archiveDirName, ENCRYPTED_DIR_NAME, safeNameComponent } from '../layout/names.js';
 import type { Tier, TierPolicy } from '../layout/tiers.js';
 import { pathStores } from '../layout/placement.js';
@@ -51,6 +53,14 @@ export interface CommitOptions extends OperationOptions {
   frameSize?: number;
   /** scrypt cost for new passphrase keyslots (default N = 2^17, r = 8, p = 1). */
   scrypt?: { n: number; r: number; p: number };
+  /**
+   * Archive the input as a format-v3 large blob (docs/FORMAT.md §13.1): at `blobs/{h[0:2]}/blob_{h}` (h its BLAKE3),
+   * named "blob", without `source`, Tier 3 (Tier 4 from 35 GiB) with the store set's code and full blocks
+   * (layout/plan.ts planLargeBlob; `tier`, `segmentSize` and `name` are ignored). Folder commits use it for files
+   * of PACK_THRESHOLD (16 MiB) and more; refused (BF_USAGE) with compress or encrypt. Idempotent: the same content
+   * again is 'already-archived'.
+   */
+  largeBlob?: boolean;
 }
 
 export interface CommitResult {
@@ -91,12 +101,13 @@ export async function commitInput(source: InputSource, opts: CommitOptions = {})
 
 async function commitTo(repo: Repository, source: InputSource, opts: CommitOptions, secrets: KeySecret[]): Promise<CommitResult> {
   const file = source.path;
-  const name = opts.name ?? basename(file);
+  const name = opts.largeBlob ? BLOB_NAME : (opts.name ?? basename(file));
   if (name.length === 0 || name.length > 4096) throw new BlockFrameError('BF_USAGE', `invalid archive name: it must have 1 to 4096 characters (it has ${name.length})`, { field: 'name' });
   const before = await source.stat();
   // Nothing is written to a set with a store missing (not mounted): the error names it and what to do.
   repo.requireAllStores();
   const wanted = checkTransforms(opts, secrets);
+  if (wanted && opts.largeBlob) throw new BlockFrameError('BF_USAGE', 'a large blob of a folder commit is stored without compression or encryption (format 3.0)', { field: 'largeBlob' });
   if (!wanted) return commitStored(repo, source, name, before, opts, null);
   // Transforms: encode the file into a stored stream first; the tier follows from the stored size.
   const input = await source.open();
@@ -160,7 +171,9 @@ interface Transformed {
 async function commitStored(repo: Repository, source: InputSource, name: string, before: InputStat, opts: CommitOptions, t: Transformed | null): Promise<CommitResult> {
   const storedBytes = t ? t.content.stored_size : before.size;
   // The code follows from the stores: refused here, before anything is written, when they can't survive the failures.
-  const plan = planArchive({ storedBytes, stores: repo.storeCount, failures: repo.failures, tier: opts.tier, policy: opts.policy, segmentSize: opts.segmentSize, groupBlocks: opts.groupBlocks });
+  const plan = opts.largeBlob
+    ? planLargeBlob(storedBytes, repo.storeCount, repo.failures)
+    : planArchive({ storedBytes, stores: repo.storeCount, failures: repo.failures, tier: opts.tier, policy: opts.policy, segmentSize: opts.segmentSize, groupBlocks: opts.groupBlocks });
   const geometry = plan.geometry;
   const file = source.path;
   const input = await source.open();
@@ -171,7 +184,8 @@ async function commitStored(repo: Repository, source: InputSource, name: string,
       await repo.markIfNew(opts.signal);
       await repo.prepareStaging();
       // Idempotence: only when an archive of the same name and size exists do we pay a hash pass to compare.
-      const existing = t ? [] : await sameNameAndSize(repo, name, before.size);
+      // A large blob is found by its hash, which the caller looked up first (and the publish below checks again).
+      const existing = t || opts.largeBlob ? [] : await sameNameAndSize(repo, name, before.size);
       let rewrite = false;
       if (existing.length) {
         const hash = await hashFile(pool, input, file, before.size, opts);
@@ -215,13 +229,13 @@ async function commitStored(repo: Repository, source: InputSource, name: string,
         const manifest = buildManifest(plan, hashes, {
           name,
           size: before.size,
-          source: sourceOf(before),
+          source: opts.largeBlob ? undefined : sourceOf(before),
           transformed: t && { content: t.content, plainHash: t.plainHash },
           createdAt: new Date().toISOString(),
           generator: `blockframe ${VERSION}`,
         });
         const enc = t?.content.encryption;
-        const dir = enc ? archiveDirName(ENCRYPTED_DIR_NAME, enc.archive_id) : archiveDirName(name, t?.plainHash ?? hashes.original);
+        const dir = enc ? archiveDirName(ENCRYPTED_DIR_NAME, enc.archive_id) : opts.largeBlob ? blobDir(hashes.original) : archiveDirName(name, t?.plainHash ?? hashes.original);
         return await withArchiveLock(
           repo,
           dir,

@@ -101,3 +101,39 @@ export function ledgerEntryKey(dirDigest: string): string {
 }
 
 export const LEDGER_RUNS_FILE = 'runs.json';
+
+// ---- Format v3: packs, large blobs and the blob index (docs/FORMAT.md §13.2, §13.1, §13.5, §13.10) ----
+
+/** Every pack's directory starts with this (a v1/v2 listing of the root skips it: not `{name}_{hash}`). */
+export const PACKS_PREFIX = 'packs/';
+/** Every large blob's archive directory starts with this. */
+export const BLOBS_PREFIX = 'blobs/';
+/** Every index file's key starts with this. */
+export const INDEX_PREFIX = 'index/';
+
+/** The archive directory of pack `p` (64 hex): `packs/{p[0:2]}/pack_{p}`. */
+export function packDir(p: string): string {
+  return `${PACKS_PREFIX}${p.slice(0, 2)}/pack_${p}`;
+}
+
+/** The archive directory of large blob `h` (64 hex): `blobs/{h[0:2]}/blob_{h}`. */
+export function blobDir(h: string): string {
+  return `${BLOBS_PREFIX}${h.slice(0, 2)}/blob_${h}`;
+}
+
+/** The key of index file `i` (the BLAKE3 of its bytes, 64 hex): `index/{i}.jsonl`. */
+export function indexKey(i: string): string {
+  return `${INDEX_PREFIX}${i}.jsonl`;
+}
+
+/** The index file id in key `key` (the inverse of indexKey), or null when `key` is not an index file's. */
+export function indexIdOf(key: string): string | null {
+  const m = /^index\/([0-9a-f]{64})\.jsonl$/.exec(key);
+  return m ? m[1]! : null;
+}
+
+/** The pack id of a pack directory (the inverse of packDir), or null. */
+export function packIdOf(dir: string): string | null {
+  const m = /^packs\/([0-9a-f]{2})\/pack_([0-9a-f]{64})$/.exec(dir);
+  return m && m[2]!.startsWith(m[1]!) ? m[2]! : null;
+}

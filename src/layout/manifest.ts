@@ -7,10 +7,13 @@ import { CHUNK_INDEX_FILE, chunkIndexLayout, MAX_SECTION_BYTES } from './chunks.
 import { MANIFEST_FILE } from './keys.js';
 import { FrameTable, GCM_TAG_BYTES, MAX_FRAME_SIZE, MIN_FRAME_SIZE } from '../transform/frames.js';
 import { ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from '../transform/zstd.js';
+import { PACK_MAX_BLOBS, PACK_NAME } from './pack.js';
 
-/** The format version this code writes; it reads every version from 1 up to this one. */
+/** The format version this code writes for single-file archives; it reads every version from 1 up to PACK_FORMAT_VERSION. */
 export const FORMAT_VERSION = 2;
-export const FORMAT_VERSIONS = [1, 2] as const;
+/** The format version of a pack's manifest (docs/FORMAT.md §13.2): version 2 plus the `pack` field. */
+export const PACK_FORMAT_VERSION = 3;
+export const FORMAT_VERSIONS = [1, 2, 3] as const;
 export { MANIFEST_COPY, MANIFEST_FILE, MANIFEST_SUM } from './keys.js';
 export const MERKLE_ALGORITHM = 'blake3-merkle-v1';
 
@@ -50,7 +53,7 @@ const contentSchema = z.strictObject({
 });
 
 export const manifestSchema = z.strictObject({
-  format_version: z.union([z.literal(1), z.literal(2)]),
+  format_version: z.union([z.literal(1), z.literal(2), z.literal(3)]),
   /** Absent only in an encrypted (v2) archive, whose name is in content.encryption.metadata. */
   name: z.string().min(1).max(4096).optional(),
   /** The file's size in bytes (the plaintext; see content.stored_size for the stored stream). */
@@ -95,6 +98,15 @@ export const manifestSchema = z.strictObject({
     })
     .optional(),
   content: contentSchema.optional(),
+  /** Format v3 packs only (docs/FORMAT.md §13.2): where the blob table is in the stored stream, and its hash. */
+  pack: z
+    .strictObject({
+      blobs: z.number().int().min(1).max(PACK_MAX_BLOBS),
+      table_offset: count,
+      table_size: count,
+      table_hash: hex32,
+    })
+    .optional(),
   merkle: z.strictObject({ algorithm: z.literal(MERKLE_ALGORITHM), leaf_count: count, root: hex32 }),
   created_at: z.iso.datetime({ offset: true }),
   generator: z.string(),
@@ -199,8 +211,26 @@ export function frameTable(m: Manifest): FrameTable {
   return FrameTable.parse(c.frames, m.size, c.frame_size, c.stored_size, c.encryption ? GCM_TAG_BYTES : 0, MANIFEST_FILE, 'content.frames');
 }
 
+/** Format-v3 rules (docs/FORMAT.md §13.2): `pack` in version 3 only and always there, Tier 3, a plain stream. */
+function checkPack(m: Manifest, where: string): void {
+  if (m.format_version !== 3) {
+    if (m.pack !== undefined) throw invalid(where, 'pack', `is not allowed in format version ${m.format_version}`);
+    return;
+  }
+  const p = m.pack;
+  if (!p) throw invalid(where, 'pack', 'is required in format version 3');
+  if (m.tier !== 3) throw invalid(where, 'tier', `is ${m.tier}, a pack is tier 3`);
+  if (m.name !== PACK_NAME) throw invalid(where, 'name', `must be "${PACK_NAME}" in a pack`);
+  if (m.content !== undefined) throw invalid(where, 'content', 'is not allowed in a pack (format version 3.0)');
+  if (m.source !== undefined) throw invalid(where, 'source', 'is not allowed in a pack');
+  if (p.table_offset + p.table_size !== m.size) throw invalid(where, 'pack.table_size', `is ${p.table_size}: table_offset + table_size (${p.table_offset + p.table_size}) must equal size (${m.size})`);
+  if (p.table_size < 1) throw invalid(where, 'pack.table_size', 'must be at least 1 (a table lists at least one blob)');
+  if (p.table_offset < p.blobs) throw invalid(where, 'pack.table_offset', `is ${p.table_offset}, below one byte for each of ${p.blobs} blobs`);
+}
+
 function checkGeometry(m: Manifest, where: string): void {
   checkContent(m, where);
+  checkPack(m, where);
   if (m.tier < 3 && m.erasure_coding.data_shards !== 1) throw invalid(where, 'erasure_coding.data_shards', `must be 1 for tier ${m.tier}`);
   if (m.tier === 1 && m.segment_size !== storedSize(m)) throw invalid(where, 'segment_size', 'must equal size for tier 1');
   if (m.tier !== 1 && m.segment_size < 1) throw invalid(where, 'segment_size', 'must be at least 1 for tiers 2 to 4');

@@ -25,8 +25,11 @@ export function archiveDirName(name: string, originalHash: string): string {
   return `${safeNameComponent(name)}_${originalHash}`;
 }
 
-/** Split "{name}_{64 hex}" into its parts, or null when the directory is not an archive name. */
+/**
+ * Split "{name}_{64 hex}" into its parts, or null when the directory is not an archive name. A nested directory
+ * (format v3: "packs/ab/pack_{p}", "blobs/ab/blob_{h}") is named by its last component.
+ */
 export function parseArchiveDirName(dir: string): { name: string; hash: string } | null {
-  const m = /^(.*)_([0-9a-f]{64})$/.exec(dir);
+  const m = /^(.*)_([0-9a-f]{64})$/.exec(dir.slice(dir.lastIndexOf('/') + 1));
   return m ? { name: m[1]!, hash: m[2]! } : null;
 }

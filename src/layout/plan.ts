@@ -5,7 +5,8 @@ import { RS_MATRIX } from '../codec/matrix.js';
 import { merkleRootHex } from '../integrity/merkle.js';
 import { CHUNK_INDEX_FILE, chunkIndexLayout, DEFAULT_CHUNK_SIZE, MAX_SECTION_BYTES } from './chunks.js';
 import { computeGeometry, type Geometry } from './geometry.js';
-import { FORMAT_VERSION, MERKLE_ALGORITHM, merkleLeaves, type Manifest, type ManifestContent } from './manifest.js';
+import { FORMAT_VERSION, MERKLE_ALGORITHM, merkleLeaves, PACK_FORMAT_VERSION, type Manifest, type ManifestContent } from './manifest.js';
+import { largeBlobSegmentSize, packSegmentSize, type PackFacts } from './pack.js';
 import { chooseCode, PLACEMENT_RULE, type Placement } from './placement.js';
 import { chooseTier, DEFAULTS, type Tier, type TierPolicy } from './tiers.js';
 import { formatSize } from './units.js';
@@ -58,6 +59,26 @@ export function planArchive(p: PlanInput): Plan {
   return { tier, geometry, groupBlocks, placement };
 }
 
+/**
+ * The plan of a format-v3 pack whose stored stream (blobs and blob table) has `streamBytes` bytes (docs/FORMAT.md
+ * §13.2): Tier 3 with the store set's code (RS(30,3) on one store) and one stripe (segment size from
+ * packSegmentSize). Errors as planArchive.
+ */
+export function planPack(streamBytes: number, stores: number, failures: number): Plan {
+  const { k } = chooseCode(3, stores, failures);
+  return planArchive({ storedBytes: streamBytes, stores, failures, tier: 3, segmentSize: packSegmentSize(streamBytes, k) });
+}
+
+/**
+ * The plan of a large blob's archive of `size` bytes (docs/FORMAT.md §13.1): Tier 3 (Tier 4 from the Tier 4
+ * threshold, 35 GiB) with the store set's code and full blocks (segment size from largeBlobSegmentSize).
+ */
+export function planLargeBlob(size: number, stores: number, failures: number): Plan {
+  const tier: Tier = size >= DEFAULTS.tier4Threshold ? 4 : 3;
+  const { k } = chooseCode(tier, stores, failures);
+  return planArchive({ storedBytes: size, stores, failures, tier, segmentSize: Math.min(DEFAULTS.maxSegmentSize, largeBlobSegmentSize(size, k)) });
+}
+
 /** The hashes a shard writer reports for a plan (hex BLAKE3). */
 export interface ShardHashes {
   /** Per stripe: data shard hashes, parity shard hashes, and the hash of the stripe's chunks.idx section. */
@@ -82,6 +103,8 @@ export interface ManifestFacts {
   /** ISO 8601, and the writer ("blockframe X.Y.Z"). */
   createdAt: string;
   generator: string;
+  /** A format-v3 pack (docs/FORMAT.md §13.2): its `pack` field; the manifest is then version 3. */
+  pack?: PackFacts;
 }
 
 /**
@@ -116,7 +139,7 @@ export function buildManifest(p: Plan, h: ShardHashes, f: ManifestFacts): Manife
       : undefined;
   const leaves = merkleLeaves({ stripes, level2 });
   return {
-    format_version: FORMAT_VERSION,
+    format_version: f.pack ? PACK_FORMAT_VERSION : FORMAT_VERSION,
     ...(!sealed && { name: f.name }),
     size: f.size,
     ...(!sealed && { original_hash: t?.plainHash ?? h.original }),
@@ -132,9 +155,10 @@ export function buildManifest(p: Plan, h: ShardHashes, f: ManifestFacts): Manife
     chunk_index: { path: CHUNK_INDEX_FILE, chunk_size: DEFAULT_CHUNK_SIZE },
     stripes,
     ...(level2 && { level2 }),
-    ...(!sealed && { source: f.source }),
+    ...(!sealed && f.source !== undefined && { source: f.source }),
     ...(p.placement && { placement: p.placement }),
     ...(t && { content: t.content }),
+    ...(f.pack && { pack: f.pack }),
     merkle: { algorithm: MERKLE_ALGORITHM, leaf_count: leaves.length, root: merkleRootHex(leaves) },
     created_at: f.createdAt,
     generator: f.generator,

@@ -76,7 +76,8 @@ export interface Backend {
   stagingDir?(): Promise<string>;
   /**
    * Move a whole local directory (made inside stagingDir()) to be the keys under `prefix` + '/', with one atomic
-   * rename: readers see all of it or none. 'exists' (and the directory is removed) when `prefix` is taken.
+   * rename: readers see all of it or none. 'exists' (and the directory is removed) when `prefix` is taken. A nested
+   * `prefix` ("packs/ab/pack_…") gets its parent directories made first.
    */
   adopt?(localDir: string, prefix: string): Promise<'published' | 'exists'>;
   close(): Promise<void>;

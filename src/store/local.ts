@@ -3,7 +3,7 @@
 import { constants, type Dirent, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { BlockFrameError } from '../errors.js';
 import { checkKey, storeError, throwIfAborted, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
 import { fsyncDir, readFully, tempBase, writeFully } from '../io/fsutil.js';
@@ -469,9 +469,18 @@ export class LocalBackend implements Backend {
 
   async adopt(localDir: string, prefix: string): Promise<'published' | 'exists'> {
     checkKey(this, prefix);
-    if (prefix.includes('/')) throw storeError('BF_INTERNAL', this, prefix, 'adopt takes a top-level prefix');
     const target = this.pathOf(prefix);
     await this.checkMounted(prefix);
+    // A nested prefix (a format-v3 pack, packs/ab/pack_…): its parents are made here, and must be real directories.
+    const parents = prefix.split('/').slice(0, -1);
+    if (parents.length) {
+      try {
+        await mkdir(dirname(target), { recursive: true });
+      } catch (err) {
+        throw classifyFsError(this, prefix, err, 'publishing');
+      }
+      if (!(await this.realParents(prefix))) throw storeError('BF_STORE_NOT_A_FILE', this, prefix, 'a parent of the archive directory is not a plain directory');
+    }
     try {
       await rename(localDir, target);
     } catch (err) {
@@ -482,7 +491,8 @@ export class LocalBackend implements Backend {
       }
       throw classifyFsError(this, prefix, err, 'publishing');
     }
-    await fsyncDir(this.root);
+    // The new entry, and each parent made for a nested prefix, are durable once their directories are synced.
+    for (let i = parents.length; i >= 0; i--) await fsyncDir(join(this.root, ...parents.slice(0, i)));
     return 'published';
   }
 

@@ -1,15 +1,16 @@
 // docs/FORMAT.md §13.13 (draft format v3): the stranger's shell walk-through restores a folder archive laid out as §13 says.
 //
-// No BlockFrame writes version 3 yet, so the layout is made here by the rules of §13.2-§13.4, with the version-2
-// writer for the pack's erasure coding (a pack is an ordinary Tier 3 archive of its stored stream). When the v3
-// writer lands, make the repository with `commit DIR` instead and keep the assertions.
+// The pack is written by the pack writer (archive/pack-writer.ts); the snapshot and name record are made here by
+// the rules of §13.3-§13.4 until `commit DIR` lands (then make the repository with it and keep the assertions).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { chmod, lstat, mkdir, readFile, readdir, readlink, rename, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { commit } from '../../src/index.js';
+import { ComputePool } from '../../src/index.js';
+import { Repository } from '../../src/archive/repo.js';
+import { PackWriter } from '../../src/archive/pack-writer.js';
 import { blake3Hex, initBlake3 } from '../../src/integrity/blake3.js';
 import { haveCommand, REPO_ROOT, tempDir } from '../helpers/fixtures.js';
 
@@ -74,28 +75,34 @@ test('FORMAT.md §13.13: the stranger walk-through restores a v3 folder archive 
     for (const e of entries) if (e.type === 'file' && e.size > 0 && !blobs.has(e.blob)) blobs.set(e.blob, await readFile(join(src, e.path)));
     const rootHash = blake3Hex(body);
     blobs.set(rootHash, body);
-    let offset = 0;
-    const lines: string[] = [];
-    for (const [hash, b] of blobs) {
-      lines.push(`${JSON.stringify({ hash, offset, size: b.length })}\n`);
-      offset += b.length;
-    }
-    const table = Buffer.from(lines.join(''));
-    const stream = Buffer.concat([...blobs.values(), table]);
-    await writeFile(join(dir, 'stream.bin'), stream);
-    const S = Math.max(4096, Math.ceil(Math.ceil(stream.length / 30) / 4096) * 4096);
-    const r = await commit(join(dir, 'stream.bin'), { archive: join(dir, 'tmp'), tier: 3, segmentSize: S, name: 'pack' });
-    assert.equal(r.stripes, 1, 'a pack is one stripe');
-    const p = r.originalHash;
+    // The pack, written by the pack writer (one pack: the target is the default 64 MiB).
     const R = join(dir, 'R');
-    const packDir = join(R, 'packs', p.slice(0, 2), `pack_${p}`);
-    await mkdir(join(R, 'packs', p.slice(0, 2)), { recursive: true });
-    await rename(join(dir, 'tmp', r.dir), packDir);
-    const manifest = JSON.parse(await readFile(join(packDir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
-    manifest.format_version = 3;
-    delete manifest.source;
-    manifest.pack = { blobs: blobs.size, table_offset: offset, table_size: table.length, table_hash: blake3Hex(table) };
-    await writeFile(join(packDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    await mkdir(R, { recursive: true });
+    const pool = ComputePool.start(1);
+    const repo = await Repository.open({ archive: R });
+    let p: string;
+    try {
+      const w = await PackWriter.open(repo, { pool, generator: 'test' });
+      try {
+        for (const [hash, b] of blobs) {
+          await w.beginBlob(b.length);
+          await w.append(b);
+          assert.ok((await w.commitBlob(hash)).added);
+        }
+        const sealed = await w.flush();
+        assert.equal(sealed.length, 1);
+        p = sealed[0]!.pack;
+        const m = await repo.readManifest(sealed[0]!.dir);
+        assert.equal(m.stripes.length, 1, 'a pack is one stripe');
+        assert.equal(m.format_version, 3);
+      } finally {
+        await w.close();
+      }
+    } finally {
+      await repo.close();
+      await pool.close();
+    }
+    assert.ok(await lstat(join(R, 'packs', p.slice(0, 2), `pack_${p}`, 'manifest.json')));
     // §13.3 header set, §13.4 name record.
     const header = Buffer.from(`${JSON.stringify({ format_version: 3, kind: 'snapshot', name: 'photos', created_at: new Date().toISOString(), parent: null, root_hash: rootHash, root_size: body.length, entries: entries.length, bytes: entries.reduce((s, e) => s + (e.type === 'file' ? e.size : 0), 0), generator: 'test' }, null, 2)}\n`);
     const id = blake3Hex(header);

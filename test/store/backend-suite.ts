@@ -243,6 +243,22 @@ export function backendSuite(name: string, make: () => Promise<{ backend: Backen
       assert.equal(await stat(again).catch(() => null), null, 'the losing staged directory is removed');
     });
 
+    test('optional adopt under a nested prefix (a format-v3 pack, packs/ab/pack_…): parents are made, and it appears whole, once', async (t) => {
+      if (!b.stagingDir || !b.adopt) return t.skip(`${name} has no staging`);
+      const { mkdir: mk } = await import('node:fs/promises');
+      const stage = async (seed: number): Promise<string> => {
+        const d = join(await b.stagingDir!(), `suite-nested-${seed}`);
+        await mk(d, { recursive: true });
+        await writeFile(join(d, 'a.bin'), seededBytes(seed, 100));
+        return d;
+      };
+      assert.equal(await b.adopt(await stage(40), 'nested/ab/pack_one'), 'published');
+      assert.deepEqual(await getAll(b, 'nested/ab/pack_one/a.bin'), seededBytes(40, 100));
+      assert.equal(await b.adopt(await stage(41), 'nested/ab/pack_two'), 'published', 'a sibling under existing parents');
+      assert.equal(await b.adopt(await stage(42), 'nested/ab/pack_one'), 'exists');
+      assert.deepEqual(await getAll(b, 'nested/ab/pack_one/a.bin'), seededBytes(40, 100), 'the first one stays');
+    });
+
     if (o.large) {
       test('a 9 MiB object (a multipart upload where the backend has them) round-trips', async () => {
         const data = seededBytes(77, 9 * 1024 * 1024 + 17);
