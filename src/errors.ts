@@ -79,6 +79,9 @@ export const ERROR_CODES = {
   BF_S3_DIGEST: { summary: 'an S3 request body does not match its Content-MD5, SHA-256, checksum or length', exitCode: EXIT.FAILURE, httpStatus: 400 },
   BF_S3_PRECONDITION: { summary: 'an S3 conditional request does not hold', exitCode: EXIT.FAILURE, httpStatus: 412 },
   BF_S3_NOT_IMPLEMENTED: { summary: 'the S3 operation or header is not supported', exitCode: EXIT.FAILURE, httpStatus: 501 },
+  // Format v3 trees (FORMAT.md 13.3): snapshots, tree walk and restore.
+  BF_PATH_UNSAFE: { summary: 'a path of a tree breaks the path rules (empty, absolute, `.`/`..` or empty component, NUL, over 4096 bytes) or would escape the output directory (a link, file or name the file system refuses where the restore must write)', exitCode: EXIT.FAILURE, httpStatus: 400 },
+  BF_SNAPSHOT_INVALID: { summary: 'a snapshot header or body line fails the format (fields, order, parents, sizes or hashes)', exitCode: EXIT.FAILURE, httpStatus: 500 },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
