@@ -3,7 +3,7 @@ import { access, lstat, readdir, readlink, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { BlockFrameError, fromSystemError, isBlockFrameError } from '../errors.js';
-import { comparePaths, joinPath } from '../layout/snapshot.js';
+import { comparePaths, joinPath } from '../tree-path.js';
 
 /** One entry of a walked tree. `path` is relative to the walked directory (or base name first, for walkTrees). */
 export interface WalkEntry {

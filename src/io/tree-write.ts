@@ -4,7 +4,7 @@ import { lstat, mkdir, open, rename, stat, symlink, unlink, lutimes, type FileHa
 import { randomBytes } from 'node:crypto';
 import { BlockFrameError, fromSystemError, isBlockFrameError } from '../errors.js';
 import { createBlake3Stream } from '../integrity/blake3.js';
-import { comparePaths, describePath, isAncestor, pathRuleBroken, unsafePathError, type SnapshotEntry } from '../layout/snapshot.js';
+import { comparePaths, describePath, isAncestor, pathRuleBroken, unsafePathError, type TreeEntry } from '../tree-path.js';
 import { writeFully } from './fsutil.js';
 
 /** Bytes of one file, pulled one chunk at a time (the writer awaits each write before it asks for the next). */
@@ -162,7 +162,7 @@ export class TreeWriter {
    * is called once. Returns true if the entry is in place, false if it failed (reported to onError; an entry not
    * after the previous one in path order fails with BF_SNAPSHOT_INVALID). Throws only BF_ABORTED (signal).
    */
-  async add(entry: SnapshotEntry, content?: FileContent): Promise<boolean> {
+  async add(entry: TreeEntry, content?: FileContent): Promise<boolean> {
     if (this.closed) throw new BlockFrameError('BF_INTERNAL', 'TreeWriter.add after close');
     if (this.opts.signal?.aborted) throw new BlockFrameError('BF_ABORTED', 'cancelled while writing the tree');
     const path = entry.path;
@@ -214,7 +214,7 @@ export class TreeWriter {
     return new BlockFrameError('BF_OUTPUT_EXISTS', `${describePath(path)} exists (--force replaces it)`, { path: describePath(path) });
   }
 
-  private async addDir(entry: SnapshotEntry & { type: 'dir' }, at: Buffer): Promise<boolean> {
+  private async addDir(entry: TreeEntry & { type: 'dir' }, at: Buffer): Promise<boolean> {
     const was = await this.existing(at);
     if (was === 'symlink' || was === 'other') {
       if (!this.opts.force) throw this.inTheWay(entry.path, was, 'directory');
@@ -231,14 +231,14 @@ export class TreeWriter {
     return Buffer.concat([parent.at, SLASH, Buffer.from(`.bf-${randomBytes(6).toString('hex')}.tmp`)]);
   }
 
-  private async clearFor(entry: SnapshotEntry, at: Buffer, goes: string): Promise<void> {
+  private async clearFor(entry: TreeEntry, at: Buffer, goes: string): Promise<void> {
     const was = await this.existing(at);
     if (was === 'none') return;
     if (was === 'dir' || !this.opts.force) throw this.inTheWay(entry.path, was, goes);
     // With force, rename() replaces the link or file itself (rename never follows the last component).
   }
 
-  private async addSymlink(entry: SnapshotEntry & { type: 'symlink' }, parent: OpenDir, at: Buffer): Promise<boolean> {
+  private async addSymlink(entry: TreeEntry & { type: 'symlink' }, parent: OpenDir, at: Buffer): Promise<boolean> {
     await this.clearFor(entry, at, 'symlink');
     const tmp = this.tempAt(parent);
     await symlink(entry.target, tmp);
@@ -254,7 +254,7 @@ export class TreeWriter {
     return true;
   }
 
-  private async addFile(entry: SnapshotEntry & { type: 'file' }, parent: OpenDir, at: Buffer, content?: FileContent): Promise<boolean> {
+  private async addFile(entry: TreeEntry & { type: 'file' }, parent: OpenDir, at: Buffer, content?: FileContent): Promise<boolean> {
     await this.clearFor(entry, at, 'file');
     if (entry.size > 0 && !content) throw new BlockFrameError('BF_INTERNAL', `no content given for ${describePath(entry.path)}`);
     const tmp = this.tempAt(parent);
