@@ -266,7 +266,10 @@ export class TreeWriter {
       if (entry.size > 0) {
         for await (const chunk of content!()) {
           if (this.opts.signal?.aborted) throw new BlockFrameError('BF_ABORTED', 'cancelled while writing the tree');
-          if (written + chunk.length > entry.size) break;
+          if (written + chunk.length > entry.size) {
+            written = -1; // more bytes than the entry's size: a mismatch, whatever the hash of a prefix says
+            break;
+          }
           hash.update(chunk);
           await writeFully(fh, chunk, written);
           written += chunk.length;
@@ -274,7 +277,8 @@ export class TreeWriter {
       }
       const got = hash.digestHex();
       if (written !== entry.size || got !== entry.blob) {
-        throw new BlockFrameError('BF_HASH_MISMATCH', `the bytes of ${describePath(entry.path)} do not match its blob (${written} bytes, BLAKE3 ${got.slice(0, 16)}…)`, {
+        const len = written < 0 ? `more than ${entry.size}` : String(written);
+        throw new BlockFrameError('BF_HASH_MISMATCH', `the bytes of ${describePath(entry.path)} do not match its blob (${len} bytes, BLAKE3 ${got.slice(0, 16)}…)`, {
           path: describePath(entry.path),
         });
       }

@@ -179,7 +179,7 @@ test('utimesSeconds aims inside the wanted microsecond, also before 1970', async
   }
 });
 
-type Step = { entry: SnapshotEntry; content?: Buffer; want: ErrorCode | 'ok' };
+type Step = { entry: SnapshotEntry; content?: Buffer | Buffer[]; want: ErrorCode | 'ok' };
 const dirE = (p: string | Buffer): SnapshotEntry => ({ type: 'dir', path: B(p as string), mode: 0o755, mtimeNs: 1_000_000_000n });
 const fileE = (p: string | Buffer, data: Buffer): SnapshotEntry => ({ type: 'file', path: typeof p === 'string' ? B(p) : p, mode: 0o644, mtimeNs: 2_000_000_000n, size: data.length, blob: data.length ? blake3Hex(data) : EMPTY_BLOB });
 const linkE = (p: string, target: string): SnapshotEntry => ({ type: 'symlink', path: B(p), target: B(target), mtimeNs: 3_000_000_000n });
@@ -191,7 +191,7 @@ async function runSteps(out: string, steps: Step[], opts: TreeWriterOptions = {}
     let code: ErrorCode | 'ok' = 'ok';
     const w2 = w as unknown as { opts: TreeWriterOptions };
     w2.opts.onError = (_p, e) => (code = e.code);
-    await w.add(s.entry, s.content ? async function* () { yield s.content!; } : undefined);
+    await w.add(s.entry, s.content ? async function* () { yield* [s.content!].flat(); } : undefined);
     got.push(code);
   }
   await w.close();
@@ -217,6 +217,7 @@ test('restore refuses to escape OUT: "..", absolute paths, NUL, a link entry the
       { entry: fileE('b/../../escaped2', evil), content: evil, want: 'BF_PATH_UNSAFE' },
       { entry: fileE('b/ok', evil), content: evil, want: 'ok' },
       { entry: fileE('b/wrong', evil), content: B('something else'), want: 'BF_HASH_MISMATCH' },
+      { entry: fileE('b/x-longer', evil), content: [evil, B('+more')], want: 'BF_HASH_MISMATCH' }, // its first 4 bytes hash right
     ]);
     assert.deepEqual(await readdir(outsideDir), [], 'nothing written through the link');
     assert.deepEqual((await readdir(dir)).sort(), ['out', 'outside', 'outside-file']);
