@@ -319,3 +319,28 @@ test('an unreadable directory and file are reported with coded errors and the wa
     await cleanup();
   }
 });
+
+test('the writer drops set-user-ID, set-group-ID and sticky, applies a directory\'s mode after its children, and stops on abort', async () => {
+  const { dir, cleanup } = await tempDir('bf-tree-');
+  try {
+    const out = join(dir, 'out');
+    const data = B('x');
+    const ac = new AbortController();
+    const w = await TreeWriter.open(out, { signal: ac.signal });
+    assert.ok(await w.add({ type: 'dir', path: B('s'), mode: 0o1555, mtimeNs: 5_000_000_000n }));
+    assert.ok(await w.add({ ...fileE('s/suid', data), mode: 0o6755 } as SnapshotEntry, async function* () { yield data; }));
+    assert.ok(await w.add({ ...fileE('s/t', data), mode: 0o400 } as SnapshotEntry, async function* () { yield data; }));
+    ac.abort();
+    await assert.rejects(w.add(fileE('u', data), async function* () { yield data; }), (e) => isBlockFrameError(e, 'BF_ABORTED'));
+    await w.close();
+    assert.equal((await lstat(join(out, 's/suid'))).mode & 0o7777, 0o755);
+    assert.equal((await lstat(join(out, 's/t'))).mode & 0o7777, 0o400);
+    const s = await lstat(join(out, 's'), { bigint: true });
+    assert.equal(Number(s.mode & 0o7777n), 0o555);
+    assert.equal(s.mtimeNs, 5_000_000_000n, 'the directory mtime is set after its last child');
+    assert.deepEqual(await readdir(out), ['s']);
+    await chmod(join(out, 's'), 0o755);
+  } finally {
+    await cleanup();
+  }
+});
