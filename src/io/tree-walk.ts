@@ -1,6 +1,6 @@
 // Walking the user's directory trees for a folder commit: lstat only, names as bytes, entries in path order (FORMAT.md 13.3).
-import { access, lstat, readdir, readlink, stat } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { access, lstat, open, readdir, readlink, stat, type FileHandle } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { BlockFrameError, fromSystemError, isBlockFrameError } from '../errors.js';
 import { comparePaths, joinPath } from '../tree-path.js';
@@ -130,30 +130,47 @@ async function entryOf(fsPath: Buffer, rel: Buffer, st: State): Promise<WalkEntr
   return null;
 }
 
-/** Children of directory `fsDir` (at relative path `rel`), depth first, each directory's names in byte order. */
-async function* walkDir(fsDir: Buffer, rel: Buffer, st: State): AsyncGenerator<WalkEntry> {
+/** Linux exposes each open directory as /proc/self/fd/N: names below it resolve from that directory, like openat(2). */
+const PROC_FD = existsSync('/proc/self/fd') ? '/proc/self/fd/' : null;
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
+
+/**
+ * Children of directory `fsDir` (at relative path `rel`), depth first, each directory's names in byte order. The
+ * directory is opened once (O_NOFOLLOW below the root) and, on Linux, listed and its children looked up through
+ * that handle, so a directory swapped for a link during the walk is never followed.
+ */
+async function* walkDir(fsDir: Buffer, rel: Buffer, st: State, follow: boolean): AsyncGenerator<WalkEntry> {
+  let fh: FileHandle | undefined;
   let names: Buffer[];
+  let at = fsDir;
   try {
-    names = await readdir(fsDir, { encoding: 'buffer' });
+    fh = await open(fsDir, follow ? DIR_FLAGS : DIR_FLAGS | constants.O_NOFOLLOW);
+    if (PROC_FD) at = Buffer.from(`${PROC_FD}${fh.fd}`);
+    names = await readdir(at, { encoding: 'buffer' });
   } catch (err) {
+    await fh?.close();
     st.summary.errors++;
     st.opts.onError?.(rel, coded(err, rel, 'listing the directory'));
     return;
   }
-  names.sort(Buffer.compare);
-  const slash = Buffer.from('/');
-  for (let i = 0; i < names.length; i += LSTAT_BATCH) {
-    if (st.opts.signal?.aborted) throw aborted();
-    const batch = names.slice(i, i + LSTAT_BATCH);
-    const found = await Promise.all(batch.map((n) => entryOf(Buffer.concat([fsDir, slash, n]), joinPath(rel, n), st)));
-    for (let j = 0; j < batch.length; j++) {
-      const e = found[j];
-      if (!e) continue;
+  try {
+    names.sort(Buffer.compare);
+    const slash = Buffer.from('/');
+    for (let i = 0; i < names.length; i += LSTAT_BATCH) {
       if (st.opts.signal?.aborted) throw aborted();
-      st.summary.entries++;
-      yield e;
-      if (e.type === 'dir') yield* walkDir(Buffer.concat([fsDir, slash, batch[j]!]), e.path, st);
+      const batch = names.slice(i, i + LSTAT_BATCH);
+      const found = await Promise.all(batch.map((n) => entryOf(Buffer.concat([at, slash, n]), joinPath(rel, n), st)));
+      for (let j = 0; j < batch.length; j++) {
+        const e = found[j];
+        if (!e) continue;
+        if (st.opts.signal?.aborted) throw aborted();
+        st.summary.entries++;
+        yield e;
+        if (e.type === 'dir') yield* walkDir(Buffer.concat([at, slash, batch[j]!]), e.path, st, false);
+      }
     }
+  } finally {
+    await fh.close();
   }
 }
 
@@ -169,16 +186,17 @@ async function rootDir(dir: string): Promise<void> {
 
 /**
  * Every entry below `dir` (not `dir` itself), in path order (FORMAT.md 13.3): a depth-first walk, each directory's
- * names read as bytes and sorted bytewise. Uses lstat: no symlink is followed, in or out of the tree (the named
+ * names read as bytes and sorted bytewise. Uses lstat and opens directories with O_NOFOLLOW: no symlink is
+ * followed, in or out of the tree, even one swapped in during the walk (on Linux, through /proc/self/fd; the named
  * `dir` itself is followed if it is a link, as the user named it). Devices, FIFOs and sockets are skipped and
  * reported (`onSkip`); unreadable entries are reported (`onError`) and the walk goes on. Memory: the names of one
- * directory per level of depth. Returns a WalkSummary. Throws BF_FILE_NOT_FOUND / BF_USAGE (not a directory) for
+ * directory and one open directory handle per level of depth. Returns a WalkSummary. Throws BF_FILE_NOT_FOUND / BF_USAGE (not a directory) for
  * `dir` itself, BF_ABORTED when `signal` fires.
  */
 export async function* walkTree(dir: string, opts: WalkOptions = {}): AsyncGenerator<WalkEntry, WalkSummary> {
   await rootDir(dir);
   const st: State = { opts, summary: { entries: 0, skipped: 0, errors: 0 } };
-  yield* walkDir(Buffer.from(dir), Buffer.alloc(0), st);
+  yield* walkDir(Buffer.from(dir), Buffer.alloc(0), st, true);
   return st.summary;
 }
 
@@ -211,7 +229,7 @@ export async function* walkTrees(dirs: readonly string[], opts: WalkOptions = {}
     const entry: WalkEntry = { path: b.name, type: 'dir', mode: Number(s.mode & 0o7777n), mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, size: Number(s.size), ino: s.ino, dev: s.dev };
     st.summary.entries++;
     yield entry;
-    yield* walkDir(Buffer.from(b.dir), b.name, st);
+    yield* walkDir(Buffer.from(b.dir), b.name, st, true);
   }
   return st.summary;
 }
