@@ -82,6 +82,9 @@ export const ERROR_CODES = {
   // Format v3 packs and the blob index (docs/FORMAT.md §13.2, §13.5).
   BF_BLOB_MISSING: { summary: 'no valid location holds a blob (format v3): every pack or large-blob archive the index names for it is gone, damaged beyond repair, or does not list it', exitCode: EXIT.UNRECOVERABLE, httpStatus: 404 },
   BF_INDEX_INVALID: { summary: 'an index file (index/*.jsonl, format v3) is damaged: its bytes do not hash to its name, or a line breaks the format', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  // Format v3 trees (FORMAT.md 13.3): snapshots, tree walk and restore.
+  BF_PATH_UNSAFE: { summary: 'a path of a tree breaks the path rules (empty, absolute, `.`/`..` or empty component, NUL, over 4096 bytes) or would escape the output directory (a link, file or name the file system refuses where the restore must write)', exitCode: EXIT.FAILURE, httpStatus: 400 },
+  BF_SNAPSHOT_INVALID: { summary: 'a snapshot header or body line fails the format (fields, order, parents, sizes or hashes)', exitCode: EXIT.FAILURE, httpStatus: 500 },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -70,6 +70,8 @@ export const S3_FOR_BF: Partial<Record<ErrorCode, S3Code>> = {
   BF_ARCHIVE_BUSY: 'SlowDown',
   BF_SERVER_BUSY: 'SlowDown',
   BF_STORE_UNAVAILABLE: 'ServiceUnavailable',
+  // A blob no pack holds any more is lost data, not a bad request.
+  BF_BLOB_MISSING: 'InternalError',
   BF_STORE_KEY_MISSING: 'InternalError',
   BF_STORE_DENIED: 'InternalError',
   BF_STORE_NOT_MOUNTED: 'ServiceUnavailable',
