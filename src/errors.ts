@@ -79,6 +79,8 @@ export const ERROR_CODES = {
   BF_S3_DIGEST: { summary: 'an S3 request body does not match its Content-MD5, SHA-256, checksum or length', exitCode: EXIT.FAILURE, httpStatus: 400 },
   BF_S3_PRECONDITION: { summary: 'an S3 conditional request does not hold', exitCode: EXIT.FAILURE, httpStatus: 412 },
   BF_S3_NOT_IMPLEMENTED: { summary: 'the S3 operation or header is not supported', exitCode: EXIT.FAILURE, httpStatus: 501 },
+  // Format v3, catalog (docs/FORMAT.md §13.3, §13.4, §13.6).
+  BF_SNAPSHOT_INVALID: { summary: 'no copy of a snapshot header on any store hashes to its id, or a name record fails its schema on every store', exitCode: EXIT.FAILURE, httpStatus: 500 },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
