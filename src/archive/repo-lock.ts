@@ -94,11 +94,25 @@ export class RepoLock {
     return this.file.kind;
   }
 
-  /** Rewrite the lock with `refreshed` = now on every store. Errors: store errors (after every store settled). */
+  /**
+   * True once a refresh found the lock gone from every store (another process took it over as stale: this one was
+   * not refreshed for too long). The holder should stop: a prune may be running.
+   */
+  lost = false;
+
+  /**
+   * Rewrite the lock with `refreshed` = now on every store. A lock found gone from every store is not written back:
+   * `lost` is set, the timer stops, and BF_REPO_LOCKED is thrown. Errors: that; store errors (after every store settled).
+   */
   async refresh(): Promise<void> {
-    if (this.released) return;
+    if (this.released || this.lost) return;
     await this.inflight?.catch(() => undefined);
-    if (this.released) return;
+    if (this.released || this.lost) return;
+    if ((await this.repo.set.stat(this.key).catch(() => undefined)) === null) {
+      this.lost = true;
+      clearInterval(this.timer);
+      throw new BlockFrameError('BF_REPO_LOCKED', `repository lock ${this.key} was removed by another process (taken over as stale): stop, a prune may be running`, { lock: this.key, lost: true });
+    }
     const next = { ...this.file, refreshed: new Date((this.o.now ?? Date.now)()).toISOString() };
     const p = putEverywhere(this.repo, this.key, next);
     this.inflight = p;

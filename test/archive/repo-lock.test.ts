@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,6 +124,37 @@ test('a held lock is refreshed on its timer (injected clock and interval) and st
     // The release runs in the background: wait for it (a refresh in flight must not bring the lock back after it).
     for (let i = 0; i < 100 && (await lockFiles(s.dirs[0]!)).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(await lockFiles(s.dirs[0]!), []);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('a lock taken over by another process is not written back by its refresh: the holder learns it is lost', async () => {
+  const s = await openStores(3);
+  try {
+    const errors: string[] = [];
+    const lock = await acquireShared(s.repo, { refreshMs: 0, onRefreshError: (e) => errors.push(String((e as { code?: string }).code)) });
+    for (const d of s.dirs) await rm(join(d, lock.key));
+    assert.equal((await codeOf(() => lock.refresh())).code, 'BF_REPO_LOCKED');
+    assert.equal(lock.lost, true);
+    for (const d of s.dirs) assert.deepEqual(await lockFiles(d), []);
+    await lock.release();
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('with waitMs an acquirer waits for a blocking lock to go; an abort ends the wait with BF_ABORTED', async () => {
+  const s = await openStores(1);
+  try {
+    const shared = await acquireShared(s.repo);
+    setTimeout(() => void shared.release(), 300);
+    const ex = await acquireExclusive(s.repo, { waitMs: 10_000 });
+    const ctl = new AbortController();
+    setTimeout(() => ctl.abort(), 300);
+    assert.equal((await codeOf(() => acquireShared(s.repo, { waitMs: 60_000, signal: ctl.signal }))).code, 'BF_ABORTED');
+    await ex.release();
     assert.deepEqual(await lockFiles(s.dirs[0]!), []);
   } finally {
     await s.cleanup();
