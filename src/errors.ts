@@ -81,7 +81,7 @@ export const ERROR_CODES = {
   BF_S3_NOT_IMPLEMENTED: { summary: 'the S3 operation or header is not supported', exitCode: EXIT.FAILURE, httpStatus: 501 },
   // Format v3, catalog (docs/FORMAT.md §13.3, §13.4, §13.6).
   BF_SNAPSHOT_INVALID: { summary: 'no copy of a snapshot header on any store hashes to its id, or a name record fails its schema on every store', exitCode: EXIT.FAILURE, httpStatus: 500 },
-  BF_REPO_LOCKED: { summary: 'another process holds a repository lock that this operation cannot run beside (a prune, or a commit while prune waits); the error names the holder', exitCode: EXIT.FAILURE, httpStatus: 409 },
+  BF_REPO_LOCKED: { summary: 'another process holds a repository lock this operation cannot run beside (the exclusive lock of a prune; for prune, any other fresh lock); the error names the holder', exitCode: EXIT.FAILURE, httpStatus: 409 },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
