@@ -79,8 +79,9 @@ export const ERROR_CODES = {
   BF_S3_DIGEST: { summary: 'an S3 request body does not match its Content-MD5, SHA-256, checksum or length', exitCode: EXIT.FAILURE, httpStatus: 400 },
   BF_S3_PRECONDITION: { summary: 'an S3 conditional request does not hold', exitCode: EXIT.FAILURE, httpStatus: 412 },
   BF_S3_NOT_IMPLEMENTED: { summary: 'the S3 operation or header is not supported', exitCode: EXIT.FAILURE, httpStatus: 501 },
-  // Format v3, catalog (docs/FORMAT.md §13.3, §13.4, §13.6).
-  BF_SNAPSHOT_INVALID: { summary: 'no copy of a snapshot header on any store hashes to its id, or a name record fails its schema on every store', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  BF_SNAPSHOT_INVALID: { summary: 'a snapshot header or body line fails the format (fields, order, parents, sizes or hashes)', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  // Format v3 catalog (docs/FORMAT.md §13.4, §13.6): name records and repository locks.
+  BF_NAME_RECORD_INVALID: { summary: 'a name record (catalog/names/*.json, format v3) is damaged on every store: rebuild it from the snapshot headers', exitCode: EXIT.FAILURE, httpStatus: 500 },
   BF_REPO_LOCKED: { summary: 'another process holds a repository lock this operation cannot run beside (the exclusive lock of a prune; for prune, any other fresh lock); the error names the holder', exitCode: EXIT.FAILURE, httpStatus: 409 },
 } as const satisfies Record<string, CodeInfo>;
 

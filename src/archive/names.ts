@@ -115,7 +115,7 @@ function parseRecord(bytes: Uint8Array, name: string): NameRecord | string {
  * Read `name`'s record from every store and validate each copy (zod). The answer is the union of the valid copies'
  * snapshots, each id once, ordered by created_at then id; a copy that is invalid or differs from that union is
  * reported in `damaged` (the next write, or rebuildNames, rewrites it), and the others are used.
- * Errors: BF_USAGE (a bad name); BF_SNAPSHOT_INVALID (copies exist, none valid); the store error when no store
+ * Errors: BF_USAGE (a bad name); BF_NAME_RECORD_INVALID (copies exist, none valid); the store error when no store
  * answers; BF_ABORTED.
  */
 export async function readNameRecord(repo: Repository, name: string, signal?: AbortSignal): Promise<NameRecordRead> {
@@ -153,7 +153,7 @@ export async function readNameRecord(repo: Repository, name: string, signal?: Ab
   const present = [...copies.keys()].filter((d) => copies[d] !== null && !unavailable.includes(d));
   if (parsed.size === 0) {
     if (present.length === 0) return { record: null, damaged: [], unavailable };
-    throw new BlockFrameError('BF_SNAPSHOT_INVALID', `name record of ${JSON.stringify(name)} (${key}) is damaged on every store: ${damaged[0]!.why}`, { name, key });
+    throw new BlockFrameError('BF_NAME_RECORD_INVALID', `name record of ${JSON.stringify(name)} (${key}) is damaged on every store: ${damaged[0]!.why} (rebuild it from the snapshot headers)`, { name, key });
   }
   const union = new Map<string, NameSnapshot>();
   for (const r of parsed.values()) for (const s of r.snapshots) if (!union.has(s.id)) union.set(s.id, s);
@@ -204,7 +204,7 @@ async function updateRecord(repo: Repository, name: string, change: (snaps: Name
  * Add snapshot `snap` to `name`'s record (created if absent), in created_at-then-id order; adding an id already
  * there changes nothing but rewrites stale copies. Returns the record written.
  * Errors: BF_USAGE (bad name); BF_HEX_INVALID (bad id); BF_USAGE (bad created_at); BF_ARCHIVE_BUSY (the local lock);
- * BF_SNAPSHOT_INVALID (every copy damaged: rebuildNames first); BF_STORE_NOT_MOUNTED; store errors.
+ * BF_NAME_RECORD_INVALID (every copy damaged: rebuildNames first); BF_STORE_NOT_MOUNTED; store errors.
  */
 export async function appendSnapshot(repo: Repository, name: string, snap: NameSnapshot, signal?: AbortSignal): Promise<NameRecord> {
   if (!HEX64.test(snap.id)) throw new BlockFrameError('BF_HEX_INVALID', `snapshot id ${JSON.stringify(snap.id)} is not 64 lowercase hex digits`, { field: 'snapshot' });
@@ -252,7 +252,7 @@ export interface ResolvedSnapshot extends NameSnapshot {
  * starts with the prefix (docs/FORMAT.md §13.4). Snapshots the record names but whose header set is gone or being
  * deleted are skipped (a delete removes the header before the record entry). Cost: one record read and one stat per
  * candidate tried. Errors: BF_ARCHIVE_NOT_FOUND (no such name, or no snapshot of it matches), BF_AMBIGUOUS_NAME
- * (the prefix matches several: `candidates` lists their ids), BF_USAGE (a bad name), BF_SNAPSHOT_INVALID, store errors.
+ * (the prefix matches several: `candidates` lists their ids), BF_USAGE (a bad name), BF_NAME_RECORD_INVALID, store errors.
  */
 export async function resolveSnapshot(repo: Repository, spec: string, signal?: AbortSignal): Promise<ResolvedSnapshot> {
   let s = parseSnapshotSpec(spec);

@@ -120,7 +120,7 @@ test('a record naming a deleted (or half-deleted) snapshot: resolution skips it'
   }
 });
 
-test('a damaged record on one store is reported and the others used; the next write heals it; damaged everywhere is BF_SNAPSHOT_INVALID', async () => {
+test('a damaged record on one store is reported and the others used; the next write heals it; damaged everywhere is BF_NAME_RECORD_INVALID', async () => {
   const s = await openStores(3);
   try {
     const a = await commitSnap(s.repo, 'photos', '2026-12-03T11:00:00.000Z');
@@ -141,10 +141,10 @@ test('a damaged record on one store is reported and the others used; the next wr
     assert.deepEqual(stale.damaged.map((d) => d.store), [0]);
     assert.equal((await resolveSnapshot(s.repo, 'photos')).id, c);
     for (const d of s.dirs) await writeFile(recordPath(d, 'photos'), 'not json');
-    assert.equal((await codeOf(() => readNameRecord(s.repo, 'photos'))).code, 'BF_SNAPSHOT_INVALID');
+    assert.equal((await codeOf(() => readNameRecord(s.repo, 'photos'))).code, 'BF_NAME_RECORD_INVALID');
     // A record whose name is another's (copied to the wrong key) is damage, not an answer.
     await writeFile(recordPath(s.dirs[0]!, 'photos'), JSON.stringify({ format_version: 3, kind: 'name', name: 'other', snapshots: [] }));
-    assert.equal((await codeOf(() => readNameRecord(s.repo, 'photos'))).code, 'BF_SNAPSHOT_INVALID');
+    assert.equal((await codeOf(() => readNameRecord(s.repo, 'photos'))).code, 'BF_NAME_RECORD_INVALID');
   } finally {
     await s.cleanup();
   }
