@@ -54,7 +54,7 @@ export async function benchScrubMemory(work: string, count: number, child: Child
   const archive = keep ?? join(work, 'scrub-tiny');
   if (!keep) await rm(archive, { recursive: true, force: true });
   await mkdir(archive, { recursive: true });
-  const have = new Set((await readdir(archive)).map((d) => d.slice(0, d.lastIndexOf('_'))));
+  const have = new Set((await readdir(archive)).filter((d) => !d.startsWith('.')).map((d) => d.slice(0, d.lastIndexOf('_'))));
   const extra = [...have].filter((n) => !/^tiny-\d+\.bin$/.test(n) || Number(n.slice(5, -4)) >= count).length;
   if (extra) throw new Error(`${archive} holds ${extra} archives besides tiny-0..${count - 1}.bin: use another --scrub-tiny directory`);
   log(`committing ${count - have.size} tiny archives (${have.size} there already)`);

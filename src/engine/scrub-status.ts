@@ -1,7 +1,7 @@
 // Scrub coverage: from the ledger's entries, how much of the store set is proven within the period, and the margins.
 import type { LedgerEntry } from './ledger.js';
 
-/** What the status needs of one archive (kept in memory for every archive: a few dozen bytes each). */
+/** What the status needs of one archive (read from its ledger entry when the status is taken). */
 export interface ArchiveSummaryLine {
   dir: string;
   /** Stripes and shard bytes; an archive without a ledger entry counts as 1 stripe of unknown size until scrubbed. */
@@ -46,27 +46,40 @@ export interface PatrolStatus {
   lowestMargins: { dir: string; margin: number }[];
 }
 
-export function coverageOf(lines: Iterable<ArchiveSummaryLine>, now: number, periodMs: number): PatrolStatus {
-  const s: PatrolStatus = {
-    at: new Date(now).toISOString(),
-    periodSeconds: periodMs / 1000,
-    archives: 0,
-    stripes: 0,
-    bytes: 0,
-    provenStripes: 0,
-    freshStripes: 0,
-    coverage: 1,
-    overdueStripes: 0,
-    unprovenStripes: 0,
-    oldestProofAgeSeconds: null,
-    onTrack: true,
-    neededRate: 0,
-    margin: null,
-    lowestMargins: [],
-  };
-  let oldest = Infinity;
-  const lows: { dir: string; margin: number }[] = [];
-  for (const l of lines) {
+/**
+ * The coverage of the ledger, one archive at a time (bounded memory for any number of archives: the patrol and a
+ * scrub feed it from the ledger files, not from a list held in memory).
+ */
+export class CoverageTally {
+  private readonly s: PatrolStatus;
+  private oldest = Infinity;
+  private readonly lows: { dir: string; margin: number }[] = [];
+
+  constructor(
+    private readonly now: number,
+    private readonly periodMs: number,
+  ) {
+    this.s = {
+      at: new Date(now).toISOString(),
+      periodSeconds: periodMs / 1000,
+      archives: 0,
+      stripes: 0,
+      bytes: 0,
+      provenStripes: 0,
+      freshStripes: 0,
+      coverage: 1,
+      overdueStripes: 0,
+      unprovenStripes: 0,
+      oldestProofAgeSeconds: null,
+      onTrack: true,
+      neededRate: 0,
+      margin: null,
+      lowestMargins: [],
+    };
+  }
+
+  add(l: ArchiveSummaryLine): void {
+    const { s, now, periodMs } = this;
     s.archives++;
     s.stripes += l.stripes;
     s.bytes += l.bytes;
@@ -75,28 +88,38 @@ export function coverageOf(lines: Iterable<ArchiveSummaryLine>, now: number, per
       const n = b - a + 1;
       if (t <= 0) continue;
       covered += n;
-      oldest = Math.min(oldest, t);
+      this.oldest = Math.min(this.oldest, t);
       if (now - t <= periodMs) s.freshStripes += n;
       else s.overdueStripes += n;
     }
     s.provenStripes += covered;
     const never = l.stripes - covered;
     if (never > 0) {
-      oldest = -Infinity;
+      this.oldest = -Infinity;
       if (l.created > 0 && now - l.created > periodMs) s.overdueStripes += never;
       else s.unprovenStripes += never;
     }
     if (l.margin !== null) {
       s.margin = s.margin === null ? l.margin : Math.min(s.margin, l.margin);
-      lows.push({ dir: l.dir, margin: l.margin });
-      lows.sort((x, y) => x.margin - y.margin);
-      if (lows.length > 10) lows.pop();
+      this.lows.push({ dir: l.dir, margin: l.margin });
+      this.lows.sort((x, y) => x.margin - y.margin);
+      if (this.lows.length > 10) this.lows.pop();
     }
   }
-  s.coverage = s.stripes === 0 ? 1 : s.freshStripes / s.stripes;
-  s.oldestProofAgeSeconds = oldest === Infinity ? (s.stripes === 0 ? 0 : null) : oldest === -Infinity ? null : Math.round((now - oldest) / 1000);
-  s.onTrack = s.overdueStripes === 0 && s.unprovenStripes === 0;
-  s.neededRate = Math.ceil(s.bytes / (periodMs / 1000));
-  s.lowestMargins = lows;
-  return s;
+
+  result(): PatrolStatus {
+    const { s, now, oldest } = this;
+    s.coverage = s.stripes === 0 ? 1 : s.freshStripes / s.stripes;
+    s.oldestProofAgeSeconds = oldest === Infinity ? (s.stripes === 0 ? 0 : null) : oldest === -Infinity ? null : Math.round((now - oldest) / 1000);
+    s.onTrack = s.overdueStripes === 0 && s.unprovenStripes === 0;
+    s.neededRate = Math.ceil(s.bytes / (this.periodMs / 1000));
+    s.lowestMargins = [...this.lows];
+    return { ...s };
+  }
+}
+
+export function coverageOf(lines: Iterable<ArchiveSummaryLine>, now: number, periodMs: number): PatrolStatus {
+  const t = new CoverageTally(now, periodMs);
+  for (const l of lines) t.add(l);
+  return t.result();
 }

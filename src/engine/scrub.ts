@@ -10,7 +10,7 @@ import { archiveMargin } from '../layout/margin.js';
 import { checkAborted, withPool, type OperationOptions } from './context.js';
 import { decodeProofs, encodeProofs, Ledger, ledgerDir, oldestProof, type LedgerEntry, type RunRecord } from './ledger.js';
 import { Pacer } from './pacer.js';
-import { coverageOf, summaryOf, type ArchiveSummaryLine, type PatrolStatus } from './scrub-status.js';
+import { CoverageTally, summaryOf, type PatrolStatus } from './scrub-status.js';
 import { checkShardSet, worst, type Health } from './verify.js';
 import { repairArchive } from './repair.js';
 
@@ -140,11 +140,10 @@ export async function scrubRepo(repo: Repository, pool: ComputePool, opts: Scrub
   let listedAll = true;
   const dirs = await repo.listDirs('', () => (listedAll = false));
   if (listedAll) await ledger.prune(new Set(dirs));
-  const sums = new Map<string, ArchiveSummaryLine>();
+  // Only the queue is held for every archive (a name and a time); the coverage is taken from the ledger at the end.
   const queue = new Queue();
   for (const dir of dirs) {
     const e = await ledger.read(dir);
-    sums.set(dir, summaryOf(dir, e));
     queue.push({ dir, oldest: e ? oldestProof(e) : 0 });
   }
   const report: ScrubReport = {
@@ -188,7 +187,6 @@ export async function scrubRepo(repo: Repository, pool: ComputePool, opts: Scrub
       report.checked.batches++;
       const entry = entryOf(cur);
       await ledger.write(entry);
-      sums.set(cur.dir, summaryOf(cur.dir, entry));
       opts.onBatch?.({ archive: cur.dir, stripes: batch, bytes, damaged: found.has(cur.dir) });
       const left = cur.ctx.code.stripes.filter((st) => !cur!.done.has(st.id) && cur!.times[st.id]! < horizon).map((st) => cur!.times[st.id]!);
       if (left.length) queue.push({ dir: cur.dir, oldest: Math.min(...left) });
@@ -201,9 +199,9 @@ export async function scrubRepo(repo: Repository, pool: ComputePool, opts: Scrub
   }
   const checkingMs = firstRead === undefined ? 0 : lastRead - firstRead;
   report.rate.observed = checkingMs > 0 ? Math.round((report.checked.bytes / checkingMs) * 1000) : 0;
-  await repairFound(repo, pool, ledger, found, sums, report, opts);
+  await repairFound(repo, pool, ledger, found, report, opts);
   report.elapsedMs = Date.now() - start;
-  report.coverage = coverageOf(sums.values(), Date.now(), period);
+  report.coverage = await ledgerCoverage(ledger, dirs, period);
   report.status = worst(report.damaged.map((d) => (d.outcome === 'repaired' ? 'healthy' : d.outcome === 'unrecoverable' || d.margin < 0 ? 'unrecoverable' : 'repairable')));
   if (!report.coverage.onTrack && report.coverage.overdueStripes > 0) {
     opts.onEvent?.({ kind: 'overdue', overdueStripes: report.coverage.overdueStripes, oldestProofAgeSeconds: report.coverage.oldestProofAgeSeconds });
@@ -308,7 +306,7 @@ function entryOf(o: Open): LedgerEntry {
 }
 
 /** Repair the damaged archives, lowest margin first; record the outcome in the ledger and as events. */
-async function repairFound(repo: Repository, pool: ComputePool, ledger: Ledger, found: Map<string, { shards: Set<string>; margin: number; unreadableManifest?: string }>, sums: Map<string, ArchiveSummaryLine>, report: ScrubReport, opts: ScrubOptions): Promise<void> {
+async function repairFound(repo: Repository, pool: ComputePool, ledger: Ledger, found: Map<string, { shards: Set<string>; margin: number; unreadableManifest?: string }>, report: ScrubReport, opts: ScrubOptions): Promise<void> {
   const order = [...found].sort((a, b) => a[1].margin - b[1].margin || (a[0] < b[0] ? -1 : 1));
   for (const [dir, f] of order) {
     const d: ScrubReport['damaged'][number] = { archive: dir, shards: [...f.shards], margin: f.margin, outcome: 'not-repaired' };
@@ -335,7 +333,6 @@ async function repairFound(repo: Repository, pool: ComputePool, ledger: Ledger, 
       const code = archiveCtx(repo, dir, m, pool).code;
       const e: LedgerEntry = { v: 1, dir, root: m.merkle.root, stripes: code.stripes.length, bytes: code.shards.reduce((n, sh) => n + sh.size, 0), proofs: [[0, code.stripes.length - 1, at]], lost: [], margin: archiveMargin(code, []).margin, created: Date.parse(m.created_at) || 0 };
       await ledger.write(e);
-      sums.set(dir, summaryOf(dir, e));
     } catch (err) {
       if (!(err instanceof BlockFrameError) || err.code === 'BF_ABORTED') throw err;
       d.outcome = 'failed';
@@ -349,8 +346,13 @@ async function repairFound(repo: Repository, pool: ComputePool, ledger: Ledger, 
 export async function scrubStatus(opts: Pick<ScrubOptions, 'ledger' | 'periodMs'> & OperationOptions = {}): Promise<PatrolStatus> {
   return withRepo(opts, async (repo) => {
     const ledger = new Ledger(ledgerDir(repo.resolved, opts.ledger));
-    const sums: ArchiveSummaryLine[] = [];
-    for (const dir of await repo.listDirs()) sums.push(summaryOf(dir, await ledger.read(dir)));
-    return coverageOf(sums, Date.now(), opts.periodMs ?? DEFAULT_PERIOD_MS);
+    return ledgerCoverage(ledger, await repo.listDirs(), opts.periodMs ?? DEFAULT_PERIOD_MS);
   });
+}
+
+/** The coverage of `dirs` as the ledger has it now, one entry read at a time. */
+async function ledgerCoverage(ledger: Ledger, dirs: readonly string[], periodMs: number): Promise<PatrolStatus> {
+  const t = new CoverageTally(Date.now(), periodMs);
+  for (const dir of dirs) t.add(summaryOf(dir, await ledger.read(dir)));
+  return t.result();
 }

@@ -1,7 +1,6 @@
 // The S3 backend: keys under s3://bucket/prefix on any S3-compatible endpoint, through @aws-sdk/client-s3.
 // Ranged GETs, multipart uploads for large objects (@aws-sdk/lib-storage), errors classified from the SDK's.
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { BlockFrameError } from '../errors.js';
 import { checkKey, storeError, throwIfAborted, type Backend, type BackendCaps, type ListOptions, type ObjectInfo, type PutSource } from './backend.js';
@@ -32,25 +31,45 @@ const LIST_PAGE_KEYS = 1000;
 /** Bytes of one listing page's XML we accept: 1000 keys of at most 1024 bytes each, escaped, with their fields, fit. */
 export const LIST_PAGE_MAX_BYTES = 8 * 1024 * 1024;
 
+type Sdk = typeof import('@aws-sdk/client-s3');
+
+/**
+ * The AWS SDK, loaded on first use: it is about 20 MiB of memory that a process with only local stores (a scrub
+ * of 100,000 archives, a verify) should not carry.
+ */
+let sdkLoad: Promise<Sdk> | undefined;
+function loadSdk(): Promise<Sdk> {
+  return (sdkLoad ??= import('@aws-sdk/client-s3'));
+}
+
 export class S3Backend implements Backend {
   readonly label: string;
   readonly caps: BackendCaps = { atomicRename: false, randomWrite: false };
-  private readonly client: S3Client;
+  private ready?: Promise<{ sdk: Sdk; client: S3Client }>;
+  private made?: S3Client;
 
   constructor(readonly opts: S3Options) {
     this.label = `s3://${opts.bucket}/${opts.prefix}${opts.endpoint ? ` at ${opts.endpoint}` : ''}`;
     if (opts.profile) process.env.AWS_PROFILE ??= opts.profile;
     // The SDK warns on stderr that later releases will need Node 22; the locked version supports Node 20.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    this.client = new S3Client({
-      endpoint: opts.endpoint,
-      region: opts.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
-      forcePathStyle: opts.pathStyle ?? false,
-      credentials: opts.credentials,
-      // One SDK attempt: RetryBackend owns retries, so a re-readable source is re-opened for each try.
-      maxAttempts: 1,
-      requestHandler: { connectionTimeout: opts.connectTimeoutMs ?? 3000, socketTimeout: opts.idleTimeoutMs ?? 30000 },
-    });
+  }
+
+  /** The SDK and this store's client, made on first use. */
+  private sdk(): Promise<{ sdk: Sdk; client: S3Client }> {
+    const o = this.opts;
+    return (this.ready ??= loadSdk().then((sdk) => {
+      this.made = new sdk.S3Client({
+        endpoint: o.endpoint,
+        region: o.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+        forcePathStyle: o.pathStyle ?? false,
+        credentials: o.credentials,
+        // One SDK attempt: RetryBackend owns retries, so a re-readable source is re-opened for each try.
+        maxAttempts: 1,
+        requestHandler: { connectionTimeout: o.connectTimeoutMs ?? 3000, socketTimeout: o.idleTimeoutMs ?? 30000 },
+      });
+      return { sdk, client: this.made };
+    }));
   }
 
   private k(key: string): string {
@@ -65,7 +84,8 @@ export class S3Backend implements Backend {
       return 0;
     }
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key), Range: `bytes=${offset}-${offset + into.length - 1}` }), { abortSignal: signal });
+      const { sdk, client } = await this.sdk();
+      const res = await client.send(new sdk.GetObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key), Range: `bytes=${offset}-${offset + into.length - 1}` }), { abortSignal: signal });
       let n = 0;
       for await (const chunk of res.Body as AsyncIterable<Uint8Array>) {
         if (n + chunk.length > into.length) throw storeError('BF_IO', this, key, 'the store sent more bytes than the range asked for');
@@ -85,6 +105,7 @@ export class S3Backend implements Backend {
     checkKey(this, key);
     throwIfAborted(this, key, signal);
     try {
+      const { sdk, client } = await this.sdk();
       if (source.size <= MULTIPART_PART) {
         const chunks: Buffer[] = [];
         let at = 0;
@@ -94,12 +115,13 @@ export class S3Backend implements Backend {
           chunks.push(Buffer.from(c as Uint8Array));
         }
         if (at !== source.size) throw storeError('BF_INTERNAL', this, key, `source gave ${at > source.size ? 'more than ' : ''}${at} bytes, expected ${source.size}`);
-        await this.client.send(new PutObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key), Body: Buffer.concat(chunks), ContentLength: source.size }), { abortSignal: signal });
+        await client.send(new sdk.PutObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key), Body: Buffer.concat(chunks), ContentLength: source.size }), { abortSignal: signal });
         return;
       }
       // lib-storage keeps queueSize parts of partSize in memory and aborts the upload on failure.
+      const { Upload } = await import('@aws-sdk/lib-storage');
       const up = new Upload({
-        client: this.client,
+        client,
         params: { Bucket: this.opts.bucket, Key: this.k(key), Body: exactly(source, () => storeError('BF_INTERNAL', this, key, `source did not give exactly ${source.size} bytes`)) },
         partSize: MULTIPART_PART,
         queueSize: 2,
@@ -121,7 +143,8 @@ export class S3Backend implements Backend {
     checkKey(this, key);
     throwIfAborted(this, key, signal);
     try {
-      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key) }), { abortSignal: signal });
+      const { sdk, client } = await this.sdk();
+      const res = await client.send(new sdk.HeadObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key) }), { abortSignal: signal });
       return { key, size: Number(res.ContentLength ?? 0) };
     } catch (err) {
       const e = this.classify(err, key, 'looking up');
@@ -143,14 +166,15 @@ export class S3Backend implements Backend {
     do {
       let res;
       try {
-        const cmd = new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: this.k(prefix), Delimiter: opts.delimiter, ContinuationToken: token, MaxKeys: LIST_PAGE_KEYS });
+        const { sdk, client } = await this.sdk();
+        const cmd = new sdk.ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: this.k(prefix), Delimiter: opts.delimiter, ContinuationToken: token, MaxKeys: LIST_PAGE_KEYS });
         // Inside the deserializer: the raw response, whose body the SDK would otherwise read whole.
         cmd.middlewareStack.add((next) => async (args) => {
           const out = await next(args);
           capBody(out.response as RawResponse, LIST_PAGE_MAX_BYTES, () => this.misbehaves(prefix, `a listing page is larger than ${LIST_PAGE_MAX_BYTES} bytes`));
           return out;
         }, { step: 'deserialize', priority: 'low', name: 'blockframeListPageCap' });
-        res = await this.client.send(cmd, { abortSignal: opts.signal });
+        res = await client.send(cmd, { abortSignal: opts.signal });
       } catch (err) {
         throw this.classify(err, prefix, 'listing');
       }
@@ -180,7 +204,8 @@ export class S3Backend implements Backend {
     checkKey(this, key);
     throwIfAborted(this, key, signal);
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key) }), { abortSignal: signal });
+      const { sdk, client } = await this.sdk();
+      await client.send(new sdk.DeleteObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key) }), { abortSignal: signal });
     } catch (err) {
       const e = this.classify(err, key, 'deleting');
       if (e.code !== 'BF_STORE_KEY_MISSING') throw e;
@@ -188,7 +213,7 @@ export class S3Backend implements Backend {
   }
 
   async close(): Promise<void> {
-    this.client.destroy();
+    this.made?.destroy();
   }
 
   /** SDK and network errors to store codes: 404 missing, 401/403 denied, 5xx/429/timeouts/refusals transient. */
