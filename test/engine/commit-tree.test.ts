@@ -1,8 +1,8 @@
 // commitTree (docs/FORMAT.md §13.6, §13.7) on real directory stores: packs ≤ 1.15× the files, the header and body of §13.3, re-commits that write only what changed (ctime caught), files changing during the commit, dedupe, an unmounted store.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstat, mkdir, readdir, readFile, rename, stat, symlink, utimes, writeFile } from 'node:fs/promises';
-import { spawn } from 'node:child_process';
+import { lstat, mkdir, readdir, readFile, rename, stat, symlink, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -272,9 +272,14 @@ describe('commitTree: a folder commit into format-v3 packs', () => {
       let editedBytes = 0;
       for (const [i, e] of edited.entries()) {
         const p = join(tree, e.path.toString());
-        const s = await stat(p);
         await writeFile(p, randomBytesSeeded(e.size, 9000 + i)); // same size, new content
-        if (i < 3) await utimes(p, s.atime, s.mtime); // the old mtime back: only the ctime shows the change
+        if (i < 3) {
+          // The old mtime back, to the nanosecond (touch -d): only the ctime shows the change.
+          const ns = e.mtimeNs;
+          const t = spawnSync('touch', ['-m', '-d', `@${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`, p]);
+          assert.equal(t.status, 0, String(t.stderr));
+          assert.equal((await stat(p, { bigint: true })).mtimeNs, ns, 'the mtime is exactly the parent entry\'s');
+        }
         editedBytes += e.size;
       }
       const packsBefore = await packIds(store);
