@@ -94,7 +94,9 @@ export async function benchTrees(work: string, child: Child, log: (m: string) =>
     row(`tree ${t.label}: bytes on disk ÷ file bytes, 1 store`, fmt(ratio1), '<= 1.15 (goal 1.12)', ratio1 <= 1.15);
     row(`tree ${t.label}: bytes on disk ÷ file bytes, 4 stores`, fmt(ratio4), '<= 1.391 + 0.05 (RS(23,9))', ratio4 <= 9 / 23 + 1 + 0.05);
     if (rs) row(`tree ${t.label}: restic repository ÷ file bytes (reference)`, fmt(rs.size / bytes));
-    row(`tree ${t.label}: commit, 1 store`, `${fmt(c1.seconds, 2)} s (${fmt(bytes / MB / c1.seconds, 0)} MB/s)`, rs ? `<= 2x restic (goal 1x)` : '', rs ? c1.seconds <= 2 * rs.seconds : null);
+    // Issue 19's time target is for the 2,000-file tree; the 20,000-file row is shown beside restic without one.
+    const timed = rs !== null && t.key === 'photos';
+    row(`tree ${t.label}: commit, 1 store`, `${fmt(c1.seconds, 2)} s (${fmt(bytes / MB / c1.seconds, 0)} MB/s)`, timed ? `<= 2x restic (goal 1x)` : '', timed ? c1.seconds <= 2 * rs!.seconds : null);
     row(`tree ${t.label}: commit, 4 stores`, `${fmt(c4.seconds, 2)} s`);
     if (rs) row(`tree ${t.label}: restic backup --no-cache (reference)`, `${fmt(rs.seconds, 2)} s`);
     row(`tree ${t.label}: re-commit, no change (quick path)`, `${fmt(r1.seconds, 2)} s, ${r1.filesHashed} files read, ${r1.packsWritten} packs`);
