@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { randomBytesSeeded, runCli, tempDir } from '../helpers/fixtures.js';
+import { spawnSync } from 'node:child_process';
+import { CLI, haveCommand, randomBytesSeeded, runCli, tempDir } from '../helpers/fixtures.js';
 import { commitTree } from '../../src/index.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -64,6 +65,17 @@ describe('blockframe commit DIR', () => {
     const f = runCli(['commit', '--archive', 'store', '--json', 'single.bin'], { cwd });
     assert.equal(f.status, 0, f.stderr);
     assert.equal((JSON.parse(f.stdout) as Json).results[0].tier, 1);
+  });
+
+  test('on a TTY a tree commit shows a progress line (files, bytes, bytes new, MB/s), cleared before the summary; on a pipe nothing', { skip: !haveCommand('script') && 'util-linux script not installed' }, async () => {
+    const quote = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
+    const cmd = [process.execPath, CLI, 'commit', '--archive', join(cwd, 'tty-store'), join(cwd, 'docs')].map(quote).join(' ');
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /docs: \d+ files, [\d.]+ \w+ \([\d.]+ \w+ new\) \d+ MB\/s\x1b\[K\r\x1b\[Ksnapshot docs /);
+    const piped = runCli(['commit', '--archive', join(cwd, 'tty-store'), 'docs'], { cwd });
+    assert.equal(piped.status, 0, piped.stderr);
+    assert.doesNotMatch(piped.stdout + piped.stderr, /MB\/s/);
   });
 
   test('the library exports commitTree', () => {

@@ -333,6 +333,17 @@ describe('commitTree: a folder commit into format-v3 packs', () => {
       await new Promise((r) => child.once('exit', r).exitCode !== null && r(undefined));
     });
 
+    test('an abort during the walk stops the commit with BF_ABORTED: no snapshot, no name record change, the staging directory empty', async () => {
+      const ac = new AbortController();
+      const snapsBefore = (await readdir(join(store, 'snapshots'))).sort();
+      await assert.rejects(
+        commitTree([tree], { ...opts, quick: false, signal: ac.signal, onTreeProgress: (p) => p.files === 5 && ac.abort() }),
+        (e: unknown) => isBlockFrameError(e, 'BF_ABORTED'),
+      );
+      assert.deepEqual((await readdir(join(store, 'snapshots'))).sort(), snapsBefore);
+      assert.deepEqual(await readdir(join(store, '.staging')), []);
+    });
+
     test('--compress and --encrypt on a tree are refused (BF_USAGE) before anything is read', async () => {
       for (const o of [{ compress: 3 }, { encrypt: true }] as CommitTreeOptions[]) {
         await assert.rejects(commitTree([tree], { ...opts, ...o }), (e: unknown) => isBlockFrameError(e, 'BF_USAGE'));
