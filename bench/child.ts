@@ -1,6 +1,6 @@
 // Bench helper run in its own process: one operation, printing wall time and peak RSS as JSON.
 import { readFileSync } from 'node:fs';
-import { commit, repair, restore, verify } from '../src/index.js';
+import { commit, commitTree, repair, restore, verify } from '../src/index.js';
 import { scrub } from '../src/engine/scrub.js';
 import { parseRate } from '../src/units.js';
 
@@ -12,7 +12,11 @@ const at = where?.startsWith('stores:') ? { stores: where.slice(7).split(',') } 
 const t0 = process.hrtime.bigint();
 let extra: Record<string, unknown> = {};
 if (op === 'commit') await commit(a!, { ...at, ...tf, tier: tier ? (Number(tier) as 1 | 2 | 3 | 4) : undefined, segmentSize: segmentSize ? Number(segmentSize) : undefined });
-else if (op === 'restore') await restore(a!, b!, { ...at, ...tf, force: true });
+else if (op === 'commit-tree') {
+  // commit-tree DIR NAME WHERE: one folder commit (docs/FORMAT.md §13.6).
+  const r = await commitTree([a!], { ...at, name: b });
+  extra = { files: r.files, bytesNew: r.bytesNew, filesHashed: r.filesHashed, packsWritten: r.packsWritten };
+} else if (op === 'restore') await restore(a!, b!, { ...at, ...tf, force: true });
 else if (op === 'verify') extra = { status: (await verify([a!], at)).status };
 else if (op === 'repair') {
   const r = await repair([a!], at);

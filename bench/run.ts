@@ -11,6 +11,7 @@ import { benchServe } from './serve.js';
 import { benchS3, benchSmallPuts } from './s3.js';
 import { benchTransforms, drainDirty } from './transforms.js';
 import { benchScrubMemory, benchScrubRate } from './scrub.js';
+import { benchTrees } from './trees.js';
 import { benchPackWrite } from './packs.js';
 import { parseSize } from '../src/layout/units.js';
 import { ComputePool, openArchive, read } from '../src/index.js';
@@ -252,6 +253,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--s3-small-only')) return s3SmallOnly();
   if (process.argv.includes('--scrub-only')) return scrubOnly();
   if (process.argv.includes('--packs-only')) return packsOnly();
+  if (process.argv.includes('--trees-only')) return treesOnly();
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   log('codec and BLAKE3 micro-benchmarks');
@@ -427,6 +429,18 @@ async function packsOnly(): Promise<void> {
   await mkdir(work, { recursive: true });
   const pk = await benchPackWrite(work, PACK_FILES, log);
   rows.push(...pk.rows);
+  printTable();
+}
+
+/** `npm run bench -- --trees-only [--tree-scale N]`: just the folder commit rows (N divides the file counts). */
+async function treesOnly(): Promise<void> {
+  await mkdir(work, { recursive: true });
+  const scaleArg = process.argv.indexOf('--tree-scale');
+  const t = await benchTrees(work, child, log, scaleArg > 0 ? Number(process.argv[scaleArg + 1]) : quick ? 10 : 1);
+  rows.push(...t.rows);
+  results.trees = t.raw;
+  results.table = rows;
+  await writeFile(join(repo, 'bench', 'results-trees.json'), JSON.stringify(results, null, 2) + '\n');
   printTable();
 }
 

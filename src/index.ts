@@ -47,6 +47,8 @@ export { StoreSet } from './store/store-set.js';
 export { RetryBackend, LimitBackend, TimeoutBackend, FaultBackend, type RetryPolicy, type FaultRule } from './store/wrap.js';
 export { parseStoreSpec, openBackend, type StoreOptions, type StoreSpec } from './store/config.js';
 export { chooseCode, PLACEMENT_RULE, type Placement } from './layout/placement.js';
+// Folder commits (format v3, docs/FORMAT.md §13.6): commit directory trees as snapshots.
+export { commitTree, type CommitTreeOptions, type CommitTreeResult, type TreePathError, type TreeProgress } from './engine/commit-tree.js';
 
 /**
  * One archive root (or store set) with a long-lived compute pool and open stores: the convenient way to run
