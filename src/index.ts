@@ -63,6 +63,8 @@ export {
   type SnapshotFile,
   type LsEntry,
 } from './engine/snapshots.js';
+// Folder commits (format v3, docs/FORMAT.md §13.6): commit directory trees as snapshots.
+export { commitTree, type CommitTreeOptions, type CommitTreeResult, type TreePathError, type TreeProgress } from './engine/commit-tree.js';
 
 /**
  * One archive root (or store set) with a long-lived compute pool and open stores: the convenient way to run

@@ -1,0 +1,205 @@
+// The per-file parts of a folder commit (docs/FORMAT.md §13.6, §13.7): one read of a file that hashes it (and packs it), the parent body's merge-join cursor, and the spooled body.
+import { open, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { join } from 'node:path';
+import { BlockFrameError, fromSystemError, isBlockFrameError } from '../errors.js';
+import { createBlake3Stream } from '../integrity/blake3.js';
+import { encodeEntryLine, type BodyTotals, type SnapshotEntry } from '../layout/snapshot.js';
+import { comparePaths, describePath } from '../tree-path.js';
+import type { PackWriter, SealedPack } from '../archive/pack-writer.js';
+import type { Spool } from '../store/spool.js';
+import { checkAborted } from '../flow.js';
+
+/** Bytes read per step from a file being committed. */
+const READ_STEP = 1024 * 1024;
+
+/** What one read of a file saw: its identity before the read (what the snapshot records) and its hash. */
+export interface FileRead {
+  /** 'ok': read whole and unchanged; 'changed': its size, mtime, ctime or inode moved, or it was not `size` bytes. */
+  status: 'ok' | 'changed';
+  /** The file's stat taken through the open handle before reading (bigint: nanosecond times). */
+  size: number;
+  mode: number;
+  mtimeNs: bigint;
+  /** BLAKE3 of the bytes read (64 hex), when status is 'ok'. */
+  hash?: string;
+  /** When the bytes went into the writer's spool: the open blob is still pending (commitBlob or cancelBlob next). */
+  pending: boolean;
+  /** Packs the writer sealed to make room for this blob. */
+  sealed: SealedPack[];
+}
+
+/**
+ * Read the regular file at `fsPath` once (O_NOFOLLOW: a file swapped for a link is 'changed', never followed),
+ * hashing every byte. With `writer` (the file is 1 byte to below the pack threshold), the bytes are appended to the
+ * writer's open blob as they are read and the blob is left pending for the caller to commit or cancel; otherwise
+ * (large or empty files) only hashed. The handle's stat before and after must agree (size, mtime, ctime, inode) and
+ * the bytes read must be the size: otherwise 'changed' (and a pending blob is cancelled here).
+ * @throws BlockFrameError for an open or read failure (BF_FILE_NOT_FOUND, BF_FILE_UNREADABLE, BF_IO…), BF_ABORTED.
+ */
+export async function readTreeFile(fsPath: Buffer, writer: PackWriter | null, signal?: AbortSignal): Promise<FileRead> {
+  let fh: FileHandle;
+  try {
+    fh = await open(fsPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') return { status: 'changed', size: 0, mode: 0, mtimeNs: 0n, pending: false, sealed: [] };
+    throw fromSystemError(err, fsPath.toString(), 'opening a file of the tree');
+  }
+  let pending = false;
+  try {
+    const s1 = await fh.stat({ bigint: true });
+    const base = { size: Number(s1.size), mode: Number(s1.mode & 0o7777n), mtimeNs: s1.mtimeNs };
+    if (!s1.isFile()) return { status: 'changed', ...base, pending: false, sealed: [] };
+    const usePack = writer !== null && base.size > 0;
+    const sealed = usePack ? await writer.beginBlob(base.size) : [];
+    pending = usePack;
+    const h = await createBlake3Stream();
+    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(READ_STEP, base.size + 1)));
+    let pos = 0;
+    for (;;) {
+      checkAborted(signal);
+      // Read one byte past the size: a file that grew is caught here, not only by its stat.
+      const want = Math.min(buf.length, base.size + 1 - pos);
+      if (want <= 0) break;
+      const { bytesRead } = await fh.read(buf, 0, want, pos);
+      if (bytesRead === 0) break;
+      const chunk = buf.subarray(0, bytesRead);
+      h.update(chunk);
+      if (usePack && pos + bytesRead <= base.size) await writer.append(chunk);
+      pos += bytesRead;
+    }
+    const s2 = await fh.stat({ bigint: true });
+    const same = pos === base.size && s2.size === s1.size && s2.mtimeNs === s1.mtimeNs && s2.ctimeNs === s1.ctimeNs && s2.ino === s1.ino;
+    if (!same) {
+      if (usePack) await writer.cancelBlob();
+      pending = false;
+      return { status: 'changed', ...base, pending: false, sealed };
+    }
+    pending = false;
+    return { status: 'ok', ...base, hash: h.digestHex(), pending: usePack, sealed };
+  } catch (err) {
+    if (pending && writer) await writer.cancelBlob().catch(() => undefined);
+    throw isBlockFrameError(err) ? err : fromSystemError(err, fsPath.toString(), 'reading a file of the tree');
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
+/**
+ * The parent snapshot's body, read once in path order beside the walk (docs/FORMAT.md §13.7): `find(path)` skips
+ * the parent's entries before `path` and returns the one at `path`, or null. Calls must come in path order (the
+ * walk's). Memory: one body line. A body that fails to read ends the cursor (every later find is null: those files
+ * are hashed) and is remembered in `error`.
+ */
+export class ParentCursor {
+  private cur: SnapshotEntry | undefined;
+  private done = false;
+  error: unknown;
+
+  constructor(private readonly body: AsyncGenerator<SnapshotEntry, BodyTotals> | null) {
+    if (body === null) this.done = true;
+  }
+
+  async find(path: Uint8Array): Promise<SnapshotEntry | null> {
+    while (!this.done) {
+      if (this.cur === undefined) {
+        try {
+          const r = await this.body!.next();
+          if (r.done) {
+            this.done = true;
+            return null;
+          }
+          this.cur = r.value;
+        } catch (err) {
+          this.error = err;
+          this.done = true;
+          return null;
+        }
+      }
+      const c = comparePaths(this.cur.path, path);
+      if (c < 0) {
+        this.cur = undefined;
+        continue;
+      }
+      return c === 0 ? this.cur : null;
+    }
+    return null;
+  }
+
+  /** Stop reading the body (closes its stream). */
+  async close(): Promise<void> {
+    this.done = true;
+    await this.body?.return({ size: 0, entries: 0, bytes: 0 } as BodyTotals).catch(() => undefined);
+  }
+}
+
+/** Bytes of body lines gathered before one write to the spool file. */
+const BODY_BATCH = 256 * 1024;
+
+/**
+ * A snapshot body being written (docs/FORMAT.md §13.3 "Body"): lines appended in path order to a local spool file
+ * (never all in memory: at most 256 KiB buffered), hashed as they go. `finish()` gives its path, size, BLAKE3,
+ * entry count and file bytes.
+ */
+export class BodySpool {
+  private batch: Buffer[] = [];
+  private batched = 0;
+  private size = 0;
+  private entries = 0;
+  private bytes = 0;
+  private last: Buffer | null = null;
+
+  private constructor(
+    private readonly fh: FileHandle,
+    readonly path: string,
+    private readonly hash: Awaited<ReturnType<typeof createBlake3Stream>>,
+  ) {}
+
+  static async create(spool: Spool): Promise<BodySpool> {
+    const path = join(spool.dir, 'snapshot-body');
+    try {
+      const fh = await open(path, 'w', 0o600);
+      return new BodySpool(fh, path, await createBlake3Stream());
+    } catch (err) {
+      throw fromSystemError(err, path, 'creating the snapshot body spool');
+    }
+  }
+
+  /** Append `entry`'s line. Throws BF_INTERNAL if it is not after the previous entry in path order (a walk bug). */
+  async add(entry: SnapshotEntry): Promise<void> {
+    if (this.last && comparePaths(this.last, entry.path) >= 0) throw new BlockFrameError('BF_INTERNAL', `tree entries out of path order at ${describePath(entry.path)}`);
+    this.last = entry.path;
+    const line = encodeEntryLine(entry);
+    this.hash.update(line);
+    this.batch.push(line);
+    this.batched += line.length;
+    this.size += line.length;
+    this.entries++;
+    if (entry.type === 'file') this.bytes += entry.size;
+    if (this.batched >= BODY_BATCH) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.batched === 0) return;
+    const data = Buffer.concat(this.batch, this.batched);
+    this.batch = [];
+    this.batched = 0;
+    try {
+      let done = 0;
+      while (done < data.length) done += (await this.fh.write(data, done, data.length - done)).bytesWritten;
+    } catch (err) {
+      throw fromSystemError(err, this.path, 'writing the snapshot body spool');
+    }
+  }
+
+  /** Write what is buffered and close the file. */
+  async finish(): Promise<{ path: string; size: number; hash: string; entries: number; bytes: number }> {
+    await this.flush();
+    await this.fh.close();
+    return { path: this.path, size: this.size, hash: this.hash.digestHex(), entries: this.entries, bytes: this.bytes };
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close().catch(() => undefined);
+  }
+}
