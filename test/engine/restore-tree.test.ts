@@ -14,6 +14,7 @@ import { blake3Hex, initBlake3 } from '../../src/integrity/blake3.js';
 import { prng, randomBytesSeeded, tempDir } from '../helpers/fixtures.js';
 import { flipBitsRandom } from '../helpers/faults.js';
 import { commitTestTree, writeTestSnapshot } from '../helpers/tree-snapshot.js';
+import { commitTree } from '../../src/engine/commit-tree.js';
 
 const NON_UTF8 = Buffer.from([0x66, 0xff, 0xfe, 0x2e, 0x62, 0x69, 0x6e]); // "f\xff\xfe.bin"
 
@@ -282,3 +283,32 @@ test('a ranged read of a packed file is byte-exact (library read and stream), an
     await cleanup();
   }
 });
+
+for (const n of [1, 4]) {
+  test(`commitTree then restoreTree on ${n} store${n === 1 ? '' : 's'}: the seeded tree round-trips byte-exact, and a second commit restores by NAME@ID`, async () => {
+    const { dir, opts, src, cleanup } = await setup(n, `bf-rt-ct-${n}-`);
+    const pool = ComputePool.start(2);
+    try {
+      await seedTree(src, 20 + n);
+      const first = await commitTree([src], { ...opts, pool, name: 'photos', packTarget: 256 * 1024 });
+      await chmod(join(src, 'ro'), 0o755);
+      await writeFile(join(src, 'a/one.txt'), 'changed');
+      await utimes(join(src, 'a/one.txt'), 1_800_000_000.25, 1_800_000_000.25);
+      await chmod(join(src, 'ro'), 0o555);
+      await commitTree([src], { ...opts, pool, name: 'photos', packTarget: 256 * 1024 });
+      const out = join(dir, 'out');
+      const r = await restoreTree('photos', out, { ...opts, pool });
+      assert.equal(r.failed, 0, JSON.stringify(r.failures));
+      assert.deepEqual(await describeTree(out), await describeTree(src));
+      const old = join(dir, 'old');
+      const r0 = await restoreTree(`photos@${first.id.slice(0, 12)}:a/one.txt`, old, { ...opts, pool });
+      assert.equal(r0.files, 1);
+      assert.deepEqual(await readFile(join(old, 'a/one.txt')), Buffer.from(randomBytesSeeded(1, (20 + n) * 100)), 'the first snapshot has the first content');
+      await chmod(join(out, 'ro'), 0o755);
+    } finally {
+      await chmod(join(src, 'ro'), 0o755).catch(() => undefined);
+      await pool.close();
+      await cleanup();
+    }
+  });
+}
