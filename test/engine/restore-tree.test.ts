@@ -15,6 +15,9 @@ import { prng, randomBytesSeeded, tempDir } from '../helpers/fixtures.js';
 import { flipBitsRandom } from '../helpers/faults.js';
 import { commitTestTree, writeTestSnapshot } from '../helpers/tree-snapshot.js';
 import { commitTree } from '../../src/engine/commit-tree.js';
+import { Repository } from '../../src/archive/repo.js';
+import { loadBlobIndex } from '../../src/archive/blob-index.js';
+import { BlobReader } from '../../src/engine/blob-read.js';
 
 const NON_UTF8 = Buffer.from([0x66, 0xff, 0xfe, 0x2e, 0x62, 0x69, 0x6e]); // "f\xff\xfe.bin"
 
@@ -87,10 +90,12 @@ async function describeTree(root: string): Promise<Map<string, Seen>> {
 class CountingBackend extends WrappedBackend {
   bytes = 0;
   keys = new Set<string>();
+  gets = new Map<string, number>();
   override async get(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
     const n = await this.inner.get(key, into, offset, signal);
     this.bytes += n;
     this.keys.add(key);
+    this.gets.set(key, (this.gets.get(key) ?? 0) + 1);
     return n;
   }
   override getHeld(key: string, into: Uint8Array, offset: number, signal?: AbortSignal): Promise<number> {
@@ -312,3 +317,38 @@ for (const n of [1, 4]) {
     }
   });
 }
+
+test('BlobReader: 16 reads at once from one pack load its manifest and blob table once, as one read does', async () => {
+  const { stores, src, cleanup } = await setup(1, 'bf-rt-conc-');
+  const pool = ComputePool.start(2);
+  try {
+    const blobs: Buffer[] = [];
+    for (let i = 0; i < 16; i++) {
+      blobs.push(Buffer.from(randomBytesSeeded(3000 + i, 900 + i)));
+      await writeFile(join(src, `f${i}`), blobs[i]!);
+    }
+    await commitTestTree({ archive: stores[0]! }, pool, src, 'conc', 64 * 1024 * 1024);
+    const counting = new CountingBackend(new LocalBackend(stores[0]!));
+    const repo = await Repository.open({ storeSet: new StoreSet([counting], 0) });
+    try {
+      const { index } = await loadBlobIndex(repo);
+      const manifestGets = () => [...counting.gets].filter(([k]) => k.startsWith('packs/') && k.includes('manifest')).reduce((a, [, c]) => a + c, 0);
+      const one = new BlobReader(repo, index, { pool });
+      counting.gets.clear();
+      assert.deepEqual(await one.read(blake3Hex(blobs[0]!)), blobs[0]);
+      const single = manifestGets();
+      await one.close();
+      const many = new BlobReader(repo, index, { pool });
+      counting.gets.clear();
+      const got = await Promise.all(blobs.map((b) => many.read(blake3Hex(b))));
+      await many.close();
+      assert.deepEqual(got, blobs);
+      assert.equal(manifestGets(), single, 'the pack opened once');
+    } finally {
+      await repo.close();
+    }
+  } finally {
+    await pool.close();
+    await cleanup();
+  }
+});
