@@ -47,6 +47,22 @@ export { StoreSet } from './store/store-set.js';
 export { RetryBackend, LimitBackend, TimeoutBackend, FaultBackend, type RetryPolicy, type FaultRule } from './store/wrap.js';
 export { parseStoreSpec, openBackend, type StoreOptions, type StoreSpec } from './store/config.js';
 export { chooseCode, PLACEMENT_RULE, type Placement } from './layout/placement.js';
+// Format v3 snapshots: restore of a tree, list, ls and verified reads of a file in a snapshot (restore branch).
+export { restoreTree, type RestoreTreeOptions, type RestoreTreeResult } from './engine/restore-tree.js';
+export {
+  snapshots,
+  lsSnapshot,
+  readSnapshotFile,
+  catSnapshotFile,
+  parseSnapshotRef,
+  withSnapshotSession,
+  findSnapshotFile,
+  type SnapshotRef,
+  type SnapshotSummary,
+  type SnapshotListing,
+  type SnapshotFile,
+  type LsEntry,
+} from './engine/snapshots.js';
 // Folder commits (format v3, docs/FORMAT.md §13.6): commit directory trees as snapshots.
 export { commitTree, type CommitTreeOptions, type CommitTreeResult, type TreePathError, type TreeProgress } from './engine/commit-tree.js';
 

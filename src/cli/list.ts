@@ -1,7 +1,8 @@
-// `blockframe list`, `find` and `info`: what is archived, located by name, directory or hash prefix.
+// `blockframe list`, `find`, `info` and `ls`: what is archived (archives and snapshots), located by name, directory or hash prefix; a snapshot's entries.
 import type { Command } from 'commander';
 import { printable } from '../escape.js';
 import { find, info, list, type ArchiveSummary, type Level2Summary } from '../engine/find.js';
+import { lsSnapshot, snapshots, type LsEntry } from '../engine/snapshots.js';
 import { formatSize } from '../units.js';
 import { logLine, logs } from '../log.js';
 import { printJson, shortHash, storeOpts, withCommon, type CommonOptions } from './common.js';
@@ -9,25 +10,59 @@ import { leftoverLines } from './verify.js';
 
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
   withCommon(program.command('list'))
-    .description('list every archive: name, size, tier, hash prefix, creation time, margin (how many more shard losses it survives: from the last scrub, or "unchecked" from the manifest alone)')
+    .description(
+      'list every archive: name, size, tier, hash prefix, creation time, margin (how many more shard losses it survives: from the last scrub, or "unchecked" from the manifest alone); ' +
+        'then every snapshot: name, "snapshot", id prefix, creation time, files (entries), bytes',
+    )
     .option('--ledger <dir>', 'the scrub ledger to take margins from (default: as blockframe scrub)')
+    .option('--all', 'also list snapshots no name record names (left by a commit from another machine, or a damaged record)')
     .option('--json', 'print one JSON document')
-    .action((opts: CommonOptions & { ledger?: string }) =>
+    .action((opts: CommonOptions & { ledger?: string; all?: boolean }) =>
       run(async () => {
         const l = await list({ ...storeOpts(opts), ledger: opts.ledger });
-        if (opts.json) return printJson(l), 0;
-        if (l.archives.length === 0 && l.damaged.length === 0) process.stdout.write('no archives\n');
+        const snaps = await snapshots({ ...storeOpts(opts), all: opts.all });
+        if (opts.json) return printJson({ ...l, snapshots: snaps.snapshots, snapshotsDamaged: snaps.damaged }), 0;
+        if (l.archives.length === 0 && l.damaged.length === 0 && snaps.snapshots.length === 0 && snaps.damaged.length === 0) process.stdout.write('no archives\n');
         for (const a of l.archives) {
           const hash = a.originalHash ? shortHash(a.originalHash) : a.dir.slice(-64, -48);
           const tags = [a.compression && `zstd ${a.compression.ratio.toFixed(2)}x`, a.encryption && 'encrypted'].filter(Boolean).join(', ');
           process.stdout.write(`${printable(a.name)}\t${formatSize(a.size)}\ttier ${a.tier}\t${hash}\t${a.createdAt}\tmargin ${a.margin}${a.marginFrom === 'manifest' ? ' (unchecked)' : ''}${tags ? `\t${tags}` : ''}\n`);
         }
         for (const d of l.damaged) process.stdout.write(`${printable(d.dir)}\tDAMAGED\t${d.code}: ${printable(d.message)}\n`);
+        for (const x of snaps.snapshots) {
+          process.stdout.write(`${printable(x.name)}\tsnapshot\t${shortHash(x.id)}\t${x.createdAt}\t${x.entries} entries\t${formatSize(x.bytes)}${x.named ? '' : '\t(no name record)'}\n`);
+        }
+        for (const d of snaps.damaged) process.stdout.write(`${printable(d.what)}\tDAMAGED\t${d.code}: ${printable(d.message)}\n`);
         if (logs('warn')) process.stderr.write(leftoverLines(l.leftovers));
         for (const u of l.unlisted) {
           const why = u.code === 'BF_STORE_DENIED' ? 'access denied (check credentials)' : u.code === 'BF_STORE_NOT_MOUNTED' ? 'not mounted' : u.code === 'BF_STORE_FOREIGN' ? "another store set's disk" : 'not answering';
           logLine('warn', `blockframe: warning: store ${u.store} (${printable(u.label)}): ${why}; listed from the other stores [${u.code}]`);
         }
+        return 0;
+      }),
+    );
+
+  withCommon(program.command('ls'))
+    .description('list the entries of a snapshot (NAME, NAME@ID, NAME:PATH for those under PATH), in path order: type, mode, size, mtime, path (-> link target)')
+    .argument('<snapshot>', 'NAME[@ID][:PATH]')
+    .option('--path <path>', 'the path inside the snapshot (instead of :PATH; then the argument is taken whole as NAME[@ID], for names with ":")')
+    .option('--json', 'print one JSON document: {snapshot, entries} (entries streamed as they are read)')
+    .action((spec: string, opts: CommonOptions & { path?: string }) =>
+      run(async () => {
+        let first = true;
+        const entries = lsSnapshot(spec, {
+          ...storeOpts(opts),
+          path: opts.path,
+          onSnapshot: (x) => {
+            if (opts.json) process.stdout.write(`{"snapshot":${JSON.stringify({ name: x.header.name, id: x.id, createdAt: x.header.created_at })},"entries":[`);
+          },
+        });
+        for await (const e of entries) {
+          const line = opts.json ? `${first ? '' : ','}\n${JSON.stringify(e)}` : `${lsLine(e)}\n`;
+          first = false;
+          if (!process.stdout.write(line)) await new Promise((r) => process.stdout.once('drain', r));
+        }
+        if (opts.json) process.stdout.write(']}\n');
         return 0;
       }),
     );
@@ -104,4 +139,13 @@ function level2Line(l: Level2Summary): string {
 function overheadLine(s: ArchiveSummary): string {
   if (!s.level2) return `${percent(s.overhead)} parity`;
   return `${percent(s.overhead)} parity (level 1 ${percent(s.overhead - s.level2.overhead)}, level 2 ${percent(s.level2.overhead)})`;
+}
+
+/** One ls line: type letter and mode (ls -l style), size, mtime (ISO), path and link target (escaped for the terminal). */
+function lsLine(e: LsEntry): string {
+  const t = e.type === 'dir' ? 'd' : e.type === 'symlink' ? 'l' : '-';
+  const mode = e.mode === undefined ? '    ' : e.mode.toString(8).padStart(4, '0');
+  const path = e.path ?? `b64:${e.pathB64}`;
+  const target = e.type === 'symlink' ? ` -> ${printable(e.target ?? `b64:${e.targetB64}`)}` : '';
+  return `${t} ${mode}\t${String(e.size ?? '-').padStart(10)}\t${e.mtime}\t${printable(path)}${target}`;
 }

@@ -36,11 +36,14 @@ export interface BlobReadOptions {
  * Reads blobs of a format-v3 repository through its loaded index (archive/blob-index.ts). Every byte is verified
  * (chunk hashes to the Merkle root, rebuilt from parity when damaged, as any archive read); a whole-blob read also
  * checks the BLAKE3 of the result against the blob's hash. A location is used only when its pack exists and its
- * verified blob table lists the same (hash, offset, size); otherwise the next is tried. Close it when done.
+ * verified blob table lists the same (hash, offset, size); otherwise the next is tried. Several reads may run at
+ * once (each pack's table and reader is loaded once). Close it when done, after the reads settle.
  */
 export class BlobReader {
   private readonly tables = new Map<string, Map<string, BlobEntry>>();
   private readonly readers = new Map<string, ArchiveReader>();
+  private readonly pendingTables = new Map<string, Promise<Map<string, BlobEntry>>>();
+  private readonly pendingReaders = new Map<string, Promise<ArchiveReader>>();
 
   constructor(
     private readonly repo: Repository,
@@ -117,9 +120,19 @@ export class BlobReader {
     this.readers.clear();
   }
 
-  private async tableMap(p: string): Promise<Map<string, BlobEntry>> {
+  /** One table read per pack even when several reads ask at once (a restore keeps several files in flight). */
+  private tableMap(p: string): Promise<Map<string, BlobEntry>> {
     const hit = this.tables.get(p);
-    if (hit) return hit;
+    if (hit) return Promise.resolve(hit);
+    let pending = this.pendingTables.get(p);
+    if (!pending) {
+      pending = this.loadTable(p).finally(() => this.pendingTables.delete(p));
+      this.pendingTables.set(p, pending);
+    }
+    return pending;
+  }
+
+  private async loadTable(p: string): Promise<Map<string, BlobEntry>> {
     const reader = await this.readerFor(packDir(p));
     const facts = reader.manifest.pack;
     if (!facts) throw new BlockFrameError('BF_MANIFEST_INVALID', `${packDir(p)}: not a pack (no "pack" field)`, { archive: packDir(p), field: 'pack' });
@@ -131,14 +144,21 @@ export class BlobReader {
     return map;
   }
 
-  private async readerFor(dir: string): Promise<ArchiveReader> {
-    let r = this.readers.get(dir);
-    if (!r) {
-      const m: Manifest = await this.repo.readManifest(dir);
-      r = new ArchiveReader(this.repo, dir, m, this.opts.pool, this.opts.signal, this.opts.onDamage && ((d) => this.opts.onDamage!(dir, d)));
-      this.readers.set(dir, r);
+  /** One reader per archive even when several reads open it at once. */
+  private readerFor(dir: string): Promise<ArchiveReader> {
+    const r = this.readers.get(dir);
+    if (r) return Promise.resolve(r);
+    let pending = this.pendingReaders.get(dir);
+    if (!pending) {
+      pending = (async () => {
+        const m: Manifest = await this.repo.readManifest(dir);
+        const made = new ArchiveReader(this.repo, dir, m, this.opts.pool, this.opts.signal, this.opts.onDamage && ((d) => this.opts.onDamage!(dir, d)));
+        this.readers.set(dir, made);
+        return made;
+      })().finally(() => this.pendingReaders.delete(dir));
+      this.pendingReaders.set(dir, pending);
     }
-    return r;
+    return pending;
   }
 
   /** Run `fn` on the first valid location of `hash`; BF_BLOB_MISSING when none works. */

@@ -22,6 +22,14 @@ export interface TreeWriterOptions {
   onError?: (path: Buffer, err: BlockFrameError) => void;
   /** fsync each file before its rename, and each directory when left (default true). */
   fsync?: boolean;
+  /**
+   * How many files may be finishing at once (fsync, close, rename into place) while the next entries are written
+   * (default 1: each file is in place before add() returns). With more, add() returns once the file's content is
+   * written, checked and its mode and mtime set; its fsync and rename run in the background, at most this many at
+   * once (file systems commit concurrent fsyncs together); a directory waits for its files before its own mode,
+   * mtime and fsync, and close() for every file. A failure there is reported to onError as any other.
+   */
+  finishConcurrency?: number;
 }
 
 /** What a TreeWriter did, from close(). */
@@ -43,6 +51,8 @@ interface OpenDir {
   at: Buffer;
   /** Mode and mtime to apply when the walk leaves it (null for OUT and failed settings). */
   apply: { mode: number; mtimeNs: bigint } | null;
+  /** Files of this directory still finishing (see finishConcurrency). */
+  finishing: Set<Promise<void>>;
 }
 
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
@@ -94,6 +104,8 @@ export class TreeWriter {
   private failedDir: Buffer | null = null;
   private readonly summary: TreeWriteSummary = { dirs: 0, files: 0, symlinks: 0, bytes: 0, failed: 0 };
   private closed = false;
+  /** Files finishing in the background, over every directory (at most finishConcurrency). */
+  private readonly finishing = new Set<Promise<void>>();
 
   private constructor(
     private readonly out: string,
@@ -116,7 +128,7 @@ export class TreeWriter {
       throw new BlockFrameError('BF_OUTPUT_INVALID', `the output directory cannot be used: ${out} (${(err as Error).message})`, { path: out }, { cause: err });
     }
     const fh = await open(out, constants.O_RDONLY | constants.O_DIRECTORY);
-    return new TreeWriter(out, { path: Buffer.alloc(0), fh, at: TreeWriter.atOf(fh, Buffer.from(out)), apply: null }, opts);
+    return new TreeWriter(out, { path: Buffer.alloc(0), fh, at: TreeWriter.atOf(fh, Buffer.from(out)), apply: null, finishing: new Set() }, opts);
   }
 
   private static atOf(fh: FileHandle, fullPath: Buffer): Buffer {
@@ -143,6 +155,7 @@ export class TreeWriter {
 
   private async leave(): Promise<void> {
     const d = this.stack.pop()!;
+    await Promise.all(d.finishing);
     try {
       if (d.apply) {
         await d.fh.chmod(d.apply.mode & 0o777);
@@ -159,7 +172,8 @@ export class TreeWriter {
 
   /**
    * Writes one entry (in path order after the previous one). `content` is required for a file of size > 0 and
-   * is called once. Returns true if the entry is in place, false if it failed (reported to onError; an entry not
+   * is called once. Returns true if the entry is in place (with finishConcurrency > 1: a file's content is written
+   * and checked, its rename may still be running), false if it failed (reported to onError; an entry not
    * after the previous one in path order fails with BF_SNAPSHOT_INVALID). Throws only BF_ABORTED (signal).
    */
   async add(entry: TreeEntry, content?: FileContent): Promise<boolean> {
@@ -222,7 +236,7 @@ export class TreeWriter {
     }
     if (was !== 'dir') await mkdir(at, { mode: 0o700 });
     const fh = await open(at, DIR_FLAGS); // O_NOFOLLOW: a link swapped in since lstat fails here (ELOOP/ENOTDIR)
-    this.stack.push({ path: Buffer.from(entry.path), fh, at: TreeWriter.atOf(fh, this.fullPath(entry.path)), apply: { mode: entry.mode, mtimeNs: entry.mtimeNs } });
+    this.stack.push({ path: Buffer.from(entry.path), fh, at: TreeWriter.atOf(fh, this.fullPath(entry.path)), apply: { mode: entry.mode, mtimeNs: entry.mtimeNs }, finishing: new Set() });
     this.summary.dirs++;
     return true;
   }
@@ -285,12 +299,34 @@ export class TreeWriter {
       await fh.chmod(entry.mode & 0o777);
       const t = utimesSeconds(entry.mtimeNs);
       await fh.utimes(t, t);
-      if (this.opts.fsync !== false) await fh.sync();
-      await fh.close();
-      await rename(tmp, at);
       ok = true;
-      this.summary.files++;
-      this.summary.bytes += written;
+      const finish = async (): Promise<void> => {
+        try {
+          if (this.opts.fsync !== false) await fh.sync();
+          await fh.close();
+          await rename(tmp, at);
+        } catch (err) {
+          await fh.close().catch(() => undefined);
+          await unlink(tmp).catch(() => undefined);
+          throw err;
+        }
+        this.summary.files++;
+        this.summary.bytes += written;
+      };
+      if ((this.opts.finishConcurrency ?? 1) <= 1) {
+        await finish();
+        return true;
+      }
+      while (this.finishing.size >= this.opts.finishConcurrency!) await Promise.race(this.finishing);
+      const path = Buffer.from(entry.path);
+      const task: Promise<void> = finish()
+        .catch((err: unknown) => void this.fail(path, err, 'writing file'))
+        .finally(() => {
+          this.finishing.delete(task);
+          parent.finishing.delete(task);
+        });
+      this.finishing.add(task);
+      parent.finishing.add(task);
       return true;
     } finally {
       if (!ok) {
@@ -305,6 +341,7 @@ export class TreeWriter {
     if (this.closed) return { ...this.summary };
     this.closed = true;
     while (this.stack.length > 1) await this.leave();
+    await Promise.all(this.finishing);
     const root = this.stack.pop()!;
     if (this.opts.fsync !== false) await root.fh.sync().catch(() => undefined);
     await root.fh.close();
