@@ -85,6 +85,9 @@ export const ERROR_CODES = {
   // Format v3 trees (FORMAT.md 13.3): snapshots, tree walk and restore.
   BF_PATH_UNSAFE: { summary: 'a path of a tree breaks the path rules (empty, absolute, `.`/`..` or empty component, NUL, over 4096 bytes) or would escape the output directory (a link, file or name the file system refuses where the restore must write)', exitCode: EXIT.FAILURE, httpStatus: 400 },
   BF_SNAPSHOT_INVALID: { summary: 'a snapshot header or body line fails the format (fields, order, parents, sizes or hashes)', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  // Format v3 catalog (docs/FORMAT.md §13.4, §13.6): name records and repository locks.
+  BF_NAME_RECORD_INVALID: { summary: 'a name record (catalog/names/*.json, format v3) is damaged on every store: rebuild it from the snapshot headers', exitCode: EXIT.FAILURE, httpStatus: 500 },
+  BF_REPO_LOCKED: { summary: 'another process holds a repository lock this operation cannot run beside (the exclusive lock of a prune; for prune, any other fresh lock); the error names the holder', exitCode: EXIT.FAILURE, httpStatus: 409 },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -16,7 +16,7 @@ import { checkIdentity, makeMarker, missingStores, newId, writeMarker, type Iden
 /** No manifest is plausibly larger than this (a 1 TiB Tier 4 archive's is about 10 MB). */
 export const MANIFEST_MAX_BYTES = 64 * 1024 * 1024;
 /** Marker of a commit in progress across several stores: shards are being written, the manifest comes last. */
-import { archivePrefix, manifestKey, MANIFEST_FILES, pendingKey, PENDING_FILE, STORE_MARKER_KEY } from '../layout/keys.js';
+import { archivePrefix, isV3TopLevel, manifestKey, MANIFEST_FILES, pendingKey, PENDING_FILE, STORE_MARKER_KEY } from '../layout/keys.js';
 export { PENDING_FILE };
 
 /** One manifest file on one store. */
@@ -231,7 +231,7 @@ export class Repository {
   }
 
   /**
-   * Every archive directory name on any store (hidden and non-archive names are skipped), sorted. With
+   * Every archive directory name on any store (hidden, non-archive and version-3 names are skipped), sorted. With
    * `namePrefix` (no '/'), only names starting with it: the stores list by that prefix, so the cost follows the
    * matches, not every archive of the root (commit looks up an archive of the same name this way). `onStoreError`
    * hears of each store that could not be listed (left out; the listing fails only when no store answers).
@@ -243,7 +243,8 @@ export class Repository {
     for await (const o of this.set.listEach(namePrefix, { delimiter: '/' }, onStoreError)) {
       if (!o.prefix) continue;
       const name = o.key.slice(0, -1);
-      if (!name.startsWith('.') && parseArchiveDirName(name) !== null) out.push(name);
+      // Version-3 names (packs/, snapshots/, catalog/, …: docs/FORMAT.md §13.10) are never archive directories.
+      if (!name.startsWith('.') && !isV3TopLevel(name) && parseArchiveDirName(name) !== null) out.push(name);
     }
     return out.sort();
   }

@@ -137,3 +137,77 @@ export function packIdOf(dir: string): string | null {
   const m = /^packs\/([0-9a-f]{2})\/pack_([0-9a-f]{64})$/.exec(dir);
   return m && m[2]!.startsWith(m[1]!) ? m[2]! : null;
 }
+
+// ---- Format v3 (catalog): snapshot header sets, name records and repository locks (docs/FORMAT.md §13.3, §13.4, §13.6) ----
+
+/** Every snapshot header set's key starts with this: `snapshots/{id}/…` (docs/FORMAT.md §13.3). */
+export const SNAPSHOTS_PREFIX = 'snapshots/';
+/** A snapshot's header (its id is the BLAKE3 of these bytes). */
+export const SNAPSHOT_FILE = 'snapshot.json';
+/** A byte-identical redundant copy of snapshot.json. */
+export const SNAPSHOT_COPY = 'snapshot.copy.json';
+/** The BLAKE3 of snapshot.json in b3sum's format, so `b3sum -c snapshot.b3` checks it. */
+export const SNAPSHOT_SUM = 'snapshot.b3';
+/** The header set's three files, in the order a writer puts them (snapshot.json last; a delete removes it last). */
+export const SNAPSHOT_FILES = [SNAPSHOT_COPY, SNAPSHOT_SUM, SNAPSHOT_FILE] as const;
+export type SnapshotFileName = (typeof SNAPSHOT_FILES)[number];
+
+/** The directory of snapshot `id` (64 lowercase hex digits): `snapshots/{id}`. */
+export function snapshotDir(id: string): string {
+  return `${SNAPSHOTS_PREFIX}${id}`;
+}
+
+/** Key of one file of snapshot `id`'s header set. */
+export function snapshotKey(id: string, file: SnapshotFileName = SNAPSHOT_FILE): string {
+  return `${snapshotDir(id)}/${file}`;
+}
+
+/**
+ * The snapshot id and file of a key below SNAPSHOTS_PREFIX (as a recursive listing gives them), or null for
+ * anything else (a stray name, a directory entry, a deeper key).
+ */
+export function parseSnapshotKey(key: string): { id: string; file: SnapshotFileName } | null {
+  const m = /^snapshots\/([0-9a-f]{64})\/(snapshot\.json|snapshot\.copy\.json|snapshot\.b3)$/.exec(key);
+  return m ? { id: m[1]!, file: m[2] as SnapshotFileName } : null;
+}
+
+/** Prefix of the catalog (docs/FORMAT.md §13.4). */
+export const CATALOG_PREFIX = 'catalog/';
+/** Every name record's key starts with this. */
+export const NAMES_PREFIX = `${CATALOG_PREFIX}names/`;
+
+/** The record of one snapshot name, by the SHA-256 (64 lowercase hex) of the name's UTF-8 bytes. */
+export function nameRecordKey(nameSha256Hex: string): string {
+  return `${NAMES_PREFIX}${nameSha256Hex}.json`;
+}
+
+/** The name hash (64 hex) of a name record's key, or null when `key` is not one. */
+export function parseNameRecordKey(key: string): string | null {
+  const m = /^catalog\/names\/([0-9a-f]{64})\.json$/.exec(key);
+  return m ? m[1]! : null;
+}
+
+/** Every repository lock's key starts with this (docs/FORMAT.md §13.6 "Locks"). */
+export const LOCKS_PREFIX = 'locks/';
+
+/** The key of one repository lock, by its random id (lowercase hex). */
+export function lockKey(random: string): string {
+  return `${LOCKS_PREFIX}${random}.json`;
+}
+
+/** The random id of a lock key, or null when `key` is not a lock's key. */
+export function parseLockKey(key: string): string | null {
+  const m = /^locks\/([0-9a-f]{16,64})\.json$/.exec(key);
+  return m ? m[1]! : null;
+}
+
+/**
+ * The top-level names a version-3 repository adds beside the version-1/2 archive directories (docs/FORMAT.md
+ * §13.10). They are never archives: listings, verify, repair and leftovers cleanup of version-2 archives skip them.
+ */
+export const V3_TOP_LEVEL = ['packs', 'blobs', 'snapshots', 'catalog', 'index', 'locks'] as const;
+
+/** Is `name` (one path component at the top of a store) one of the version-3 names of V3_TOP_LEVEL? */
+export function isV3TopLevel(name: string): boolean {
+  return (V3_TOP_LEVEL as readonly string[]).includes(name);
+}

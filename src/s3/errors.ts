@@ -89,6 +89,8 @@ export const S3_FOR_BF: Partial<Record<ErrorCode, S3Code>> = {
   BF_S3_DIGEST: 'BadDigest',
   BF_S3_PRECONDITION: 'PreconditionFailed',
   BF_S3_NOT_IMPLEMENTED: 'NotImplemented',
+  // A prune holds the repository (docs/FORMAT.md §13.6): a client should retry later, as on a busy archive.
+  BF_REPO_LOCKED: 'SlowDown',
 };
 
 /** A coded error that is answered with S3 code `s3` (its BlockFrame code from S3_ERRORS unless `bf` says). */
