@@ -198,7 +198,8 @@ async function pruneLocked(repo: Repository, opts: PruneOptions & { pool: NonNul
     report.largeBlobs.kept = liveLarge.length;
     await step('classify');
 
-    const packsToDelete = [...dead, ...orphans, ...repack].map(packDir).concat(noManifest);
+    // Repacked packs first: the ones whose deletion needs the new index (so a crash test stopped at the first sees that).
+    const packsToDelete = [...repack, ...dead, ...orphans].map(packDir).concat(noManifest);
     const nothingToDo = packsToDelete.length === 0 && deadLarge.length === 0 && files <= 1;
     if (opts.dryRun || nothingToDo) {
       report.packs.deleted = dead.length + orphans.length + noManifest.length;

@@ -13,23 +13,10 @@ import { prune } from '../../src/engine/prune.js';
 import { BlobReader } from '../../src/engine/blob-read.js';
 import { blake3Hex, initBlake3 } from '../../src/integrity/blake3.js';
 import { buildSnapshotHeader, snapshotId } from '../../src/layout/snapshot-header.js';
-import { randomBytesSeeded, tempDir } from '../helpers/fixtures.js';
-import { assertSnapshots, bytesOnDisk, expected, fileList, writeSnapshot, type TreeFile } from './v3-repo.js';
+import { tempDir } from '../helpers/fixtures.js';
+import { assertSnapshots, bytesOnDisk, expected, fileList, twoSnapshots, writeSnapshot } from './v3-repo.js';
 
 const codeOf = async (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e) => (isBlockFrameError(e) ? e.code : `uncoded ${String(e)}`));
-
-/** `count` seeded files named `${prefix}NNN` of 3–20 KB. */
-export function files(prefix: string, count: number, seed: number): TreeFile[] {
-  return Array.from({ length: count }, (_, i) => ({ path: `${prefix}${String(i).padStart(3, '0')}`, bytes: randomBytesSeeded(3000 + ((i * 7919 + seed) % 17_000), seed * 1000 + i) }));
-}
-
-/** Shared files and files unique to snapshot one, interleaved by name so that packs mix them. */
-export function twoSnapshots(): { shared: TreeFile[]; onlyOne: TreeFile[]; onlyTwo: TreeFile[] } {
-  const shared = files('m', 12, 1);
-  const onlyOne = files('n', 30, 2);
-  const onlyTwo = files('o', 6, 3);
-  return { shared, onlyOne, onlyTwo };
-}
 
 for (const n of [1, 4]) {
   describe(`prune on ${n} store(s)`, () => {

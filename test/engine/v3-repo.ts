@@ -15,6 +15,7 @@ import { readSnapshotWhole } from '../../src/engine/snapshot-blobs.js';
 import { blake3Hex } from '../../src/integrity/blake3.js';
 import { buildSnapshotHeader, snapshotId } from '../../src/layout/snapshot-header.js';
 import { encodeEntryLine } from '../../src/layout/snapshot.js';
+import { randomBytesSeeded } from '../helpers/fixtures.js';
 
 export interface TreeFile {
   path: string;
@@ -129,4 +130,19 @@ export async function fileList(dir: string): Promise<string[]> {
   };
   await walk(dir, '');
   return out.sort();
+}
+
+/** `count` seeded files named `${prefix}NNN` of 3–20 KB. */
+export function files(prefix: string, count: number, seed: number): TreeFile[] {
+  return Array.from({ length: count }, (_, i) => ({ path: `${prefix}${String(i).padStart(3, '0')}`, bytes: randomBytesSeeded(3000 + ((i * 7919 + seed) % 17_000), seed * 1000 + i) }));
+}
+
+/** Shared files and files unique to snapshot one, interleaved by name so that packs mix them. */
+export function twoSnapshots(): { shared: TreeFile[]; onlyOne: TreeFile[]; onlyTwo: TreeFile[] } {
+  // Named so that path order alternates shared and unique files: every pack of snapshot one then holds both.
+  const rename = (fs: TreeFile[], at: (i: number) => number): TreeFile[] => fs.map((f, i) => ({ ...f, path: `f${String(at(i)).padStart(4, '0')}` }));
+  const shared = rename(files('m', 12, 1), (i) => i * 4);
+  const onlyOne = rename(files('n', 30, 2), (i) => Math.floor(i / 3) * 4 + 1 + (i % 3));
+  const onlyTwo = files('o', 6, 3);
+  return { shared, onlyOne, onlyTwo };
 }
