@@ -1,9 +1,12 @@
 // verify and repair of a format-v3 repository (docs/FORMAT.md §13.8) on 1 and 4 directory stores: a pack's segment
 // deleted, an index file's copy deleted, a snapshot header copy deleted, one whole store emptied: verify names the
-// damaged files (paths), repair heals, and every file of every snapshot reads back byte-exact.
+// damaged files (paths), repair heals, and every file of every snapshot reads back byte-exact; crashed publishes below
+// packs/ and blobs/ are cleaned.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { cleanLeftovers } from '../../src/archive/publish.js';
 import { join } from 'node:path';
 import { ComputePool } from '../../src/index.js';
 import { Repository } from '../../src/archive/repo.js';
@@ -105,3 +108,31 @@ for (const n of [1, 4]) {
     });
   });
 }
+
+describe('cleanLeftovers below packs/ and blobs/', () => {
+  test('a crashed multi-store publish of a pack (.bf-pending, no manifest, dead writer) is removed from packs/ and blobs/', async () => {
+    const { dir: root, cleanup } = await tempDir('bf-leftover-v3-');
+    try {
+      const stores = [0, 1].map((i) => join(root, `store${i}`));
+      for (const s of stores) await mkdir(s);
+      const marker = JSON.stringify({ pid: 999_999_999, host: hostname(), started: new Date().toISOString() });
+      const dirs = [`packs/ab/pack_ab${'0'.repeat(62)}`, `blobs/cd/blob_cd${'1'.repeat(62)}`];
+      for (const s of stores) {
+        for (const d of dirs) {
+          await mkdir(join(s, d, 'blocks'), { recursive: true });
+          await writeFile(join(s, d, '.bf-pending'), marker);
+          await writeFile(join(s, d, 'blocks', 'b0_d0'), 'partial shard');
+        }
+      }
+      const repo = await Repository.open({ stores, failures: 1 });
+      try {
+        assert.deepEqual((await cleanLeftovers(repo)).sort(), dirs.slice().sort());
+        for (const s of stores) for (const d of dirs) assert.deepEqual(await readdir(join(s, d)).catch(() => []), []);
+      } finally {
+        await repo.close();
+      }
+    } finally {
+      await cleanup();
+    }
+  });
+});
