@@ -44,9 +44,16 @@ export interface V3Report {
   };
 }
 
-/** Is there anything format-v3 on the stores (a packs/, blobs/, snapshots/ or index/ key)? */
+/**
+ * Is there anything format-v3 on the stores (a packs/, blobs/, snapshots/ or index/ key)? A listing that fails counts
+ * as no (the archive part of verify reports the store); BF_ABORTED is thrown.
+ */
 export async function hasV3(repo: Repository, signal?: AbortSignal): Promise<boolean> {
-  for (const prefix of ['packs/', 'blobs/', 'snapshots/', INDEX_PREFIX]) for await (const o of repo.set.listEach(prefix, { delimiter: '/', signal })) if (o) return true;
+  try {
+    for (const prefix of ['packs/', 'blobs/', 'snapshots/', INDEX_PREFIX]) for await (const o of repo.set.listEach(prefix, { delimiter: '/', signal })) if (o) return true;
+  } catch (err) {
+    if (err instanceof BlockFrameError && err.code === 'BF_ABORTED') throw err;
+  }
   return false;
 }
 
