@@ -45,12 +45,16 @@ export interface V3Report {
 }
 
 /**
- * Is there anything format-v3 on the stores (a packs/, blobs/, snapshots/ or index/ key)? A listing that fails counts
- * as no (the archive part of verify reports the store); BF_ABORTED is thrown.
+ * Is this a format-v3 repository: does it hold a pack or large blob with a readable manifest, an index file that
+ * loads, or a snapshot header that hashes to its id? Stray or broken files under the v3 names alone do not make one
+ * (a version-2 root holding them verifies as before: test/engine/v3-names-in-v2-root.test.ts). A listing that fails
+ * counts as no (the archive part of verify reports the store); BF_ABORTED is thrown.
  */
 export async function hasV3(repo: Repository, signal?: AbortSignal): Promise<boolean> {
   try {
-    for (const prefix of ['packs/', 'blobs/', 'snapshots/', INDEX_PREFIX]) for await (const o of repo.set.listEach(prefix, { delimiter: '/', signal })) if (o) return true;
+    for (const d of [...(await listPackDirs(repo, signal)), ...(await listBlobDirs(repo, signal))]) if (await repo.readManifest(d.dir).then(() => true, () => false)) return true;
+    if ((await loadBlobIndex(repo, { signal })).files > 0) return true;
+    for (const id of await listSnapshotIds(repo, { signal })) if (await readSnapshotHeader(repo, id, { signal }).then(() => true, () => false)) return true;
   } catch (err) {
     if (err instanceof BlockFrameError && err.code === 'BF_ABORTED') throw err;
   }
