@@ -15,6 +15,10 @@ import { resolveStores, type StoreOptions } from './store/config.js';
 import type { StoreSet } from './store/store-set.js';
 
 export { commit, commitInput, find, info, list, restore, cat, read, createReadStream, openArchive, verify, verifySegment, repair, deleteArchives, ComputePool };
+// Format v3 operations (ops): delete of snapshots, prune, verify and repair of the v3 part (docs/FORMAT.md §13.6, §13.8).
+export { deleteSnapshots, type SnapshotDeleteOptions, type DeletedSnapshot, type SnapshotSelection } from './engine/delete-snapshot.js';
+export { prune, PRUNE_STEPS, type PruneOptions, type PruneReport, type PruneStep } from './engine/prune.js';
+export { verifyRepository, repairRepository, type V3Report, type V3Repair } from './engine/verify-v3.js';
 export type { ReadOptions, RepairOptions, RepairReport, VerifyReport, SegmentCheck, DeleteOptions, DeletedArchive };
 export type { Damage } from './archive/read/reader.js';
 export { parseRange } from './layout/range.js';

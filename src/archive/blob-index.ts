@@ -123,6 +123,18 @@ export class BlobIndex {
     return this.lookup(hash).length > 0;
   }
 
+  /**
+   * Every location held, in load order: each packed entry (duplicates included), then each large blob. For a pass
+   * over the whole index (prune, verify) without a second parse of the index files; the hash is built per entry.
+   */
+  *entries(): Generator<{ hash: string; loc: BlobLocation }> {
+    for (let j = 0; j < this.n; j++) {
+      const hash = this.hashes.toString('hex', j * HASH, (j + 1) * HASH);
+      yield { hash, loc: { kind: 'pack', pack: this.packs[this.packNo[j]!]!, offset: this.offsets[j]!, size: this.sizes[j]! } };
+    }
+    for (const [hash, size] of this.archives) yield { hash, loc: { kind: 'archive', hash, size } };
+  }
+
   private compareAt(j: number, key: Buffer): number {
     // Entry j's hash against `key` (<0: below it).
     return this.hashes.compare(key, 0, HASH, j * HASH, (j + 1) * HASH);

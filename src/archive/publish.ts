@@ -10,6 +10,7 @@ import { textSource } from '../store/backend.js';
 import { fsyncDir } from '../io/fsutil.js';
 import { pidAlive } from '../store/local.js';
 import { Spool, type SpoolFile } from '../store/spool.js';
+import { listBlobDirs, listPackDirs } from './v3-dirs.js';
 import type { Repository } from './repo.js';
 import { archiveKey, archivePrefix, chunkIndexKey, manifestKey, MANIFEST_FILES, pendingKey } from '../layout/keys.js';
 import { spoolFor } from './shards.js';
@@ -172,7 +173,9 @@ async function syncTree(spool: Spool, files: string[]): Promise<void> {
 export async function cleanLeftovers(repo: Repository): Promise<string[]> {
   if (repo.set.size === 1 && repo.set.domains[0]!.adopt) return [];
   const removed: string[] = [];
-  for (const dir of await repo.listDirs()) {
+  // Format v3: packs and large blobs are published the same way, below packs/ and blobs/ (FORMAT.md §13.10).
+  const v3 = [...(await listPackDirs(repo)), ...(await listBlobDirs(repo))].map((x) => x.dir);
+  for (const dir of [...(await repo.listDirs()), ...v3]) {
     const bytes = await repo.set.stat(pendingKey(dir)).catch(() => null);
     if (!bytes) continue;
     let marker: { pid?: number; host?: string; started?: string } = {};

@@ -9,6 +9,7 @@ import { register as registerDelete } from './delete.js';
 import { register as registerInit } from './init.js';
 import { register as registerKey } from './key.js';
 import { register as registerList } from './list.js';
+import { register as registerPrune } from './prune.js';
 import { register as registerRestore } from './restore.js';
 import { register as registerScrub } from './scrub.js';
 import { register as registerServe } from './serve.js';
@@ -58,6 +59,7 @@ export async function main(argv: string[]): Promise<number> {
   registerVerify(program, run);
   registerScrub(program, run);
   registerDelete(program, run);
+  registerPrune(program, run);
   registerServe(program, run);
   registerKey(program, run);
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {

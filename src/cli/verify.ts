@@ -5,7 +5,8 @@ import { printable } from '../escape.js';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { repair } from '../engine/repair.js';
 import { parseReplace } from '../engine/options.js';
-import { exitCodeFor, verify, verifySegment, type ArchiveHealth } from '../engine/verify.js';
+import { exitCodeFor, verify, verifySegment, worst, type ArchiveHealth } from '../engine/verify.js';
+import { repairRepository, verifyRepository, type V3Report } from '../engine/verify-v3.js';
 import { printJson, storeOpts, withCommon, type CommonOptions } from './common.js';
 import { interruptSignal } from './interrupt.js';
 import { progressBar } from './progress.js';
@@ -43,6 +44,24 @@ function storeLines(stores: ArchiveHealth['stores']): string {
     .join('');
 }
 
+/** The format-v3 part of verify's text report: every damaged pack or large blob with its files, index and snapshot findings, and the paths a lost blob breaks. */
+function v3Lines(r: V3Report): string {
+  let out = `format v3: ${r.status === 'healthy' ? 'ok' : r.status === 'repairable' ? 'DAMAGED (repairable)' : 'DAMAGED (unrecoverable)'}: ${r.packs.checked} pack(s), ${r.largeBlobs.checked} large blob(s), ${r.index.files} index file(s), ${r.snapshots.checked} snapshot(s)\n`;
+  for (const a of [...r.packs.damaged, ...r.largeBlobs.damaged]) out += `${a.status === 'repairable' ? 'DAMAGED (repairable)' : 'DAMAGED (unrecoverable)'}: [${printable(a.dir)}]\n${problemLines(a.problems)}`;
+  for (const d of r.index.damaged) out += `  index      ${d.store === undefined ? '' : `[store ${d.store + 1}] `}${printable(d.key)}  repairable: ${d.reason}\n`;
+  for (const p of r.index.disagree) out += `  index      pack ${p}: the index does not match its blob table (repair --rebuild-index)\n`;
+  for (const p of r.index.unindexed) out += `  index      ${printable(p)}: no index file lists it (repair --rebuild-index, or prune)\n`;
+  for (const p of r.index.missingPacks) out += `  index      pack ${p}: listed by the index but not on the stores\n`;
+  for (const d of r.snapshots.headerDamage) out += `  snapshot   [store ${d.store}] snapshots/${d.id}/${d.file}  repairable: missing or damaged copy\n`;
+  for (const u of r.snapshots.unreadable) out += `  snapshot   ${u.id}  NOT readable: ${printable(u.message)} [${u.code}]\n`;
+  for (const m of r.snapshots.missing) {
+    out += `  snapshot   ${printable(m.name)}@${m.id.slice(0, 12)}: ${m.count} file(s) whose blob has no valid location [BF_BLOB_MISSING]:\n`;
+    for (const p of m.paths) out += `    ${printable(p)}\n`;
+    if (m.count > m.paths.length) out += `    … and ${m.count - m.paths.length} more\n`;
+  }
+  return out;
+}
+
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
   withCommon(program.command('verify'))
     .description('check every shard against the manifest and Merkle root (all archives when no NAME); exit 0 healthy, 3 repairable, 4 unrecoverable')
@@ -68,9 +87,13 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         }
         const bar = progressBar('verify', !opts.json && logs('info'));
         const report = await verify(names, { ...storeOpts(opts), signal: interruptSignal(), onProgress: bar.update }).finally(() => bar.done());
+        // Root-level verify also checks the format-v3 part (packs, large blobs, index, snapshots), when there is one.
+        const v3 = names.length === 0 ? await verifyRepository({ ...storeOpts(opts), signal: interruptSignal() }) : null;
+        if (v3) report.status = worst([report.status, v3.status]);
         if (opts.json) {
           printJson({
             status: report.status,
+            ...(v3 && { v3 }),
             margin: report.margin,
             archives: report.archives.map(({ dir, name, status, margin, problems, stores, bytesChecked }) => ({ dir, name, status, margin, problems, stores, bytesChecked })),
             notFound: report.notFound,
@@ -78,7 +101,8 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
           });
         } else {
           if (logs('warn')) process.stderr.write(leftoverLines(report.leftovers));
-          if (report.archives.length === 0 && report.notFound.length === 0) process.stdout.write('no archives\n');
+          if (report.archives.length === 0 && report.notFound.length === 0 && !v3) process.stdout.write('no archives\n');
+          if (v3) process.stdout.write(v3Lines(v3));
           for (const n of report.notFound) process.stderr.write(`blockframe: ${printable(n.message)} [${n.code}]\n`);
           for (const a of report.archives) {
             process.stdout.write(`${a.status === 'healthy' ? 'ok' : a.status === 'repairable' ? 'DAMAGED (repairable)' : 'DAMAGED (unrecoverable)'}: ${printable(a.name)} [${printable(a.dir)}]\n`);
@@ -95,14 +119,21 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .description('rebuild missing or corrupt shards, the chunk index and the manifest from what survives (all archives when no NAME); what belongs on an absent store is queued (exit 3)')
     .argument('[name...]', 'archives to repair')
     .option('--dry-run', 'print the plan and change nothing')
+    .option('--rebuild-index', 'format v3: rebuild the index from the pack tables (one new index file, the others deleted), also when it agrees')
     .option('--replace <old=new>', 'rebuild a dead or absent store onto a new one (a directory or s3:// URL), which gets its store marker first; the config file is updated when all is healthy', (v: string, all: string[] = []) => [...all, v])
     .option('--json', 'print one JSON report')
-    .action((names: string[], opts: CommonOptions & { dryRun?: boolean; replace?: string[] }) =>
+    .action((names: string[], opts: CommonOptions & { dryRun?: boolean; replace?: string[]; rebuildIndex?: boolean }) =>
       run(async () => {
         const bar = progressBar(opts.dryRun ? 'check' : 'repair', !opts.json && logs('info'));
         const replace = opts.replace?.map(parseReplace);
         const report = await repair(names, { ...storeOpts(opts), replace, dryRun: opts.dryRun, signal: interruptSignal(), onProgress: bar.update }).finally(() => bar.done());
-        if (opts.json) printJson(report);
+        // Root-level repair also heals the format-v3 part: packs, snapshot headers, the index, the name records.
+        const v3 = names.length === 0 ? await repairRepository({ ...storeOpts(opts), dryRun: opts.dryRun, rebuildIndex: opts.rebuildIndex, signal: interruptSignal() }) : null;
+        if (v3) {
+          const lost = v3.repair.archives.some((a) => a.outcome === 'unrecoverable') || v3.before.snapshots.missing.length > 0 || v3.before.snapshots.unreadable.length > 0;
+          report.status = worst([report.status, lost ? 'unrecoverable' : opts.dryRun ? v3.before.status : 'healthy']);
+        }
+        if (opts.json) printJson(v3 ? { ...report, v3 } : report);
         else {
           for (const a of report.archives) {
             if (a.outcome === 'healthy') process.stdout.write(`ok: ${printable(a.name)} [${printable(a.dir)}] needs no repair\n`);
@@ -119,6 +150,14 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
               for (const x of a.queued) process.stdout.write(`  queued   [store ${x.store ?? 1}] ${printable(x.path)} (its store is absent: plug it in and run repair again)\n`);
             }
           }
+        }
+        if (v3 && !opts.json) {
+          const x = v3.repair;
+          for (const a of x.archives) process.stdout.write(`${a.outcome}: [${printable(a.dir)}]\n`);
+          for (const h of x.snapshotsRewritten) process.stdout.write(`repaired: snapshot ${h.id} (${h.files} header file(s) rewritten)\n`);
+          if (x.index.rebuilt) process.stdout.write(`rebuilt the index: ${x.index.rebuilt} (${x.index.deleted} old index file(s) deleted)\n`);
+          if (!opts.dryRun) process.stdout.write(`name records: ${x.names.written} written, ${x.names.removed} removed\n`);
+          if (opts.dryRun) process.stdout.write(v3Lines(v3.before));
         }
         if (report.configUpdated && !opts.json) process.stdout.write(`updated ${report.configUpdated}: the replacement store takes the old one's place\n`);
         return exitCodeFor(report.status);
