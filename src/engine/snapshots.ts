@@ -13,6 +13,7 @@ import type { Damage } from '../archive/read/reader.js';
 import { createBlake3Stream } from '../integrity/blake3.js';
 import { ComputePool } from '../compute/pool.js';
 import { BlobReader } from './blob-read.js';
+import { hasV3 } from './verify-v3.js';
 import type { OperationOptions } from './context.js';
 import type { ReadAhead } from '../archive/read/read-ahead.js';
 
@@ -90,7 +91,11 @@ function codeOf(err: unknown): string {
 export async function listSnapshots(repo: Repository, opts: { all?: boolean; signal?: AbortSignal } = {}): Promise<SnapshotListing> {
   const out: SnapshotListing = { snapshots: [], damaged: [] };
   const { records, damaged } = await listNameRecords(repo, opts.signal);
-  for (const d of damaged) out.damaged.push({ what: d.key, code: 'BF_NAME_RECORD_INVALID', message: `name record ${d.key}: ${d.why}` });
+  // Broken files under catalog/ are a damaged name record only in a format-v3 repository (the rule verify follows:
+  // hasV3); in a version-2 root they are not ours, and list says nothing of them.
+  if (damaged.length && (records.length > 0 || (await hasV3(repo, opts.signal)))) {
+    for (const d of damaged) out.damaged.push({ what: d.key, code: 'BF_NAME_RECORD_INVALID', message: `name record ${d.key}: ${d.why}` });
+  }
   const seen = new Set<string>();
   const add = async (id: string, named: boolean): Promise<void> => {
     try {
