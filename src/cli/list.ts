@@ -1,8 +1,9 @@
 // `blockframe list`, `find`, `info` and `ls`: what is archived (archives and snapshots), located by name, directory or hash prefix; a snapshot's entries.
 import type { Command } from 'commander';
 import { printable } from '../escape.js';
-import { find, info, list, type ArchiveSummary, type Level2Summary } from '../engine/find.js';
-import { lsSnapshot, snapshots, type LsEntry } from '../engine/snapshots.js';
+import { find, info, type ArchiveSummary, type Level2Summary } from '../engine/find.js';
+import { lsSnapshot, type LsEntry } from '../engine/snapshots.js';
+import { listRepository } from '../engine/listing.js';
 import { formatSize } from '../units.js';
 import { logLine, logs } from '../log.js';
 import { printJson, shortHash, storeOpts, withCommon, type CommonOptions } from './common.js';
@@ -19,9 +20,9 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--json', 'print one JSON document')
     .action((opts: CommonOptions & { ledger?: string; all?: boolean }) =>
       run(async () => {
-        const l = await list({ ...storeOpts(opts), ledger: opts.ledger });
-        const snaps = await snapshots({ ...storeOpts(opts), all: opts.all });
-        if (opts.json) return printJson({ ...l, snapshots: snaps.snapshots, snapshotsDamaged: snaps.damaged }), 0;
+        const l = await listRepository({ ...storeOpts(opts), ledger: opts.ledger, all: opts.all });
+        const snaps = { snapshots: l.snapshots, damaged: l.snapshotsDamaged };
+        if (opts.json) return printJson(l), 0;
         if (l.archives.length === 0 && l.damaged.length === 0 && snaps.snapshots.length === 0 && snaps.damaged.length === 0) process.stdout.write('no archives\n');
         for (const a of l.archives) {
           const hash = a.originalHash ? shortHash(a.originalHash) : a.dir.slice(-64, -48);

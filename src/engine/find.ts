@@ -145,7 +145,12 @@ async function opened(dir: string, m: Manifest, secrets: readonly KeySecret[]): 
 
 export async function list(opts: OperationOptions & { ledger?: string } = {}): Promise<ArchiveListing> {
   const secrets = await loadSecrets(opts.keys);
-  return withRepo(opts, async (repo) => {
+  return withRepo(opts, (repo) => listIn(repo, secrets, opts));
+}
+
+/** list() on an open repository (engine/listing.ts adds the snapshots through the same one). */
+export async function listIn(repo: Repository, secrets: KeySecret[], opts: { ledger?: string } = {}): Promise<ArchiveListing> {
+  {
     const out: ArchiveListing = { archives: [], margin: null, damaged: [], leftovers: await repo.leftovers(), unlisted: [] };
     const onStoreError = (d: number, err: unknown) => {
       const code = err instanceof BlockFrameError ? err.code : 'BF_IO';
@@ -158,7 +163,7 @@ export async function list(opts: OperationOptions & { ledger?: string } = {}): P
     }
     out.margin = totalMargin(out.archives.map((a) => a.margin));
     return out;
-  });
+  }
 }
 
 import { resolveArchive } from '../archive/catalog.js';

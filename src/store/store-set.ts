@@ -224,10 +224,12 @@ export class StoreSet implements Backend {
         onError?.(d, err);
         continue;
       }
+      // One store lists each key once: the set of keys seen is only kept when another store's listing follows.
+      const more = d < this.domains.length - 1;
       for (const o of got) {
         throwIfAborted(this, prefix, opts?.signal);
         if (seen.has(o.key)) continue;
-        seen.add(o.key);
+        if (more) seen.add(o.key);
         yield o;
       }
     }

@@ -219,20 +219,31 @@ export class TimeoutBackend extends WrappedBackend {
     const { maxEntries, maxMs } = this.listBounds;
     const end = Date.now() + maxMs;
     const it = this.inner.list(prefix, { ...opts, signal })[Symbol.asyncIterator]();
+    const whole = () => this.cutOff(prefix, `the listing did not end within ${maxMs} ms (the store misbehaves)`, true);
+    // One watchdog for the whole listing, re-armed per step (a timer and an AbortController per entry cost about
+    // 1 KiB each of garbage: 100 MiB for a root of 100,000 archives). It fires when one step takes the per-call
+    // limit (or, near the end, the rest of the listing's time: a step may overrun maxMs by at most one call limit).
+    let fail: ((e: unknown) => void) | undefined;
+    const watchdog = setTimeout(() => {
+      // Only a step under way is cut off: the caller may take its time between entries.
+      if (!fail) return;
+      ctl.abort();
+      fail?.(Date.now() >= end ? whole() : this.cutOff(prefix, `no answer within ${this.ms} ms`));
+    }, this.ms);
+    watchdog.unref();
     let n = 0;
     try {
       for (;;) {
-        const left = end - Date.now();
-        if (left <= 0) {
+        if (end - Date.now() <= 0) {
           ctl.abort();
-          throw this.cutOff(prefix, `the listing did not end within ${maxMs} ms (the store misbehaves)`, true);
+          throw whole();
         }
-        const step = await this.bounded(prefix, () => it.next(), undefined, Math.min(this.ms, left)).catch((err) => {
-          ctl.abort();
-          // The step ran into the whole listing's deadline, not its own: say so.
-          if (isCutOff(err) && left < this.ms) throw this.cutOff(prefix, `the listing did not end within ${maxMs} ms (the store misbehaves)`, true);
-          throw err;
+        watchdog.refresh();
+        const step = await new Promise<IteratorResult<ObjectInfo>>((resolve, reject) => {
+          fail = reject;
+          it.next().then(resolve, reject);
         });
+        fail = undefined;
         if (step.done) return;
         if (++n > maxEntries) {
           ctl.abort();
@@ -241,6 +252,7 @@ export class TimeoutBackend extends WrappedBackend {
         yield step.value;
       }
     } finally {
+      clearTimeout(watchdog);
       void it.return?.();
     }
   }
