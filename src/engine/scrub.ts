@@ -139,7 +139,7 @@ export async function scrubRepo(repo: Repository, pool: ComputePool, opts: Scrub
   const horizon = start - (opts.freshMs ?? 0);
   let listedAll = true;
   const dirs = await repo.listDirs('', () => (listedAll = false));
-  if (listedAll) await ledger.prune(new Set(dirs));
+  if (listedAll) await ledger.prune(dirs);
   // Only the queue is held for every archive (a name and a time); the coverage is taken from the ledger at the end.
   const queue = new Queue();
   for (const dir of dirs) {
