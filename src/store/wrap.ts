@@ -223,6 +223,8 @@ export class TimeoutBackend extends WrappedBackend {
     // One watchdog for the whole listing, re-armed per step (a timer and an AbortController per entry cost about
     // 1 KiB each of garbage: 100 MiB for a root of 100,000 archives). It fires when one step takes the per-call
     // limit (or, near the end, the rest of the listing's time: a step may overrun maxMs by at most one call limit).
+    // Not unref'd: while a step waits on a store that never answers, this timer is what keeps the process alive
+    // to cut it off (an unref'd one let the event loop end with the read pending).
     let fail: ((e: unknown) => void) | undefined;
     const watchdog = setTimeout(() => {
       // Only a step under way is cut off: the caller may take its time between entries.
@@ -230,7 +232,6 @@ export class TimeoutBackend extends WrappedBackend {
       ctl.abort();
       fail?.(Date.now() >= end ? whole() : this.cutOff(prefix, `no answer within ${this.ms} ms`));
     }, this.ms);
-    watchdog.unref();
     let n = 0;
     try {
       for (;;) {
