@@ -56,6 +56,16 @@ export class ArchiveCache {
   /** Told once per damaged file of an archive, when it is first rebuilt from parity on read (metrics, alerts). */
   onHeal?: (dir: string, d: Damage) => void;
 
+  /** The key secrets the server was started with (for listings that open encrypted manifests). */
+  keySecrets(): Promise<KeySecret[]> {
+    return this.loadKeys();
+  }
+
+  /** Tell of a damaged file rebuilt on read by a reader outside this cache (a mount's packed-file reads): logged and alerted once, as the cache's own. */
+  reportHeal(dir: string, d: Damage): void {
+    this.seen(dir, d);
+  }
+
   private seen(dir: string, d: Damage): void {
     const list = this.healed.get(dir) ?? [];
     if (list.some((x) => x.path === d.path)) return;
