@@ -140,7 +140,7 @@ async function findLine(s: SnapshotSession, root: string, path: Buffer, signal?:
 /** The first valid location of the blob (a pack whose verified table lists it, or its large-blob archive) and its manifest. */
 async function locate(s: SnapshotSession, blob: string, size: number): Promise<{ loc: NonNullable<FileProof['location']>; m: Manifest }> {
   const tried: string[] = [];
-  for (const l of s.index.lookup(blob)) {
+  for (const l of s.live.lookup(blob)) {
     const dir = l.kind === 'pack' ? packDir(l.pack) : blobDir(l.hash);
     try {
       if (l.kind === 'pack') {
@@ -160,7 +160,12 @@ async function locate(s: SnapshotSession, blob: string, size: number): Promise<{
 }
 
 async function proveBytes(s: SnapshotSession, e: SnapshotEntry & { type: 'file' }, proof: FileProof, signal?: AbortSignal): Promise<void> {
-  const { loc, m } = await locate(s, e.blob, e.size);
+  const seen = s.live.generation;
+  const { loc, m } = await locate(s, e.blob, e.size).catch(async (err: unknown) => {
+    if (!isBlockFrameError(err, 'BF_BLOB_MISSING')) throw err;
+    await s.live.reloadSince(seen); // a prune may have moved it (blob-retry.ts)
+    return locate(s, e.blob, e.size);
+  });
   proof.location = loc;
   const leaves = merkleLeaves(m);
   proof.merkle = { root: m.merkle.root, leafCount: leaves.length };
