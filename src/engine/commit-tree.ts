@@ -6,6 +6,7 @@ import { PackWriter, type SealedPack } from '../archive/pack-writer.js';
 import { withRepo, type Repository } from '../archive/repo.js';
 import { spoolFor } from '../archive/shards.js';
 import { acquireShared } from '../archive/repo-lock.js';
+import { ensureV3Marker } from '../archive/v3-marker.js';
 import { readSnapshotHeader, writeSnapshotHeader } from '../archive/snapshots.js';
 import { appendSnapshot, checkName, resolveSnapshot } from '../archive/names.js';
 import { BlobReader } from './blob-read.js';
@@ -142,6 +143,7 @@ async function commitTreeTo(repo: Repository, paths: string[], name: string, opt
   await repo.prepareStaging();
   const lock = await acquireShared(repo, { signal });
   try {
+    await ensureV3Marker(repo, signal);
     const { index } = await loadBlobIndex(repo, { signal });
     const parent = await findParent(repo, name, opts);
     return await commitWithIndex(repo, paths, name, index, parent, opts);
