@@ -18,7 +18,7 @@ import { EMPTY_BLOB, PACK_THRESHOLD, type IndexArchive, type IndexPack } from '.
 import { readBody, type SnapshotEntry } from '../layout/snapshot.js';
 import { buildSnapshotHeader, parseSnapshotHeader, snapshotId, type SnapshotHeader } from '../layout/snapshot-header.js';
 import { describePath, utf8OrNull } from '../tree-path.js';
-import { BodySpool, ParentCursor, readTreeFile } from './tree-files.js';
+import { BodySpool, ParentCursor, readTreeFile, ValidLocations } from './tree-files.js';
 import { VERSION } from '../version.js';
 
 /** Packs sealed between two index files (docs/FORMAT.md §13.6): a killed commit run again finds what it wrote. */
@@ -180,6 +180,7 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
     filesQuick: 0, filesKnown: 0, filesHashed: 0, packsWritten: 0, largeBlobs: 0, indexFiles: 0, root: { hash: EMPTY_BLOB, size: 0 }, errors: [],
   };
   const reader = new BlobReader(repo, index, { pool, signal });
+  const locations = new ValidLocations(repo, index, reader);
   const cursor = new ParentCursor(quick && parent!.header.root_size > 0 ? readBody(reader.stream(parent!.header.root_hash), { signal }) : null);
   const writer = await PackWriter.open(repo, { pool, signal, generator, target: opts.packTarget });
   const { spool } = await spoolFor(repo, 0);
@@ -203,7 +204,7 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
   };
   /** Store a blob of PACK_THRESHOLD bytes or more from `fsPath` (hash known): 'known', 'new', or 'changed' (the file changed meanwhile). */
   const storeLarge = async (fsPath: Buffer, hash: string, size: number): Promise<'known' | 'new' | 'changed'> => {
-    if (largeDone.has(hash) || index.has(hash)) return 'known';
+    if (largeDone.has(hash) || (await locations.valid(hash))) return 'known';
     const text = utf8OrNull(fsPath);
     const c = await commit(text ?? fsPath.toString('latin1'), { storeSet: repo.set, pool, signal, largeBlob: true }).catch((err: unknown) => {
       if (isBlockFrameError(err, 'BF_FILE_CHANGED')) return null;
@@ -240,7 +241,7 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
         return entry;
       }
       if (f.pending) {
-        if (index.has(hash)) {
+        if (await locations.valid(hash)) {
           await writer.cancelBlob();
           r.filesKnown++;
         } else {
@@ -279,7 +280,7 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
       }
       let entry: SnapshotEntry | null = null;
       const prev = quick ? await cursor.find(w.path) : null;
-      if (prev && prev.type === 'file' && prev.size === w.size && prev.mtimeNs === w.mtimeNs && w.ctimeNs < ctimeLimitNs && (prev.size === 0 || index.has(prev.blob))) {
+      if (prev && prev.type === 'file' && prev.size === w.size && prev.mtimeNs === w.mtimeNs && w.ctimeNs < ctimeLimitNs && (prev.size === 0 || (await locations.valid(prev.blob)))) {
         entry = { type: 'file', path: w.path, mode: w.mode, mtimeNs: w.mtimeNs, size: w.size, blob: prev.blob };
         r.filesQuick++;
       } else {
@@ -303,7 +304,7 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
     body = null;
     r.root = { hash: b.hash, size: b.size };
     if (b.size >= PACK_THRESHOLD) await storeLarge(Buffer.from(b.path), b.hash, b.size);
-    else if (b.size > 0 && !index.has(b.hash)) {
+    else if (b.size > 0 && !(await locations.valid(b.hash))) {
       const input = await openInput(b.path);
       try {
         const added = await writer.add(b.hash, b.size, input, b.path);
