@@ -10,6 +10,7 @@ import { ensureV3Marker } from '../archive/v3-marker.js';
 import { readSnapshotHeader, writeSnapshotHeader } from '../archive/snapshots.js';
 import { appendSnapshot, checkName, resolveSnapshot } from '../archive/names.js';
 import { BlobReader } from './blob-read.js';
+import { mergeIndexFiles } from './index-merge.js';
 import { commit } from './commit.js';
 import { checkAborted, withPool, type OperationOptions } from './context.js';
 import { walkTree, walkTrees, type WalkEntry, type WalkSummary } from '../io/tree-walk.js';
@@ -87,6 +88,8 @@ export interface CommitTreeResult {
   /** Large blobs (16 MiB and more) archived by this commit. */
   largeBlobs: number;
   indexFiles: number;
+  /** Index files merged into one and deleted after the snapshot was written (more than 256 were loaded; §13.5), else 0. */
+  indexFilesMerged: number;
   /** The body blob: its hash and size. */
   root: { hash: string; size: number };
   /** Paths left out (changed twice while read, unreadable, vanished); a non-empty list makes commitTree throw at the end. */
@@ -144,9 +147,13 @@ async function commitTreeTo(repo: Repository, paths: string[], name: string, opt
   const lock = await acquireShared(repo, { signal });
   try {
     await ensureV3Marker(repo, signal);
-    const { index } = await loadBlobIndex(repo, { signal });
+    const { index, loaded } = await loadBlobIndex(repo, { signal });
     const parent = await findParent(repo, name, opts);
-    return await commitWithIndex(repo, paths, name, index, parent, opts);
+    const r = await commitWithIndex(repo, paths, name, index, parent, opts);
+    // Above 256 index files, the ones loaded become one (§13.5), after the snapshot is written.
+    const merged = await mergeIndexFiles(repo, index, loaded, new Date(), signal);
+    if (merged) r.indexFilesMerged = merged.merged;
+    return r;
   } finally {
     await lock.release();
   }
@@ -177,7 +184,7 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
   const ctimeLimitNs = parent ? BigInt(Date.parse(parent.header.created_at) - QUICK_CTIME_MARGIN_MS) * 1_000_000n : 0n;
   const r: CommitTreeResult = {
     id: '', name, parent: parent?.id ?? null, createdAt, files: 0, dirs: 0, symlinks: 0, skipped: 0, bytes: 0, bytesNew: 0,
-    filesQuick: 0, filesKnown: 0, filesHashed: 0, packsWritten: 0, largeBlobs: 0, indexFiles: 0, root: { hash: EMPTY_BLOB, size: 0 }, errors: [],
+    filesQuick: 0, filesKnown: 0, filesHashed: 0, packsWritten: 0, largeBlobs: 0, indexFiles: 0, indexFilesMerged: 0, root: { hash: EMPTY_BLOB, size: 0 }, errors: [],
   };
   const reader = new BlobReader(repo, index, { pool, signal });
   const locations = new ValidLocations(repo, index, reader);

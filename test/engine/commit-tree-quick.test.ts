@@ -1,9 +1,11 @@
-// The quick path of a re-commit (docs/FORMAT.md §13.7) names a blob unread only when it has a valid location: its pack exists and the pack's table lists it (not merely an index entry).
+// The quick path of a re-commit (docs/FORMAT.md §13.7) names a blob unread only when it has a valid location: its pack exists and the pack's table lists it (not merely an index entry); and a commit merges index files above 256 (§13.5).
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ComputePool } from '../../src/compute/pool.js';
+import { loadBlobIndex, writeIndexFile } from '../../src/archive/blob-index.js';
+import { Repository } from '../../src/archive/repo.js';
 import { commitTree } from '../../src/engine/commit-tree.js';
 import { restoreTree } from '../../src/engine/restore-tree.js';
 import { randomBytesSeeded, tempDir } from '../helpers/fixtures.js';
@@ -43,6 +45,42 @@ test('re-commit after a pack was lost (its index entry left behind): the files i
     assert.equal(r.snapshot.id, again.id);
     assert.deepEqual(r.failures, []);
     for (const [name, b] of files) assert.deepEqual(new Uint8Array(await readFile(join(out, name))), b, name);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a commit that loads more than 256 index files merges them into one (new file first), and every snapshot still restores', async () => {
+  const { dir: root, cleanup } = await tempDir('bf-index-merge-');
+  try {
+    const tree = join(root, 'tree');
+    await mkdir(tree);
+    for (let i = 0; i < 6; i++) await writeFile(join(tree, `f${i}`), randomBytesSeeded(5000 + i, 700 + i));
+    const store = join(root, 'store');
+    const opts = { archive: store, pool, packTarget: 12 * 1024 };
+    const first = await commitTree([tree], opts);
+    // 257 more index files, each repeating one pack line of the first commit (duplicates are valid entries).
+    const repo = await Repository.open(opts);
+    try {
+      const { index } = await loadBlobIndex(repo);
+      const byPack = new Map<string, { hash: string; offset: number; size: number }[]>();
+      for (const { hash, loc } of index.entries()) if (loc.kind === 'pack') (byPack.get(loc.pack) ?? byPack.set(loc.pack, []).get(loc.pack)!).push({ hash, offset: loc.offset, size: loc.size });
+      const lines = [...byPack].map(([pack, blobs]) => ({ pack, blobs: blobs.sort((a, b) => a.offset - b.offset) }));
+      for (let i = 0; i < 257; i++) await writeIndexFile(repo, { createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(), packs: [lines[i % lines.length]!], archives: [] });
+    } finally {
+      await repo.close();
+    }
+    assert.equal((await readdir(join(store, 'index'))).length, 258);
+    await writeFile(join(tree, 'new'), randomBytesSeeded(3000, 1));
+    const second = await commitTree([tree], { ...opts, quick: false });
+    assert.equal(second.indexFilesMerged, 258, 'every loaded file merged');
+    const left = await readdir(join(store, 'index'));
+    assert.equal(left.length, 2, `the merged file and the second commit's own: ${left.join(', ')}`);
+    for (const [id, n] of [[first.id, 6], [second.id, 7]] as const) {
+      const r = await restoreTree(`tree@${id}`, join(root, `out-${n}`), { archive: store, pool, durability: 'none' });
+      assert.deepEqual(r.failures, []);
+      assert.equal(r.files, n);
+    }
   } finally {
     await cleanup();
   }
