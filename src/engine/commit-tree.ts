@@ -13,13 +13,15 @@ import { BlobReader } from './blob-read.js';
 import { mergeIndexFiles } from './index-merge.js';
 import { commit } from './commit.js';
 import { checkAborted, withPool, type OperationOptions } from './context.js';
-import { walkTree, walkTrees, type WalkEntry, type WalkSummary } from '../io/tree-walk.js';
+import { walkTree, walkTrees, type WalkEntry } from '../io/tree-walk.js';
 import { openInput } from '../io/input.js';
 import { EMPTY_BLOB, PACK_THRESHOLD, type IndexArchive, type IndexPack } from '../layout/pack.js';
 import { readBody, type SnapshotEntry } from '../layout/snapshot.js';
 import { buildSnapshotHeader, parseSnapshotHeader, snapshotId, type SnapshotHeader } from '../layout/snapshot-header.js';
 import { describePath, utf8OrNull } from '../tree-path.js';
 import { BodySpool, ParentCursor, readTreeFile, ValidLocations } from './tree-files.js';
+import { WalkAhead } from './tree-ahead.js';
+import { blake3Hex } from '../integrity/blake3.js';
 import { VERSION } from '../version.js';
 
 /** Packs sealed between two index files (docs/FORMAT.md §13.6): a killed commit run again finds what it wrote. */
@@ -225,9 +227,9 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
     r.bytesNew += size;
     return 'new';
   };
-  /** Read (at most twice) and store the file; its body entry, or null when it kept changing. */
-  const storeFile = async (fsPath: Buffer, w: WalkEntry): Promise<SnapshotEntry | null> => {
-    for (let attempt = 0; attempt < 2; attempt++) {
+  /** Read (at most `attempts` times) and store the file; its body entry, or null when it kept changing. */
+  const storeFile = async (fsPath: Buffer, w: WalkEntry, attempts = 2): Promise<SnapshotEntry | null> => {
+    for (let attempt = 0; attempt < attempts; attempt++) {
       const large = w.size >= PACK_THRESHOLD;
       const f = await readTreeFile(fsPath, large ? null : writer, signal);
       await onSealed(f.sealed);
@@ -262,6 +264,30 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
     }
     return null;
   };
+  /** Store a small file read ahead whole (tree-ahead.ts): hashed first, so known content costs no write at all. */
+  const storeBytes = async (w: WalkEntry, p: { size: number; mode: number; mtimeNs: bigint; data: Buffer }): Promise<SnapshotEntry> => {
+    const hash = blake3Hex(p.data);
+    r.filesHashed++;
+    const entry: SnapshotEntry = { type: 'file', path: w.path, mode: p.mode, mtimeNs: p.mtimeNs, size: p.size, blob: hash };
+    if (writer.has(hash) || (await locations.valid(hash))) {
+      r.filesKnown++;
+      return entry;
+    }
+    await onSealed(await writer.beginBlob(p.size));
+    await writer.append(p.data);
+    const added = await writer.commitBlob(hash);
+    if (added.added) r.bytesNew += p.size;
+    else r.filesKnown++;
+    await onSealed(added.sealed);
+    return entry;
+  };
+  /** The quick path (§13.7), asked in walk order: the parent's entry whose blob this file reuses unread, or null. */
+  const reuse = async (w: WalkEntry): Promise<SnapshotEntry | null> => {
+    const prev = quick ? await cursor.find(w.path) : null;
+    const ok = prev && prev.type === 'file' && prev.size === w.size && prev.mtimeNs === w.mtimeNs && w.ctimeNs < ctimeLimitNs && (prev.size === 0 || (await locations.valid(prev.blob)));
+    return ok ? prev! : null;
+  };
+  let ahead: WalkAhead | null = null;
   try {
     body = await BodySpool.create(spool);
     const roots = paths.length === 1 ? Buffer.from(paths[0]!) : new Map(paths.map((p) => [Buffer.from(basename(resolve(p))).toString('latin1'), Buffer.from(p)]));
@@ -271,10 +297,10 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
       onError: (path: Buffer, err: BlockFrameError) => void r.errors.push(entryError(path, err)),
     };
     const walk = paths.length === 1 ? walkTree(paths[0]!, walkOpts) : walkTrees(paths, walkOpts);
-    let step: IteratorResult<WalkEntry, WalkSummary>;
-    while (!(step = await walk.next()).done) {
+    ahead = new WalkAhead(walk, reuse, (rel) => fsPathOf(roots, rel));
+    for (let it = await ahead.next(); it !== null; it = await ahead.next()) {
       checkAborted(signal);
-      const w = step.value;
+      const w = it.w;
       if (w.type === 'dir') {
         r.dirs++;
         await body.add({ type: 'dir', path: w.path, mode: w.mode, mtimeNs: w.mtimeNs });
@@ -286,13 +312,14 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
         continue;
       }
       let entry: SnapshotEntry | null = null;
-      const prev = quick ? await cursor.find(w.path) : null;
-      if (prev && prev.type === 'file' && prev.size === w.size && prev.mtimeNs === w.mtimeNs && w.ctimeNs < ctimeLimitNs && (prev.size === 0 || (await locations.valid(prev.blob)))) {
-        entry = { type: 'file', path: w.path, mode: w.mode, mtimeNs: w.mtimeNs, size: w.size, blob: prev.blob };
+      if (it.reuse?.type === 'file') {
+        entry = { type: 'file', path: w.path, mode: w.mode, mtimeNs: w.mtimeNs, size: w.size, blob: it.reuse.blob };
         r.filesQuick++;
       } else {
         try {
-          entry = await storeFile(fsPathOf(roots, w.path), w);
+          const pre = it.pre ? await it.pre : null;
+          // Read ahead whole and unchanged: pack the bytes. Changed while read ahead: one more read, the usual way.
+          entry = pre?.status === 'ok' ? await storeBytes(w, pre) : await storeFile(fsPathOf(roots, w.path), w, pre?.status === 'changed' ? 1 : 2);
           if (entry === null) r.errors.push({ path: describePath(w.path), code: 'BF_FILE_CHANGED', message: 'the file changed while it was read, twice: left out of the snapshot' });
         } catch (err) {
           if (isBlockFrameError(err, 'BF_ABORTED') || !isBlockFrameError(err) || !isFileError(err.code)) throw err;
@@ -305,6 +332,7 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
       r.bytes += entry.size;
       opts.onTreeProgress?.({ files: r.files, bytes: r.bytes, bytesNew: r.bytesNew });
     }
+    await ahead.close();
     await cursor.close();
     // The body blob: appended to the open pack (or a large blob), then the last pack sealed and the index written.
     const b = await body.finish();
@@ -330,6 +358,7 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
     await appendSnapshot(repo, name, { id: r.id, created_at: createdAt }, signal);
     return r;
   } finally {
+    await ahead?.close();
     await cursor.close();
     await body?.close();
     await writer.close();

@@ -1,5 +1,6 @@
 // The per-file parts of a folder commit (docs/FORMAT.md §13.6, §13.7): one read of a file that hashes it (and packs it), the parent body's merge-join cursor, the spooled body, and the quick path's valid-location check.
 import { open, type FileHandle } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { BlockFrameError, fromSystemError, isBlockFrameError } from '../errors.js';
@@ -14,6 +15,7 @@ import type { Repository } from '../archive/repo.js';
 import { blobDir } from '../layout/keys.js';
 import type { BlobEntry } from '../layout/pack.js';
 import type { BlobReader } from './blob-read.js';
+import { isRacy } from './tree-ahead.js';
 
 /** Bytes read per step from a file being committed. */
 const READ_STEP = 1024 * 1024;
@@ -52,6 +54,7 @@ export async function readTreeFile(fsPath: Buffer, writer: PackWriter | null, si
   }
   let pending = false;
   try {
+    const startedNs = BigInt(Date.now()) * 1_000_000n;
     const s1 = await fh.stat({ bigint: true });
     const base = { size: Number(s1.size), mode: Number(s1.mode & 0o7777n), mtimeNs: s1.mtimeNs };
     if (!s1.isFile()) return { status: 'changed', ...base, pending: false, sealed: [] };
@@ -80,14 +83,38 @@ export async function readTreeFile(fsPath: Buffer, writer: PackWriter | null, si
       pending = false;
       return { status: 'changed', ...base, pending: false, sealed };
     }
+    const hash = h.digestHex();
+    if (isRacy(s2.ctimeNs, startedNs) && !(await sameAgain(fh, base.size, hash, s1))) {
+      // Changed within the racy window and a second read disagrees: it is being written (tree-ahead.ts isRacy).
+      if (usePack) await writer.cancelBlob();
+      pending = false;
+      return { status: 'changed', ...base, pending: false, sealed };
+    }
     pending = false;
-    return { status: 'ok', ...base, hash: h.digestHex(), pending: usePack, sealed };
+    return { status: 'ok', ...base, hash, pending: usePack, sealed };
   } catch (err) {
     if (pending && writer) await writer.cancelBlob().catch(() => undefined);
     throw isBlockFrameError(err) ? err : fromSystemError(err, fsPath.toString(), 'reading a file of the tree');
   } finally {
     await fh.close().catch(() => undefined);
   }
+}
+
+/** Read the file once more (hash only) and say whether it is still `size` bytes hashing to `hash` with the stat of `s1`. */
+async function sameAgain(fh: FileHandle, size: number, hash: string, s1: BigIntStats): Promise<boolean> {
+  const h = await createBlake3Stream();
+  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(READ_STEP, size + 1)));
+  let pos = 0;
+  for (;;) {
+    const want = Math.min(buf.length, size + 1 - pos);
+    if (want <= 0) break;
+    const { bytesRead } = await fh.read(buf, 0, want, pos);
+    if (bytesRead === 0) break;
+    h.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  const s3 = await fh.stat({ bigint: true });
+  return pos === size && h.digestHex() === hash && s3.size === s1.size && s3.mtimeNs === s1.mtimeNs && s3.ctimeNs === s1.ctimeNs;
 }
 
 /**

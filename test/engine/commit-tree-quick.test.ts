@@ -6,7 +6,9 @@ import { after, test } from 'node:test';
 import { ComputePool } from '../../src/compute/pool.js';
 import { loadBlobIndex, writeIndexFile } from '../../src/archive/blob-index.js';
 import { Repository } from '../../src/archive/repo.js';
-import { commitTree } from '../../src/engine/commit-tree.js';
+import { spawn } from 'node:child_process';
+import { commitTree, type CommitTreeResult } from '../../src/engine/commit-tree.js';
+import { isBlockFrameError } from '../../src/errors.js';
 import { restoreTree } from '../../src/engine/restore-tree.js';
 import { randomBytesSeeded, tempDir } from '../helpers/fixtures.js';
 
@@ -82,6 +84,52 @@ test('a commit that loads more than 256 index files merges them into one (new fi
       assert.equal(r.files, n);
     }
   } finally {
+    await cleanup();
+  }
+});
+
+test('read-ahead of small files keeps the BF_FILE_CHANGED rule: a small file rewritten in place during the commit is left out, or recorded with bytes it held at one moment (never a mix)', async () => {
+  const { dir: root, cleanup } = await tempDir('bf-ahead-changed-');
+  const A = randomBytesSeeded(50_000, 31);
+  const B = randomBytesSeeded(50_000, 32);
+  let child: ReturnType<typeof spawn> | undefined;
+  try {
+    const tree = join(root, 'tree');
+    await mkdir(tree);
+    const want = new Map<string, Uint8Array>();
+    for (let i = 0; i < 40; i++) {
+      const b = randomBytesSeeded(2000 + i * 97, 500 + i);
+      want.set(`f${String(i).padStart(2, '0')}`, b);
+      await writeFile(join(tree, `f${String(i).padStart(2, '0')}`), b);
+    }
+    const hot = join(tree, 'f20-hot');
+    await writeFile(hot, A);
+    await writeFile(join(root, 'a.bin'), A);
+    await writeFile(join(root, 'b.bin'), B);
+    // Another process rewrites it in place (same size: only its content and, within the file system's clock tick,
+    // maybe not even its mtime change), A and B in turn, for the whole commit.
+    child = spawn(process.execPath, ['-e', `const fs=require('fs');const a=fs.readFileSync(${JSON.stringify(join(root, 'a.bin'))}),b=fs.readFileSync(${JSON.stringify(join(root, 'b.bin'))});const fd=fs.openSync(${JSON.stringify(hot)},'r+');for(let i=0;;i++){const x=i%2?a:b;fs.writeSync(fd,x,0,x.length,0);}`], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 150));
+    const store = join(root, 'store');
+    let result: CommitTreeResult;
+    try {
+      result = await commitTree([tree], { archive: store, pool });
+    } catch (err) {
+      assert.ok(isBlockFrameError(err, 'BF_FILE_CHANGED'), String(err));
+      const ctx = err.context as { errors: { path: string; code: string }[]; result: CommitTreeResult };
+      assert.deepEqual(ctx.errors.map((e) => [e.path, e.code]), [['"f20-hot"', 'BF_FILE_CHANGED']]);
+      result = ctx.result;
+    }
+    child.kill('SIGKILL');
+    const out = join(root, 'out');
+    const r = await restoreTree(`tree@${result.id}`, out, { archive: store, pool, durability: 'none' });
+    assert.deepEqual(r.failures, []);
+    for (const [name, b] of want) assert.deepEqual(new Uint8Array(await readFile(join(out, name))), b, `${name}: in walk order, its own bytes`);
+    const got = await readFile(join(out, 'f20-hot')).catch(() => null);
+    if (got) assert.ok(Buffer.from(A).equals(got) || Buffer.from(B).equals(got), `recorded: bytes the file held at one moment (${got.length} bytes; A at 0: ${Buffer.from(A).subarray(0, 8).equals(got.subarray(0, 8))}, B at 0: ${Buffer.from(B).subarray(0, 8).equals(got.subarray(0, 8))}; A at end: ${Buffer.from(A).subarray(-8).equals(got.subarray(-8))}, B at end: ${Buffer.from(B).subarray(-8).equals(got.subarray(-8))})`);
+    assert.equal(result.files, got ? 41 : 40);
+  } finally {
+    child?.kill('SIGKILL');
     await cleanup();
   }
 });
