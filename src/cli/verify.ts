@@ -80,7 +80,7 @@ function proofLines(p: FileProof): string {
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
   withCommon(program.command('verify'))
     .description('check every shard against the manifest and Merkle root (all archives when no NAME); exit 0 healthy, 3 repairable, 4 unrecoverable')
-    .argument('[name...]', 'archives to check (file name, directory name or hash prefix)')
+    .argument('[name...]', 'archives to check (file name, directory name or hash prefix); with --proof, one file of a snapshot, NAME[@ID]:PATH')
     .option('--segment <n>', 'check one data segment and its Merkle proof only (O(log n))')
     .option('--proof', 'format v3: prove one file of a snapshot, NAME[@ID]:PATH, from the snapshot id to its bytes (header, body line, segments with their Merkle proofs, BLAKE3 of the cut bytes; docs/FORMAT.md 13.8)')
     .option('--json', 'print one JSON report')
