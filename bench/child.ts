@@ -1,6 +1,6 @@
 // Bench helper run in its own process: one operation, printing wall time and peak RSS as JSON.
 import { readFileSync } from 'node:fs';
-import { commit, commitTree, repair, restore, verify } from '../src/index.js';
+import { commit, commitTree, repair, restore, restoreTree, verify, verifyRepository } from '../src/index.js';
 import { scrub } from '../src/engine/scrub.js';
 import { parseRate } from '../src/units.js';
 
@@ -16,6 +16,14 @@ else if (op === 'commit-tree') {
   // commit-tree DIR NAME WHERE: one folder commit (docs/FORMAT.md §13.6).
   const r = await commitTree([a!], { ...at, name: b });
   extra = { files: r.files, bytesNew: r.bytesNew, filesHashed: r.filesHashed, packsWritten: r.packsWritten };
+} else if (op === 'verify-tree') {
+  // verify-tree - - WHERE: the format-v3 part of a root verify (docs/FORMAT.md §13.8).
+  const r = await verifyRepository(at);
+  extra = { status: r?.status ?? 'none', packs: r?.packs.checked ?? 0 };
+} else if (op === 'restore-tree') {
+  // restore-tree NAME OUT WHERE: a whole snapshot (docs/FORMAT.md §13.3).
+  const r = await restoreTree(a!, b!, at);
+  extra = { files: r.files, failed: r.failed, bytes: r.bytes };
 } else if (op === 'restore') await restore(a!, b!, { ...at, ...tf, force: true });
 else if (op === 'verify') extra = { status: (await verify([a!], at)).status };
 else if (op === 'repair') {

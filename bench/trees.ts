@@ -1,11 +1,11 @@
-// Folder commit rows (format v3, docs/FORMAT.md §13.6, §13.12): seeded trees committed on 1 and 4 stores against restic, bytes on disk ÷ file bytes, peak RSS of commit and re-commit, per-file time as the repository grows.
+// Folder commit rows (format v3, docs/FORMAT.md §13.6, §13.12): seeded trees committed on 1 and 4 stores against restic, bytes on disk ÷ file bytes, peak RSS of commit, re-commit, verify and restore, restore time, per-file time as the repository grows.
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { prng, randomBytesSeeded } from '../test/helpers/fixtures.js';
 
 type Row = { measure: string; value: string; target: string; met: boolean | null };
-type Child = (args: string[]) => { seconds: number; maxRssMiB: number; files?: number; bytesNew?: number; filesHashed?: number; packsWritten?: number };
+type Child = (args: string[]) => { seconds: number; maxRssMiB: number; files?: number; bytesNew?: number; filesHashed?: number; packsWritten?: number; status?: string; failed?: number; bytes?: number };
 
 /** Apparent bytes of every file below `dir` (what the stores hold; file-system blocks not counted). */
 async function bytesUnder(dir: string): Promise<number> {
@@ -46,7 +46,7 @@ const fmt = (x: number, d = 3) => x.toFixed(d);
  * The tree rows of issue 19: for a tree of 2,000 files of 20–500 KB and one of 20,000 files of 1–64 KB (`scale`
  * divides both counts, for a quick run): commit on one store and on 4 stores (bytes on disk ÷ file bytes, time),
  * `restic backup` of the same tree in the same run (time and repository size), peak RSS (VmHWM of a child process)
- * of the commit and of the re-commit with no change; then the per-file time of committing 1,000 new files into a
+ * of the commit, of the re-commit with no change, of verify and of restore (time too); then the per-file time of committing 1,000 new files into a
  * repository already holding 1,000 files and one holding 20,000.
  */
 export async function benchTrees(work: string, child: Child, log: (m: string) => void, scale = 1): Promise<{ rows: Row[]; raw: Record<string, unknown> }> {
@@ -73,6 +73,14 @@ export async function benchTrees(work: string, child: Child, log: (m: string) =>
     const c1 = child(['commit-tree', tree, t.key, one]);
     const r1 = child(['commit-tree', tree, t.key, one]);
     const disk1 = await bytesUnder(one);
+    // verify (the v3 part of a root verify) and restore of the whole tree, each in a child of its own (peak RSS).
+    log(`trees: verify and restore ${t.label}, one store`);
+    const v1 = child(['verify-tree', '-', '-', one]);
+    const out = join(work, `tree-${t.key}-restored`);
+    await rm(out, { recursive: true, force: true });
+    spawnSync('sync');
+    const x1 = child(['restore-tree', t.key, out, one]);
+    await rm(out, { recursive: true, force: true });
     log(`trees: commit ${t.label}, 4 stores`);
     const c4 = child(['commit-tree', tree, t.key, `stores:${four.join(',')}`]);
     let disk4 = 0;
@@ -102,7 +110,11 @@ export async function benchTrees(work: string, child: Child, log: (m: string) =>
     row(`tree ${t.label}: re-commit, no change (quick path)`, `${fmt(r1.seconds, 2)} s, ${r1.filesHashed} files read, ${r1.packsWritten} packs`);
     row(`tree ${t.label}: peak RSS, commit`, `${fmt(c1.maxRssMiB, 0)} MiB`, '<= 256 MiB', c1.maxRssMiB <= 256);
     row(`tree ${t.label}: peak RSS, re-commit`, `${fmt(r1.maxRssMiB, 0)} MiB`, '<= 256 MiB', r1.maxRssMiB <= 256);
-    raw[t.key] = { files: t.count, bytes, disk1, disk4, commit1: c1, recommit1: r1, commit4: c4, restic: rs };
+    row(`tree ${t.label}: verify (v3), 1 store`, `${fmt(v1.seconds, 2)} s, ${v1.status}`, 'healthy', v1.status === 'healthy');
+    row(`tree ${t.label}: peak RSS, verify`, `${fmt(v1.maxRssMiB, 0)} MiB`, '<= 256 MiB', v1.maxRssMiB <= 256);
+    row(`tree ${t.label}: restore, 1 store`, `${fmt(x1.seconds, 2)} s (${fmt(bytes / MB / x1.seconds, 0)} MB/s), ${x1.files} files`, `${t.count} files, none failed`, x1.files === t.count && x1.failed === 0);
+    row(`tree ${t.label}: peak RSS, restore`, `${fmt(x1.maxRssMiB, 0)} MiB`, '<= 256 MiB', x1.maxRssMiB <= 256);
+    raw[t.key] = { files: t.count, bytes, disk1, disk4, commit1: c1, recommit1: r1, verify1: v1, restore1: x1, commit4: c4, restic: rs };
     for (const d of four) await rm(d, { recursive: true, force: true });
     if (t.key === 'photos') await rm(one, { recursive: true, force: true });
     else {

@@ -5,7 +5,9 @@
 // (test/engine/golden-v2.test.ts). The script stays so that anyone can see how they were made; under a writer of
 // another format version it refuses to run, so the committed archives are never replaced by something else.
 //
-// Deterministic inputs: the file bytes are seeded (bytes.mjs, kept beside the fixtures), and so is the key file.
+// Deterministic inputs: the file bytes are seeded by test/fixtures/v2/bytes.mjs, the one copy of the generator: this
+// script imports it and keeps it (it is neither deleted nor rewritten here), and the test regenerates the bytes from
+// it. The key file is seeded too.
 // What still differs between two runs (so a rerun is not byte-identical, and the test never compares these):
 //   - every manifest's `created_at` (and so `manifest.b3`), and `source.mtime` (the input file's mtime);
 //   - with encryption: `archive_id` (and so the directory name `encrypted_{archive_id}`), the data key, the keyslot's
@@ -13,7 +15,7 @@
 //     root of that archive;
 //   - `generator` when the version changes.
 // Plain and zstd archives are otherwise byte-identical across runs (zstd at a fixed level is deterministic).
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -51,8 +53,9 @@ const cases = [
   { id: 'stores4', size: 3 * 4096 + 9, opts: { tier: 3, segmentSize: 4096 }, stores: 4 },
 ];
 
-await rm(out, { recursive: true, force: true });
+// Everything but the generator is made again.
 await mkdir(out, { recursive: true });
+for (const name of await readdir(out)) if (name !== 'bytes.mjs') await rm(join(out, name), { recursive: true, force: true });
 await writeFile(join(out, KEY_FILE), keyBytes);
 const index = [];
 const home = process.cwd();
@@ -91,6 +94,3 @@ for (const c of cases) {
   }
 }
 await writeFile(join(out, 'index.json'), `${JSON.stringify({ generator: `blockframe ${bf.VERSION}`, format_version: 2, cases: index }, null, 2)}\n`);
-// Keep the plaintext generator next to the fixtures: the test regenerates the bytes and compares.
-const src = await readFile(fileURLToPath(import.meta.url), 'utf8');
-await writeFile(join(out, 'bytes.mjs'), `// Seeded plaintext of the v2 fixtures (copied from scripts/make-v2-fixtures.mjs).\n${src.match(/\/\*\*\n \* xorshift32[\s\S]*?\n}\n/)[0].replace('function bytes', 'export function bytes')}`);

@@ -67,6 +67,8 @@ export {
   type SnapshotFile,
   type LsEntry,
 } from './engine/snapshots.js';
+// Proof of one file of a snapshot (format v3, docs/FORMAT.md §13.8), and the reads that survive a concurrent prune.
+export { proveFile, checkFileProof, FILE_PROOF_KIND, type FileProof, type ProofSegment } from './engine/file-proof.js';
 // Folder commits (format v3, docs/FORMAT.md §13.6): commit directory trees as snapshots.
 export { commitTree, type CommitTreeOptions, type CommitTreeResult, type TreePathError, type TreeProgress } from './engine/commit-tree.js';
 

@@ -186,16 +186,18 @@ export async function writeIndexFile(repo: Repository, f: IndexFile, signal?: Ab
  * Load every index file of the stores (the union of their `index/` listings) into one BlobIndex. Each file is
  * read from the first store whose copy hashes to its name and parses; a copy that does not is reported in
  * `damaged` (with its store) and the next store is tried; a file with no good copy is skipped and reported.
- * Memory: the table (about 52 bytes per blob) plus one file's bytes at a time.
+ * Memory: the table (about 52 bytes per blob) plus one file's bytes at a time. `loaded`: the keys of the files
+ * loaded (a good copy found), sorted.
  * @throws BF_STORE_UNAVAILABLE when no store can be listed; BF_ABORTED.
  */
-export async function loadBlobIndex(repo: Repository, opts: { signal?: AbortSignal } = {}): Promise<{ index: BlobIndex; files: number; damaged: DamagedIndexFile[] }> {
+export async function loadBlobIndex(repo: Repository, opts: { signal?: AbortSignal } = {}): Promise<{ index: BlobIndex; files: number; damaged: DamagedIndexFile[]; loaded: string[] }> {
   const index = new BlobIndex();
   const damaged: DamagedIndexFile[] = [];
   const keys: string[] = [];
   for await (const o of repo.set.listEach(INDEX_PREFIX, { signal: opts.signal })) if (!o.prefix && indexIdOf(o.key)) keys.push(o.key);
   keys.sort();
   let files = 0;
+  const loadedKeys: string[] = [];
   for (const key of keys) {
     const id = indexIdOf(key)!;
     let loaded = false;
@@ -217,6 +219,7 @@ export async function loadBlobIndex(repo: Repository, opts: { signal?: AbortSign
         index.addFile(parseIndexFile(bytes, key));
         loaded = true;
         files++;
+        loadedKeys.push(key);
       } catch (err) {
         if (!(err instanceof BlockFrameError)) throw err;
         damaged.push({ key, store: d, reason: 'invalid', error: err });
@@ -225,5 +228,5 @@ export async function loadBlobIndex(repo: Repository, opts: { signal?: AbortSign
     if (!loaded && !damaged.some((x) => x.key === key)) damaged.push({ key, reason: 'unreadable' });
   }
   index.trim();
-  return { index, files, damaged };
+  return { index, files, damaged, loaded: loadedKeys };
 }

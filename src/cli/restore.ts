@@ -123,12 +123,15 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--snapshot', SNAPSHOT_HELP)
     .option('--single-file', SINGLE_HELP)
     .option('--path <path>', PATH_HELP)
+    .option('--include <glob>', 'a snapshot: restore only entries whose path (from the snapshot root) or a parent directory matches (repeatable; *, ?, [..], **; without "/" it matches the last component at any depth)', collect, [])
+    .option('--exclude <glob>', 'a snapshot: leave out entries whose path or a parent directory matches (repeatable; as --include)', collect, [])
     .option('--json', 'print the result as one JSON document (not with -o -)')
     .option('--no-check-file-hash', 'skip the second-opinion whole-file hash (every byte is still verified against its chunk hash)')
     .option('--allow-unencrypted', ALLOW_UNENCRYPTED)
-    .action((name: string, opts: UnencryptedOpts & TargetOpts & { output: string; force?: boolean; checkFileHash?: boolean }) =>
+    .action((name: string, opts: UnencryptedOpts & TargetOpts & Filters & { output: string; force?: boolean; checkFileHash?: boolean }) =>
       run(async () => {
         if (await isSnapshotTarget(name, opts)) return restoreSnapshot(name, opts);
+        if (opts.include.length || opts.exclude.length) throw new BlockFrameError('BF_USAGE', '--include and --exclude pick entries of a snapshot: not for a single-file archive', { field: opts.include.length ? 'include' : 'exclude' });
         const { unused, ...rest } = unencryptedPolicy(name, opts);
         const policy = { ...rest, signal: interruptSignal() };
         if (opts.output === '-') {
@@ -178,14 +181,25 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     );
 }
 
-/** `restore SNAPSHOT -o DIR`: the tree (or the part under PATH), with progress and one line per failed entry. */
-async function restoreSnapshot(spec: string, opts: TargetOpts & { output: string; force?: boolean; json?: boolean }): Promise<number> {
+interface Filters {
+  include: string[];
+  exclude: string[];
+}
+
+function collect(v: string, all: string[]): string[] {
+  return [...all, v];
+}
+
+/** `restore SNAPSHOT -o DIR`: the tree (or the part under PATH, or the entries --include / --exclude pick), with progress and one line per failed entry. */
+async function restoreSnapshot(spec: string, opts: TargetOpts & Filters & { output: string; force?: boolean; json?: boolean }): Promise<number> {
   if (opts.output === '-') throw new BlockFrameError('BF_USAGE', 'a snapshot restores into a directory: give -o DIR (for one file on stdout: blockframe cat NAME:PATH)', { field: 'output' });
   const bar = progressBar('restore', !opts.json && logs('info'));
   try {
     const r = await restoreTree(spec, opts.output, {
       ...storeOpts(opts),
       path: opts.path,
+      include: opts.include,
+      exclude: opts.exclude,
       force: opts.force,
       signal: interruptSignal(),
       onProgress: bar.update,

@@ -7,6 +7,7 @@ import { repair } from '../engine/repair.js';
 import { parseReplace } from '../engine/options.js';
 import { exitCodeFor, verify, verifySegment, worst, type ArchiveHealth } from '../engine/verify.js';
 import { repairRepository, verifyRepository, type V3Report } from '../engine/verify-v3.js';
+import { proveFile, type FileProof } from '../engine/file-proof.js';
 import { printJson, storeOpts, withCommon, type CommonOptions } from './common.js';
 import { interruptSignal } from './interrupt.js';
 import { progressBar } from './progress.js';
@@ -62,14 +63,36 @@ function v3Lines(r: V3Report): string {
   return out;
 }
 
+/** The text form of a file proof: each link of the chain, and the problems when it does not hold. */
+function proofLines(p: FileProof): string {
+  let out = `${p.ok ? 'ok' : 'PROOF FAILED'}: ${p.path !== undefined ? printable(p.path) : `b64:${p.pathB64}`} of snapshot ${printable(p.snapshot.name)}@${p.snapshot.id}\n`;
+  out += `  snapshot   id = BLAKE3 of its header; body ${p.body.hash} (${p.body.size} bytes), line ${p.body.line}\n`;
+  out += `  file       ${p.size} bytes, blob ${p.blob}\n`;
+  if (p.location && p.merkle) {
+    out += `  ${p.location.kind === 'pack' ? 'pack      ' : 'large blob'} ${printable(p.location.dir)} at offset ${p.location.offset}; Merkle root ${p.merkle.root} (${p.merkle.leafCount} leaves)\n`;
+    for (const s of p.segments) out += `  segment    ${printable(s.path)} [${s.offset}, +${s.size}) leaf ${s.leaf}: ${s.steps.length} proof step(s)\n`;
+  }
+  out += `  cut bytes  BLAKE3 ${p.cutHash}\n`;
+  for (const x of p.problems) out += `  problem    ${printable(x)}\n`;
+  return out;
+}
+
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
   withCommon(program.command('verify'))
     .description('check every shard against the manifest and Merkle root (all archives when no NAME); exit 0 healthy, 3 repairable, 4 unrecoverable')
-    .argument('[name...]', 'archives to check (file name, directory name or hash prefix)')
+    .argument('[name...]', 'archives to check (file name, directory name or hash prefix); with --proof, one file of a snapshot, NAME[@ID]:PATH')
     .option('--segment <n>', 'check one data segment and its Merkle proof only (O(log n))')
+    .option('--proof', 'format v3: prove one file of a snapshot, NAME[@ID]:PATH, from the snapshot id to its bytes (header, body line, segments with their Merkle proofs, BLAKE3 of the cut bytes; docs/FORMAT.md 13.8)')
     .option('--json', 'print one JSON report')
-    .action((names: string[], opts: CommonOptions & { segment?: string }) =>
+    .action((names: string[], opts: CommonOptions & { segment?: string; proof?: boolean }) =>
       run(async () => {
+        if (opts.proof) {
+          if (names.length !== 1 || opts.segment !== undefined) throw new BlockFrameError('BF_USAGE', 'verify --proof needs exactly one NAME[@ID]:PATH (and no --segment)', { field: 'proof' });
+          const p = await proveFile(names[0]!, { ...storeOpts(opts), signal: interruptSignal() });
+          if (opts.json) printJson(p);
+          else process.stdout.write(proofLines(p));
+          return p.ok ? EXIT.OK : EXIT.UNRECOVERABLE;
+        }
         if (opts.segment !== undefined) {
           if (names.length !== 1 || !/^\d+$/.test(opts.segment)) {
             throw new BlockFrameError('BF_USAGE', 'verify --segment N needs exactly one NAME and a segment number', {});

@@ -6,18 +6,22 @@ import { PackWriter, type SealedPack } from '../archive/pack-writer.js';
 import { withRepo, type Repository } from '../archive/repo.js';
 import { spoolFor } from '../archive/shards.js';
 import { acquireShared } from '../archive/repo-lock.js';
+import { ensureV3Marker } from '../archive/v3-marker.js';
 import { readSnapshotHeader, writeSnapshotHeader } from '../archive/snapshots.js';
 import { appendSnapshot, checkName, resolveSnapshot } from '../archive/names.js';
 import { BlobReader } from './blob-read.js';
+import { mergeIndexFiles } from './index-merge.js';
 import { commit } from './commit.js';
 import { checkAborted, withPool, type OperationOptions } from './context.js';
-import { walkTree, walkTrees, type WalkEntry, type WalkSummary } from '../io/tree-walk.js';
+import { walkTree, walkTrees, type WalkEntry } from '../io/tree-walk.js';
 import { openInput } from '../io/input.js';
 import { EMPTY_BLOB, PACK_THRESHOLD, type IndexArchive, type IndexPack } from '../layout/pack.js';
 import { readBody, type SnapshotEntry } from '../layout/snapshot.js';
 import { buildSnapshotHeader, parseSnapshotHeader, snapshotId, type SnapshotHeader } from '../layout/snapshot-header.js';
 import { describePath, utf8OrNull } from '../tree-path.js';
-import { BodySpool, ParentCursor, readTreeFile } from './tree-files.js';
+import { BodySpool, ParentCursor, readTreeFile, ValidLocations } from './tree-files.js';
+import { WalkAhead } from './tree-ahead.js';
+import { blake3Hex } from '../integrity/blake3.js';
 import { VERSION } from '../version.js';
 
 /** Packs sealed between two index files (docs/FORMAT.md §13.6): a killed commit run again finds what it wrote. */
@@ -86,6 +90,8 @@ export interface CommitTreeResult {
   /** Large blobs (16 MiB and more) archived by this commit. */
   largeBlobs: number;
   indexFiles: number;
+  /** Index files merged into one and deleted after the snapshot was written (more than 256 were loaded; §13.5), else 0. */
+  indexFilesMerged: number;
   /** The body blob: its hash and size. */
   root: { hash: string; size: number };
   /** Paths left out (changed twice while read, unreadable, vanished); a non-empty list makes commitTree throw at the end. */
@@ -142,9 +148,14 @@ async function commitTreeTo(repo: Repository, paths: string[], name: string, opt
   await repo.prepareStaging();
   const lock = await acquireShared(repo, { signal });
   try {
-    const { index } = await loadBlobIndex(repo, { signal });
+    await ensureV3Marker(repo, signal);
+    const { index, loaded } = await loadBlobIndex(repo, { signal });
     const parent = await findParent(repo, name, opts);
-    return await commitWithIndex(repo, paths, name, index, parent, opts);
+    const r = await commitWithIndex(repo, paths, name, index, parent, opts);
+    // Above 256 index files, the ones loaded become one (§13.5), after the snapshot is written.
+    const merged = await mergeIndexFiles(repo, index, loaded, new Date(), signal);
+    if (merged) r.indexFilesMerged = merged.merged;
+    return r;
   } finally {
     await lock.release();
   }
@@ -175,9 +186,10 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
   const ctimeLimitNs = parent ? BigInt(Date.parse(parent.header.created_at) - QUICK_CTIME_MARGIN_MS) * 1_000_000n : 0n;
   const r: CommitTreeResult = {
     id: '', name, parent: parent?.id ?? null, createdAt, files: 0, dirs: 0, symlinks: 0, skipped: 0, bytes: 0, bytesNew: 0,
-    filesQuick: 0, filesKnown: 0, filesHashed: 0, packsWritten: 0, largeBlobs: 0, indexFiles: 0, root: { hash: EMPTY_BLOB, size: 0 }, errors: [],
+    filesQuick: 0, filesKnown: 0, filesHashed: 0, packsWritten: 0, largeBlobs: 0, indexFiles: 0, indexFilesMerged: 0, root: { hash: EMPTY_BLOB, size: 0 }, errors: [],
   };
   const reader = new BlobReader(repo, index, { pool, signal });
+  const locations = new ValidLocations(repo, index, reader);
   const cursor = new ParentCursor(quick && parent!.header.root_size > 0 ? readBody(reader.stream(parent!.header.root_hash), { signal }) : null);
   const writer = await PackWriter.open(repo, { pool, signal, generator, target: opts.packTarget });
   const { spool } = await spoolFor(repo, 0);
@@ -201,7 +213,7 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
   };
   /** Store a blob of PACK_THRESHOLD bytes or more from `fsPath` (hash known): 'known', 'new', or 'changed' (the file changed meanwhile). */
   const storeLarge = async (fsPath: Buffer, hash: string, size: number): Promise<'known' | 'new' | 'changed'> => {
-    if (largeDone.has(hash) || index.has(hash)) return 'known';
+    if (largeDone.has(hash) || (await locations.valid(hash))) return 'known';
     const text = utf8OrNull(fsPath);
     const c = await commit(text ?? fsPath.toString('latin1'), { storeSet: repo.set, pool, signal, largeBlob: true }).catch((err: unknown) => {
       if (isBlockFrameError(err, 'BF_FILE_CHANGED')) return null;
@@ -215,9 +227,9 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
     r.bytesNew += size;
     return 'new';
   };
-  /** Read (at most twice) and store the file; its body entry, or null when it kept changing. */
-  const storeFile = async (fsPath: Buffer, w: WalkEntry): Promise<SnapshotEntry | null> => {
-    for (let attempt = 0; attempt < 2; attempt++) {
+  /** Read (at most `attempts` times) and store the file; its body entry, or null when it kept changing. */
+  const storeFile = async (fsPath: Buffer, w: WalkEntry, attempts = 2): Promise<SnapshotEntry | null> => {
+    for (let attempt = 0; attempt < attempts; attempt++) {
       const large = w.size >= PACK_THRESHOLD;
       const f = await readTreeFile(fsPath, large ? null : writer, signal);
       await onSealed(f.sealed);
@@ -238,7 +250,7 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
         return entry;
       }
       if (f.pending) {
-        if (index.has(hash)) {
+        if (await locations.valid(hash)) {
           await writer.cancelBlob();
           r.filesKnown++;
         } else {
@@ -252,6 +264,30 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
     }
     return null;
   };
+  /** Store a small file read ahead whole (tree-ahead.ts): hashed first, so known content costs no write at all. */
+  const storeBytes = async (w: WalkEntry, p: { size: number; mode: number; mtimeNs: bigint; data: Buffer }): Promise<SnapshotEntry> => {
+    const hash = blake3Hex(p.data);
+    r.filesHashed++;
+    const entry: SnapshotEntry = { type: 'file', path: w.path, mode: p.mode, mtimeNs: p.mtimeNs, size: p.size, blob: hash };
+    if (writer.has(hash) || (await locations.valid(hash))) {
+      r.filesKnown++;
+      return entry;
+    }
+    await onSealed(await writer.beginBlob(p.size));
+    await writer.append(p.data);
+    const added = await writer.commitBlob(hash);
+    if (added.added) r.bytesNew += p.size;
+    else r.filesKnown++;
+    await onSealed(added.sealed);
+    return entry;
+  };
+  /** The quick path (§13.7), asked in walk order: the parent's entry whose blob this file reuses unread, or null. */
+  const reuse = async (w: WalkEntry): Promise<SnapshotEntry | null> => {
+    const prev = quick ? await cursor.find(w.path) : null;
+    const ok = prev && prev.type === 'file' && prev.size === w.size && prev.mtimeNs === w.mtimeNs && w.ctimeNs < ctimeLimitNs && (prev.size === 0 || (await locations.valid(prev.blob)));
+    return ok ? prev! : null;
+  };
+  let ahead: WalkAhead | null = null;
   try {
     body = await BodySpool.create(spool);
     const roots = paths.length === 1 ? Buffer.from(paths[0]!) : new Map(paths.map((p) => [Buffer.from(basename(resolve(p))).toString('latin1'), Buffer.from(p)]));
@@ -261,10 +297,10 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
       onError: (path: Buffer, err: BlockFrameError) => void r.errors.push(entryError(path, err)),
     };
     const walk = paths.length === 1 ? walkTree(paths[0]!, walkOpts) : walkTrees(paths, walkOpts);
-    let step: IteratorResult<WalkEntry, WalkSummary>;
-    while (!(step = await walk.next()).done) {
+    ahead = new WalkAhead(walk, reuse, (rel) => fsPathOf(roots, rel));
+    for (let it = await ahead.next(); it !== null; it = await ahead.next()) {
       checkAborted(signal);
-      const w = step.value;
+      const w = it.w;
       if (w.type === 'dir') {
         r.dirs++;
         await body.add({ type: 'dir', path: w.path, mode: w.mode, mtimeNs: w.mtimeNs });
@@ -276,13 +312,14 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
         continue;
       }
       let entry: SnapshotEntry | null = null;
-      const prev = quick ? await cursor.find(w.path) : null;
-      if (prev && prev.type === 'file' && prev.size === w.size && prev.mtimeNs === w.mtimeNs && w.ctimeNs < ctimeLimitNs && (prev.size === 0 || index.has(prev.blob))) {
-        entry = { type: 'file', path: w.path, mode: w.mode, mtimeNs: w.mtimeNs, size: w.size, blob: prev.blob };
+      if (it.reuse?.type === 'file') {
+        entry = { type: 'file', path: w.path, mode: w.mode, mtimeNs: w.mtimeNs, size: w.size, blob: it.reuse.blob };
         r.filesQuick++;
       } else {
         try {
-          entry = await storeFile(fsPathOf(roots, w.path), w);
+          const pre = it.pre ? await it.pre : null;
+          // Read ahead whole and unchanged: pack the bytes. Changed while read ahead: one more read, the usual way.
+          entry = pre?.status === 'ok' ? await storeBytes(w, pre) : await storeFile(fsPathOf(roots, w.path), w, pre?.status === 'changed' ? 1 : 2);
           if (entry === null) r.errors.push({ path: describePath(w.path), code: 'BF_FILE_CHANGED', message: 'the file changed while it was read, twice: left out of the snapshot' });
         } catch (err) {
           if (isBlockFrameError(err, 'BF_ABORTED') || !isBlockFrameError(err) || !isFileError(err.code)) throw err;
@@ -295,13 +332,14 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
       r.bytes += entry.size;
       opts.onTreeProgress?.({ files: r.files, bytes: r.bytes, bytesNew: r.bytesNew });
     }
+    await ahead.close();
     await cursor.close();
     // The body blob: appended to the open pack (or a large blob), then the last pack sealed and the index written.
     const b = await body.finish();
     body = null;
     r.root = { hash: b.hash, size: b.size };
     if (b.size >= PACK_THRESHOLD) await storeLarge(Buffer.from(b.path), b.hash, b.size);
-    else if (b.size > 0 && !index.has(b.hash)) {
+    else if (b.size > 0 && !(await locations.valid(b.hash))) {
       const input = await openInput(b.path);
       try {
         const added = await writer.add(b.hash, b.size, input, b.path);
@@ -320,6 +358,7 @@ async function commitWithIndex(repo: Repository, paths: string[], name: string, 
     await appendSnapshot(repo, name, { id: r.id, created_at: createdAt }, signal);
     return r;
   } finally {
+    await ahead?.close();
     await cursor.close();
     await body?.close();
     await writer.close();

@@ -9,6 +9,7 @@ import { TreeWriter } from '../io/tree-write.js';
 import type { BlobReader } from './blob-read.js';
 import { openSnapshot, parseSnapshotRef, underPrefix, withSnapshotSession, type SnapshotReadOptions } from './snapshots.js';
 import type { Damage } from '../archive/read/reader.js';
+import { PathFilter } from './path-filter.js';
 
 /** Files up to this size are read ahead whole (verified) while earlier entries are written; larger ones stream. */
 export const PREFETCH_MAX_BYTES = 1024 * 1024;
@@ -34,6 +35,17 @@ export interface RestoreTreeOptions extends SnapshotReadOptions {
   onEntryError?: (path: string, err: BlockFrameError) => void;
   /** Files and bytes written so far, and the bytes of the whole snapshot (header `bytes`). */
   onFiles?: (p: { files: number; bytes: number; totalBytes: number }) => void;
+  /**
+   * Only entries whose path (from the snapshot's root), or a parent directory's, matches one of these globs
+   * (path-filter.ts: `*`, `?`, `[…]`, `**`; a pattern without '/' matches the last component at any depth). The
+   * directories above a written entry are written too; other directories are not (an empty directory only when it
+   * matches). Default: every entry (under the path).
+   */
+  include?: string[];
+  /** Entries whose path, or a parent directory's, matches one of these globs are not written (after `include`). */
+  exclude?: string[];
+  /** @internal Called once the snapshot is open and the index loaded, before the body is read (tests: a prune meanwhile). */
+  onOpened?: () => Promise<void>;
 }
 
 export interface RestoreTreeResult {
@@ -136,17 +148,21 @@ async function* bodyItems(reader: BlobReader, h: SnapshotHeader, signal?: AbortS
  * above it (so `photos:2024/a.jpg` lands at OUT/2024/a.jpg). The empty blob is never read. Up to 16 entries (16 MiB)
  * are read ahead while earlier ones are written, and up to 16 files finish (fsync, rename) at once.
  * An entry that fails (unsafe path, bytes missing, something in the way) is reported and the rest goes on: see
- * `failed`, `failures`, `exitCode`. A snapshot restore takes no repository lock (a read; it works with stores absent):
- * a prune running at the same time can move blobs and make some files fail (BF_BLOB_MISSING): run it again.
+ * `failed`, `failures`, `exitCode`. `include` / `exclude` pick entries by glob (path-filter.ts). A snapshot restore
+ * takes no repository lock (a read: it works with a store absent or read-only, which a lock written to every store
+ * would not); when a prune runs at the same time and moves a blob, the read finds no valid location, loads the index
+ * again and retries (blob-retry.ts): prune writes the new index before it deletes a pack, so no file fails for it.
  * @throws BlockFrameError for the snapshot as a whole: BF_ARCHIVE_NOT_FOUND, BF_AMBIGUOUS_NAME, BF_SNAPSHOT_INVALID
  * (header, or a body that breaks its header), BF_BLOB_MISSING (the body), BF_PATH_UNSAFE (a bad PATH),
  * BF_OUTPUT_INVALID (OUT unusable), BF_ABORTED (signal; files already renamed into place stay).
  */
 export async function restoreTree(spec: string, outDir: string, opts: RestoreTreeOptions = {}): Promise<RestoreTreeResult> {
   const ref = parseSnapshotRef(spec, opts.path);
+  const filter = new PathFilter(opts.include, opts.exclude);
   const output = resolve(outDir);
   return withSnapshotSession(opts, async (s) => {
     const snap = await openSnapshot(s.repo, ref.spec, opts.signal);
+    await opts.onOpened?.();
     const h = snap.header;
     const result: RestoreTreeResult = {
       snapshot: { name: h.name, id: snap.id, createdAt: h.created_at },
@@ -181,7 +197,25 @@ export async function restoreTree(spec: string, outDir: string, opts: RestoreTre
     let aheadBytes = 0;
     const items = bodyItems(s.reader, h, opts.signal);
     let ended = false;
-    const wanted = (e: SnapshotEntry): boolean => underPrefix(ref.path, e.path) || (e.type === 'dir' && isAncestor(e.path, ref.path));
+    // Without a filter: the entries under the path and the directories above it. With one, a directory that is not
+    // itself wanted waits (a stack, one per level) until an entry below it is, and is written just before it.
+    const inPath = (e: SnapshotEntry): boolean => underPrefix(ref.path, e.path) || (e.type === 'dir' && isAncestor(e.path, ref.path));
+    const waiting: Item[] = [];
+    const keepAncestorsOf = (path: Buffer): void => {
+      while (waiting.length && !isAncestor((waiting[waiting.length - 1] as { entry: SnapshotEntry }).entry.path, path)) waiting.pop();
+    };
+    /** The items to queue for `it` (none, it, or the waiting directories above it and it). */
+    const admit = (it: Item & { entry: SnapshotEntry }): Item[] => {
+      const e = it.entry;
+      if (!inPath(e)) return [];
+      if (filter.empty) return [it];
+      keepAncestorsOf(e.path);
+      if (!underPrefix(ref.path, e.path) || !filter.wants(e.path)) {
+        if (e.type === 'dir') waiting.push(it);
+        return [];
+      }
+      return [...waiting.splice(0), it];
+    };
     const fill = async (): Promise<void> => {
       while (!ended && window.length < AHEAD_ENTRIES && aheadBytes < AHEAD_BYTES) {
         const n = await items.next();
@@ -191,7 +225,8 @@ export async function restoreTree(spec: string, outDir: string, opts: RestoreTre
         }
         const it = n.value;
         if ('entry' in it) {
-          if (!wanted(it.entry)) continue;
+          const queue = admit(it);
+          if (queue.length === 0) continue;
           const e = it.entry;
           if (e.type === 'file' && e.size > 0 && e.size <= PREFETCH_MAX_BYTES) {
             it.data = s.reader.read(e.blob);
@@ -199,6 +234,8 @@ export async function restoreTree(spec: string, outDir: string, opts: RestoreTre
             it.bytes = e.size;
             aheadBytes += e.size;
           }
+          window.push(...queue);
+          continue;
         } else if (ref.path.length > 0 && !it.whole) {
           continue; // a bad line outside the path is not this restore's business
         }

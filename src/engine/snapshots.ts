@@ -8,11 +8,12 @@ import { checkBodyAgainstHeader, parseSnapshotHeader, type SnapshotHeader } from
 import { Repository } from '../archive/repo.js';
 import { listNameRecords, resolveSnapshot } from '../archive/names.js';
 import { listSnapshotIds, readSnapshotHeader } from '../archive/snapshots.js';
-import { loadBlobIndex, type BlobIndex } from '../archive/blob-index.js';
+import type { BlobIndex } from '../archive/blob-index.js';
 import type { Damage } from '../archive/read/reader.js';
 import { createBlake3Stream } from '../integrity/blake3.js';
 import { ComputePool } from '../compute/pool.js';
-import { BlobReader } from './blob-read.js';
+import type { BlobReader } from './blob-read.js';
+import { RetryingBlobReader, type ReloadingIndex } from './blob-retry.js';
 import { hasV3 } from './verify-v3.js';
 import type { OperationOptions } from './context.js';
 import type { ReadAhead } from '../archive/read/read-ahead.js';
@@ -150,7 +151,11 @@ export async function openSnapshot(repo: Repository, spec: string, signal?: Abor
 /** What the verbs over one snapshot share: the repository, its loaded blob index, a pool and a BlobReader. */
 export interface SnapshotSession {
   repo: Repository;
+  /** The index as loaded when the session opened. */
   index: BlobIndex;
+  /** The index as the reads see it: loaded again when a blob has no valid location (a prune moved it; blob-retry.ts). */
+  live: ReloadingIndex;
+  /** Reads the index again and retries once on BF_BLOB_MISSING (RetryingBlobReader): no lock, and a concurrent prune fails no read. */
   reader: BlobReader;
   pool: ComputePool;
   /** Damaged shard files seen by the reads (the bytes returned were still verified). */
@@ -166,7 +171,10 @@ export interface SnapshotReadOptions extends OperationOptions {
 
 /**
  * Open the repository, load the blob index and make a BlobReader; run `fn`; close everything (also on errors).
- * The index loads once per session (about 52 bytes per blob).
+ * The index loads once per session (about 52 bytes per blob), and again when a read finds a blob without a valid
+ * location: the session takes no repository lock (a read must work with a store absent or read-only, which a lock,
+ * written to every store, would not), so a prune may move blobs meanwhile; the reader then finds them through the
+ * index prune wrote before deleting the old packs (FORMAT.md §13.6 "the invariant").
  */
 export async function withSnapshotSession<T>(opts: SnapshotReadOptions, fn: (s: SnapshotSession) => Promise<T>): Promise<T> {
   const repo = await Repository.open(opts);
@@ -174,8 +182,7 @@ export async function withSnapshotSession<T>(opts: SnapshotReadOptions, fn: (s: 
   const damage: Damage[] = [];
   let reader: BlobReader | undefined;
   try {
-    const { index } = await loadBlobIndex(repo, { signal: opts.signal });
-    reader = new BlobReader(repo, index, {
+    const opened = await RetryingBlobReader.open(repo, {
       pool,
       signal: opts.signal,
       readAhead: opts.readAhead,
@@ -184,7 +191,8 @@ export async function withSnapshotSession<T>(opts: SnapshotReadOptions, fn: (s: 
         opts.onDamage?.(d);
       },
     });
-    return await fn({ repo, index, reader, pool, damage });
+    reader = opened.reader;
+    return await fn({ repo, index: opened.index.current, live: opened.index, reader, pool, damage });
   } finally {
     await reader?.close();
     if (!opts.pool) await pool.close();
@@ -319,7 +327,7 @@ export async function* lsSnapshot(text: string, opts: SnapshotReadOptions & { pa
   const ref = parseSnapshotRef(text, opts.path);
   const repo = await Repository.open(opts);
   const pool = opts.pool ?? ComputePool.start();
-  const reader = new BlobReader(repo, (await loadBlobIndex(repo, { signal: opts.signal })).index, { pool, signal: opts.signal, readAhead: opts.readAhead, onDamage: opts.onDamage && ((_d, d) => opts.onDamage!(d)) });
+  const { reader } = await RetryingBlobReader.open(repo, { pool, signal: opts.signal, readAhead: opts.readAhead, onDamage: opts.onDamage && ((_d, d) => opts.onDamage!(d)) });
   try {
     const snap = await openSnapshot(repo, ref.spec, opts.signal);
     opts.onSnapshot?.(snap);

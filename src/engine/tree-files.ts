@@ -1,5 +1,6 @@
-// The per-file parts of a folder commit (docs/FORMAT.md §13.6, §13.7): one read of a file that hashes it (and packs it), the parent body's merge-join cursor, and the spooled body.
+// The per-file parts of a folder commit (docs/FORMAT.md §13.6, §13.7): one read of a file that hashes it (and packs it), the parent body's merge-join cursor, the spooled body, and the quick path's valid-location check.
 import { open, type FileHandle } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { BlockFrameError, fromSystemError, isBlockFrameError } from '../errors.js';
@@ -9,6 +10,12 @@ import { comparePaths, describePath } from '../tree-path.js';
 import type { PackWriter, SealedPack } from '../archive/pack-writer.js';
 import type { Spool } from '../store/spool.js';
 import { checkAborted } from '../flow.js';
+import type { BlobIndex } from '../archive/blob-index.js';
+import type { Repository } from '../archive/repo.js';
+import { blobDir } from '../layout/keys.js';
+import type { BlobEntry } from '../layout/pack.js';
+import type { BlobReader } from './blob-read.js';
+import { isRacy } from './tree-ahead.js';
 
 /** Bytes read per step from a file being committed. */
 const READ_STEP = 1024 * 1024;
@@ -47,6 +54,7 @@ export async function readTreeFile(fsPath: Buffer, writer: PackWriter | null, si
   }
   let pending = false;
   try {
+    const startedNs = BigInt(Date.now()) * 1_000_000n;
     const s1 = await fh.stat({ bigint: true });
     const base = { size: Number(s1.size), mode: Number(s1.mode & 0o7777n), mtimeNs: s1.mtimeNs };
     if (!s1.isFile()) return { status: 'changed', ...base, pending: false, sealed: [] };
@@ -75,14 +83,38 @@ export async function readTreeFile(fsPath: Buffer, writer: PackWriter | null, si
       pending = false;
       return { status: 'changed', ...base, pending: false, sealed };
     }
+    const hash = h.digestHex();
+    if (isRacy(s2.ctimeNs, startedNs) && !(await sameAgain(fh, base.size, hash, s1))) {
+      // Changed within the racy window and a second read disagrees: it is being written (tree-ahead.ts isRacy).
+      if (usePack) await writer.cancelBlob();
+      pending = false;
+      return { status: 'changed', ...base, pending: false, sealed };
+    }
     pending = false;
-    return { status: 'ok', ...base, hash: h.digestHex(), pending: usePack, sealed };
+    return { status: 'ok', ...base, hash, pending: usePack, sealed };
   } catch (err) {
     if (pending && writer) await writer.cancelBlob().catch(() => undefined);
     throw isBlockFrameError(err) ? err : fromSystemError(err, fsPath.toString(), 'reading a file of the tree');
   } finally {
     await fh.close().catch(() => undefined);
   }
+}
+
+/** Read the file once more (hash only) and say whether it is still `size` bytes hashing to `hash` with the stat of `s1`. */
+async function sameAgain(fh: FileHandle, size: number, hash: string, s1: BigIntStats): Promise<boolean> {
+  const h = await createBlake3Stream();
+  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(READ_STEP, size + 1)));
+  let pos = 0;
+  for (;;) {
+    const want = Math.min(buf.length, size + 1 - pos);
+    if (want <= 0) break;
+    const { bytesRead } = await fh.read(buf, 0, want, pos);
+    if (bytesRead === 0) break;
+    h.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  const s3 = await fh.stat({ bigint: true });
+  return pos === size && h.digestHex() === hash && s3.size === s1.size && s3.mtimeNs === s1.mtimeNs && s3.ctimeNs === s1.ctimeNs;
 }
 
 /**
@@ -203,3 +235,72 @@ export class BodySpool {
     await this.fh.close().catch(() => undefined);
   }
 }
+
+/** Pack tables kept by ValidLocations (each a hash → entry map of one pack; a re-commit meets packs roughly in order). */
+const LOCATION_TABLES_KEPT = 16;
+
+/**
+ * The quick path's "valid location" rule (docs/FORMAT.md §13.5, §13.7): a blob may be named unread only when some
+ * index entry's pack exists and its verified blob table lists the same (hash, offset, size), or its large-blob
+ * archive exists with that hash and size. Tables come from `reader` (a verified read, once per pack while it stays
+ * among the last 16 used; a pack that cannot be read counts as no location). Memory: 16 tables.
+ */
+export class ValidLocations {
+  private readonly tables = new Map<string, Map<string, BlobEntry> | null>();
+  private readonly archives = new Map<string, boolean>();
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly index: Pick<BlobIndex, 'lookup'>,
+    private readonly reader: Pick<BlobReader, 'table'>,
+  ) {}
+
+  /** Has `hash` a valid location? Store errors other than a missing or damaged pack are thrown (BF_ABORTED too). */
+  async valid(hash: string): Promise<boolean> {
+    for (const loc of this.index.lookup(hash)) {
+      if (loc.kind === 'pack') {
+        const e = (await this.table(loc.pack))?.get(hash);
+        if (e && e.offset === loc.offset && e.size === loc.size) return true;
+      } else if (await this.archive(loc.hash, loc.size)) return true;
+    }
+    return false;
+  }
+
+  private async table(pack: string): Promise<Map<string, BlobEntry> | null> {
+    if (this.tables.has(pack)) {
+      const t = this.tables.get(pack)!;
+      this.tables.delete(pack);
+      this.tables.set(pack, t); // most recently used last
+      return t;
+    }
+    const t = await this.reader.table(pack).then(
+      (rows) => new Map(rows.map((r) => [r.hash, r])),
+      (err: unknown) => {
+        if (isBlockFrameError(err) && UNUSABLE.has(err.code)) return null;
+        throw err;
+      },
+    );
+    if (this.tables.size >= LOCATION_TABLES_KEPT) this.tables.delete(this.tables.keys().next().value!);
+    this.tables.set(pack, t);
+    return t;
+  }
+
+  private async archive(hash: string, size: number): Promise<boolean> {
+    const key = `${hash}:${size}`;
+    let ok = this.archives.get(key);
+    if (ok === undefined) {
+      ok = await this.repo.readManifest(blobDir(hash)).then(
+        (m) => m.original_hash === hash && m.size === size && !m.content,
+        (err: unknown) => {
+          if (isBlockFrameError(err) && UNUSABLE.has(err.code)) return false;
+          throw err;
+        },
+      );
+      this.archives.set(key, ok);
+    }
+    return ok;
+  }
+}
+
+/** Errors that make a location unusable (gone, damaged beyond repair, not what it claims) rather than stop the commit. */
+const UNUSABLE = new Set(['BF_MANIFEST_MISSING', 'BF_MANIFEST_INVALID', 'BF_UNRECOVERABLE', 'BF_RS_TOO_FEW_SHARDS', 'BF_SHARD_MISSING', 'BF_HASH_MISMATCH', 'BF_BLOB_MISSING']);

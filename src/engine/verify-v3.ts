@@ -3,6 +3,7 @@ import { BlockFrameError } from '../errors.js';
 import type { ComputePool } from '../compute/pool.js';
 import { loadBlobIndex, writeIndexFile, type BlobIndex } from '../archive/blob-index.js';
 import { rebuildNames } from '../archive/names.js';
+import { ensureV3Marker, hasV3Marker } from '../archive/v3-marker.js';
 import type { Repository } from '../archive/repo.js';
 import { listSnapshotIds, readSnapshotHeader, repairSnapshot } from '../archive/snapshots.js';
 import { listBlobDirs, listPackDirs } from '../archive/v3-dirs.js';
@@ -45,13 +46,15 @@ export interface V3Report {
 }
 
 /**
- * Is this a format-v3 repository: does it hold a pack or large blob with a readable manifest, an index file that
+ * Is this a format-v3 repository: does a store hold the marker catalog/repository.json (archive/v3-marker.ts:
+ * written by every folder commit, so a repository whose every v3 object is damaged is still one), or a pack or large blob with a readable manifest, an index file that
  * loads, or a snapshot header that hashes to its id? Stray or broken files under the v3 names alone do not make one
  * (a version-2 root holding them verifies as before: test/engine/v3-names-in-v2-root.test.ts). A listing that fails
  * counts as no (the archive part of verify reports the store); BF_ABORTED is thrown.
  */
 export async function hasV3(repo: Repository, signal?: AbortSignal): Promise<boolean> {
   try {
+    if (await hasV3Marker(repo, signal)) return true;
     for (const d of [...(await listPackDirs(repo, signal)), ...(await listBlobDirs(repo, signal))]) if (await repo.readManifest(d.dir).then(() => true, () => false)) return true;
     if ((await loadBlobIndex(repo, { signal })).files > 0) return true;
     for (const id of await listSnapshotIds(repo, { signal })) if (await readSnapshotHeader(repo, id, { signal }).then(() => true, () => false)) return true;
@@ -149,6 +152,8 @@ export interface V3Repair {
   /** The key of the rebuilt index file, when the index was rebuilt; and the index files deleted. */
   index: { rebuilt: string | null; deleted: number };
   names: { written: number; removed: number };
+  /** Stores the repository marker (catalog/repository.json) was written to: missing or damaged there. */
+  marker: number;
 }
 
 /**
@@ -159,7 +164,7 @@ export interface V3Repair {
  */
 export async function repairV3(repo: Repository, pool: ComputePool, opts: OperationOptions & { rebuildIndex?: boolean; dryRun?: boolean } = {}): Promise<{ before: V3Report; repair: V3Repair }> {
   const before = await verifyV3(repo, pool, opts);
-  const out: V3Repair = { archives: [], snapshotsRewritten: [], index: { rebuilt: null, deleted: 0 }, names: { written: 0, removed: 0 } };
+  const out: V3Repair = { archives: [], snapshotsRewritten: [], index: { rebuilt: null, deleted: 0 }, names: { written: 0, removed: 0 }, marker: 0 };
   if (opts.dryRun) return { before, repair: out };
   repo.requireAllStores();
   for (const a of [...before.packs.damaged, ...before.largeBlobs.damaged]) {
@@ -172,6 +177,7 @@ export async function repairV3(repo: Repository, pool: ComputePool, opts: Operat
   }
   const i = before.index;
   if (opts.rebuildIndex || i.damaged.length || i.disagree.length || i.unindexed.length || i.missingPacks.length) out.index = await rebuildIndex(repo, pool, opts.signal);
+  out.marker = await ensureV3Marker(repo, opts.signal);
   const n = await rebuildNames(repo, { signal: opts.signal });
   out.names = { written: n.written.length, removed: n.removed.length };
   return { before, repair: out };

@@ -187,6 +187,9 @@ export function parseNameRecordKey(key: string): string | null {
   return m ? m[1]! : null;
 }
 
+/** The format-v3 repository marker (docs/FORMAT.md §13.10): its presence on a store says the repository is version 3. */
+export const V3_MARKER_KEY = `${CATALOG_PREFIX}repository.json`;
+
 /** Every repository lock's key starts with this (docs/FORMAT.md §13.6 "Locks"). */
 export const LOCKS_PREFIX = 'locks/';
 
