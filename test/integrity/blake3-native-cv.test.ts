@@ -9,14 +9,15 @@ import { BLAKE3_CV_BACKEND, BLAKE3_CV_NATIVE_DEGREE, blake3Cv, unitCount, type B
 import { nativeCvStatus } from '../../src/integrity/blake3-native-cv.js';
 import { toHex } from '../../src/integrity/hex.js';
 import { OFFICIAL, vectorInput } from '../helpers/blake3-vectors.js';
-import { randomBytesSeeded } from '../helpers/fixtures.js';
+import { randomBytesSeeded, runCli } from '../helpers/fixtures.js';
 
 const KiB = 1024;
 const UNIT_SIZES = [KiB, 2 * KiB, 4 * KiB, 16 * KiB, 64 * KiB, 128 * KiB, 256 * KiB];
 /** The addon as scripts/build-native.mjs leaves it (from dist/test/integrity/). */
 const ADDON = fileURLToPath(new URL('../../../native/blake3cv/build/Release/blockframe_blake3cv.node', import.meta.url));
 const built = existsSync(ADDON);
-const skip = built ? false : 'the native BLAKE3 addon was not built here (no @c4312/blake3-native sources or no compiler)';
+const forcedOff = process.env.BLOCKFRAME_BLAKE3 === 'wasm';
+const skip = !built ? 'the native BLAKE3 addon was not built here (no @c4312/blake3-native sources or no compiler)' : forcedOff ? 'BLOCKFRAME_BLAKE3=wasm is set for this run' : false;
 const native = built && BLAKE3_CV_BACKEND === 'native' ? blake3Cv('native') : null;
 const wasm = blake3Cv('wasm-simd');
 
@@ -116,4 +117,12 @@ test('BLOCKFRAME_BLAKE3=wasm forces the WASM kernel, with the same chaining valu
   const normal = run({ BLOCKFRAME_BLAKE3: '' });
   assert.equal(normal.backend, built ? 'native' : 'wasm-simd');
   assert.equal(forced.cvs, normal.cvs);
+});
+
+test('blockframe --version --verbose names the chunk-hash kernel, and why native is not in use when forced off', () => {
+  const r = runCli(['--version', '--verbose']);
+  assert.equal(r.status, 0, r.stderr);
+  if (built && !forcedOff) assert.match(r.stdout, /blake3: streams \S+, chunk hashes native \((4|8|16|1) lanes\)\n/);
+  const off = runCli(['--version', '--verbose'], { env: { BLOCKFRAME_BLAKE3: 'wasm' } });
+  assert.match(off.stdout, /chunk hashes wasm-simd; native: disabled by BLOCKFRAME_BLAKE3=wasm\n/);
 });
