@@ -1,8 +1,8 @@
-// Benchmark: one-thread BLAKE3 throughput (GB/s) of the WebAssembly SIMD hasher vs hash-wasm, one-shot and streamed, and of 64 KiB unit CVs.
+// Benchmark: one-thread BLAKE3 throughput (GB/s) of the WebAssembly SIMD hasher vs hash-wasm, one-shot and streamed, and of 64 KiB unit CVs (native and WASM kernels).
 import { randomFillSync } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { blake3SimdAvailable, blake3Simd, createBlake3Simd } from '../src/integrity/blake3-simd.js';
-import { rootFromCVs, unitCount, unitCVs } from '../src/integrity/blake3-cv.js';
+import { BLAKE3_CV_BACKEND, BLAKE3_CV_NATIVE_DEGREE, blake3Cv, unitCount, type Blake3CvBackend } from '../src/integrity/blake3-cv.js';
 import { createBLAKE3 } from 'hash-wasm';
 
 const SIZE = 256 * 1024 * 1024;
@@ -27,7 +27,8 @@ async function best(data: Uint8Array, hash: (d: Uint8Array) => Uint8Array | Prom
 
 /**
  * One-thread BLAKE3 GB/s on a 256 MiB buffer: ours (WASM SIMD) and hash-wasm, one-shot and in 4 MiB
- * updates; and every 64 KiB unit's chaining value plus the hash merged from them (blake3-cv.ts).
+ * updates; and every 64 KiB unit's chaining value plus the hash merged from them (blake3-cv.ts), with the native
+ * addon (when it is in use) and with the WASM kernel.
  */
 export async function benchBlake3(): Promise<{ name: string; gbps: number }[]> {
   const data = new Uint8Array(SIZE);
@@ -43,12 +44,18 @@ export async function benchBlake3(): Promise<{ name: string; gbps: number }[]> {
         return h.digest();
       }),
     });
-    const cvs = new Uint8Array(unitCount(SIZE, UNIT) * 32);
+  }
+  // The chunk pass's kernels (blake3-cv.ts), each on one core: CVs of every 64 KiB unit, 4 MiB at a time as the
+  // compute workers get them, then the root merged from them.
+  const cvs = new Uint8Array(unitCount(SIZE, UNIT) * 32);
+  const kernels: Blake3CvBackend[] = [...(BLAKE3_CV_BACKEND === 'native' ? ['native' as const] : []), ...(blake3SimdAvailable() ? ['wasm-simd' as const] : [])];
+  for (const k of kernels) {
+    const impl = blake3Cv(k);
     out.push({
-      name: 'blake3 256MiB 64KiB unit CVs+root [wasm-simd]',
+      name: `blake3 256MiB 64KiB unit CVs+root [${k === 'native' ? `native, ${BLAKE3_CV_NATIVE_DEGREE} lanes` : k}]`,
       gbps: await best(data, (d) => {
-        const n = unitCVs(d, 0, UNIT, d.length, cvs);
-        return rootFromCVs(cvs.subarray(0, n * 32), UNIT, d.length);
+        for (let o = 0; o < d.length; o += PIECE) impl.unitCVs(d.subarray(o, o + PIECE), o / UNIT, UNIT, d.length, cvs, (o / UNIT) * 32);
+        return impl.rootFromCVs(cvs.subarray(0, unitCount(d.length, UNIT) * 32), UNIT, d.length);
       }),
     });
   }

@@ -13,6 +13,7 @@ import { benchTransforms, drainDirty } from './transforms.js';
 import { benchScrubMemory, benchScrubRate } from './scrub.js';
 import { benchTrees } from './trees.js';
 import { benchPackWrite } from './packs.js';
+import { benchVerify } from './verify.js';
 import { parseSize } from '../src/layout/units.js';
 import { ComputePool, openArchive, read } from '../src/index.js';
 import { prng } from '../test/helpers/fixtures.js';
@@ -254,6 +255,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--scrub-only')) return scrubOnly();
   if (process.argv.includes('--packs-only')) return packsOnly();
   if (process.argv.includes('--trees-only')) return treesOnly();
+  if (process.argv.includes('--verify-only')) return verifyOnly();
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   log('codec and BLAKE3 micro-benchmarks');
@@ -319,19 +321,12 @@ async function main(): Promise<void> {
 
   // verify and single-segment repair against par2 on the same file.
   const adir = join(archive, (await readdir(archive)).find((d) => d.startsWith('big.bin_'))!);
-  // verify against b3sum of the same bytes (every shard file), both from a warm page cache, medians of RUNS.
-  const shardFiles = spawnSync('find', [adir, '-name', '*.dat'], { encoding: 'utf8' }).stdout.trim().split('\n');
-  const b3s: number[] = [];
-  const vs: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    b3s.push(timed('b3sum', ['--num-threads', '2', ...shardFiles]));
-    vs.push(child(['verify', 'big.bin', '', archive]).seconds);
-  }
-  const v = { seconds: median(vs) };
-  const vr = median(vs.map((x, i) => x / b3s[i]!));
-  results.verify = { verifySeconds: vs, b3sumSeconds: b3s };
-  row(`blockframe verify ${label}`, `${v.seconds.toFixed(2)} s`);
-  row('verify / b3sum --num-threads 2 of the same shard files', `${vr.toFixed(2)} (b3sum ${median(b3s).toFixed(2)} s)`, '<= 2.0', vr <= 2.0);
+  // verify against b3sum of the same bytes (every shard file), both from a warm page cache, medians of RUNS; the
+  // native chaining-value kernel and the WASM one (forced) back to back.
+  const vb = await benchVerify(archive, label, RUNS, log);
+  rows.push(...vb.rows);
+  results.verify = vb.raw;
+  const v = { seconds: median((vb.raw.native as { verify: number[] }).verify) };
   await rm(join(adir, 'blocks/block_0/segments/segment_7.dat'));
   const rp = child(['repair', 'big.bin', '', archive]);
   row(`blockframe repair of one lost 32 MiB segment (${label})`, `${rp.seconds.toFixed(2)} s, rebuild read ${((rp.bytesReadForRebuild ?? 0) / MiB).toFixed(0)} MiB`);
@@ -441,6 +436,33 @@ async function treesOnly(): Promise<void> {
   results.trees = t.raw;
   results.table = rows;
   await writeFile(join(repo, 'bench', 'results-trees.json'), JSON.stringify(results, null, 2) + '\n');
+  printTable();
+}
+
+/**
+ * `npm run bench -- --verify-only [--size 2GiB]`: the BLAKE3 kernel rows (native and WASM chaining values, one
+ * core each), then verify of a Tier 3 archive of BIG bytes against b3sum, native and WASM kernels back to back.
+ */
+async function verifyOnly(): Promise<void> {
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  const b3 = await benchBlake3();
+  results.blake3 = b3;
+  for (const b of b3) row(`${b.name}, 1 thread`, `${b.gbps.toFixed(2)} GB/s`);
+  const src = join(work, 'big.bin');
+  const archive = join(work, 'archive');
+  log(`generating ${BIG / GiB} GiB and committing it (Tier 3)`);
+  await makeFile(src, BIG);
+  child(['commit', src, '', archive, '3']);
+  await rm(src);
+  drainDirty(log);
+  const vb = await benchVerify(archive, `${BIG / GiB} GiB`, RUNS, log);
+  rows.push(...vb.rows);
+  results.verify = vb.raw;
+  await rm(work, { recursive: true, force: true });
+  results.uptime = spawnSync('uptime', { encoding: 'utf8' }).stdout.trim();
+  results.table = rows;
+  await writeFile(join(repo, 'bench', 'results-verify.json'), JSON.stringify(results, null, 2) + '\n');
   printTable();
 }
 

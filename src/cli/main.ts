@@ -29,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
     const c = r.codec;
     process.stdout.write(`${VERSION}\nnode ${process.version} ${process.platform}-${process.arch}\n` +
       `codec kernel: ${c.name} (${c.detail})${c.nativeStatus ? `; native: ${c.nativeStatus}` : ''}\n` +
-      `blake3: streams ${r.blake3.streams}, chunk hashes ${r.blake3.chunkHashes}\n` +
+      `blake3: streams ${r.blake3.streams}, chunk hashes ${r.blake3.chunkHashes}${r.blake3.chunkLanes ? ` (${r.blake3.chunkLanes} lanes)` : ''}${r.blake3.nativeStatus ? `; native: ${r.blake3.nativeStatus}` : ''}\n` +
       `zstd: ${r.zstd ?? 'not available (commit --compress fails with BF_TRANSFORM_UNAVAILABLE)'}\n` +
       `format: writes version ${r.format.writes}, reads ${r.format.reads.join(' and ')}\n`);
     return EXIT.OK;

@@ -15,11 +15,14 @@
 // message's BLAKE3 tree (§2.1: the left split of a tree of more than one unit is always a multiple of
 // unitSize), and the tree above the units has exactly BLAKE3's left-heavy shape with units as leaves.
 //
-// Pure: no I/O, no clock. The WebAssembly SIMD kernel (asm/blake3.ts) does the work when it is
-// available; otherwise a portable scalar TypeScript compression function gives identical results.
+// Pure: no I/O, no clock. Three engines give identical bytes (docs/hashing.md): the native addon
+// (native/blake3cv: BLAKE3's official C library, AVX-512 / AVX2 / SSE4.1 picked at run time) when it was
+// built, loads and passes a known-answer check of the official test vectors, and BLOCKFRAME_BLAKE3 is not
+// `wasm`; else the WebAssembly SIMD kernel (asm/blake3.ts); else a portable scalar TypeScript compression.
 
 import { loadKernel, type Blake3Kernel } from './blake3-simd.js';
-import { IntegrityError } from './hex.js';
+import { IntegrityError, toHex } from './hex.js';
+import { loadNativeCvEngine, nativeCvRejected } from './blake3-native-cv.js';
 
 /** BLAKE3 chunk length in bytes (the tree's leaf size). */
 const CHUNK_LEN = 1024;
@@ -37,7 +40,7 @@ const PARENT = 4;
 const ROOT = 8;
 
 /** Which implementation computes chaining values. */
-export type Blake3CvBackend = 'wasm-simd' | 'portable';
+export type Blake3CvBackend = 'native' | 'wasm-simd' | 'portable';
 
 /** unitCVs / unitCV / rootFromCVs (documented below) bound to one implementation; both give identical bytes. */
 export interface Blake3Cv {
@@ -66,6 +69,8 @@ interface Engine {
   chunk(off: number, len: number, counter: number, root: boolean, out: Uint8Array, outOff: number): void;
   /** CV of the parent whose children's CVs are block[0, 32) (left) and block[32, 64) (right). */
   parent(block: Uint8Array, root: boolean, out: Uint8Array, outOff: number): void;
+  /** Optional batch: `units` complete subtrees of `chunks` chunks back to back from `off` (as many subtree() calls). */
+  subtrees?(off: number, units: number, chunks: number, counter: number, out: Uint8Array, outOff: number): void;
 }
 
 class WasmEngine implements Engine {
@@ -293,7 +298,14 @@ function unitCVsWith(e: Engine, data: Uint8Array, firstUnit: number, unitSize: n
     const from = i * unitSize;
     const to = Math.min(from + n * unitSize, data.length);
     const base = e.stage(data, from, to);
-    for (let j = 0; j < n; j++) {
+    let j = 0;
+    if (e.subtrees) {
+      // Every whole unit of this stage in one call (the native engine hashes their chunks side by side).
+      const whole = Math.min(n, Math.floor((to - from) / unitSize));
+      if (whole > 0) e.subtrees(base, whole, chunksPerUnit, (firstUnit + i) * chunksPerUnit, into, intoOffset + i * CV_LEN);
+      j = whole;
+    }
+    for (; j < n; j++) {
       const off = base + j * unitSize;
       const len = Math.min(unitSize, to - from - j * unitSize);
       const counter = (firstUnit + i + j) * chunksPerUnit;
@@ -353,20 +365,61 @@ function bind(e: Engine): Blake3Cv {
   };
 }
 
+/**
+ * Known answers a native engine must give before it is used: official BLAKE3 test vectors (input byte i is
+ * i mod 251; hashes from the BLAKE3 repository's test_vectors.json) merged from unit CVs of several unit sizes,
+ * so batches of subtrees, short last units, partial chunks and parents are all exercised.
+ */
+const KNOWN: ReadonlyArray<readonly [len: number, unitSizes: readonly number[], hash: string]> = [
+  [102400, [1024, 4096, 65536], 'bc3e3d41a1146b069abffad3c0d44860cf664390afce4d9661f7902e7943e085'],
+  [1025, [1024], 'd00278ae47eb27b34faecf67b4fe263f82d5412916c1ffd97c8cb7fb814b8444'],
+];
+
+/** True when `impl` reproduces every KNOWN hash (any exception counts as a failure). */
+function knownAnswers(impl: Blake3Cv): boolean {
+  try {
+    for (const [len, sizes, want] of KNOWN) {
+      const input = new Uint8Array(len);
+      for (let i = 0; i < len; i++) input[i] = i % 251;
+      for (const unitSize of sizes) {
+        const cvs = new Uint8Array(unitCount(len, unitSize) * CV_LEN);
+        impl.unitCVs(input, 0, unitSize, len, cvs);
+        if (toHex(impl.rootFromCVs(cvs, unitSize, len)) !== want) return false;
+      }
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const kernel = loadKernel();
 const portable = bind(new PortableEngine());
 const simd = kernel === null ? null : bind(new WasmEngine(kernel));
-
-/** The implementation unitCVs / unitCV / rootFromCVs use: the WASM SIMD kernel when it loads, else portable TypeScript. */
-export const BLAKE3_CV_BACKEND: Blake3CvBackend = simd === null ? 'portable' : 'wasm-simd';
-const chosen = simd ?? portable;
+const nativeEngine = loadNativeCvEngine();
+const native = nativeEngine === null ? null : knownAnswers(bind(nativeEngine)) ? bind(nativeEngine) : (nativeCvRejected(), null);
 
 /**
- * The operations bound to one backend (tests compare them; production code uses the functions below).
- * Throws BF_BLAKE3_NOT_READY for 'wasm-simd' where the kernel is unavailable.
+ * The implementation unitCVs / unitCV / rootFromCVs use: the native addon when it loads and passes its known-answer
+ * check (and BLOCKFRAME_BLAKE3 is not `wasm`), else the WASM SIMD kernel, else portable TypeScript.
+ */
+export const BLAKE3_CV_BACKEND: Blake3CvBackend = native !== null ? 'native' : simd === null ? 'portable' : 'wasm-simd';
+const chosen = native ?? simd ?? portable;
+
+/** How many chunks the native engine hashes side by side (16 AVX-512, 8 AVX2, 4 SSE4.1), 0 when it is not in use. */
+export const BLAKE3_CV_NATIVE_DEGREE: number = native !== null ? nativeEngine!.degree : 0;
+
+/**
+ * The operations bound to one backend (tests and the bench compare them; production code uses the functions below).
+ * Throws BF_BLAKE3_NOT_READY for 'wasm-simd' or 'native' where that engine is unavailable (or, native, disabled or
+ * rejected by its known-answer check).
  */
 export function blake3Cv(backend: Blake3CvBackend): Blake3Cv {
   if (backend === 'portable') return portable;
+  if (backend === 'native') {
+    if (native === null) throw new IntegrityError('BF_BLAKE3_NOT_READY', 'the native BLAKE3 chaining-value addon is not in use here (not built, disabled with BLOCKFRAME_BLAKE3=wasm, or failed its check)');
+    return native;
+  }
   if (simd === null) throw new IntegrityError('BF_BLAKE3_NOT_READY', 'the WebAssembly SIMD BLAKE3 kernel is not available in this runtime');
   return simd;
 }
