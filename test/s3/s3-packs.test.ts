@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CopyObjectCommand,
@@ -202,5 +202,40 @@ test('prune after DeleteObject reclaims the bytes; a prune running while a PUT s
     assert.equal(md5(await body(c, 'gcx', 'o9')), md5(bodies[9]!));
   } finally {
     await t.close();
+  }
+});
+
+test('a crash in a flush after its packs and index file, before the segments are deleted, leaves duplicates the next start drops', async () => {
+  const d = await tempDir('bf-s3-flushcrash-');
+  const root = join(d.dir, 'archive');
+  try {
+    let t = await startS3({ root, staging: { flushAgeMs: 0 } });
+    const bodies = Array.from({ length: 12 }, (_, i) => randomBytes(2000 + i * 77));
+    try {
+      const c = t.client();
+      await c.send(new CreateBucketCommand({ Bucket: 'fcr' }));
+      await Promise.all(bodies.map((b, i) => c.send(new PutObjectCommand({ Bucket: 'fcr', Key: `o${i}`, Body: b }))));
+      // The segments as they were before the flush: put back after it, they are what a kill before step "delete" leaves.
+      const segs = (await filesUnder(join(root, '.s3/staging'))).filter((f) => f.endsWith('.seg'));
+      const saved = await Promise.all(segs.map((f) => readFile(join(root, '.s3/staging', f))));
+      const r = await t.s3.context.staging.flush();
+      assert.ok(r && r.blobsWritten === bodies.length);
+      await mkdir(join(root, '.s3/staging'), { recursive: true });
+      await Promise.all(segs.map((f, i) => writeFile(join(root, '.s3/staging', f), saved[i]!)));
+    } finally {
+      await t.close();
+    }
+    const packsBefore = (await filesUnder(join(root, 'packs'))).length;
+    t = await startS3({ root, staging: { flushAgeMs: 0 } });
+    try {
+      assert.equal((await filesUnder(join(root, '.s3/staging'))).filter((f) => f.endsWith('.seg')).length, 0, 'the start flushed the leftover segments');
+      assert.equal((await filesUnder(join(root, 'packs'))).length, packsBefore, 'no blob packed twice');
+      const c = t.client();
+      for (let i = 0; i < bodies.length; i++) assert.equal(md5(await body(c, 'fcr', `o${i}`)), md5(bodies[i]!), `o${i}`);
+    } finally {
+      await t.close();
+    }
+  } finally {
+    await d.cleanup();
   }
 });
