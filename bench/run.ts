@@ -486,10 +486,10 @@ async function s3Rows(): Promise<void> {
   await writeFile(join(repo, 'bench', quick ? 'results-s3-quick.json' : 'results-s3.json'), JSON.stringify({ date: results.date, quick, ...s.raw, sync: y.raw, table: [...s.rows, ...y.rows] }, null, 2) + '\n');
 }
 
-/** `npm run bench -- --s3-sync-only`: just the `aws s3 sync` row of the 2,000-file tree (BlockFrame and radosgw); raw numbers printed as JSON. */
+/** `npm run bench -- --s3-sync-only [--s3-no-packs]`: just the `aws s3 sync` row of the 2,000-file tree (BlockFrame and radosgw; with --s3-no-packs an archive per object and no radosgw); raw numbers printed as JSON. */
 async function s3SyncOnly(): Promise<void> {
   await mkdir(work, { recursive: true });
-  const y = await benchS3Sync({ work, log });
+  const y = await benchS3Sync({ work, log, noPacks: process.argv.includes('--s3-no-packs') });
   rows.push(...y.rows);
   log(`raw: ${JSON.stringify(y.raw)}`);
   printTable();

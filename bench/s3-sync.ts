@@ -50,8 +50,9 @@ function sync(aws: string, work: string, e: Endpoint, tree: string, bucket: stri
  * then stopped (SIGTERM: what is staged is flushed into packs) and its directory measured (apparent bytes of every
  * file, records and index included); then, in the same run, into a fresh one-node radosgw (memstore OSD: its rate
  * only, its bytes are in memory). Rate: files ÷ seconds of the sync. Skips radosgw with a row saying why.
+ * `noPacks` serves with `--s3-no-packs` (an archive per object, as before format v3) and skips radosgw: the before row.
  */
-export async function benchS3Sync(o: { work: string; log(msg: string): void }): Promise<{ rows: SyncRow[]; raw: Record<string, unknown> }> {
+export async function benchS3Sync(o: { work: string; log(msg: string): void; noPacks?: boolean }): Promise<{ rows: SyncRow[]; raw: Record<string, unknown> }> {
   const rows: SyncRow[] = [];
   const row = (measure: string, value: string, target = '', met: boolean | null = null) => rows.push({ measure, value, target, met });
   const aws = findAws();
@@ -70,12 +71,13 @@ export async function benchS3Sync(o: { work: string; log(msg: string): void }): 
     const bytes = await makeTree(tree, TREE.count, TREE.min, TREE.max, TREE.seed);
     raw.fileBytes = bytes;
     const root = join(dir, 'archive');
-    bf = await startCliS3(root, [USER]);
+    bf = await startCliS3(root, [USER], o.noPacks ? ['--s3-no-packs'] : []);
     const mine = { endpoint: bf.endpoint, accessKeyId: USER.accessKey, secretAccessKey: USER.secretKey };
     await makeBucket(mine, 'photos');
     o.log('S3 sync: aws s3 sync of the 2,000-file tree into BlockFrame');
     const s = sync(aws, dir, mine, tree, 'photos');
     await bf.stop();
+    raw.serverLog = bf.stderr().split('\n').filter((l) => /flush|staging/.test(l)).slice(0, 20);
     bf = undefined;
     const onDisk = await bytesUnder(root);
     const breakdown: Record<string, number> = {};
@@ -83,8 +85,9 @@ export async function benchS3Sync(o: { work: string; log(msg: string): void }): 
     raw.breakdown = breakdown;
     raw.blockframe = { seconds: s, bytesOnDisk: onDisk, ratio: onDisk / bytes, rate: TREE.count / s };
     const ratio = onDisk / bytes;
-    row(`aws s3 sync, ${TREE.count} files (${(bytes / 1e6).toFixed(0)} MB): bytes on disk ÷ file bytes, one store`, `${ratio.toFixed(3)} (${onDisk} bytes)`, '≤ 1.2', ratio <= 1.2);
-    const why = cephMissing();
+    const how = o.noPacks ? ' (--s3-no-packs: an archive per object, as before format v3)' : '';
+    row(`aws s3 sync, ${TREE.count} files (${(bytes / 1e6).toFixed(0)} MB)${how}: bytes on disk ÷ file bytes, one store`, `${ratio.toFixed(3)} (${onDisk} bytes)`, '≤ 1.2', ratio <= 1.2);
+    const why = o.noPacks ? 'not run with --s3-no-packs' : cephMissing();
     let ref: number | undefined;
     if (why === null) {
       o.log('S3 sync: starting the reference radosgw (one-node Ceph)');

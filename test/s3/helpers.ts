@@ -55,8 +55,8 @@ export async function startS3(opts: { users?: S3User[]; now?: () => number; uplo
 }
 
 /** The real CLI serving the S3 API in a child process; resolves once it prints its S3 URL. */
-export async function startCliS3(root: string, users: S3User[] = [ALICE]): Promise<{ endpoint: string; proc: ChildProcess; stderr(): string; stop(): Promise<void> }> {
-  const args = [CLI, 'serve', '--archive', root, '--port', '0', '--s3-port', '0', ...users.flatMap((u) => ['--s3-user', `${u.accessKey}:${u.secretKey}`])];
+export async function startCliS3(root: string, users: S3User[] = [ALICE], extra: string[] = []): Promise<{ endpoint: string; proc: ChildProcess; stderr(): string; stop(): Promise<void> }> {
+  const args = [CLI, 'serve', '--archive', root, '--port', '0', '--s3-port', '0', ...users.flatMap((u) => ['--s3-user', `${u.accessKey}:${u.secretKey}`]), ...extra];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
