@@ -34,6 +34,8 @@ export interface S3StagingOptions {
   flushAgeMs?: number;
   /** Pack target of the flush's packs (default PACK_TARGET; tests use less). */
   packTarget?: number;
+  /** Merge the index files when a flush finds more than this many (default 256; tests use less). */
+  indexMergeAt?: number;
   /** Options of the shared lock a flush takes (tests). */
   lock?: Omit<RepoLockOptions, 'signal'>;
   log?: (line: string) => void;
@@ -256,6 +258,7 @@ export class S3Staging {
         pool: this.opts.pool,
         packTarget: this.opts.packTarget,
         lock: this.opts.lock,
+        mergeAt: this.opts.indexMergeAt,
       });
       this.index = r.index;
       for (const id of r.flushed) this.unregister(id);

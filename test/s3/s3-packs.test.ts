@@ -239,3 +239,62 @@ test('a crash in a flush after its packs and index file, before the segments are
     await d.cleanup();
   }
 });
+
+test('--s3-rebuild-index keeps the version-3 records of packed objects (it drops only keys whose archive is gone)', async () => {
+  const d = await tempDir('bf-s3-rebuild3-');
+  const root = join(d.dir, 'archive');
+  try {
+    let t = await startS3({ root, staging: { flushAgeMs: 0 } });
+    const small = randomBytes(4321);
+    try {
+      const c = t.client();
+      await c.send(new CreateBucketCommand({ Bucket: 'reb' }));
+      await c.send(new PutObjectCommand({ Bucket: 'reb', Key: 'packed', Body: small }));
+      await t.s3.context.staging.flush();
+      await c.send(new PutObjectCommand({ Bucket: 'reb', Key: 'staged', Body: small.subarray(1) }));
+    } finally {
+      await t.close();
+    }
+    const { rebuildCatalog } = await import('../../src/s3/rebuild.js');
+    t = await startS3({ root, staging: { flushAgeMs: 0 } });
+    try {
+      const report = await rebuildCatalog(t.s3.context, ALICE.accessKey);
+      assert.equal(report.keysDropped, 0);
+      const c = t.client();
+      assert.equal(md5(await body(c, 'reb', 'packed')), md5(small));
+      assert.equal(md5(await body(c, 'reb', 'staged')), md5(small.subarray(1)));
+    } finally {
+      await t.close();
+    }
+  } finally {
+    await d.cleanup();
+  }
+});
+
+test('flushes merge the index files into one beyond the limit (one file per flush would grow without bound)', async () => {
+  const t = await startS3({ staging: { flushAgeMs: 0, indexMergeAt: 3 } });
+  try {
+    const c = t.client();
+    await c.send(new CreateBucketCommand({ Bucket: 'mrg' }));
+    const bodies: Buffer[] = [];
+    const counts: number[] = [];
+    for (let f = 0; f < 6; f++) {
+      const b = randomBytes(1500 + f);
+      bodies.push(b);
+      await c.send(new PutObjectCommand({ Bucket: 'mrg', Key: `o${f}`, Body: b }));
+      await t.s3.context.staging.flush();
+      counts.push((await filesUnder(join(t.root, 'index'))).length);
+    }
+    assert.ok(Math.max(...counts) <= 5, `index files after each flush: ${counts.join(', ')}`);
+    assert.ok(counts.includes(2), `a merge left the merged file and the flush's own: ${counts.join(', ')}`);
+    for (let f = 0; f < bodies.length; f++) assert.equal(md5(await body(c, 'mrg', `o${f}`)), md5(bodies[f]!));
+    // A fresh server (a fresh index load) reads them all too.
+    const { loadBlobIndex } = await import('../../src/archive/blob-index.js');
+    const { index, damaged } = await loadBlobIndex(t.s3.context.repo);
+    assert.equal(damaged.length, 0);
+    assert.equal(index.blobEntries, 6);
+    assert.equal(index.packCount, 6);
+  } finally {
+    await t.close();
+  }
+});
