@@ -94,11 +94,12 @@ export async function flushSegments(repo: Repository, ids: string[], read: (id: 
     } finally {
       await w.close();
     }
+    let own: string | null = null;
     if (report.packs.length > 0) {
-      await writeIndexFile(repo, { createdAt: new Date().toISOString(), packs: report.packs.map((p) => ({ pack: p.pack, blobs: p.blobs })), archives: [] }, opts.signal);
+      own = (await writeIndexFile(repo, { createdAt: new Date().toISOString(), packs: report.packs.map((p) => ({ pack: p.pack, blobs: p.blobs })), archives: [] }, opts.signal)).key;
       for (const p of report.packs) index.addPack(p.pack, p.blobs);
     }
-    if (listed.length > (opts.mergeAt ?? INDEX_MERGE_AT)) report.indexFilesMerged = await mergeIndex(repo, index, [...new Set(listed)], new Set(damaged.map((d) => d.key)), opts.signal);
+    if (listed.length > (opts.mergeAt ?? INDEX_MERGE_AT)) report.indexFilesMerged = await mergeIndex(repo, index, [...new Set([...listed, ...(own ? [own] : [])])], new Set(damaged.map((d) => d.key)), opts.signal);
     for (const id of done) {
       await repo.set.delete(stagingKey(id), opts.signal);
       report.flushed.push(id);
@@ -112,7 +113,7 @@ export async function flushSegments(repo: Repository, ids: string[], read: (id: 
 /**
  * FORMAT.md §13.5 "Commit merges index files when there are more than 256": one new file listing everything `index`
  * holds (every pack once, its blobs in offset order; every large blob), written first; then the files `listed` before
- * the load are deleted, but not those with a damaged copy (left for verify and repair). Files written by others since
+ * the load (and the flush's own, which the merged file covers) are deleted, but not those with a damaged copy (left for verify and repair). Files written by others since
  * the listing are kept. Returns how many were deleted.
  */
 async function mergeIndex(repo: Repository, index: BlobIndex, listed: string[], damaged: Set<string>, signal?: AbortSignal): Promise<number> {
