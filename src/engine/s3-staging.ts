@@ -179,7 +179,6 @@ export class S3Staging {
   private async stageHeld(body: Buffer): Promise<StagedBody> {
     const hash = blake3Hex(body);
     const seg = await new Promise<Segment>((resolve, reject) => this.enqueue(hash, body, { resolve, reject }));
-    seg.pending++;
     let released = false;
     return {
       hash,
@@ -228,8 +227,13 @@ export class S3Staging {
    * is held by a prune (BF_REPO_LOCKED: the segments stay, readable; the age timer retries).
    */
   async flush(): Promise<FlushReport | null> {
-    while (this.flushing) await this.flushing.catch(() => undefined);
-    await this.writing;
+    // Wait for the flush running and the segment put in flight; checked again after each wait, so that of two callers
+    // woken together only one starts (the other waits for it).
+    for (;;) {
+      while (this.flushing) await this.flushing.catch(() => undefined);
+      await this.writing;
+      if (!this.flushing) break;
+    }
     const run = this.flushOnce();
     this.flushing = run;
     try {
@@ -309,7 +313,11 @@ export class S3Staging {
       const id = blake3Hex(bytes);
       await this.repo.set.put(stagingKey(id), bytesSource(bytes));
       const seg = this.register(id, { blobs: entries, bodyStart: header.length, size: bytes.length }, bytes.length, 0);
-      for (const w of batch) for (const d of w.done) d.resolve(seg);
+      // Counted before anyone can flush: each staged body holds its segment until its record is written.
+      for (const w of batch) for (const d of w.done) {
+        seg.pending++;
+        d.resolve(seg);
+      }
     } catch (err) {
       for (const w of batch) for (const d of w.done) d.reject(err);
       return;
