@@ -298,3 +298,25 @@ test('flushes merge the index files into one beyond the limit (one file per flus
     await t.close();
   }
 });
+
+test('a flush leaves alone a segment whose record is not written yet (so no prune can drop a blob a PUT is about to name)', async () => {
+  const t = await startS3({ staging: { flushAgeMs: 0 } });
+  const d = await tempDir('bf-s3-pending-');
+  try {
+    const staging = t.s3.context.staging;
+    const file = join(d.dir, 'body');
+    await writeFile(file, randomBytes(7777));
+    const { fileSource } = await import('../../src/io/input.js');
+    const held = await staging.stage(fileSource(file), 7777);
+    assert.equal(staging.segmentCount, 1);
+    assert.equal(await staging.flush(), null, 'nothing is ready while the record is pending');
+    assert.equal(staging.segmentCount, 1);
+    held.release();
+    const r = await staging.flush();
+    assert.equal(r?.flushed.length, 1);
+    assert.equal(staging.segmentCount, 0);
+  } finally {
+    await d.cleanup();
+    await t.close();
+  }
+});
