@@ -28,34 +28,27 @@ test('a streamed PutObject (aws-chunked, unsigned payload, CRC32 trailer) is ver
 });
 
 test('seeded concurrent puts, copies and deletes of a few keys with shared bodies: every key reads its ETag, no archive is left unreferenced', async () => {
-  // About archives (retired when no key names them): objects from 0 bytes are archives here (FORMAT.md §13.9).
-  const was = t.s3.context.archiveFrom;
-  t.s3.context.archiveFrom = 0;
-  try {
-    const next = prng(0xbeef);
-    const bodies = ['alpha body', 'beta body', 'alpha body'].map((s) => Buffer.from(s));
-    const keys = ['k1', 'k2', 'k3'];
-    const ops: (() => Promise<unknown>)[] = [];
-    for (let i = 0; i < 60; i++) {
-      const key = keys[next() % keys.length]!;
-      const kind = next() % 4;
-      if (kind <= 1) ops.push(() => c.send(new PutObjectCommand({ Bucket: 'race', Key: key, Body: bodies[next() % bodies.length]! })));
-      else if (kind === 2) ops.push(() => c.send(new DeleteObjectCommand({ Bucket: 'race', Key: key })));
-      else ops.push(() => c.send(new CopyObjectCommand({ Bucket: 'race', Key: keys[next() % keys.length]!, CopySource: `race/${key}` })).catch((e) => assert.equal(e.name === 'NoSuchKey' || e.name === 'InvalidRequest', true, e.name)));
-    }
-    // Eight at a time, in seeded order.
-    for (let i = 0; i < ops.length; i += 8) await Promise.all(ops.slice(i, i + 8).map((op) => op()));
-    const catalog = t.s3.context.catalog;
-    const referenced = new Set<string>();
-    for (const key of catalog.sortedKeys('race')) {
-      const rec = catalog.get('race', key)!;
-      referenced.add(rec.dir!);
-      const bytes = Buffer.from(await (await c.send(new GetObjectCommand({ Bucket: 'race', Key: key }))).Body!.transformToByteArray());
-      assert.equal(`"${createHash('md5').update(bytes).digest('hex')}"`, rec.etag, key);
-    }
-    const dirs = (await readdir(t.root)).filter((d) => d.startsWith('race_k'));
-    assert.deepEqual(dirs.sort(), [...referenced].filter((d) => d.startsWith('race_k')).sort(), 'archives on disk are exactly those keys refer to');
-  } finally {
-    t.s3.context.archiveFrom = was;
+  const next = prng(0xbeef);
+  const bodies = ['alpha body', 'beta body', 'alpha body'].map((s) => Buffer.from(s));
+  const keys = ['k1', 'k2', 'k3'];
+  const ops: (() => Promise<unknown>)[] = [];
+  for (let i = 0; i < 60; i++) {
+    const key = keys[next() % keys.length]!;
+    const kind = next() % 4;
+    if (kind <= 1) ops.push(() => c.send(new PutObjectCommand({ Bucket: 'race', Key: key, Body: bodies[next() % bodies.length]! })));
+    else if (kind === 2) ops.push(() => c.send(new DeleteObjectCommand({ Bucket: 'race', Key: key })));
+    else ops.push(() => c.send(new CopyObjectCommand({ Bucket: 'race', Key: keys[next() % keys.length]!, CopySource: `race/${key}` })).catch((e) => assert.equal(e.name === 'NoSuchKey' || e.name === 'InvalidRequest', true, e.name)));
   }
+  // Eight at a time, in seeded order.
+  for (let i = 0; i < ops.length; i += 8) await Promise.all(ops.slice(i, i + 8).map((op) => op()));
+  const catalog = t.s3.context.catalog;
+  const referenced = new Set<string>();
+  for (const key of catalog.sortedKeys('race')) {
+    const rec = catalog.get('race', key)!;
+    referenced.add(rec.dir!);
+    const bytes = Buffer.from(await (await c.send(new GetObjectCommand({ Bucket: 'race', Key: key }))).Body!.transformToByteArray());
+    assert.equal(`"${createHash('md5').update(bytes).digest('hex')}"`, rec.etag, key);
+  }
+  const dirs = (await readdir(t.root)).filter((d) => d.startsWith('race_k'));
+  assert.deepEqual(dirs.sort(), [...referenced].filter((d) => d.startsWith('race_k')).sort(), 'archives on disk are exactly those keys refer to');
 });
