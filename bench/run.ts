@@ -9,6 +9,7 @@ import { benchCodec } from './codec.js';
 import { benchBlake3 } from './blake3.js';
 import { benchServe } from './serve.js';
 import { benchS3, benchSmallPuts } from './s3.js';
+import { benchS3Sync } from './s3-sync.js';
 import { benchTransforms, drainDirty } from './transforms.js';
 import { benchScrubMemory, benchScrubRate } from './scrub.js';
 import { benchTrees } from './trees.js';
@@ -252,6 +253,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--transforms-only')) return transformsOnly();
   if (process.argv.includes('--s3-only')) return s3Only();
   if (process.argv.includes('--s3-small-only')) return s3SmallOnly();
+  if (process.argv.includes('--s3-sync-only')) return s3SyncOnly();
   if (process.argv.includes('--scrub-only')) return scrubOnly();
   if (process.argv.includes('--packs-only')) return packsOnly();
   if (process.argv.includes('--trees-only')) return treesOnly();
@@ -500,7 +502,19 @@ async function s3Rows(): Promise<void> {
   const s = await benchS3({ work, size: S3_SIZE, runs: RUNS, log, drain: () => drainDirty(log) });
   rows.push(...s.rows);
   results.s3 = s.raw;
-  await writeFile(join(repo, 'bench', quick ? 'results-s3-quick.json' : 'results-s3.json'), JSON.stringify({ date: results.date, quick, ...s.raw, table: s.rows }, null, 2) + '\n');
+  log('S3 sync of the 2,000-file tree');
+  const y = await benchS3Sync({ work, log });
+  rows.push(...y.rows);
+  await writeFile(join(repo, 'bench', quick ? 'results-s3-quick.json' : 'results-s3.json'), JSON.stringify({ date: results.date, quick, ...s.raw, sync: y.raw, table: [...s.rows, ...y.rows] }, null, 2) + '\n');
+}
+
+/** `npm run bench -- --s3-sync-only [--s3-no-packs]`: just the `aws s3 sync` row of the 2,000-file tree (BlockFrame and radosgw; with --s3-no-packs an archive per object and no radosgw); raw numbers printed as JSON. */
+async function s3SyncOnly(): Promise<void> {
+  await mkdir(work, { recursive: true });
+  const y = await benchS3Sync({ work, log, noPacks: process.argv.includes('--s3-no-packs') });
+  rows.push(...y.rows);
+  log(`raw: ${JSON.stringify(y.raw)}`);
+  printTable();
 }
 
 /** `npm run bench -- --s3-only`: just the S3 rows. */

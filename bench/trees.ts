@@ -8,7 +8,7 @@ type Row = { measure: string; value: string; target: string; met: boolean | null
 type Child = (args: string[]) => { seconds: number; maxRssMiB: number; files?: number; bytesNew?: number; filesHashed?: number; packsWritten?: number; status?: string; failed?: number; bytes?: number };
 
 /** Apparent bytes of every file below `dir` (what the stores hold; file-system blocks not counted). */
-async function bytesUnder(dir: string): Promise<number> {
+export async function bytesUnder(dir: string): Promise<number> {
   let n = 0;
   for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
     const p = join(dir, e.name);
@@ -19,7 +19,7 @@ async function bytesUnder(dir: string): Promise<number> {
 }
 
 /** A seeded tree of `count` files of `min`–`max` bytes, 100 to a directory (two levels). Returns the file bytes. */
-async function makeTree(dir: string, count: number, min: number, max: number, seed: number, first = 0): Promise<number> {
+export async function makeTree(dir: string, count: number, min: number, max: number, seed: number, first = 0): Promise<number> {
   const next = prng(seed);
   let bytes = 0;
   for (let i = first; i < first + count; i++) {

@@ -88,6 +88,8 @@ export const ERROR_CODES = {
   // Format v3 catalog (docs/FORMAT.md §13.4, §13.6): name records and repository locks.
   BF_NAME_RECORD_INVALID: { summary: 'a name record (catalog/names/*.json, format v3) is damaged on every store: rebuild it from the snapshot headers', exitCode: EXIT.FAILURE, httpStatus: 500 },
   BF_REPO_LOCKED: { summary: 'another process holds a repository lock this operation cannot run beside (the exclusive lock of a prune; for prune, any other fresh lock); the error names the holder', exitCode: EXIT.FAILURE, httpStatus: 409 },
+  // Format v3 S3 staging (docs/FORMAT.md §13.9).
+  BF_STAGING_INVALID: { summary: 'a staging segment (.s3/staging/*.seg, format v3) is damaged: its bytes do not hash to its name, its header breaks the format, or a blob in it does not match its hash', exitCode: EXIT.FAILURE, httpStatus: 500 },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

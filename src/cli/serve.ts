@@ -69,6 +69,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--patrol-interval <time>', 'pause between patrol runs', '1m')
     .option('--ledger <dir>', 'where the patrol keeps its ledger (default: as blockframe scrub; sets $BLOCKFRAME_LEDGER for the server)')
     .option('--s3-rebuild-index', "rebuild the S3 key index from the archives' manifests before serving (reads every new object once)")
+    .option('--s3-no-packs', 'store every S3 object as its own archive, as before format v3 (small objects are otherwise packed: docs/s3.md)')
     .action((opts: ServeOptions) =>
       run(async () => {
         if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535) throw new BlockFrameError('BF_USAGE', `--port must be 0-65535, not ${JSON.stringify(opts.port)}`);

@@ -15,6 +15,7 @@ import { BlobReader } from './blob-read.js';
 import { checkAborted, withPool, type OperationOptions } from './context.js';
 import { LiveSet } from './live-set.js';
 import { markSnapshotBlobs } from './snapshot-blobs.js';
+import { markS3Blobs } from './s3-live.js';
 
 /** A pack whose live blob bytes are below this share of its blob bytes is sparse (§13.6 step 3). */
 export const SPARSE_SHARE = 0.5;
@@ -126,9 +127,9 @@ async function pruneLocked(repo: Repository, opts: PruneOptions & { pool: NonNul
   try {
     const live = new LiveSet();
     report.snapshots = await markSnapshotBlobs(repo, reader, live, { signal });
-    // Hook (FORMAT.md §13.9): blobs named by S3 version-3 object records and staging segments are live too. No
-    // release writes either yet; when the S3 frontend stages into packs, mark their blobs here, before classifying.
-    await markS3Blobs(repo, live, signal);
+    // FORMAT.md §13.9: blobs named by S3 version-3 object records and by staging segments are live too.
+    const staged = new LiveSet();
+    await markS3Blobs(repo, live, staged, signal);
     report.liveBlobs = live.size;
     await step('live');
 
@@ -164,6 +165,8 @@ async function pruneLocked(repo: Repository, opts: PruneOptions & { pool: NonNul
         located.add(hash);
       }
     }
+    // A blob in a staging segment (FORMAT.md §13.9) needs no pack: its bytes are in the segment.
+    for (const h of staged.hashes()) if (live.has(h)) located.add(h);
     if (located.size !== live.size) {
       const missing: string[] = [];
       for (const h of live.hashes()) if (!located.has(h) && missing.push(h) >= 5) break;
@@ -294,13 +297,3 @@ async function pruneLocked(repo: Repository, opts: PruneOptions & { pool: NonNul
 async function streamBytes(repo: Repository, dir: string): Promise<number> {
   return repo.readManifest(dir).then((m) => m.size, () => 0);
 }
-
-/**
- * HOOK (FORMAT.md §13.9, not yet written by any release): mark the blobs of S3 version-3 object records
- * (`.s3/objects/`) and staging segments (`.s3/staging/`) live. Until the S3 frontend packs small objects, neither
- * exists and this marks nothing. It must throw (so prune deletes nothing) when a record or segment cannot be read.
- */
-async function markS3Blobs(_repo: Repository, _live: LiveSet, _signal?: AbortSignal): Promise<void> {
-  // Nothing to mark yet: see the docstring.
-}
-

@@ -214,3 +214,32 @@ export const V3_TOP_LEVEL = ['packs', 'blobs', 'snapshots', 'catalog', 'index', 
 export function isV3TopLevel(name: string): boolean {
   return (V3_TOP_LEVEL as readonly string[]).includes(name);
 }
+
+// ---- Format v3: S3 objects in packs (docs/FORMAT.md §13.9) ----
+
+/** Every version-3 S3 object record starts with this (then "{bucket}/"). */
+export const S3_OBJECTS_PREFIX = `${S3_META_PREFIX}objects/`;
+
+/** The version-3 record of one S3 object key, by bucket and the SHA-256 (hex) of the key: `.s3/objects/{bucket}/{sha256}.json`. */
+export function s3ObjectKey(bucket: string, keySha256Hex: string): string {
+  return `${S3_OBJECTS_PREFIX}${bucket}/${keySha256Hex}.json`;
+}
+
+/** The bucket of a version-3 object record's store key (the inverse of s3ObjectKey's first part). */
+export function s3ObjectBucket(recordKey: string): string {
+  return recordKey.slice(S3_OBJECTS_PREFIX.length).split('/')[0]!;
+}
+
+/** Every staging segment's key starts with this. */
+export const S3_STAGING_PREFIX = `${S3_META_PREFIX}staging/`;
+
+/** The key of staging segment `s` (the BLAKE3 of its bytes, 64 hex): `.s3/staging/{s}.seg`. */
+export function stagingKey(s: string): string {
+  return `${S3_STAGING_PREFIX}${s}.seg`;
+}
+
+/** The segment id in key `key` (the inverse of stagingKey), or null when `key` is not a segment's. */
+export function stagingIdOf(key: string): string | null {
+  const m = /^\.s3\/staging\/([0-9a-f]{64})\.seg$/.exec(key);
+  return m ? m[1]! : null;
+}

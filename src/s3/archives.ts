@@ -1,8 +1,9 @@
-// Objects as archives: commit a spooled body, point a key at its archive, and retire archives no key refers to.
+// Where an object's bytes go (a staged blob below 16 MiB, else an archive), pointing a key at them, and retiring archives no key refers to.
 import { commitInput } from '../engine/commit.js';
 import type { InputSource } from '../io/input.js';
 import { deleteArchive } from '../engine/delete.js';
 import { isPublished } from '../engine/find.js';
+import { PACK_THRESHOLD } from '../engine/s3-staging.js';
 import type { ObjectRecord } from './catalog.js';
 import type { S3Context } from './http.js';
 
@@ -32,6 +33,23 @@ export async function commitObject(ctx: S3Context, input: InputSource, bucket: s
   return r.dir;
 }
 
+/** Where a stored body is: a blob (FORMAT.md §13.9), or an archive directory. */
+export type StoredBody = { blob: string; dir?: undefined } | { dir: string; blob?: undefined };
+
+/**
+ * Store the verified body read from `input` (`size` bytes) of bucket/key: below PACK_THRESHOLD (16 MiB) as a blob,
+ * staged (group-committed into a segment on every store, FORMAT.md §13.9) before it resolves; from 16 MiB as an
+ * archive (commitObject). Call `release()` once the key's record is written or refused: until then a flush leaves
+ * the blob's segment alone, so the blob is never packed-and-dropped before a record names it.
+ */
+export async function storeBody(ctx: S3Context, input: InputSource, size: number, bucket: string, key: string): Promise<{ where: StoredBody; release: () => void }> {
+  if (size < Math.min(ctx.archiveFrom, PACK_THRESHOLD)) {
+    const s = await ctx.staging.stage(input, size);
+    return { where: { blob: s.hash }, release: s.release };
+  }
+  return { where: { dir: await commitObject(ctx, input, bucket, key) }, release: () => undefined };
+}
+
 async function exists(ctx: S3Context, dir: string): Promise<boolean> {
   return isPublished(ctx.repo, dir);
 }
@@ -45,9 +63,15 @@ async function exists(ctx: S3Context, dir: string): Promise<boolean> {
  * throws, nothing is recorded and `rec.dir` is retired unless another key names it.
  */
 export async function recordObject(ctx: S3Context, bucket: string, rec: ObjectRecord, recommit?: () => Promise<string>, check?: (current: ObjectRecord | undefined) => void): Promise<ObjectRecord> {
+  if (rec.dir === undefined) {
+    // A blob: nothing to retire it (prune reclaims blobs no record or segment names), so no directory lock.
+    const prev = await ctx.catalog.put(bucket, rec, check);
+    if (prev?.dir !== undefined) await retireIfUnused(ctx, prev.dir);
+    return rec;
+  }
   let current = rec;
   for (let attempt = 0; ; attempt++) {
-    const dir = current.dir;
+    const dir = current.dir!;
     let old: { prev: ObjectRecord | undefined } | null;
     try {
       old = await ctx.dirs.run(dir, async () => {
@@ -61,7 +85,7 @@ export async function recordObject(ctx: S3Context, bucket: string, rec: ObjectRe
       throw err;
     }
     if (old) {
-      if (old.prev && old.prev.dir !== dir) await retireIfUnused(ctx, old.prev.dir);
+      if (old.prev?.dir !== undefined && old.prev.dir !== dir) await retireIfUnused(ctx, old.prev.dir);
       return current;
     }
     if (!recommit || attempt > 2) throw new Error(`archive ${dir} vanished before its key could be recorded`);
@@ -76,7 +100,7 @@ export async function recordObject(ctx: S3Context, bucket: string, rec: ObjectRe
  */
 export async function forgetObject(ctx: S3Context, bucket: string, key: string): Promise<ObjectRecord | undefined> {
   const gone = await ctx.catalog.delete(bucket, key);
-  if (gone) await retireIfUnused(ctx, gone.dir);
+  if (gone?.dir !== undefined) await retireIfUnused(ctx, gone.dir);
   return gone;
 }
 

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { BlockFrameError } from '../errors.js';
 import type { Backend } from '../store/backend.js';
-import { openRecords, S3_BUCKETS_KEY, S3_KEYS_PREFIX, S3_META_PREFIX, s3RecordBucket, s3RecordKey, type RecordStore } from '../engine/records.js';
+import { openRecords, S3_BUCKETS_KEY, S3_KEYS_PREFIX, S3_META_PREFIX, S3_OBJECTS_PREFIX, s3ObjectBucket, s3ObjectKey, s3RecordBucket, s3RecordKey, type RecordStore } from '../engine/records.js';
 import { s3Error } from './errors.js';
 import { compareUtf8, KeyedMutex, lowerBound } from './names.js';
 
@@ -23,11 +23,17 @@ export interface BucketRecord {
   publicRead?: boolean;
 }
 
-/** One object: which archive holds its bytes, and the S3 metadata the archive's manifest does not keep. */
+/**
+ * One object: where its bytes are, and the S3 metadata the archive's manifest does not keep. Exactly one of `dir`
+ * (an archive: objects from 16 MiB, and every object a version-2 server wrote) and `blob` (format v3, FORMAT.md
+ * §13.9: a blob in a staging segment or a pack) is present.
+ */
 export interface ObjectRecord {
   key: string;
   /** Archive directory under the root (manifest name "{bucket}/{key}", or another key's with the same bytes). */
-  dir: string;
+  dir?: string;
+  /** BLAKE3 (64 hex) of the object's bytes, a format-v3 blob (below 16 MiB). */
+  blob?: string;
   size: number;
   /** Quoted ETag as sent: "md5" or "md5-of-part-md5s-N". */
   etag: string;
@@ -53,9 +59,19 @@ interface BucketState {
   sorted: string[] | null;
 }
 
-/** The store key of a record: bucket, then the SHA-256 of the key (keys may be 1024 bytes of anything). */
+/** The store key of a version-2 record (`.s3/keys/`): bucket, then the SHA-256 of the key (keys may be 1024 bytes of anything). */
 export function recordKey(bucket: string, key: string): string {
   return s3RecordKey(bucket, createHash('sha256').update(key, 'utf8').digest('hex'));
+}
+
+/** The store key of a version-3 record (`.s3/objects/`, FORMAT.md §13.9), one naming a blob. */
+export function objectRecordKey(bucket: string, key: string): string {
+  return s3ObjectKey(bucket, createHash('sha256').update(key, 'utf8').digest('hex'));
+}
+
+/** Where record `rec` of `bucket` is kept: `.s3/objects/` for a blob, `.s3/keys/` for an archive. */
+function storeKeyOf(bucket: string, rec: ObjectRecord): string {
+  return rec.blob !== undefined ? objectRecordKey(bucket, rec.key) : recordKey(bucket, rec.key);
 }
 
 /**
@@ -80,27 +96,34 @@ export class Catalog {
     const table = await store.read(S3_BUCKETS_KEY, MAX_RECORD_BYTES, signal);
     const list = table ? (JSON.parse(new TextDecoder().decode(table)) as BucketRecord[]) : [];
     for (const rec of list) c.buckets.set(rec.name, { rec, objects: new Map(), sorted: null });
-    const keys: string[] = [];
-    for await (const k of store.keys(S3_KEYS_PREFIX, signal)) if (k.endsWith('.json')) keys.push(k);
-    let next = 0;
-    const worker = async () => {
-      while (next < keys.length) {
-        const k = keys[next++]!;
-        const bytes = await store.read(k, MAX_RECORD_BYTES, signal);
-        if (!bytes) continue;
-        const bucket = s3RecordBucket(k);
-        const b = c.buckets.get(bucket);
-        if (!b) continue; // a record left behind by a bucket deleted mid-way
-        const rec = JSON.parse(new TextDecoder().decode(bytes)) as ObjectRecord;
-        b.objects.set(rec.key, rec);
-        c.ref(bucket, rec.dir, 1);
-      }
-    };
-    await Promise.all(Array.from({ length: LOAD_PARALLEL }, worker));
+    // Version-2 records first, then version-3 ones: a key with both (a crash between writing one and deleting the
+    // other) takes the version-3 record (FORMAT.md §13.9).
+    for (const [prefix, bucketOf] of [[S3_KEYS_PREFIX, s3RecordBucket], [S3_OBJECTS_PREFIX, s3ObjectBucket]] as const) {
+      const keys: string[] = [];
+      for await (const k of store.keys(prefix, signal)) if (k.endsWith('.json')) keys.push(k);
+      let next = 0;
+      const worker = async () => {
+        while (next < keys.length) {
+          const k = keys[next++]!;
+          const bytes = await store.read(k, MAX_RECORD_BYTES, signal);
+          if (!bytes) continue;
+          const bucket = bucketOf(k);
+          const b = c.buckets.get(bucket);
+          if (!b) continue; // a record left behind by a bucket deleted mid-way
+          const rec = JSON.parse(new TextDecoder().decode(bytes)) as ObjectRecord;
+          const old = b.objects.get(rec.key);
+          b.objects.set(rec.key, rec);
+          c.ref(bucket, rec.dir, 1);
+          if (old) c.ref(bucket, old.dir, -1);
+        }
+      };
+      await Promise.all(Array.from({ length: LOAD_PARALLEL }, worker));
+    }
     return c;
   }
 
-  private ref(bucket: string, dir: string, delta: number): void {
+  private ref(bucket: string, dir: string | undefined, delta: number): void {
+    if (dir === undefined) return;
     const n = (this.refs.get(dir) ?? 0) + delta;
     if (n <= 0) this.refs.delete(dir);
     else this.refs.set(dir, n);
@@ -194,8 +217,11 @@ export class Catalog {
       const b = this.buckets.get(bucket);
       if (!b) throw s3Error('NoSuchBucket', 'The specified bucket does not exist', { bucket });
       check?.(b.objects.get(rec.key));
-      await this.store.write(recordKey(bucket, rec.key), `${JSON.stringify(rec)}\n`);
+      await this.store.write(storeKeyOf(bucket, rec), `${JSON.stringify(rec)}\n`);
       const old = b.objects.get(rec.key);
+      // The key changed format (a small object over a large one, or back): the other record goes, after the new one
+      // is durable (a crash in between leaves both, and loading takes the version-3 one).
+      if (old && (old.blob !== undefined) !== (rec.blob !== undefined)) await this.store.delete(storeKeyOf(bucket, old)).catch(() => undefined);
       b.objects.set(rec.key, rec);
       this.ref(bucket, rec.dir, 1);
       if (old) this.ref(bucket, old.dir, -1);
@@ -209,8 +235,11 @@ export class Catalog {
     return this.keyLock.run(`${bucket}/${key}`, async () => {
       const b = this.buckets.get(bucket);
       if (!b?.objects.has(key)) return undefined;
-      await this.store.delete(recordKey(bucket, key));
       const old = b.objects.get(key)!;
+      await this.store.delete(storeKeyOf(bucket, old));
+      // A version-3 record may have a stale version-2 one beside it (a crash while the key changed format): it must
+      // not come back at the next start.
+      if (old.blob !== undefined) await this.store.delete(recordKey(bucket, key));
       b.objects.delete(key);
       this.ref(bucket, old.dir, -1);
       if (b.sorted) {

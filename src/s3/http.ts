@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ComputePool } from '../compute/pool.js';
 import type { Repository } from '../archive/repo.js';
 import type { ArchiveCache } from '../engine/archive-cache.js';
+import type { S3Staging } from '../engine/s3-staging.js';
 import type { ReadAhead } from '../archive/read/read-ahead.js';
 import type { Slots } from '../slots.js';
 import type { Caller } from './auth.js';
@@ -22,6 +23,10 @@ export interface S3Context {
   cache: ArchiveCache;
   windows: ReadAhead;
   catalog: Catalog;
+  /** Small objects' staging segments and their flush into packs (FORMAT.md §13.9). */
+  staging: S3Staging;
+  /** Objects of this many bytes and more are archives, smaller ones blobs (PACK_THRESHOLD; tests of the archive path use 0). */
+  archiveFrom: number;
   uploads: Uploads;
   grants: S3Grant[];
   /** The identity shown as owner for an access key (see ownerOf in users.ts; never the key itself). */

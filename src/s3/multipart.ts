@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import { partsSource } from '../io/input-parts.js';
-import { commitObject, recordObject } from './archives.js';
+import { commitObject, recordObject, storeBody } from './archives.js';
 import type { ObjectRecord } from './catalog.js';
 import { s3Error } from './errors.js';
 import { authorize, header, ownerXml, quietWork, sendEmpty, sendXml, withSmallBody, type S3Context, type S3Request } from './http.js';
@@ -85,8 +85,12 @@ async function copyPart(ctx: S3Context, r: S3Request, source: string, tmp: strin
   const md5 = createHash('md5');
   const fh = await open(tmp, 'wx', 0o600);
   try {
-    if (end >= start) {
-      const lease = await ctx.cache.leaseDir(rec.dir);
+    if (end >= start && rec.blob !== undefined) {
+      const bytes = await ctx.staging.read(rec.blob, start, end + 1);
+      md5.update(bytes);
+      await fh.write(bytes);
+    } else if (end >= start) {
+      const lease = await ctx.cache.leaseDir(rec.dir!);
       try {
         for await (const w of ctx.windows.windows(lease.archive, start, end - start + 1)) {
           try {
@@ -190,11 +194,13 @@ export async function completeUpload(ctx: S3Context, r: S3Request): Promise<void
     const check = writeCondition(ctx, r);
     const input = partsSource(parts.map((p) => ctx.uploads.partPath(u.id, p.number)));
     const commitIt = () => commitObject(ctx, input, u.bucket, u.key);
-    const dir = await quietWork(ctx, r, commitIt);
+    const size = parts.reduce((n, p) => n + p.size, 0);
+    // A result below 16 MiB is a blob, as a PutObject's (FORMAT.md §13.9); the record keeps its parts and -N ETag.
+    const stored = await quietWork(ctx, r, () => storeBody(ctx, input, size, u.bucket, u.key));
     const rec: ObjectRecord = {
       key: u.key,
-      dir,
-      size: parts.reduce((n, p) => n + p.size, 0),
+      ...stored.where,
+      size,
       etag: multipartEtag(parts),
       lastModified: new Date().toISOString(),
       owner: u.owner,
@@ -203,7 +209,11 @@ export async function completeUpload(ctx: S3Context, r: S3Request): Promise<void
       ...(u.meta ? { meta: u.meta } : {}),
       parts: parts.map((p) => p.size),
     };
-    await recordObject(ctx, u.bucket, rec, commitIt, check);
+    try {
+      await recordObject(ctx, u.bucket, rec, commitIt, check);
+    } finally {
+      stored.release();
+    }
     await ctx.uploads.complete(u.id, rec.etag);
     sendXml(r, 200, 'CompleteMultipartUploadResult', { Location: `/${u.bucket}/${encodeURIComponent(u.key)}`, Bucket: u.bucket, Key: u.key, ETag: rec.etag }, { 'x-amz-request-id': r.id });
   });

@@ -118,14 +118,23 @@ export async function getObject(ctx: S3Context, r: S3Request): Promise<void> {
     r.res.end();
     return;
   }
+  if (rec.blob !== undefined) {
+    // A blob below 16 MiB (FORMAT.md §13.9): read whole before the headers go out, verified (a staged blob against
+    // its hash, a packed one chunk by chunk and, whole, against its hash), so damage beyond repair is a 500, never
+    // wrong bytes.
+    const bytes = await ctx.staging.read(rec.blob, s.start, s.end + 1);
+    r.res.writeHead(status, headers);
+    r.res.end(bytes);
+    return;
+  }
   for (let attempt = 0; ; attempt++) {
-    const lease = await ctx.cache.leaseDir(rec.dir);
+    const lease = await ctx.cache.leaseDir(rec.dir!);
     try {
       await streamSpans(r.res, ctx.windows, lease.archive, [{ span: s }], () => r.res.writeHead(status, headers), undefined, ctx.idleMs);
       return;
     } catch (err) {
       if (attempt > 0 || r.res.headersSent || !isBlockFrameError(err) || !RETRIED.has(err.code)) throw err;
-      ctx.cache.invalidate(rec.dir);
+      ctx.cache.invalidate(rec.dir!);
     } finally {
       lease.release();
     }

@@ -1,7 +1,7 @@
 // PutObject, CopyObject, DeleteObject and DeleteObjects: spool, verify, commit, record, retire.
 import { uploadSpool } from '../engine/upload-spool.js';
 import { fileSource } from '../io/input.js';
-import { commitObject, forgetObject, recordObject } from './archives.js';
+import { commitObject, forgetObject, recordObject, storeBody } from './archives.js';
 import type { ObjectRecord } from './catalog.js';
 import { clientError, s3Error } from './errors.js';
 import { authorize, header, quietWork, sendEmpty, sendXml, withSmallBody, type S3Context, type S3Request } from './http.js';
@@ -81,19 +81,24 @@ export async function putObject(ctx: S3Context, r: S3Request): Promise<void> {
     // and again as the key is recorded.
     const check = writeCondition(ctx, r);
     const commitIt = () => commitObject(ctx, fileSource(tmp), bucket, key);
-    const dir = await quietWork(ctx, r, commitIt);
-    const rec: ObjectRecord = {
-      key,
-      dir,
-      size: body.size,
-      etag: `"${body.md5}"`,
-      lastModified: new Date().toISOString(),
-      owner: r.caller.user!.accessKey,
-      ...meta,
-      ...(Object.keys(body.checksums).length ? { checksums: body.checksums } : {}),
-    };
-    await recordObject(ctx, bucket, rec, commitIt, check);
-    sendEmpty(r, 200, { ETag: rec.etag, 'x-amz-request-id': r.id, ...body.checksums });
+    // Below 16 MiB a blob, staged in a segment before the record (FORMAT.md §13.9); from 16 MiB an archive.
+    const stored = await quietWork(ctx, r, () => storeBody(ctx, fileSource(tmp), body.size, bucket, key));
+    try {
+      const rec: ObjectRecord = {
+        key,
+        ...stored.where,
+        size: body.size,
+        etag: `"${body.md5}"`,
+        lastModified: new Date().toISOString(),
+        owner: r.caller.user!.accessKey,
+        ...meta,
+        ...(Object.keys(body.checksums).length ? { checksums: body.checksums } : {}),
+      };
+      await recordObject(ctx, bucket, rec, commitIt, check);
+      sendEmpty(r, 200, { ETag: rec.etag, 'x-amz-request-id': r.id, ...body.checksums });
+    } finally {
+      stored.release();
+    }
   } finally {
     await spool.discard();
   }
@@ -179,10 +184,25 @@ export async function copyObject(ctx: S3Context, r: S3Request): Promise<void> {
   const now = new Date().toISOString();
   const copy: ObjectRecord = { ...rec, ...meta, key: r.key!, lastModified: now, owner: r.caller.user!.accessKey };
   for (const k of ['contentType', 'headers', 'meta'] as const) if (copy[k] === undefined) delete copy[k];
-  // If the source archive was retired meanwhile (its key deleted), there is nothing left to copy.
-  await recordObject(ctx, r.bucket!, copy, async () => {
-    throw s3Error('NoSuchKey', 'The specified key does not exist.', { key: src.key });
-  });
+  // A blob is staged again (FORMAT.md §13.9: deduplicated at the flush), so no prune can drop it between reading
+  // the source's record and writing the copy's; a blob that is gone meanwhile (deleted and pruned) is NoSuchKey.
+  let release = (): void => undefined;
+  if (rec.blob !== undefined) {
+    const bytes = await ctx.staging.read(rec.blob, 0, rec.size).catch((err: unknown) => {
+      throw (err as { code?: string }).code === 'BF_BLOB_MISSING' ? s3Error('NoSuchKey', 'The specified key does not exist.', { key: src.key }) : err;
+    });
+    const staged = await ctx.staging.stageBytes(bytes);
+    copy.blob = staged.hash;
+    release = staged.release;
+  }
+  try {
+    // If the source archive was retired meanwhile (its key deleted), there is nothing left to copy.
+    await recordObject(ctx, r.bucket!, copy, async () => {
+      throw s3Error('NoSuchKey', 'The specified key does not exist.', { key: src.key });
+    });
+  } finally {
+    release();
+  }
   sendXml(r, 200, 'CopyObjectResult', { LastModified: now, ETag: copy.etag }, { 'x-amz-request-id': r.id });
 }
 

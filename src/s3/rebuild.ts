@@ -19,7 +19,7 @@ export interface RebuildReport {
  * Make the catalogue agree with the archives: every archive named "{bucket}/{key}" (a valid bucket name and
  * key) becomes that key when the key is missing or names an archive that is gone; when several archives name
  * one key, the newest (manifest created_at) wins. Missing buckets are created for `owner`. Keys whose archive
- * is gone are dropped. What the manifests do not keep comes back as: ETag = MD5 of the bytes (read through the
+ * is gone are dropped; records that name a blob (version 3, FORMAT.md §13.9) are kept as they are. What the manifests do not keep comes back as: ETag = MD5 of the bytes (read through the
  * verified reader, so a rebuild reads every added object once; a multipart object gets its single-PUT ETag),
  * Last-Modified = created_at, no Content-Type or user metadata. Reads every manifest: an admin operation.
  */
@@ -30,7 +30,8 @@ export async function rebuildCatalog(ctx: S3Context, owner: string): Promise<Reb
   for (const b of ctx.catalog.listBuckets()) {
     for (const key of [...ctx.catalog.sortedKeys(b.name)]) {
       const rec = ctx.catalog.get(b.name, key)!;
-      if (live.has(rec.dir)) continue;
+      // A version-3 record names a blob, not an archive (FORMAT.md §13.9): the archives say nothing about it.
+      if (rec.dir === undefined || live.has(rec.dir)) continue;
       await ctx.catalog.delete(b.name, key);
       report.keysDropped++;
     }

@@ -1,6 +1,7 @@
 // createS3Server: the S3 REST endpoint's node:http server, addressing (path and virtual-hosted style) and routing.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { openServing, type Serving } from '../engine/serving.js';
+import { PACK_THRESHOLD, S3Staging, type S3StagingOptions } from '../engine/s3-staging.js';
 import { applyLimits, listen, shutdown, urlOf } from '../http/listen.js';
 import { observe, type AccessLog } from '../http/observe.js';
 import type { StoreOptions } from '../store/config.js';
@@ -43,6 +44,10 @@ export interface S3ServerOptions extends StoreOptions {
   shared?: Serving;
   /** Before serving, make the catalogue agree with the archives' manifests (see rebuildCatalog); new buckets go to the first user. */
   rebuild?: boolean;
+  /** Small objects' staging (FORMAT.md §13.9): when to flush into packs, and the packs' target (tests use less). */
+  staging?: Omit<S3StagingOptions, 'pool' | 'log'>;
+  /** Objects of this many bytes and more are archives (default and most: 16 MiB, FORMAT.md §13.9); tests of the archive path pass 0. */
+  archiveFrom?: number;
   /** Time source for signature checks (tests). */
   now?: () => number;
   log?: (line: string) => void;
@@ -68,8 +73,10 @@ export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
   const { repo, pool, cache, windows } = serving;
   for (const b of repo.set.domains) await b.stagingDir?.();
   const catalog = await Catalog.load(repo.set);
-  const uploads = await Uploads.open(await uploadsDir(repo), opts.uploadExpiryMs);
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  // Segments a previous run left are flushed into packs before the first request (FORMAT.md §13.9).
+  const staging = await S3Staging.open(repo, { ...opts.staging, pool, log });
+  const uploads = await Uploads.open(await uploadsDir(repo), opts.uploadExpiryMs);
   const users = new Map(opts.users.map((u) => [u.accessKey, u]));
   const ctx: S3Context = {
     repo,
@@ -77,6 +84,8 @@ export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
     cache,
     windows,
     catalog,
+    staging,
+    archiveFrom: opts.archiveFrom ?? PACK_THRESHOLD,
     uploads,
     grants: opts.grants ?? [],
     owner: (k) => ownerOf(k, users.get(k)),
@@ -115,6 +124,8 @@ export async function createS3Server(opts: S3ServerOptions): Promise<S3Server> {
     close(graceMs = 0) {
       closing ??= (async () => {
         await shutdown(server, graceMs);
+        // What is staged goes into packs now (a failure leaves the segments, flushed at the next start).
+        await staging.close();
         uploads.close();
         if (!opts.shared) await serving.close();
       })();

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { S3Client, type S3ServiceException } from '@aws-sdk/client-s3';
 import { createBlockFrameServer } from '../../src/index.js';
-import { createS3Server, type S3Server } from '../../src/s3/server.js';
+import { createS3Server, type S3Server, type S3ServerOptions } from '../../src/s3/server.js';
 import type { S3Grant, S3User } from '../../src/s3/users.js';
 import { CLI, haveCommand, tempDir } from '../helpers/fixtures.js';
 
@@ -27,11 +27,11 @@ export interface TestS3 {
 }
 
 /** An in-process `serve` with the S3 endpoint on 127.0.0.1 (both on free ports), over a fresh archive root. */
-export async function startS3(opts: { users?: S3User[]; now?: () => number; uploadExpiryMs?: number; domain?: string; grants?: S3Grant[]; root?: string } = {}): Promise<TestS3> {
+export async function startS3(opts: { users?: S3User[]; now?: () => number; uploadExpiryMs?: number; domain?: string; grants?: S3Grant[]; root?: string; archiveFrom?: number; staging?: S3ServerOptions['staging'] } = {}): Promise<TestS3> {
   const t = await tempDir('bf-s3-');
   const root = opts.root ?? join(t.dir, 'archive');
   const bf = createBlockFrameServer({ archive: root });
-  const s3 = await createS3Server({ users: opts.users ?? [ALICE, BOB], grants: opts.grants, shared: bf.shared, now: opts.now, uploadExpiryMs: opts.uploadExpiryMs, domain: opts.domain, log: () => undefined });
+  const s3 = await createS3Server({ users: opts.users ?? [ALICE, BOB], grants: opts.grants, shared: bf.shared, now: opts.now, uploadExpiryMs: opts.uploadExpiryMs, domain: opts.domain, archiveFrom: opts.archiveFrom, staging: opts.staging, log: () => undefined });
   await new Promise<void>((resolve) => s3.server.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(s3.server.address() as AddressInfo).port}`;
   const clients: S3Client[] = [];
@@ -55,8 +55,8 @@ export async function startS3(opts: { users?: S3User[]; now?: () => number; uplo
 }
 
 /** The real CLI serving the S3 API in a child process; resolves once it prints its S3 URL. */
-export async function startCliS3(root: string, users: S3User[] = [ALICE]): Promise<{ endpoint: string; proc: ChildProcess; stderr(): string; stop(): Promise<void> }> {
-  const args = [CLI, 'serve', '--archive', root, '--port', '0', '--s3-port', '0', ...users.flatMap((u) => ['--s3-user', `${u.accessKey}:${u.secretKey}`])];
+export async function startCliS3(root: string, users: S3User[] = [ALICE], extra: string[] = []): Promise<{ endpoint: string; proc: ChildProcess; stderr(): string; stop(): Promise<void> }> {
+  const args = [CLI, 'serve', '--archive', root, '--port', '0', '--s3-port', '0', ...users.flatMap((u) => ['--s3-user', `${u.accessKey}:${u.secretKey}`]), ...extra];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';

@@ -20,7 +20,7 @@ interface Serve {
 
 /** `blockframe serve` in a child process; resolves once it printed its URL(s). */
 async function serve(root: string, withS3: boolean): Promise<Serve> {
-  const args = [CLI, 'serve', '--archive', root, '--port', '0', ...(withS3 ? ['--s3-port', '0', '--s3-user', `${ALICE.accessKey}:${ALICE.secretKey}`] : [])];
+  const args = [CLI, 'serve', '--archive', root, '--port', '0', ...(withS3 ? ['--s3-port', '0', '--s3-no-packs', '--s3-user', `${ALICE.accessKey}:${ALICE.secretKey}`] : [])];
   const proc: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BLOCKFRAME_TOKEN: TOKEN, BLOCKFRAME_S3_USERS: '' } });
   let out = '';
   let err = '';

@@ -167,6 +167,8 @@ test('conditional GETs: If-Match, If-None-Match, If-Modified-Since, If-Unmodifie
 });
 
 test('overwrite, copy and delete: old archives are retired only when no key refers to them', async () => {
+  // The archive path (objects from 16 MiB; FORMAT.md §13.9) with small bodies: archives from 0 bytes in this test.
+  t.s3.context.archiveFrom = 0;
   await alice.send(new PutObjectCommand({ Bucket: 'alpha', Key: 'ow', Body: 'version one' }));
   const dir1 = t.s3.context.catalog.get('alpha', 'ow')!.dir;
   await alice.send(new CopyObjectCommand({ Bucket: 'alpha', Key: 'ow-copy', CopySource: 'alpha/ow' }));
@@ -186,6 +188,7 @@ test('overwrite, copy and delete: old archives are retired only when no key refe
   const del = await alice.send(new DeleteObjectsCommand({ Bucket: 'alpha', Delete: { Objects: [{ Key: 'ow' }, { Key: 'ow-meta' }, { Key: 'never-was' }] } }));
   assert.deepEqual(del.Deleted!.map((d) => d.Key).sort(), ['never-was', 'ow', 'ow-meta']);
   assert.equal((await s3err(alice.send(new HeadObjectCommand({ Bucket: 'alpha', Key: 'ow' })))).status, 404);
+  t.s3.context.archiveFrom = 16 * 1024 * 1024;
 });
 
 test('listing: v1 and v2 with prefix, delimiter, max-keys, continuation, start-after and encoding-type=url', async () => {
@@ -278,12 +281,15 @@ test('UploadPartCopy and GetObject partNumber: parts copied from other objects t
 });
 
 test('damage beyond repair: GET answers 500 InternalError, never wrong bytes', async () => {
+  // The archive path (objects from 16 MiB; FORMAT.md §13.9) with small bodies: archives from 0 bytes in this test.
+  t.s3.context.archiveFrom = 0;
   const body = randomBytesSeeded(50_000, 77);
   await alice.send(new PutObjectCommand({ Bucket: 'alpha', Key: 'doomed', Body: body }));
-  const dir = t.s3.context.catalog.get('alpha', 'doomed')!.dir;
+  const dir = t.s3.context.catalog.get('alpha', 'doomed')!.dir!;
   const { readdir, unlink } = await import('node:fs/promises');
   const { join } = await import('node:path');
   for (const f of await readdir(join(t.root, dir))) if (f.endsWith('.dat')) await unlink(join(t.root, dir, f));
   const err = await s3err(alice.send(new GetObjectCommand({ Bucket: 'alpha', Key: 'doomed' })));
   assert.deepEqual(err, { name: 'InternalError', status: 500 });
+  t.s3.context.archiveFrom = 16 * 1024 * 1024;
 });

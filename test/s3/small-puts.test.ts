@@ -10,7 +10,8 @@ import { ALICE, startS3, type TestS3 } from './helpers.js';
 let t: TestS3;
 let c: S3Client;
 before(async () => {
-  t = await startS3();
+  // The small-object lane of archive commits (objects as archives: --s3-no-packs, or from 16 MiB).
+  t = await startS3({ archiveFrom: 0 });
   c = t.client(ALICE);
   await c.send(new CreateBucketCommand({ Bucket: 'small' }));
 });
