@@ -5,6 +5,7 @@ import { blake3Hex } from '../integrity/blake3.js';
 import { INDEX_PREFIX, indexIdOf, stagingKey } from '../layout/keys.js';
 import type { BlobEntry, IndexArchive, IndexPack } from '../layout/pack.js';
 import { parseStagingHeader } from '../layout/staging.js';
+import { ensureV3Marker } from '../archive/v3-marker.js';
 import { loadBlobIndex, writeIndexFile, type BlobIndex } from '../archive/blob-index.js';
 import { PackWriter, type SealedPack } from '../archive/pack-writer.js';
 import { acquireShared, type RepoLockOptions } from '../archive/repo-lock.js';
@@ -53,6 +54,8 @@ export interface FlushReport {
 export async function flushSegments(repo: Repository, ids: string[], read: (id: string) => Promise<Buffer>, opts: FlushOptions): Promise<FlushReport> {
   const lock = await acquireShared(repo, { ...opts.lock, signal: opts.signal });
   try {
+    // Packs make this a format-v3 repository (FORMAT.md 13.10): the marker goes first, as a folder commit writes it.
+    await ensureV3Marker(repo, opts.signal);
     const listed: string[] = [];
     for await (const o of repo.set.listEach(INDEX_PREFIX, { signal: opts.signal })) if (!o.prefix && indexIdOf(o.key)) listed.push(o.key);
     const { index, damaged } = await loadBlobIndex(repo, { signal: opts.signal });
