@@ -88,6 +88,8 @@ export class StoredInput {
   private stream: StoredStream | null = null;
   private encoding: Promise<EncodedInput> | null = null;
   private spool: Spool | null = null;
+  /** The spool file as the writer's input (fallback path), closed by close(). */
+  private spooled: InputFile | null = null;
 
   constructor(
     private readonly a: {
@@ -117,7 +119,8 @@ export class StoredInput {
         // Scratch, not data: the shards written from it are fsynced, so it needs no fsync of its own.
         this.encoding = encodeInput({ ...a, sink: (b, at) => out.write(b, at) });
         const enc = await this.encoding;
-        return { input: await openInput(spool.path(rel)), geometry: plan(enc.storedSize) };
+        this.spooled = await openInput(spool.path(rel));
+        return { input: this.spooled, geometry: plan(enc.storedSize) };
       } finally {
         await out.close();
       }
@@ -151,6 +154,7 @@ export class StoredInput {
   async close(): Promise<void> {
     this.stream?.fail(new BlockFrameError('BF_ABORTED', 'the commit stopped before the stored stream was written'));
     await this.encoding?.catch(() => undefined);
+    await this.spooled?.close().catch(() => undefined);
     await this.spool?.discard();
   }
 }
