@@ -1,5 +1,7 @@
 // A compute worker thread: BLAKE3 hash streams and Reed-Solomon work on shared-memory buffers.
 import { parentPort } from 'node:worker_threads';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { codecKernel, createReedSolomon, type ReedSolomon } from '../codec/index.js';
 import { blake3, createBlake3Stream, initBlake3, type Blake3Stream } from '../integrity/blake3.js';
 import type { Envelope, Reply, Request } from './protocol.js';
@@ -8,6 +10,23 @@ import { decodeFrame, encodeFrame, maxStoredLength } from '../transform/frame-co
 
 const port = parentPort;
 if (!port) throw new Error('compute worker must run in a worker thread');
+
+/**
+ * A young-generation collection, run after each frame job. zstd and AES-GCM hand every frame back in a fresh Buffer
+ * (the binding and node:crypto have no into-a-buffer form); their bytes live outside the JS heap, which these jobs
+ * barely touch, so V8 collects them late: measured, up to 60 MiB per worker (peak RSS of a zstd commit 306 MiB,
+ * 204 MiB with this). A minor GC of a near-empty young generation costs well under a millisecond per job.
+ * --expose-gc is set at run time (workers take no V8 flags) and read in a new context, the only one that sees it.
+ */
+const collectYoung: () => void = (() => {
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as (o?: { type: 'minor' | 'major' }) => void;
+    return () => gc({ type: 'minor' });
+  } catch {
+    return () => undefined;
+  }
+})();
 
 const streams = new Map<number, Blake3Stream>();
 const codecs = new Map<string, ReedSolomon>();
@@ -65,6 +84,7 @@ async function handle(req: Request): Promise<string | undefined> {
         jobs.push(encodeFrame(plain, req.first + i, req.params, req.out.subarray(i * slot, (i + 1) * slot)));
       }
       const done = await Promise.all(jobs);
+      collectYoung();
       let o = 0;
       done.forEach((r, i) => {
         if (o !== i * slot) req.out.copyWithin(o, i * slot, i * slot + r.length);
@@ -80,6 +100,7 @@ async function handle(req: Request): Promise<string | undefined> {
         s += stored;
         o += plain;
       }
+      collectYoung();
       return undefined;
     }
     case 'reconstruct': {

@@ -3,8 +3,8 @@ import { basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spoolFor } from '../archive/shards.js';
 import { loadSecrets } from '../archive/keyring.js';
-import { encodeInput } from '../archive/write/encode-input.js';
-import { autoLevel, checkTransforms } from './commit-transforms.js';
+import type { EncodedInput } from '../archive/write/encode-input.js';
+import { autoLevel, checkTransforms, StoredInput } from './commit-transforms.js';
 import type { FrameParams } from '../transform/frame-codec.js';
 import { makeSlot, newDataKey, type KeySecret } from '../transform/keys.js';
 import { ARCHIVE_ID_BYTES, metadataAad, sealRandom } from '../transform/seal.js';
@@ -127,10 +127,9 @@ async function commitTo(repo: Repository, source: InputSource, opts: CommitOptio
       const archiveId = randomBytes(ARCHIVE_ID_BYTES);
       const dataKey = wanted.encrypt ? newDataKey() : undefined;
       const params: FrameParams = { zstdLevel: level ?? undefined, ...(dataKey && { key: dataKey, archiveId }) };
-      const { spool } = await spoolFor(repo, 0);
-      try {
-        const enc = await encodeInput({ input, inputPath: file, size: before.size, frameSize: wanted.frameSize, params, pool, spool, signal: opts.signal });
-        await checkUnchanged(source, before);
+      // The frames go from the encoder straight into the shard writer (commit-transforms.ts StoredInput).
+      const stored = new StoredInput({ input, inputPath: file, size: before.size, frameSize: wanted.frameSize, params, pool, signal: opts.signal, spool: async () => (await spoolFor(repo, 0)).spool });
+      const describe = async (enc: EncodedInput): Promise<Transformed> => {
         const content: ManifestContent = {
           frame_size: wanted.frameSize,
           stored_size: enc.storedSize,
@@ -145,9 +144,12 @@ async function commitTo(repo: Repository, source: InputSource, opts: CommitOptio
           const facts = { name, original_hash: enc.plainHash, size: before.size, frame_size: wanted.frameSize, source: sourceOf(before) };
           content.encryption = { archive_id: archiveId.toString('hex'), metadata: sealRandom(dataKey, metadataAad(archiveId), Buffer.from(JSON.stringify(facts))), keyslots };
         }
-        return await commitStored(repo, fileSource(spool.path(enc.rel)), name, before, { ...opts, pool }, { content, plainHash: enc.plainHash, source });
+        return { content, plainHash: enc.plainHash };
+      };
+      try {
+        return await commitStored(repo, source, name, before, { ...opts, pool }, { stored, describe });
       } finally {
-        await spool.discard();
+        await stored.close();
       }
     });
   } finally {
@@ -163,20 +165,30 @@ function sourceOf(st: InputStat): Manifest['source'] {
 interface Transformed {
   content: ManifestContent;
   plainHash: string;
-  /** The user's input (checked unchanged at the end). */
-  source: InputSource;
 }
 
-/** Archive `source` (the user's input, or the stored stream of `t`) as it is. */
-async function commitStored(repo: Repository, source: InputSource, name: string, before: InputStat, opts: CommitOptions, t: Transformed | null): Promise<CommitResult> {
-  const storedBytes = t ? t.content.stored_size : before.size;
+/** A transformed commit: the stored stream, and the manifest's description of it once it is all encoded. */
+interface TransformedInput {
+  stored: StoredInput;
+  describe: (enc: EncodedInput) => Promise<Transformed>;
+}
+
+/** Archive `source` as it is, or, with `tf`, the stored stream encoded from it. */
+async function commitStored(repo: Repository, source: InputSource, name: string, before: InputStat, opts: CommitOptions, tf: TransformedInput | null): Promise<CommitResult> {
+  // With transforms the plan is made for the stored stream's upper bound (its tier, docs/FORMAT.md §12.2), and
+  // written for its real length, which the writer learns on the way (the same tier and segment size).
+  const planFor = (storedBytes: number, tier = opts.tier) =>
+    opts.largeBlob
+      ? planLargeBlob(storedBytes, repo.storeCount, repo.failures)
+      : planArchive({ storedBytes, stores: repo.storeCount, failures: repo.failures, tier, policy: opts.policy, segmentSize: opts.segmentSize, groupBlocks: opts.groupBlocks });
+  const storedBytes = tf ? tf.stored.bound : before.size;
   // The code follows from the stores: refused here, before anything is written, when they can't survive the failures.
-  const plan = opts.largeBlob
-    ? planLargeBlob(storedBytes, repo.storeCount, repo.failures)
-    : planArchive({ storedBytes, stores: repo.storeCount, failures: repo.failures, tier: opts.tier, policy: opts.policy, segmentSize: opts.segmentSize, groupBlocks: opts.groupBlocks });
+  let plan = planFor(storedBytes);
   const geometry = plan.geometry;
   const file = source.path;
-  const input = await source.open();
+  // With transforms the user's input is read by the encoder (commitTo opened it).
+  const input = tf ? null : await source.open();
+  let t: Transformed | null = null;
   try {
     return await withPool(opts, async (pool) => {
       // Directory stores are created here (the only operation that may create them), each with its marker
@@ -185,9 +197,9 @@ async function commitStored(repo: Repository, source: InputSource, name: string,
       await repo.prepareStaging();
       // Idempotence: only when an archive of the same name and size exists do we pay a hash pass to compare.
       // A large blob is found by its hash, which the caller looked up first (and the publish below checks again).
-      const existing = t || opts.largeBlob ? [] : await sameNameAndSize(repo, name, before.size);
+      const existing = !input || opts.largeBlob ? [] : await sameNameAndSize(repo, name, before.size);
       let rewrite = false;
-      if (existing.length) {
+      if (input && existing.length) {
         const hash = await hashFile(pool, input, file, before.size, opts);
         const hit = existing.find((e) => e.manifest.original_hash === hash);
         if (hit && !opts.force) {
@@ -214,18 +226,25 @@ async function commitStored(repo: Repository, source: InputSource, name: string,
         checkAborted(opts.signal);
         let done = 0;
         const total = storedBytes + [...geometry.stripes, ...geometry.level2].reduce((s, st) => s + st.shardSize * st.parityShards, 0);
+        const w = tf ? await tf.stored.open(geometry, (n) => planFor(n, plan.tier).geometry) : { input: input!, geometry };
         const hashes = await writeShards({
-          input,
+          input: w.input,
           inputPath: file,
-          geometry,
+          geometry: w.geometry,
+          settle: w.settle,
           chunkSize: DEFAULT_CHUNK_SIZE,
           staging,
           pool,
           signal: opts.signal,
           onBytes: (n) => opts.onProgress?.((done += n), total),
-          hashInput: t === null,
+          hashInput: tf === null,
         });
-        await checkUnchanged(t?.source ?? source, before);
+        if (tf) {
+          const enc = await tf.stored.finish();
+          t = await tf.describe(enc);
+          plan = planFor(enc.storedSize, plan.tier);
+        }
+        await checkUnchanged(source, before);
         const manifest = buildManifest(plan, hashes, {
           name,
           size: before.size,
@@ -264,7 +283,7 @@ async function commitStored(repo: Repository, source: InputSource, name: string,
       }
     });
   } finally {
-    await input.close();
+    await input?.close();
   }
 }
 

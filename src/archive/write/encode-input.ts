@@ -1,31 +1,38 @@
-// Commit's transform pass (format v2): the input file → frames (zstd, AES-256-GCM) → the stored stream in a spool file.
-import { randomBytes } from 'node:crypto';
+// Commit's transform pass (format v2): the input file → frames (zstd, AES-256-GCM) → the stored stream, in order, to a sink.
 import { SlabPool, type ComputePool } from '../../compute/pool.js';
-import type { Spool } from '../../store/spool.js';
 import type { InputFile } from '../../io/input.js';
 import { frameCount, FrameTableBuilder, type FrameTable } from '../../transform/frames.js';
 import { maxStoredLength, type FrameParams } from '../../transform/frame-codec.js';
 import { checkAborted, FirstError } from '../../flow.js';
 import { changed } from './shard-writer.js';
 
-/** Plaintext per worker job: whole frames, about 4 MiB. */
-const BATCH_BYTES = 4 * 1024 * 1024;
-/** Jobs in flight: both workers busy, one waiting on each, plus the one being written. */
-const IN_FLIGHT = 5;
+/** Plaintext per worker job: whole frames, about 2 MiB (two 1 MiB frames: both workers compress two at once, which fills libuv's four threads). */
+const BATCH_BYTES = 2 * 1024 * 1024;
+/** Jobs in flight: both workers busy, and the one being handed to the sink. */
+const IN_FLIGHT = 3;
 
 export interface EncodedInput {
-  /** Spool-relative name of the stored stream. */
-  rel: string;
   storedSize: number;
   table: FrameTable;
   /** BLAKE3 of the plaintext (hex). */
   plainHash: string;
 }
 
+/** The most stored bytes one call of encodeInput's sink carries (one batch of frames), for `frameSize` and `params`. */
+export function maxBatchStored(frameSize: number, params: FrameParams): number {
+  return framesPerBatch(frameSize) * maxStoredLength(frameSize, params);
+}
+
+function framesPerBatch(frameSize: number): number {
+  return Math.max(1, Math.floor(BATCH_BYTES / frameSize));
+}
+
 /**
  * Read `size` bytes of `input` once, in order: hash the plaintext and encode its frames on the compute pool (in
- * parallel), and append the stored frames, in order, to spool file `rel`. Memory: IN_FLIGHT batches of plaintext and
- * of stored bytes (about 40 MiB). Errors: BF_FILE_CHANGED (the input shrank), BF_ABORTED, BF_TRANSFORM_UNAVAILABLE, I/O.
+ * parallel), and hand the stored frames to `sink` in stream order (`at` = their offset in the stored stream; one
+ * call at a time, each at most maxBatchStored bytes, in a buffer that is reused once the call resolves: a slow sink
+ * holds the encoder back). Memory: IN_FLIGHT batches of plaintext and of stored bytes (about 12 MiB).
+ * Errors: BF_FILE_CHANGED (the input shrank), BF_ABORTED, BF_TRANSFORM_UNAVAILABLE, the sink's, I/O.
  */
 export async function encodeInput(a: {
   input: InputFile;
@@ -34,13 +41,11 @@ export async function encodeInput(a: {
   frameSize: number;
   params: FrameParams;
   pool: ComputePool;
-  spool: Spool;
+  sink: (stored: Uint8Array, at: number) => Promise<void>;
   signal?: AbortSignal;
   onBytes?: (n: number) => void;
 }): Promise<EncodedInput> {
-  const rel = `stored-${randomBytes(6).toString('hex')}`;
-  const out = await a.spool.create(rel);
-  const perBatch = Math.max(1, Math.floor(BATCH_BYTES / a.frameSize));
+  const perBatch = framesPerBatch(a.frameSize);
   const batchPlain = perBatch * a.frameSize;
   const plainSlabs = new SlabPool(IN_FLIGHT, Math.max(1, Math.min(batchPlain, a.size)));
   const storedSlabs = new SlabPool(IN_FLIGHT, perBatch * maxStoredLength(a.frameSize, a.params));
@@ -77,7 +82,7 @@ export async function encodeInput(a: {
             frames.set(first + i, l.length, l.compressed);
             o += l.length;
           });
-          await out.write(stored.subarray(0, o), written);
+          await a.sink(stored.subarray(0, o), written);
           written += o;
           await hashed;
           a.onBytes?.(len);
@@ -92,13 +97,9 @@ export async function encodeInput(a: {
     }
     await Promise.all(jobs);
     errors.throwIfAny();
-    // Scratch, not data: the shards written from it are fsynced, so this file needs no fsync of its own (it is
-    // deleted before writeback usually starts).
-    await out.close();
   } catch (err) {
     await Promise.allSettled(jobs);
-    await out.close().catch(() => undefined);
     throw err;
   }
-  return { rel, storedSize: written, table: frames.build(), plainHash: await a.pool.digest(hash) };
+  return { storedSize: written, table: frames.build(), plainHash: await a.pool.digest(hash) };
 }

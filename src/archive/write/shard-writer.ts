@@ -52,6 +52,14 @@ export interface WriteShardsArgs {
   onBytes?: (n: number) => void;
   /** Hash the whole input for `original` (default true; a transformed archive hashed its plaintext already). */
   hashInput?: boolean;
+  /**
+   * An input whose length shows only as it is read (the stored stream of a transformed commit, streamed from the
+   * encoder): `geometry` is then planned for an upper bound of that length (Tiers 1 to 3), and before each segment
+   * the writer calls `settle(end)` with the segment's end in that plan. It resolves null while the input is longer
+   * (the plan holds that far), else with the geometry of the input's real length, which has the same tier and
+   * segment size: every stripe and segment before this one is the same in both (they were full).
+   */
+  settle?: (end: number) => Promise<Geometry | null>;
 }
 
 /** Write every shard of `geometry` and chunks.idx into `staging`'s spools, fsynced, and return all hashes. */
@@ -127,6 +135,7 @@ class ShardWriter {
 
   async run(): Promise<void> {
     const a = this.a;
+    if (a.settle && a.geometry.tier === 4) throw new BlockFrameError('BF_INTERNAL', 'a streamed input cannot be written as tier 4 (its level-2 groups depend on the final length)');
     const layout = chunkIndexLayout(a.geometry, a.chunkSize);
     const index = await a.staging.create(CHUNK_INDEX_FILE);
     const level2 = new Level2Writer({ ...a, slabs: this.slabs, layout, index, finish: (f) => this.syncs.add(f.finish()) });
@@ -134,14 +143,32 @@ class ShardWriter {
     // without draining the pipeline in between; the slab pools bound memory throughout.
     let previous: Promise<void> = Promise.resolve();
     let tails: Promise<string>[] = [];
+    // A streamed input settles its geometry on the way (see WriteShardsArgs.settle); until then `g` is the plan's.
+    let g = a.geometry;
+    let unsettled = a.settle;
     try {
-      for (const [i, stripe] of a.geometry.stripes.entries()) {
-        const chunks = layout[i]!;
+      for (let i = 0; i < g.stripes.length; i++) {
+        let stripe = g.stripes[i]!;
+        let chunks = layout[i]!;
+        // Sized for the plan; the settled stripe's section is a prefix of it (only its parity entries move).
         const section = new Uint8Array(new SharedArrayBuffer(chunks.length));
         tails = [];
-        for (const [j, seg] of stripe.segments.entries()) {
+        for (let j = 0; j < stripe.segments.length; j++) {
+          const planned = stripe.segments[j]!;
+          const settled = unsettled && (await unsettled(planned.offset + planned.size));
+          if (settled) {
+            unsettled = undefined;
+            g = settled;
+            layout.splice(0, layout.length, ...chunkIndexLayout(g, a.chunkSize));
+            if (!g.stripes[i] || j >= g.stripes[i]!.segments.length) break;
+            stripe = g.stripes[i]!;
+            chunks = layout[i]!;
+          }
+          const seg = stripe.segments[j]!;
           tails.push((await this.startSegment(seg.path, seg.offset, seg.size, shardChunks(section, chunks, j))).tail);
         }
+        // The input ended exactly where the previous stripe did.
+        if (!g.stripes[i]) break;
         const prev = previous;
         const blockTails = tails;
         const current = (async () => {
@@ -160,8 +187,9 @@ class ShardWriter {
             copyOf: stripe.dataShards === 1 ? { hash: dataHashes[0]!, chunks: shardChunks(section, chunks, 0) } : undefined,
             fold,
           });
-          this.out.chunks[i] = blake3Hex(section);
-          await index.write(section, chunks.offset);
+          const own = section.subarray(0, chunks.length);
+          this.out.chunks[i] = blake3Hex(own);
+          await index.write(own, chunks.offset);
           await level2.afterBlock(i);
         })();
         current.catch(() => undefined);
@@ -172,7 +200,7 @@ class ShardWriter {
       this.out.level2Parity = level2.parity;
       this.out.level2Chunks = level2.chunks;
       // A file that grew after we stat'ed it would otherwise be archived truncated without notice.
-      if ((await a.input.readAt(new Uint8Array(1), 1, a.geometry.size)) !== 0) throw changed(a.inputPath);
+      if (unsettled || (await a.input.readAt(new Uint8Array(1), 1, g.size)) !== 0) throw changed(a.inputPath);
       await this.syncs.add(index.finish());
     } catch (err) {
       // Let in-flight writes settle before the caller removes the staging directory.
