@@ -19,6 +19,12 @@ export interface SpoolFile {
   write(buf: Uint8Array, position: number): Promise<void>;
   /** Reads up to `length` bytes at `position` into `buf`; fewer only at the end of the file. */
   read(buf: Uint8Array, length: number, position: number): Promise<number>;
+  /**
+   * Start this file's writeback now and wait for it (fdatasync), without closing it: a writer calls it while it
+   * still writes, so the disk works from the start instead of after the last write. Not a durability point:
+   * finish() is.
+   */
+  flush(): Promise<void>;
   /** fsync and close. */
   finish(): Promise<void>;
   close(): Promise<void>;
@@ -107,6 +113,7 @@ function wrap(fh: FileHandle, path: string): SpoolFile {
     path,
     write: (buf, position) => writeFully(fh, buf, position).catch((err) => Promise.reject(fromSystemError(err, path, 'writing a spool file'))),
     read: (buf, length, position) => readFully(fh, buf, length, position).catch((err) => Promise.reject(fromSystemError(err, path, 'reading a spool file'))),
+    flush: () => fh.datasync().catch((err) => Promise.reject(fromSystemError(err, path, 'syncing a spool file'))),
     async finish() {
       try {
         await fh.sync();

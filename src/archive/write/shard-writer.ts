@@ -24,6 +24,13 @@ const ROW_SLICE = 1024 * 1024;
 const ROW_BUFFER_MAX = 16 * 1024 * 1024;
 /** Rows in flight: one being read while the workers hash and encode the others; bounds memory (ROW_BUFFERS × ROW_BUFFER_MAX). */
 const ROW_BUFFERS = 4;
+/**
+ * Bytes a stripe writes between early writeback waves. The page cache holds gigabytes of dirty data before the
+ * kernel starts writing on its own, so without these the disk would idle until a stripe's final fsyncs; one wave at
+ * a time (fdatasync of the stripe's files, in the background) keeps it busy from the start, and a slow disk simply
+ * gets fewer, larger waves.
+ */
+const WRITEBACK_BYTES = 32 * 1024 * 1024;
 /** Shard files whose fsync may be in flight at once (bounds open file descriptors). */
 const MAX_PENDING_SYNCS = 64;
 
@@ -211,6 +218,19 @@ class ShardWriter {
     const errors = new FirstError();
     const inflight: Promise<unknown>[] = [];
     let done = false;
+    // Early writeback (see WRITEBACK_BYTES): at most one wave in flight; its failure fails the stripe.
+    let wave: Promise<void> | null = null;
+    let unflushed = 0;
+    const written = (n: number) => {
+      unflushed += n;
+      if (wave || unflushed < WRITEBACK_BYTES) return;
+      unflushed = 0;
+      const w = settleAll(files.map((f) => f.flush()));
+      wave = w;
+      void errors.track(w).finally(() => {
+        if (wave === w) wave = null;
+      });
+    };
     try {
       for (const seg of segs) files.push(await a.staging.create(seg.path));
       for (const p of stripe.parity) files.push(await a.staging.create(p.path));
@@ -271,9 +291,11 @@ class ShardWriter {
           this.rows.release(buf);
           a.onBytes?.(bytes);
         });
+        void work.then(() => written(bytes), () => undefined);
         inflight.push(errors.track(work));
       }
       await Promise.all(inflight);
+      await wave;
       errors.throwIfAny();
       if (fc && blockCvs) fc.merger.push(blockCvs);
       const dataHashes = segs.map((seg, i) => shardHashFromChunks(dataChunks[i]!, C, seg.size));
@@ -290,6 +312,7 @@ class ShardWriter {
       return { data: dataHashes, parity: parityHashes };
     } catch (err) {
       await Promise.all(inflight);
+      await (wave as Promise<void> | null)?.catch(() => undefined);
       throw err;
     } finally {
       if (!done) await Promise.all(files.map((f) => f.close()));
