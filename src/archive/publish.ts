@@ -1,4 +1,4 @@
-// Commit's staging and publish protocol. Shards are spooled locally (random access for the parity pass), then
+// Commit's staging and publish protocol. Shards are spooled locally (random access: rows of a stripe, level-2 folds), then
 // published: one directory rename on a single local store; across several stores, every shard first and the
 // manifest set last, so no store ever shows a half-archive, with a pending marker for crash leftovers.
 import { hostname } from 'node:os';

@@ -1,5 +1,5 @@
 // The spool: a private local scratch directory with random-access files, for work a backend can't do in place
-// (commit's parity pass reads shards back; Tier 4 folds level-2 parity; repair checks a shard before it lands).
+// (commit stages shards there before publishing; Tier 4 folds level-2 parity in place; repair checks a shard before it lands).
 import { constants } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
@@ -19,12 +19,6 @@ export interface SpoolFile {
   write(buf: Uint8Array, position: number): Promise<void>;
   /** Reads up to `length` bytes at `position` into `buf`; fewer only at the end of the file. */
   read(buf: Uint8Array, length: number, position: number): Promise<number>;
-  /**
-   * Start this file's writeback now and wait for it (fdatasync), without closing it: a writer calls it while it
-   * still writes, so the disk works from the start instead of after the last write. Not a durability point:
-   * finish() is.
-   */
-  flush(): Promise<void>;
   /** fsync and close. */
   finish(): Promise<void>;
   close(): Promise<void>;
@@ -113,7 +107,6 @@ function wrap(fh: FileHandle, path: string): SpoolFile {
     path,
     write: (buf, position) => writeFully(fh, buf, position).catch((err) => Promise.reject(fromSystemError(err, path, 'writing a spool file'))),
     read: (buf, length, position) => readFully(fh, buf, length, position).catch((err) => Promise.reject(fromSystemError(err, path, 'reading a spool file'))),
-    flush: () => fh.datasync().catch((err) => Promise.reject(fromSystemError(err, path, 'syncing a spool file'))),
     async finish() {
       try {
         await fh.sync();

@@ -24,13 +24,6 @@ const ROW_SLICE = 1024 * 1024;
 const ROW_BUFFER_MAX = 16 * 1024 * 1024;
 /** Rows in flight: one being read while the workers hash and encode the others; bounds memory (ROW_BUFFERS × ROW_BUFFER_MAX). */
 const ROW_BUFFERS = 4;
-/**
- * Bytes a stripe writes between early writeback waves. The page cache holds gigabytes of dirty data before the
- * kernel starts writing on its own, so without these the disk would idle until a stripe's final fsyncs; one wave at
- * a time (fdatasync of the stripe's files, in the background) keeps it busy from the start, and a slow disk simply
- * gets fewer, larger waves.
- */
-const WRITEBACK_BYTES = 32 * 1024 * 1024;
 /** Shard files whose fsync may be in flight at once (bounds open file descriptors). */
 const MAX_PENDING_SYNCS = 64;
 
@@ -218,19 +211,8 @@ class ShardWriter {
     const errors = new FirstError();
     const inflight: Promise<unknown>[] = [];
     let done = false;
-    // Early writeback (see WRITEBACK_BYTES): at most one wave in flight; its failure fails the stripe.
-    let wave: Promise<void> | null = null;
-    let unflushed = 0;
-    const written = (n: number) => {
-      unflushed += n;
-      if (wave || unflushed < WRITEBACK_BYTES) return;
-      unflushed = 0;
-      const w = settleAll(files.map((f) => f.flush()));
-      wave = w;
-      void errors.track(w).finally(() => {
-        if (wave === w) wave = null;
-      });
-    };
+    /** Row buffers whose absent-segment views are zero for this stripe (the views only grow thinner on the last row). */
+    const zeroed = new Set<Uint8Array>();
     try {
       for (const seg of segs) files.push(await a.staging.create(seg.path));
       for (const p of stripe.parity) files.push(await a.staging.create(p.path));
@@ -245,14 +227,22 @@ class ShardWriter {
         const scratch = Array.from({ length: width - k - m }, (_, i) => view(k + m + i));
         // Bytes of each segment in this row; segments shorter than the shard, and absent ones, encode as zeros.
         const have = data.map((_, i) => (i < n ? Math.max(0, Math.min(len, segs[i]!.size - o)) : 0));
+        // Views of segments a short last block lacks are only ever read: zeroed once per buffer for the stripe, not
+        // per row (on a 2 GiB file they are 26 of 30, and zeroing them every row cost the main thread a second).
+        const fresh = !zeroed.has(buf);
+        zeroed.add(buf);
         try {
           await Promise.all(
             data.map(async (v, i) => {
+              if (i >= n) {
+                if (fresh) v.fill(0);
+                return;
+              }
               if (have[i]! > 0) {
                 const got = await a.input.readAt(v, have[i]!, segs[i]!.offset + o);
                 if (got !== have[i]) throw changed(a.inputPath);
               }
-              v.fill(0, have[i]);
+              if (have[i]! < len) v.fill(0, have[i]);
             }),
           );
         } catch (err) {
@@ -291,11 +281,9 @@ class ShardWriter {
           this.rows.release(buf);
           a.onBytes?.(bytes);
         });
-        void work.then(() => written(bytes), () => undefined);
         inflight.push(errors.track(work));
       }
       await Promise.all(inflight);
-      await wave;
       errors.throwIfAny();
       if (fc && blockCvs) fc.merger.push(blockCvs);
       const dataHashes = segs.map((seg, i) => shardHashFromChunks(dataChunks[i]!, C, seg.size));
@@ -312,7 +300,6 @@ class ShardWriter {
       return { data: dataHashes, parity: parityHashes };
     } catch (err) {
       await Promise.all(inflight);
-      await (wave as Promise<void> | null)?.catch(() => undefined);
       throw err;
     } finally {
       if (!done) await Promise.all(files.map((f) => f.close()));
