@@ -1,4 +1,4 @@
-// Commit's staging and publish protocol. Shards are spooled locally (random access for the parity pass), then
+// Commit's staging and publish protocol. Shards are spooled locally (random access: rows of a stripe, level-2 folds), then
 // published: one directory rename on a single local store; across several stores, every shard first and the
 // manifest set last, so no store ever shows a half-archive, with a pending marker for crash leftovers.
 import { hostname } from 'node:os';
@@ -14,6 +14,7 @@ import { listBlobDirs, listPackDirs } from './v3-dirs.js';
 import type { Repository } from './repo.js';
 import { archiveKey, archivePrefix, chunkIndexKey, manifestKey, MANIFEST_FILES, pendingKey } from '../layout/keys.js';
 import { spoolFor } from './shards.js';
+import { settleAll } from '../flow.js';
 
 /** Parallel puts per store while publishing. */
 const PUT_CONCURRENCY = 4;
@@ -121,24 +122,32 @@ export class Staging {
     return 'published';
   }
 
-  /** One store, local: the manifest set goes into the spool, every directory is fsynced, then one rename. */
+  /**
+   * One store, local: the manifest set goes into the spool, every directory is fsynced, then one rename. Nothing
+   * in the spool is visible before the rename, so the three manifest files are written and fsynced side by side,
+   * and so are the directories (concurrent fsyncs share the filesystem's journal commits): all of them are durable
+   * before the rename starts (docs/FORMAT.md §9).
+   */
   private async publishWhole(dir: string, text: string): Promise<'published' | 'exists'> {
     const s = this.spools.get(0)!;
     const sum = manifestSumText(blake3Hex(new TextEncoder().encode(text)));
-    for (const [name, body] of [
+    const files = [
       [MANIFEST_COPY, text],
       [MANIFEST_SUM, sum],
       [MANIFEST_FILE, text],
-    ] as const) {
-      const f = await s.spool.create(name);
-      try {
-        await f.write(new TextEncoder().encode(body), 0);
-        await f.finish();
-      } catch (err) {
-        await f.close();
-        throw err;
-      }
-    }
+    ] as const;
+    await settleAll(
+      files.map(async ([name, body]) => {
+        const f = await s.spool.create(name);
+        try {
+          await f.write(new TextEncoder().encode(body), 0);
+          await f.finish();
+        } catch (err) {
+          await f.close();
+          throw err;
+        }
+      }),
+    );
     await syncTree(s.spool, s.files);
     return this.repo.set.domains[0]!.adopt!(s.spool.dir, dir);
   }
@@ -153,16 +162,14 @@ export class Staging {
   }
 }
 
-/** fsync every directory of a spooled tree, deepest first, so a renamed tree is durable as a whole. */
+/** fsync every directory of a spooled tree (side by side), so a renamed tree is durable as a whole. */
 async function syncTree(spool: Spool, files: string[]): Promise<void> {
   const dirs = new Set<string>();
   for (const p of files) {
     const parts = p.split('/');
     for (let i = parts.length - 1; i > 0; i--) dirs.add(parts.slice(0, i).join('/'));
   }
-  const sorted = [...dirs].sort((x, y) => y.split('/').length - x.split('/').length);
-  for (const d of sorted) await fsyncDir(spool.path(d));
-  await fsyncDir(spool.dir);
+  await settleAll([...[...dirs].map((d) => fsyncDir(spool.path(d))), fsyncDir(spool.dir)]);
 }
 
 /**

@@ -26,6 +26,7 @@ import { repair } from './repair.js';
 import { checkAborted, withPool, type OperationOptions } from './context.js';
 import { hashFile } from '../archive/write/hash-file.js';
 import { changed, writeShards } from '../archive/write/shard-writer.js';
+import { writeShardsInOrder } from '../archive/write/segment-writer.js';
 import { DEFAULT_CHUNK_SIZE } from '../layout/chunks.js';
 import { VERSION } from '../version.js';
 
@@ -227,7 +228,9 @@ async function commitStored(repo: Repository, source: InputSource, name: string,
         let done = 0;
         const total = storedBytes + [...geometry.stripes, ...geometry.level2].reduce((s, st) => s + st.shardSize * st.parityShards, 0);
         const w = tf ? await tf.stored.open(geometry, (n) => planFor(n, plan.tier).geometry) : { input: input!, geometry };
-        const hashes = await writeShards({
+        // A streamed stored input (settle) reads only in order: segment after segment. Anything else is a file the
+        // one-pass writer reads row by row across a stripe's segments.
+        const hashes = await (w.settle ? writeShardsInOrder : writeShards)({
           input: w.input,
           inputPath: file,
           geometry: w.geometry,

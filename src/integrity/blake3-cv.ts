@@ -467,3 +467,22 @@ export function unitCV(unit: Uint8Array, unitIndex: number, unitSize: number, to
 export function rootFromCVs(cvs: Uint8Array, unitSize: number, totalLen: number): Uint8Array {
   return chosen.rootFromCVs(cvs, unitSize, totalLen);
 }
+
+/** The engine parentCV uses: the same choice as the functions above (their bound copies are private to bind()). */
+const parentEngine: Engine = kernel === null ? new PortableEngine() : new WasmEngine(kernel);
+const PARENT_BLOCK = new Uint8Array(2 * CV_LEN);
+
+/**
+ * The chaining value (32 bytes, fresh) of the BLAKE3 parent node whose children have the chaining values
+ * `left` and `right` (32 bytes each), with the ROOT flag when `root` (then it is the message's hash). The
+ * paper's §2.1 "Parent Node Chaining Values"; rootFromCVs is a sequence of these. Lets a writer merge units'
+ * values in order as they come (a stack of complete subtrees) instead of keeping all of them.
+ */
+export function parentCV(left: Uint8Array, right: Uint8Array, root: boolean): Uint8Array {
+  if (left.length !== CV_LEN || right.length !== CV_LEN) fail(`a parent node needs two ${CV_LEN}-byte chaining values`);
+  PARENT_BLOCK.set(left, 0);
+  PARENT_BLOCK.set(right, CV_LEN);
+  const out = new Uint8Array(CV_LEN);
+  parentEngine.parent(PARENT_BLOCK, root, out, 0);
+  return out;
+}

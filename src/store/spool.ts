@@ -1,5 +1,5 @@
 // The spool: a private local scratch directory with random-access files, for work a backend can't do in place
-// (commit's parity pass reads shards back; Tier 4 folds level-2 parity; repair checks a shard before it lands).
+// (commit stages shards there before publishing; Tier 4 folds level-2 parity in place; repair checks a shard before it lands).
 import { constants } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';

@@ -1,5 +1,5 @@
-// Tier 4 level-2 parity at commit: each block's segments are XORed into its group's level2/ files during the
-// block's own parity pass (no second read of the data), then each file is hashed once when the group is done.
+// Tier 4 level-2 parity at commit: each row of a block's segments is XORed into its group's level2/ files from the
+// row's own slabs (no second read of the data), then each file is hashed once when the group is done.
 import { shardHashFromChunks } from '../../integrity/shard-hash.js';
 import { BlockFrameError } from '../../errors.js';
 import type { ComputePool, SlabPool } from '../../compute/pool.js';
@@ -24,7 +24,7 @@ export interface Level2Args {
   staging: Staging;
   pool: ComputePool;
   chunkSize: number;
-  /** Read slabs for the final hash pass (shared with the data pass). */
+  /** Read slabs for the final hash pass. */
   slabs: SlabPool;
   /** chunks.idx layout and file: level-2 sections follow the blocks' sections. */
   layout: StripeChunks[];
@@ -46,7 +46,7 @@ export class Level2Writer {
     if (a.geometry.level2.some((st) => st.parityShards !== 1)) throw new BlockFrameError('BF_INTERNAL', 'level-2 writer supports one parity shard per stripe');
   }
 
-  /** The fold for block `b`'s parity pass (creating the group's files at its first block), or null below Tier 4. */
+  /** The fold for block `b`'s rows (creating the group's files at its first block), or null below Tier 4. */
   async forBlock(b: number): Promise<Level2Fold | null> {
     const group = this.groupOf(b);
     if (!group) return null;
@@ -72,7 +72,7 @@ export class Level2Writer {
     };
   }
 
-  /** After block `b`'s parity pass: when it closes its group, hash each level-2 file, record it and hand it over. */
+  /** After block `b`'s rows: when it closes its group, hash each level-2 file, record it and hand it over. */
   async afterBlock(b: number): Promise<void> {
     const group = this.groupOf(b);
     if (!group || b !== group.firstBlock + group.blocks - 1) return;

@@ -1,45 +1,34 @@
-// Writes one archive's shards into its staging spools: data segments from the input, then parity per stripe,
-// with every shard hash, every chunk hash (chunks.idx) and the whole-file hash computed on the way.
+// Writes one archive's shards into its staging spools in one pass over the input: each stripe is read row by row
+// (the same slice of each of its segments), and each row's data views are written, hashed, encoded into parity and
+// folded into Tier 4's level 2 while they are in memory; the whole-file hash is merged from the units' values.
 import { BlockFrameError, fromSystemError } from '../../errors.js';
-import { SlabPool, type ComputePool, type HashHandle } from '../../compute/pool.js';
+import { SlabPool, type ComputePool } from '../../compute/pool.js';
 import { blake3Hex } from '../../integrity/blake3.js';
 import { CHUNK_INDEX_FILE, chunkIndexLayout, HASH_LEN, type StripeChunks } from '../../layout/chunks.js';
-import type { Geometry } from '../../layout/geometry.js';
+import type { Geometry, StripeGeometry } from '../../layout/geometry.js';
 import type { InputFile } from '../../io/input.js';
 import type { SpoolFile } from '../../store/spool.js';
 import type { Staging } from '../publish.js';
 import { checkAborted, FirstError, settleAll } from '../../flow.js';
 import { Level2Writer, type Level2Fold } from './level2-writer.js';
-import { pumpReads } from '../pump.js';
 import { shardHashFromChunks } from '../../integrity/shard-hash.js';
+import { unitCount } from '../../integrity/blake3-cv.js';
+import { CvMerger } from './file-cvs.js';
+import { pump } from '../pump.js';
 
-/** Bytes moved per data-pass step, and per shard per parity-pass step (both multiples of any chunk size). */
+/** Bytes per step of a sequential pass (level 2's hash pass, the whole-file hash of an unaligned geometry). */
 export const SLAB = 4 * 1024 * 1024;
-const SLABS = 6;
-const PARITY_SLICE = 256 * 1024;
-/** Upper bound of one parity buffer (k + m slices, and k more in Tier 4): wide buffers use thinner slices. */
-const PARITY_BUFFER_MAX = 8 * 1024 * 1024;
-const PARITY_BUFFERS = 3;
+/** Bytes per segment per row at most (a multiple of any chunk size). */
+const ROW_SLICE = 1024 * 1024;
+/** Upper bound of one row buffer (k data + m parity views, and k scratch views in Tier 4): wide rows are thinner. */
+const ROW_BUFFER_MAX = 16 * 1024 * 1024;
+/** Rows in flight: one being read while the workers hash and encode the others; bounds memory (ROW_BUFFERS × ROW_BUFFER_MAX). */
+const ROW_BUFFERS = 4;
 /** Shard files whose fsync may be in flight at once (bounds open file descriptors). */
 const MAX_PENDING_SYNCS = 64;
 
 import type { ShardHashes } from '../../layout/plan.js';
 export type { ShardHashes };
-
-/** One parity computation: k data shards (null = zeros) in, m parity shards and their chunk hashes out. */
-interface ParityJob {
-  k: number;
-  m: number;
-  shardSize: number;
-  members: ({ path: string; size: number } | null)[];
-  parity: { path: string }[];
-  /** Where each parity shard's chunk hashes go. */
-  chunksOut: Uint8Array[];
-  /** With k = 1 the parity shards are copies of the one data shard, whose hash and chunk hashes these are. */
-  copyOf?: { hash: string; chunks: Uint8Array };
-  /** Tier 4: also fold each slice's data into the group's level-2 parity. */
-  fold?: Level2Fold;
-}
 
 export interface WriteShardsArgs {
   input: InputFile;
@@ -52,17 +41,15 @@ export interface WriteShardsArgs {
   onBytes?: (n: number) => void;
   /** Hash the whole input for `original` (default true; a transformed archive hashed its plaintext already). */
   hashInput?: boolean;
-  /**
-   * An input whose length shows only as it is read (the stored stream of a transformed commit, streamed from the
-   * encoder): `geometry` is then planned for an upper bound of that length (Tiers 1 to 3), and before each segment
-   * the writer calls `settle(end)` with the segment's end in that plan. It resolves null while the input is longer
-   * (the plan holds that far), else with the geometry of the input's real length, which has the same tier and
-   * segment size: every stripe and segment before this one is the same in both (they were full).
-   */
-  settle?: (end: number) => Promise<Geometry | null>;
 }
 
-/** Write every shard of `geometry` and chunks.idx into `staging`'s spools, fsynced, and return all hashes. */
+/**
+ * Write every shard of `geometry` and chunks.idx into `staging`'s spools, fsynced, and return all hashes.
+ * One read of the input (a second, sequential one only to hash it when segment offsets are not whole chunks);
+ * no staged shard is read back, except Tier 4's level-2 parity files, hashed once their group is complete.
+ * Memory: ROW_BUFFERS row buffers of at most ROW_BUFFER_MAX (64 MiB), sized down to the geometry.
+ * Errors: BF_FILE_CHANGED (the input is shorter or longer than the geometry), BF_ABORTED, I/O errors.
+ */
 export async function writeShards(a: WriteShardsArgs): Promise<ShardHashes> {
   const w = new ShardWriter(a);
   try {
@@ -75,8 +62,30 @@ export async function writeShards(a: WriteShardsArgs): Promise<ShardHashes> {
     w.dispose();
   }
   await w.syncs.drain();
-  if (w.fileHash) w.out.original = await a.pool.digest(w.fileHash);
+  if (a.hashInput !== false && !w.fileCvs) w.out.original = await hashSequentially(a);
   return w.out;
+}
+
+/** The whole-file hash by a second, in-order read of the input: for segments that do not start on whole chunks. */
+async function hashSequentially(a: WriteShardsArgs): Promise<string> {
+  const h = a.pool.openHash(0);
+  const slabs = new SlabPool(4, dataSlab(a.geometry.size, a.chunkSize));
+  try {
+    await pump({
+      pool: a.pool,
+      slabs,
+      src: (buf, len, pos) => a.input.readAt(buf, len, pos),
+      offset: 0,
+      size: a.geometry.size,
+      hashes: [h],
+      short: () => changed(a.inputPath),
+      readError: (err) => fromSystemError(err, a.inputPath, 'reading the input'),
+      signal: a.signal,
+    });
+  } finally {
+    slabs.dispose();
+  }
+  return a.pool.digest(h);
 }
 
 /**
@@ -101,247 +110,212 @@ class SyncQueue {
 /**
  * Bytes per data-pass slab for an input of `size` bytes: SLAB, or the input rounded up to whole chunks when that is
  * less (a slab is always a multiple of the chunk size, as pumpReads' chunk hashing needs). A 4 KiB object then
- * takes 6 × 64 KiB instead of 6 × 4 MiB, which commits allocate and zero-fill each time.
+ * takes 64 KiB slabs instead of 4 MiB ones, which commits allocate and zero-fill each time.
  */
 export function dataSlab(size: number, chunkSize: number): number {
   return Math.min(SLAB, Math.max(1, Math.ceil(size / chunkSize)) * chunkSize);
 }
 
+/** Where the whole-file hash comes from: the data views' unit values at their file positions (see CvMerger). */
+interface FileCvs {
+  merger: CvMerger;
+  unitSize: number;
+}
+
 class ShardWriter {
   readonly syncs = new SyncQueue(MAX_PENDING_SYNCS);
   readonly out: ShardHashes = { data: [], parity: [], chunks: [], level2Parity: [], level2Chunks: [], original: '' };
-  /** The whole-file hash is pinned to worker 0 and shard hashes to worker 1, so both cores hash at once. */
-  readonly fileHash: HashHandle | undefined;
-  /** Data-pass slabs (see dataSlab): 24 MiB for a large input, a few chunks for a small one. */
-  private readonly slabs: SlabPool;
-  /** One pool for every stripe's parity pass, its slabs as large as the widest stripe needs. */
-  private readonly parityBufs: SlabPool;
+  /** Set when the whole-file hash is merged from unit values (every segment starts on a whole chunk of the file). */
+  readonly fileCvs: FileCvs | undefined;
+  /** Row buffers, as large as the widest stripe needs. */
+  private readonly rows: SlabPool;
+  /** Tier 4 only: slabs for level 2's hash pass. */
+  private readonly level2Slabs: SlabPool;
 
   constructor(private readonly a: WriteShardsArgs) {
-    this.fileHash = a.hashInput === false ? undefined : a.pool.openHash(0);
-    this.slabs = new SlabPool(SLABS, dataSlab(a.geometry.size, a.chunkSize));
-    const widest = a.geometry.stripes.reduce((mx, st) => {
-      const width = viewsPerSlice(st.dataShards, st.parityShards, a.geometry.tier === 4);
-      return Math.max(mx, width * parityStep(width, st.shardSize, a.chunkSize));
+    const g = a.geometry;
+    const aligned = g.stripes.every((st) => st.segments.every((seg) => seg.offset % a.chunkSize === 0));
+    if (a.hashInput !== false && aligned) this.fileCvs = { merger: new CvMerger(unitCount(g.size, a.chunkSize)), unitSize: a.chunkSize };
+    const widest = g.stripes.reduce((mx, st) => {
+      const width = viewsPerSlice(st.dataShards, st.parityShards, g.tier === 4);
+      return Math.max(mx, width * rowStep(width, st.shardSize, a.chunkSize));
     }, 1);
-    this.parityBufs = new SlabPool(PARITY_BUFFERS, widest);
+    this.rows = new SlabPool(ROW_BUFFERS, widest);
+    this.level2Slabs = new SlabPool(g.level2.length ? 3 : 0, dataSlab(g.segmentSize, a.chunkSize));
   }
 
   /** Hand the slabs to later commits (compute/pool.ts); only once no pass of this writer runs any more. */
   dispose(): void {
-    this.slabs.dispose();
-    this.parityBufs.dispose();
+    this.rows.dispose();
+    this.level2Slabs.dispose();
   }
 
   async run(): Promise<void> {
     const a = this.a;
-    if (a.settle && a.geometry.tier === 4) throw new BlockFrameError('BF_INTERNAL', 'a streamed input cannot be written as tier 4 (its level-2 groups depend on the final length)');
     const layout = chunkIndexLayout(a.geometry, a.chunkSize);
     const index = await a.staging.create(CHUNK_INDEX_FILE);
-    const level2 = new Level2Writer({ ...a, slabs: this.slabs, layout, index, finish: (f) => this.syncs.add(f.finish()) });
-    // Block i's data pass overlaps block i-1's parity pass (one at a time), and segments follow one another
-    // without draining the pipeline in between; the slab pools bound memory throughout.
-    let previous: Promise<void> = Promise.resolve();
-    let tails: Promise<string>[] = [];
-    // A streamed input settles its geometry on the way (see WriteShardsArgs.settle); until then `g` is the plan's.
-    let g = a.geometry;
-    let unsettled = a.settle;
+    const level2 = new Level2Writer({ ...a, slabs: this.level2Slabs, layout, index, finish: (f) => this.syncs.add(f.finish()) });
     try {
-      for (let i = 0; i < g.stripes.length; i++) {
-        let stripe = g.stripes[i]!;
-        let chunks = layout[i]!;
-        // Sized for the plan; the settled stripe's section is a prefix of it (only its parity entries move).
+      // Blocks one after another: a Tier 4 block folds into level-2 files its group's earlier blocks wrote.
+      for (const [i, stripe] of a.geometry.stripes.entries()) {
+        checkAborted(a.signal);
+        const chunks = layout[i]!;
         const section = new Uint8Array(new SharedArrayBuffer(chunks.length));
-        tails = [];
-        for (let j = 0; j < stripe.segments.length; j++) {
-          const planned = stripe.segments[j]!;
-          const settled = unsettled && (await unsettled(planned.offset + planned.size));
-          if (settled) {
-            unsettled = undefined;
-            g = settled;
-            layout.splice(0, layout.length, ...chunkIndexLayout(g, a.chunkSize));
-            if (!g.stripes[i] || j >= g.stripes[i]!.segments.length) break;
-            stripe = g.stripes[i]!;
-            chunks = layout[i]!;
-          }
-          const seg = stripe.segments[j]!;
-          tails.push((await this.startSegment(seg.path, seg.offset, seg.size, shardChunks(section, chunks, j))).tail);
-        }
-        // The input ended exactly where the previous stripe did.
-        if (!g.stripes[i]) break;
-        const prev = previous;
-        const blockTails = tails;
-        const current = (async () => {
-          const dataHashes = await Promise.all(blockTails);
-          await prev;
-          this.out.data[i] = dataHashes;
-          const fold = (await level2.forBlock(i)) ?? undefined;
-          const n = stripe.segments.length;
-          this.out.parity[i] = await this.writeParity({
-            k: stripe.dataShards,
-            m: stripe.parityShards,
-            shardSize: stripe.shardSize,
-            members: stripe.segments,
-            parity: stripe.parity,
-            chunksOut: stripe.parity.map((_, j) => shardChunks(section, chunks, n + j)),
-            copyOf: stripe.dataShards === 1 ? { hash: dataHashes[0]!, chunks: shardChunks(section, chunks, 0) } : undefined,
-            fold,
-          });
-          const own = section.subarray(0, chunks.length);
-          this.out.chunks[i] = blake3Hex(own);
-          await index.write(own, chunks.offset);
-          await level2.afterBlock(i);
-        })();
-        current.catch(() => undefined);
-        await prev;
-        previous = current;
+        const fold = (await level2.forBlock(i)) ?? undefined;
+        const hashes = await this.writeBlock(stripe, section, chunks, fold);
+        this.out.data[i] = hashes.data;
+        this.out.parity[i] = hashes.parity;
+        this.out.chunks[i] = blake3Hex(section);
+        await index.write(section, chunks.offset);
+        await level2.afterBlock(i);
       }
-      await previous;
       this.out.level2Parity = level2.parity;
       this.out.level2Chunks = level2.chunks;
       // A file that grew after we stat'ed it would otherwise be archived truncated without notice.
-      if (unsettled || (await a.input.readAt(new Uint8Array(1), 1, g.size)) !== 0) throw changed(a.inputPath);
+      if ((await a.input.readAt(new Uint8Array(1), 1, a.geometry.size)) !== 0) throw changed(a.inputPath);
+      if (this.fileCvs) this.out.original = a.geometry.size === 0 ? blake3Hex(new Uint8Array(0)) : this.fileCvs.merger.digestHex();
       await this.syncs.add(index.finish());
     } catch (err) {
-      // Let in-flight writes settle before the caller removes the staging directory.
-      await Promise.allSettled([previous, ...tails]);
       await level2.abort();
       await index.close().catch(() => undefined);
       throw err;
     }
   }
 
-  /** Issue every read of one segment; `tail` settles with its hash once it is written, hashed and queued for fsync. */
-  private async startSegment(rel: string, offset: number, size: number, chunkOut: Uint8Array): Promise<{ tail: Promise<string> }> {
+  /**
+   * One stripe, row by row: read the same slice of each of its segments from the input, then (on the workers, side
+   * by side) write the data views, hash their chunks (and their units for the whole-file hash), encode and write
+   * the parity views and hash theirs, and fold the data into level 2. Each shard file is fsynced once, when the
+   * stripe is done (in the background). Returns the shard hashes, data then parity.
+   */
+  private async writeBlock(stripe: StripeGeometry, section: Uint8Array, chunks: StripeChunks, fold: Level2Fold | undefined): Promise<{ data: string[]; parity: string[] }> {
     const a = this.a;
-    const fh = await a.staging.create(rel);
-    let drained: Promise<void>;
-    try {
-      ({ drained } = await pumpReads({
-        pool: a.pool,
-        slabs: this.slabs,
-        src: (buf, len, pos) => a.input.readAt(buf, len, pos),
-        offset,
-        size,
-        sink: (view, at) => fh.write(view, at),
-        hashes: this.fileHash ? [this.fileHash] : [],
-        chunks: { chunkSize: a.chunkSize, out: chunkOut, cv: true },
-        short: () => changed(a.inputPath),
-        readError: (err) => fromSystemError(err, a.inputPath, 'reading the input'),
-        signal: a.signal,
-        onBytes: a.onBytes,
-      }));
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      throw err;
-    }
-    const tail = (async () => {
-      try {
-        await drained;
-      } catch (err) {
-        await fh.close().catch(() => undefined);
-        throw err;
-      }
-      // One pass: the shard hash is the merge of its chunks' chaining values (docs/FORMAT.md §12.1).
-      const hash = shardHashFromChunks(chunkOut, a.chunkSize, size);
-      await this.syncs.add(fh.finish());
-      return hash;
-    })();
-    tail.catch(() => undefined);
-    return { tail };
-  }
-
-  /** Encode one stripe's parity slice by slice, reading segments back from staging (not the input, which could change). */
-  private async writeParity(job: ParityJob): Promise<string[]> {
-    const a = this.a;
-    const { k, m } = job;
-    if (m === 0) return [];
-    // With k = 1 every parity coefficient is 1 (docs/codec.md): parity shards are copies of the segment, so
-    // their file and chunk hashes are the segment's and need not be computed again.
-    const copies = job.copyOf !== undefined;
+    const k = stripe.dataShards;
+    const m = stripe.parityShards;
+    const S = stripe.shardSize;
     const C = a.chunkSize;
-    const width = viewsPerSlice(k, m, job.fold !== undefined);
-    const step = parityStep(width, job.shardSize, C);
-    const bufs = this.parityBufs;
-    const inputs: (SpoolFile | null)[] = [];
-    const outputs: SpoolFile[] = [];
-    const parityChunks = job.chunksOut;
+    const segs = stripe.segments;
+    const n = segs.length;
+    // With k = 1 every parity coefficient is 1 (docs/codec.md): parity shards are copies of the segment, written
+    // from the same view, and their file and chunk hashes are the segment's.
+    const copies = k === 1;
+    const width = viewsPerSlice(k, m, fold !== undefined);
+    const step = rowStep(width, S, C);
+    const dataChunks = segs.map((_, j) => shardChunks(section, chunks, j));
+    const parityChunks = stripe.parity.map((_, j) => shardChunks(section, chunks, n + j));
+    const blockStart = n ? segs[0]!.offset : 0;
+    const blockBytes = n ? segs[n - 1]!.offset + segs[n - 1]!.size - blockStart : 0;
+    const fc = this.fileCvs;
+    const blockCvs = fc ? new Uint8Array(new SharedArrayBuffer(Math.ceil(blockBytes / fc.unitSize) * HASH_LEN)) : undefined;
+    const files: SpoolFile[] = [];
     const errors = new FirstError();
     const inflight: Promise<unknown>[] = [];
+    let done = false;
+    /** Row buffers whose absent-segment views are zero for this stripe (the views only grow thinner on the last row). */
+    const zeroed = new Set<Uint8Array>();
     try {
-      for (const seg of job.members) inputs.push(seg ? await a.staging.open(seg.path) : null);
-      for (const p of job.parity) outputs.push(await a.staging.create(p.path));
-      for (let o = 0; o < job.shardSize; o += step) {
+      for (const seg of segs) files.push(await a.staging.create(seg.path));
+      for (const p of stripe.parity) files.push(await a.staging.create(p.path));
+      for (let o = 0; o < S; o += step) {
         checkAborted(a.signal);
         errors.throwIfAny();
-        const len = Math.min(step, job.shardSize - o);
-        const buf = await bufs.acquire();
-        const data: Uint8Array[] = [];
-        for (let i = 0; i < k; i++) data.push(buf.subarray(i * step, i * step + len));
-        const parity: Uint8Array[] = [];
-        for (let j = 0; j < m; j++) parity.push(buf.subarray((k + j) * step, (k + j) * step + len));
-        const scratch: Uint8Array[] = [];
-        for (let i = k + m; i < width; i++) scratch.push(buf.subarray(i * step, i * step + len));
-        // Segments shorter than the shard, and segments absent from a short last block, encode as zeros.
-        await Promise.all(
-          data.map(async (view, i) => {
-            const seg = job.members[i];
-            const have = seg ? Math.max(0, Math.min(len, seg.size - o)) : 0;
-            if (have > 0 && (await inputs[i]!.read(view, have, o)) !== have) throw new BlockFrameError('BF_INTERNAL', `staged segment ${seg!.path} is short`);
-            view.fill(0, have);
-          }),
-        );
-        // Slices encode on whichever worker is free and may finish out of order, but a hash stream must see
-        // them in order: each slice's hash updates are issued only after the previous slice's were.
-        // Chaining-value chunk hashes depend only on their position, so slices may finish in any order.
-        const encoded = a.pool.encode(k, m, data, parity);
-        const written = encoded.then(() =>
-          Promise.all(
-            parity.map((view, j) => {
-              const write = outputs[j]!.write(view, o);
-              if (copies) return write;
-              return Promise.all([write, a.pool.chunkHashes(view, C, parityChunks[j]!.subarray((o / C) * HASH_LEN), { firstUnit: o / C, total: job.shardSize })]);
+        const len = Math.min(step, S - o);
+        const buf = await this.rows.acquire();
+        const view = (i: number) => buf.subarray(i * step, i * step + len);
+        const data = Array.from({ length: k }, (_, i) => view(i));
+        const parity = Array.from({ length: m }, (_, j) => view(k + j));
+        const scratch = Array.from({ length: width - k - m }, (_, i) => view(k + m + i));
+        // Bytes of each segment in this row; segments shorter than the shard, and absent ones, encode as zeros.
+        const have = data.map((_, i) => (i < n ? Math.max(0, Math.min(len, segs[i]!.size - o)) : 0));
+        // Views of segments a short last block lacks are only ever read: zeroed once per buffer for the stripe, not
+        // per row (on a 2 GiB file they are 26 of 30, and zeroing them every row cost the main thread a second).
+        const fresh = !zeroed.has(buf);
+        zeroed.add(buf);
+        try {
+          await Promise.all(
+            data.map(async (v, i) => {
+              if (i >= n) {
+                if (fresh) v.fill(0);
+                return;
+              }
+              if (have[i]! > 0) {
+                const got = await a.input.readAt(v, have[i]!, segs[i]!.offset + o);
+                if (got !== have[i]) throw changed(a.inputPath);
+              }
+              if (have[i]! < len) v.fill(0, have[i]);
             }),
-          ),
-        );
-        // Level 2 only reads the data views, so it runs beside the encoding. The buffer is released only once
-        // both sides have settled, even when one fails.
-        const work = settleAll([written, job.fold?.(o, len, data, scratch)]).finally(() => {
-          bufs.release(buf);
-          a.onBytes?.(len * m);
+          );
+        } catch (err) {
+          this.rows.release(buf);
+          throw err;
+        }
+        const jobs: (Promise<unknown> | undefined)[] = [];
+        for (let i = 0; i < n; i++) {
+          const h = have[i]!;
+          if (h === 0) continue;
+          const d = data[i]!.subarray(0, h);
+          jobs.push(files[i]!.write(d, o));
+          jobs.push(a.pool.chunkHashes(d, C, dataChunks[i]!.subarray((o / C) * HASH_LEN), { firstUnit: o / C, total: segs[i]!.size }));
+          if (fc && blockCvs) {
+            const at = segs[i]!.offset + o;
+            jobs.push(a.pool.chunkHashes(d, fc.unitSize, blockCvs.subarray(((at - blockStart) / fc.unitSize) * HASH_LEN), { firstUnit: at / fc.unitSize, total: a.geometry.size }));
+          }
+        }
+        if (copies) {
+          for (let j = 0; j < m; j++) jobs.push(files[n + j]!.write(data[0]!, o));
+        } else if (m > 0) {
+          jobs.push(
+            a.pool.encode(k, m, data, parity).then(() =>
+              Promise.all(
+                parity.map((p, j) =>
+                  Promise.all([files[n + j]!.write(p, o), a.pool.chunkHashes(p, C, parityChunks[j]!.subarray((o / C) * HASH_LEN), { firstUnit: o / C, total: S })]),
+                ),
+              ),
+            ),
+          );
+        }
+        // Level 2 only reads the data views. The buffer is released only once every job has settled, even when one fails.
+        jobs.push(fold?.(o, len, data, scratch));
+        const bytes = have.reduce((s, h) => s + h, 0) + len * m;
+        const work = settleAll(jobs).finally(() => {
+          this.rows.release(buf);
+          a.onBytes?.(bytes);
         });
         inflight.push(errors.track(work));
       }
       await Promise.all(inflight);
       errors.throwIfAny();
-      const out: string[] = [];
-      if (job.copyOf) {
-        for (const pc of parityChunks) pc.set(job.copyOf.chunks);
-        for (let j = 0; j < m; j++) out.push(job.copyOf.hash);
+      if (fc && blockCvs) fc.merger.push(blockCvs);
+      const dataHashes = segs.map((seg, i) => shardHashFromChunks(dataChunks[i]!, C, seg.size));
+      let parityHashes: string[];
+      if (copies) {
+        for (const pc of parityChunks) pc.set(dataChunks[0]!);
+        parityHashes = parityChunks.map(() => dataHashes[0]!);
       } else {
-        for (const pc of parityChunks) out.push(shardHashFromChunks(pc, C, job.shardSize));
+        parityHashes = parityChunks.map((pc) => shardHashFromChunks(pc, C, S));
       }
-      for (let j = 0; j < m; j++) await this.syncs.add(outputs[j]!.finish());
-      outputs.length = 0;
-      return out;
+      // One fsync per shard file, issued as the stripe ends and run in the background while the next one is written.
+      for (const f of files) await this.syncs.add(f.finish());
+      done = true;
+      return { data: dataHashes, parity: parityHashes };
     } catch (err) {
       await Promise.all(inflight);
       throw err;
     } finally {
-      await Promise.all([...inputs, ...outputs].map((fh) => fh?.close()));
+      if (!done) await Promise.all(files.map((f) => f.close()));
     }
   }
 }
 
-/** Views in one parity-pass buffer: data, parity and, when level 2 is folded in, as many scratch views as data. */
+/** Views in one row buffer: data, parity and, when level 2 is folded in, as many scratch views as data. */
 function viewsPerSlice(k: number, m: number, level2: boolean): number {
   return k + m + (level2 ? k : 0);
 }
 
-/** Bytes per view in one parity-pass step: a multiple of the chunk size, thinner for wide buffers (Tier 4). */
-function parityStep(width: number, shardSize: number, chunkSize: number): number {
-  const thin = Math.max(chunkSize, Math.floor(PARITY_BUFFER_MAX / width / chunkSize) * chunkSize);
-  return Math.min(PARITY_SLICE, thin, Math.max(1, shardSize));
+/** Bytes per view in one row: a multiple of the chunk size (or the whole shard), thinner for wide rows (Tier 4). */
+function rowStep(width: number, shardSize: number, chunkSize: number): number {
+  const thin = Math.max(chunkSize, Math.floor(ROW_BUFFER_MAX / width / chunkSize) * chunkSize);
+  return Math.min(ROW_SLICE, thin, Math.max(1, shardSize));
 }
 
 /** The slice of a stripe's chunk-index section that belongs to its n-th shard (data first, then parity). */
