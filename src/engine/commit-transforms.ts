@@ -73,6 +73,8 @@ export interface WriterInput {
   input: InputFile;
   geometry: Geometry;
   settle?: (end: number) => Promise<Geometry | null>;
+  /** The input can only be read in order (the streamed stored stream): the segment-after-segment writer must take it. */
+  inOrder?: boolean;
 }
 
 /**
@@ -140,8 +142,8 @@ export class StoredInput {
       },
     );
     this.encoding.catch(() => undefined);
-    if (exact) return { input: stream, geometry: planned };
-    return { input: stream, geometry: planned, settle: async (end) => ((await stream.longerThan(end)) ? null : plan(stream.size)) };
+    if (exact) return { input: stream, geometry: planned, inOrder: true };
+    return { input: stream, geometry: planned, inOrder: true, settle: async (end) => ((await stream.longerThan(end)) ? null : plan(stream.size)) };
   }
 
   /** The encoder's result, once the writer has read the whole stream. */

@@ -228,9 +228,9 @@ async function commitStored(repo: Repository, source: InputSource, name: string,
         let done = 0;
         const total = storedBytes + [...geometry.stripes, ...geometry.level2].reduce((s, st) => s + st.shardSize * st.parityShards, 0);
         const w = tf ? await tf.stored.open(geometry, (n) => planFor(n, plan.tier).geometry) : { input: input!, geometry };
-        // A streamed stored input (settle) reads only in order: segment after segment. Anything else is a file the
-        // one-pass writer reads row by row across a stripe's segments.
-        const hashes = await (w.settle ? writeShardsInOrder : writeShards)({
+        // A streamed stored input reads only in order: segment after segment. Anything else is a file the one-pass
+        // writer reads row by row across a stripe's segments.
+        const hashes = await ('inOrder' in w && w.inOrder ? writeShardsInOrder : writeShards)({
           input: w.input,
           inputPath: file,
           geometry: w.geometry,
