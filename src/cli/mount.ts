@@ -15,6 +15,8 @@ interface MountOptions extends CommonOptions {
 
 /** How often a busy mount point is tried again after the first signal, ms. */
 const RETRY_MS = 1000;
+/** How often the mount is checked for an unmount from elsewhere, ms. */
+const WATCH_MS = 2000;
 
 /**
  * Wait for SIGINT/SIGTERM, then unmount: cleanly (`fusermount -u`), again every second while files are open, and
@@ -31,6 +33,7 @@ function unmountOnSignal(m: FuseMount, say: (line: string) => void): Promise<Nod
           process.off('SIGINT', on);
           process.off('SIGTERM', on);
           if (timer) clearTimeout(timer);
+          clearInterval(watch);
           done(first!);
         },
         (err) => {
@@ -52,6 +55,15 @@ function unmountOnSignal(m: FuseMount, say: (line: string) => void): Promise<Nod
     };
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
+    // Unmounted from elsewhere (fusermount -u in a shell): close down as on a signal.
+    const watch = setInterval(() => {
+      if (first || m.mounted()) return;
+      clearInterval(watch);
+      first = 'SIGTERM';
+      logLine('info', `blockframe: ${printable(m.mountpoint)} was unmounted`);
+      attempt(false);
+    }, WATCH_MS);
+    watch.unref();
   });
 }
 

@@ -1,5 +1,6 @@
 // A FUSE mount of a MountTree (read-only): checking the mount point, mounting, and unmounting cleanly or by force.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { BlockFrameError } from '../errors.js';
@@ -21,6 +22,8 @@ export interface FuseMount {
   mountpoint: string;
   /** Files open through the mount now. */
   openFiles(): number;
+  /** True while the kernel still lists the mount (false after `fusermount -u` from elsewhere). */
+  mounted(): boolean;
   /**
    * Unmount: `fusermount -u` (fails with BF_MOUNT_POINT_BUSY while a process uses the mount), or with `force` a lazy
    * unmount (`fusermount -uz`: detached now, gone when the last user lets go). Resolves once the kernel let go.
@@ -39,6 +42,21 @@ function fusermount(bin: string, args: string[]): Promise<void> {
       fail(new BlockFrameError(busy ? 'BF_MOUNT_POINT_BUSY' : 'BF_IO', `cannot unmount ${args[args.length - 1]}: ${text}`, { path: args[args.length - 1] }, { cause: err }));
     });
   });
+}
+
+/** True while the kernel lists a mount at `dir` (absolute; /proc/self/mounts escapes space, tab, \\n and \\ in octal). */
+export function mountedAt(dir: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/mounts', 'utf8');
+  } catch {
+    return true;
+  }
+  for (const line of text.split('\n')) {
+    const at = line.split(' ')[1];
+    if (at !== undefined && at.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))) === dir) return true;
+  }
+  return false;
 }
 
 /**
@@ -80,7 +98,9 @@ export async function mountFuse(tree: MountTree, mountpoint: string, opts: FuseM
   if (hooked !== Fuse) {
     // fuse-native unmounts with `fusermount -uz` (always lazy) through its static unmount; ours is clean by default.
     Fuse.unmount = (m: string, cb: (err: Error | null) => void) => {
-      fusermount(bin, [lazyFor.get(m) ? '-uz' : '-u', m]).then(() => cb(null), (err: Error) => cb(err));
+      // Already gone (`fusermount -u` from a shell): success, so that fuse-native lets go of the event loop.
+      if (!mountedAt(m)) return cb(null);
+      fusermount(bin, [lazyFor.get(m) ? '-uz' : '-u', m]).then(() => cb(null), (err: Error) => (mountedAt(m) ? cb(err) : cb(null)));
     };
     hooked = Fuse;
   }
@@ -103,6 +123,7 @@ export async function mountFuse(tree: MountTree, mountpoint: string, opts: FuseM
   return {
     mountpoint: mnt,
     openFiles,
+    mounted: () => !unmounted && mountedAt(mnt),
     async unmount(force = false) {
       if (unmounted) return;
       lazyFor.set(mnt, force);
