@@ -16,6 +16,7 @@ import { benchScrubMemory, benchScrubRate } from './scrub.js';
 import { benchTrees } from './trees.js';
 import { benchPackWrite } from './packs.js';
 import { benchVerify } from './verify.js';
+import { benchMount } from './mount.js';
 import { parseSize } from '../src/layout/units.js';
 import { ComputePool, openArchive, read } from '../src/index.js';
 import { prng } from '../test/helpers/fixtures.js';
@@ -305,6 +306,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--packs-only')) return packsOnly();
   if (process.argv.includes('--trees-only')) return treesOnly();
   if (process.argv.includes('--verify-only')) return verifyOnly();
+  if (process.argv.includes('--mount-only')) return mountOnly();
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   log('codec and BLAKE3 micro-benchmarks');
@@ -539,6 +541,30 @@ async function commitOnly(): Promise<void> {
   results.dirtyMiBBeforeSteps = dirtyBefore;
   results.loadAverage = loadavg();
   await writeFile(join(repo, 'bench', 'results-commit.json'), JSON.stringify(results, null, 2) + '\n');
+  printTable();
+}
+
+/**
+ * `npm run bench -- --mount-only [--size N]`: `blockframe mount` (kernel FUSE): cat of a BIG Tier 3 file through the
+ * mount ÷ cat of the original, cold, and random 1 MiB reads (p50); raw numbers in bench/results-mount.json.
+ */
+async function mountOnly(): Promise<void> {
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  const src = join(work, 'big.bin');
+  await makeFile(src, BIG);
+  try {
+    const m = await benchMount({ work, src, size: BIG, cli: join(repo, 'bin', 'blockframe.js'), runs: RUNS, reads: quick ? 50 : 200, log, drain: () => drainDirty(log) });
+    rows.push(...m.rows);
+    results.mount = m.raw;
+  } catch (err) {
+    // No FUSE here (blockframe mount exits with BF_MOUNT_UNAVAILABLE, on stderr above): the rows say so.
+    row('mount rows', `skipped: ${(err as Error).message}`);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  results.table = rows;
+  await writeFile(join(repo, 'bench', 'results-mount.json'), JSON.stringify(results, null, 2) + '\n');
   printTable();
 }
 

@@ -69,6 +69,9 @@ export const ERROR_CODES = {
   BF_NOT_ENCRYPTED: { summary: 'a key was given on the command line but the archive is not encrypted: refused, nothing written (--allow-unencrypted reads it)', exitCode: EXIT.FAILURE, httpStatus: 409 },
   BF_FRAME_INVALID: { summary: 'a stored frame fails to decrypt or decompress to its recorded length (tampering or a bug; its chunks passed their hashes)', exitCode: EXIT.UNRECOVERABLE, httpStatus: 500 },
   BF_TRANSFORM_UNAVAILABLE: { summary: 'a transform (zstd) is not available in this installation', exitCode: EXIT.FAILURE, httpStatus: 501 },
+  BF_MOUNT_UNAVAILABLE: { summary: 'FUSE is not available here (no /dev/fuse, no fusermount, or the optional fuse-native package missing); the message says what to install', exitCode: EXIT.FAILURE, httpStatus: 501 },
+  BF_MOUNT_POINT_BUSY: { summary: 'the mount point is in use: something is mounted there, a stale FUSE mount of a killed process is left (fusermount -u DIR), or files are open through it at unmount', exitCode: EXIT.FAILURE, httpStatus: 409 },
+  BF_MOUNT_FAILED: { summary: 'the kernel or libfuse refused the mount (permissions, or allow_other without user_allow_other in /etc/fuse.conf)', exitCode: EXIT.FAILURE, httpStatus: 500 },
   BF_INTERNAL: { summary: 'an internal error (a bug): please report it', exitCode: EXIT.FAILURE, httpStatus: 500 },
   // The S3 endpoint (src/s3): each S3 error code of a response belongs to one of these (docs/s3.md).
   BF_S3_AUTH: { summary: 'an S3 request is not authenticated: unknown access key, wrong signature, expired or skewed', exitCode: EXIT.FAILURE, httpStatus: 403 },

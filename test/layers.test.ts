@@ -24,6 +24,7 @@ const RANK: Record<string, number> = {
   http: 6,
   server: 7,
   s3: 7,
+  mount: 7,
   cli: 8,
   'index.ts': 9,
 };
@@ -33,7 +34,8 @@ const FRONTEND_VALUES: Record<string, string[]> = {
   http: ['.', 'engine'],
   server: ['.', 'io', 'engine', 'http'],
   s3: ['.', 'io', 'engine', 'http'],
-  cli: ['.', 'io', 'engine', 'server', 's3'],
+  mount: ['.', 'io', 'engine', 'http'],
+  cli: ['.', 'io', 'engine', 'server', 's3', 'mount'],
 };
 
 /** The pure core: no file system, network, processes or threads. */

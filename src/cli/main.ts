@@ -9,6 +9,7 @@ import { register as registerDelete } from './delete.js';
 import { register as registerInit } from './init.js';
 import { register as registerKey } from './key.js';
 import { register as registerList } from './list.js';
+import { register as registerMount } from './mount.js';
 import { register as registerPrune } from './prune.js';
 import { register as registerRestore } from './restore.js';
 import { register as registerScrub } from './scrub.js';
@@ -61,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDelete(program, run);
   registerPrune(program, run);
   registerServe(program, run);
+  registerMount(program, run);
   registerKey(program, run);
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(exitCode);

@@ -15,6 +15,13 @@ const DEFAULT_BUDGET = new PrefetchBudget();
 /** First read-ahead window once a file is read sequentially, doubled on each sequential read up to MAX_WINDOW. */
 const MIN_WINDOW = 256 * 1024;
 const MAX_WINDOW = 8 * 1024 * 1024;
+/**
+ * How far from where the reading has got a read still counts as sequential. The kernel's read-ahead sends several
+ * reads of one stream at once and FUSE answers them on several threads, so they arrive slightly out of order.
+ */
+const STREAM_SLACK = 4 * 1024 * 1024;
+/** Windows one file keeps at most (those behind the reading are kept within STREAM_SLACK for late readers). */
+const MAX_WINDOWS = 6;
 
 interface Window {
   start: number;
@@ -25,9 +32,10 @@ interface Window {
 }
 
 /**
- * An open file of a mount (engine/mount-tree.ts). A read at the offset where the previous one ended is sequential:
- * it is served from a window of up to MAX_WINDOW bytes, and the next window is read while the caller consumes this
- * one (at most two windows per file; the one ahead only while the shared PrefetchBudget has room). Any other read
+ * An open file of a mount (engine/mount-tree.ts). A read within STREAM_SLACK of where the reading has got is
+ * sequential (a kernel's concurrent read-ahead arrives slightly out of order): it is served from a window of up to
+ * MAX_WINDOW bytes, and the next window is read while the caller consumes this one (at most two windows ahead per
+ * file, the ones ahead only while the shared PrefetchBudget has room; a few behind for late readers). Any other read
  * goes straight to the source for exactly its range, so a seek reads only the segments it needs. Reads may overlap
  * (a kernel issues several at once). Errors: the source's (BF_UNRECOVERABLE, BF_BLOB_MISSING…), never partial data.
  */
@@ -48,8 +56,8 @@ export class MountFile {
   async read(offset: number, length: number): Promise<Buffer> {
     const end = Math.min(offset + length, this.size);
     if (end <= offset) return Buffer.alloc(0);
-    const sequential = offset === this.lastEnd && offset > 0;
-    this.lastEnd = end;
+    const sequential = offset > 0 && this.lastEnd > 0 && offset <= this.lastEnd + STREAM_SLACK && offset + STREAM_SLACK >= this.lastEnd;
+    this.lastEnd = sequential ? Math.max(this.lastEnd, end) : end;
     if (!sequential && !this.covers(offset)) {
       this.drop(() => true);
       this.window = MIN_WINDOW;
@@ -62,16 +70,19 @@ export class MountFile {
     while (pos < end) {
       let w = this.windows.find((x) => x.start <= pos && pos < x.end);
       if (!w) {
-        this.drop(() => true);
-        w = this.fetch(pos, Math.min(this.size, Math.max(end, pos + this.window)), false);
+        // Up to the next window already read (a late reader fills the gap), never short of what was asked.
+        const next = this.windows.find((x) => x.start > pos)?.start ?? Infinity;
+        w = this.fetch(pos, Math.min(this.size, Math.max(end, Math.min(pos + this.window, next))), false);
       }
       const buf = await w.p;
       parts.push(buf.subarray(pos - w.start, Math.min(end, w.end) - w.start));
       pos = Math.min(end, w.end);
     }
-    this.drop((w) => w.end <= end);
+    const head = this.lastEnd;
+    this.drop((w) => w.end <= head - STREAM_SLACK);
+    while (this.windows.length > MAX_WINDOWS) this.dropOne(this.windows[0]!);
     const top = this.windows.length ? this.windows[this.windows.length - 1]!.end : end;
-    if (this.windows.length < 2 && top < this.size && !this.closed) {
+    if (this.windows.filter((w) => w.end > head).length < 2 && top < this.size && !this.closed) {
       const to = Math.min(this.size, top + this.window);
       if (this.budget.free >= to - top) this.fetch(top, to, true);
     }
@@ -98,6 +109,10 @@ export class MountFile {
     this.windows.push(w);
     this.windows.sort((a, b) => a.start - b.start);
     return w;
+  }
+
+  private dropOne(w: Window): void {
+    this.drop((x) => x === w);
   }
 
   private drop(which: (w: Window) => boolean): void {
