@@ -19,6 +19,7 @@ import { OPENAPI } from './openapi.js';
 import { serveUi } from './static.js';
 import { requestView, type ArchiveVisibility } from './visibility.js';
 import { repairRoute, upload } from './write.js';
+import { DAV_PREFIX, DavTrees, serveDav } from './webdav.js';
 import { authorize, bearerMatches, type WritePolicy } from './bearer.js';
 
 /** Where the archives are (`archive`, `stores`, `config`, or an open `storeSet`), and what writes are allowed. */
@@ -48,6 +49,8 @@ export interface ServerOptions extends StoreOptions {
   storeWatch?: StoreWatchOptions;
   /** Where the server's own lines (damage healed on read…) go (default stderr). */
   log?: (line: string) => void;
+  /** Serve the archives read-only over WebDAV under /dav/ (default true; see src/server/webdav.ts). */
+  webdav?: boolean;
 }
 
 export interface BlockFrameServer {
@@ -93,8 +96,9 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   const redact = [repo.label, ...repo.set.domains.map((d) => d.label)].filter((l) => l.startsWith('/')).sort((a, b) => b.length - a.length);
   const idleMs = opts.idleMs ?? IDLE_MS;
   let visibility = opts.visibility;
+  const dav = opts.webdav === false ? undefined : new DavTrees(serving, () => visibility);
   const server = createServer((req, res) => {
-    route(req, res, ctx, policy, windows, idleMs, requestView(req, policy, visibility), { serving, token, redact }).catch((err) => {
+    route(req, res, ctx, policy, windows, idleMs, requestView(req, policy, visibility), { serving, token, redact, dav }).catch((err) => {
       if (isBlockFrameError(err)) serving.readFailed(archiveOf(req), err);
       // A write refused before its body was read: close the connection rather than read a body we do not want.
       sendError(res, err, req.method === 'PUT' && !req.complete ? { Connection: 'close' } : {}, redact);
@@ -112,6 +116,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
     shared: serving,
     setVisibility: (v) => {
       visibility = v;
+      dav?.refresh();
     },
     windowBudget: () => ({ free: windows.budgetFree, total: windows.budgetTotal, peak: windows.budget.peakUsed }),
     listen: async (host, port, flag) => urlOf(await listen(server, host, port, flag)),
@@ -119,6 +124,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
     close(graceMs = 0) {
       closing ??= (async () => {
         await (stopping ??= shutdown(server, graceMs));
+        await dav?.close();
         await serving.close();
       })();
       return closing;
@@ -145,6 +151,7 @@ export function routeName(req: IncomingMessage): string {
     if (raw.length === 7 && (raw[3] === 'shards' || raw[3] === 'level2')) return `api_${raw[3]}`;
   }
   if (path === '/api/stores') return 'api_stores';
+  if (raw[0] === DAV_PREFIX.slice(1)) return 'webdav';
   return 'other';
 }
 
@@ -163,6 +170,7 @@ interface Ops {
   serving: Serving;
   token?: string;
   redact: string[];
+  dav?: DavTrees;
 }
 
 /** `view`: the archives this request may see (undefined: all). */
@@ -175,6 +183,9 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext,
   if (raw.some((s) => s === '.' || s === '..')) throw badRequest('"." and ".." are not allowed in paths');
   const head = req.method === 'HEAD';
 
+  if (raw[0] === DAV_PREFIX.slice(1) && ops.dav) {
+    return serveDav(req, res, ops.dav.tree(view), raw.slice(1), idleMs);
+  }
   if (rawPath === '/' || rawPath === '/index.html') {
     allow(req, READ);
     return serveUi(res, 'index.html', head);
