@@ -1,7 +1,7 @@
 // GET/HEAD of one file of a MountTree (WebDAV, folder archives under /files/): validators, conditionals, ranges.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BlockFrameError } from '../errors.js';
+import { BlockFrameError, isBlockFrameError } from '../errors.js';
 import type { MountFile } from '../engine/mount-file.js';
 import type { MountNode } from '../engine/mount-tree.js';
 import { drained } from '../http/stream.js';
@@ -81,13 +81,27 @@ export async function serveTreeFile(req: IncomingMessage, res: ServerResponse, n
     throw new BlockFrameError('BF_SERVER_BUSY', `the server is streaming ${streams} files, its limit; retry shortly`);
   }
   streams++;
-  const file = await open();
   try {
-    await stream(res, file, parts, () => res.writeHead(status, headers), trailer, idleMs);
+    const file = await open();
+    try {
+      await stream(res, file, parts, () => res.writeHead(status, headers), trailer, idleMs);
+    } finally {
+      await file.close();
+    }
+  } catch (err) {
+    throw listedButLost(err);
   } finally {
     streams--;
-    await file.close();
   }
+}
+
+/**
+ * A file the tree lists whose bytes no location holds (BF_BLOB_MISSING, 404 in the catalogue) is not "not found" to
+ * the client that was shown it: it is data that cannot be rebuilt, BF_UNRECOVERABLE (500), the blob code kept as `blobError`.
+ */
+function listedButLost(err: unknown): unknown {
+  if (!isBlockFrameError(err, 'BF_BLOB_MISSING')) return err;
+  return new BlockFrameError('BF_UNRECOVERABLE', `the file's data cannot be read or rebuilt: ${err.message}`, { ...err.context, blobError: 'BF_BLOB_MISSING' }, { cause: err });
 }
 
 /** Write each part's verified bytes (after its prefix) in CHUNK reads with backpressure; see serveTreeFile. */
