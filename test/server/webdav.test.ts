@@ -150,6 +150,40 @@ describe('WebDAV on serve', () => {
     assert.equal((await empty.arrayBuffer()).byteLength, 0);
   });
 
+  test('/files/TREE/PATH and /files/.snapshots/… serve packed files of folder archives with Range and ETag; /api/tree lists', async () => {
+    const small = await fetch(`${server.base}/files/photos/a/small.txt`);
+    assert.equal(small.status, 200);
+    assert.ok(Buffer.from(await small.arrayBuffer()).equals(files['a/small.txt']!));
+    const dav = await fetch(`${server.base}/dav/photos/a/small.txt`, { method: 'HEAD' });
+    assert.equal(small.headers.get('etag'), dav.headers.get('etag'), 'one ETag: the blob hash');
+    assert.match(small.headers.get('content-disposition')!, /^inline; filename="small.txt"/);
+    const part = await fetch(`${server.base}/files/photos/${encodeURIComponent('h w é.bin')}`, { headers: { Range: 'bytes=100-199' } });
+    assert.equal(part.status, 206);
+    assert.ok(Buffer.from(await part.arrayBuffer()).equals(Buffer.from(files['h w é.bin']!.subarray(100, 200))));
+    const top = (await (await fetch(`${server.base}/api/tree/`)).json()) as { entries: { name: string; kind: string }[] };
+    assert.deepEqual(top.entries.map((e) => `${e.name}:${e.kind}`), ['.snapshots:dir', 'notes.bin:file', 'photos:dir'], 'anonymous: secret.bin hidden');
+    const snaps = (await (await fetch(`${server.base}/api/tree/.snapshots/photos`)).json()) as { entries: { name: string }[] };
+    assert.equal(snaps.entries.length, 1);
+    const old = await fetch(`${server.base}/files/.snapshots/photos/${snaps.entries[0]!.name}/a/b/big.bin`);
+    assert.ok(Buffer.from(await old.arrayBuffer()).equals(Buffer.from(files['a/b/big.bin']!)));
+    const a = (await (await fetch(`${server.base}/api/tree/photos/a`)).json()) as { path: string; entries: { name: string; kind: string; size: number; hash?: string }[] };
+    assert.equal(a.path, '/photos/a');
+    assert.deepEqual(a.entries.map((e) => [e.name, e.kind, e.size]), [['b', 'dir', 0], ['small.txt', 'file', 5000]]);
+    assert.match(a.entries[1]!.hash!, /^[0-9a-f]{64}$/);
+    const code = async (r: Response) => ((await r.json()) as { error: { code: string } }).error.code;
+    const dir = await fetch(`${server.base}/files/photos/a`);
+    assert.equal(dir.status, 400);
+    assert.equal(await code(dir), 'BF_NOT_A_FILE');
+    const nope = await fetch(`${server.base}/files/photos/nope`);
+    assert.equal(nope.status, 404);
+    assert.equal(await code(nope), 'BF_FILE_NOT_FOUND');
+    assert.equal((await fetch(`${server.base}/files/photos/a/small.txt`, { method: 'PUT', body: 'x' })).status, 405);
+    // The single-file routes are unchanged: /files/NAME, and /files/NAME/repair is still POST only.
+    assert.ok(Buffer.from(await (await fetch(`${server.base}/files/notes.bin`)).arrayBuffer()).equals(Buffer.from(single)));
+    assert.equal((await fetch(`${server.base}/files/notes.bin/repair`)).status, 405);
+    assert.equal((await fetch(`${server.base}/files/secret.bin`)).status, 404);
+  });
+
   test('litmus-style: every writing method is 405 with Allow, with or without the token, and the stores do not change', async () => {
     const before = await fingerprint(archive);
     const targets = ['/dav/photos/a/small.txt', '/dav/photos/new.txt', '/dav/photos/', '/dav/newdir/'];
