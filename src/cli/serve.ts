@@ -46,6 +46,7 @@ interface ServeOptions extends CommonOptions, S3CliOptions, ServeOpsOptions {
   patrolBudget?: string;
   patrolInterval?: string;
   ledger?: string;
+  webdav: boolean;
 }
 
 export function register(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
@@ -57,6 +58,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
     .option('--token <token>', "bearer token for writes, and to see S3 buckets' private archives over HTTP (default: $BLOCKFRAME_TOKEN)")
     .option('--compress <how>', 'uploads: compress as commit --compress does (zstd, zstd:LEVEL, auto)')
     .option('--encrypt', "uploads: encrypt with the server's keys (--key-file, --passphrase-file, $BLOCKFRAME_PASSPHRASE)")
+    .option('--no-webdav', 'do not serve the archives read-only over WebDAV at /dav/ (on by default; see docs/webdav.md)')
     .option('--s3-port <port>', 'also serve the S3 API on this port (see docs/s3.md)')
     .option('--s3-user <access:secret>', 'an S3 user (repeatable; also $BLOCKFRAME_S3_USERS="A:S,A2:S2" and "s3" in the config file)', (v: string, all: string[] = []) => [...all, v])
     .option('--s3-grant <bucket:access:read|write>', "give an S3 user access to another user's bucket (repeatable)", (v: string, all: string[] = []) => [...all, v])
@@ -83,7 +85,7 @@ export function register(program: Command, run: (fn: () => Promise<number>) => P
         try {
           // Archives of S3 buckets are hidden from the start: until the catalogue is loaded, nothing is shown to a
           // client without the token; then the buckets' rule applies (see docs/http-api.md, "S3 buckets").
-          bf = createBlockFrameServer({ ...storeOpts(opts), allowUpload: opts.allowUpload, token, uploads, visibility: () => false, accessLog: ops.accessLog, notifier: ops.notifier, storeWatch: { intervalMs: ops.storeCheckMs }, log });
+          bf = createBlockFrameServer({ ...storeOpts(opts), allowUpload: opts.allowUpload, token, uploads, visibility: () => false, accessLog: ops.accessLog, notifier: ops.notifier, storeWatch: { intervalMs: ops.storeCheckMs }, log, webdav: opts.webdav });
         } catch (err) {
           await ops.close();
           throw err;

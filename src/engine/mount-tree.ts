@@ -23,6 +23,8 @@ export interface MountNode {
   mtimeMs: number;
   /** A link's target, as stored (bytes). */
   target?: Buffer;
+  /** Files: the hex hash that names the content (a packed file's blob hash; an archive's original BLAKE3), for ETags. */
+  hash?: string;
 }
 
 /** A directory entry: the name shown (UTF-8; see showName) and its node. */
@@ -45,6 +47,12 @@ export interface MountTreeOptions {
   ttlMs?: number;
   /** Entries of snapshot directories kept listed in memory, in all (default 100,000; least recently used dropped). */
   maxCachedEntries?: number;
+  /**
+   * Which archives and folder archives the tree shows (default: all): called with (archive directory, name) for a
+   * single-file archive and ('', TREE) for a folder archive; what it refuses is not there (BF_FILE_NOT_FOUND).
+   * Read on each listing of the top, so a changed rule applies after ttlMs (or refresh()).
+   */
+  visible?: (dir: string, name: string | undefined) => boolean;
 }
 
 /**
@@ -73,7 +81,7 @@ function nsToMs(ns: bigint): number {
 }
 
 function nodeOf(e: TreeEntry): MountNode {
-  if (e.type === 'file') return { kind: 'file', size: e.size, mode: e.mode, mtimeMs: nsToMs(e.mtimeNs) };
+  if (e.type === 'file') return { kind: 'file', size: e.size, mode: e.mode, mtimeMs: nsToMs(e.mtimeNs), hash: e.blob };
   if (e.type === 'dir') return { kind: 'dir', size: 0, mode: e.mode, mtimeMs: nsToMs(e.mtimeNs) };
   return { kind: 'symlink', size: e.target.length, mode: 0o777, mtimeMs: nsToMs(e.mtimeNs), target: e.target };
 }
@@ -98,6 +106,7 @@ export function snapshotDirName(s: { createdAt: string; id: string }): string {
 export class MountTree {
   private readonly ttlMs: number;
   private readonly maxEntries: number;
+  private readonly visible: (dir: string, name: string | undefined) => boolean;
   private top?: { at: number; children: Map<string, Child>; snaps: Map<string, SnapshotSummary[]> };
   private topLoading?: Promise<void>;
   private readonly dirs = new Map<string, Map<string, Child>>();
@@ -111,6 +120,7 @@ export class MountTree {
   ) {
     this.ttlMs = opts.ttlMs ?? 5000;
     this.maxEntries = opts.maxCachedEntries ?? 100_000;
+    this.visible = opts.visible ?? (() => true);
   }
 
   /**
@@ -227,6 +237,7 @@ export class MountTree {
     const { snapshots } = await listSnapshots(repo);
     const snaps = new Map<string, SnapshotSummary[]>();
     for (const s of snapshots) {
+      if (!this.visible('', s.name)) continue;
       const list = snaps.get(s.name) ?? [];
       list.push(s);
       snaps.set(s.name, list);
@@ -240,6 +251,7 @@ export class MountTree {
     }
     const byName = new Map<string, ArchiveSummary[]>();
     for (const a of archives.archives) {
+      if (!this.visible(a.dir, a.name)) continue;
       const list = byName.get(a.name) ?? [];
       list.push(a);
       byName.set(a.name, list);
@@ -248,7 +260,7 @@ export class MountTree {
       const clash = list.length > 1 || children.has(name) || name === SNAPSHOTS_DIR || name.includes('/');
       for (const a of list) {
         const shown = clash ? `${name.replaceAll('/', '_')}~${(a.originalHash ?? a.dir.slice(-64)).slice(0, 12)}` : name;
-        children.set(shown, { name: shown, node: { kind: 'file', size: a.size, mode: FILE_MODE, mtimeMs: Date.parse(a.createdAt) || 0 }, source: { kind: 'archive', dir: a.dir } });
+        children.set(shown, { name: shown, node: { kind: 'file', size: a.size, mode: FILE_MODE, mtimeMs: Date.parse(a.createdAt) || 0, hash: a.originalHash ?? a.dir.slice(-64) }, source: { kind: 'archive', dir: a.dir } });
       }
     }
     if (snaps.size > 0) children.set(SNAPSHOTS_DIR, { name: SNAPSHOTS_DIR, node: { kind: 'dir', size: 0, mode: DIR_MODE, mtimeMs: 0 } });

@@ -109,6 +109,20 @@ export const OPENAPI = {
         responses: { '200': json('the repair report'), '401': err('missing or wrong bearer token'), '403': err('writes are disabled'), '404': err('no archive matches') },
       },
     },
+    '/files/{tree}/{path}': {
+      get: {
+        summary: "a file of a folder archive: TREE's latest snapshot, or .snapshots/TREE/TIME_ID12/PATH for one snapshot (ranges, ETag = blob hash); 400 for a directory",
+        parameters: [{ name: 'tree', in: 'path', required: true, schema: { type: 'string' } }, { name: 'path', in: 'path', required: true, description: 'one or more /-separated, percent-encoded segments', schema: { type: 'string' } }, ...rangeHeaders],
+        responses: fileResponses,
+      },
+    },
+    '/api/tree/{path}': {
+      get: {
+        summary: 'the directory at PATH of the tree WebDAV shows (empty: the top): {path, entries: [{name, kind, size, mtime, hash?}]}',
+        parameters: [{ name: 'path', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': json('{path, entries}'), '404': err('no such directory') },
+      },
+    },
     '/api/stores': { get: { summary: "each store's state from the background checks (store: 1-based, kind: local or s3, state: up or down, checkedAt), and how many stores the set may lose", responses: { '200': json('{stores, failures}') } } },
     '/metrics': {
       get: {

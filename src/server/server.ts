@@ -19,6 +19,8 @@ import { OPENAPI } from './openapi.js';
 import { serveUi } from './static.js';
 import { requestView, type ArchiveVisibility } from './visibility.js';
 import { repairRoute, upload } from './write.js';
+import { DAV_PREFIX, DavTrees, serveDav } from './webdav.js';
+import { listTreePath, serveTreePath } from './tree-files.js';
 import { authorize, bearerMatches, type WritePolicy } from './bearer.js';
 
 /** Where the archives are (`archive`, `stores`, `config`, or an open `storeSet`), and what writes are allowed. */
@@ -48,6 +50,8 @@ export interface ServerOptions extends StoreOptions {
   storeWatch?: StoreWatchOptions;
   /** Where the server's own lines (damage healed on read…) go (default stderr). */
   log?: (line: string) => void;
+  /** Serve the archives read-only over WebDAV under /dav/ (default true; see src/server/webdav.ts). */
+  webdav?: boolean;
 }
 
 export interface BlockFrameServer {
@@ -93,8 +97,11 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
   const redact = [repo.label, ...repo.set.domains.map((d) => d.label)].filter((l) => l.startsWith('/')).sort((a, b) => b.length - a.length);
   const idleMs = opts.idleMs ?? IDLE_MS;
   let visibility = opts.visibility;
+  // The mount tree of folder archives: for WebDAV, /files/TREE/… and /api/tree/ (those two also with --no-webdav).
+  const trees = new DavTrees(serving, () => visibility);
+  const dav = opts.webdav === false ? undefined : trees;
   const server = createServer((req, res) => {
-    route(req, res, ctx, policy, windows, idleMs, requestView(req, policy, visibility), { serving, token, redact }).catch((err) => {
+    route(req, res, ctx, policy, windows, idleMs, requestView(req, policy, visibility), { serving, token, redact, dav, trees }).catch((err) => {
       if (isBlockFrameError(err)) serving.readFailed(archiveOf(req), err);
       // A write refused before its body was read: close the connection rather than read a body we do not want.
       sendError(res, err, req.method === 'PUT' && !req.complete ? { Connection: 'close' } : {}, redact);
@@ -112,6 +119,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
     shared: serving,
     setVisibility: (v) => {
       visibility = v;
+      trees.refresh();
     },
     windowBudget: () => ({ free: windows.budgetFree, total: windows.budgetTotal, peak: windows.budget.peakUsed }),
     listen: async (host, port, flag) => urlOf(await listen(server, host, port, flag)),
@@ -119,6 +127,7 @@ export function createBlockFrameServer(opts: ServerOptions = {}): BlockFrameServ
     close(graceMs = 0) {
       closing ??= (async () => {
         await (stopping ??= shutdown(server, graceMs));
+        await trees.close();
         await serving.close();
       })();
       return closing;
@@ -138,6 +147,8 @@ export function routeName(req: IncomingMessage): string {
   if (path === '/openapi.json' || path === '/metrics' || path === '/healthz' || path === '/readyz') return path.slice(1).replace('.json', '');
   if (raw[0] === 'files' && raw.length === 2) return 'files';
   if (raw[0] === 'files' && raw.length === 3 && raw[2] === 'repair') return 'files_repair';
+  if (raw[0] === 'files' && raw.length >= 3) return 'files_tree';
+  if (raw[0] === 'api' && raw[1] === 'tree') return 'api_tree';
   if (raw[0] === 'api' && raw[1] === 'archives') {
     if (raw.length === 2 || (raw.length === 3 && raw[2] === '')) return 'api_archives';
     if (raw.length === 3) return 'api_archive';
@@ -145,6 +156,7 @@ export function routeName(req: IncomingMessage): string {
     if (raw.length === 7 && (raw[3] === 'shards' || raw[3] === 'level2')) return `api_${raw[3]}`;
   }
   if (path === '/api/stores') return 'api_stores';
+  if (raw[0] === DAV_PREFIX.slice(1)) return 'webdav';
   return 'other';
 }
 
@@ -163,6 +175,8 @@ interface Ops {
   serving: Serving;
   token?: string;
   redact: string[];
+  dav?: DavTrees;
+  trees: DavTrees;
 }
 
 /** `view`: the archives this request may see (undefined: all). */
@@ -175,6 +189,9 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext,
   if (raw.some((s) => s === '.' || s === '..')) throw badRequest('"." and ".." are not allowed in paths');
   const head = req.method === 'HEAD';
 
+  if (raw[0] === DAV_PREFIX.slice(1) && ops.dav) {
+    return serveDav(req, res, ops.dav.tree(view), raw.slice(1), idleMs);
+  }
   if (rawPath === '/' || rawPath === '/index.html') {
     allow(req, READ);
     return serveUi(res, 'index.html', head);
@@ -219,6 +236,14 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: ApiContext,
     authorize(req, policy);
     noIdleTimeout(req);
     return repairRoute(res, ctx, name);
+  }
+  if (raw[0] === 'files' && raw.length >= 3) {
+    allow(req, READ);
+    return serveTreePath(req, res, ops.trees.tree(view), raw.slice(1), idleMs);
+  }
+  if (raw[0] === 'api' && raw[1] === 'tree') {
+    allow(req, READ);
+    return listTreePath(res, ops.trees.tree(view), raw.slice(2));
   }
   if (raw[0] === 'api' && raw[1] === 'archives') {
     if (raw.length === 2 || (raw.length === 3 && raw[2] === '')) {

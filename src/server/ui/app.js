@@ -156,6 +156,14 @@ function parseRoute() {
       return { page: 'notfound' };
     }
   }
+  const t = /^\/tree(\/.*)?$/.exec(hash);
+  if (t) {
+    try {
+      return { page: 'tree', parts: (t[1] ?? '').split('/').filter(Boolean).map(decodeURIComponent) };
+    } catch {
+      return { page: 'notfound' };
+    }
+  }
   if (hash === '' || hash === '/') return { page: 'list' };
   return { page: 'notfound' };
 }
@@ -168,6 +176,7 @@ function render() {
   main.replaceChildren();
   if (route.page === 'list') renderList(signal);
   else if (route.page === 'file') renderFile(route.dir, signal);
+  else if (route.page === 'tree') renderTree(route.parts, signal);
   else {
     document.title = 'Not found · BlockFrame';
     main.append(h('h1', { tabindex: '-1' }, 'Page not found'), h('p', {}, h('a', { href: '#/' }, 'Back to all archives')));
@@ -192,6 +201,48 @@ document.querySelector('.skip-link')?.addEventListener('click', (ev) => {
   main.focus();
 });
 
+// ---------- folder archives and snapshots (GET /api/tree/PATH, files from /files/TREE/PATH) ----------
+
+/** @param {string[]} parts */
+function treeHash(parts) {
+  return `#/tree/${parts.map(encodeURIComponent).join('/')}`;
+}
+
+/** @param {string[]} parts the path in the tree: [] the top, [TREE, …] a folder archive, ['.snapshots', TREE, SNAP, …] */
+async function renderTree(parts, signal) {
+  const title = parts.length ? parts.join('/') : 'Folder archives and snapshots';
+  document.title = `${title} · BlockFrame`;
+  const crumbs = h('nav', { class: 'crumbs', 'aria-label': 'Path' }, h('a', { href: '#/' }, 'All archives'), ' / ', h('a', { href: treeHash([]) }, 'tree'));
+  parts.forEach((p, i) => crumbs.append(' / ', i === parts.length - 1 ? h('span', {}, p) : h('a', { href: treeHash(parts.slice(0, i + 1)) }, p)));
+  const body = h('div', { class: 'tree-body' }, h('p', { class: 'loading' }, 'Loading…'));
+  main.append(crumbs, h('h1', { tabindex: '-1' }, title), body);
+  focusHeading();
+  let listing;
+  try {
+    listing = await getJson(`/api/tree/${parts.map(encodeURIComponent).join('/')}`, signal);
+  } catch (err) {
+    if (signal.aborted) return;
+    body.replaceChildren(errorBox(`Could not list ${title}: ${err.message}`));
+    return;
+  }
+  if (signal.aborted) return;
+  const tbody = h('tbody');
+  for (const e of listing.entries) {
+    const path = [...parts, e.name];
+    const url = `/files/${path.map(encodeURIComponent).join('/')}`;
+    let name;
+    let actions = null;
+    if (e.kind === 'dir') name = h('a', { href: treeHash(path) }, `${e.name}/`);
+    else if (e.kind === 'file') {
+      name = h('a', { href: url }, e.name);
+      actions = h('a', { href: `${url}?download=1`, download: e.name, 'aria-label': `Download ${e.name}` }, 'Download');
+    } else name = h('span', { title: 'symbolic link' }, `${e.name} →`);
+    tbody.append(h('tr', {}, h('td', {}, name), h('td', { class: 'num' }, e.kind === 'file' ? formatBytes(e.size) : ''), h('td', {}, formatDate(e.mtime)), h('td', {}, actions)));
+  }
+  const table = h('table', { class: 'archives tree' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Size'), h('th', { scope: 'col' }, 'Modified'), h('th', { scope: 'col' }, ''))), tbody);
+  body.replaceChildren(listing.entries.length ? table : h('p', { class: 'empty' }, 'Empty.'));
+}
+
 // ---------- the list page ----------
 
 async function renderList(signal) {
@@ -215,6 +266,7 @@ async function renderList(signal) {
   const storesLine = h('p', { class: 'stores-line' });
   body.append(storesLine);
   renderStores(storesLine, signal);
+  body.append(h('p', { class: 'tree-link' }, h('a', { href: treeHash([]) }, 'Browse folder archives and snapshots')));
 
   if (archives.length === 0) {
     body.append(h('p', { class: 'empty' }, 'No archives yet. Commit a file with ', h('code', {}, 'blockframe commit FILE'), '.'));
