@@ -3,13 +3,14 @@
 import { BlockFrameError, fromSystemError } from '../../errors.js';
 import { SlabPool, type ComputePool, type HashHandle } from '../../compute/pool.js';
 import { blake3Hex } from '../../integrity/blake3.js';
-import { CHUNK_INDEX_FILE, chunkIndexLayout, HASH_LEN, type StripeChunks } from '../../layout/chunks.js';
+import { CHUNK_INDEX_FILE, chunkIndexLayout, HASH_LEN } from '../../layout/chunks.js';
 import type { Geometry } from '../../layout/geometry.js';
 import type { InputFile } from '../../io/input.js';
 import type { SpoolFile } from '../../store/spool.js';
 import type { Staging } from '../publish.js';
 import { checkAborted, FirstError, settleAll } from '../../flow.js';
 import { Level2Writer, type Level2Fold } from './level2-writer.js';
+import { shardChunks, stepBytes, SyncQueue, viewsPerSlice } from './stripe-parts.js';
 import { pumpReads } from '../pump.js';
 import { shardHashFromChunks } from '../../integrity/shard-hash.js';
 import { changed, dataSlab } from './shard-writer.js';
@@ -78,26 +79,6 @@ export async function writeShardsInOrder(a: InOrderArgs): Promise<ShardHashes> {
   return w.out;
 }
 
-/**
- * fsyncs run in the background while later shards are written, so the pipeline never stalls on one file's
- * flush; at most `max` are outstanding, and drain() waits for all (and surfaces the first failure).
- */
-class SyncQueue {
-  private readonly q: Promise<void>[] = [];
-  constructor(private readonly max: number) {}
-  async add(p: Promise<void>): Promise<void> {
-    p.catch(() => undefined);
-    this.q.push(p);
-    while (this.q.length > this.max) await this.q.shift();
-  }
-  async drain(): Promise<void> {
-    const results = await Promise.allSettled(this.q.splice(0));
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
-  }
-}
-
-
 class ShardWriter {
   readonly syncs = new SyncQueue(MAX_PENDING_SYNCS);
   readonly out: ShardHashes = { data: [], parity: [], chunks: [], level2Parity: [], level2Chunks: [], original: '' };
@@ -113,7 +94,7 @@ class ShardWriter {
     this.slabs = new SlabPool(SLABS, dataSlab(a.geometry.size, a.chunkSize));
     const widest = a.geometry.stripes.reduce((mx, st) => {
       const width = viewsPerSlice(st.dataShards, st.parityShards, a.geometry.tier === 4);
-      return Math.max(mx, width * parityStep(width, st.shardSize, a.chunkSize));
+      return Math.max(mx, width * stepBytes(width, st.shardSize, a.chunkSize, PARITY_SLICE, PARITY_BUFFER_MAX));
     }, 1);
     this.parityBufs = new SlabPool(PARITY_BUFFERS, widest);
   }
@@ -252,7 +233,7 @@ class ShardWriter {
     const copies = job.copyOf !== undefined;
     const C = a.chunkSize;
     const width = viewsPerSlice(k, m, job.fold !== undefined);
-    const step = parityStep(width, job.shardSize, C);
+    const step = stepBytes(width, job.shardSize, C, PARITY_SLICE, PARITY_BUFFER_MAX);
     const bufs = this.parityBufs;
     const inputs: (SpoolFile | null)[] = [];
     const outputs: SpoolFile[] = [];
@@ -324,20 +305,3 @@ class ShardWriter {
   }
 }
 
-/** Views in one parity-pass buffer: data, parity and, when level 2 is folded in, as many scratch views as data. */
-function viewsPerSlice(k: number, m: number, level2: boolean): number {
-  return k + m + (level2 ? k : 0);
-}
-
-/** Bytes per view in one parity-pass step: a multiple of the chunk size, thinner for wide buffers (Tier 4). */
-function parityStep(width: number, shardSize: number, chunkSize: number): number {
-  const thin = Math.max(chunkSize, Math.floor(PARITY_BUFFER_MAX / width / chunkSize) * chunkSize);
-  return Math.min(PARITY_SLICE, thin, Math.max(1, shardSize));
-}
-
-/** The slice of a stripe's chunk-index section that belongs to its n-th shard (data first, then parity). */
-function shardChunks(section: Uint8Array, chunks: StripeChunks, n: number): Uint8Array {
-  const s = chunks.shards[n]!;
-  const start = s.offset - chunks.offset;
-  return section.subarray(start, start + s.count * HASH_LEN);
-}

@@ -14,6 +14,7 @@ import { Level2Writer, type Level2Fold } from './level2-writer.js';
 import { shardHashFromChunks } from '../../integrity/shard-hash.js';
 import { unitCount } from '../../integrity/blake3-cv.js';
 import { CvMerger } from './file-cvs.js';
+import { shardChunks, stepBytes, SyncQueue, viewsPerSlice } from './stripe-parts.js';
 import { pump } from '../pump.js';
 
 /** Bytes per step of a sequential pass (level 2's hash pass, the whole-file hash of an unaligned geometry). */
@@ -89,25 +90,6 @@ async function hashSequentially(a: WriteShardsArgs): Promise<string> {
 }
 
 /**
- * fsyncs run in the background while later shards are written, so the pipeline never stalls on one file's
- * flush; at most `max` are outstanding, and drain() waits for all (and surfaces the first failure).
- */
-class SyncQueue {
-  private readonly q: Promise<void>[] = [];
-  constructor(private readonly max: number) {}
-  async add(p: Promise<void>): Promise<void> {
-    p.catch(() => undefined);
-    this.q.push(p);
-    while (this.q.length > this.max) await this.q.shift();
-  }
-  async drain(): Promise<void> {
-    const results = await Promise.allSettled(this.q.splice(0));
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
-  }
-}
-
-/**
  * Bytes per data-pass slab for an input of `size` bytes: SLAB, or the input rounded up to whole chunks when that is
  * less (a slab is always a multiple of the chunk size, as pumpReads' chunk hashing needs). A 4 KiB object then
  * takes 64 KiB slabs instead of 4 MiB ones, which commits allocate and zero-fill each time.
@@ -138,7 +120,7 @@ class ShardWriter {
     if (a.hashInput !== false && aligned) this.fileCvs = { merger: new CvMerger(unitCount(g.size, a.chunkSize)), unitSize: a.chunkSize };
     const widest = g.stripes.reduce((mx, st) => {
       const width = viewsPerSlice(st.dataShards, st.parityShards, g.tier === 4);
-      return Math.max(mx, width * rowStep(width, st.shardSize, a.chunkSize));
+      return Math.max(mx, width * stepBytes(width, st.shardSize, a.chunkSize, ROW_SLICE, ROW_BUFFER_MAX));
     }, 1);
     this.rows = new SlabPool(ROW_BUFFERS, widest);
     this.level2Slabs = new SlabPool(g.level2.length ? 3 : 0, dataSlab(g.segmentSize, a.chunkSize));
@@ -200,7 +182,7 @@ class ShardWriter {
     // from the same view, and their file and chunk hashes are the segment's.
     const copies = k === 1;
     const width = viewsPerSlice(k, m, fold !== undefined);
-    const step = rowStep(width, S, C);
+    const step = stepBytes(width, S, C, ROW_SLICE, ROW_BUFFER_MAX);
     const dataChunks = segs.map((_, j) => shardChunks(section, chunks, j));
     const parityChunks = stripe.parity.map((_, j) => shardChunks(section, chunks, n + j));
     const blockStart = n ? segs[0]!.offset : 0;
@@ -305,24 +287,6 @@ class ShardWriter {
       if (!done) await Promise.all(files.map((f) => f.close()));
     }
   }
-}
-
-/** Views in one row buffer: data, parity and, when level 2 is folded in, as many scratch views as data. */
-function viewsPerSlice(k: number, m: number, level2: boolean): number {
-  return k + m + (level2 ? k : 0);
-}
-
-/** Bytes per view in one row: a multiple of the chunk size (or the whole shard), thinner for wide rows (Tier 4). */
-function rowStep(width: number, shardSize: number, chunkSize: number): number {
-  const thin = Math.max(chunkSize, Math.floor(ROW_BUFFER_MAX / width / chunkSize) * chunkSize);
-  return Math.min(ROW_SLICE, thin, Math.max(1, shardSize));
-}
-
-/** The slice of a stripe's chunk-index section that belongs to its n-th shard (data first, then parity). */
-function shardChunks(section: Uint8Array, chunks: StripeChunks, n: number): Uint8Array {
-  const s = chunks.shards[n]!;
-  const start = s.offset - chunks.offset;
-  return section.subarray(start, start + s.count * HASH_LEN);
 }
 
 export function changed(path: string): BlockFrameError {
