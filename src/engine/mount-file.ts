@@ -6,7 +6,10 @@ export interface FileSource {
   close(): Promise<void>;
 }
 
-/** Bytes the read-ahead of all open files of one mount may hold beyond what readers asked for. */
+/**
+ * Bytes the windows of all open files of one mount may hold (read ahead, widened, or kept for late readers); a
+ * window of exactly what a reader asked for is always read, even with the budget spent.
+ */
 export class PrefetchBudget {
   constructor(public free = 64 * 1024 * 1024) {}
 }
@@ -27,7 +30,7 @@ interface Window {
   start: number;
   end: number;
   p: Promise<Buffer>;
-  /** Bytes taken from the budget (0 for a window a reader asked for). */
+  /** Bytes taken from the budget while the window is kept. */
   held: number;
 }
 
@@ -70,9 +73,11 @@ export class MountFile {
     while (pos < end) {
       let w = this.windows.find((x) => x.start <= pos && pos < x.end);
       if (!w) {
-        // Up to the next window already read (a late reader fills the gap), never short of what was asked.
+        // Up to the next window already read (a late reader fills the gap), never short of what was asked; wider than
+        // what was asked only while the shared budget has room for the whole window.
         const next = this.windows.find((x) => x.start > pos)?.start ?? Infinity;
-        w = this.fetch(pos, Math.min(this.size, Math.max(end, Math.min(pos + this.window, next))), false);
+        const wide = Math.min(this.size, Math.max(end, Math.min(pos + this.window, next)));
+        w = this.fetch(pos, this.budget.free >= wide - pos ? wide : end);
       }
       const buf = await w.p;
       parts.push(buf.subarray(pos - w.start, Math.min(end, w.end) - w.start));
@@ -84,9 +89,14 @@ export class MountFile {
     const top = this.windows.length ? this.windows[this.windows.length - 1]!.end : end;
     if (this.windows.filter((w) => w.end > head).length < 2 && top < this.size && !this.closed) {
       const to = Math.min(this.size, top + this.window);
-      if (this.budget.free >= to - top) this.fetch(top, to, true);
+      if (this.budget.free >= to - top) this.fetch(top, to);
     }
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  /** Bytes of the windows this file keeps now (asked for, read ahead, or kept behind for late readers). */
+  get keptBytes(): number {
+    return this.windows.reduce((s, w) => s + (w.end - w.start), 0);
   }
 
   /** Drop the windows and release the source (reads in flight finish on their own). */
@@ -100,8 +110,9 @@ export class MountFile {
     return this.windows.some((w) => w.start <= pos && pos < w.end);
   }
 
-  private fetch(start: number, end: number, ahead: boolean): Window {
-    const held = ahead ? end - start : 0;
+  /** Every window counts against the shared budget while kept (one a reader asked for may take it below zero). */
+  private fetch(start: number, end: number): Window {
+    const held = end - start;
     this.budget.free -= held;
     const w: Window = { start, end, p: this.src.read(start, end), held };
     // A window read ahead and never asked for must not fail the process when its read fails.
