@@ -8,6 +8,8 @@ export interface WasmApi {
   validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { readonly exports: unknown };
+  /** Pages of 64 KiB; `shared` makes `buffer` a SharedArrayBuffer. */
+  Memory: new (d: { initial: number; maximum?: number; shared?: boolean }) => WasmMemory;
 }
 
 /** The runtime's WebAssembly object, or undefined where there is none. */

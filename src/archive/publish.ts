@@ -60,9 +60,10 @@ export class Staging {
     return this.spools.get(rel === CHUNK_INDEX_FILE ? 0 : this.storeOf(rel))!;
   }
 
-  async create(rel: string): Promise<SpoolFile> {
+  /** A new spooled file; `direct`: written once and not read back before publishing (Spool.create). */
+  async create(rel: string, opts: { direct?: boolean } = {}): Promise<SpoolFile> {
     const s = this.spoolOf(rel);
-    const f = await s.spool.create(rel);
+    const f = await s.spool.create(rel, opts);
     s.files.push(rel);
     return f;
   }

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { BlockFrameError, ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { ChunkCv, Envelope, Reply, Request, SharedView } from './protocol.js';
 import type { FrameParams } from '../transform/frame-codec.js';
+import { WASM } from '../wasm.js';
 
 /** A BLAKE3 stream pinned to one worker, so its updates are applied in order. */
 export interface HashHandle {
@@ -186,10 +187,35 @@ const spare = new Map<number, Uint8Array[]>();
 const SPARE_BYTES = 64 * 1024 * 1024;
 let spareBytes = 0;
 
+/**
+ * Shared memory whose first byte is page-aligned: V8 reserves a WebAssembly memory with the platform's page
+ * allocator (mmap), while a SharedArrayBuffer comes from malloc (on glibc 16 bytes past a page boundary). Direct
+ * writes (O_DIRECT, store/spool.ts) need aligned addresses; where they are not, the kernel refuses the write and it
+ * goes through the page cache, so this alignment is an optimisation, never a requirement.
+ */
+export function alignedShared(size: number): Uint8Array {
+  const pages = Math.max(1, Math.ceil(size / 65536));
+  try {
+    if (WASM) return new Uint8Array(new WASM.Memory({ initial: pages, maximum: pages, shared: true }).buffer, 0, size);
+  } catch {
+    // Out of address space for another reservation (V8 reserves guard regions around each memory): unaligned.
+  }
+  return new Uint8Array(new SharedArrayBuffer(size));
+}
+
+/** Spares are kept apart by size and by alignment (negative keys: page-aligned slabs). */
+const spareKey = (size: number, aligned: boolean) => (aligned ? -size : size);
+const isAligned = new WeakSet<Uint8Array>();
+
 /** A zeroed slab of `size` bytes: a spare one when there is one (zeroed again, as a new one would be), else new. */
-function takeSlab(size: number): Uint8Array {
-  const s = spare.get(size)?.pop();
-  if (!s) return new Uint8Array(new SharedArrayBuffer(size));
+function takeSlab(size: number, aligned = false): Uint8Array {
+  const s = spare.get(spareKey(size, aligned))?.pop();
+  if (!s) {
+    if (!aligned) return new Uint8Array(new SharedArrayBuffer(size));
+    const a = alignedShared(size);
+    isAligned.add(a);
+    return a;
+  }
   spareBytes -= size;
   return s.fill(0);
 }
@@ -205,15 +231,17 @@ export class SlabPool {
   constructor(
     count: number,
     readonly slabSize: number,
+    /** Page-aligned slabs, for buffers written with O_DIRECT (alignedShared). */
+    readonly aligned = false,
   ) {
-    for (let i = 0; i < count; i++) this.free.push(takeSlab(slabSize));
+    for (let i = 0; i < count; i++) this.free.push(takeSlab(slabSize, aligned));
   }
 
   acquire(): Promise<Uint8Array> {
     const s = this.free.pop();
     if (s) return Promise.resolve(s);
     // A straggler after dispose() gets a slab of its own rather than waiting for ones that went to the spares.
-    if (this.disposed) return Promise.resolve(new Uint8Array(new SharedArrayBuffer(this.slabSize)));
+    if (this.disposed) return Promise.resolve(takeSlab(this.slabSize, this.aligned));
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
@@ -237,8 +265,9 @@ export class SlabPool {
 
 function keepSpare(s: Uint8Array): void {
   if (spareBytes + s.byteLength > SPARE_BYTES) return;
-  const list = spare.get(s.byteLength) ?? [];
+  const key = spareKey(s.byteLength, isAligned.has(s));
+  const list = spare.get(key) ?? [];
   list.push(s);
-  spare.set(s.byteLength, list);
+  spare.set(key, list);
   spareBytes += s.byteLength;
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { BlockFrameError, fromSystemError } from '../errors.js';
 import type { PutSource } from './backend.js';
 import { readFully, writeFully } from '../io/fsutil.js';
+import { DirectWrites } from '../io/direct-writes.js';
 import { pidAlive } from './local.js';
 
 /** "{pid}-{12 hex}": a spool directory's name, so stale ones (of dead processes) can be recognised. */
@@ -64,13 +65,18 @@ export class Spool {
     return join(this.dir, ...rel.split('/'));
   }
 
-  /** Create `rel` (and its directories); it must not exist yet. */
-  async create(rel: string): Promise<SpoolFile> {
+  /**
+   * Create `rel` (and its directories); it must not exist yet. `direct`: the file is written once and not read
+   * back before it is published (commit's shard files), so its aligned writes bypass the page cache (see
+   * DirectWrites); every other write, and every read, goes through the page cache as usual.
+   */
+  async create(rel: string, opts: { direct?: boolean } = {}): Promise<SpoolFile> {
     const p = this.path(rel);
     try {
       // The spool directory itself exists: only a nested path needs its directories made.
       if (rel.includes('/')) await mkdir(join(p, '..'), { recursive: true });
-      return wrap(await open(p, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o444), p);
+      const fh = await open(p, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o444);
+      return wrap(fh, p, opts.direct ? await DirectWrites.open(p, fh) : undefined);
     } catch (err) {
       throw fromSystemError(err, p, 'creating a spool file');
     }
@@ -102,13 +108,20 @@ export class Spool {
   }
 }
 
-function wrap(fh: FileHandle, path: string): SpoolFile {
+function wrap(fh: FileHandle, path: string, direct?: DirectWrites): SpoolFile {
   return {
     path,
-    write: (buf, position) => writeFully(fh, buf, position).catch((err) => Promise.reject(fromSystemError(err, path, 'writing a spool file'))),
+    write: async (buf, position) => {
+      try {
+        if (!(await direct?.write(buf, position))) await writeFully(fh, buf, position);
+      } catch (err) {
+        throw fromSystemError(err, path, 'writing a spool file');
+      }
+    },
     read: (buf, length, position) => readFully(fh, buf, length, position).catch((err) => Promise.reject(fromSystemError(err, path, 'reading a spool file'))),
     async finish() {
       try {
+        await direct?.close();
         await fh.sync();
       } catch (err) {
         throw fromSystemError(err, path, 'syncing a spool file');
@@ -116,6 +129,9 @@ function wrap(fh: FileHandle, path: string): SpoolFile {
         await fh.close();
       }
     },
-    close: () => fh.close().catch(() => undefined),
+    close: async () => {
+      await direct?.close();
+      await fh.close().catch(() => undefined);
+    },
   };
 }

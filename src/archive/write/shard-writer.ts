@@ -122,7 +122,7 @@ class ShardWriter {
       const width = viewsPerSlice(st.dataShards, st.parityShards, g.tier === 4);
       return Math.max(mx, width * stepBytes(width, st.shardSize, a.chunkSize, ROW_SLICE, ROW_BUFFER_MAX));
     }, 1);
-    this.rows = new SlabPool(ROW_BUFFERS, widest);
+    this.rows = new SlabPool(ROW_BUFFERS, widest, true);
     this.level2Slabs = new SlabPool(g.level2.length ? 3 : 0, dataSlab(g.segmentSize, a.chunkSize));
   }
 
@@ -196,8 +196,9 @@ class ShardWriter {
     /** Row buffers whose absent-segment views are zero for this stripe (the views only grow thinner on the last row). */
     const zeroed = new Set<Uint8Array>();
     try {
-      for (const seg of segs) files.push(await a.staging.create(seg.path));
-      for (const p of stripe.parity) files.push(await a.staging.create(p.path));
+      // Shards are written once and never read back here: their whole rows skip the page cache (Spool.create).
+      for (const seg of segs) files.push(await a.staging.create(seg.path, { direct: true }));
+      for (const p of stripe.parity) files.push(await a.staging.create(p.path, { direct: true }));
       for (let o = 0; o < S; o += step) {
         checkAborted(a.signal);
         errors.throwIfAny();
