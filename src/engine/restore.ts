@@ -7,6 +7,7 @@ import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { BlockFrameError, fromSystemError } from '../errors.js';
 import { fsyncDir, tempSibling, writeFully } from '../io/fsutil.js';
+import { DirectWrites } from '../io/direct-writes.js';
 import { removeStalePartials } from '../store/leftovers.js';
 import { FirstError } from './context.js';
 import { openArchive, readAheadFor, type OpenArchive, type ReadOptions } from './read.js';
@@ -80,8 +81,16 @@ async function restoreFrom(archive: OpenArchive, output: string, opts: RestoreOp
   } catch (err) {
     throw fromSystemError(err, tmp, 'creating the output');
   }
+  let direct: DirectWrites | undefined;
   try {
-    await streamVerified(archive, opts, (view, at) => writeFully(fh, view, at).catch((e) => Promise.reject(fromSystemError(e, out, 'writing the output'))));
+    // Whole windows (page-aligned, io/direct-writes.ts) skip the page cache; the last one and any refused go through it.
+    const file = fh;
+    direct = await DirectWrites.open(tmp, file);
+    const write = async (view: Uint8Array, at: number) => {
+      if (!(await direct?.write(view, at))) await writeFully(file, view, at);
+    };
+    await streamVerified(archive, opts, (view, at) => write(view, at).catch((e) => Promise.reject(fromSystemError(e, out, 'writing the output'))));
+    await direct?.close();
     await fh.sync();
     await fh.close();
     // The recorded permission bits and mtime, as cp -p, rsync -t and restic do (older archives: defaults).
@@ -105,6 +114,7 @@ async function restoreFrom(archive: OpenArchive, output: string, opts: RestoreOp
     }
     await fsyncDir(dirname(out));
   } catch (err) {
+    await direct?.close();
     await fh.close().catch(() => undefined);
     await rm(tmp, { force: true });
     throw err;

@@ -1,6 +1,7 @@
 // The read budget: one SharedArrayBuffer carved into read windows, shared by every response of a server (file
 // server and S3 API, plain and framed archives), so memory stays bounded however many clients read.
 import { BlockFrameError } from '../../errors.js';
+import { alignedShared } from '../../compute/pool.js';
 
 /** The arena's unit of allocation: views start and end on it, and any unit-aligned part of a view can be freed on its own. */
 export const BUDGET_UNIT = 64 * 1024;
@@ -33,7 +34,8 @@ export class ReadBudget {
 
   constructor(bytes: number, tinyKept = TINY_KEPT) {
     const units = Math.ceil(bytes / UNIT);
-    this.mem = new Uint8Array(new SharedArrayBuffer(units * UNIT));
+    // Page-aligned, so whole windows can be written with O_DIRECT (a restore's output, io/direct-writes.ts).
+    this.mem = alignedShared(units * UNIT);
     this.runs = [[0, units]];
     this.freeUnits = units;
     const tiny = new Uint8Array(new SharedArrayBuffer(tinyKept * TINY));
