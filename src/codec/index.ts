@@ -56,6 +56,26 @@ function defaultKernel(): Kernel {
   return nativeKernel() ?? wasmKernel() ?? portableKernel;
 }
 
+/** The all-ones row over two inputs: its product is their XOR. */
+const XOR_ROW = matrix(1, 2, Uint8Array.of(1, 1));
+
+/** Bytes the kernels' vector loops step by at most (ISA-L AVX-512): whole steps are safe in place. */
+const XOR_STEP = 64;
+
+/**
+ * into ^= from over [0, min of their lengths), in place, with `kernel` (default: this process's): the product of
+ * the all-ones row (Tier 4's level-2 parity, docs/FORMAT.md), so ISA-L's or the SIMD kernel's vector loop does it.
+ * Over whole 64-byte steps each kernel reads a position of both inputs before it writes it there, so `into` can
+ * be input and output; a shorter tail is XORed here, because ISA-L finishes a ragged length by redoing the last
+ * full vector, which would read bytes it has already written (test/codec/xor.test.ts).
+ */
+export function xorInto(into: Uint8Array, from: Uint8Array, kernel: Kernel = defaultKernel()): void {
+  const n = Math.min(into.length, from.length);
+  const body = n - (n % XOR_STEP);
+  if (body > 0) kernel.matMul(XOR_ROW, [into, from], [into], body);
+  for (let i = body; i < n; i++) into[i]! ^= from[i]!;
+}
+
 /**
  * `bytes` (>= 0, an integer) of memory that the default kernel reads and writes in place: encode and reconstruct
  * over shards that are views into it (e.g. `buf.subarray(i * L, (i + 1) * L)`) copy nothing in or out.

@@ -2,7 +2,7 @@
 import { parentPort } from 'node:worker_threads';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { codecKernel, createReedSolomon, type ReedSolomon } from '../codec/index.js';
+import { codecKernel, createReedSolomon, xorInto, type ReedSolomon } from '../codec/index.js';
 import { blake3, createBlake3Stream, initBlake3, type Blake3Stream } from '../integrity/blake3.js';
 import type { Envelope, Reply, Request } from './protocol.js';
 import { unitCVs } from '../integrity/blake3-cv.js';
@@ -123,20 +123,6 @@ async function handle(req: Request): Promise<string | undefined> {
       return undefined;
     }
   }
-}
-
-/** into ^= from, a word at a time where both are 4-byte aligned. */
-function xorInto(into: Uint8Array, from: Uint8Array): void {
-  const n = Math.min(into.length, from.length);
-  let p = 0;
-  if (into.byteOffset % 4 === 0 && from.byteOffset % 4 === 0) {
-    const words = n >>> 2;
-    const a = new Uint32Array(into.buffer, into.byteOffset, words);
-    const b = new Uint32Array(from.buffer, from.byteOffset, words);
-    for (let w = 0; w < words; w++) a[w]! ^= b[w]!;
-    p = words << 2;
-  }
-  for (; p < n; p++) into[p]! ^= from[p]!;
 }
 
 // Requests run strictly in arrival order, so updates to one hash stream stay ordered.
