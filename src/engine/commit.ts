@@ -62,6 +62,11 @@ export interface CommitOptions extends OperationOptions {
    * again is 'already-archived'.
    */
   largeBlob?: boolean;
+  /**
+   * Keep the written shards in the page cache (default false: whole rows skip it with O_DIRECT, io/direct-writes.ts,
+   * since an archive is rarely read back soon). The S3 server sets it: a client often reads back what it just put.
+   */
+  cache?: boolean;
 }
 
 export interface CommitResult {
@@ -241,6 +246,7 @@ async function commitStored(repo: Repository, source: InputSource, name: string,
           signal: opts.signal,
           onBytes: (n) => opts.onProgress?.((done += n), total),
           hashInput: tf === null,
+          direct: !opts.cache,
         });
         if (tf) {
           const enc = await tf.stored.finish();

@@ -29,7 +29,7 @@ export const SMALL_COMMIT_SLOTS = 16;
  */
 export async function commitObject(ctx: S3Context, input: InputSource, bucket: string, key: string, signal?: AbortSignal): Promise<string> {
   const lane = (await input.stat()).size > SMALL_OBJECT_BYTES ? ctx.commits : ctx.smallCommits;
-  const r = await lane.run(() => commitInput(input, { name: archiveName(bucket, key), storeSet: ctx.repo.set, pool: ctx.pool, signal }));
+  const r = await lane.run(() => commitInput(input, { name: archiveName(bucket, key), storeSet: ctx.repo.set, pool: ctx.pool, signal, cache: true }));
   return r.dir;
 }
 

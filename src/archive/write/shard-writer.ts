@@ -42,6 +42,8 @@ export interface WriteShardsArgs {
   onBytes?: (n: number) => void;
   /** Hash the whole input for `original` (default true; a transformed archive hashed its plaintext already). */
   hashInput?: boolean;
+  /** Whole rows of the shard files skip the page cache (O_DIRECT where the filesystem takes it; default false). */
+  direct?: boolean;
 }
 
 /**
@@ -196,9 +198,9 @@ class ShardWriter {
     /** Row buffers whose absent-segment views are zero for this stripe (the views only grow thinner on the last row). */
     const zeroed = new Set<Uint8Array>();
     try {
-      // Shards are written once and never read back here: their whole rows skip the page cache (Spool.create).
-      for (const seg of segs) files.push(await a.staging.create(seg.path, { direct: true }));
-      for (const p of stripe.parity) files.push(await a.staging.create(p.path, { direct: true }));
+      // Shards are written once and never read back here: their whole rows may skip the page cache (Spool.create).
+      for (const seg of segs) files.push(await a.staging.create(seg.path, { direct: a.direct }));
+      for (const p of stripe.parity) files.push(await a.staging.create(p.path, { direct: a.direct }));
       for (let o = 0; o < S; o += step) {
         checkAborted(a.signal);
         errors.throwIfAny();
