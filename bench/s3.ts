@@ -2,16 +2,18 @@
 // S3 server (one-node Ceph radosgw) and cp, 1 MiB ranged GETs from 16 clients, 1,000 small PUTs from 16 clients, and
 // peak server RSS under 16 uploads.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cephMissing, startCeph, type CephS3 } from '../test/helpers/ceph.js';
-import { awsEnv, findAws, startCliS3 } from '../test/s3/helpers.js';
+import { awsEnv, findAws, signerFor, startCliS3 } from '../test/s3/helpers.js';
+import { uriEncode } from '../src/s3/sigv4.js';
 import type { S3User } from '../src/s3/users.js';
 import type { RangeLoad } from './s3-load.js';
 import type { SmallPutLoad } from './s3-small.js';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { median, pct, makeFile } from './util.js';
+import { ensureTools, rangeRun, rangeScript, type RangeRun } from './serve.js';
 
 const MiB = 1024 ** 2;
 const LOAD = fileURLToPath(new URL('./s3-load.js', import.meta.url));
@@ -97,6 +99,58 @@ function smallLoad(o: SmallPutLoad): Promise<{ seconds: number; lat: number[] }>
     p.stderr.on('data', (d) => (err += d));
     p.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as { seconds: number; lat: number[] }) : reject(new Error(`small-PUT load failed: ${err}`))));
   });
+}
+
+/** Seconds of each wrk run of the presigned ranged GETs, runs per server (interleaved), and the paced clients' pause. */
+const WRK_SECONDS = 8;
+const WRK_RUNS = 3;
+const PACE_MS = 50;
+
+/**
+ * 1 MiB random ranged GETs on a presigned GetObject URL (SigV4 in the query, signed by the AWS SDK's signer, so
+ * every request is authenticated by the server) from CLIENTS keep-alive connections of wrk in its own process: flat out (latency
+ * is then CLIENTS / throughput, Little's law) and with each client pausing PACE_MS between requests, WRK_RUNS runs
+ * of each per server, interleaved. The load generator is C, so what is measured is the server, as with /files/.
+ */
+async function presignedRanges(
+  dir: string,
+  size: number,
+  servers: { name: string; endpoint: string; user: S3User }[],
+  log: (m: string) => void,
+): Promise<Record<string, { flat: RangeRun[]; paced: RangeRun[] }>> {
+  ensureTools();
+  const flat = join(dir, 'ranges.lua');
+  const paced = join(dir, 'paced.lua');
+  await writeFile(flat, rangeScript(size, 7));
+  await writeFile(paced, rangeScript(size, 8, PACE_MS));
+  // SigV4 query signing by the SDK's signer (awscli's `s3 presign` may pick SigV2, which BlockFrame refuses).
+  const urls = await Promise.all(
+    servers.map(async (s) => {
+      const u = new URL(s.endpoint);
+      const p = await signerFor(s.user).presign(
+        { method: 'GET', protocol: 'http:', hostname: u.hostname, port: Number(u.port), path: '/bench/big.bin', query: {}, headers: { host: u.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } },
+        { expiresIn: 3600 },
+      );
+      return `${s.endpoint}${p.path}?${Object.entries(p.query ?? {}).map(([k, v]) => `${uriEncode(k)}=${uriEncode(String(v))}`).join('&')}`;
+    }),
+  );
+  const out: Record<string, { flat: RangeRun[]; paced: RangeRun[] }> = {};
+  for (const s of servers) out[s.name] = { flat: [], paced: [] };
+  for (const u of urls) await rangeRun(u, flat, 2); // warm-up
+  for (const [kind, script] of [
+    ['flat', flat],
+    ['paced', paced],
+  ] as const) {
+    for (let i = 0; i < WRK_RUNS; i++) {
+      log(`S3: presigned 1 MiB ranged GETs, ${CLIENTS} wrk connections${kind === 'paced' ? `, ${PACE_MS} ms pauses` : ''}, run ${i + 1}/${WRK_RUNS}`);
+      for (const [j, s] of servers.entries()) {
+        const r = await rangeRun(urls[j]!, script, WRK_SECONDS);
+        if (r.errors) throw new Error(`wrk on ${s.name}'s presigned URL: ${r.errors} errors (non-2xx responses or timeouts)`);
+        out[s.name]![kind].push(r);
+      }
+    }
+  }
+  return out;
 }
 
 /** An S3 endpoint and a user of it. */
@@ -261,21 +315,35 @@ export async function benchS3(o: S3BenchOptions): Promise<{ rows: S3Row[]; raw: 
     raw.serverPeakRssMiB = await peakRss(bf.proc.pid!);
     row(`peak server RSS (VmHWM) over the ${label} uploads and downloads (one client)`, `${(raw.serverPeakRssMiB as number).toFixed(0)} MiB`);
 
-    o.log(`S3: 1 MiB ranged GETs, ${CLIENTS} clients`);
+    const servers = [{ name: 'BlockFrame', endpoint: bf.endpoint, user: USER }, ...(ceph ? [{ name: 'radosgw', endpoint: ceph.endpoint, user: { accessKey: ceph.accessKeyId, secretKey: ceph.secretAccessKey } }] : [])];
+    const wrk = await presignedRanges(dir, o.size, servers, o.log);
+    raw.presignedRanges = wrk;
+    const m = (runs: RangeRun[], f: (r: RangeRun) => number) => median(runs.map(f));
+    const fmt = (runs: RangeRun[]) => `${m(runs, (r) => r.p50ms).toFixed(1)} / ${m(runs, (r) => r.p99ms).toFixed(1)} ms`;
+    const ref = (kind: 'flat' | 'paced') => (wrk.radosgw ? ` (radosgw ${fmt(wrk.radosgw[kind])})` : '');
+    const bfFlat = wrk.BlockFrame!.flat;
+    const wrkP50 = m(bfFlat, (r) => r.p50ms);
+    row(`S3 1 MiB ranged GET, presigned URL, ${CLIENTS} clients (wrk), flat out: p50 / p99`, `${fmt(bfFlat)}${ref('flat')}`, '<= 10 ms p50', wrkP50 <= 10);
+    const rate = (runs: RangeRun[]) => `${m(runs, (r) => r.bytes / 1e6 / r.seconds).toFixed(0)} MB/s, ${m(runs, (r) => r.requests / r.seconds).toFixed(0)} req/s`;
+    row(`S3 1 MiB ranged GET, presigned URL, ${CLIENTS} clients (wrk): throughput`, `${rate(bfFlat)}${wrk.radosgw ? ` (radosgw ${rate(wrk.radosgw.flat)})` : ''}`);
+    const bfPaced = wrk.BlockFrame!.paced;
+    row(`S3 1 MiB ranged GET, presigned URL, ${CLIENTS} clients pausing ${PACE_MS} ms (${m(bfPaced, (r) => r.requests / r.seconds).toFixed(0)} req/s): p50 / p99`, `${fmt(bfPaced)}${ref('paced')}`);
+
+    // The same reads from the AWS SDK for JavaScript: 16 clients in one Node process, which spends about as much CPU
+    // per request as the server on this 2-core machine, so the latency includes the client's own queueing.
+    o.log(`S3: 1 MiB ranged GETs, ${CLIENTS} SDK clients`);
     const load = { bucket: 'bench', key: 'big.bin', size: o.size, requests: 400, warmup: 20, clients: CLIENTS };
     const lat = await rangeLoad({ ...load, endpoint: bf.endpoint, accessKeyId: USER.accessKey, secretAccessKey: USER.secretKey });
     raw.rangeMs = lat;
-    const p50 = pct(lat, 50);
-    row(`S3 1 MiB ranged GET, ${CLIENTS} clients, ${lat.length} requests: p50`, `${p50.toFixed(1)} ms`, '<= 10 ms', p50 <= 10);
-    row(`S3 1 MiB ranged GET, ${CLIENTS} clients: p99`, `${pct(lat, 99).toFixed(1)} ms`);
+    row(`S3 1 MiB ranged GET, ${CLIENTS} AWS SDK clients in one Node process, ${lat.length} requests: p50 / p99`, `${pct(lat, 50).toFixed(1)} / ${pct(lat, 99).toFixed(1)} ms`);
     // The same requests one at a time: the latency of one request, without queueing behind 15 others on 2 cores.
     const alone = await rangeLoad({ ...load, requests: 100, clients: 1, endpoint: bf.endpoint, accessKeyId: USER.accessKey, secretAccessKey: USER.secretKey });
     raw.rangeMsOneClient = alone;
     row('S3 1 MiB ranged GET, 1 client (unloaded): p50 / p99', `${pct(alone, 50).toFixed(1)} ms / ${pct(alone, 99).toFixed(1)} ms`);
     if (ceph) {
-      const ref = await rangeLoad({ ...load, endpoint: ceph.endpoint, accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey });
-      raw.referenceRangeMs = ref;
-      row(`radosgw 1 MiB ranged GET, ${CLIENTS} clients (reference): p50 / p99`, `${pct(ref, 50).toFixed(1)} ms / ${pct(ref, 99).toFixed(1)} ms`);
+      const refLat = await rangeLoad({ ...load, endpoint: ceph.endpoint, accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey });
+      raw.referenceRangeMs = refLat;
+      row(`radosgw 1 MiB ranged GET, ${CLIENTS} AWS SDK clients (reference): p50 / p99`, `${pct(refLat, 50).toFixed(1)} / ${pct(refLat, 99).toFixed(1)} ms`);
     }
 
     const smallBf = await smallRun({ endpoint: bf.endpoint, accessKeyId: USER.accessKey, secretAccessKey: USER.secretKey }, 'bench', o.log, 'BlockFrame');

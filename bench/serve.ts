@@ -36,7 +36,7 @@ export interface ServeBenchRaw {
   serveRssMiB: number;
 }
 
-interface RangeRun {
+export interface RangeRun {
   requests: number;
   seconds: number;
   bytes: number;
@@ -160,8 +160,11 @@ async function fullGet(url: string, size: number): Promise<number> {
   return Number(t);
 }
 
-/** wrk script: a seeded random 1 MiB range per request; prints the run's numbers as JSON at the end. */
-function rangeScript(size: number, seed: number, pauseMs = 0): string {
+/**
+ * wrk script: a seeded random 1 MiB range per request (to the URL's path and query as given, so a presigned S3 URL
+ * keeps its signature; Range is not a signed header); prints the run's numbers as JSON at the end.
+ */
+export function rangeScript(size: number, seed: number, pauseMs = 0): string {
   const span = Math.max(0, size - MiB);
   return `
 math.randomseed(${seed})
@@ -181,7 +184,7 @@ end
 }
 
 /** CLIENTS keep-alive connections of random 1 MiB range GETs for `seconds` (wrk, one thread, its own process). */
-async function rangeRun(url: string, script: string, seconds: number): Promise<RangeRun> {
+export async function rangeRun(url: string, script: string, seconds: number): Promise<RangeRun> {
   const out = await exec('wrk', ['-t1', `-c${CLIENTS}`, `-d${seconds}s`, '--timeout', '10s', '-s', script, url]);
   const m = /BENCH (\{.*\})/.exec(out);
   if (!m) throw new Error(`wrk printed no result:\n${out}`);
