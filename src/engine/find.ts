@@ -180,11 +180,11 @@ export async function isPublished(repo: Repository, dir: string, signal?: AbortS
 }
 
 /** Each name resolved to its archive directory, or every archive when no name is given. */
-export async function resolveMany(store: Repository, names: string[]): Promise<string[]> {
+export async function resolveMany(store: Repository, names: string[], secrets: readonly KeySecret[] = []): Promise<string[]> {
   // Every archive: a directory whose commit is still landing (pending marker, no manifest yet) is not one.
   if (names.length === 0) return (await store.list()).map((e) => e.dir);
   const dirs: string[] = [];
-  for (const n of names) dirs.push(await resolveArchive(store, n));
+  for (const n of names) dirs.push(await resolveArchive(store, n, secrets));
   return [...new Set(dirs)];
 }
 

@@ -11,6 +11,7 @@ import { withPool, type OperationOptions } from './context.js';
 import { loadConfig, specText, writeConfig } from '../store/config.js';
 import { markNewStores } from '../archive/identity.js';
 import { resolveMany } from './find.js';
+import { loadSecrets } from '../archive/keyring.js';
 import { archiveCtx, computeSection, rebuildShards } from '../archive/read/stripe.js';
 import { verifyArchive, worst, type ArchiveHealth, type Health, type Problem } from './verify.js';
 
@@ -60,7 +61,7 @@ export interface RepairOptions extends OperationOptions {
 /** Repair the named archives (all when `names` is empty). */
 export async function repair(names: string[] = [], opts: RepairOptions = {}): Promise<RepairReport> {
   return withRepo(opts, async (repo) => {
-    const dirs = await resolveMany(repo, names);
+    const dirs = await resolveMany(repo, names, names.length ? await loadSecrets(opts.keys) : []);
     // A new disk (--replace) gets its marker before any shard lands on it, and the config file its store id.
     if (repo.identity && !opts.dryRun) {
       const ids = await markNewStores(repo.identity, opts.signal);

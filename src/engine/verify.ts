@@ -1,5 +1,5 @@
 // verify: check every shard once against the manifest (both cores), name each problem and whether it is repairable.
-import { shownName } from '../archive/keyring.js';
+import { loadSecrets, shownName } from '../archive/keyring.js';
 import { BlockFrameError, EXIT } from '../errors.js';
 import { SlabPool, type ComputePool } from '../compute/pool.js';
 import { merkleProof, verifyMerkleProof } from '../integrity/merkle.js';
@@ -104,9 +104,11 @@ export async function verify(names: string[] = [], opts: OperationOptions = {}):
     if (names.length === 0) dirs = await resolveMany(repo, names);
     else {
       dirs = [];
+      // A key is never needed to verify, only to find an encrypted archive by its (sealed) name.
+      const secrets = await loadSecrets(opts.keys);
       for (const n of names) {
         try {
-          dirs.push(await resolveArchive(repo, n));
+          dirs.push(await resolveArchive(repo, n, secrets));
         } catch (err) {
           if (!(err instanceof BlockFrameError) || (err.code !== 'BF_ARCHIVE_NOT_FOUND' && err.code !== 'BF_AMBIGUOUS_NAME')) throw err;
           notFound.push({ name: n, code: err.code, message: err.message });
@@ -345,7 +347,7 @@ export async function verifySegment(query: string, segment: number, opts: Operat
 }
 
 async function verifySegmentIn(repo: Repository, query: string, segment: number, opts: OperationOptions): Promise<SegmentCheck> {
-  const dir = await resolveArchive(repo, query);
+  const dir = await resolveArchive(repo, query, await loadSecrets(opts.keys));
   const m = await repo.readManifest(dir);
   const code = archiveCtx(repo, dir, m, undefined as never).code;
   // Merkle leaves are the shards in code order, so a segment's leaf index is its shard id.

@@ -64,6 +64,18 @@ describe('cli with transforms', () => {
     assert.match(info.stdout, /encryption\s+AES-256-GCM, 1 keyslot \(no key given/);
   });
 
+  test('regression: verify and repair find an encrypted archive by its sealed name with the key given (they ignored --key-file)', () => {
+    const v = runCli(['verify', 'notes.txt', '--archive', archive, '--key-file', key]);
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+    assert.match(v.stdout, /^ok: /m);
+    const p = runCli(['repair', 'notes.txt', '--archive', archive, '--key-file', key]);
+    assert.equal(p.status, 0, p.stdout + p.stderr);
+    // Without it, the name stays sealed: the one-line error says a key is needed.
+    const n = runCli(['verify', 'notes.txt', '--archive', archive]);
+    assert.notEqual(n.status, 0);
+    assert.match(n.stderr, /\[BF_KEY_REQUIRED\]/);
+  });
+
   test('key add with a passphrase from the environment, key list, key remove; bad input is refused', () => {
     const add = runCli(['key', 'add', dir, '--archive', archive, '--key-file', key], { env: { BLOCKFRAME_NEW_PASSPHRASE: 'second key' } });
     assert.equal(add.status, 0, add.stderr);
