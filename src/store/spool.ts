@@ -75,8 +75,18 @@ export class Spool {
     try {
       // The spool directory itself exists: only a nested path needs its directories made.
       if (rel.includes('/')) await mkdir(join(p, '..'), { recursive: true });
-      const fh = await open(p, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o444);
-      return wrap(fh, p, opts.direct ? await DirectWrites.open(p, fh) : undefined);
+      if (!opts.direct) return wrap(await open(p, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o444), p);
+      // Writable while the second (direct) descriptor is opened, then read-only like every spool file: a user
+      // other than root could not open a 0444 file for writing a second time.
+      const fh = await open(p, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      try {
+        const direct = await DirectWrites.open(p, fh);
+        await fh.chmod(0o444);
+        return wrap(fh, p, direct);
+      } catch (err) {
+        await fh.close().catch(() => undefined);
+        throw err;
+      }
     } catch (err) {
       throw fromSystemError(err, p, 'creating a spool file');
     }
