@@ -1,6 +1,7 @@
 // Read-ahead for a folder commit (docs/FORMAT.md §13.6): the walk runs a few entries ahead of the packing, and small files are opened, stat'ed and read whole meanwhile, so the file calls of many small files overlap instead of running one after another.
 import { open, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fromSystemError } from '../errors.js';
 import type { SnapshotEntry } from '../layout/snapshot.js';
 import type { WalkEntry, WalkSummary } from '../io/tree-walk.js';
@@ -53,7 +54,8 @@ export async function prefetchFile(fsPath: Buffer): Promise<Prefetched> {
     const data = buf.subarray(0, size);
     if (isRacy(s2.ctimeNs, startedNs)) {
       // Changed so recently that a rewrite within one tick of the file system's clock would leave the stat as it
-      // was: read it again, and take it only when both reads agree and the stat still has not moved.
+      // was: read it again a moment later, and take it only when both reads agree and the stat still has not moved.
+      await sleep(RACY_REREAD_DELAY_MS);
       const again = Buffer.allocUnsafe(size + 1);
       let at = 0;
       while (at < again.length) {
@@ -83,6 +85,13 @@ export function isRacy(ctimeNs: bigint, startedNs: bigint): boolean {
 
 /** The racy window (the quick path's ctime margin of FORMAT.md §13.7, for the same reason). */
 export const RACY_MARGIN_MS = 2000;
+
+/**
+ * How long after the first read a racy file is read again. Two reads back to back can both land inside one write()
+ * of another process that the scheduler paused half-way (its ctime was set when the write began), and agree on a
+ * mix of old and new bytes; a writer paused for longer than this looks like a file that holds those bytes.
+ */
+export const RACY_REREAD_DELAY_MS = 50;
 
 /** A walk entry as the packing step takes it: the parent's entry to reuse (quick path), or the file read ahead. */
 export interface AheadItem {

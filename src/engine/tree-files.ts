@@ -15,7 +15,8 @@ import type { Repository } from '../archive/repo.js';
 import { blobDir } from '../layout/keys.js';
 import type { BlobEntry } from '../layout/pack.js';
 import type { BlobReader } from './blob-read.js';
-import { isRacy } from './tree-ahead.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isRacy, RACY_REREAD_DELAY_MS } from './tree-ahead.js';
 
 /** Bytes read per step from a file being committed. */
 const READ_STEP = 1024 * 1024;
@@ -100,8 +101,9 @@ export async function readTreeFile(fsPath: Buffer, writer: PackWriter | null, si
   }
 }
 
-/** Read the file once more (hash only) and say whether it is still `size` bytes hashing to `hash` with the stat of `s1`. */
+/** Read the file once more, RACY_REREAD_DELAY_MS later (hash only), and say whether it is still `size` bytes hashing to `hash` with the stat of `s1`. */
 async function sameAgain(fh: FileHandle, size: number, hash: string, s1: BigIntStats): Promise<boolean> {
+  await sleep(RACY_REREAD_DELAY_MS);
   const h = await createBlake3Stream();
   const buf = Buffer.allocUnsafe(Math.max(1, Math.min(READ_STEP, size + 1)));
   let pos = 0;
