@@ -86,9 +86,12 @@ function nodeOf(e: TreeEntry): MountNode {
   return { kind: 'symlink', size: e.target.length, mode: 0o777, mtimeMs: nsToMs(e.mtimeNs), target: e.target };
 }
 
-/** `2026-12-03T201544Z_ab12cd34ef56`: sorts by time, has no `:` (Windows), and its id prefix works as NAME@ID. */
+/**
+ * `2026-12-03T201544.123Z_ab12cd34ef56`: sorts by time (to the millisecond: two commits in one second keep their
+ * order), has no `:` (Windows), and its id prefix works as NAME@ID.
+ */
 export function snapshotDirName(s: { createdAt: string; id: string }): string {
-  const t = s.createdAt.replace(/\.\d+/, '').replace(/[-:]/g, '').replace(/^(\d{4})(\d{2})(\d{2})/, '$1-$2-$3');
+  const t = s.createdAt.replace(/[-:]/g, '').replace(/^(\d{4})(\d{2})(\d{2})/, '$1-$2-$3');
   return `${t}_${s.id.slice(0, 12)}`;
 }
 

@@ -156,6 +156,10 @@ describe('mount file read-ahead', () => {
   test('showName keeps UTF-8 and escapes other bytes reversibly', () => {
     assert.equal(showName(Buffer.from('é.jpg')), 'é.jpg');
     assert.equal(showName(Buffer.from([0x61, 0xff, 0x25])), 'a%FF%25');
-    assert.equal(snapshotDirName({ createdAt: '2026-12-03T20:15:44.123Z', id: 'ab'.repeat(32) }), '2026-12-03T201544Z_abababababab');
+    assert.equal(snapshotDirName({ createdAt: '2026-12-03T20:15:44.123Z', id: 'ab'.repeat(32) }), '2026-12-03T201544.123Z_abababababab');
+    // Regression: names were cut to the second, so two commits in one second sorted by their (random) ids.
+    const earlier = snapshotDirName({ createdAt: '2026-12-03T20:15:44.900Z', id: 'ff'.repeat(32) });
+    const later = snapshotDirName({ createdAt: '2026-12-03T20:15:44.950Z', id: '00'.repeat(32) });
+    assert.ok(earlier < later, `${earlier} sorts before ${later}`);
   });
 });

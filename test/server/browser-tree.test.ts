@@ -42,7 +42,7 @@ test('web UI: browse a folder archive and its snapshots, download a packed file 
     const snaps = page.locator('table.tree tbody tr');
     await snaps.first().waitFor();
     assert.equal(await snaps.count(), 1);
-    assert.match((await snaps.first().textContent())!, /^\d{4}-\d\d-\d\dT\d{6}Z_[0-9a-f]{12}\//);
+    assert.match((await snaps.first().textContent())!, /^\d{4}-\d\d-\d\dT\d{6}\.\d{3}Z_[0-9a-f]{12}\//);
   } finally {
     await browser?.close().catch(() => {});
     await server.close();

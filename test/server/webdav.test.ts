@@ -110,7 +110,7 @@ describe('WebDAV on serve', () => {
     assert.ok(Buffer.from(single).equals(await readFile(join(out, 'notes.bin'))), 'the single-file archive');
     const snaps = (await r('lsf', ':webdav:.snapshots/photos')).split('\n').filter(Boolean);
     assert.equal(snaps.length, 1);
-    assert.match(snaps[0]!, /^\d{4}-\d\d-\d\dT\d{6}Z_[0-9a-f]{12}\/$/);
+    assert.match(snaps[0]!, /^\d{4}-\d\d-\d\dT\d{6}\.\d{3}Z_[0-9a-f]{12}\/$/);
   });
 
   test('the bearer token shows what an anonymous reader may not see; anonymous gets 404', async () => {
