@@ -11,6 +11,7 @@ import type { Repository } from '../repo.js';
 import { readFailure, readShard } from '../shards.js';
 import { checkAborted } from '../../flow.js';
 import { archiveCtx, computeSection, type ArchiveCtx } from './stripe.js';
+import { HealCache } from './heal-cache.js';
 
 export type DamageKind = 'missing' | 'truncated' | 'corrupt';
 
@@ -32,12 +33,23 @@ export const READ_WINDOW = 4 * 1024 * 1024;
 const HEAL_BATCH = 256 * 1024;
 /** A shard found missing (or its store silent) is taken as lost, without trying it again, for this long. */
 const GONE_MS = 10_000;
+/**
+ * Local scratch bytes at most for by-products of rebuilds (HealCache): a stripe row over a dead store rebuilds
+ * every lost data shard of that row at once, and a sequential read reaches the others later.
+ */
+const HEAL_CACHE_BYTES = 512 * 1024 * 1024;
 /** Rebuild buffers kept for reuse (allocating shared memory per batch churns the heap on a degraded archive). */
 const HEAL_BUFFERS_KEPT = 6;
 
 export class ArchiveReader {
   /** Damage seen while reading, by shard path: repair can fix it. */
   readonly damage = new Map<string, Damage>();
+  /**
+   * Degraded reads so far, in batches (up to 256 KiB of one shard): stripe rows rebuilt (`rows`), and batches served
+   * from by-products of earlier rows (`fromCache`) or found there but failing their chunk hashes (`cacheRejected`,
+   * rebuilt again).
+   */
+  readonly healing = { rows: 0, fromCache: 0, cacheRejected: 0 };
   private readonly ctx: ArchiveCtx;
   private readonly code: CodeLayout;
   private readonly C: number;
@@ -52,6 +64,11 @@ export class ArchiveReader {
   /** Chunk-hash output buffers kept for reuse, each hashSize bytes (enough for a READ_WINDOW read and its edge chunks). */
   private readonly hashFree: Uint8Array[] = [];
   private readonly hashSize: number;
+  /** Data shards rebuilt alongside the one asked for (a stripe row over a dead store), until a read asks for them. */
+  private readonly heal: HealCache;
+  private readonly segmentShards: Set<number>;
+  /** Chunks per rebuild batch; batches are aligned to multiples of it, so by-products line up with later reads. */
+  private readonly per: number;
 
   constructor(
     repo: Repository,
@@ -69,12 +86,20 @@ export class ArchiveReader {
     this.C = this.code.chunkSize;
     this.scratch = new SlabPool(4, READ_WINDOW + 2 * this.C);
     this.hashSize = (Math.ceil(READ_WINDOW / this.C) + 2) * HASH_LEN;
-    const batch = Math.max(1, Math.floor(HEAL_BATCH / this.C)) * this.C;
+    this.per = Math.max(1, Math.floor(HEAL_BATCH / this.C));
+    const batch = this.per * this.C;
+    this.heal = new HealCache(batch, HEAL_CACHE_BYTES, this.per);
+    this.segmentShards = new Set(this.code.segments);
     this.healSize = this.code.stripes.reduce((mx, st) => Math.max(mx, (st.k + st.m) * Math.min(batch, Math.max(1, st.shardSize))), 1);
   }
 
-  /** Nothing is held open between reads (each read opens its shard anew, so a repaired file is seen at once). */
-  async close(): Promise<void> {}
+  /**
+   * Removes the heal cache's scratch file. Nothing else is held open between reads (each read opens its shard
+   * anew, so a repaired file is seen at once).
+   */
+  async close(): Promise<void> {
+    await this.heal.close();
+  }
 
   /** Verified bytes [from, to) of data segment `seg` (global index) into `out` (shared memory, to - from <= READ_WINDOW). */
   async readInto(seg: number, from: number, to: number, out: Uint8Array): Promise<void> {
@@ -233,9 +258,10 @@ export class ArchiveReader {
    */
   private async rebuild(n: number, ca: number, cb: number, dest: Uint8Array): Promise<void> {
     const C = this.C;
-    const per = Math.max(1, Math.floor(HEAL_BATCH / C));
-    for (let b0 = ca; b0 < cb; b0 += per) {
-      const b1 = Math.min(cb, b0 + per);
+    const per = this.per;
+    for (let b0 = ca, b1 = 0; b0 < cb; b0 = b1) {
+      b1 = Math.min(cb, (Math.floor(b0 / per) + 1) * per);
+      if (await this.fromHealCache(n, b0, b1, dest.subarray((b0 - ca) * C, Math.min(dest.length, (b1 - ca) * C)))) continue;
       // Shards already known gone (a dead store's) are planned around at once, not rediscovered batch by batch.
       const now = Date.now();
       const lost = new Set([n, ...[...this.gone].filter(([, t]) => now - t < GONE_MS).map(([s]) => s)]);
@@ -292,12 +318,31 @@ export class ArchiveReader {
     const shards = st.slots.map((s, i) => (s !== null && targets.includes(s) ? null : views[i]!));
     const outs = targets.map((s) => views[st.slots.indexOf(s)]!);
     if (len > 0) await this.pool.reconstruct(st.k, st.m, shards, outs);
+    this.healing.rows++;
     for (const s of targets) {
       const out = views[st.slots.indexOf(s)]!;
       await this.checkRebuilt(s, b0, b1, out, target);
       rebuilt.set(s, out);
     }
+    // Data shards rebuilt alongside (verified above) are kept for the reads that will ask for them.
+    const keep = targets.filter((s) => s !== target && this.segmentShards.has(s) && !this.unhashed.has(s));
+    await Promise.all(keep.map((s) => this.heal.put(s, b0, b1, views[st.slots.indexOf(s)]!.subarray(0, Math.max(0, Math.min(len, this.code.shards[s]!.size - b0 * C))))));
     return [];
+  }
+
+  /**
+   * Chunks [b0, b1) of shard `n` from the heal cache into `dest` (zero past the shard's end), checked against
+   * chunks.idx: true when they were there and verify, false otherwise (rebuild them).
+   */
+  private async fromHealCache(n: number, b0: number, b1: number, dest: Uint8Array): Promise<boolean> {
+    if (this.heal.size === 0 || this.unhashed.has(n)) return false;
+    const got = await this.heal.take(n, b0, b1, this.C, dest);
+    if (got < 0) return false;
+    dest.fill(0, got);
+    const ok = await this.rebuiltVerifies(n, b0, b1, dest);
+    if (ok) this.healing.fromCache++;
+    else this.healing.cacheRejected++;
+    return ok;
   }
 
   /**
@@ -305,7 +350,6 @@ export class ArchiveReader {
    * known chunk hashes is let through (it is exact when its verified sources are), but it is never returned itself.
    */
   private async checkRebuilt(n: number, b0: number, b1: number, bytes: Uint8Array, target: number): Promise<void> {
-    const C = this.C;
     const sh = this.code.shards[n]!;
     const last = Math.min(b1, sh.chunkCount);
     if (last <= b0) return;
@@ -317,14 +361,29 @@ export class ArchiveReader {
         shard: sh.path,
       });
     }
+    const bad = await this.firstBadChunk(n, b0, b1, bytes, sec);
+    if (bad >= 0) throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${this.dir}: rebuilt chunk ${bad} of ${sh.path} does not verify`, { archive: this.dir, shard: sh.path });
+  }
+
+  /** Do chunks [b0, b1) of shard `n` in `bytes` (from chunk b0) match chunks.idx? */
+  private async rebuiltVerifies(n: number, b0: number, b1: number, bytes: Uint8Array): Promise<boolean> {
+    const sh = this.code.shards[n]!;
+    if (Math.min(b1, sh.chunkCount) <= b0) return true;
+    return (await this.firstBadChunk(n, b0, b1, bytes, await this.section(sh.home))) < 0;
+  }
+
+  /** The first of chunks [b0, b1) of shard `n` in `bytes` whose hash is not the section's, or -1. */
+  private async firstBadChunk(n: number, b0: number, b1: number, bytes: Uint8Array, sec: Uint8Array): Promise<number> {
+    const C = this.C;
+    const sh = this.code.shards[n]!;
+    const last = Math.min(b1, sh.chunkCount);
     const hashes = new Uint8Array(new SharedArrayBuffer((last - b0) * HASH_LEN));
     await this.pool.chunkHashes(bytes.subarray(0, Math.min(bytes.length, sh.size - b0 * C)), C, hashes, chunkCv(this.manifest, b0, sh.size));
     for (let c = b0; c < last; c++) {
       const e = sh.chunkOffset - this.code.stripes[sh.home]!.section.offset + c * HASH_LEN;
-      if (!equal(hashes.subarray((c - b0) * HASH_LEN, (c - b0 + 1) * HASH_LEN), sec.subarray(e, e + HASH_LEN))) {
-        throw new BlockFrameError('BF_UNRECOVERABLE', `archive ${this.dir}: rebuilt chunk ${c} of ${sh.path} does not verify`, { archive: this.dir, shard: sh.path });
-      }
+      if (!equal(hashes.subarray((c - b0) * HASH_LEN, (c - b0 + 1) * HASH_LEN), sec.subarray(e, e + HASH_LEN))) return c;
     }
+    return -1;
   }
 
   /** Shard `n` can't be rebuilt at chunks [b0, b1): say how many shards each of its stripes lost there. */
