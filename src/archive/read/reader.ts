@@ -301,16 +301,19 @@ export class ArchiveReader {
     mem ??= new Uint8Array(new SharedArrayBuffer(Math.max(need, this.healSize)));
     if (mem.length >= this.healSize) held.push(mem);
     mem = mem.subarray(0, need);
-    // Absent slots must read as zeros: a reused buffer is cleared first.
-    mem.fill(0);
     const views = st.slots.map((_, i) => mem.subarray(i * len, (i + 1) * len));
     const bad: number[] = [];
     await Promise.all(
       st.slots.map(async (s, i) => {
-        // Absent slots are zeros (the views start zeroed); targets are what we rebuild.
-        if (s === null || targets.includes(s)) return;
+        // Absent slots are zeros (a reused buffer is cleared there, and only there: reads zero past what they got,
+        // and the rebuild overwrites its targets whole); targets are what we rebuild.
+        if (s === null) return views[i]!.fill(0);
+        if (targets.includes(s)) return;
         const have = rebuilt.get(s);
-        if (have) return views[i]!.set(have.subarray(0, len));
+        if (have) {
+          views[i]!.set(have.subarray(0, len));
+          return views[i]!.fill(0, Math.min(len, have.length));
+        }
         if ((await this.readChunks(s, b0, b1, views[i]!)).includes(false)) bad.push(s);
       }),
     );
