@@ -98,7 +98,7 @@ export async function openArchive(query: string, opts: ReadOptions = {}): Promis
       opts.onUnencrypted?.(dir);
     }
     pool = opts.pool ?? Pool.start();
-    reader = new ArchiveReader(repo, dir, manifest, pool, opts.signal, opts.onDamageSeen, opts.holdFiles);
+    reader = new ArchiveReader(repo, dir, manifest, pool, opts.signal, opts.onDamageSeen, opts.holdFiles, true);
   } catch (err) {
     if (pool && !opts.pool) await pool.close();
     const e = explainAbsent(repo, err);

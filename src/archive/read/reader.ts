@@ -65,7 +65,7 @@ export class ArchiveReader {
   private readonly hashFree: Uint8Array[] = [];
   private readonly hashSize: number;
   /** Data shards rebuilt alongside the one asked for (a stripe row over a dead store), until a read asks for them. */
-  private readonly heal: HealCache;
+  private readonly heal: HealCache | null;
   private readonly segmentShards: Set<number>;
   /** Chunks per rebuild batch; batches are aligned to multiples of it, so by-products line up with later reads. */
   private readonly per: number;
@@ -80,6 +80,12 @@ export class ArchiveReader {
     private readonly onDamageSeen?: (d: Damage) => void,
     /** Keep shard files open between reads for a short while (a server; see Backend.getHeld). */
     holdFiles = false,
+    /**
+     * Keep the data shards a degraded read rebuilds alongside the one it asked for (HealCache: a local scratch
+     * file, opened at the first such rebuild and removed by close()). For readers of whole files (restore, cat,
+     * the servers); not for the many small pack archives of a folder restore, which would each hold a file open.
+     */
+    healCache = false,
   ) {
     this.ctx = archiveCtx(repo, dir, manifest, pool, { signal, holdFiles });
     this.code = this.ctx.code;
@@ -88,17 +94,17 @@ export class ArchiveReader {
     this.hashSize = (Math.ceil(READ_WINDOW / this.C) + 2) * HASH_LEN;
     this.per = Math.max(1, Math.floor(HEAL_BATCH / this.C));
     const batch = this.per * this.C;
-    this.heal = new HealCache(batch, HEAL_CACHE_BYTES, this.per);
+    this.heal = healCache ? new HealCache(batch, HEAL_CACHE_BYTES, this.per) : null;
     this.segmentShards = new Set(this.code.segments);
     this.healSize = this.code.stripes.reduce((mx, st) => Math.max(mx, (st.k + st.m) * Math.min(batch, Math.max(1, st.shardSize))), 1);
   }
 
   /**
-   * Removes the heal cache's scratch file. Nothing else is held open between reads (each read opens its shard
-   * anew, so a repaired file is seen at once).
+   * Removes the heal cache's scratch file. Shard files are opened per read, or held for a moment (holdFiles,
+   * checked against the path on each read), so a repaired file is seen at once.
    */
   async close(): Promise<void> {
-    await this.heal.close();
+    await this.heal?.close();
   }
 
   /** Verified bytes [from, to) of data segment `seg` (global index) into `out` (shared memory, to - from <= READ_WINDOW). */
@@ -328,8 +334,9 @@ export class ArchiveReader {
       rebuilt.set(s, out);
     }
     // Data shards rebuilt alongside (verified above) are kept for the reads that will ask for them.
-    const keep = targets.filter((s) => s !== target && this.segmentShards.has(s) && !this.unhashed.has(s));
-    await Promise.all(keep.map((s) => this.heal.put(s, b0, b1, views[st.slots.indexOf(s)]!.subarray(0, Math.max(0, Math.min(len, this.code.shards[s]!.size - b0 * C))))));
+    const heal = this.heal;
+    const keep = heal ? targets.filter((s) => s !== target && this.segmentShards.has(s) && !this.unhashed.has(s)) : [];
+    await Promise.all(keep.map((s) => heal!.put(s, b0, b1, views[st.slots.indexOf(s)]!.subarray(0, Math.max(0, Math.min(len, this.code.shards[s]!.size - b0 * C))))));
     return [];
   }
 
@@ -338,7 +345,7 @@ export class ArchiveReader {
    * chunks.idx: true when they were there and verify, false otherwise (rebuild them).
    */
   private async fromHealCache(n: number, b0: number, b1: number, dest: Uint8Array): Promise<boolean> {
-    if (this.heal.size === 0 || this.unhashed.has(n)) return false;
+    if (!this.heal || this.heal.size === 0 || this.unhashed.has(n)) return false;
     const got = await this.heal.take(n, b0, b1, this.C, dest);
     if (got < 0) return false;
     dest.fill(0, got);
