@@ -5,8 +5,10 @@ import { scrub } from '../src/engine/scrub.js';
 import { parseRate } from '../src/units.js';
 
 const [op, a, b, where, tier, segmentSize, transform, keyFile] = process.argv.slice(2);
-// TRANSFORM is '', 'zstd', 'encrypt' or 'zstd+encrypt'; KEYFILE opens or seals encrypted archives.
-const tf = { ...(transform?.includes('zstd') && { compress: 3 }), ...(transform?.includes('encrypt') && { encrypt: true }), ...(keyFile && { keys: [{ keyFile }] }) };
+// TRANSFORM is '', 'zstd', 'encrypt' or 'zstd+encrypt'; KEYFILE opens or seals encrypted archives ("passphrase:P"
+// for a passphrase instead, whose scrypt takes 128 MiB).
+const key = keyFile?.startsWith('passphrase:') ? { passphrase: keyFile.slice('passphrase:'.length) } : keyFile ? { keyFile } : null;
+const tf = { ...(transform?.includes('zstd') && { compress: 3 }), ...(transform?.includes('encrypt') && { encrypt: true }), ...(key && { keys: [key] }) };
 // WHERE is an archive directory, or "stores:DIR,DIR,…" for a store set.
 const at = where?.startsWith('stores:') ? { stores: where.slice(7).split(',') } : { archive: where };
 const t0 = process.hrtime.bigint();

@@ -132,6 +132,21 @@ export async function benchTransforms(work: string, size: number, runs: number, 
     // Which of the two peaked: transformed commits stream frames into the shard writer, restores decode per window.
     row(`peak RSS, commit / restore ${mode}`, `${secs[mode]!.commitRss.toFixed(0)} / ${secs[mode]!.restoreRss.toFixed(0)} MiB`, '<= 256 MiB', secs[mode]!.rss <= 256);
   }
+  // A passphrase instead of a key file: its scrypt (128 MiB for a moment) must not add to what the passes hold.
+  {
+    const archive = join(work, 'tf-passphrase');
+    await rm(archive, { recursive: true, force: true });
+    prime();
+    const c = child(['commit', corpus, '', archive, '', '', 'encrypt', 'passphrase:bench passphrase']);
+    prime();
+    const out = join(work, 'tf-out.bin');
+    const r = child(['restore', 'corpus.tar', out, archive, '', '', 'encrypt', 'passphrase:bench passphrase']);
+    await rm(out, { force: true });
+    await rm(archive, { recursive: true, force: true });
+    raw.passphrase = { commit: c, restore: r };
+    const peak = Math.max(c.maxRssMiB, r.maxRssMiB);
+    row('peak RSS, commit / restore encrypt with a passphrase (scrypt N=2^17)', `${c.maxRssMiB.toFixed(0)} / ${r.maxRssMiB.toFixed(0)} MiB`, '<= 256 MiB', peak <= 256);
+  }
   // Encryption's cost: zstd+encrypt against zstd, and encrypt against plain.
   const encC = median(secs.encrypt!.commit) / plainC - 1;
   const encR = median(secs.encrypt!.restore) / plainR - 1;
